@@ -1,0 +1,34 @@
+# The two set-up commands of the README, and the few that support them.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+SERVICES := $(BIN)/python infra/services.py
+
+.PHONY: install run test services-up services-down bench clean
+
+$(BIN)/yaosu: pyproject.toml constraints.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[test]'
+	touch $@
+
+install: $(BIN)/yaosu
+
+# Embedded default: SQLite under var/, demo data loaded once, API on http://127.0.0.1:8000
+run: install
+	$(BIN)/yaosu demo
+	$(BIN)/yaosu serve --host 127.0.0.1 --port 8000
+
+# The whole suite against real services, which it starts and stops itself.
+test: install
+	$(SERVICES) up --postgres
+	set -a && . var/services.env && set +a && $(BIN)/pytest; status=$$?; \
+	$(SERVICES) down; exit $$status
+
+services-up: install
+	$(SERVICES) up
+
+services-down:
+	$(SERVICES) down
+
+clean: services-down
+	rm -rf var $(VENV)

@@ -1,0 +1,158 @@
+"""OpenAPI schemas of the bodies the API takes and gives.
+
+The envelope schemas are generated from the domain's command dataclasses (choices become
+enums), so the published contract and the parser cannot drift apart. Responses are described
+by the pydantic models below; tests validate real responses against them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import typing
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any, Literal, Optional, Union
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, create_model
+
+from domain.messages import COMMANDS, Command
+
+Number = Union[int, float]
+
+
+class Actor(BaseModel):
+    department: str = Field(description="a department code, or district:<area code> for a district portal")
+    user: str
+
+
+def _payload_model(command: type[Command]) -> type[BaseModel]:
+    hints = typing.get_type_hints(command)
+    fields: dict[str, Any] = {}
+    for spec in dataclasses.fields(command):  # type: ignore[arg-type]
+        hint = hints[spec.name]
+        optional = typing.get_origin(hint) is Union or isinstance(hint, type(int | None))
+        base = next((a for a in typing.get_args(hint) if a is not type(None)), hint) if optional else hint
+        if "choices" in spec.metadata:
+            base = Literal[tuple(spec.metadata["choices"])]  # type: ignore[misc]
+        elif base is Decimal:
+            base = Number
+        required = spec.default is dataclasses.MISSING and not optional
+        default = ... if required else (None if spec.default is dataclasses.MISSING else spec.default)
+        fields[spec.name] = (base if required else Optional[base], default)
+    model = create_model(f"{command.__name__}Payload", __config__=ConfigDict(extra="forbid"), **fields)
+    model.__doc__ = f"Payload of `{command.TYPE}`."
+    return model
+
+
+def _envelope_model(command: type[Command]) -> type[BaseModel]:
+    fields: dict[str, Any] = {
+        "message_id": (str, Field(..., description="idempotency key")),
+        "type": (Literal[command.TYPE], ...),  # type: ignore[valid-type]
+        "occurred_at": (datetime, Field(..., description="business time, ISO 8601 with offset")),
+        "source": (str, ...),
+        "actor": (Actor, ...),
+        "payload": (_payload_model(command), ...),
+    }
+    if command.NEEDS_PROJECT:
+        fields["project_code"] = (str, Field(..., pattern=r"^\d{4}-\d{6}-\d{2}-\d{2}-\d{6}$"))
+    name = "".join(part.title() for part in command.TYPE.replace(".", "_").split("_")) + "Message"
+    return create_model(name, __config__=ConfigDict(extra="forbid"), **fields)
+
+
+ENVELOPES = [_envelope_model(c) for c in COMMANDS.values()]
+Envelope = typing.Annotated[Union[tuple(ENVELOPES)], Field(discriminator="type")]  # type: ignore[valid-type]
+MESSAGES_BODY = TypeAdapter(Union[Envelope, list[Envelope]])  # type: ignore[valid-type]
+
+
+class MessageResult(BaseModel):
+    message_id: Optional[str]
+    status: Literal["accepted", "duplicate", "rejected"]
+    position: Optional[int] = Field(None, description="store position of the message's last event")
+    code: Optional[str] = None
+    reason: Optional[str] = None
+
+
+class SubmitResponse(BaseModel):
+    results: list[MessageResult]
+
+
+class HistoryEvent(BaseModel):
+    position: int
+    type: str = Field(description="the portal message type that caused it, else the dotted event name")
+    event: str
+    subject: Optional[str]
+    data: dict[str, Any]
+    occurred_at: Optional[datetime]
+    recorded_at: datetime
+    actor: Optional[Actor]
+    source: Optional[str]
+    message_id: Optional[str]
+    submitted_by: Optional[str]
+
+
+class HistoryResponse(BaseModel):
+    code: str
+    events: list[HistoryEvent]
+
+
+class FeedResponse(BaseModel):
+    events: list[HistoryEvent]
+    next_after: int
+    head: int
+
+
+class Rejection(BaseModel):
+    position: int
+    message_id: Optional[str]
+    type: Optional[str]
+    code: str
+    reason: str
+    subject: Optional[str]
+    received_at: datetime
+    submitted_by: str
+    channel: str
+    body: Any
+
+
+class RejectionsResponse(BaseModel):
+    rejections: list[Rejection]
+    next_after: int
+
+
+class Library(BaseModel):
+    library: str
+    admitted_on: date
+    year: Optional[int]
+    opinion: Optional[str]
+
+
+class ProjectState(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    code: str
+    as_of: Optional[date]
+    version: int
+    name: str
+    district: str
+    sector: str
+    department: str
+    status: Literal["not_started", "under_construction", "completed", "cancelled"]
+    stage: str
+    libraries: list[Library]
+    factors: dict[str, list[dict[str, Any]]]
+    factor_totals: dict[str, Number]
+    progress: list[dict[str, Any]]
+
+
+class Problem(BaseModel):
+    type: str
+    title: str
+    status: int
+    detail: str
+    code: str
+
+
+PROBLEMS = {
+    400: {"model": Problem, "description": "bad request", "content": {"application/problem+json": {}}},
+    401: {"model": Problem, "description": "missing or unknown token", "content": {"application/problem+json": {}}},
+    403: {"model": Problem, "description": "the token's role may not do this", "content": {"application/problem+json": {}}},
+}

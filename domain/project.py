@@ -1,0 +1,272 @@
+"""The investment project (投资项目) and everything that happens to it.
+
+Each `@event` method is an event: its body only changes state, so history always replays,
+whatever the rules become later. The rules live in the plain methods named `check_*` and in
+`domain.handlers`, which run them before any event is triggered.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+from typing import Any, Iterable
+from uuid import UUID, uuid5
+
+from eventsourcing.domain import Aggregate, CanMutateAggregate, event
+
+from domain import codes
+from domain.messages import Audit
+from domain.rejections import Rejection
+
+NAMESPACE = UUID("6f1d0f3e-8a57-4c52-9c43-5a1e1b9b2a10")
+
+#: Factors recorded as grants: each has a grant id (the granting message's id) and may be reclaimed.
+GRANTED_FACTORS = ("funds", "land", "energy", "emission", "data", "utilities", "talent")
+
+
+def project_id(code: str) -> UUID:
+    return uuid5(NAMESPACE, f"project:{code}")
+
+
+@dataclass(frozen=True)
+class Grant:
+    """One factor granted to a project, with who granted it and on what basis."""
+
+    grant_id: str
+    factor: str
+    department: str
+    granted_on: date
+    detail: dict[str, Any]
+    quantity: Decimal | None = None
+    reclaimed_on: date | None = None
+    reclaim_reason: str | None = None
+
+
+class Project(Aggregate):
+    """An investment project, identified by its national project code."""
+
+    @staticmethod
+    def create_id(code: str, **_: Any) -> UUID:
+        return project_id(code)
+
+    @event("Registered")
+    def __init__(
+        self,
+        code: str,
+        name: str,
+        district: str,
+        sector: str,
+        department: str,
+        owner: str,
+        total_investment: Decimal,
+        planned_start: date,
+        planned_completion: date,
+        revenue_generating: bool,
+        priority: str,
+        nature: str | None,
+        audit: Audit,
+    ) -> None:
+        self.code = code
+        self.name = name
+        self.district = district
+        self.sector = sector
+        self.department = department
+        self.owner = owner
+        self.total_investment = total_investment
+        self.planned_start = planned_start
+        self.planned_completion = planned_completion
+        self.revenue_generating = revenue_generating
+        self.priority = priority
+        self.nature = nature
+        self.registered_on = audit.business_date
+        self.stage = "planning"
+        self.stage_since = audit.business_date
+        self.libraries: dict[str, dict[str, Any]] = {}
+        self.plans: dict[int, Decimal] = {}
+        self.investment: dict[str, Decimal] = {}
+        self.grants: dict[str, Grant] = {}
+        self.evaluations: dict[str, bool] = {}
+        self.exceptions: dict[str, str] = {}
+        self.issues: dict[str, dict[str, Any]] = {}
+        self.started_on: date | None = None
+        self.completed_on: date | None = None
+        self.cancelled_on: date | None = None
+
+    # --- state questions the rules ask ---------------------------------------------------
+
+    @property
+    def closed(self) -> bool:
+        return self.completed_on is not None or self.cancelled_on is not None
+
+    def in_library(self, library: str, year: int | None = None) -> bool:
+        membership = self.libraries.get(library)
+        if membership is None:
+            return False
+        return year is None or membership.get("year") in (None, year)
+
+    def check_may_receive_factor(self) -> None:
+        if self.closed:
+            state = "completed" if self.completed_on else "cancelled"
+            raise Rejection("closed_project", f"project {self.code} is {state}")
+        if not self.libraries:
+            raise Rejection("not_admitted", f"project {self.code} is in no reserve library")
+
+    def check_open(self) -> None:
+        if self.closed:
+            state = "completed" if self.completed_on else "cancelled"
+            raise Rejection("closed_project", f"project {self.code} is {state}")
+
+    def live_grant(self, grant_id: str, factor: str) -> Grant:
+        grant = self.grants.get(grant_id)
+        if grant is None or grant.factor != factor:
+            raise Rejection("unknown_reference", f"project {self.code} has no {factor} grant {grant_id!r}")
+        if grant.reclaimed_on is not None:
+            raise Rejection("invalid_state", f"grant {grant_id!r} was already reclaimed")
+        return grant
+
+    # --- events ----------------------------------------------------------------------------
+
+    @event("PlanSet")
+    def set_plan(self, year: int, planned_investment: Decimal, audit: Audit) -> None:
+        self.plans[year] = planned_investment
+
+    @event("Admitted")
+    def admit(self, library: str, year: int | None, opinion: str | None, audit: Audit) -> None:
+        self.libraries[library] = {"admitted_on": audit.business_date, "year": year, "opinion": opinion}
+
+    @event("Released")
+    def release(self, library: str, reason: str, audit: Audit) -> None:
+        self.libraries.pop(library, None)
+
+    @event("StageAdvanced")
+    def advance_stage(self, stage: str, reason: str | None, audit: Audit) -> None:
+        self.stage = stage
+        self.stage_since = audit.business_date
+
+    @event("BondEvaluated")
+    def evaluate_bond(self, kind: str, evaluator: str, passed: bool, audit: Audit) -> None:
+        self.evaluations[kind] = passed
+
+    @event("ExceptionApproved")
+    def approve_exception(self, rule: str, reference: str, reason: str, audit: Audit) -> None:
+        self.exceptions[reference] = rule
+
+    @event("FundsAllocated")
+    def allocate_funds(self, source: str, amount: Decimal, document: str | None, audit: Audit) -> None:
+        self._grant("funds", audit, amount, source=source, document=document)
+
+    @event("LandSupplied")
+    def supply_land(
+        self, parcel: str, area_mu: Decimal, method: str, exception: str | None, audit: Audit
+    ) -> None:
+        self._grant("land", audit, area_mu, parcel=parcel, method=method, exception=exception)
+
+    @event("EnergyGranted")
+    def grant_energy(self, tce: Decimal, year: int, exempt: bool, audit: Audit) -> None:
+        self._grant("energy", audit, tce, year=year, exempt=exempt)
+
+    @event("EmissionAdvanced")
+    def advance_emission(self, reduction_id: str, pollutant: str, tonnes: Decimal, audit: Audit) -> None:
+        self._grant("emission", audit, tonnes, reduction_id=reduction_id, pollutant=pollutant)
+
+    @event("DataProvided")
+    def provide_data(self, kind: str, reference: str, audit: Audit) -> None:
+        self._grant("data", audit, None, kind=kind, reference=reference)
+
+    @event("UtilityConnected")
+    def connect_utility(self, utility: str, reference: str | None, audit: Audit) -> None:
+        self._grant("utilities", audit, None, utility=utility, reference=reference)
+
+    @event("TalentAssigned")
+    def assign_talent(self, person: str, role: str, organisation: str | None, audit: Audit) -> None:
+        self._grant("talent", audit, None, person=person, role=role, organisation=organisation)
+
+    @event("FactorReclaimed")
+    def reclaim(self, factor: str, grant_id: str, reason: str, audit: Audit) -> None:
+        grant = self.grants.get(grant_id)
+        if grant is not None:  # absent only when replaying a business-time slice
+            self.grants[grant_id] = Grant(
+                **{**grant.__dict__, "reclaimed_on": audit.business_date, "reclaim_reason": reason}
+            )
+
+    @event("IssueEscalated")
+    def escalate_issue(
+        self, issue_id: str, title: str, level: str, assigned_to: str, due_date: date, audit: Audit
+    ) -> None:
+        self.issues[issue_id] = {
+            "issue_id": issue_id,
+            "title": title,
+            "level": level,
+            "assigned_to": assigned_to,
+            "due_date": due_date,
+            "escalated_on": audit.business_date,
+            "escalated_by": audit.department,
+            "resolved_on": None,
+            "resolution": None,
+        }
+
+    @event("IssueResolved")
+    def resolve_issue(self, issue_id: str, resolution: str, audit: Audit) -> None:
+        issue = self.issues.get(issue_id)
+        if issue is not None:
+            self.issues[issue_id] = {**issue, "resolved_on": audit.business_date, "resolution": resolution}
+
+    @event("ConstructionStarted")
+    def start_construction(self, date: date, audit: Audit) -> None:
+        self.started_on = date
+
+    @event("InvestmentReported")
+    def report_investment(self, period: str, completed: Decimal, audit: Audit) -> None:
+        # A second report for the same month corrects the first.
+        self.investment[period] = completed
+
+    @event("Completed")
+    def complete(self, date: date, audit: Audit) -> None:
+        self.completed_on = date
+
+    @event("Cancelled")
+    def cancel(self, reason: str, audit: Audit) -> None:
+        self.cancelled_on = audit.business_date
+
+    def _grant(self, factor: str, audit: Audit, quantity: Decimal | None, **detail: Any) -> None:
+        self.grants[audit.message_id] = Grant(
+            grant_id=audit.message_id,
+            factor=factor,
+            department=audit.department,
+            granted_on=audit.business_date,
+            detail=detail,
+            quantity=quantity,
+        )
+
+    # --- read side -------------------------------------------------------------------------
+
+    def completed_in(self, year: int) -> Decimal:
+        prefix = f"{year}-"
+        return sum((v for k, v in self.investment.items() if k.startswith(prefix)), Decimal(0))
+
+    def has_factor(self, factor: str) -> bool:
+        if factor == "coordination":
+            return bool(self.issues) or any(
+                g.factor == "talent" and g.detail.get("role") == "responsible_leader" for g in self.grants.values()
+            )
+        return any(g.factor == factor and g.reclaimed_on is None for g in self.grants.values())
+
+
+def project_as_of(events: Iterable[CanMutateAggregate[UUID]], as_of: date) -> Project | None:
+    """The project as it stood at the end of `as_of` in business time (业务时间).
+
+    Events are applied in store order, skipping those that occurred after `as_of`, so a late
+    report of an early fact counts from the day it happened. Versions are not checked
+    because the slice has gaps; event bodies only assign state, so any slice applies.
+    """
+    stream = iter(events)
+    registered = next(stream, None)
+    if registered is None or registered.audit.business_date > as_of:  # type: ignore[attr-defined]
+        return None
+    project: Project = registered.mutate(None)  # type: ignore[assignment]
+    for domain_event in stream:
+        if domain_event.audit.business_date <= as_of:  # type: ignore[attr-defined]
+            domain_event.apply(project)
+            project.version = domain_event.originator_version
+    return project

@@ -1,0 +1,61 @@
+"""Yearly quota pools (年度指标) of land and energy per district."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+from uuid import UUID, uuid5
+
+from eventsourcing.domain import Aggregate, event
+
+from domain.messages import Audit
+from domain.project import NAMESPACE
+from domain.rejections import Rejection
+
+
+def quota_pool_id(district: str, year: int, factor: str) -> UUID:
+    return uuid5(NAMESPACE, f"quota:{district}:{year}:{factor}")
+
+
+class QuotaPool(Aggregate):
+    """A district's yearly cap of one factor, and what has been drawn from it.
+
+    A grant and its draw are saved together, so optimistic concurrency on the pool means two
+    grants racing for the last units cannot both win.
+    """
+
+    @staticmethod
+    def create_id(district: str, year: int, factor: str, **_: Any) -> UUID:
+        return quota_pool_id(district, year, factor)
+
+    @event("Created")
+    def __init__(self, district: str, year: int, factor: str, amount: Decimal, audit: Audit) -> None:
+        self.district = district
+        self.year = year
+        self.factor = factor
+        self.quota = amount
+        self.drawn: dict[str, Decimal] = {}
+
+    @property
+    def remaining(self) -> Decimal:
+        return self.quota - sum(self.drawn.values(), Decimal(0))
+
+    def check_draw(self, amount: Decimal) -> None:
+        if amount > self.remaining:
+            raise Rejection(
+                "quota_exceeded",
+                f"{amount} exceeds the {self.factor} quota remaining for district "
+                f"{self.district} in {self.year} ({self.remaining} of {self.quota})",
+            )
+
+    @event("QuotaSet")
+    def set_quota(self, amount: Decimal, audit: Audit) -> None:
+        self.quota = amount
+
+    @event("Drawn")
+    def draw(self, grant_id: str, project_code: str, amount: Decimal, audit: Audit) -> None:
+        self.drawn[grant_id] = amount
+
+    @event("Returned")
+    def give_back(self, grant_id: str, reason: str, audit: Audit) -> None:
+        self.drawn.pop(grant_id, None)

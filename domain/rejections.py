@@ -1,0 +1,34 @@
+"""Rejection codes: every way a portal message can be refused, each machine-readable."""
+
+from __future__ import annotations
+
+from typing import Final
+
+REJECTION_CODES: Final[dict[str, str]] = {
+    "invalid": "the envelope or its payload does not fit the contract",
+    "unknown_type": "the message type is not in the contract",
+    "unknown_project": "no project is registered under that code",
+    "already_registered": "a project is already registered under that code",
+    "not_admitted": "the project is in no reserve library, so it may receive no factor",
+    "not_in_annual_plan": "land needs the annual library or a recorded exception",
+    "quota_exceeded": "the grant does not fit the district's remaining yearly quota",
+    "credit_exceeded": "the advance does not fit what remains of the reduction",
+    "bond_not_eligible": "special bonds need revenue and passed financial and legal evaluations",
+    "stage_order": "stages and milestones only move forward, one step at a time",
+    "closed_project": "a completed or cancelled project takes no more factors",
+    "forbidden": "the sending department may not send this type (or not as that department)",
+    "conflict": "the message_id was already used for a different body",
+    "unknown_reference": "the message names a reduction, grant, issue or exception that does not exist",
+    "invalid_state": "the message does not apply to the current state (already done, not a member)",
+}
+
+
+class Rejection(Exception):
+    """A rule refused a message. Raised by the domain, answered as `rejected` with `code`."""
+
+    def __init__(self, code: str, reason: str) -> None:
+        if code not in REJECTION_CODES:
+            raise ValueError(f"unknown rejection code {code!r}")
+        super().__init__(f"{code}: {reason}")
+        self.code = code
+        self.reason = reason

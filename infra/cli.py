@@ -1,0 +1,149 @@
+"""The `yaosu` command: serve the API, load the demo, bulk-load envelopes."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import time
+from collections import Counter
+from datetime import date
+from pathlib import Path
+from typing import Any, Iterable, Iterator
+
+import orjson
+
+from infra.bootstrap import build_ledger
+from infra.ledger import Ledger
+from infra.settings import Principal, Settings
+
+CLI_PRINCIPAL = Principal("cli", "admin")
+BATCH = 500
+
+
+class Progress:
+    """One line on stderr, rewritten in place: done/total, rate, outcome counts."""
+
+    def __init__(self, total: int | None, label: str) -> None:
+        self.total, self.label = total, label
+        self.done = 0
+        self.counts: Counter[str] = Counter()
+        self.started = time.perf_counter()
+        self.shown = 0.0
+
+    def add(self, statuses: Iterable[str]) -> None:
+        for status in statuses:
+            self.counts[status] += 1
+            self.done += 1
+        now = time.perf_counter()
+        if now - self.shown > 0.25 or self.done == self.total:
+            self.shown = now
+            self._show(now)
+
+    def _show(self, now: float) -> None:
+        rate = self.done / max(now - self.started, 1e-9)
+        of = f"/{self.total:,} ({100 * self.done // max(self.total, 1)}%)" if self.total else ""
+        counts = " ".join(f"{k} {v:,}" for k, v in sorted(self.counts.items()))
+        sys.stderr.write(f"\r{self.label}: {self.done:,}{of} · {rate:,.0f} msg/s · {counts}   ")
+        sys.stderr.flush()
+
+    def finish(self) -> dict[str, Any]:
+        self._show(time.perf_counter())
+        sys.stderr.write("\n")
+        elapsed = time.perf_counter() - self.started
+        return {"messages": self.done, **dict(self.counts), "seconds": round(elapsed, 2),
+                "messages_per_second": round(self.done / max(elapsed, 1e-9))}
+
+
+def submit_all(ledger: Ledger, bodies: Iterable[Any], *, total: int | None, label: str) -> dict[str, Any]:
+    progress = Progress(total, label)
+    batch: list[Any] = []
+    for body in bodies:
+        batch.append(body)
+        if len(batch) == BATCH:
+            progress.add(r.status for r in ledger.submit(batch, principal=CLI_PRINCIPAL, channel="cli"))
+            batch = []
+    if batch:
+        progress.add(r.status for r in ledger.submit(batch, principal=CLI_PRINCIPAL, channel="cli"))
+    return progress.finish()
+
+
+def read_jsonl(path: Path) -> Iterator[Any]:
+    with path.open("rb") as lines:
+        for line in lines:
+            if line.strip():
+                try:
+                    yield orjson.loads(line)
+                except orjson.JSONDecodeError:
+                    yield line.rstrip(b"\r\n")  # kept and rejected as `invalid`, never dropped
+
+
+def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
+    import uvicorn
+
+    from api.app import create_app
+
+    ledger = build_ledger(settings)
+    if settings.development_tokens:
+        logging.getLogger("yaosu").warning(
+            "using the development tokens (dev-admin, dev-supervisor, dev-<department>): set YAOSU_TOKENS_FILE in production")
+    logging.getLogger("yaosu").info("serving %s on http://%s:%d", settings.store, args.host, args.port)
+    uvicorn.run(create_app(ledger, settings), host=args.host, port=args.port, log_level="info")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
+    from infra.demo import demo_messages
+
+    ledger = build_ledger(settings)
+    if ledger.head() and not args.force:
+        print(f"the store already holds {ledger.head():,} events; demo not loaded again (--force resends it)")
+        return 0
+    messages = demo_messages(args.year, projects=args.projects, seed=args.seed)
+    summary = submit_all(ledger, messages, total=len(messages), label=f"demo {args.year}")
+    print(orjson.dumps(summary).decode())
+    return 0
+
+
+def cmd_load(args: argparse.Namespace, settings: Settings) -> int:
+    if not args.file.exists():
+        print(f"yaosu load: no such file: {args.file}", file=sys.stderr)
+        return 2
+    total = sum(1 for line in args.file.open("rb") if line.strip())
+    summary = submit_all(build_ledger(settings), read_jsonl(args.file), total=total, label=args.file.name)
+    print(orjson.dumps(summary).decode())
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    root = argparse.ArgumentParser(prog="yaosu", description=__doc__)
+    sub = root.add_subparsers(dest="command", required=True)
+    serve = sub.add_parser("serve", help="run the HTTP API on the configured store (YAOSU_STORE)")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.set_defaults(run=cmd_serve)
+    demo = sub.add_parser("demo", help="load a realistic demo year through the message pipeline")
+    demo.add_argument("--year", type=int, default=date.today().year - 1)
+    demo.add_argument("--projects", type=int, default=300)
+    demo.add_argument("--seed", type=int, default=149)
+    demo.add_argument("--force", action="store_true", help="load even if the store is not empty")
+    demo.set_defaults(run=cmd_demo)
+    load = sub.add_parser("load", help="bulk-load envelopes from a JSON-lines file")
+    load.add_argument("file", type=Path)
+    load.set_defaults(run=cmd_load)
+    return root
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    args = parser().parse_args(argv)
+    try:
+        settings = Settings.from_env()
+    except ValueError as error:
+        print(f"yaosu: {error}", file=sys.stderr)
+        return 2
+    return int(args.run(args, settings))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

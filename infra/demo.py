@@ -1,0 +1,202 @@
+"""A realistic demo year of portal messages for Lanzhou, deterministic for a given seed.
+
+Projects across every district and many sectors are registered, admitted, guaranteed factors
+stage by stage, started (or not), report monthly investment (some lag badly) and complete.
+Among them are the mistakes real portals make: land for a project outside the annual library,
+factors before admission, energy beyond the district's quota, special bonds without the
+evaluations, wrong senders, malformed payloads, skipped stages, resends and a conflict.
+"""
+
+from __future__ import annotations
+
+import random
+from datetime import date, datetime, time, timedelta
+from typing import Any, Iterator
+
+from domain import codes
+
+NAMES = ("轨道交通", "污水处理厂", "物流园", "新材料产业园", "数据中心", "中学", "医院", "文旅综合体",
+         "光伏电站", "高速公路连接线", "冷链仓储", "智能制造基地", "城市更新片区", "供热管网", "农产品加工园")
+SECTORS = ("C", "C", "C", "D", "G", "G", "I", "N", "N", "P", "Q", "R", "K", "A", "E")
+OWNER_DEPARTMENTS = {"C": "industry_it", "D": "development_reform", "G": "transport", "I": "industry_it",
+                     "N": "housing_construction", "P": "education", "Q": "health", "R": "culture_tourism",
+                     "K": "housing_construction", "A": "agriculture", "E": "housing_construction"}
+REDUCTION_POLLUTANTS = ("SO2", "NOx", "COD")
+
+
+class _Writer:
+    def __init__(self, year: int) -> None:
+        self.year = year
+        self.messages: list[tuple[datetime, int, dict[str, Any]]] = []
+        self.serial = 0
+
+    def at(self, day: date, hour: int = 9) -> datetime:
+        return datetime.combine(day, time(hour, self.serial % 60), tzinfo=codes.CITY_TZ)
+
+    def emit(self, day: date, type_: str, department: str, payload: dict[str, Any],
+             code: str | None = None, *, source: str | None = None) -> dict[str, Any]:
+        self.serial += 1
+        message: dict[str, Any] = {
+            "message_id": f"demo-{self.year}-{self.serial:06d}",
+            "type": type_,
+            "occurred_at": self.at(day).isoformat(),
+            "source": source or f"{department.replace(':', '-')}-portal",
+            "actor": {"department": department, "user": f"user.{self.serial % 17:02d}"},
+            "payload": payload,
+        }
+        if code is not None:
+            message["project_code"] = code
+        self.messages.append((self.at(day), self.serial, message))
+        return message
+
+
+def demo_messages(year: int, projects: int = 300, seed: int = 149) -> list[dict[str, Any]]:
+    """Envelopes for one demo year, in business-time order."""
+    rng = random.Random(seed)
+    w = _Writer(year)
+    jan = date(year, 1, 4)
+    districts = list(codes.DISTRICTS)
+    for district in districts:
+        w.emit(jan, "quota.set", "development_reform",
+               {"district": district, "year": year, "factor": "energy", "amount": rng.choice([20000, 40000, 60000])})
+        w.emit(jan, "quota.set", "natural_resources",
+               {"district": district, "year": year, "factor": "land", "amount": rng.choice([1500, 3000, 5000])})
+    for n in range(12):
+        due = date(year, rng.randint(3, 12), rng.randint(1, 28))
+        w.emit(jan + timedelta(days=n), "emission.reduction_registered", "ecology_environment",
+               {"reduction_id": f"RD-{year}-{n:03d}", "enterprise": f"兰州某化工企业{n}",
+                "pollutant": REDUCTION_POLLUTANTS[n % 3], "tonnes": rng.choice([50, 80, 120]),
+                "due_date": due.isoformat()})
+    for n in range(projects):
+        _project(w, rng, n, districts)
+    _mistakes(w, rng)
+    w.messages.sort(key=lambda item: (item[0], item[1]))
+    return [message for _, _, message in w.messages]
+
+
+def _project(w: _Writer, rng: random.Random, n: int, districts: list[str]) -> None:
+    year = w.year
+    district = districts[n % len(districts)]
+    area = district if not district.startswith("62019") else "620100"
+    code = f"{year}-{area}-{('48', '44', '54', '78')[n % 4]}-0{1 + n % 3}-{n + 1:06d}"
+    sector = rng.choice(SECTORS)
+    owner_department = OWNER_DEPARTMENTS[sector]
+    registered = date(year, 1, 6) + timedelta(days=rng.randint(0, 80))
+    planned_start = registered + timedelta(days=rng.randint(30, 150))
+    total = rng.choice([3000, 8000, 15000, 30000, 60000, 120000])
+    revenue = rng.random() < 0.5
+    w.emit(registered, "project.registered", rng.choice(["development_reform", codes.district_portal(district)]), {
+        "name": f"{codes.DISTRICTS[district][:2]}{rng.choice(NAMES)}{n + 1}号",
+        "district": district, "sector": sector, "department": owner_department,
+        "owner": f"兰州{rng.choice(['城投', '建投', '产投', '交投', '水投'])}集团", "total_investment": total,
+        "planned_start": planned_start.isoformat(),
+        "planned_completion": (planned_start + timedelta(days=rng.randint(300, 900))).isoformat(),
+        "revenue_generating": revenue, "priority": rng.choice(["none", "none", "provincial", "national"]),
+    }, code)
+    planned = round(total * rng.uniform(0.25, 0.6))
+    day = registered + timedelta(days=2)
+    w.emit(day, "plan.set", "development_reform", {"year": year, "planned_investment": planned}, code)
+    w.emit(day, "project.admitted", rng.choice(["development_reform", owner_department]),
+           {"library": "municipal", "opinion": "符合入库条件"}, code)
+    in_annual = rng.random() < 0.8
+    if in_annual:
+        w.emit(day + timedelta(days=1), "project.admitted", "development_reform", {"library": "annual", "year": year}, code)
+    special = rng.choice(["central_budget", "special_bond", "investment_attraction", "fyp14", None])
+    if special:
+        w.emit(day + timedelta(days=2), "project.admitted", "development_reform", {"library": special}, code)
+    w.emit(day + timedelta(days=3), "data.provided", "big_data", {"kind": "planning_data", "reference": f"DATA-{n}"}, code)
+    stage_day = day + timedelta(days=rng.randint(5, 20))
+    w.emit(stage_day, "stage.advanced", "development_reform", {"stage": "generation"}, code)
+    if in_annual:
+        w.emit(stage_day + timedelta(days=3), "land.supplied", "natural_resources", {
+            "parcel": f"LZ-{year}-{n:03d}", "area_mu": rng.choice([20, 45.5, 86.5, 120]),
+            "method": rng.choice(["allocation", "transfer", "standard_land"])}, code)
+    source = "central_budget" if special == "central_budget" else rng.choice(["municipal_budget", "bank_loan", "own_funds"])
+    w.emit(stage_day + timedelta(days=5), "funds.allocated", "finance",
+           {"source": source, "amount": round(planned * 0.2), "document": f"兰财建〔{year}〕{n}号"}, code)
+    if special == "special_bond" and revenue:
+        for kind in ("financial", "legal"):
+            w.emit(stage_day + timedelta(days=6), "bond.evaluated", "finance",
+                   {"kind": kind, "evaluator": "第三方评估机构", "passed": True}, code)
+        w.emit(stage_day + timedelta(days=8), "funds.allocated", "finance",
+               {"source": "special_bond", "amount": round(total * 0.1), "document": f"专项债〔{year}〕{n}"}, code)
+    approval_day = stage_day + timedelta(days=rng.randint(10, 30))
+    w.emit(approval_day, "stage.advanced", "development_reform", {"stage": "approval"}, code)
+    if sector in ("C", "D"):
+        w.emit(approval_day + timedelta(days=2), "energy.granted", "development_reform",
+               {"tce": rng.choice([500, 1200, 3000]), "year": year}, code)
+        if rng.random() < 0.3:
+            w.emit(approval_day + timedelta(days=3), "emission.advanced", "ecology_environment",
+                   {"reduction_id": f"RD-{year}-{n % 12:03d}", "pollutant": REDUCTION_POLLUTANTS[n % 12 % 3],
+                    "tonnes": 5}, code)
+    if rng.random() < 0.25:
+        issue_day = approval_day + timedelta(days=4)
+        issue = f"ISS-{year}-{n:04d}"
+        assignee = rng.choice(["natural_resources", "housing_construction", "power_supply"])
+        w.emit(issue_day, "issue.escalated", owner_department, {
+            "issue_id": issue, "title": "征地拆迁协调", "level": rng.choice(["district", "city"]),
+            "assigned_to": assignee, "due_date": (issue_day + timedelta(days=30)).isoformat()}, code)
+        if rng.random() < 0.6:
+            w.emit(issue_day + timedelta(days=rng.randint(5, 60)), "issue.resolved", assignee,
+                   {"issue_id": issue, "resolution": "已协调解决"}, code)
+    fate = rng.random()
+    if fate < 0.15:
+        return  # should have started, did not (应开未开)
+    start = max(planned_start + timedelta(days=rng.randint(-10, 60)), approval_day + timedelta(days=7))
+    if start.year > year:
+        return
+    w.emit(start - timedelta(days=1), "stage.advanced", "development_reform", {"stage": "construction"}, code)
+    w.emit(start, "construction.started", rng.choice(["development_reform", codes.district_portal(district)]),
+           {"date": start.isoformat()}, code)
+    w.emit(start + timedelta(days=5), "utility.connected", rng.choice(["power_supply", "water"]),
+           {"utility": rng.choice(["power", "water"]), "reference": f"UC-{n}"}, code)
+    w.emit(start + timedelta(days=7), "talent.assigned", "organisation",
+           {"person": f"包抓领导{n % 9}", "role": "responsible_leader", "organisation": "市政府"}, code)
+    lagging = fate < 0.35
+    monthly = planned / 12 * (0.4 if lagging else rng.uniform(0.9, 1.3))
+    for month in range(start.month, 13):
+        report_day = date(year, month, 28) + timedelta(days=rng.randint(4, 10))
+        if report_day.year > year:
+            break
+        w.emit(report_day, "investment.reported", "statistics",
+               {"period": f"{year}-{month:02d}", "completed": round(monthly, 1)}, code)
+    if fate > 0.9 and start.month <= 6:
+        w.emit(date(year, 12, 20), "project.completed", "development_reform", {"date": date(year, 12, 18).isoformat()}, code)
+
+
+def _mistakes(w: _Writer, rng: random.Random) -> None:
+    """Messages the rules must refuse; each kept in /v1/rejections with its code."""
+    year = w.year
+    day = date(year, 6, 15)
+    stray = f"{year}-620102-48-01-999001"
+    w.emit(day, "project.registered", "development_reform", {
+        "name": "城关未入库试点项目", "district": "620102", "sector": "C", "department": "industry_it",
+        "owner": "某企业", "total_investment": 5000, "planned_start": f"{year}-07-01",
+        "planned_completion": f"{year + 1}-07-01", "revenue_generating": False}, stray)
+    w.emit(day + timedelta(days=1), "funds.allocated", "finance", {"source": "municipal_budget", "amount": 100}, stray)
+    w.emit(day + timedelta(days=1), "project.admitted", "development_reform", {"library": "municipal"}, stray)
+    w.emit(day + timedelta(days=2), "land.supplied", "natural_resources",
+           {"parcel": "LZ-X-1", "area_mu": 30, "method": "transfer"}, stray)
+    w.emit(day + timedelta(days=2), "funds.allocated", "finance", {"source": "special_bond", "amount": 500}, stray)
+    w.emit(day + timedelta(days=3), "energy.granted", "development_reform", {"tce": 10_000_000, "year": year}, stray)
+    w.emit(day + timedelta(days=3), "stage.advanced", "development_reform", {"stage": "construction"}, stray)
+    w.emit(day + timedelta(days=4), "land.supplied", "finance", {"parcel": "LZ-X-2", "area_mu": 5, "method": "transfer"}, stray)
+    w.emit(day + timedelta(days=4), "land.supplied", "natural_resources", {"parcel": "LZ-X-3", "area_mu": -5, "method": "transfer"}, stray)
+    w.emit(day + timedelta(days=5), "project.renamed", "development_reform", {"name": "?"}, stray)
+    w.emit(day + timedelta(days=5), "data.provided", "big_data", {"kind": "x", "reference": "y"},
+           f"{year}-620102-48-01-999999")
+    w.emit(day + timedelta(days=6), "exception.approved", "development_reform",
+           {"rule": "not_in_annual_plan", "reference": "兰发改〔特〕1号", "reason": "重大民生项目"}, stray)
+    w.emit(day + timedelta(days=7), "land.supplied", "natural_resources",
+           {"parcel": "LZ-X-4", "area_mu": 12, "method": "standard_land", "exception": "兰发改〔特〕1号"}, stray)
+    # Resends: the same message twice is a duplicate; the same id with another body a conflict.
+    resent = [m for _, _, m in w.messages if m["type"] == "data.provided"][:5]
+    for message in resent:
+        w.messages.append((datetime.fromisoformat(message["occurred_at"]) + timedelta(hours=1), w.serial, dict(message)))
+    conflicting = dict(resent[0], payload={"kind": "changed", "reference": "changed"})
+    w.messages.append((datetime.fromisoformat(resent[0]["occurred_at"]) + timedelta(hours=2), w.serial, conflicting))
+
+
+def batches(messages: list[dict[str, Any]], size: int) -> Iterator[list[dict[str, Any]]]:
+    for start in range(0, len(messages), size):
+        yield messages[start:start + size]

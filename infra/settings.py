@@ -1,0 +1,112 @@
+"""Settings, read once from the environment (`source var/services.env` to use local services)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Mapping
+from urllib.parse import parse_qs, unquote, urlparse
+
+import orjson
+
+from domain import codes
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_STORE = f"sqlite:///{ROOT / 'var' / 'yaosu.db'}"
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who holds a bearer token: a department's portal, a supervisor, or an admin."""
+
+    name: str
+    role: str  # "portal" | "supervisor" | "admin"
+    department: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.role not in ("portal", "supervisor", "admin"):
+            raise ValueError(f"unknown role {self.role!r} for {self.name}")
+        if self.role == "portal" and not (self.department and codes.is_department(self.department)):
+            raise ValueError(f"portal token {self.name} needs a known department")
+
+
+def development_tokens() -> dict[str, Principal]:
+    """Well-known tokens for the embedded demo and tests; never for a real deployment."""
+    tokens = {
+        "dev-admin": Principal("admin", "admin"),
+        "dev-supervisor": Principal("supervisor", "supervisor"),
+    }
+    for department in codes.DEPARTMENTS:
+        tokens[f"dev-{department}"] = Principal(f"{department}-portal", "portal", department)
+    for district in codes.DISTRICTS:
+        portal = codes.district_portal(district)
+        tokens[f"dev-district-{district}"] = Principal(f"{portal}-portal", "portal", portal)
+    return tokens
+
+
+@dataclass(frozen=True)
+class Settings:
+    store: str = DEFAULT_STORE
+    kafka_bootstrap: str | None = None
+    tokens: Mapping[str, Principal] = field(default_factory=development_tokens)
+    development_tokens: bool = True
+    max_batch: int = 1000
+    aggregate_cache: int = 20000
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if environ is None else environ
+        tokens_file = env.get("YAOSU_TOKENS_FILE")
+        if tokens_file:
+            tokens = load_tokens(Path(tokens_file))
+        else:
+            tokens = development_tokens()
+        return cls(
+            store=env.get("YAOSU_STORE") or DEFAULT_STORE,
+            kafka_bootstrap=env.get("YAOSU_KAFKA_BOOTSTRAP") or None,
+            tokens=tokens,
+            development_tokens=not tokens_file,
+            aggregate_cache=int(env.get("YAOSU_AGGREGATE_CACHE", "20000")),
+        )
+
+    def persistence_env(self) -> dict[str, str]:
+        """The `eventsourcing` persistence settings that `YAOSU_STORE` stands for."""
+        url = urlparse(self.store)
+        common = {
+            "TRANSCODER_TOPIC": "infra.transcoder:OrjsonTranscoder",
+            "AGGREGATE_CACHE_MAXSIZE": str(self.aggregate_cache),
+            "AGGREGATE_CACHE_FASTFORWARD": "y",
+        }
+        if url.scheme == "sqlite":
+            path = unquote(url.path)
+            if path != ":memory:":
+                Path(path).parent.mkdir(parents=True, exist_ok=True)
+            return {**common, "PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": path,
+                    "SQLITE_LOCK_TIMEOUT": "30"}
+        if url.scheme in ("postgresql", "postgres"):
+            query = parse_qs(url.query)
+            env = {
+                **common,
+                "PERSISTENCE_MODULE": "eventsourcing.postgres",
+                "POSTGRES_DBNAME": url.path.lstrip("/") or "yaosu",
+                "POSTGRES_HOST": url.hostname or "127.0.0.1",
+                "POSTGRES_PORT": str(url.port or 5432),
+                "POSTGRES_USER": unquote(url.username or "postgres"),
+                "POSTGRES_PASSWORD": unquote(url.password or ""),
+                "POSTGRES_POOL_SIZE": query.get("pool_size", ["10"])[0],
+                "POSTGRES_MAX_OVERFLOW": "10",
+                "POSTGRES_LOCK_TIMEOUT": "10",
+            }
+            if "schema" in query:
+                env["POSTGRES_SCHEMA"] = query["schema"][0]
+            return env
+        if url.scheme == "memory":
+            return {**common, "PERSISTENCE_MODULE": "eventsourcing.popo"}
+        raise ValueError(f"YAOSU_STORE must be sqlite:///path, postgresql://user@host:port/db or memory://, not {self.store!r}")
+
+
+def load_tokens(path: Path) -> dict[str, Principal]:
+    """`{"<token>": {"name": ..., "role": ..., "department": ...}, ...}`"""
+    raw = orjson.loads(path.read_bytes())
+    return {token: Principal(**spec) for token, spec in raw.items()}

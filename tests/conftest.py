@@ -1,0 +1,78 @@
+"""Fixtures: a ledger on each real store, and the throwaway PostgreSQL that `make test` starts."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from pathlib import Path
+from typing import Any, Iterator
+
+import psycopg
+import pytest
+
+from infra.bootstrap import build_ledger
+from infra.ledger import Ledger, Result
+from infra.settings import Principal, Settings
+
+ROOT = Path(__file__).resolve().parent.parent
+ADMIN = Principal("test", "admin")
+
+
+def postgres_url() -> str:
+    """The PostgreSQL of `make test` / `make services-up`; a suite without it fails, never skips."""
+    url = os.environ.get("YAOSU_TEST_POSTGRES") or os.environ.get("YAOSU_STORE", "")
+    if not url.startswith("postgresql"):
+        env_file = ROOT / "var" / "services.env"
+        lines = env_file.read_text().splitlines() if env_file.exists() else []
+        url = next((line.split("=", 1)[1] for line in lines if line.startswith("YAOSU_STORE=postgresql")), "")
+    if not url:
+        pytest.fail("no PostgreSQL: run `make test`, or `make services-up` before pytest", pytrace=False)
+    return url
+
+
+@pytest.fixture(scope="session")
+def pg_url() -> str:
+    url = postgres_url()
+    try:
+        psycopg.connect(url.split("?")[0], connect_timeout=5).close()
+    except psycopg.OperationalError as error:
+        pytest.fail(f"PostgreSQL at {url} does not answer: {error}", pytrace=False)
+    return url
+
+
+def fresh_store(kind: str, tmp_path: Path, pg_url: str | None) -> str:
+    if kind == "sqlite":
+        return f"sqlite:///{tmp_path / 'events.db'}"
+    assert pg_url is not None
+    # A schema per test: isolated tables without creating databases.
+    return f"{pg_url.split('?')[0]}?schema=t_{uuid.uuid4().hex[:16]}"
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    pg = request.getfixturevalue("pg_url") if request.param == "postgres" else None
+    return fresh_store(request.param, tmp_path, pg)
+
+
+@pytest.fixture
+def settings(store: str) -> Settings:
+    return Settings(store=store)
+
+
+@pytest.fixture
+def ledger(settings: Settings) -> Iterator[Ledger]:
+    app = build_ledger(settings)
+    yield app
+    app.close()
+
+
+@pytest.fixture
+def memory_ledger() -> Iterator[Ledger]:
+    """The pipeline on the in-memory store: for fast tests of the domain's rules only."""
+    app = build_ledger(Settings(store="memory://"))
+    yield app
+    app.close()
+
+
+def submit(ledger: Ledger, *bodies: Any, principal: Principal = ADMIN) -> list[Result]:
+    return ledger.submit(list(bodies), principal=principal, channel="test")

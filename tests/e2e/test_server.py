@@ -1,0 +1,143 @@
+"""The `yaosu` command as people run it: demo, load, and a real server on a real port."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterator
+
+import httpx
+import orjson
+import pytest
+
+from tests.portal import CODE, admitted, energy_quota, msg
+
+ADMIN = {"Authorization": "Bearer dev-admin"}
+SUPERVISOR = {"Authorization": "Bearer dev-supervisor"}
+
+
+def yaosu(*args: str, store: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "infra.cli", *args], env={**os.environ, "YAOSU_STORE": store},
+                          capture_output=True, text=True, timeout=timeout, check=False)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextmanager
+def serving(store: str) -> Iterator[str]:
+    """`yaosu serve` on a free port, as a separate process; its URL once it answers."""
+    port = free_port()
+    process = subprocess.Popen([sys.executable, "-m", "infra.cli", "serve", "--port", str(port)],
+                               env={**os.environ, "YAOSU_STORE": store},
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
+                break
+        except httpx.TransportError:
+            pass
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            pytest.fail(f"yaosu serve did not come up:\n{process.stdout.read() if process.stdout else ''}")
+        time.sleep(0.1)
+    try:
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+@pytest.fixture
+def server(store: str) -> Iterator[str]:
+    with serving(store) as url:
+        yield url
+
+
+def test_demo_then_serve_shows_history_with_audit_fields(tmp_path: Path) -> None:
+    store = f"sqlite:///{tmp_path / 'demo.db'}"
+    loaded = yaosu("demo", "--year", "2021", "--projects", "40", store=store)
+    assert loaded.returncode == 0, loaded.stderr
+    summary = orjson.loads(loaded.stdout.strip().splitlines()[-1])
+    assert summary["accepted"] > 500 and summary["rejected"] >= 10 and summary["duplicate"] == 5
+    assert "100%" in loaded.stderr  # progress was shown
+    again = yaosu("demo", "--year", "2021", "--projects", "40", store=store)
+    assert "not loaded again" in again.stdout
+    with serving(store) as url:
+        rejections = httpx.get(f"{url}/v1/rejections?limit=1000", headers=SUPERVISOR).json()["rejections"]
+        codes = Counter(r["code"] for r in rejections)
+        assert {"not_admitted", "not_in_annual_plan", "quota_exceeded", "bond_not_eligible", "forbidden",
+                "invalid", "unknown_type", "unknown_project", "conflict", "stage_order"} <= set(codes)
+        feed = httpx.get(f"{url}/v1/events?limit=500", headers=SUPERVISOR).json()["events"]
+        code = next(e["subject"] for e in feed if e["type"] == "project.registered")
+        history = httpx.get(f"{url}/v1/projects/{code}/history", headers=SUPERVISOR).json()["events"]
+        assert history[0]["type"] == "project.registered" and len(history) > 5
+        for event in history:
+            assert event["message_id"].startswith("demo-2021-")
+            assert event["occurred_at"].startswith("2021-") and event["recorded_at"]
+            assert event["actor"]["department"] and event["actor"]["user"] and event["source"]
+
+
+def test_load_keeps_every_line_and_summarises(tmp_path: Path, store: str) -> None:
+    lines = [orjson.dumps(m) for m in admitted(CODE)]
+    lines += [lines[0], b"{this is not json", orjson.dumps(msg("data.provided", {"kind": "k"}, dept="big_data"))]
+    path = tmp_path / "portal.jsonl"
+    path.write_bytes(b"\n".join(lines) + b"\n\n")
+    loaded = yaosu("load", str(path), store=store)
+    assert loaded.returncode == 0, loaded.stderr
+    summary = orjson.loads(loaded.stdout.strip().splitlines()[-1])
+    assert (summary["messages"], summary["accepted"], summary["duplicate"], summary["rejected"]) == (5, 2, 1, 2)
+    missing = yaosu("load", str(tmp_path / "nope.jsonl"), store=store)
+    assert missing.returncode == 2 and "no such file" in missing.stderr
+
+
+def test_concurrent_http_posts_lose_nothing_and_apply_once(server: str) -> None:
+    with httpx.Client(base_url=server, headers=ADMIN, timeout=60) as http:
+        assert all(r["status"] == "accepted" for r in http.post("/v1/messages", json=[
+            *admitted(CODE, "annual"), energy_quota(60)]).json()["results"])
+    results: list[dict[str, Any]] = []
+    lock = threading.Lock()
+
+    def poster(thread: int) -> None:
+        with httpx.Client(base_url=server, headers=ADMIN, timeout=60) as http:
+            for n in range(10):
+                body = (msg("energy.granted", {"tce": 10, "year": 2021}, mid=f"h{thread}-{n}") if n % 2 == 0 else
+                        msg("data.provided", {"kind": "k", "reference": f"{thread}-{n}"}, dept="big_data",
+                            mid=f"h{thread}-{n}"))
+                (result,) = http.post("/v1/messages", json=body).json()["results"]
+                with lock:
+                    results.append({**result, "type": body["type"]})
+
+    def same_id() -> None:
+        with httpx.Client(base_url=server, headers=ADMIN, timeout=60) as http:
+            body = msg("funds.allocated", {"source": "own_funds", "amount": 7}, dept="finance", mid="same")
+            (result,) = http.post("/v1/messages", json=body).json()["results"]
+            with lock:
+                results.append({**result, "type": "same"})
+
+    threads = [threading.Thread(target=poster, args=(t,)) for t in range(8)]
+    threads += [threading.Thread(target=same_id) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    counts = Counter((r["type"], r["status"], r.get("code")) for r in results)
+    assert counts[("data.provided", "accepted", None)] == 40
+    assert counts[("energy.granted", "accepted", None)] == 6
+    assert counts[("energy.granted", "rejected", "quota_exceeded")] == 34
+    assert counts[("same", "accepted", None)] == 1 and counts[("same", "duplicate", None)] == 3
+    state = httpx.get(f"{server}/v1/projects/{CODE}", headers=SUPERVISOR).json()
+    assert len(state["factors"]["data"]) == 40 and len(state["factors"]["energy"]) == 6
+    assert len(state["factors"]["funds"]) == 1 and state["factor_totals"]["energy"] == 60
