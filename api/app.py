@@ -2,7 +2,7 @@
 
 
 import logging
-from datetime import date
+from datetime import date, datetime
 from typing import Annotated, Any
 
 import orjson
@@ -14,9 +14,15 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api import render, schemas
+from domain import codes
 from domain.codes import ProjectCode
+from domain.supervision import LEVELS, RULES
 from infra.ledger import Ledger
 from infra.settings import Principal, Settings
+from projections import investment, libraries, sedimentation, stages
+from projections import ledger as factor_ledger
+from projections.read import ReadModels
+from projections.runner import NotBuilt, status
 
 log = logging.getLogger("yaosu.api")
 
@@ -50,7 +56,7 @@ def problem(status: int, code: str, detail: str) -> Response:
     return Response(orjson.dumps(body), status_code=status, media_type="application/problem+json", headers=headers)
 
 
-def create_app(ledger: Ledger, settings: Settings) -> FastAPI:
+def create_app(ledger: Ledger, settings: Settings, read_models: ReadModels | None = None) -> FastAPI:
     app = FastAPI(
         title="Yaosu",
         version="1",
@@ -73,6 +79,10 @@ def create_app(ledger: Ledger, settings: Settings) -> FastAPI:
     async def _http(_: Request, error: StarletteHTTPException) -> Response:
         code = {404: "not_found", 405: "method_not_allowed"}.get(error.status_code, "http_error")
         return problem(error.status_code, code, str(error.detail))
+
+    @app.exception_handler(NotBuilt)
+    async def _not_built(_: Request, error: NotBuilt) -> Response:
+        return problem(503, "read_model_not_ready", str(error))
 
     @app.exception_handler(Exception)
     async def _crash(_: Request, error: Exception) -> Response:
@@ -187,6 +197,90 @@ def create_app(ledger: Ledger, settings: Settings) -> FastAPI:
         items = ledger.feed(after, limit)
         return JSON({"events": [render.event_json(i) for i in items],
                      "next_after": items[-1].position if items else after, "head": ledger.head()})
+
+    def reads() -> ReadModels:
+        if read_models is None:
+            raise ProblemError(503, "read_model_not_ready", "this store keeps no read models")
+        return read_models
+
+    def choice(name: str, value: str | None, allowed: Any) -> str | None:
+        if value is not None and value not in allowed:
+            raise ProblemError(400, "invalid_request", f"{name}: {value!r} is not one of {', '.join(allowed)}")
+        return value
+
+    def today() -> date:
+        return datetime.now(codes.CITY_TZ).date()
+
+    @app.get("/v1/libraries/{library}", tags=["read models"], responses=schemas.PROBLEMS)
+    def get_library(
+        library: str, _: Annotated[Principal, Depends(reader)],
+        district: str | None = None, sector: str | None = None, department: str | None = None,
+    ) -> Response:
+        """Members of a reserve library, filterable by district (一纵), sector and department (一横), with totals."""
+        choice("library", library, codes.LIBRARIES)
+        filters = {"district": district, "sector": sector, "department": department}
+        return JSON(libraries.members(reads().db, reads().tables(libraries.Libraries), library, filters))
+
+    @app.get("/v1/libraries/{library}/matrix", tags=["read models"], responses=schemas.PROBLEMS)
+    def get_matrix(library: str, _: Annotated[Principal, Depends(reader)]) -> Response:
+        """District × sector counts and total investment of a library (一纵一横)."""
+        choice("library", library, codes.LIBRARIES)
+        return JSON(libraries.matrix(reads().db, reads().tables(libraries.Libraries), library))
+
+    @app.get("/v1/stages", tags=["read models"], responses=schemas.PROBLEMS)
+    def get_stages(_: Annotated[Principal, Depends(reader)], stage: str | None = None,
+                   district: str | None = None) -> Response:
+        """Projects per stage with days in stage and the stage's factor checklist (satisfied / missing)."""
+        choice("stage", stage, codes.STAGES)
+        return JSON(stages.board(reads().db, reads().tables(stages.Stages), stage, district, today()))
+
+    @app.get("/v1/ledger", tags=["read models"], responses=schemas.PROBLEMS)
+    def get_ledger(_: Annotated[Principal, Depends(reader)], district: str | None = None, year: int | None = None,
+                   factor: str | None = None, project: str | None = None) -> Response:
+        """The factor ledger per district × year × factor; with `project`, that project's grants."""
+        tables = reads().tables(factor_ledger.Ledger)
+        if project is not None:
+            return JSON({"project": project,
+                         "grants": factor_ledger.project_grants(reads().db, tables, project_code(project))})
+        choice("factor", factor, codes.FACTORS)
+        return JSON({"rows": factor_ledger.summary(reads().db, tables, district, year, factor)})
+
+    @app.get("/v1/stats/investment", tags=["read models"], responses=schemas.PROBLEMS)
+    def get_investment(_: Annotated[Principal, Depends(reader)], by: str = "sector", year: int | None = None) -> Response:
+        """Planned and completed investment by sector or district, per year."""
+        choice("by", by, ("sector", "district"))
+        return JSON(investment.statistics(reads().db, reads().tables(investment.Investment), by, year))
+
+    @app.get("/v1/alerts", tags=["read models"], responses=schemas.PROBLEMS)
+    def get_alerts(
+        _: Annotated[Principal, Depends(reader)],
+        as_of: Annotated[date | None, Query(description="business date; default today (city time)")] = None,
+        district: str | None = None, level: str | None = None, rule: str | None = None,
+    ) -> Response:
+        """Sedimentation alerts (要素沉淀) as of a date, from the read model's facts."""
+        choice("level", level, LEVELS)
+        choice("rule", rule, RULES)
+        when = as_of or today()
+        found = sedimentation.alerts(reads().db, reads().tables(sedimentation.Sedimentation), when,
+                                     settings.thresholds, district=district, level=level, rule=rule)
+        return JSON({"as_of": when, "alerts": [
+            {"project_code": a.project_code, "rule": a.rule, "level": a.level, "since": a.since,
+             "district": a.district, "detail": a.detail, "ref": a.ref} for a in found]})
+
+    @app.get("/metrics", tags=["operations"], response_class=Response)
+    def metrics() -> Response:
+        """Prometheus text: store head and each read model's lag."""
+        lines = ["# TYPE yaosu_store_head gauge", f"yaosu_store_head {ledger.head()}"]
+        if read_models is not None:
+            report = status(ledger, read_models.catalog)
+            lines += ["# TYPE yaosu_projection_lag_events gauge", "# TYPE yaosu_projection_lag_seconds gauge",
+                      "# TYPE yaosu_projection_position gauge"]
+            for row in report:
+                labels = f'projection="{row["projection"]}",generation="{row["generation"]}",state="{row["state"]}"'
+                lines += [f"yaosu_projection_lag_events{{{labels}}} {row['lag_events']}",
+                          f"yaosu_projection_lag_seconds{{{labels}}} {row['lag_seconds']}",
+                          f"yaosu_projection_position{{{labels}}} {row['position']}"]
+        return Response("\n".join(lines) + "\n", media_type="text/plain; version=0.0.4")
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:

@@ -270,3 +270,15 @@ def project_as_of(events: Iterable[CanMutateAggregate[UUID]], as_of: date) -> Pr
             domain_event.apply(project)
             project.version = domain_event.originator_version
     return project
+
+
+#: Events that grant a factor: event class → (factor, the attribute holding its quantity).
+GRANT_EVENTS: dict[type, tuple[str, str | None]] = {
+    Project.FundsAllocated: ("funds", "amount"),
+    Project.LandSupplied: ("land", "area_mu"),
+    Project.EnergyGranted: ("energy", "tce"),
+    Project.EmissionAdvanced: ("emission", "tonnes"),
+    Project.DataProvided: ("data", None),
+    Project.UtilityConnected: ("utilities", None),
+    Project.TalentAssigned: ("talent", None),
+}

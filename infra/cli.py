@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import sys
+import threading
 import time
 from collections import Counter
 from datetime import date
@@ -16,6 +18,8 @@ import orjson
 from infra.bootstrap import build_ledger
 from infra.ledger import Ledger
 from infra.settings import Principal, Settings
+from projections.read import ReadModels
+from projections.runner import BY_NAME, Runner
 
 CLI_PRINCIPAL = Principal("cli", "admin")
 BATCH = 500
@@ -24,8 +28,8 @@ BATCH = 500
 class Progress:
     """One line on stderr, rewritten in place: done/total, rate, outcome counts."""
 
-    def __init__(self, total: int | None, label: str) -> None:
-        self.total, self.label = total, label
+    def __init__(self, total: int | None, label: str, unit: str = "message") -> None:
+        self.total, self.label, self.unit = total, label, unit
         self.done = 0
         self.counts: Counter[str] = Counter()
         self.started = time.perf_counter()
@@ -35,6 +39,13 @@ class Progress:
         for status in statuses:
             self.counts[status] += 1
             self.done += 1
+        self.tick()
+
+    def advance(self, n: int) -> None:
+        self.done += n
+        self.tick()
+
+    def tick(self) -> None:
         now = time.perf_counter()
         if now - self.shown > 0.25 or self.done == self.total:
             self.shown = now
@@ -44,15 +55,15 @@ class Progress:
         rate = self.done / max(now - self.started, 1e-9)
         of = f"/{self.total:,} ({100 * self.done // max(self.total, 1)}%)" if self.total else ""
         counts = " ".join(f"{k} {v:,}" for k, v in sorted(self.counts.items()))
-        sys.stderr.write(f"\r{self.label}: {self.done:,}{of} · {rate:,.0f} msg/s · {counts}   ")
+        sys.stderr.write(f"\r{self.label}: {self.done:,}{of} · {rate:,.0f} {self.unit}/s · {counts}   ")
         sys.stderr.flush()
 
     def finish(self) -> dict[str, Any]:
         self._show(time.perf_counter())
         sys.stderr.write("\n")
         elapsed = time.perf_counter() - self.started
-        return {"messages": self.done, **dict(self.counts), "seconds": round(elapsed, 2),
-                "messages_per_second": round(self.done / max(elapsed, 1e-9))}
+        return {self.unit + "s": self.done, **dict(self.counts), "seconds": round(elapsed, 2),
+                f"{self.unit}s_per_second": round(self.done / max(elapsed, 1e-9))}
 
 
 def submit_all(ledger: Ledger, bodies: Iterable[Any], *, total: int | None, label: str) -> dict[str, Any]:
@@ -84,11 +95,21 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     from api.app import create_app
 
     ledger = build_ledger(settings)
+    read_models, runner = None, None
+    if settings.persistence_env()["PERSISTENCE_MODULE"] != "eventsourcing.popo":
+        read_models = ReadModels(settings)
+        if args.projections:
+            runner = Runner(ledger, settings)
+            threading.Thread(target=runner.run_forever, name="projections", daemon=True).start()
     if settings.development_tokens:
         logging.getLogger("yaosu").warning(
             "using the development tokens (dev-admin, dev-supervisor, dev-<department>): set YAOSU_TOKENS_FILE in production")
     logging.getLogger("yaosu").info("serving %s on http://%s:%d", settings.store, args.host, args.port)
-    uvicorn.run(create_app(ledger, settings), host=args.host, port=args.port, log_level="info")
+    try:
+        uvicorn.run(create_app(ledger, settings, read_models), host=args.host, port=args.port, log_level="info")
+    finally:
+        if runner is not None:
+            runner.stop()
     return 0
 
 
@@ -115,12 +136,47 @@ def cmd_load(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_projections(args: argparse.Namespace, settings: Settings) -> int:
+    ledger = build_ledger(settings)
+    runner = Runner(ledger, settings, batch_size=args.batch_size)
+    if args.action == "status":
+        report = runner.status()
+        width = max((len(r["projection"]) for r in report), default=10)
+        print(f"{'projection':<{width}}  gen  version  state     position      head  lag events  lag seconds")
+        for r in report:
+            print(f"{r['projection']:<{width}}  {r['generation']:>3}  {r['version']:>7}  {r['state']:<8}  "
+                  f"{r['position']:>8}  {r['head']:>8}  {r['lag_events']:>10}  {r['lag_seconds']:>11}")
+        return 0
+    if args.action == "rebuild":
+        names = args.names or list(BY_NAME)
+        unknown = [n for n in names if n not in BY_NAME]
+        if unknown:
+            print(f"yaosu projections rebuild: unknown projection(s) {', '.join(unknown)}; "
+                  f"known: {', '.join(BY_NAME)}", file=sys.stderr)
+            return 2
+        progress = Progress(ledger.head(), f"rebuild {', '.join(names)}", unit="event")
+        runner.rebuild(names, progress.advance)
+        print(orjson.dumps(progress.finish()).decode())
+        return 0
+    signal.signal(signal.SIGTERM, lambda *_: runner.stop())
+    logging.getLogger("yaosu").info("following %s (Ctrl-C or SIGTERM to stop)", settings.store)
+    try:
+        runner.run_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        runner.close()
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="yaosu", description=__doc__)
     sub = root.add_subparsers(dest="command", required=True)
     serve = sub.add_parser("serve", help="run the HTTP API on the configured store (YAOSU_STORE)")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--no-projections", dest="projections", action="store_false",
+                       help="do not run the read-model projections in this process")
     serve.set_defaults(run=cmd_serve)
     demo = sub.add_parser("demo", help="load a realistic demo year through the message pipeline")
     demo.add_argument("--year", type=int, default=date.today().year - 1)
@@ -131,6 +187,11 @@ def parser() -> argparse.ArgumentParser:
     load = sub.add_parser("load", help="bulk-load envelopes from a JSON-lines file")
     load.add_argument("file", type=Path)
     load.set_defaults(run=cmd_load)
+    projections = sub.add_parser("projections", help="read models: status, rebuild, or run (follow the store)")
+    projections.add_argument("action", choices=("status", "rebuild", "run"))
+    projections.add_argument("names", nargs="*", help=f"for rebuild: some of {', '.join(BY_NAME)} (default all)")
+    projections.add_argument("--batch-size", type=int, default=1000, help="events per transaction when following")
+    projections.set_defaults(run=cmd_projections)
     return root
 
 

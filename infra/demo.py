@@ -158,8 +158,10 @@ def _project(w: _Writer, rng: random.Random, n: int, districts: list[str]) -> No
         report_day = date(year, month, 28) + timedelta(days=rng.randint(4, 10))
         if report_day.year > year:
             break
+        # A healthy project's first month also books what was spent before the start (design, land).
+        completed = monthly * (month if month == start.month and not lagging else 1)
         w.emit(report_day, "investment.reported", "statistics",
-               {"period": f"{year}-{month:02d}", "completed": round(monthly, 1)}, code)
+               {"period": f"{year}-{month:02d}", "completed": round(completed, 1)}, code)
     if fate > 0.9 and start.month <= 6:
         w.emit(date(year, 12, 20), "project.completed", "development_reform", {"date": date(year, 12, 18).isoformat()}, code)
 

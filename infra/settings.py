@@ -5,12 +5,14 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Mapping
+from decimal import Decimal
+from typing import Any, Mapping
 from urllib.parse import parse_qs, unquote, urlparse
 
 import orjson
 
 from domain import codes
+from domain.supervision import Thresholds
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_STORE = f"sqlite:///{ROOT / 'var' / 'yaosu.db'}"
@@ -53,6 +55,7 @@ class Settings:
     development_tokens: bool = True
     max_batch: int = 1000
     aggregate_cache: int = 20000
+    thresholds: Thresholds = Thresholds()
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -68,6 +71,7 @@ class Settings:
             tokens=tokens,
             development_tokens=not tokens_file,
             aggregate_cache=int(env.get("YAOSU_AGGREGATE_CACHE", "20000")),
+            thresholds=thresholds_from(env),
         )
 
     def persistence_env(self) -> dict[str, str]:
@@ -104,6 +108,26 @@ class Settings:
         if url.scheme == "memory":
             return {**common, "PERSISTENCE_MODULE": "eventsourcing.popo"}
         raise ValueError(f"YAOSU_STORE must be sqlite:///path, postgresql://user@host:port/db or memory://, not {self.store!r}")
+
+
+THRESHOLD_VARIABLES = {
+    "YAOSU_START_YELLOW_DAYS": ("start_yellow_days", int),
+    "YAOSU_START_RED_DAYS": ("start_red_days", int),
+    "YAOSU_LAG_YELLOW_POINTS": ("lag_yellow_points", Decimal),
+    "YAOSU_LAG_RED_POINTS": ("lag_red_points", Decimal),
+    "YAOSU_ISSUE_RED_DAYS": ("issue_red_days", int),
+}
+
+
+def thresholds_from(env: Mapping[str, str]) -> Thresholds:
+    values: dict[str, Any] = {}
+    for variable, (field_name, kind) in THRESHOLD_VARIABLES.items():
+        if env.get(variable):
+            try:
+                values[field_name] = kind(env[variable])
+            except (ValueError, ArithmeticError):
+                raise ValueError(f"{variable} must be a number, not {env[variable]!r}") from None
+    return Thresholds(**values)
 
 
 def load_tokens(path: Path) -> dict[str, Principal]:

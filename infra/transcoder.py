@@ -45,13 +45,17 @@ def _default(obj: Any) -> Any:
 
 
 def _revive(value: Any) -> Any:
-    if isinstance(value, dict):
+    # Hot path of every replay: recurse into containers only, and revive dicts in place.
+    if type(value) is dict:
         tag = value.get("_type_")
         if tag is not None and len(value) == 2:
             return _DECODERS[tag](_revive(value["_data_"]))
-        return {k: _revive(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_revive(v) for v in value]
+        for key, item in value.items():
+            if type(item) is dict or type(item) is list:
+                value[key] = _revive(item)
+        return value
+    if type(value) is list:
+        return [_revive(item) for item in value]
     return value
 
 

@@ -1,0 +1,234 @@
+"""Supervision of factors settling unused (要素沉淀): pure rules over facts and a date.
+
+An alert is evaluated *as of* a date from what had happened by then in business time: the
+dates portals report (occurred dates, start and completion dates in payloads), whenever they
+were recorded. The read model keeps the facts; the API and the monitor both call `evaluate`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from decimal import Decimal
+from typing import Callable, Iterable, Mapping
+
+DAY = timedelta(days=1)
+RULES = ("not_started", "lagging", "issue_overdue", "reduction_overdue")
+LEVELS = ("yellow", "red")
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """The defaults of the contract; every one configurable (see `infra.settings`)."""
+
+    start_yellow_days: int = 30
+    start_red_days: int = 90
+    lag_yellow_points: Decimal = Decimal(10)
+    lag_red_points: Decimal = Decimal(30)
+    issue_red_days: int = 30
+
+
+@dataclass(frozen=True)
+class GrantFact:
+    grant_id: str
+    factor: str
+    granted_on: date
+    reclaimed_on: date | None = None
+    reduction_id: str | None = None
+
+
+@dataclass(frozen=True)
+class PlanFact:
+    year: int
+    planned: Decimal
+    set_on: date
+
+
+@dataclass(frozen=True)
+class IssueFact:
+    issue_id: str
+    title: str
+    due_date: date
+    escalated_on: date
+    resolved_on: date | None = None
+
+
+@dataclass(frozen=True)
+class ReductionFact:
+    reduction_id: str
+    due_date: date
+    completed_on: date | None = None
+
+
+@dataclass(frozen=True)
+class ProjectFacts:
+    """What supervision needs to know of one project (and the reductions it drew on)."""
+
+    code: str
+    name: str
+    district: str
+    registered_on: date
+    planned_start: date
+    started_on: date | None = None
+    completed_on: date | None = None
+    cancelled_on: date | None = None
+    grants: tuple[GrantFact, ...] = ()
+    plans: tuple[PlanFact, ...] = ()
+    reports: Mapping[str, Decimal] = field(default_factory=dict)  # "YYYY-MM" → completed that month
+    issues: tuple[IssueFact, ...] = ()
+    reductions: Mapping[str, ReductionFact] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Alert:
+    """A sedimentation alert (要素沉淀预警) at its current level."""
+
+    project_code: str
+    rule: str
+    level: str
+    since: date
+    district: str
+    detail: str
+    ref: str | None = None  # the issue or reduction it concerns
+
+    @property
+    def key(self) -> tuple[str, str, str | None]:
+        return self.project_code, self.rule, self.ref
+
+
+def _closed(f: ProjectFacts, d: date) -> bool:
+    return (f.completed_on is not None and f.completed_on <= d) or (f.cancelled_on is not None and f.cancelled_on <= d)
+
+
+def _on(day: date | None, d: date) -> bool:
+    """Had it happened by the end of `d`?"""
+    return day is not None and day <= d
+
+
+def whole_months(d: date) -> int:
+    """Months of d's year fully elapsed by the end of d."""
+    return d.month if (d + DAY).month != d.month else d.month - 1
+
+
+def plan_for(f: ProjectFacts, year: int, d: date) -> Decimal | None:
+    current = [p for p in f.plans if p.year == year and p.set_on <= d]
+    return current[-1].planned if current else None
+
+
+# --- the rules: each gives (level, detail) on a date, or None -------------------------------
+
+
+def not_started_level(f: ProjectFacts, d: date, t: Thresholds) -> tuple[str, str] | None:
+    if not _on(f.registered_on, d) or _closed(f, d) or _on(f.started_on, d) or f.planned_start >= d:
+        return None
+    held = [g for g in f.grants if g.granted_on <= d and not _on(g.reclaimed_on, d)]
+    if not held:
+        return None
+    late = (d - f.planned_start).days
+    level = "red" if late > t.start_red_days else "yellow" if late > t.start_yellow_days else None
+    if level is None:
+        return None
+    factors = ", ".join(sorted({g.factor for g in held}))
+    return level, f"应开未开: planned to start {f.planned_start}, {late} days ago, holding {factors}"
+
+
+def lagging_level(f: ProjectFacts, d: date, t: Thresholds) -> tuple[str, str] | None:
+    if not _on(f.started_on, d) or _closed(f, d):
+        return None
+    planned = plan_for(f, d.year, d)
+    months = whole_months(d)
+    if not planned or months == 0:
+        return None
+    periods = {f"{d.year}-{m:02d}" for m in range(1, months + 1)}
+    completed = sum((v for p, v in f.reports.items() if p in periods), Decimal(0))
+    expected = Decimal(months) / 12 * 100
+    actual = completed / planned * 100
+    gap = expected - actual
+    level = "red" if gap > t.lag_red_points else "yellow" if gap >= t.lag_yellow_points else None
+    if level is None:
+        return None
+    return level, (f"严重滞后: {actual:.1f}% of the {d.year} plan done against {expected:.1f}% expected "
+                   f"after {months} months ({gap:.1f} points behind)")
+
+
+def issue_level(f: ProjectFacts, issue: IssueFact, d: date, t: Thresholds) -> tuple[str, str] | None:
+    if not _on(issue.escalated_on, d) or _on(issue.resolved_on, d) or _closed(f, d) or d <= issue.due_date:
+        return None
+    late = (d - issue.due_date).days
+    level = "red" if late > t.issue_red_days else "yellow"
+    return level, f"issue {issue.issue_id} ({issue.title}) unresolved {late} days after its due date {issue.due_date}"
+
+
+def reduction_level(f: ProjectFacts, reduction: ReductionFact, d: date, t: Thresholds) -> tuple[str, str] | None:
+    advanced = [g for g in f.grants if g.reduction_id == reduction.reduction_id
+                and g.granted_on <= d and not _on(g.reclaimed_on, d)]
+    if not advanced or (f.cancelled_on is not None and f.cancelled_on <= d) or _on(reduction.completed_on, d):
+        return None
+    if d > reduction.due_date:
+        return "red", f"reduction {reduction.reduction_id} advanced from is not complete by its due date {reduction.due_date}"
+    if _on(f.completed_on, d):
+        return "red", f"project completed on {f.completed_on} before reduction {reduction.reduction_id} was complete"
+    return None
+
+
+# --- evaluation ------------------------------------------------------------------------------
+
+
+def _since(level_at: Callable[[date], str | None], current: str, points: Iterable[date], as_of: date) -> date:
+    """The day the alert reached `current` and stayed there through `as_of`.
+
+    The level only changes on the change points given, so walk back over them.
+    """
+    since = as_of
+    for point in sorted({p for p in points if p <= as_of}, reverse=True):
+        if level_at(point) != current:
+            break
+        since = point
+        if level_at(point - DAY) != current:
+            break
+    return since
+
+
+def _month_ends(first: date, last: date) -> list[date]:
+    points = []
+    year, month = first.year, first.month
+    while date(year, month, 1) <= last:
+        following = date(year + month // 12, month % 12 + 1, 1)
+        points += [following - DAY, following]
+        year, month = following.year, following.month
+    return points
+
+
+def evaluate(f: ProjectFacts, as_of: date, t: Thresholds = Thresholds()) -> list[Alert]:
+    """Every alert the project has on `as_of`, each with the day it reached its level."""
+    alerts: list[Alert] = []
+    lifecycle = [f.registered_on, f.started_on, f.completed_on, f.cancelled_on]
+    grant_days = [day for g in f.grants for day in (g.granted_on, g.reclaimed_on)]
+
+    def add(rule: str, found: tuple[str, str] | None, level_at: Callable[[date], str | None],
+            points: list[date | None], ref: str | None = None) -> None:
+        if found is None:
+            return
+        level, detail = found
+        since = _since(level_at, level, [p for p in points if p is not None], as_of)
+        alerts.append(Alert(f.code, rule, level, since, f.district, detail, ref))
+
+    def level_of(rule: Callable[..., tuple[str, str] | None], *args: object) -> Callable[[date], str | None]:
+        return lambda d: (found[0] if (found := rule(f, *args, d, t)) else None)
+
+    ps = f.planned_start
+    add("not_started", not_started_level(f, as_of, t), level_of(not_started_level),
+        [*lifecycle, *grant_days, ps + DAY * (t.start_yellow_days + 1), ps + DAY * (t.start_red_days + 1)])
+    if f.started_on is not None and f.started_on <= as_of:
+        add("lagging", lagging_level(f, as_of, t), level_of(lagging_level),
+            [*lifecycle, *(p.set_on for p in f.plans), *_month_ends(f.started_on, as_of)])
+    for issue in f.issues:
+        add("issue_overdue", issue_level(f, issue, as_of, t),
+            lambda d, i=issue: (found[0] if (found := issue_level(f, i, d, t)) else None),
+            [*lifecycle, issue.escalated_on, issue.resolved_on, issue.due_date + DAY,
+             issue.due_date + DAY * (t.issue_red_days + 1)], ref=issue.issue_id)
+    for reduction in f.reductions.values():
+        add("reduction_overdue", reduction_level(f, reduction, as_of, t),
+            lambda d, r=reduction: (found[0] if (found := reduction_level(f, r, d, t)) else None),
+            [*lifecycle, *grant_days, reduction.completed_on, reduction.due_date + DAY], ref=reduction.reduction_id)
+    return alerts

@@ -1,0 +1,85 @@
+"""One connection to the read-model database: the event store's own SQLite file or PostgreSQL schema.
+
+Read models live beside the events so that a batch's changes and its tracking position commit in
+one transaction. SQL is written once with `?` placeholders; PostgreSQL gets `%s`.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from contextlib import contextmanager
+from typing import Any, Iterable, Iterator, Sequence
+
+import psycopg
+from psycopg.sql import SQL, Identifier
+
+from infra.settings import Settings
+
+
+class Db:
+    def __init__(self, settings: Settings) -> None:
+        env = settings.persistence_env()
+        self.dialect = "postgres" if env["PERSISTENCE_MODULE"].endswith("postgres") else "sqlite"
+        if env["PERSISTENCE_MODULE"].endswith("popo"):
+            raise ValueError("read models need a real store: sqlite:/// or postgresql://")
+        self._env = env
+        self._lock = threading.RLock()
+        self.schema = env.get("POSTGRES_SCHEMA", "public")
+        self.conn: Any = self._connect()
+
+    def _connect(self) -> Any:
+        env = self._env
+        if self.dialect == "sqlite":
+            conn = sqlite3.connect(env["SQLITE_DBNAME"], isolation_level=None, timeout=60, check_same_thread=False)
+            conn.execute("PRAGMA journal_mode=WAL")
+            return conn
+        conn = psycopg.connect(**self.conninfo(), autocommit=True)
+        conn.execute(SQL("SET search_path TO {}").format(Identifier(self.schema)))
+        return conn
+
+    def conninfo(self) -> dict[str, Any]:
+        env = self._env
+        return {"dbname": env["POSTGRES_DBNAME"], "host": env["POSTGRES_HOST"], "port": env["POSTGRES_PORT"],
+                "user": env["POSTGRES_USER"], "password": env["POSTGRES_PASSWORD"] or None}
+
+    def sql(self, statement: str) -> str:
+        return statement.replace("?", "%s") if self.dialect == "postgres" else statement
+
+    @contextmanager
+    def transaction(self) -> Iterator[Db]:
+        with self._lock:
+            if self.dialect == "sqlite":
+                self.conn.execute("BEGIN IMMEDIATE")
+                try:
+                    yield self
+                except BaseException:
+                    self.conn.execute("ROLLBACK")
+                    raise
+                self.conn.execute("COMMIT")
+            else:
+                with self.conn.transaction():
+                    yield self
+
+    def execute(self, statement: str, params: Sequence[Any] = ()) -> int:
+        with self._lock:
+            cursor = self.conn.execute(self.sql(statement), params)
+            return int(cursor.rowcount)
+
+    def executemany(self, statement: str, rows: Iterable[Sequence[Any]]) -> None:
+        rows = list(rows)
+        if not rows:
+            return
+        with self._lock:
+            if self.dialect == "sqlite":
+                self.conn.executemany(statement, rows)
+            else:
+                with self.conn.cursor() as cursor:
+                    cursor.executemany(self.sql(statement), rows)
+
+    def query(self, statement: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        with self._lock:
+            return list(self.conn.execute(self.sql(statement), params).fetchall())
+
+    def close(self) -> None:
+        self.conn.close()

@@ -1,0 +1,100 @@
+"""The factor ledger (要素台账): per district × year × factor, quota, granted, exempt, reclaimed, remaining."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+import orjson
+
+from domain.project import GRANT_EVENTS, Project
+from domain.quota import QuotaPool
+from projections.db import Db
+from projections.model import Projection, Table
+
+PROJECTS = Table("projects", {"code": "TEXT", "district": "TEXT"}, key=("code",))
+POOLS = Table("pools", {"pool": "TEXT", "district": "TEXT", "year": "INTEGER", "factor": "TEXT", "quota": "NUMERIC"},
+              key=("pool",), indexes=(("district", "year", "factor"),))
+GRANTS = Table(
+    "grants",
+    {"grant_id": "TEXT", "code": "TEXT", "district": "TEXT", "factor": "TEXT", "year": "INTEGER",
+     "quantity": "NUMERIC", "exempt": "INTEGER", "department": "TEXT", "granted_on": "DATE",
+     "reclaimed_on": "DATE", "reclaim_reason": "TEXT", "detail": "TEXT"},
+    key=("grant_id",),
+    indexes=(("district", "year", "factor"), ("code",)),
+)
+_NOT_DETAIL = {"originator_id", "originator_version", "timestamp", "audit", "originator_topic"}
+
+
+class Ledger(Projection):
+    name = "ledger"
+    version = 1
+    tables = (PROJECTS, POOLS, GRANTS)
+    handlers = {Project.Registered: "registered", Project.FactorReclaimed: "reclaimed",
+                QuotaPool.Created: "pool_created", QuotaPool.QuotaSet: "quota_set",
+                **{cls: "granted" for cls in GRANT_EVENTS}}
+
+    def registered(self, e: Any) -> None:
+        self.rows["projects"].put({"code": e.code, "district": e.district})
+
+    def granted(self, e: Any) -> None:
+        factor, quantity = GRANT_EVENTS[type(e)]
+        project = self.rows["projects"].get(e.audit.subject)
+        assert project is not None
+        detail = {k: v for k, v in vars(e).items() if k not in _NOT_DETAIL}
+        self.rows["grants"].put({
+            "grant_id": e.audit.message_id, "code": e.audit.subject, "district": project["district"],
+            "factor": factor, "year": getattr(e, "year", e.audit.business_date.year),
+            "quantity": getattr(e, quantity) if quantity else None, "exempt": int(bool(getattr(e, "exempt", False))),
+            "department": e.audit.department, "granted_on": e.audit.business_date, "reclaimed_on": None,
+            "reclaim_reason": None, "detail": orjson.dumps(detail, default=str).decode(),
+        })
+
+    def reclaimed(self, e: Any) -> None:
+        self.rows["grants"].update(e.grant_id, reclaimed_on=e.audit.business_date, reclaim_reason=e.reason)
+
+    def pool_created(self, e: Any) -> None:
+        self.rows["pools"].put({"pool": e.originator_id.hex, "district": e.district, "year": e.year,
+                                "factor": e.factor, "quota": e.amount})
+
+    def quota_set(self, e: Any) -> None:
+        self.rows["pools"].update(e.originator_id.hex, quota=e.amount)
+
+
+def summary(db: Db, t: dict[str, str], district: str | None, year: int | None, factor: str | None) -> list[dict[str, Any]]:
+    where, params = ["1 = 1"], []
+    for column, value in (("district", district), ("year", year), ("factor", factor)):
+        if value is not None:
+            where.append(f"{column} = ?")
+            params.append(value)
+    cells: dict[tuple[str, int, str], dict[str, Any]] = {}
+
+    def cell(d: str, y: int, f: str) -> dict[str, Any]:
+        return cells.setdefault((d, y, f), {"district": d, "year": y, "factor": f, "quota": None, "grants": 0,
+                                            "granted": Decimal(0), "exempt": Decimal(0), "reclaimed": Decimal(0)})
+
+    for d, y, f, quota in db.query(f"SELECT district, year, factor, quota FROM {t['pools']} "
+                                   f"WHERE {' AND '.join(where)}", params):
+        cell(d, y, f)["quota"] = Decimal(str(quota))
+    grants = db.query(
+        f"SELECT district, year, factor, COUNT(*), "
+        f"SUM(CASE WHEN exempt = 0 THEN quantity ELSE 0 END), SUM(CASE WHEN exempt = 1 THEN quantity ELSE 0 END), "
+        f"SUM(CASE WHEN exempt = 0 AND reclaimed_on IS NOT NULL THEN quantity ELSE 0 END) "
+        f"FROM {t['grants']} WHERE {' AND '.join(where)} GROUP BY district, year, factor", params)
+    for d, y, f, n, granted, exempt, reclaimed in grants:
+        c = cell(d, y, f)
+        c.update(grants=n, granted=Decimal(str(granted or 0)), exempt=Decimal(str(exempt or 0)),
+                 reclaimed=Decimal(str(reclaimed or 0)))
+    for c in cells.values():
+        c["remaining"] = None if c["quota"] is None else c["quota"] - c["granted"] + c["reclaimed"]
+    return sorted(cells.values(), key=lambda c: (c["district"], c["year"], c["factor"]))
+
+
+def project_grants(db: Db, t: dict[str, str], code: str) -> list[dict[str, Any]]:
+    rows = db.query(f"SELECT {', '.join(GRANTS.columns)} FROM {t['grants']} WHERE code = ? ORDER BY granted_on, grant_id",
+                    [code])
+    grants = [GRANTS.decode(r) for r in rows]
+    for g in grants:
+        g["detail"] = orjson.loads(g["detail"])
+        g["exempt"] = bool(g["exempt"])
+    return grants

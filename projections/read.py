@@ -1,0 +1,20 @@
+"""The read side as the API sees it: one connection and the serving generation of each model."""
+
+from __future__ import annotations
+
+from infra.settings import Settings
+from projections.db import Db
+from projections.model import Projection
+from projections.runner import Catalog
+
+
+class ReadModels:
+    def __init__(self, settings: Settings, prefix: str = "rm") -> None:
+        self.db = Db(settings)
+        self.catalog = Catalog(self.db, prefix)
+
+    def tables(self, projection: type[Projection]) -> dict[str, str]:
+        return self.catalog.active(projection)
+
+    def close(self) -> None:
+        self.db.close()

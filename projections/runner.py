@@ -1,0 +1,358 @@
+"""The projection runner: reads the notification log in batches, applies each batch to every read
+model it owns and moves each one's position, all in one transaction.
+
+Exactly-once: a batch's row changes and the new positions commit together, and a position only
+moves by compare-and-set from the value this runner last read, so a crash at any point resumes
+from the last committed position, and a runner that lost its turn cannot write. Nothing is
+skipped: the notification log is read "after position N", and the store gives positions in
+commit order (PostgreSQL: an EXCLUSIVE table lock around inserts; SQLite: one writer).
+
+Generations: each projection's tables are named `<prefix>_<name>_g<gen>_<table>`. When a
+projection's `version` changes, or on `rebuild`, a new generation is built beside the serving one
+and swapped in once it has caught up with the store; the old tables are then dropped.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import threading
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any, Callable, Iterable, Sequence
+
+import psycopg
+from psycopg.sql import SQL, Identifier
+
+from eventsourcing.utils import get_topic
+
+from infra.ledger import Ledger
+from infra.settings import Settings
+from projections.db import Db
+from projections.investment import Investment
+from projections.ledger import Ledger as LedgerProjection
+from projections.libraries import Libraries
+from projections.model import Projection, Rows
+from projections.sedimentation import Sedimentation
+from projections.stages import Stages
+
+log = logging.getLogger("yaosu.projections")
+
+PROJECTIONS: tuple[type[Projection], ...] = (Libraries, Stages, LedgerProjection, Investment, Sedimentation)
+BY_NAME = {p.name: p for p in PROJECTIONS}
+
+
+class ProjectionFailed(Exception):
+    def __init__(self, name: str, position: int, event_type: str, error: Exception) -> None:
+        super().__init__(f"projection {name} stopped at position {position} ({event_type}): {error!r}")
+        self.name, self.position, self.event_type = name, position, event_type
+
+
+class LostTurn(Exception):
+    """Another runner moved this projection's position: this one must not write."""
+
+
+class NotBuilt(Exception):
+    """No generation of a read model is serving yet."""
+
+
+@dataclass
+class Generation:
+    name: str
+    gen: int
+    version: int
+    position: int
+    state: str  # building | active | retired
+
+
+class Catalog:
+    """Where each read model's tables are: the generations table and the physical names."""
+
+    def __init__(self, db: Db, prefix: str = "rm") -> None:
+        self.db, self.prefix = db, prefix
+        self.meta = f"{prefix}_generations"
+        try:
+            db.execute(f"CREATE TABLE IF NOT EXISTS {self.meta} (name TEXT, gen INTEGER, version INTEGER, "
+                       "position BIGINT, state TEXT, PRIMARY KEY (name, gen))")
+        except psycopg.errors.UniqueViolation:
+            pass  # another process created it at the same moment
+
+    def physical(self, name: str, gen: int, table: str) -> str:
+        return f"{self.prefix}_{name}_g{gen}_{table}"
+
+    def generations(self, name: str | None = None) -> list[Generation]:
+        where, params = ("WHERE name = ?", [name]) if name else ("", [])
+        rows = self.db.query(f"SELECT name, gen, version, position, state FROM {self.meta} {where} "
+                             "ORDER BY name, gen", params)
+        return [Generation(*row) for row in rows]
+
+    def active(self, projection: type[Projection]) -> dict[str, str]:
+        """Physical table names of the serving generation, for queries."""
+        serving = [g for g in self.generations(projection.name) if g.state == "active"]
+        if not serving:
+            raise NotBuilt(f"the {projection.name} read model is not built yet")
+        return {t.name: self.physical(projection.name, serving[-1].gen, t.name) for t in projection.tables}
+
+    def create(self, projection: type[Projection]) -> Generation:
+        existing = self.generations(projection.name)
+        gen = max((g.gen for g in existing), default=0) + 1
+        state = "building" if any(g.state == "active" for g in existing) else "active"
+        for table in projection.tables:
+            for statement in table.create(self.physical(projection.name, gen, table.name)):
+                self.db.execute(statement)
+        self.db.execute(f"INSERT INTO {self.meta} VALUES (?, ?, ?, 0, ?)", [projection.name, gen, projection.version, state])
+        log.info("projection %s: generation %d (version %d) created, %s", projection.name, gen, projection.version, state)
+        return Generation(projection.name, gen, projection.version, 0, state)
+
+    def swap_in(self, projection: type[Projection], gen: int) -> None:
+        for old in self.generations(projection.name):
+            if old.gen != gen and old.state != "retired":
+                self.db.execute(f"UPDATE {self.meta} SET state = 'retired' WHERE name = ? AND gen = ?", [old.name, old.gen])
+                for table in projection.tables:
+                    self.db.execute(f"DROP TABLE IF EXISTS {self.physical(old.name, old.gen, table.name)}")
+        self.db.execute(f"UPDATE {self.meta} SET state = 'active' WHERE name = ? AND gen = ?", [projection.name, gen])
+        log.info("projection %s: generation %d is now serving", projection.name, gen)
+
+
+class Worker:
+    """One generation of one projection, with its row caches and committed position."""
+
+    def __init__(self, catalog: Catalog, projection: type[Projection], generation: Generation) -> None:
+        self.catalog, self.cls, self.generation = catalog, projection, generation
+        self.position = generation.position
+        self.pending = self.position
+        complete = self.position == 0  # nothing committed yet: the tables are empty
+        self.rows = {t.name: Rows(t, catalog.physical(projection.name, generation.gen, t.name), catalog.db,
+                                  complete=complete) for t in projection.tables}
+        self.projection = projection(self.rows)
+        self.failed: ProjectionFailed | None = None
+
+    @property
+    def name(self) -> str:
+        return self.cls.name
+
+    def apply(self, events: Sequence[tuple[int, Any]]) -> None:
+        last = self.position
+        for position, event in events:
+            if position <= self.position:
+                continue
+            last = position
+            if event is None:
+                continue
+            self.projection.position = position
+            try:
+                self.projection.apply(event)
+            except Exception as error:
+                raise ProjectionFailed(self.name, position, type(event).__qualname__, error) from error
+        if last == self.position:
+            return
+        for rows in self.rows.values():
+            rows.flush()
+        moved = self.catalog.db.execute(
+            f"UPDATE {self.catalog.meta} SET position = ? WHERE name = ? AND gen = ? AND position = ?",
+            [last, self.name, self.generation.gen, self.position])
+        if moved != 1:
+            raise LostTurn(f"projection {self.name} moved past {self.position} elsewhere")
+        self.pending = last
+
+    def committed(self) -> None:
+        self.position = self.pending
+
+    def rolled_back(self) -> None:
+        for rows in self.rows.values():
+            rows.forget()
+        self.pending = self.position
+
+
+class Runner:
+    def __init__(self, ledger: Ledger, settings: Settings, *, prefix: str = "rm", batch_size: int = 1000,
+                 projections: Iterable[type[Projection]] = PROJECTIONS, poll_seconds: float = 0.5) -> None:
+        self.ledger, self.settings, self.batch_size, self.poll_seconds = ledger, settings, batch_size, poll_seconds
+        self.db = Db(settings)
+        self.catalog = Catalog(self.db, prefix)
+        self.projections = list(projections)
+        self.workers: dict[str, Worker] = {}
+        self._owned: set[str] = set()
+        self._lock_conn: Any = None
+        self._listen_conn: Any = None
+        self.stopping = threading.Event()
+
+    # --- ownership ---------------------------------------------------------------------------
+
+    def _lock_key(self, name: str) -> int:
+        digest = hashlib.sha256(f"{self.db.schema}:{self.catalog.prefix}:{name}".encode()).digest()
+        return int.from_bytes(digest[:8], "big", signed=True)
+
+    def _own(self, name: str) -> bool:
+        """PostgreSQL: hold a session advisory lock per projection, so one runner alone is active."""
+        if name in self._owned:
+            return True
+        if self.db.dialect == "sqlite":  # one runner per SQLite store; compare-and-set guards the rest
+            self._owned.add(name)
+            return True
+        if self._lock_conn is None:
+            # Named, so operators (and tests) can see which process holds which projection.
+            self._lock_conn = psycopg.connect(**self.db.conninfo(), autocommit=True,
+                                              application_name=f"yaosu-projections-{os.getpid()}")
+        got = self._lock_conn.execute("SELECT pg_try_advisory_lock(%s)", [self._lock_key(name)]).fetchone()[0]
+        if got:
+            self._owned.add(name)
+            log.info("projection %s: this runner is now active", name)
+        return bool(got)
+
+    # --- preparing generations -----------------------------------------------------------------
+
+    def _prepare(self, projection: type[Projection], *, fresh: bool = False) -> None:
+        with self.db.transaction():
+            current = [g for g in self.catalog.generations(projection.name)
+                       if g.state != "retired" and g.version == projection.version]
+            if fresh or not current:
+                generation = self.catalog.create(projection)
+            else:
+                generation = current[-1]
+        self.workers[projection.name] = Worker(self.catalog, projection, generation)
+
+    def _refresh(self) -> None:
+        for projection in self.projections:
+            if projection.name not in self.workers and self._own(projection.name):
+                self._prepare(projection)
+
+    # --- the loop ------------------------------------------------------------------------------
+
+    def step(self, batch_size: int | None = None) -> int:
+        """Apply the next batch to every owned, working projection. Returns events read."""
+        self._refresh()
+        workers = [w for w in self.workers.values() if w.failed is None and w.name in self._owned]
+        if not workers:
+            return 0
+        head = self.ledger.head()
+        start = min(w.position for w in workers)
+        notifications = self.ledger.recorder.select_notifications(
+            start=start, limit=batch_size or self.batch_size, inclusive_of_start=False)
+        # Decode only what some projection handles (receipts are half the log); positions still move
+        # over every notification, so a batch of receipts alone advances the tracking too.
+        wanted = {get_topic(cls) for worker in workers for cls in worker.cls.handlers}
+        events = [(n.id, self.ledger.mapper.to_domain_event(n) if n.topic in wanted else None) for n in notifications]
+        if events:
+            try:
+                with self.db.transaction():
+                    for worker in workers:
+                        worker.apply(events)
+            except ProjectionFailed as failure:
+                for worker in workers:
+                    worker.rolled_back()
+                log.error("%s; fix the projection and restart: it will resume from there", failure)
+                self.workers[failure.name].failed = failure
+                return self.step(batch_size)  # the others go on without it
+            except LostTurn as lost:
+                log.warning("%s; re-reading positions", lost)
+                self.workers.clear()
+                return 0
+            except BaseException:
+                for worker in workers:
+                    worker.rolled_back()
+                raise
+            for worker in workers:
+                worker.committed()
+        for worker in workers:
+            if worker.generation.state == "building" and worker.position >= head:
+                with self.db.transaction():
+                    self.catalog.swap_in(worker.cls, worker.generation.gen)
+                worker.generation.state = "active"
+        return len(events)
+
+    def run_until_caught_up(self, progress: Callable[[int], None] | None = None, batch_size: int | None = None) -> int:
+        total = 0
+        while n := self.step(batch_size):
+            total += n
+            if progress is not None:
+                progress(n)
+        return total
+
+    def run_forever(self) -> None:
+        """Follow the store until `stop()`; reconnect with backoff when the database goes away."""
+        backoff = 0.5
+        while not self.stopping.is_set():
+            try:
+                if self.step() < self.batch_size:
+                    self._wait()
+                backoff = 0.5
+            except (psycopg.OperationalError, psycopg.InterfaceError, OSError) as error:
+                log.warning("projections: database unavailable (%s); retrying in %.1fs", error, backoff)
+                self._reset_connections()
+                self.stopping.wait(backoff)
+                backoff = min(backoff * 2, 10)
+
+    def _wait(self) -> None:
+        if self.db.dialect == "sqlite":
+            self.stopping.wait(self.poll_seconds)
+            return
+        if self._listen_conn is None:
+            self._listen_conn = psycopg.connect(**self.db.conninfo(), autocommit=True)
+            channel = getattr(self.ledger.recorder, "channel_name", "yaosu_events")
+            self._listen_conn.execute(SQL("LISTEN {}").format(Identifier(channel)))
+        for _ in self._listen_conn.notifies(timeout=1.0, stop_after=1):
+            pass
+
+    def _reset_connections(self) -> None:
+        for conn in (self._lock_conn, self._listen_conn):
+            if conn is not None:
+                try:
+                    conn.close()
+                except Exception:  # noqa: BLE001 - already broken
+                    pass
+        self._lock_conn = self._listen_conn = None
+        self._owned.clear()
+        self.workers.clear()
+        try:
+            self.db.close()
+        except Exception:  # noqa: BLE001
+            pass
+        self.db = Db(self.settings)
+        self.catalog = Catalog(self.db, self.catalog.prefix)
+
+    def stop(self) -> None:
+        self.stopping.set()
+
+    def close(self) -> None:
+        self.stop()
+        for conn in (self._lock_conn, self._listen_conn):
+            if conn is not None:
+                conn.close()
+        self.db.close()
+
+    # --- operations ----------------------------------------------------------------------------
+
+    def rebuild(self, names: Sequence[str], progress: Callable[[int], None] | None = None,
+                batch_size: int = 10_000) -> int:
+        """Build fresh generations from zero; each swaps in when caught up, the old serving meanwhile."""
+        self.projections = [BY_NAME[n] for n in names]
+        for projection in self.projections:
+            if not self._own(projection.name):
+                raise RuntimeError(f"another runner is active for {projection.name}; stop it first")
+            self._prepare(projection, fresh=True)
+        return self.run_until_caught_up(progress, batch_size)
+
+    def status(self) -> list[dict[str, Any]]:
+        return status(self.ledger, self.catalog)
+
+
+def status(ledger: Ledger, catalog: Catalog) -> list[dict[str, Any]]:
+    """Position, store head and lag (events and seconds behind) of every live generation."""
+    head = ledger.head()
+    report = []
+    for g in catalog.generations():
+        if g.state == "retired":
+            continue
+        behind = max(head - g.position, 0)
+        seconds = 0.0
+        if behind:
+            (next_one,) = ledger.recorder.select_notifications(start=g.position, limit=1, inclusive_of_start=False)
+            recorded = ledger.mapper.to_domain_event(next_one).timestamp
+            seconds = max((datetime.now(timezone.utc) - recorded).total_seconds(), 0.0)
+        report.append({"projection": g.name, "generation": g.gen, "version": g.version, "state": g.state,
+                       "position": g.position, "head": head, "lag_events": behind, "lag_seconds": round(seconds, 3),
+                       "current": g.name in BY_NAME and BY_NAME[g.name].version == g.version})
+    return report

@@ -1,0 +1,130 @@
+"""The facts supervision needs (要素沉淀), so alerts are answered from the read model.
+
+The rules themselves are the pure functions of `domain.supervision`; this read model only keeps,
+per project, the business dates they look at.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import date
+from typing import Any
+
+from domain.project import GRANT_EVENTS, Project
+from domain.reduction import EmissionReduction
+from domain.supervision import (Alert, GrantFact, IssueFact, PlanFact, ProjectFacts, ReductionFact, Thresholds,
+                                evaluate)
+from projections.db import Db
+from projections.model import Projection, Table
+
+FACTS = Table("facts", {"code": "TEXT", "name": "TEXT", "district": "TEXT", "registered_on": "DATE",
+                        "planned_start": "DATE", "started_on": "DATE", "completed_on": "DATE", "cancelled_on": "DATE"},
+              key=("code",), indexes=(("district",),))
+GRANTS = Table("grants", {"grant_id": "TEXT", "code": "TEXT", "factor": "TEXT", "granted_on": "DATE",
+                          "reclaimed_on": "DATE", "reduction_id": "TEXT"}, key=("grant_id",), indexes=(("code",),))
+PLANS = Table("plans", {"code": "TEXT", "position": "BIGINT", "year": "INTEGER", "planned": "NUMERIC", "set_on": "DATE"},
+              key=("code", "position"))
+REPORTS = Table("reports", {"code": "TEXT", "period": "TEXT", "completed": "NUMERIC"}, key=("code", "period"))
+ISSUES = Table("issues", {"code": "TEXT", "issue_id": "TEXT", "title": "TEXT", "due_date": "DATE",
+                          "escalated_on": "DATE", "resolved_on": "DATE"}, key=("code", "issue_id"))
+REDUCTIONS = Table("reductions", {"reduction_id": "TEXT", "due_date": "DATE", "completed_on": "DATE"},
+                   key=("reduction_id",))
+
+
+class Sedimentation(Projection):
+    name = "sedimentation"
+    version = 1
+    tables = (FACTS, GRANTS, PLANS, REPORTS, ISSUES, REDUCTIONS)
+    handlers = {
+        Project.Registered: "registered", Project.PlanSet: "plan_set", Project.InvestmentReported: "reported",
+        Project.ConstructionStarted: "started", Project.Completed: "completed", Project.Cancelled: "cancelled",
+        Project.FactorReclaimed: "reclaimed", Project.IssueEscalated: "escalated", Project.IssueResolved: "resolved",
+        EmissionReduction.Registered: "reduction_registered", EmissionReduction.Completed: "reduction_completed",
+        **{cls: "granted" for cls in GRANT_EVENTS},
+    }
+
+    def registered(self, e: Any) -> None:
+        self.rows["facts"].put({"code": e.code, "name": e.name, "district": e.district,
+                                "registered_on": e.audit.business_date, "planned_start": e.planned_start,
+                                "started_on": None, "completed_on": None, "cancelled_on": None})
+
+    def plan_set(self, e: Any) -> None:
+        self.rows["plans"].put({"code": e.audit.subject, "position": self.position, "year": e.year,
+                                "planned": e.planned_investment, "set_on": e.audit.business_date})
+
+    def reported(self, e: Any) -> None:
+        self.rows["reports"].put({"code": e.audit.subject, "period": e.period, "completed": e.completed})
+
+    def started(self, e: Any) -> None:
+        self.rows["facts"].update(e.audit.subject, started_on=e.date)
+
+    def completed(self, e: Any) -> None:
+        self.rows["facts"].update(e.audit.subject, completed_on=e.date)
+
+    def cancelled(self, e: Any) -> None:
+        self.rows["facts"].update(e.audit.subject, cancelled_on=e.audit.business_date)
+
+    def granted(self, e: Any) -> None:
+        factor, _ = GRANT_EVENTS[type(e)]
+        self.rows["grants"].put({"grant_id": e.audit.message_id, "code": e.audit.subject, "factor": factor,
+                                 "granted_on": e.audit.business_date, "reclaimed_on": None,
+                                 "reduction_id": getattr(e, "reduction_id", None)})
+
+    def reclaimed(self, e: Any) -> None:
+        self.rows["grants"].update(e.grant_id, reclaimed_on=e.audit.business_date)
+
+    def escalated(self, e: Any) -> None:
+        self.rows["issues"].put({"code": e.audit.subject, "issue_id": e.issue_id, "title": e.title,
+                                 "due_date": e.due_date, "escalated_on": e.audit.business_date, "resolved_on": None})
+
+    def resolved(self, e: Any) -> None:
+        self.rows["issues"].update(e.audit.subject, e.issue_id, resolved_on=e.audit.business_date)
+
+    def reduction_registered(self, e: Any) -> None:
+        self.rows["reductions"].put({"reduction_id": e.reduction_id, "due_date": e.due_date, "completed_on": None})
+
+    def reduction_completed(self, e: Any) -> None:
+        self.rows["reductions"].update(e.audit.subject, completed_on=e.audit.business_date)
+
+
+def load_facts(db: Db, t: dict[str, str], district: str | None = None) -> list[ProjectFacts]:
+    """Every project's facts (of one district, if given), in a handful of queries."""
+    scope, params = ("WHERE district = ?", [district]) if district else ("", [])
+    facts = [FACTS.decode(r) for r in db.query(f"SELECT {', '.join(FACTS.columns)} FROM {t['facts']} {scope}", params)]
+    codes = {f["code"] for f in facts}
+
+    def rows(table: Table) -> dict[str, list[dict[str, Any]]]:
+        grouped: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        order = ", ".join(table.key)
+        for raw in db.query(f"SELECT {', '.join(table.columns)} FROM {t[table.name]} ORDER BY {order}"):
+            row = table.decode(raw)
+            if row["code"] in codes:
+                grouped[row["code"]].append(row)
+        return grouped
+
+    grants, plans, reports, issues = rows(GRANTS), rows(PLANS), rows(REPORTS), rows(ISSUES)
+    reductions = {r["reduction_id"]: ReductionFact(**r) for r in (
+        REDUCTIONS.decode(raw) for raw in db.query(f"SELECT {', '.join(REDUCTIONS.columns)} FROM {t['reductions']}"))}
+    result = []
+    for f in facts:
+        code = f["code"]
+        project_grants = tuple(GrantFact(g["grant_id"], g["factor"], g["granted_on"], g["reclaimed_on"],
+                                         g["reduction_id"]) for g in grants[code])
+        used = {g.reduction_id for g in project_grants if g.reduction_id}
+        result.append(ProjectFacts(
+            **f,
+            grants=project_grants,
+            plans=tuple(PlanFact(p["year"], p["planned"], p["set_on"]) for p in plans[code]),
+            reports={r["period"]: r["completed"] for r in reports[code]},
+            issues=tuple(IssueFact(i["issue_id"], i["title"], i["due_date"], i["escalated_on"], i["resolved_on"])
+                         for i in issues[code]),
+            reductions={r: reductions[r] for r in used if r in reductions},
+        ))
+    return result
+
+
+def alerts(db: Db, t: dict[str, str], as_of: date, thresholds: Thresholds, *, district: str | None = None,
+           level: str | None = None, rule: str | None = None) -> list[Alert]:
+    found = [a for f in load_facts(db, t, district) for a in evaluate(f, as_of, thresholds)]
+    return sorted((a for a in found if (level is None or a.level == level) and (rule is None or a.rule == rule)),
+                  key=lambda a: (a.district, a.project_code, a.rule, a.ref or ""))

@@ -1,0 +1,103 @@
+"""The stage board (工作流程): each project's stage, days in it, and the stage's factor checklist."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from domain import codes
+from domain.project import GRANT_EVENTS, Project
+from projections.db import Db
+from projections.model import Projection, Table
+
+COUNTED = ("funds", "land", "energy", "emission", "data", "utilities", "talent", "issues", "leaders")
+BOARD = Table(
+    "board",
+    {"code": "TEXT", "name": "TEXT", "district": "TEXT", "sector": "TEXT", "stage": "TEXT", "stage_since": "DATE",
+     "status": "TEXT", **{c: "INTEGER" for c in COUNTED}},
+    key=("code",),
+    indexes=(("stage", "district"),),
+)
+GRANTS = Table("grants", {"grant_id": "TEXT", "code": "TEXT", "counts": "TEXT"}, key=("grant_id",))
+
+
+def satisfied(row: dict[str, Any], factor: str) -> bool:
+    # Coordination (重大协调服务) is there once an issue was escalated or a leader assigned (领导包抓).
+    if factor == "coordination":
+        return bool(row["issues"] or row["leaders"])
+    return bool(row[factor])
+
+
+class Stages(Projection):
+    name = "stages"
+    version = 1
+    tables = (BOARD, GRANTS)
+    handlers = {
+        Project.Registered: "registered", Project.StageAdvanced: "advanced", Project.FactorReclaimed: "reclaimed",
+        Project.IssueEscalated: "escalated", Project.ConstructionStarted: "started", Project.Completed: "completed",
+        Project.Cancelled: "cancelled", **{cls: "granted" for cls in GRANT_EVENTS},
+    }
+
+    def registered(self, e: Any) -> None:
+        self.rows["board"].put({"code": e.code, "name": e.name, "district": e.district, "sector": e.sector,
+                                "stage": "planning", "stage_since": e.audit.business_date, "status": "not_started",
+                                **{c: 0 for c in COUNTED}})
+
+    def advanced(self, e: Any) -> None:
+        self.rows["board"].update(e.audit.subject, stage=e.stage, stage_since=e.audit.business_date)
+
+    def _count(self, code: str, counts: str, step: int) -> None:
+        board = self.rows["board"]
+        row = board.get(code)
+        assert row is not None
+        board.put({**row, **{c: row[c] + step for c in counts.split(",")}})
+
+    def granted(self, e: Any) -> None:
+        factor, _ = GRANT_EVENTS[type(e)]
+        counts = factor + (",leaders" if getattr(e, "role", None) == "responsible_leader" else "")
+        self.rows["grants"].put({"grant_id": e.audit.message_id, "code": e.audit.subject, "counts": counts})
+        self._count(e.audit.subject, counts, +1)
+
+    def reclaimed(self, e: Any) -> None:
+        grant = self.rows["grants"].get(e.grant_id)
+        assert grant is not None
+        self._count(e.audit.subject, grant["counts"], -1)
+
+    def escalated(self, e: Any) -> None:
+        self._count(e.audit.subject, "issues", +1)
+
+    def started(self, e: Any) -> None:
+        self.rows["board"].update(e.audit.subject, status="under_construction")
+
+    def completed(self, e: Any) -> None:
+        self.rows["board"].update(e.audit.subject, status="completed")
+
+    def cancelled(self, e: Any) -> None:
+        self.rows["board"].update(e.audit.subject, status="cancelled")
+
+
+def board(db: Db, t: dict[str, str], stage: str | None, district: str | None, today: date) -> dict[str, Any]:
+    where, params = ["1 = 1"], []
+    if stage:
+        where.append("stage = ?")
+        params.append(stage)
+    if district:
+        where.append("district = ?")
+        params.append(district)
+    rows = [BOARD.decode(r) for r in db.query(
+        f"SELECT {', '.join(BOARD.columns)} FROM {t['board']} WHERE {' AND '.join(where)} ORDER BY code", params)]
+    stages: dict[str, dict[str, Any]] = {
+        s: {"stage": s, "factors": list(codes.STAGE_FACTORS[s]), "projects": []}
+        for s in codes.STAGES if not stage or s == stage}
+    for row in rows:
+        checklist = {f: satisfied(row, f) for f in codes.STAGE_FACTORS[row["stage"]]}
+        stages[row["stage"]]["projects"].append({
+            "code": row["code"], "name": row["name"], "district": row["district"], "sector": row["sector"],
+            "status": row["status"], "stage_since": row["stage_since"],
+            "days_in_stage": (today - row["stage_since"]).days,
+            "satisfied": [f for f, ok in checklist.items() if ok],
+            "missing": [f for f, ok in checklist.items() if not ok],
+        })
+    for entry in stages.values():
+        entry["count"] = len(entry["projects"])
+    return {"as_of": today, "stages": list(stages.values())}

@@ -1,0 +1,101 @@
+"""The read side of the contract over HTTP: libraries, matrix, stages, ledger, statistics, alerts, metrics."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any, Iterator
+
+import pytest
+from fastapi.testclient import TestClient
+
+from api.app import create_app
+from infra.bootstrap import build_ledger
+from infra.demo import batches, demo_messages
+from infra.settings import Settings
+from projections.read import ReadModels
+from projections.runner import Runner
+from tests.conftest import submit
+
+SUPERVISOR = {"Authorization": "Bearer dev-supervisor"}
+
+
+@pytest.fixture
+def client(settings: Settings) -> Iterator[TestClient]:
+    ledger = build_ledger(settings)
+    for chunk in batches(demo_messages(2021, projects=60), 500):
+        submit(ledger, *chunk)
+    runner = Runner(ledger, settings)
+    runner.run_until_caught_up()
+    runner.close()
+    reads = ReadModels(settings)
+    with TestClient(create_app(ledger, settings, reads)) as test_client:
+        yield test_client
+    reads.close()
+    ledger.close()
+
+
+def get(client: TestClient, path: str) -> Any:
+    response = client.get(path, headers=SUPERVISOR)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def test_libraries_filters_totals_and_matrix(client: TestClient) -> None:
+    everyone = get(client, "/v1/libraries/municipal")
+    assert everyone["totals"]["projects"] == len(everyone["members"]) > 50
+    city = get(client, "/v1/libraries/municipal?district=620102")
+    assert city["members"] and all(m["district"] == "620102" for m in city["members"])
+    assert city["totals"]["total_investment"] == sum(m["total_investment"] for m in city["members"])
+    matrix = get(client, "/v1/libraries/municipal/matrix")
+    assert matrix["totals"]["projects"] == everyone["totals"]["projects"]
+    assert Decimal(str(matrix["totals"]["total_investment"])) == Decimal(str(everyone["totals"]["total_investment"]))
+    assert {(c["district"], c["sector"]) for c in matrix["cells"]} == {(m["district"], m["sector"]) for m in everyone["members"]}
+    bad = client.get("/v1/libraries/nope", headers=SUPERVISOR)
+    assert bad.status_code == 400 and bad.json()["code"] == "invalid_request"
+
+
+def test_stages_board(client: TestClient) -> None:
+    board = get(client, "/v1/stages")
+    assert [s["stage"] for s in board["stages"]] == ["planning", "generation", "approval", "construction", "completion"]
+    assert sum(s["count"] for s in board["stages"]) == 61
+    construction = get(client, "/v1/stages?stage=construction&district=620102")["stages"][0]
+    for p in construction["projects"]:
+        assert p["district"] == "620102"
+        assert sorted(p["satisfied"] + p["missing"]) == sorted(construction["factors"])
+
+
+def test_ledger_and_project_grants(client: TestClient) -> None:
+    rows = get(client, "/v1/ledger?year=2021&factor=energy")["rows"]
+    assert rows and all(r["factor"] == "energy" for r in rows)
+    for r in rows:
+        assert r["remaining"] == r["quota"] - r["granted"] + r["reclaimed"]
+        assert r["granted"] <= r["quota"]
+    code = get(client, "/v1/stages?stage=construction")["stages"][0]["projects"][0]["code"]
+    grants = get(client, f"/v1/ledger?project={code}")["grants"]
+    assert grants and all(g["code"] == code and g["department"] for g in grants)
+
+
+def test_investment_statistics(client: TestClient) -> None:
+    by_sector = get(client, "/v1/stats/investment?by=sector&year=2021")["rows"]
+    by_district = get(client, "/v1/stats/investment?by=district&year=2021")["rows"]
+    total = lambda rows, k: round(sum(Decimal(str(r[k])) for r in rows), 2)  # noqa: E731
+    assert total(by_sector, "planned") == total(by_district, "planned") > 0
+    assert total(by_sector, "completed") == total(by_district, "completed") > 0
+
+
+def test_alerts_with_filters(client: TestClient) -> None:
+    everything = get(client, "/v1/alerts?as_of=2021-09-30")
+    assert everything["as_of"] == "2021-09-30" and everything["alerts"]
+    for alert in everything["alerts"]:
+        assert {"project_code", "rule", "level", "since", "district", "detail"} <= set(alert)
+        assert alert["since"] <= "2021-09-30"
+    red = get(client, "/v1/alerts?as_of=2021-09-30&level=red&rule=not_started")["alerts"]
+    assert red and all(a["level"] == "red" and a["rule"] == "not_started" for a in red)
+    assert len(red) < len(everything["alerts"])
+    assert client.get("/v1/alerts?level=purple", headers=SUPERVISOR).status_code == 400
+
+
+def test_metrics_show_lag(client: TestClient) -> None:
+    text = client.get("/metrics").text
+    assert "yaosu_store_head" in text
+    assert 'yaosu_projection_lag_events{projection="ledger",generation="1",state="active"} 0' in text

@@ -1,0 +1,144 @@
+"""The runner as a process: SIGKILL at random moments under load, and a standby taking over."""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+
+from infra.bootstrap import build_ledger
+from infra.ledger import Ledger
+from infra.settings import Settings
+from projections.db import Db
+from projections.runner import PROJECTIONS, Catalog, Runner, status
+from tests.conftest import fresh_store, submit
+from tests.portal import msg
+from tests.readmodels import dump
+
+
+def start_runner(store: str, log: Path) -> subprocess.Popen[bytes]:
+    return subprocess.Popen([sys.executable, "-m", "infra.cli", "projections", "run", "--batch-size", "37"],
+                            env={**os.environ, "YAOSU_STORE": store}, stdout=log.open("ab"), stderr=subprocess.STDOUT)
+
+
+def project_messages(thread: int, n: int) -> list[dict[str, Any]]:
+    code = f"2021-62010{2 + thread % 4}-48-0{1 + thread}-{n:06d}"
+    return [
+        msg("project.registered", {"name": f"p{thread}-{n}", "district": f"62010{2 + thread % 4}", "sector": "C",
+                                   "department": "industry_it", "owner": "o", "total_investment": 1000,
+                                   "planned_start": "2021-03-01", "planned_completion": "2022-03-01",
+                                   "revenue_generating": False}, code=code, at="2021-01-10T09:00:00+08:00"),
+        msg("plan.set", {"year": 2021, "planned_investment": 600}, code=code),
+        msg("project.admitted", {"library": "municipal"}, code=code),
+        msg("project.admitted", {"library": "annual", "year": 2021}, code=code),
+        msg("land.supplied", {"parcel": f"P{n}", "area_mu": 10, "method": "transfer"}, code=code,
+            dept="natural_resources"),
+        msg("funds.allocated", {"source": "own_funds", "amount": 50}, code=code, dept="finance"),
+        msg("construction.started", {"date": "2021-04-01"}, code=code),
+        msg("investment.reported", {"period": "2021-04", "completed": 30}, code=code, dept="statistics"),
+    ]
+
+
+def wait_caught_up(ledger: Ledger, catalog: Catalog, timeout: float = 90) -> float:
+    started = time.monotonic()
+    while time.monotonic() - started < timeout:
+        report = status(ledger, catalog)
+        if len(report) == len(PROJECTIONS) and all(r["lag_events"] == 0 for r in report):
+            return time.monotonic() - started
+        time.sleep(0.2)
+    pytest.fail(f"projections did not catch up in {timeout}s: {status(ledger, catalog)}")
+
+
+def test_sigkill_at_random_moments_while_four_writers_append(store: str, tmp_path: Path) -> None:
+    settings = Settings(store=store)
+    ledger = build_ledger(settings)
+    log = tmp_path / "runner.log"
+    stop = threading.Event()
+    written: list[int] = []
+
+    def writer(thread: int) -> None:
+        n = 0
+        while not stop.is_set():
+            results = submit(ledger, *project_messages(thread, n))
+            assert all(r.status == "accepted" for r in results), results
+            written.append(len(results))
+            n += 1
+
+    writers = [threading.Thread(target=writer, args=(t,)) for t in range(4)]
+    for w in writers:
+        w.start()
+    rng = random.Random(149)
+    runner = start_runner(store, log)
+    kills = 0
+    try:
+        for _ in range(5):
+            time.sleep(rng.uniform(0.8, 2.5))
+            runner.send_signal(signal.SIGKILL)
+            runner.wait()
+            kills += 1
+            runner = start_runner(store, log)
+        stop.set()
+        for w in writers:
+            w.join()
+        catalog = Catalog(Db(settings))
+        wait_caught_up(ledger, catalog)
+    finally:
+        stop.set()
+        runner.send_signal(signal.SIGTERM)
+        runner.wait(timeout=30)
+    assert kills == 5 and sum(written) > 200
+    reference = Runner(ledger, settings, prefix="ref")
+    reference.run_until_caught_up(batch_size=5000)
+    survived = dump(catalog)
+    assert survived == dump(reference.catalog)
+    assert len(survived["stages.board"]) == len(written)  # one project per writer batch
+    reference.close()
+    ledger.close()
+
+
+def holder(pg: str) -> set[int]:
+    """OS pids of the runners holding advisory locks, from their connections' application names."""
+    with psycopg.connect(pg, autocommit=True) as conn:
+        rows = conn.execute(
+            "SELECT DISTINCT a.application_name FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
+            "WHERE l.locktype = 'advisory' AND a.application_name LIKE 'yaosu-projections-%'").fetchall()
+    return {int(name.rsplit("-", 1)[1]) for (name,) in rows}
+
+
+def test_a_standby_runner_takes_over_when_the_active_one_dies(pg_url: str, tmp_path: Path) -> None:
+    store = fresh_store("postgres", tmp_path, pg_url)
+    settings = Settings(store=store)
+    ledger = build_ledger(settings)
+    for n in range(10):
+        submit(ledger, *project_messages(0, n))
+    log = tmp_path / "runners.log"
+    first = start_runner(store, log)
+    catalog = Catalog(Db(settings))
+    wait_caught_up(ledger, catalog)
+    second = start_runner(store, log)
+    try:
+        time.sleep(2)  # the second starts as a standby: the locks are taken
+        assert holder(pg_url.split("?")[0]) == {first.pid}
+        first.send_signal(signal.SIGKILL)
+        first.wait()
+        for n in range(10, 20):
+            submit(ledger, *project_messages(0, n))
+        took = wait_caught_up(ledger, catalog, timeout=30)
+        assert holder(pg_url.split("?")[0]) == {second.pid}
+        print(f"standby caught up {took:.1f}s after the active runner was killed")
+        assert len(dump(catalog)["stages.board"]) == 20
+    finally:
+        for process in (first, second):
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+                process.wait(timeout=30)
+        ledger.close()

@@ -1,0 +1,80 @@
+"""Helpers for read-model tests: dumps to compare row by row, and the slow reference of alerts."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from domain.project import GRANT_EVENTS, Project
+from domain.reduction import EmissionReduction, reduction_id_of
+from domain.supervision import (Alert, GrantFact, IssueFact, PlanFact, ProjectFacts, ReductionFact, Thresholds,
+                                evaluate)
+from infra.ledger import Ledger
+from projections.runner import PROJECTIONS, Catalog
+
+
+def dump(catalog: Catalog) -> dict[str, list[tuple[Any, ...]]]:
+    """Every row of every serving read-model table, sorted, keyed by projection.table."""
+    rows = {}
+    for projection in PROJECTIONS:
+        for logical, physical in catalog.active(projection).items():
+            table = next(t for t in projection.tables if t.name == logical)
+            found = catalog.db.query(f"SELECT {', '.join(table.columns)} FROM {physical}")
+            rows[f"{projection.name}.{logical}"] = sorted(
+                (tuple(table.decode(r).values()) for r in found), key=repr)
+    return rows
+
+
+def project_codes(ledger: Ledger) -> list[str]:
+    codes, after = [], 0
+    while batch := ledger.feed(after, 1000):
+        codes += [i.event.code for i in batch if isinstance(i.event, Project.Registered)]
+        after = batch[-1].position
+    return codes
+
+
+def facts_from_history(ledger: Ledger, code: str) -> ProjectFacts:
+    """The facts of one project rebuilt by replaying its whole history: the slow reference."""
+    events = [item.event for item in ledger.history(code)]
+    registered: Any = events[0]
+    grants: dict[str, GrantFact] = {}
+    plans, reports, issues = [], {}, {}
+    dates: dict[str, date | None] = {"started_on": None, "completed_on": None, "cancelled_on": None}
+    for e in events:
+        a: Any = e
+        when = a.audit.business_date
+        if type(e) in GRANT_EVENTS:
+            grants[a.audit.message_id] = GrantFact(a.audit.message_id, GRANT_EVENTS[type(e)][0], when,
+                                                   reduction_id=getattr(a, "reduction_id", None))
+        elif isinstance(e, Project.FactorReclaimed):
+            g = grants[a.grant_id]
+            grants[a.grant_id] = GrantFact(g.grant_id, g.factor, g.granted_on, when, g.reduction_id)
+        elif isinstance(e, Project.PlanSet):
+            plans.append(PlanFact(a.year, a.planned_investment, when))
+        elif isinstance(e, Project.InvestmentReported):
+            reports[a.period] = a.completed
+        elif isinstance(e, Project.IssueEscalated):
+            issues[a.issue_id] = IssueFact(a.issue_id, a.title, a.due_date, when)
+        elif isinstance(e, Project.IssueResolved):
+            i = issues[a.issue_id]
+            issues[a.issue_id] = IssueFact(i.issue_id, i.title, i.due_date, i.escalated_on, when)
+        elif isinstance(e, Project.ConstructionStarted):
+            dates["started_on"] = a.date
+        elif isinstance(e, Project.Completed):
+            dates["completed_on"] = a.date
+        elif isinstance(e, Project.Cancelled):
+            dates["cancelled_on"] = when
+    reductions = {}
+    for rid in {g.reduction_id for g in grants.values() if g.reduction_id}:
+        history: list[Any] = list(ledger.events.get(reduction_id_of(rid)))
+        done = [e.audit.business_date for e in history if isinstance(e, EmissionReduction.Completed)]
+        reductions[rid] = ReductionFact(rid, history[0].due_date, done[0] if done else None)
+    return ProjectFacts(code=code, name=registered.name, district=registered.district,
+                        registered_on=registered.audit.business_date, planned_start=registered.planned_start,
+                        grants=tuple(grants.values()), plans=tuple(plans), reports=reports,
+                        issues=tuple(issues.values()), reductions=reductions, **dates)
+
+
+def reference_alerts(ledger: Ledger, as_of: date, thresholds: Thresholds = Thresholds()) -> list[Alert]:
+    found = [a for code in project_codes(ledger) for a in evaluate(facts_from_history(ledger, code), as_of, thresholds)]
+    return sorted(found, key=lambda a: (a.district, a.project_code, a.rule, a.ref or ""))

@@ -1,0 +1,120 @@
+"""The supervision rules as pure functions of facts and a date (no store involved)."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from decimal import Decimal
+
+import pytest
+
+from domain.supervision import (GrantFact, IssueFact, PlanFact, ProjectFacts, ReductionFact, Thresholds, evaluate,
+                                whole_months)
+
+D = date.fromisoformat
+BASE = ProjectFacts(code="2021-620102-48-01-000001", name="p", district="620102", registered_on=D("2021-01-10"),
+                    planned_start=D("2021-03-01"), grants=(GrantFact("g1", "land", D("2021-02-01")),))
+
+
+def only(facts: ProjectFacts, as_of: str, t: Thresholds = Thresholds()) -> list[tuple[str, str, date]]:
+    return [(a.rule, a.level, a.since) for a in evaluate(facts, D(as_of), t)]
+
+
+@pytest.mark.parametrize("as_of,expected", [
+    ("2021-03-31", []),                                         # 30 days late: not yet
+    ("2021-04-01", [("not_started", "yellow", D("2021-04-01"))]),  # 31 days: yellow
+    ("2021-05-30", [("not_started", "yellow", D("2021-04-01"))]),  # 90 days: still yellow
+    ("2021-05-31", [("not_started", "red", D("2021-05-31"))]),     # 91 days: red
+])
+def test_not_started_thresholds(as_of: str, expected: list) -> None:
+    assert only(BASE, as_of) == expected
+
+
+def test_not_started_needs_a_factor_held() -> None:
+    assert only(BASE.__class__(**{**BASE.__dict__, "grants": ()}), "2021-06-30") == []
+    reclaimed = GrantFact("g1", "land", D("2021-02-01"), reclaimed_on=D("2021-06-01"))
+    facts = ProjectFacts(**{**BASE.__dict__, "grants": (reclaimed,)})
+    assert only(facts, "2021-05-31") == [("not_started", "red", D("2021-05-31"))]
+    assert only(facts, "2021-06-01") == []
+
+
+def test_a_factor_granted_late_raises_the_alert_from_that_day() -> None:
+    facts = ProjectFacts(**{**BASE.__dict__, "grants": (GrantFact("g", "funds", D("2021-04-20")),)})
+    assert only(facts, "2021-05-01") == [("not_started", "yellow", D("2021-04-20"))]
+
+
+def test_a_late_report_of_an_early_start_clears_only_from_the_start() -> None:
+    facts = ProjectFacts(**{**BASE.__dict__, "started_on": D("2021-04-15")})
+    assert only(facts, "2021-04-14") == [("not_started", "yellow", D("2021-04-01"))]
+    assert only(facts, "2021-04-15") == []
+
+
+def test_thresholds_are_configurable() -> None:
+    t = Thresholds(start_yellow_days=5, start_red_days=10)
+    assert only(BASE, "2021-03-07", t) == [("not_started", "yellow", D("2021-03-07"))]
+    assert only(BASE, "2021-03-12", t) == [("not_started", "red", D("2021-03-12"))]
+
+
+def started(reports: dict[str, int], planned: int = 1200) -> ProjectFacts:
+    return ProjectFacts(**{**BASE.__dict__, "started_on": D("2021-01-15"),
+                           "plans": (PlanFact(2021, Decimal(planned), D("2021-01-10")),),
+                           "reports": {k: Decimal(v) for k, v in reports.items()}})
+
+
+@pytest.mark.parametrize("reports,as_of,expected", [
+    ({"2021-01": 100, "2021-02": 100, "2021-03": 100}, "2021-03-31", []),          # on plan
+    ({"2021-01": 100, "2021-02": 100, "2021-03": 100}, "2021-03-30", []),          # March not whole yet
+    # 16.7 % done: 8.3 points behind after March, 16.7 after April → yellow from April's last day
+    ({"2021-01": 100, "2021-02": 100}, "2021-04-30", [("lagging", "yellow", D("2021-04-30"))]),
+    # 0.8 % done: yellow from February, red (32.5 points) from April's last day
+    ({"2021-01": 10}, "2021-05-31", [("lagging", "red", D("2021-04-30"))]),
+    ({"2021-01": 10}, "2021-04-29", [("lagging", "yellow", D("2021-02-28"))]),
+])
+def test_lagging(reports: dict, as_of: str, expected: list) -> None:
+    assert only(started(reports), as_of) == expected
+
+
+def test_lagging_yellow_at_exactly_ten_points_red_beyond_thirty() -> None:
+    # 3 whole months: expected 25 %; 180/1200 = 15 % → gap 10 → yellow.
+    assert only(started({"2021-01": 180}), "2021-03-31")[0][:2] == ("lagging", "yellow")
+    # gap exactly 30 is yellow; just beyond is red.
+    assert only(started({"2021-01": 60}, planned=1200), "2021-04-30")[0][:2] == ("lagging", "yellow")  # 33.3-5=28.3
+    assert only(started({}, planned=1200), "2021-04-30")[0][:2] == ("lagging", "red")  # 33.3
+
+
+def test_whole_months() -> None:
+    assert [whole_months(D(d)) for d in ("2021-01-31", "2021-02-01", "2021-12-30", "2021-12-31")] == [1, 1, 11, 12]
+
+
+def test_issue_overdue() -> None:
+    issue = IssueFact("I-1", "征地", due_date=D("2021-04-30"), escalated_on=D("2021-04-01"))
+    facts = ProjectFacts(**{**BASE.__dict__, "grants": (), "issues": (issue,)})
+    assert only(facts, "2021-04-30") == []
+    assert only(facts, "2021-05-01") == [("issue_overdue", "yellow", D("2021-05-01"))]
+    assert only(facts, "2021-05-31") == [("issue_overdue", "red", D("2021-05-31"))]
+    resolved = ProjectFacts(**{**facts.__dict__, "issues": (IssueFact(**{**issue.__dict__, "resolved_on": D("2021-05-10")}),)})
+    assert only(resolved, "2021-05-09") == [("issue_overdue", "yellow", D("2021-05-01"))]
+    assert only(resolved, "2021-05-10") == []
+
+
+def test_reduction_overdue() -> None:
+    reduction = ReductionFact("RD-1", due_date=D("2021-06-30"))
+    advance = GrantFact("g2", "emission", D("2021-03-01"), reduction_id="RD-1")
+    facts = ProjectFacts(**{**BASE.__dict__, "started_on": D("2021-02-01"), "grants": (advance,),
+                            "reductions": {"RD-1": reduction}})
+    assert only(facts, "2021-06-30") == []
+    assert only(facts, "2021-07-01") == [("reduction_overdue", "red", D("2021-07-01"))]
+    done = ProjectFacts(**{**facts.__dict__, "reductions": {"RD-1": ReductionFact("RD-1", D("2021-06-30"), D("2021-07-05"))}})
+    assert only(done, "2021-07-05") == []
+    early = ProjectFacts(**{**facts.__dict__, "completed_on": D("2021-05-01")})
+    assert only(early, "2021-05-01") == [("reduction_overdue", "red", D("2021-05-01"))]
+
+
+def test_closed_projects_raise_no_start_or_progress_alerts() -> None:
+    cancelled = ProjectFacts(**{**BASE.__dict__, "cancelled_on": D("2021-05-01")})
+    assert only(cancelled, "2021-04-30") == [("not_started", "yellow", D("2021-04-01"))]
+    assert only(cancelled, "2021-06-30") == []
+
+
+def test_nothing_before_registration() -> None:
+    assert only(BASE, "2021-01-09") == []
+    assert evaluate(BASE, D("2021-01-09") - timedelta(days=1)) == []
