@@ -9,6 +9,7 @@ fields are the contract's payload; one generic parser reads them from their type
 from __future__ import annotations
 
 import dataclasses
+import functools
 import re
 import types
 import typing
@@ -412,22 +413,30 @@ def parse_envelope(body: Any, *, submitted_by: str) -> Envelope:
     return Envelope(audit=audit, project_code=project_code, command=command)
 
 
+@functools.cache
+def _fields(command_class: type[Command]) -> tuple[tuple[str, Any, bool, Any], ...]:
+    """(name, type, may be absent, metadata) of each field: read from the type hints once."""
+    hints = typing.get_type_hints(command_class)
+    specs = []
+    for spec in dataclasses.fields(command_class):  # type: ignore[arg-type]
+        kind, optional = _unwrap_optional(hints[spec.name])
+        specs.append((spec.name, kind, optional or spec.default is not dataclasses.MISSING, spec.metadata))
+    return tuple(specs)
+
+
 def parse_command(command_class: type[Command], payload: dict[str, Any]) -> Command:
-    fields = {f.name: f for f in dataclasses.fields(command_class)}  # type: ignore[arg-type]
-    unknown = sorted(set(payload) - set(fields))
+    fields = _fields(command_class)
+    unknown = sorted(set(payload) - {name for name, *_ in fields})
     if unknown:
         raise Rejection("invalid", f"unknown payload field(s): {', '.join(unknown)}")
-    hints = typing.get_type_hints(command_class)
     values: dict[str, Any] = {}
-    for name, spec in fields.items():
-        path = f"payload.{name}"
+    for name, kind, may_be_absent, meta in fields:
         raw = payload.get(name)
-        kind, optional = _unwrap_optional(hints[name])
         if raw is None:
-            if optional or spec.default is not dataclasses.MISSING:
+            if may_be_absent:
                 continue
-            raise Rejection("invalid", f"{path}: required")
-        values[name] = _check(path, _coerce(path, kind, raw), spec.metadata)
+            raise Rejection("invalid", f"payload.{name}: required")
+        values[name] = _check(f"payload.{name}", _coerce(f"payload.{name}", kind, raw), meta)
     return command_class(**values)
 
 

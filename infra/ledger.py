@@ -5,9 +5,14 @@
 Redelivery is detected by the store: a receipt's id is derived from its message_id, so a
 second receipt for the same id collides on its first version. The first attempt of a batch
 assumes every message is new (the common case, and no look-up per message); if the store
-reports a collision, the batch is retried with each receipt looked up, which also re-reads
-every aggregate, so concurrent writers to the same project or quota pool retry rather than
-overwrite each other.
+reports a collision, the batch is retried with each receipt looked up.
+
+Aggregates are kept in memory between batches and changed in place. Before a batch is saved,
+one query checks that no other process has moved any aggregate the batch read (a rejection is a
+decision too, even though it writes nothing to the project); if one has, or the save collides,
+everything the attempt touched is dropped from memory and the batch is run again on fresh
+state. Optimistic concurrency on every aggregate written means two processes racing for the
+last units of a quota cannot both win.
 """
 
 from __future__ import annotations
@@ -15,20 +20,19 @@ from __future__ import annotations
 import hashlib
 import logging
 import random
+import threading
 import time
+from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import date
-from typing import Any, Iterator, Sequence
+from typing import Any, Iterable, Sequence
 from uuid import UUID
 
 import orjson
-from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.application import AggregateNotFoundError, Application, ProcessingEvent
 from eventsourcing.domain import Aggregate, CanMutateAggregate
-from eventsourcing.persistence import IntegrityError, Notification, StoredEvent
-from eventsourcing.postgres import PostgresApplicationRecorder
-from eventsourcing.sqlite import SQLiteApplicationRecorder
+from eventsourcing.persistence import IntegrityError, Notification, Tracking
 from eventsourcing.utils import get_topic
-from psycopg.sql import SQL, Identifier
 
 from domain.handlers import handle
 from domain.messages import Envelope, message_id_of, parse_envelope
@@ -37,6 +41,7 @@ from domain.quota import QuotaPool, quota_pool_id
 from domain.receipt import MessageReceipt, conflict_receipt_id, receipt_id
 from domain.reduction import EmissionReduction, reduction_id_of
 from domain.rejections import Rejection
+from infra.events_table import current_versions, events_with_positions
 from infra.settings import Principal
 
 log = logging.getLogger("yaosu.ledger")
@@ -79,6 +84,10 @@ def body_text(body: Any) -> str:
     return orjson.dumps(body).decode()
 
 
+class _Stale(Exception):
+    """Another process changed an aggregate this batch read."""
+
+
 class _Batch:
     """The unit of work of one attempt at a batch; implements `domain.handlers.Workspace`."""
 
@@ -86,15 +95,15 @@ class _Batch:
         self.ledger = ledger
         self.look_up_receipts = look_up_receipts
         self.loaded: dict[UUID, Aggregate | None] = {}
+        self.read_versions: dict[UUID, int] = {}
         self.touched: dict[UUID, Aggregate] = {}
         self.events: list[CanMutateAggregate[UUID]] = []
 
     def _get(self, aggregate_id: UUID) -> Any:
         if aggregate_id not in self.loaded:
-            try:
-                self.loaded[aggregate_id] = self.ledger.repository.get(aggregate_id)
-            except AggregateNotFoundError:
-                self.loaded[aggregate_id] = None
+            aggregate = self.ledger.cached(aggregate_id)
+            self.loaded[aggregate_id] = aggregate
+            self.read_versions[aggregate_id] = aggregate.version if aggregate is not None else 0
         aggregate = self.loaded[aggregate_id]
         if aggregate is not None:
             self.touched[aggregate_id] = aggregate
@@ -133,34 +142,83 @@ class _Batch:
                 raise RuntimeError(f"a rule was checked after {type(aggregate).__name__} changed")
         self.touched.clear()
 
+    def check_nothing_moved(self) -> None:
+        versions = current_versions(self.ledger.recorder, self.read_versions)
+        stale = [i for i, v in self.read_versions.items() if versions.get(i, 0) != v]
+        if stale:
+            raise _Stale(f"{len(stale)} aggregate(s) changed by another process")
+
 
 class Ledger(Application[UUID]):
     """The ledger of projects, quota pools, emission reductions and message receipts."""
 
     name = "yaosu"
 
-    def submit(self, bodies: Sequence[Any], *, principal: Principal, channel: str) -> list[Result]:
-        """Process a batch atomically; one result per body, in order."""
+    def construct_recorder(self) -> Any:
+        # A process recorder: it can record a position (a Kafka offset) with the events.
+        return self.factory.process_recorder()
+
+    def __init__(self, env: Any = None) -> None:
+        super().__init__(env)
+        self._memory: OrderedDict[UUID, Aggregate] = OrderedDict()
+        self._memory_size = int(self.env.get("LEDGER_CACHE_SIZE") or 20000)
+        # One batch at a time per process: aggregates in memory are changed in place.
+        self._submitting = threading.Lock()
+
+    def cached(self, aggregate_id: UUID) -> Any:
+        """The aggregate as this process last saw it (checked against the store before saving)."""
+        aggregate = self._memory.get(aggregate_id)
+        if aggregate is not None:
+            self._memory.move_to_end(aggregate_id)
+            return aggregate
+        try:
+            return self.repository.get(aggregate_id)
+        except AggregateNotFoundError:
+            return None
+
+    def _remember(self, aggregates: Iterable[Aggregate | None]) -> None:
+        for aggregate in aggregates:
+            if aggregate is not None and not isinstance(aggregate, MessageReceipt):
+                self._memory[aggregate.id] = aggregate
+                self._memory.move_to_end(aggregate.id)
+        while len(self._memory) > self._memory_size:
+            self._memory.popitem(last=False)
+
+    def _forget(self, ids: Iterable[UUID]) -> None:
+        for aggregate_id in ids:
+            self._memory.pop(aggregate_id, None)
+
+    def submit(self, bodies: Sequence[Any], *, principal: Principal, channel: str,
+               tracking: Tracking | None = None) -> list[Result]:
+        """Process a batch atomically; one result per body, in order.
+
+        With `tracking` (e.g. a Kafka partition and the batch's last offset), that position is
+        recorded in the same transaction as the batch's effects.
+        """
         prepared = [(body, body_hash(body), message_id_of(body)) for body in bodies]
-        for attempt in range(MAX_ATTEMPTS):
-            try:
-                return self._attempt(prepared, principal, channel, look_up_receipts=attempt > 0)
-            except IntegrityError:
-                if attempt == MAX_ATTEMPTS - 1:
+        with self._submitting:
+            for attempt in range(MAX_ATTEMPTS):
+                batch = _Batch(self, look_up_receipts=attempt > 0)
+                try:
+                    results = self._attempt(batch, prepared, principal, channel, tracking)
+                except (IntegrityError, _Stale) as collision:
+                    self._forget(batch.loaded)
+                    if attempt == MAX_ATTEMPTS - 1:
+                        raise
+                    log.debug("batch of %d: %s; retrying on fresh state", len(prepared), collision)
+                    time.sleep(random.uniform(0, 0.005 * 2**attempt))
+                    continue
+                except BaseException:
+                    self._forget(batch.loaded)
                     raise
-                log.debug("batch of %d collided with another writer; retrying", len(prepared))
-                time.sleep(random.uniform(0, 0.005 * 2**attempt))
+                self._remember(batch.loaded.values())
+                return results
         raise AssertionError("unreachable")
 
     def _attempt(
-        self,
-        prepared: list[tuple[Any, str, str | None]],
-        principal: Principal,
-        channel: str,
-        *,
-        look_up_receipts: bool,
+        self, batch: _Batch, prepared: list[tuple[Any, str, str | None]], principal: Principal, channel: str,
+        tracking: Tracking | None,
     ) -> list[Result]:
-        batch = _Batch(self, look_up_receipts=look_up_receipts)
         submitted_by = f"{principal.role}:{principal.name}"
         outcomes: list[tuple[Result, int | None]] = []
         for body, digest, message_id in prepared:
@@ -211,12 +269,20 @@ class Ledger(Application[UUID]):
                 channel=channel,
             ))
             outcomes.append((Result(message_id, "accepted"), batch.end_message()))
-        recordings = self.save(*batch.events) if batch.events else []
+        batch.check_nothing_moved()
+        recordings = self._store(batch.events, tracking) if batch.events or tracking else []
         positions = [r.notification.id for r in recordings]
         return [
             Result(**{**result.__dict__, "position": positions[last] if last is not None and positions else None})
             for result, last in outcomes
         ]
+
+    def _store(self, events: list[CanMutateAggregate[UUID]], tracking: Tracking | None) -> list[Any]:
+        # The events are already collected in message order: record them as they are, with the
+        # position of what caused them (a Kafka offset) in the same transaction.
+        processing = ProcessingEvent[UUID](tracking=tracking)
+        processing.events = list(events)
+        return self._record(processing)
 
     def _conflict(
         self, batch: _Batch, body: Any, digest: str, message_id: str | None, submitted_by: str, channel: str
@@ -248,7 +314,7 @@ class Ledger(Application[UUID]):
         """Every event of a project in order, each with its position in the store."""
         return [
             StoredItem(position, self.mapper.to_domain_event(stored))
-            for position, stored in self._select_with_positions(project_id(code))
+            for position, stored in events_with_positions(self.recorder, project_id(code))
         ]
 
     def rejections(self, after: int = 0, limit: int = 100) -> list[StoredItem]:
@@ -267,30 +333,3 @@ class Ledger(Application[UUID]):
     def _item(self, notification: Notification) -> StoredItem:
         return StoredItem(notification.id, self.mapper.to_domain_event(notification))
 
-    def _select_with_positions(self, originator_id: UUID) -> Iterator[tuple[int, StoredEvent]]:
-        # The recorders select an aggregate's events without their notification ids; the
-        # audit trail needs both, so read the library's own table directly.
-        recorder: Any = self.recorder
-        if isinstance(recorder, PostgresApplicationRecorder):
-            statement = SQL(
-                "SELECT notification_id, originator_version, topic, state FROM {}.{} "
-                "WHERE originator_id = %s ORDER BY originator_version"
-            ).format(Identifier(recorder.datastore.schema), Identifier(recorder.events_table_name))
-            with recorder.datastore.get_connection() as conn, conn.cursor() as curs:
-                curs.execute(statement, (originator_id,))
-                rows = [(r["notification_id"], r["originator_version"], r["topic"], bytes(r["state"]))
-                        for r in curs.fetchall()]
-        elif isinstance(recorder, SQLiteApplicationRecorder):
-            with recorder.datastore.transaction(commit=False) as curs:
-                curs.execute(
-                    f"SELECT rowid, originator_version, topic, state FROM {recorder.events_table_name} "
-                    "WHERE originator_id = ? ORDER BY originator_version",
-                    (originator_id.hex,),
-                )
-                rows = [(r[0], r[1], r[2], r[3]) for r in curs.fetchall()]
-        else:  # the in-memory store of fast unit tests: small enough to scan
-            rows = [(n.id, n.originator_version, n.topic, n.state)
-                    for n in recorder.select_notifications(start=None, limit=10**9)
-                    if n.originator_id == originator_id]
-        for position, version, topic, state in rows:
-            yield position, StoredEvent(originator_id=originator_id, originator_version=version, topic=topic, state=state)

@@ -79,8 +79,7 @@ class Settings:
         url = urlparse(self.store)
         common = {
             "TRANSCODER_TOPIC": "infra.transcoder:OrjsonTranscoder",
-            "AGGREGATE_CACHE_MAXSIZE": str(self.aggregate_cache),
-            "AGGREGATE_CACHE_FASTFORWARD": "y",
+            "LEDGER_CACHE_SIZE": str(self.aggregate_cache),
         }
         if url.scheme == "sqlite":
             path = unquote(url.path)

@@ -75,6 +75,10 @@ def facts_from_history(ledger: Ledger, code: str) -> ProjectFacts:
                         issues=tuple(issues.values()), reductions=reductions, **dates)
 
 
-def reference_alerts(ledger: Ledger, as_of: date, thresholds: Thresholds = Thresholds()) -> list[Alert]:
-    found = [a for code in project_codes(ledger) for a in evaluate(facts_from_history(ledger, code), as_of, thresholds)]
+def reference_facts(ledger: Ledger) -> list[ProjectFacts]:
+    return [facts_from_history(ledger, code) for code in project_codes(ledger)]
+
+
+def reference_alerts(facts: list[ProjectFacts], as_of: date, thresholds: Thresholds = Thresholds()) -> list[Alert]:
+    found = [a for f in facts for a in evaluate(f, as_of, thresholds)]
     return sorted(found, key=lambda a: (a.district, a.project_code, a.rule, a.ref or ""))

@@ -93,7 +93,10 @@ def test_a_failed_batch_stores_nothing(ledger: Ledger) -> None:
     assert ledger.head() == head
 
 
-def test_eight_threads_interleaving_on_one_project_lose_nothing(ledger: Ledger) -> None:
+def test_eight_threads_interleaving_on_one_project_lose_nothing(ledger: Ledger, settings: Settings) -> None:
+    # Two ledgers, as two processes would be: each serialises its own batches, so the races
+    # between them are decided by the store alone.
+    other = build_ledger(settings)
     accept_all(ledger, *admitted(CODE, "annual"), energy_quota(100))
     per_thread = 12
     outcomes: list[str] = []
@@ -106,7 +109,7 @@ def test_eight_threads_interleaving_on_one_project_lose_nothing(ledger: Ledger) 
             else:
                 body = msg("data.provided", {"kind": "k", "reference": f"{thread}-{n}"}, dept="big_data",
                            mid=f"t{thread}-{n}")
-            (result,) = submit(ledger, body)
+            (result,) = submit(ledger if thread % 2 else other, body)
             with lock:
                 outcomes.append(f"{body['type']}:{result.status}:{result.code}")
 
@@ -125,19 +128,21 @@ def test_eight_threads_interleaving_on_one_project_lose_nothing(ledger: Ledger) 
     pool = ledger.repository.get(quota_pool_id("620102", 2021, "energy"))
     assert pool.remaining == 0 and len(pool.drawn) == 10
     assert len(ledger.history(CODE)) == 3 + 74
+    other.close()
 
 
-def test_the_same_message_from_four_threads_has_one_effect(ledger: Ledger) -> None:
+def test_the_same_message_from_four_threads_has_one_effect(ledger: Ledger, settings: Settings) -> None:
+    ledgers = [ledger, build_ledger(settings)]
     accept_all(ledger, *admitted(CODE))
     body = msg("funds.allocated", {"source": "own_funds", "amount": 100}, dept="finance", mid="same-id")
     statuses: list[str] = []
     barrier = threading.Barrier(4)
 
-    def post() -> None:
+    def post(n: int) -> None:
         barrier.wait()
-        statuses.extend(r.status for r in submit(ledger, body))
+        statuses.extend(r.status for r in submit(ledgers[n % 2], body))
 
-    threads = [threading.Thread(target=post) for _ in range(4)]
+    threads = [threading.Thread(target=post, args=(n,)) for n in range(4)]
     for t in threads:
         t.start()
     for t in threads:
@@ -146,6 +151,7 @@ def test_the_same_message_from_four_threads_has_one_effect(ledger: Ledger) -> No
     project = ledger.project(CODE)
     assert project is not None and list(project.grants) == ["same-id"]
     assert sum(1 for i in ledger.history(CODE) if type(i.event).__name__ == "FundsAllocated") == 1
+    ledgers[1].close()
 
 
 def test_two_ledgers_on_one_store_detect_each_others_messages(ledger: Ledger, settings: Settings) -> None:
