@@ -169,6 +169,44 @@ def cmd_projections(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _until_sigterm(worker: Any) -> None:
+    """Run a long-lived worker; SIGTERM and Ctrl-C stop it between batches."""
+    signal.signal(signal.SIGTERM, lambda *_: worker.stop())
+    try:
+        worker.run()
+    except KeyboardInterrupt:
+        worker.stop()
+
+
+def cmd_consume(args: argparse.Namespace, settings: Settings) -> int:
+    from consumers.portal import PortalConsumer
+
+    _until_sigterm(PortalConsumer(build_ledger(settings), settings, group=args.group, batch_size=args.batch_size))
+    return 0
+
+
+def cmd_relay(args: argparse.Namespace, settings: Settings) -> int:
+    from consumers.relay import Relay
+
+    _until_sigterm(Relay(build_ledger(settings), settings))
+    return 0
+
+
+def cmd_monitor(args: argparse.Namespace, settings: Settings) -> int:
+    from consumers.monitor import Monitor, city_today
+
+    today = (lambda: args.today) if args.today else city_today
+    monitor = Monitor(build_ledger(settings), settings, today=today)
+    try:
+        if args.once:
+            print(f"{monitor.run_once()} alert change(s) recorded and published")
+        else:
+            _until_sigterm(monitor)
+    finally:
+        monitor.close()
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="yaosu", description=__doc__)
     sub = root.add_subparsers(dest="command", required=True)
@@ -192,11 +230,22 @@ def parser() -> argparse.ArgumentParser:
     projections.add_argument("names", nargs="*", help=f"for rebuild: some of {', '.join(BY_NAME)} (default all)")
     projections.add_argument("--batch-size", type=int, default=1000, help="events per transaction when following")
     projections.set_defaults(run=cmd_projections)
+    consume = sub.add_parser("consume", help="consume portal messages from Kafka (yaosu.portal.v1)")
+    consume.add_argument("source", choices=("portal",))
+    consume.add_argument("--group", default="yaosu-portal")
+    consume.add_argument("--batch-size", type=int, default=1000)
+    consume.set_defaults(run=cmd_consume)
+    relay = sub.add_parser("relay", help="publish every stored event to yaosu.events.v1 (and Kafka rejections)")
+    relay.set_defaults(run=cmd_relay)
+    monitor = sub.add_parser("monitor", help="raise, escalate and clear sedimentation alerts (yaosu.alerts.v1)")
+    monitor.add_argument("--today", type=date.fromisoformat, help="evaluate as if today were this date")
+    monitor.add_argument("--once", action="store_true", help="evaluate through today, publish, and exit")
+    monitor.set_defaults(run=cmd_monitor)
     return root
 
 
 def main(argv: list[str] | None = None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logging.basicConfig(level=logging.INFO, format='%(asctime)s level=%(levelname)s logger=%(name)s msg="%(message)s"')
     args = parser().parse_args(argv)
     try:
         settings = Settings.from_env()

@@ -34,6 +34,7 @@ from eventsourcing.domain import Aggregate, CanMutateAggregate
 from eventsourcing.persistence import IntegrityError, Notification, Tracking
 from eventsourcing.utils import get_topic
 
+from domain.alerts import alerts_id
 from domain.handlers import handle
 from domain.messages import Envelope, message_id_of, parse_envelope
 from domain.project import Project, project_as_of, project_id
@@ -82,6 +83,14 @@ def body_text(body: Any) -> str:
     if isinstance(body, bytes):
         return body.decode("utf-8", errors="replace")
     return orjson.dumps(body).decode()
+
+
+class AlreadyTracked(Exception):
+    """Another process already recorded this position (e.g. a Kafka consumer before a rebalance)."""
+
+    def __init__(self, name: str, stored: int) -> None:
+        super().__init__(f"{name} is already at {stored}")
+        self.stored = stored
 
 
 class _Stale(Exception):
@@ -198,6 +207,10 @@ class Ledger(Application[UUID]):
         prepared = [(body, body_hash(body), message_id_of(body)) for body in bodies]
         with self._submitting:
             for attempt in range(MAX_ATTEMPTS):
+                if attempt and tracking is not None:
+                    stored = self.recorder.max_tracking_id(tracking.application_name)
+                    if stored is not None and stored >= tracking.notification_id:
+                        raise AlreadyTracked(tracking.application_name, stored)
                 batch = _Batch(self, look_up_receipts=attempt > 0)
                 try:
                     results = self._attempt(batch, prepared, principal, channel, tracking)
@@ -311,11 +324,10 @@ class Ledger(Application[UUID]):
         return project_as_of(self.events.get(project_id(code)), as_of)
 
     def history(self, code: str) -> list[StoredItem]:
-        """Every event of a project in order, each with its position in the store."""
-        return [
-            StoredItem(position, self.mapper.to_domain_event(stored))
-            for position, stored in events_with_positions(self.recorder, project_id(code))
-        ]
+        """Every event of a project in store order, with what supervision was told of it."""
+        stored = [*events_with_positions(self.recorder, project_id(code)),
+                  *events_with_positions(self.recorder, alerts_id(code))]
+        return [StoredItem(position, self.mapper.to_domain_event(s)) for position, s in sorted(stored, key=lambda p: p[0])]
 
     def rejections(self, after: int = 0, limit: int = 100) -> list[StoredItem]:
         notifications = self.recorder.select_notifications(

@@ -51,6 +51,7 @@ def development_tokens() -> dict[str, Principal]:
 class Settings:
     store: str = DEFAULT_STORE
     kafka_bootstrap: str | None = None
+    kafka_topic_prefix: str = ""
     tokens: Mapping[str, Principal] = field(default_factory=development_tokens)
     development_tokens: bool = True
     max_batch: int = 1000
@@ -68,6 +69,7 @@ class Settings:
         return cls(
             store=env.get("YAOSU_STORE") or DEFAULT_STORE,
             kafka_bootstrap=env.get("YAOSU_KAFKA_BOOTSTRAP") or None,
+            kafka_topic_prefix=env.get("YAOSU_KAFKA_TOPIC_PREFIX", ""),
             tokens=tokens,
             development_tokens=not tokens_file,
             aggregate_cache=int(env.get("YAOSU_AGGREGATE_CACHE", "20000")),
@@ -100,6 +102,8 @@ class Settings:
                 "POSTGRES_POOL_SIZE": query.get("pool_size", ["10"])[0],
                 "POSTGRES_MAX_OVERFLOW": "10",
                 "POSTGRES_LOCK_TIMEOUT": "10",
+                # Check a pooled connection before use, so a restarted server costs no failed request.
+                "POSTGRES_PRE_PING": "y",
             }
             if "schema" in query:
                 env["POSTGRES_SCHEMA"] = query["schema"][0]

@@ -73,11 +73,12 @@ class Rows:
                         + (f"DO UPDATE SET {updates}" if updates else "DO NOTHING"))
         self._delete = f"DELETE FROM {physical} WHERE " + " AND ".join(f"{k} = ?" for k in table.key)
         if db.dialect == "postgres":
-            # One statement per table and batch: rows travel as arrays and are unnested server-side.
-            arrays = ", ".join(f"%s::{_PG_ARRAY[t]}" for t in table.columns.values())
+            # One statement per table and batch: rows travel as arrays (in binary: no quoting) and
+            # are unnested server-side.
+            arrays = ", ".join(f"%b::{_PG_ARRAY[t]}" for t in table.columns.values())
             self._upsert = self._upsert.replace(
                 f"VALUES ({', '.join('?' * len(columns))})", f"SELECT * FROM unnest({arrays})")
-            keys = ", ".join(f"%s::{_PG_ARRAY[table.columns[k]]}" for k in table.key)
+            keys = ", ".join(f"%b::{_PG_ARRAY[table.columns[k]]}" for k in table.key)
             self._delete = (f"DELETE FROM {physical} WHERE ({', '.join(table.key)}) IN "
                             f"(SELECT * FROM unnest({keys}))")
 

@@ -18,16 +18,22 @@ ROOT = Path(__file__).resolve().parent.parent
 ADMIN = Principal("test", "admin")
 
 
-def postgres_url() -> str:
-    """The PostgreSQL of `make test` / `make services-up`; a suite without it fails, never skips."""
-    url = os.environ.get("YAOSU_TEST_POSTGRES") or os.environ.get("YAOSU_STORE", "")
-    if not url.startswith("postgresql"):
+def service(variable: str, environment: str, prefix: str = "") -> str:
+    """A service of `make test` / `make services-up`; a suite without it fails, never skips."""
+    url = os.environ.get(environment) or os.environ.get(variable, "")
+    if not url.startswith(prefix):
+        url = ""
+    if not url:
         env_file = ROOT / "var" / "services.env"
         lines = env_file.read_text().splitlines() if env_file.exists() else []
-        url = next((line.split("=", 1)[1] for line in lines if line.startswith("YAOSU_STORE=postgresql")), "")
+        url = next((line.split("=", 1)[1] for line in lines if line.startswith(f"{variable}={prefix}")), "")
     if not url:
-        pytest.fail("no PostgreSQL: run `make test`, or `make services-up` before pytest", pytrace=False)
+        pytest.fail(f"no {variable}: run `make test`, or `make services-up` before pytest", pytrace=False)
     return url
+
+
+def postgres_url() -> str:
+    return service("YAOSU_STORE", "YAOSU_TEST_POSTGRES", "postgresql")
 
 
 @pytest.fixture(scope="session")
@@ -38,6 +44,26 @@ def pg_url() -> str:
     except psycopg.OperationalError as error:
         pytest.fail(f"PostgreSQL at {url} does not answer: {error}", pytrace=False)
     return url
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap() -> str:
+    from kafka import KafkaAdminClient
+    from kafka.errors import KafkaError
+
+    bootstrap = service("YAOSU_KAFKA_BOOTSTRAP", "YAOSU_TEST_KAFKA")
+    try:
+        KafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=10000).close()
+    except KafkaError as error:
+        pytest.fail(f"Kafka at {bootstrap} does not answer: {error}", pytrace=False)
+    return bootstrap
+
+
+@pytest.fixture
+def kafka_settings(pg_url: str, kafka_bootstrap: str, tmp_path: Path) -> Settings:
+    """PostgreSQL and Kafka, with a schema and topics of this test's own."""
+    return Settings(store=fresh_store("postgres", tmp_path, pg_url), kafka_bootstrap=kafka_bootstrap,
+                    kafka_topic_prefix=f"t{uuid.uuid4().hex[:10]}.")
 
 
 def fresh_store(kind: str, tmp_path: Path, pg_url: str | None) -> str:

@@ -1,0 +1,257 @@
+"""`yaosu monitor`: raises, escalates and clears sedimentation alerts (要素沉淀督办), day by day.
+
+It follows `yaosu.events.v1` (something happened: look again today) and a daily clock. For each
+day not yet evaluated it asks the supervision rules (`domain.supervision`, on the sedimentation
+read model's facts) for that day's alerts, compares them with what supervision was last told,
+and records each change as an event, in the same transaction as the day it closes. Then it
+publishes the recorded changes to `yaosu.alerts.v1`: on start it reads the last message of each
+partition of that topic (its `position` header) and sends only what comes after, so each change
+is published once, whatever the restarts.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from datetime import date, datetime, timedelta
+from typing import Any, Callable
+
+import orjson
+from eventsourcing.application import AggregateNotFoundError
+from eventsourcing.persistence import IntegrityError
+from eventsourcing.utils import get_topic
+from kafka import KafkaConsumer, TopicPartition
+from kafka.errors import KafkaError
+from kafka.partitioner.default import DefaultPartitioner
+
+from domain.alerts import CLOCK_ID, SedimentationAlerts, SupervisionClock, alerts_id, monitor_audit
+from domain.codes import CITY_TZ
+from domain.supervision import Alert
+from infra import kafka
+from infra.ledger import Ledger
+from infra.settings import Settings
+from projections import sedimentation
+from projections.read import ReadModels
+
+log = logging.getLogger("yaosu.monitor")
+CHANGED = get_topic(SedimentationAlerts.Changed)
+MAX_CATCH_UP_DAYS = 800
+
+
+def city_today() -> date:
+    return datetime.now(CITY_TZ).date()
+
+
+def key_of(alert: Alert) -> str:
+    return f"{alert.rule}:{alert.ref}" if alert.ref else alert.rule
+
+
+class Monitor:
+    def __init__(self, ledger: Ledger, settings: Settings, *, today: Callable[[], date] = city_today,
+                 read_model_timeout: float = 120) -> None:
+        self.ledger, self.settings, self.today = ledger, settings, today
+        self.reads = ReadModels(settings)
+        self.read_model_timeout = read_model_timeout
+        self.stopping = threading.Event()
+        self._producer: Any = None
+        self._published: dict[int, int] | None = None
+        self._recorded: dict[tuple[str, str], str] | None = None
+
+    def stop(self) -> None:
+        self.stopping.set()
+
+    def close(self) -> None:
+        if self._producer is not None:
+            self._producer.flush()
+            self._producer.close()
+        self.reads.close()
+
+    # --- evaluating ----------------------------------------------------------------------------
+
+    def recorded(self) -> dict[tuple[str, str], str]:
+        """(project, alert key) → level, as recorded in the store."""
+        if self._recorded is None:
+            levels: dict[tuple[str, str], str] = {}
+            after = 0
+            while batch := self.ledger.recorder.select_notifications(
+                    start=after, limit=5000, topics=[CHANGED], inclusive_of_start=False):
+                for n in batch:
+                    e: Any = self.ledger.mapper.to_domain_event(n)
+                    if e.level is None:
+                        levels.pop((e.audit.subject, e.key), None)
+                    else:
+                        levels[(e.audit.subject, e.key)] = e.level
+                after = batch[-1].id
+            self._recorded = levels
+        return self._recorded
+
+    def _wait_for_read_model(self, head: int) -> None:
+        deadline = time.monotonic() + self.read_model_timeout
+        while not self.stopping.is_set():
+            serving = [g for g in self.reads.catalog.generations("sedimentation") if g.state == "active"]
+            if serving and serving[-1].position >= head:
+                return
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"the sedimentation read model is not at position {head}: "
+                                   "is `yaosu serve` or `yaosu projections run` running?")
+            time.sleep(0.05)
+
+    def run_once(self, today: date | None = None) -> int:
+        """Evaluate every day through `today` not yet evaluated (and today again); publish. Changes made."""
+        today = today or self.today()
+        self._wait_for_read_model(self.ledger.head())
+        for attempt in range(5):
+            try:
+                made = self._evaluate_through(today)
+                break
+            except IntegrityError:  # another monitor recorded first: start again from the store
+                self._recorded = None
+                if attempt == 4:
+                    raise
+        self.publish()
+        return made
+
+    def _evaluate_through(self, today: date) -> int:
+        try:
+            clock: SupervisionClock = self.ledger.repository.get(CLOCK_ID)
+        except AggregateNotFoundError:
+            clock = SupervisionClock(first_day=today)
+        last = clock.evaluated_through
+        first = today if last is None else min(last + timedelta(days=1), today)
+        if (today - first).days > MAX_CATCH_UP_DAYS:
+            first = today - timedelta(days=MAX_CATCH_UP_DAYS)
+        made = 0
+        day = first
+        while day <= today:
+            made += self._evaluate(day, clock if (last is None or day > last) else None)
+            day += timedelta(days=1)
+        return made
+
+    def _evaluate(self, day: date, clock: SupervisionClock | None) -> int:
+        tables = self.reads.tables(sedimentation.Sedimentation)
+        wanted = {(a.project_code, key_of(a)): a
+                  for a in sedimentation.alerts(self.reads.db, tables, day, self.settings.thresholds)}
+        recorded = self.recorded()
+        changes: list[tuple[str, str, str, Alert | None]] = []  # project, key, change, alert
+        for key, alert in wanted.items():
+            before = recorded.get(key)
+            if before is None:
+                changes.append((*key, "raised", alert))
+            elif before != alert.level:
+                changes.append((*key, "escalated" if alert.level == "red" else "deescalated", alert))
+        changes += [(*key, "cleared", None) for key in recorded if key not in wanted]
+        touched: dict[str, SedimentationAlerts] = {}
+        for code, key, change, alert in changes:
+            aggregate = touched.get(code) or self._alerts_of(code, alert)
+            touched[code] = aggregate
+            rule, _, ref = key.partition(":")
+            aggregate.change(key=key, rule=rule, ref=ref or None, change=change,
+                             level=alert.level if alert else None, since=alert.since if alert else None,
+                             detail=alert.detail if alert else f"{rule} no longer applies on {day}",
+                             audit=monitor_audit(code, key, change, day))
+        if clock is not None:
+            clock.evaluated(day)
+        if not touched and clock is None:
+            return 0
+        self.ledger.save(*touched.values(), *([clock] if clock is not None else []))
+        for code, key, _, alert in changes:
+            if alert is None:
+                recorded.pop((code, key), None)
+            else:
+                recorded[(code, key)] = alert.level
+        if changes:
+            log.info("%s: %d alert change(s)", day, len(changes))
+        return len(changes)
+
+    def _alerts_of(self, code: str, alert: Alert | None) -> SedimentationAlerts:
+        try:
+            return self.ledger.repository.get(alerts_id(code))
+        except AggregateNotFoundError:
+            return SedimentationAlerts(code=code, district=alert.district if alert else "")
+
+    # --- publishing ----------------------------------------------------------------------------
+
+    def _partitions(self) -> list[int]:
+        partitions = self._producer.partitions_for(kafka.topic(self.settings, kafka.ALERTS))
+        return sorted(partitions)
+
+    def _tails(self, partitions: list[int]) -> dict[int, int]:
+        """The store position of the last change already on each partition of the alerts topic."""
+        reader = KafkaConsumer(bootstrap_servers=kafka.bootstrap(self.settings), enable_auto_commit=False)
+        try:
+            tps = [TopicPartition(kafka.topic(self.settings, kafka.ALERTS), p) for p in partitions]
+            reader.assign(tps)
+            ends = reader.end_offsets(tps)
+            tails = {p: 0 for p in partitions}
+            for tp in tps:
+                if ends[tp] == 0:
+                    continue
+                reader.seek(tp, ends[tp] - 1)
+                deadline = time.monotonic() + 30
+                while time.monotonic() < deadline:
+                    records = reader.poll(timeout_ms=500).get(tp, [])
+                    if records:
+                        tails[tp.partition] = int(dict(records[-1].headers)["position"])
+                        break
+            return tails
+        finally:
+            reader.close()
+
+    def publish(self) -> int:
+        if self._producer is None:
+            kafka.ensure_topics(self.settings, kafka.ALERTS)
+            self._producer = kafka.producer(self.settings)
+        partitions = self._partitions()
+        if self._published is None:
+            self._published = self._tails(partitions)
+        partitioner = DefaultPartitioner()
+        after = min(self._published.values(), default=0)
+        futures = []
+        while batch := self.ledger.recorder.select_notifications(
+                start=after, limit=5000, topics=[CHANGED], inclusive_of_start=False):
+            for n in batch:
+                e: Any = self.ledger.mapper.to_domain_event(n)
+                key = e.audit.subject.encode()
+                partition = partitioner(key, partitions, partitions)
+                if n.id <= self._published[partition]:
+                    continue
+                value = {"project_code": e.audit.subject, "rule": e.rule, "ref": e.ref, "level": e.level,
+                         "change": e.change, "as_of": e.audit.business_date.isoformat(),
+                         "since": e.since.isoformat() if e.since else None, "detail": e.detail,
+                         "position": n.id}
+                futures.append(self._producer.send(kafka.topic(self.settings, kafka.ALERTS), key=key, value=orjson.dumps(value),
+                                                   partition=partition,
+                                                   headers=[("position", str(n.id).encode())]))
+                self._published[partition] = n.id
+            after = batch[-1].id
+        self._producer.flush()
+        for future in futures:
+            future.get(timeout=30)
+        return len(futures)
+
+    # --- following -----------------------------------------------------------------------------
+
+    def run(self, group: str = "yaosu-monitor") -> None:
+        """Follow the events topic and the clock until stopped."""
+        kafka.ensure_topics(self.settings, kafka.EVENTS, kafka.ALERTS)
+        events = kafka.consumer(self.settings, group)
+        events.subscribe([kafka.topic(self.settings, kafka.EVENTS)])
+        last_run = 0.0
+        try:
+            while not self.stopping.is_set():
+                try:
+                    polled = events.poll(timeout_ms=1000, max_records=5000)
+                    due = time.monotonic() - last_run > 60
+                    if polled or due:
+                        self.run_once()
+                        last_run = time.monotonic()
+                        if polled:
+                            events.commit()
+                except (KafkaError, TimeoutError) as error:
+                    log.warning("%s; trying again shortly", error)
+                    self._producer = None
+                    self._published = None
+                    self.stopping.wait(2)
+        finally:
+            events.close(autocommit=False)

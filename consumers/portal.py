@@ -1,0 +1,130 @@
+"""`yaosu consume portal`: portal messages from Kafka through the one message pipeline.
+
+Each partition's records of a poll go through `Ledger.submit` as one batch, and the batch's last
+offset is recorded in the event store in the same transaction as its effects. On assignment the
+consumer seeks to the offsets recorded there, not to Kafka's committed ones, so a crash or a
+rebalance in the middle of a batch neither loses nor applies a message twice. (Offsets are also
+committed to Kafka afterwards, only so that the usual tools show the group's lag.)
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import Any
+
+import orjson
+from eventsourcing.persistence import Tracking
+from kafka import ConsumerRebalanceListener, TopicPartition
+from kafka.errors import KafkaError
+from kafka.structs import OffsetAndMetadata
+
+from infra import kafka
+from infra.ledger import AlreadyTracked, Ledger
+from infra.settings import Principal, Settings
+
+log = logging.getLogger("yaosu.consume.portal")
+KAFKA_PRINCIPAL = Principal("kafka", "admin")
+
+
+def tracking_name(tp: TopicPartition) -> str:
+    return f"kafka:{tp.topic}:{tp.partition}"
+
+
+def decode(value: bytes | None) -> Any:
+    """The message body; bytes that are not JSON are kept as they are, to be rejected and kept."""
+    if value is None:
+        return b""
+    try:
+        return orjson.loads(value)
+    except orjson.JSONDecodeError:
+        return value
+
+
+class PortalConsumer:
+    def __init__(self, ledger: Ledger, settings: Settings, *, group: str = "yaosu-portal",
+                 batch_size: int = 1000) -> None:
+        self.ledger, self.settings, self.group, self.batch_size = ledger, settings, group, batch_size
+        self.stopping = threading.Event()
+        self.processed = 0
+
+    def stop(self) -> None:
+        self.stopping.set()
+
+    def _seek_to_recorded(self, client: Any, partitions: list[TopicPartition]) -> None:
+        for tp in partitions:
+            recorded = self.ledger.recorder.max_tracking_id(tracking_name(tp))
+            if recorded is None:
+                client.seek_to_beginning(tp)
+            else:
+                client.seek(tp, recorded + 1)
+            log.info("partition %s:%d from offset %s", tp.topic, tp.partition,
+                     "the beginning" if recorded is None else recorded + 1)
+
+    def run(self) -> None:
+        backoff = 0.5
+        while not self.stopping.is_set():
+            try:
+                self._consume()
+                return
+            except KafkaError as error:
+                log.warning("Kafka unavailable (%s); reconnecting in %.1fs", error, backoff)
+            except Exception as error:  # noqa: BLE001 - the store may be restarting
+                if not _is_store_outage(error):
+                    raise
+                log.warning("event store unavailable (%s); reconnecting in %.1fs", error, backoff)
+            self.stopping.wait(backoff)
+            backoff = min(backoff * 2, 10)
+
+    def _consume(self) -> None:
+        kafka.ensure_topics(self.settings, kafka.PORTAL, kafka.REJECTED)
+        client = kafka.consumer(self.settings, self.group, max_poll_records=self.batch_size)
+        outer = self
+
+        class Rebalance(ConsumerRebalanceListener):
+            def on_partitions_revoked(self, revoked: Any) -> None:
+                log.info("partitions revoked: %s", sorted(tp.partition for tp in revoked))
+
+            def on_partitions_assigned(self, assigned: Any) -> None:
+                outer._seek_to_recorded(client, list(assigned))
+
+        client.subscribe([kafka.topic(self.settings, kafka.PORTAL)], listener=Rebalance())
+        try:
+            while not self.stopping.is_set():
+                polled = client.poll(timeout_ms=500, max_records=self.batch_size)
+                for tp, records in polled.items():
+                    self._process(client, tp, records)
+        finally:
+            client.close(autocommit=False)
+
+    def _process(self, client: Any, tp: TopicPartition, records: list[Any]) -> None:
+        started = time.perf_counter()
+        bodies = [decode(r.value) for r in records]
+        last = records[-1].offset
+        try:
+            results = self.ledger.submit(bodies, principal=KAFKA_PRINCIPAL, channel="kafka",
+                                         tracking=Tracking(tracking_name(tp), last))
+        except AlreadyTracked as already:
+            log.info("partition %d: offsets to %d were processed elsewhere; resuming after them",
+                     tp.partition, already.stored)
+            client.seek(tp, already.stored + 1)
+            return
+        self.processed += len(records)
+        counts: dict[str, int] = {}
+        for r in results:
+            counts[r.status] = counts.get(r.status, 0) + 1
+        log.info("partition %d offsets %d-%d: %s in %.0f ms", tp.partition, records[0].offset, last,
+                 counts, 1000 * (time.perf_counter() - started))
+        try:
+            client.commit({tp: OffsetAndMetadata(last + 1, "", -1)})
+        except KafkaError as error:  # informational only: the store holds the true position
+            log.debug("offset commit to Kafka failed: %s", error)
+
+
+def _is_store_outage(error: Exception) -> bool:
+    from eventsourcing.persistence import InterfaceError, OperationalError
+
+    import psycopg
+
+    return isinstance(error, (InterfaceError, OperationalError, psycopg.OperationalError, ConnectionError))

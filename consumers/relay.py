@@ -1,0 +1,98 @@
+"""`yaosu relay`: every stored event to `yaosu.events.v1`, in store order (the outbox).
+
+Key: the project code (or reduction id, or district); header `position`. Messages rejected from
+Kafka also go to `yaosu.portal.v1.rejected` with their code and reason: the event store is the
+outbox, so a rejection is forwarded even if the portal consumer crashed right after storing it.
+The relay records its position in the store after the broker has acknowledged a batch: after a
+crash it resends at most that batch (at-least-once; `position` lets consumers drop repeats).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Any
+
+import orjson
+from eventsourcing.persistence import Tracking
+from kafka.errors import KafkaError
+
+from api import render
+from domain.receipt import MessageReceipt
+from infra import kafka
+from infra.ledger import Ledger, StoredItem
+from infra.settings import Settings
+
+log = logging.getLogger("yaosu.relay")
+TRACKING = "relay:" + kafka.EVENTS
+
+
+def rejected_value(event: Any) -> bytes:
+    try:
+        original: Any = orjson.loads(event.body)
+    except orjson.JSONDecodeError:
+        original = event.body
+    return orjson.dumps({"message": original, "code": event.code, "reason": event.reason,
+                         "message_id": event.message_id})
+
+
+class Relay:
+    def __init__(self, ledger: Ledger, settings: Settings, *, batch_size: int = 2000) -> None:
+        self.ledger, self.settings, self.batch_size = ledger, settings, batch_size
+        self.stopping = threading.Event()
+
+    def stop(self) -> None:
+        self.stopping.set()
+
+    @property
+    def position(self) -> int:
+        return self.ledger.recorder.max_tracking_id(TRACKING) or 0
+
+    def run(self, until_caught_up: bool = False) -> None:
+        backoff = 0.5
+        producer = None
+        while not self.stopping.is_set():
+            try:
+                if producer is None:
+                    kafka.ensure_topics(self.settings, kafka.EVENTS, kafka.REJECTED)
+                    producer = kafka.producer(self.settings)
+                sent = self.step(producer)
+                backoff = 0.5
+                if sent < self.batch_size:
+                    if until_caught_up:
+                        return
+                    self.stopping.wait(0.2)
+            except KafkaError as error:
+                log.warning("Kafka unavailable (%s); retrying in %.1fs", error, backoff)
+                if producer is not None:
+                    producer.close(timeout=1)
+                producer = None
+                self.stopping.wait(backoff)
+                backoff = min(backoff * 2, 10)
+        if producer is not None:
+            producer.flush()
+            producer.close()
+
+    def step(self, producer: Any) -> int:
+        start = self.position
+        notifications = self.ledger.recorder.select_notifications(
+            start=start, limit=self.batch_size, inclusive_of_start=False)
+        if not notifications:
+            return 0
+        futures = []
+        for n in notifications:
+            event = self.ledger.mapper.to_domain_event(n)
+            item = render.event_json(StoredItem(n.id, event))
+            key = (item["subject"] or item["message_id"] or "").encode() or None
+            headers = [("position", str(n.id).encode())]
+            futures.append(producer.send(kafka.topic(self.settings, kafka.EVENTS), key=key, value=render.dumps(item), headers=headers))
+            if isinstance(event, MessageReceipt.Rejected) and event.channel == "kafka":
+                subject = (event.subject or "").encode() or None
+                futures.append(producer.send(kafka.topic(self.settings, kafka.REJECTED), key=subject, value=rejected_value(event),
+                                             headers=headers + [("code", event.code.encode())]))
+        producer.flush()
+        for future in futures:
+            future.get(timeout=30)  # raises if the broker refused any of them
+        self.ledger.recorder.insert_tracking(Tracking(TRACKING, notifications[-1].id))
+        log.info("relayed positions %d-%d", notifications[0].id, notifications[-1].id)
+        return len(notifications)

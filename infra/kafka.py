@@ -1,0 +1,62 @@
+"""Kafka clients and topics, built from settings (kafka-python)."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
+from kafka.admin import NewTopic
+from kafka.errors import TopicAlreadyExistsError
+
+from infra.settings import Settings
+
+log = logging.getLogger("yaosu.kafka")
+
+PORTAL = "yaosu.portal.v1"
+REJECTED = "yaosu.portal.v1.rejected"
+EVENTS = "yaosu.events.v1"
+ALERTS = "yaosu.alerts.v1"
+
+#: Partitions when Yaosu creates a topic; keys (project codes) keep one project in one partition.
+PARTITIONS = 3
+
+
+def topic(settings: Settings, name: str) -> str:
+    """The topic's name on this cluster: `YAOSU_KAFKA_TOPIC_PREFIX` lets environments share one."""
+    return settings.kafka_topic_prefix + name
+
+
+def bootstrap(settings: Settings) -> str:
+    if not settings.kafka_bootstrap:
+        raise SystemExit("YAOSU_KAFKA_BOOTSTRAP is not set: start Kafka (make services-up; . var/services.env)")
+    return settings.kafka_bootstrap
+
+
+def ensure_topics(settings: Settings, *names: str) -> None:
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap(settings), client_id="yaosu-admin")
+    try:
+        existing = set(admin.list_topics())
+        missing = [NewTopic(name=topic(settings, n), num_partitions=PARTITIONS, replication_factor=1)
+                   for n in names if topic(settings, n) not in existing]
+        if missing:
+            try:
+                admin.create_topics(missing)
+                log.info("created topics %s", ", ".join(t.name for t in missing))
+            except TopicAlreadyExistsError:
+                pass  # another process made them meanwhile
+    finally:
+        admin.close()
+
+
+def producer(settings: Settings, **options: Any) -> KafkaProducer:
+    # Idempotent, acknowledged by all replicas: a retried send is never written twice.
+    return KafkaProducer(bootstrap_servers=bootstrap(settings), enable_idempotence=True, acks="all",
+                         linger_ms=5, retries=2**31 - 1, **options)
+
+
+def consumer(settings: Settings, group: str, **options: Any) -> KafkaConsumer:
+    # A short session (the broker's minimum) so a dead member's partitions move on within seconds.
+    return KafkaConsumer(bootstrap_servers=bootstrap(settings), group_id=group, enable_auto_commit=False,
+                         auto_offset_reset="earliest", session_timeout_ms=6000, heartbeat_interval_ms=2000,
+                         **options)
