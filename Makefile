@@ -20,7 +20,7 @@ run: install
 
 # The whole suite against real services, which it starts and stops itself.
 test: install
-	$(SERVICES) up --postgres
+	$(SERVICES) up
 	set -a && . var/services.env && set +a && $(BIN)/pytest; status=$$?; \
 	$(SERVICES) down; exit $$status
 

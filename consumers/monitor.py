@@ -23,11 +23,11 @@ from eventsourcing.persistence import IntegrityError
 from eventsourcing.utils import get_topic
 from kafka import KafkaConsumer, TopicPartition
 from kafka.errors import KafkaError
-from kafka.partitioner.default import DefaultPartitioner
+from kafka.partitioner.default import murmur2
 
 from domain.alerts import CLOCK_ID, SedimentationAlerts, SupervisionClock, alerts_id, monitor_audit
 from domain.codes import CITY_TZ
-from domain.supervision import Alert
+from domain.supervision import Alert, ProjectFacts, evaluate
 from infra import kafka
 from infra.ledger import Ledger
 from infra.settings import Settings
@@ -36,6 +36,8 @@ from projections.read import ReadModels
 
 log = logging.getLogger("yaosu.monitor")
 CHANGED = get_topic(SedimentationAlerts.Changed)
+OWN_TOPICS = frozenset(get_topic(cls) for cls in (SedimentationAlerts.Opened, SedimentationAlerts.Changed,
+                                                  SupervisionClock.Started, SupervisionClock.DayEvaluated))
 MAX_CATCH_UP_DAYS = 800
 
 
@@ -57,6 +59,8 @@ class Monitor:
         self._producer: Any = None
         self._published: dict[int, int] | None = None
         self._recorded: dict[tuple[str, str], str] | None = None
+        self._facts: list[ProjectFacts] | None = None
+        self._facts_at = 0  # store position the facts were read at
 
     def stop(self) -> None:
         self.stopping.set()
@@ -97,10 +101,23 @@ class Monitor:
                                    "is `yaosu serve` or `yaosu projections run` running?")
             time.sleep(0.05)
 
+    def _only_mine_since(self, position: int) -> bool:
+        """Has nothing but this monitor's own records been stored after `position`?"""
+        later = self.ledger.recorder.select_notifications(start=position, limit=1000, inclusive_of_start=False)
+        return len(later) < 1000 and all(n.topic in OWN_TOPICS for n in later)
+
+    def facts(self) -> list[ProjectFacts]:
+        """The read model's facts, read again only when something other than alerts was stored."""
+        if self._facts is None or not self._only_mine_since(self._facts_at):
+            head = self.ledger.head()
+            self._wait_for_read_model(head)
+            self._facts = sedimentation.load_facts(self.reads.db, self.reads.tables(sedimentation.Sedimentation))
+            self._facts_at = head
+        return self._facts
+
     def run_once(self, today: date | None = None) -> int:
         """Evaluate every day through `today` not yet evaluated (and today again); publish. Changes made."""
         today = today or self.today()
-        self._wait_for_read_model(self.ledger.head())
         for attempt in range(5):
             try:
                 made = self._evaluate_through(today)
@@ -129,9 +146,8 @@ class Monitor:
         return made
 
     def _evaluate(self, day: date, clock: SupervisionClock | None) -> int:
-        tables = self.reads.tables(sedimentation.Sedimentation)
         wanted = {(a.project_code, key_of(a)): a
-                  for a in sedimentation.alerts(self.reads.db, tables, day, self.settings.thresholds)}
+                  for f in self.facts() for a in evaluate(f, day, self.settings.thresholds)}
         recorded = self.recorded()
         changes: list[tuple[str, str, str, Alert | None]] = []  # project, key, change, alert
         for key, alert in wanted.items():
@@ -205,7 +221,6 @@ class Monitor:
         partitions = self._partitions()
         if self._published is None:
             self._published = self._tails(partitions)
-        partitioner = DefaultPartitioner()
         after = min(self._published.values(), default=0)
         futures = []
         while batch := self.ledger.recorder.select_notifications(
@@ -213,7 +228,7 @@ class Monitor:
             for n in batch:
                 e: Any = self.ledger.mapper.to_domain_event(n)
                 key = e.audit.subject.encode()
-                partition = partitioner(key, partitions, partitions)
+                partition = partitions[(murmur2(key) & 0x7FFFFFFF) % len(partitions)]  # Kafka's own choice
                 if n.id <= self._published[partition]:
                     continue
                 value = {"project_code": e.audit.subject, "rule": e.rule, "ref": e.ref, "level": e.level,

@@ -7,6 +7,7 @@ whatever the rules become later. The rules live in the plain methods named `chec
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
@@ -25,6 +26,7 @@ NAMESPACE = UUID("6f1d0f3e-8a57-4c52-9c43-5a1e1b9b2a10")
 GRANTED_FACTORS = ("funds", "land", "energy", "emission", "data", "utilities", "talent")
 
 
+@functools.lru_cache(maxsize=100_000)  # every message about a project asks; codes repeat
 def project_id(code: str) -> UUID:
     return uuid5(NAMESPACE, f"project:{code}")
 

@@ -67,3 +67,34 @@ def current_versions(recorder: Any, ids: Iterable[UUID]) -> dict[UUID, int]:
         if last:
             versions[aggregate_id] = last[0].originator_version
     return versions
+
+
+def events_of(recorder: Any, ids: Iterable[UUID]) -> dict[UUID, list[StoredEvent]]:
+    """The stored events of many aggregates in one query, by aggregate, in version order."""
+    ids = list(ids)
+    found: dict[UUID, list[StoredEvent]] = {}
+    if not ids:
+        return found
+    if isinstance(recorder, PostgresApplicationRecorder):
+        statement = SQL("SELECT originator_id, originator_version, topic, state FROM {} "
+                        "WHERE originator_id = ANY(%s) ORDER BY originator_id, originator_version").format(
+            _pg_table(recorder))
+        with recorder.datastore.get_connection() as conn, conn.cursor() as curs:
+            curs.execute(statement, (ids,))
+            rows = [(r["originator_id"], r["originator_version"], r["topic"], bytes(r["state"]))
+                    for r in curs.fetchall()]
+    elif isinstance(recorder, SQLiteApplicationRecorder):
+        rows = []
+        with recorder.datastore.transaction(commit=False) as curs:
+            for start in range(0, len(ids), 500):
+                chunk = ids[start:start + 500]
+                curs.execute(f"SELECT originator_id, originator_version, topic, state FROM {recorder.events_table_name} "
+                             f"WHERE originator_id IN ({','.join('?' * len(chunk))}) "
+                             "ORDER BY originator_id, originator_version", [i.hex for i in chunk])
+                rows += [(UUID(r[0]), r[1], r[2], r[3]) for r in curs.fetchall()]
+    else:
+        rows = [(i, s.originator_version, s.topic, s.state) for i in ids for s in recorder.select_events(i)]
+    for originator_id, version, topic, state in rows:
+        found.setdefault(originator_id, []).append(
+            StoredEvent(originator_id=originator_id, originator_version=version, topic=topic, state=state))
+    return found

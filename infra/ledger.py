@@ -29,7 +29,7 @@ from typing import Any, Iterable, Sequence
 from uuid import UUID
 
 import orjson
-from eventsourcing.application import AggregateNotFoundError, Application, ProcessingEvent
+from eventsourcing.application import AggregateNotFoundError, Application, ProcessingEvent, project_aggregate
 from eventsourcing.domain import Aggregate, CanMutateAggregate
 from eventsourcing.persistence import IntegrityError, Notification, Tracking
 from eventsourcing.utils import get_topic
@@ -42,7 +42,7 @@ from domain.quota import QuotaPool, quota_pool_id
 from domain.receipt import MessageReceipt, conflict_receipt_id, receipt_id
 from domain.reduction import EmissionReduction, reduction_id_of
 from domain.rejections import Rejection
-from infra.events_table import current_versions, events_with_positions
+from infra.events_table import current_versions, events_of, events_with_positions
 from infra.settings import Principal
 
 log = logging.getLogger("yaosu.ledger")
@@ -108,11 +108,30 @@ class _Batch:
         self.touched: dict[UUID, Aggregate] = {}
         self.events: list[CanMutateAggregate[UUID]] = []
 
-    def _get(self, aggregate_id: UUID) -> Any:
-        if aggregate_id not in self.loaded:
-            aggregate = self.ledger.cached(aggregate_id)
+    def prefetch(self, bodies: Iterable[Any]) -> None:
+        """Load, in one query, the projects, reductions and pools these messages name."""
+        wanted = set()
+        for body in bodies:
+            if not isinstance(body, dict):
+                continue
+            code, payload = body.get("project_code"), body.get("payload")
+            if isinstance(code, str):
+                wanted.add(project_id(code))
+            if isinstance(payload, dict):
+                if isinstance(payload.get("reduction_id"), str):
+                    wanted.add(reduction_id_of(payload["reduction_id"]))
+                if body.get("type") == "quota.set":
+                    wanted.add(quota_pool_id(str(payload.get("district")), payload.get("year"), str(payload.get("factor"))))
+        self._load(self.ledger.load_many(wanted - self.loaded.keys()))
+
+    def _load(self, found: dict[UUID, Any]) -> None:
+        for aggregate_id, aggregate in found.items():
             self.loaded[aggregate_id] = aggregate
             self.read_versions[aggregate_id] = aggregate.version if aggregate is not None else 0
+
+    def _get(self, aggregate_id: UUID) -> Any:
+        if aggregate_id not in self.loaded:
+            self._load({aggregate_id: self.ledger.cached(aggregate_id)})
         aggregate = self.loaded[aggregate_id]
         if aggregate is not None:
             self.touched[aggregate_id] = aggregate
@@ -185,6 +204,22 @@ class Ledger(Application[UUID]):
         except AggregateNotFoundError:
             return None
 
+    def load_many(self, ids: Iterable[UUID]) -> dict[UUID, Any]:
+        """Aggregates from memory, the rest from the store in one query (None: not stored)."""
+        found: dict[UUID, Any] = {}
+        missing = []
+        for aggregate_id in ids:
+            if aggregate_id in self._memory:
+                found[aggregate_id] = self._memory[aggregate_id]
+            else:
+                missing.append(aggregate_id)
+        stored = events_of(self.recorder, missing)
+        for aggregate_id in missing:
+            events = stored.get(aggregate_id)
+            found[aggregate_id] = (project_aggregate(None, map(self.mapper.to_domain_event, events))
+                                   if events else None)
+        return found
+
     def _remember(self, aggregates: Iterable[Aggregate | None]) -> None:
         for aggregate in aggregates:
             if aggregate is not None and not isinstance(aggregate, MessageReceipt):
@@ -232,6 +267,7 @@ class Ledger(Application[UUID]):
         self, batch: _Batch, prepared: list[tuple[Any, str, str | None]], principal: Principal, channel: str,
         tracking: Tracking | None,
     ) -> list[Result]:
+        batch.prefetch(body for body, _, _ in prepared)
         submitted_by = f"{principal.role}:{principal.name}"
         outcomes: list[tuple[Result, int | None]] = []
         for body, digest, message_id in prepared:

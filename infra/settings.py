@@ -94,6 +94,7 @@ class Settings:
             env = {
                 **common,
                 "PERSISTENCE_MODULE": "eventsourcing.postgres",
+                "PROCESS_RECORDER_TOPIC": "infra.recorder:EventsRecorder",
                 "POSTGRES_DBNAME": url.path.lstrip("/") or "yaosu",
                 "POSTGRES_HOST": url.hostname or "127.0.0.1",
                 "POSTGRES_PORT": str(url.port or 5432),
