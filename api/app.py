@@ -17,6 +17,7 @@ from api import render, schemas
 from domain import codes
 from domain.codes import ProjectCode
 from domain.supervision import LEVELS, RULES
+from infra.events_table import tracked_positions
 from infra.ledger import Ledger
 from infra.settings import Principal, Settings
 from projections import investment, libraries, sedimentation, stages
@@ -280,7 +281,40 @@ def create_app(ledger: Ledger, settings: Settings, read_models: ReadModels | Non
                 lines += [f"yaosu_projection_lag_events{{{labels}}} {row['lag_events']}",
                           f"yaosu_projection_lag_seconds{{{labels}}} {row['lag_seconds']}",
                           f"yaosu_projection_position{{{labels}}} {row['position']}"]
+        head = ledger.head()
+        lines += ["# TYPE yaosu_tracked_position gauge", "# TYPE yaosu_tracked_lag gauge"]
+        for name, position in sorted(tracked_positions(ledger.recorder).items()):
+            lines.append(f'yaosu_tracked_position{{name="{name}"}} {position}')
+            if name.startswith("relay:"):
+                lines.append(f'yaosu_tracked_lag{{name="{name}"}} {max(head - position, 0)}')
+        for name, behind in kafka_lag().items():
+            lines.append(f'yaosu_tracked_lag{{name="{name}"}} {behind}')
         return Response("\n".join(lines) + "\n", media_type="text/plain; version=0.0.4")
+
+    def kafka_lag() -> dict[str, int]:
+        """Portal messages on each partition past the offset recorded in the store."""
+        if not settings.kafka_bootstrap:
+            return {}
+        from kafka import KafkaConsumer, TopicPartition
+        from kafka.errors import KafkaError
+
+        from infra import kafka
+
+        try:
+            reader = KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, request_timeout_ms=3000)
+        except KafkaError:
+            return {}
+        try:
+            topic = kafka.topic(settings, kafka.PORTAL)
+            tps = [TopicPartition(topic, p) for p in reader.partitions_for_topic(topic) or ()]
+            ends = reader.end_offsets(tps) if tps else {}
+            recorded = tracked_positions(ledger.recorder)
+            return {f"kafka:{topic}:{tp.partition}": ends[tp] - 1 - recorded.get(f"kafka:{topic}:{tp.partition}", -1)
+                    for tp in tps}
+        except KafkaError:
+            return {}
+        finally:
+            reader.close()
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:

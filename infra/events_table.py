@@ -98,3 +98,21 @@ def events_of(recorder: Any, ids: Iterable[UUID]) -> dict[UUID, list[StoredEvent
         found.setdefault(originator_id, []).append(
             StoredEvent(originator_id=originator_id, originator_version=version, topic=topic, state=state))
     return found
+
+
+def tracked_positions(recorder: Any) -> dict[str, int]:
+    """Every position recorded with the events (Kafka partitions, the relay), by name."""
+    if isinstance(recorder, PostgresApplicationRecorder):
+        statement = SQL("SELECT application_name, MAX(notification_id) AS n FROM {}.{} GROUP BY application_name").format(
+            Identifier(recorder.datastore.schema), Identifier(recorder.tracking_table_name))
+        with recorder.datastore.get_connection() as conn, conn.cursor() as curs:
+            curs.execute(statement)
+            found = {r["application_name"]: r["n"] for r in curs.fetchall()}
+    elif isinstance(recorder, SQLiteApplicationRecorder):  # the library names its SQLite table `tracking`
+        with recorder.datastore.transaction(commit=False) as curs:
+            curs.execute("SELECT application_name, MAX(notification_id) FROM tracking GROUP BY application_name")
+            found = {r[0]: r[1] for r in curs.fetchall()}
+    else:
+        found = {}
+    found.pop("__migration__", None)  # the library's own marker row
+    return found

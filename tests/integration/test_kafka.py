@@ -15,6 +15,9 @@ import orjson
 import pytest
 from kafka import KafkaConsumer, TopicPartition
 
+from fastapi.testclient import TestClient
+
+from api.app import create_app
 from consumers.portal import KAFKA_PRINCIPAL
 from consumers.relay import Relay
 from infra import kafka, services
@@ -115,6 +118,11 @@ def test_ten_thousand_portal_messages_exactly_once_with_rejections_and_events_re
     assert {v["code"] for v in forwarded.values()} >= {"invalid", "conflict", "not_admitted", "unknown_type"}
     garbage = [v for v in forwarded.values() if isinstance(v["message"], str)]
     assert len(garbage) == 60 and all(v["message"].startswith("garbage") for v in garbage)
+
+    metrics = TestClient(create_app(ledger, kafka_settings)).get("/metrics").text
+    for partition in range(3):  # the lag figures: nothing left on the portal topic, nothing unrelayed
+        assert f'yaosu_tracked_lag{{name="kafka:{kafka.topic(kafka_settings, kafka.PORTAL)}:{partition}"}} 0' in metrics
+    assert 'yaosu_tracked_lag{name="relay:yaosu.events.v1"} 0' in metrics
 
 
 def test_crashes_restarts_and_outages_end_as_an_undisturbed_run(
