@@ -73,11 +73,11 @@ class Catalog:
     def __init__(self, db: Db, prefix: str = "rm") -> None:
         self.db, self.prefix = db, prefix
         self.meta = f"{prefix}_generations"
-        try:
+        with db.transaction():
+            if db.dialect == "postgres":  # processes starting together must not race on CREATE TABLE
+                db.execute("SELECT pg_advisory_xact_lock(hashtext(?))", [f"{db.schema}:{self.meta}"])
             db.execute(f"CREATE TABLE IF NOT EXISTS {self.meta} (name TEXT, gen INTEGER, version INTEGER, "
                        "position BIGINT, state TEXT, PRIMARY KEY (name, gen))")
-        except psycopg.errors.UniqueViolation:
-            pass  # another process created it at the same moment
 
     def physical(self, name: str, gen: int, table: str) -> str:
         return f"{self.prefix}_{name}_g{gen}_{table}"
