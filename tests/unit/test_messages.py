@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
 
@@ -30,7 +30,7 @@ def test_a_registration_parses_into_typed_values() -> None:
     command = envelope.command
     assert command.total_investment == Decimal("12000")
     assert command.planned_start == date(2021, 4, 1)
-    assert envelope.audit.occurred_at.utcoffset().total_seconds() == 8 * 3600
+    assert envelope.audit.occurred_at.utcoffset() == timedelta(hours=8)
     assert envelope.audit.business_date == date(2021, 1, 10)
     assert envelope.key == CODE
 
