@@ -212,7 +212,8 @@ def create_app(ledger: Ledger, settings: Settings, read_models: ReadModels | Non
     def today() -> date:
         return datetime.now(codes.CITY_TZ).date()
 
-    @app.get("/v1/libraries/{library}", tags=["read models"], responses=schemas.PROBLEMS)
+    @app.get("/v1/libraries/{library}", tags=["read models"],
+             responses={200: {"model": schemas.LibraryResponse}, **schemas.PROBLEMS})
     def get_library(
         library: str, _: Annotated[Principal, Depends(reader)],
         district: str | None = None, sector: str | None = None, department: str | None = None,
@@ -222,20 +223,23 @@ def create_app(ledger: Ledger, settings: Settings, read_models: ReadModels | Non
         filters = {"district": district, "sector": sector, "department": department}
         return JSON(libraries.members(reads().db, reads().tables(libraries.Libraries), library, filters))
 
-    @app.get("/v1/libraries/{library}/matrix", tags=["read models"], responses=schemas.PROBLEMS)
+    @app.get("/v1/libraries/{library}/matrix", tags=["read models"],
+             responses={200: {"model": schemas.MatrixResponse}, **schemas.PROBLEMS})
     def get_matrix(library: str, _: Annotated[Principal, Depends(reader)]) -> Response:
         """District × sector counts and total investment of a library (一纵一横)."""
         choice("library", library, codes.LIBRARIES)
         return JSON(libraries.matrix(reads().db, reads().tables(libraries.Libraries), library))
 
-    @app.get("/v1/stages", tags=["read models"], responses=schemas.PROBLEMS)
+    @app.get("/v1/stages", tags=["read models"],
+             responses={200: {"model": schemas.StagesResponse}, **schemas.PROBLEMS})
     def get_stages(_: Annotated[Principal, Depends(reader)], stage: str | None = None,
                    district: str | None = None) -> Response:
         """Projects per stage with days in stage and the stage's factor checklist (satisfied / missing)."""
         choice("stage", stage, codes.STAGES)
         return JSON(stages.board(reads().db, reads().tables(stages.Stages), stage, district, today()))
 
-    @app.get("/v1/ledger", tags=["read models"], responses=schemas.PROBLEMS)
+    @app.get("/v1/ledger", tags=["read models"],
+             responses={200: {"model": schemas.LedgerResponse}, **schemas.PROBLEMS})
     def get_ledger(_: Annotated[Principal, Depends(reader)], district: str | None = None, year: int | None = None,
                    factor: str | None = None, project: str | None = None) -> Response:
         """The factor ledger per district × year × factor; with `project`, that project's grants."""
@@ -246,13 +250,15 @@ def create_app(ledger: Ledger, settings: Settings, read_models: ReadModels | Non
         choice("factor", factor, codes.FACTORS)
         return JSON({"rows": factor_ledger.summary(reads().db, tables, district, year, factor)})
 
-    @app.get("/v1/stats/investment", tags=["read models"], responses=schemas.PROBLEMS)
+    @app.get("/v1/stats/investment", tags=["read models"],
+             responses={200: {"model": schemas.InvestmentResponse}, **schemas.PROBLEMS})
     def get_investment(_: Annotated[Principal, Depends(reader)], by: str = "sector", year: int | None = None) -> Response:
         """Planned and completed investment by sector or district, per year."""
         choice("by", by, ("sector", "district"))
         return JSON(investment.statistics(reads().db, reads().tables(investment.Investment), by, year))
 
-    @app.get("/v1/alerts", tags=["read models"], responses=schemas.PROBLEMS)
+    @app.get("/v1/alerts", tags=["read models"],
+             responses={200: {"model": schemas.AlertsResponse}, **schemas.PROBLEMS})
     def get_alerts(
         _: Annotated[Principal, Depends(reader)],
         as_of: Annotated[date | None, Query(description="business date; default today (city time)")] = None,

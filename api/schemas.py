@@ -156,3 +156,127 @@ PROBLEMS = {
     401: {"model": Problem, "description": "missing or unknown token", "content": {"application/problem+json": {}}},
     403: {"model": Problem, "description": "the token's role may not do this", "content": {"application/problem+json": {}}},
 }
+
+
+class Member(BaseModel):
+    library: str
+    code: str
+    name: str
+    district: str
+    sector: str
+    department: str
+    total_investment: Number
+    admitted_on: date
+    year: Optional[int]
+    opinion: Optional[str]
+
+
+class Totals(BaseModel):
+    projects: int
+    total_investment: Number
+
+
+class LibraryResponse(BaseModel):
+    library: str
+    filters: dict[str, str]
+    members: list[Member]
+    totals: Totals
+
+
+class MatrixCell(BaseModel):
+    district: str
+    sector: str
+    projects: int
+    total_investment: Number
+
+
+class MatrixResponse(BaseModel):
+    library: str
+    cells: list[MatrixCell]
+    totals: Totals
+
+
+class BoardProject(BaseModel):
+    code: str
+    name: str
+    district: str
+    sector: str
+    status: str
+    stage_since: date
+    days_in_stage: int
+    satisfied: list[str]
+    missing: list[str]
+
+
+class BoardStage(BaseModel):
+    stage: str
+    factors: list[str]
+    projects: list[BoardProject]
+    count: int
+
+
+class StagesResponse(BaseModel):
+    as_of: date
+    stages: list[BoardStage]
+
+
+class LedgerRow(BaseModel):
+    district: str
+    year: int
+    factor: str
+    quota: Optional[Number]
+    grants: int
+    granted: Number
+    exempt: Number
+    reclaimed: Number
+    remaining: Optional[Number]
+
+
+class LedgerGrant(BaseModel):
+    grant_id: str
+    code: str
+    district: str
+    factor: str
+    year: int
+    quantity: Optional[Number]
+    exempt: bool
+    department: str
+    granted_on: date
+    reclaimed_on: Optional[date]
+    reclaim_reason: Optional[str]
+    detail: dict[str, Any]
+
+
+class LedgerResponse(BaseModel):
+    rows: Optional[list[LedgerRow]] = None
+    project: Optional[str] = None
+    grants: Optional[list[LedgerGrant]] = None
+
+
+class InvestmentRow(BaseModel):
+    model_config = ConfigDict(extra="allow")  # plus `sector` or `district`
+    year: int
+    planned: Number
+    completed: Number
+    share: Optional[float]
+
+
+class InvestmentResponse(BaseModel):
+    by: Literal["sector", "district"]
+    year: Optional[int]
+    rows: list[InvestmentRow]
+
+
+class AlertItem(BaseModel):
+    project_code: str
+    rule: Literal["not_started", "lagging", "issue_overdue", "reduction_overdue"]
+    level: Literal["yellow", "red"]
+    since: date
+    district: str
+    detail: str
+    ref: Optional[str]
+
+
+class AlertsResponse(BaseModel):
+    as_of: date
+    alerts: list[AlertItem]

@@ -8,6 +8,7 @@ from typing import Any, Iterator
 import pytest
 from fastapi.testclient import TestClient
 
+from api import schemas
 from api.app import create_app
 from infra.bootstrap import build_ledger
 from infra.demo import batches, demo_messages
@@ -34,10 +35,18 @@ def client(settings: Settings) -> Iterator[TestClient]:
     ledger.close()
 
 
+SCHEMAS = {"/v1/libraries/municipal/matrix": schemas.MatrixResponse, "/v1/libraries/": schemas.LibraryResponse,
+           "/v1/stages": schemas.StagesResponse, "/v1/ledger": schemas.LedgerResponse,
+           "/v1/stats/investment": schemas.InvestmentResponse, "/v1/alerts": schemas.AlertsResponse}
+
+
 def get(client: TestClient, path: str) -> Any:
     response = client.get(path, headers=SUPERVISOR)
     assert response.status_code == 200, response.text
-    return response.json()
+    body = response.json()
+    model = next(m for prefix, m in SCHEMAS.items() if path.startswith(prefix))
+    model.model_validate(body)  # the published schema describes what is served
+    return body
 
 
 def test_libraries_filters_totals_and_matrix(client: TestClient) -> None:
