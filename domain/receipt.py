@@ -16,13 +16,17 @@ from eventsourcing.domain import Aggregate, event
 from domain.project import NAMESPACE
 
 
-def receipt_id(message_id: str | None, body_hash: str) -> UUID:
-    # A body without a usable message_id is keyed by its content, so resending it is a duplicate.
-    return uuid5(NAMESPACE, f"receipt:{message_id}" if message_id else f"receipt-body:{body_hash}")
+def receipt_id(sender: str, message_id: str | None, body_hash: str) -> UUID:
+    """Where the receipt of a message lives: its sender's namespace and its message_id.
+
+    Namespaced by sender so that one department cannot use up another's message ids. A body
+    without a usable message_id is keyed by its content, so resending it is a duplicate.
+    """
+    return uuid5(NAMESPACE, f"receipt:{sender}:{message_id}" if message_id else f"receipt-body:{sender}:{body_hash}")
 
 
-def conflict_receipt_id(message_id: str, body_hash: str) -> UUID:
-    return uuid5(NAMESPACE, f"conflict:{message_id}:{body_hash}")
+def conflict_receipt_id(sender: str, message_id: str, body_hash: str) -> UUID:
+    return uuid5(NAMESPACE, f"conflict:{sender}:{message_id}:{body_hash}")
 
 
 class MessageReceipt(Aggregate):
@@ -40,6 +44,7 @@ class MessageReceipt(Aggregate):
             aggregate.message_id = self.message_id
             aggregate.body_hash = self.body_hash
             aggregate.status = "accepted"
+            aggregate.code = aggregate.reason = None
 
     class Rejected(Aggregate.Created):
         message_id: str | None
@@ -56,6 +61,8 @@ class MessageReceipt(Aggregate):
             aggregate.message_id = self.message_id
             aggregate.body_hash = self.body_hash
             aggregate.status = "rejected"
+            aggregate.code = self.code
+            aggregate.reason = self.reason
 
     @classmethod
     def accept(cls, receipt: UUID, **fields: Any) -> MessageReceipt:

@@ -1,8 +1,8 @@
-"""Two reads of the library's events table that its recorders do not offer.
+"""Reads of the library's events table that its recorders do not offer.
 
 - an aggregate's events *with* their notification ids (the audit trail shows positions);
-- the current version of many aggregates in one query (so a batch can check, before it saves,
-  that no other process changed what it read).
+- many aggregates' events in one query (a batch loads what its messages name at once);
+- the positions recorded with the events (Kafka partitions, the relay), for the metrics.
 """
 
 from __future__ import annotations
@@ -38,35 +38,6 @@ def events_with_positions(recorder: Any, originator_id: UUID) -> list[tuple[int,
                 for n in recorder.select_notifications(start=None, limit=10**9) if n.originator_id == originator_id]
     return [(position, StoredEvent(originator_id=originator_id, originator_version=version, topic=topic, state=state))
             for position, version, topic, state in rows]
-
-
-def current_versions(recorder: Any, ids: Iterable[UUID]) -> dict[UUID, int]:
-    """Version of each aggregate in the store (absent: none stored)."""
-    ids = list(ids)
-    if not ids:
-        return {}
-    if isinstance(recorder, PostgresApplicationRecorder):
-        statement = SQL("SELECT originator_id, MAX(originator_version) AS v FROM {} "
-                        "WHERE originator_id = ANY(%s) GROUP BY originator_id").format(_pg_table(recorder))
-        with recorder.datastore.get_connection() as conn, conn.cursor() as curs:
-            curs.execute(statement, (ids,))
-            return {r["originator_id"]: r["v"] for r in curs.fetchall()}
-    if isinstance(recorder, SQLiteApplicationRecorder):
-        found: dict[UUID, int] = {}
-        with recorder.datastore.transaction(commit=False) as curs:
-            for start in range(0, len(ids), 500):
-                chunk = ids[start:start + 500]
-                curs.execute(f"SELECT originator_id, MAX(originator_version) FROM {recorder.events_table_name} "
-                             f"WHERE originator_id IN ({','.join('?' * len(chunk))}) GROUP BY originator_id",
-                             [i.hex for i in chunk])
-                found.update({UUID(r[0]): r[1] for r in curs.fetchall()})
-        return found
-    versions = {}
-    for aggregate_id in ids:
-        last = recorder.select_events(aggregate_id, desc=True, limit=1)
-        if last:
-            versions[aggregate_id] = last[0].originator_version
-    return versions
 
 
 def events_of(recorder: Any, ids: Iterable[UUID]) -> dict[UUID, list[StoredEvent]]:

@@ -7,11 +7,11 @@ second receipt for the same id collides on its first version. The first attempt 
 assumes every message is new (the common case, and no look-up per message); if the store
 reports a collision, the batch is retried with each receipt looked up.
 
-Aggregates are kept in memory between batches and changed in place. Before a batch is saved,
-one query checks that no other process has moved any aggregate the batch read (a rejection is a
-decision too, even though it writes nothing to the project); if one has, or the save collides,
-everything the attempt touched is dropped from memory and the batch is run again on fresh
-state. Optimistic concurrency on every aggregate written means two processes racing for the
+Aggregates are kept in memory between batches and changed in place. A batch is saved only if
+no other process has moved any aggregate it read (checked by the recorder inside the insert
+transaction, since a rejection is a decision too although it writes nothing to the project);
+if one has, or the save collides, everything the attempt touched is dropped from memory and the
+batch is run again on fresh state. Optimistic concurrency on every aggregate written means two processes racing for the
 last units of a quota cannot both win.
 """
 
@@ -42,7 +42,7 @@ from domain.quota import QuotaPool, quota_pool_id
 from domain.receipt import MessageReceipt, conflict_receipt_id, receipt_id
 from domain.reduction import EmissionReduction, reduction_id_of
 from domain.rejections import Rejection
-from infra.events_table import current_versions, events_of, events_with_positions
+from infra.events_table import events_of, events_with_positions
 from infra.settings import Principal
 
 log = logging.getLogger("yaosu.ledger")
@@ -75,14 +75,43 @@ class StoredItem:
 
 def body_hash(body: Any) -> str:
     """A hash of the body that ignores key order and white space."""
-    canonical = orjson.dumps(body, option=orjson.OPT_SORT_KEYS) if not isinstance(body, bytes) else body
+    if isinstance(body, bytes):
+        return hashlib.sha256(body).hexdigest()
+    try:
+        canonical = orjson.dumps(body, option=orjson.OPT_SORT_KEYS)
+    except orjson.JSONEncodeError:  # e.g. nested deeper than orjson writes: still kept, by its text
+        canonical = repr(body).encode()
     return hashlib.sha256(canonical).hexdigest()
 
 
 def body_text(body: Any) -> str:
     if isinstance(body, bytes):
         return body.decode("utf-8", errors="replace")
-    return orjson.dumps(body).decode()
+    try:
+        return orjson.dumps(body).decode()
+    except orjson.JSONEncodeError:
+        return repr(body)
+
+
+def sender_of(principal: Principal, body: Any) -> str:
+    """Whose message ids a message draws on: a portal's own; otherwise the department it names."""
+    if principal.role == "portal":
+        return str(principal.department)
+    if principal.role == "supervisor":
+        return f"supervisor:{principal.name}"
+    actor = body.get("actor") if isinstance(body, dict) else None
+    department = actor.get("department") if isinstance(actor, dict) else None
+    return department if isinstance(department, str) else "-"
+
+
+def refuse_token(principal: Principal, body: Any) -> None:
+    if principal.role == "supervisor":
+        raise Rejection("forbidden", "a supervisor's token reads; it does not submit messages")
+    if principal.role == "portal":
+        actor = body.get("actor") if isinstance(body, dict) else None
+        department = actor.get("department") if isinstance(actor, dict) else None
+        if department != principal.department:
+            raise Rejection("forbidden", f"this token may submit only as {principal.department}, not as {department}")
 
 
 class AlreadyTracked(Exception):
@@ -91,10 +120,6 @@ class AlreadyTracked(Exception):
     def __init__(self, name: str, stored: int) -> None:
         super().__init__(f"{name} is already at {stored}")
         self.stored = stored
-
-
-class _Stale(Exception):
-    """Another process changed an aggregate this batch read."""
 
 
 class _Batch:
@@ -170,11 +195,6 @@ class _Batch:
                 raise RuntimeError(f"a rule was checked after {type(aggregate).__name__} changed")
         self.touched.clear()
 
-    def check_nothing_moved(self) -> None:
-        versions = current_versions(self.ledger.recorder, self.read_versions)
-        stale = [i for i, v in self.read_versions.items() if versions.get(i, 0) != v]
-        if stale:
-            raise _Stale(f"{len(stale)} aggregate(s) changed by another process")
 
 
 class Ledger(Application[UUID]):
@@ -249,7 +269,7 @@ class Ledger(Application[UUID]):
                 batch = _Batch(self, look_up_receipts=attempt > 0)
                 try:
                     results = self._attempt(batch, prepared, principal, channel, tracking)
-                except (IntegrityError, _Stale) as collision:
+                except IntegrityError as collision:
                     self._forget(batch.loaded)
                     if attempt == MAX_ATTEMPTS - 1:
                         raise
@@ -271,83 +291,75 @@ class Ledger(Application[UUID]):
         submitted_by = f"{principal.role}:{principal.name}"
         outcomes: list[tuple[Result, int | None]] = []
         for body, digest, message_id in prepared:
-            receipt = receipt_id(message_id, digest)
+            sender = sender_of(principal, body)
+            receipt = receipt_id(sender, message_id, digest)
             earlier = batch.find_receipt(receipt)
             if earlier is not None:
                 batch.touched.clear()
-                if earlier.body_hash == digest:
-                    outcomes.append((Result(message_id, "duplicate"), None))
+                if earlier.body_hash == digest:  # the original outcome, once more
+                    outcomes.append((Result(message_id, "duplicate", code=earlier.code, reason=earlier.reason), None))
                     continue
-                outcomes.append(self._conflict(batch, body, digest, message_id, submitted_by, channel))
+                reason = f"message_id {message_id} was already used for a different body"
+                conflict = conflict_receipt_id(sender, message_id or "", digest)
+                if batch.find_receipt(conflict) is not None:
+                    batch.touched.clear()  # this very conflicting body was kept already
+                    outcomes.append((Result(message_id, "rejected", code="conflict", reason=reason), None))
+                    continue
+                outcomes.append(self._reject(batch, conflict, body, digest, message_id, None,
+                                             Rejection("conflict", reason), submitted_by, channel))
                 continue
             envelope: Envelope | None = None
             try:
+                refuse_token(principal, body)
                 envelope = parse_envelope(body, submitted_by=submitted_by)
-                if principal.role == "portal" and envelope.audit.department != principal.department:
-                    raise Rejection(
-                        "forbidden", f"this token may submit only as {principal.department}, not as "
-                        f"{envelope.audit.department}"
-                    )
-                if principal.role == "supervisor":
-                    raise Rejection("forbidden", "a supervisor's token reads; it does not submit messages")
                 handle(envelope, batch)
             except Rejection as rejection:
                 batch.abandon_message()
-                batch.add(MessageReceipt.reject(
-                    receipt,
-                    message_id=message_id,
-                    message_type=body.get("type") if isinstance(body, dict) and isinstance(body.get("type"), str) else None,
-                    body_hash=digest,
-                    subject=envelope.key if envelope else None,
-                    submitted_by=submitted_by,
-                    channel=channel,
-                    code=rejection.code,
-                    reason=rejection.reason,
-                    body=body_text(body),
-                ))
-                outcomes.append((Result(message_id, "rejected", code=rejection.code, reason=rejection.reason),
-                                 batch.end_message()))
+                outcomes.append(self._reject(batch, receipt, body, digest, message_id, envelope, rejection,
+                                             submitted_by, channel))
+                continue
+            except Exception as error:  # noqa: BLE001
+                # A message the code cannot handle must not stall every message after it (a Kafka
+                # partition would retry it forever): keep it, rejected, with what went wrong.
+                batch.abandon_message()
+                log.exception("message %s could not be processed", message_id)
+                rejection = Rejection("invalid", f"the message could not be processed ({type(error).__name__}: "
+                                                 f"{str(error)[:200]})")
+                outcomes.append(self._reject(batch, receipt, body, digest, message_id, envelope, rejection,
+                                             submitted_by, channel))
                 continue
             batch.add(MessageReceipt.accept(
-                receipt,
-                message_id=envelope.audit.message_id,
-                message_type=envelope.audit.message_type,
-                body_hash=digest,
-                subject=envelope.key,
-                submitted_by=submitted_by,
-                channel=channel,
+                receipt, message_id=envelope.audit.message_id, message_type=envelope.audit.message_type,
+                body_hash=digest, subject=envelope.key, submitted_by=submitted_by, channel=channel,
             ))
             outcomes.append((Result(message_id, "accepted"), batch.end_message()))
-        batch.check_nothing_moved()
-        recordings = self._store(batch.events, tracking) if batch.events or tracking else []
+        recordings = self._store(batch, tracking) if batch.events or tracking else []
         positions = [r.notification.id for r in recordings]
         return [
             Result(**{**result.__dict__, "position": positions[last] if last is not None and positions else None})
             for result, last in outcomes
         ]
 
-    def _store(self, events: list[CanMutateAggregate[UUID]], tracking: Tracking | None) -> list[Any]:
-        # The events are already collected in message order: record them as they are, with the
-        # position of what caused them (a Kafka offset) in the same transaction.
-        processing = ProcessingEvent[UUID](tracking=tracking)
-        processing.events = list(events)
-        return self._record(processing)
-
-    def _conflict(
-        self, batch: _Batch, body: Any, digest: str, message_id: str | None, submitted_by: str, channel: str
-    ) -> tuple[Result, int | None]:
-        reason = f"message_id {message_id} was already used for a different body"
-        result = Result(message_id, "rejected", code="conflict", reason=reason)
-        receipt = conflict_receipt_id(message_id or "", digest)
-        if batch.find_receipt(receipt) is not None:
-            batch.touched.clear()
-            return result, None  # this very conflicting body was already kept
+    @staticmethod
+    def _reject(batch: _Batch, receipt: UUID, body: Any, digest: str, message_id: str | None,
+                envelope: Envelope | None, rejection: Rejection, submitted_by: str,
+                channel: str) -> tuple[Result, int | None]:
+        raw_type = body.get("type") if isinstance(body, dict) else None
         batch.add(MessageReceipt.reject(
-            receipt, message_id=message_id, message_type=body.get("type") if isinstance(body, dict) else None,
-            body_hash=digest, subject=None, submitted_by=submitted_by, channel=channel,
-            code="conflict", reason=reason, body=body_text(body),
+            receipt, message_id=message_id, message_type=raw_type if isinstance(raw_type, str) else None,
+            body_hash=digest, subject=envelope.key if envelope else None, submitted_by=submitted_by,
+            channel=channel, code=rejection.code, reason=rejection.reason, body=body_text(body),
         ))
-        return result, batch.end_message()
+        return Result(message_id, "rejected", code=rejection.code, reason=rejection.reason), batch.end_message()
+
+    def _store(self, batch: _Batch, tracking: Tracking | None) -> list[Any]:
+        # The events are already collected in message order: record them as they are, with the
+        # position of what caused them (a Kafka offset), in one transaction in which the recorder
+        # also checks that nothing this batch read has changed (see infra/recorder.py).
+        processing = ProcessingEvent[UUID](tracking=tracking)
+        processing.events = list(batch.events)
+        processing.saved_kwargs["read_versions"] = batch.read_versions
+        return self._record(processing)
 
     # --- queries ---------------------------------------------------------------------------
 

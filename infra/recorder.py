@@ -1,28 +1,55 @@
-"""The PostgreSQL recorder, inserting a batch's events as four binary arrays.
+"""The event store's recorders, with two additions to the library's.
 
-The library sends a batch as one array of a composite type in text form, which psycopg escapes
-byte by byte; columns as binary arrays carry the same rows in one `INSERT … SELECT unnest(…)`
-for a fraction of the client's time. Everything else (table lock, NOTIFY, tracking in the same
-transaction, notification ids returned in order) is the library's own.
+1. A batch commits only if nothing it read has changed. The ledger passes the version at which
+   it read each aggregate (`read_versions`); inside the insert transaction, once the events
+   table is locked against other writers, the recorder compares them with the store and
+   refuses (IntegrityError, so the batch is run again on fresh state) if any moved. This covers
+   decisions that write nothing to what they read: a rejection for a quota that another process
+   had just raised must not be kept.
+2. PostgreSQL: a batch's events go as four binary arrays in one `INSERT … SELECT unnest(…)`;
+   the library sends one array of a composite type as text, which psycopg escapes byte by byte.
+
+Everything else (table lock, NOTIFY, tracking in the same transaction, notification ids in
+order) is the library's own.
 """
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
+from uuid import UUID
 
-from eventsourcing.persistence import StoredEvent
+from eventsourcing.persistence import IntegrityError, StoredEvent
 from eventsourcing.postgres import PostgresProcessRecorder
+from eventsourcing.sqlite import SQLiteCursor, SQLiteProcessRecorder, SQLiteTransaction
 from psycopg.sql import SQL, Identifier
+
+
+def _refuse_if_moved(read: Mapping[UUID, int], stored: Mapping[UUID, int]) -> None:
+    moved = [i for i, version in read.items() if stored.get(i, 0) != version]
+    if moved:
+        raise IntegrityError(f"{len(moved)} aggregate(s) changed since the batch read them, e.g. {moved[0]}")
 
 
 class EventsRecorder(PostgresProcessRecorder):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        id_type = "uuid" if self.datastore.originator_id_type == "uuid" else "text"
+        table = SQL("{}.{}").format(Identifier(self.datastore.schema), Identifier(self.events_table_name))
+        id_type = SQL("uuid" if self.datastore.originator_id_type == "uuid" else "text")
         self.insert_events_statement = SQL(
-            "INSERT INTO {}.{} (originator_id, originator_version, topic, state) "
+            "INSERT INTO {} (originator_id, originator_version, topic, state) "
             "SELECT * FROM unnest(%b::{}[], %b::bigint[], %b::text[], %b::bytea[]) RETURNING notification_id"
-        ).format(Identifier(self.datastore.schema), Identifier(self.events_table_name), SQL(id_type))
+        ).format(table, id_type)
+        self.versions_statement = SQL(
+            "SELECT originator_id, MAX(originator_version) AS v FROM {} WHERE originator_id = ANY(%s) "
+            "GROUP BY originator_id").format(table)
+
+    def _insert_events(self, curs: Any, stored_events: Sequence[StoredEvent], **kwargs: Any) -> None:
+        read: Mapping[UUID, int] | None = kwargs.get("read_versions")
+        if read:
+            self._lock_table(curs)  # from here until commit, no other writer can move anything
+            curs.execute(self.versions_statement, (list(read),))
+            _refuse_if_moved(read, {r["originator_id"]: r["v"] for r in curs.fetchall()})
+        super()._insert_events(curs, stored_events, **kwargs)
 
     def _insert_stored_events(self, curs: Any, stored_events: Sequence[StoredEvent], **_: Any) -> None:
         self._lock_table(curs)
@@ -30,3 +57,34 @@ class EventsRecorder(PostgresProcessRecorder):
         curs.execute(self.insert_events_statement, (
             [e.originator_id for e in stored_events], [e.originator_version for e in stored_events],
             [e.topic for e in stored_events], [e.state for e in stored_events]))
+
+
+class _ImmediateTransaction(SQLiteTransaction):
+    """A write transaction that takes SQLite's write lock when it begins, not at its first write."""
+
+    def __enter__(self) -> SQLiteCursor:
+        cursor = self.connection.cursor()
+        cursor.execute("BEGIN IMMEDIATE")
+        return cursor
+
+
+class SQLiteEventsRecorder(SQLiteProcessRecorder):
+    def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
+        # The versions read inside the transaction must still hold when it writes: with a plain
+        # BEGIN another process could commit in between, and SQLite would refuse the write.
+        with self.datastore.get_connection(commit=True) as conn, _ImmediateTransaction(conn, commit=True) as curs:
+            return self._insert_events(curs, stored_events, **kwargs)
+
+    def _insert_events(self, c: Any, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
+        read: Mapping[UUID, int] | None = kwargs.get("read_versions")
+        if read:
+            ids = list(read)
+            stored: dict[UUID, int] = {}
+            for start in range(0, len(ids), 500):
+                chunk = ids[start:start + 500]
+                c.execute(f"SELECT originator_id, MAX(originator_version) FROM {self.events_table_name} "
+                          f"WHERE originator_id IN ({','.join('?' * len(chunk))}) GROUP BY originator_id",
+                          [i.hex for i in chunk])
+                stored.update({UUID(r[0]): r[1] for r in c.fetchall()})
+            _refuse_if_moved(read, stored)
+        return super()._insert_events(c, stored_events, **kwargs)

@@ -88,7 +88,7 @@ class Settings:
             if path != ":memory:":
                 Path(path).parent.mkdir(parents=True, exist_ok=True)
             return {**common, "PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": path,
-                    "SQLITE_LOCK_TIMEOUT": "30"}
+                    "SQLITE_LOCK_TIMEOUT": "30", "PROCESS_RECORDER_TOPIC": "infra.recorder:SQLiteEventsRecorder"}
         if url.scheme in ("postgresql", "postgres"):
             query = parse_qs(url.query)
             env = {

@@ -8,6 +8,10 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
+import pytest
+
+from domain.handlers import HANDLERS
+from domain.messages import ProvideData
 from domain.quota import quota_pool_id
 from infra.bootstrap import build_ledger
 from infra.ledger import Ledger
@@ -79,18 +83,38 @@ def test_rejections_are_kept_with_code_reason_and_body(ledger: Ledger) -> None:
     assert [i.event.code for i in ledger.rejections(after=kept[0].position)] == ["invalid", "invalid"]
 
 
-def test_a_failed_batch_stores_nothing(ledger: Ledger) -> None:
+def test_a_failed_batch_stores_nothing_and_forgets_what_it_changed(
+        ledger: Ledger, monkeypatch: pytest.MonkeyPatch) -> None:
     accept_all(ledger, *admitted(CODE))
     head = ledger.head()
 
-    class Unstorable:  # not JSON-serialisable: the batch fails before it is saved
-        pass
+    def half_done(cmd: Any, ws: Any, env: Any) -> None:  # a bug: changes the project, then fails
+        ws.find_project(CODE).provide_data(cmd.kind, cmd.reference, env.audit)
+        raise ValueError("boom")
 
-    try:
-        submit(ledger, msg("data.provided", {"kind": "k", "reference": "r"}, dept="big_data"), Unstorable())
-    except TypeError:
-        pass
-    assert ledger.head() == head
+    monkeypatch.setitem(HANDLERS, ProvideData, half_done)
+    good = msg("funds.allocated", {"source": "own_funds", "amount": 1}, dept="finance")
+    with pytest.raises(RuntimeError):
+        submit(ledger, good, msg("data.provided", {"kind": "k", "reference": "r"}, dept="big_data"))
+    assert ledger.head() == head  # not even the good message before it
+    monkeypatch.undo()
+    accept_all(ledger, good)  # the half-changed project was dropped from memory
+    project = ledger.project(CODE)
+    assert project is not None and [g.factor for g in project.grants.values()] == ["funds"]
+
+
+def test_a_message_the_code_cannot_handle_is_kept_and_the_batch_goes_on(
+        ledger: Ledger, monkeypatch: pytest.MonkeyPatch) -> None:
+    accept_all(ledger, *admitted(CODE))
+
+    def broken(cmd: Any, ws: Any, env: Any) -> None:
+        raise KeyError("unexpected")
+
+    monkeypatch.setitem(HANDLERS, ProvideData, broken)
+    results = submit(ledger, msg("data.provided", {"kind": "k", "reference": "r"}, dept="big_data"),
+                     msg("funds.allocated", {"source": "own_funds", "amount": 1}, dept="finance"))
+    assert [(r.status, r.code) for r in results] == [("rejected", "invalid"), ("accepted", None)]
+    assert "KeyError" in ledger.rejections()[-1].event.reason
 
 
 def test_eight_threads_interleaving_on_one_project_lose_nothing(ledger: Ledger, settings: Settings) -> None:
