@@ -6,6 +6,7 @@ from datetime import date, datetime
 from typing import Annotated, Any
 
 import orjson
+import psycopg
 from fastapi import Depends, FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
@@ -85,6 +86,13 @@ def create_app(ledger: Ledger, settings: Settings, read_models: ReadModels | Non
     async def _not_built(_: Request, error: NotBuilt) -> Response:
         return problem(503, "read_model_not_ready", str(error))
 
+    @app.exception_handler(psycopg.errors.UndefinedColumn)
+    @app.exception_handler(psycopg.errors.UndefinedTable)
+    async def _reshaped(_: Request, error: Exception) -> Response:
+        # A new version of a read model with other columns is being built; the serving one
+        # cannot answer this code's query until it is swapped in.
+        return problem(503, "read_model_not_ready", "this read model is being rebuilt; try again shortly")
+
     @app.exception_handler(Exception)
     async def _crash(_: Request, error: Exception) -> Response:
         log.exception("unhandled error")
@@ -120,7 +128,8 @@ def create_app(ledger: Ledger, settings: Settings, read_models: ReadModels | Non
         try:
             head = ledger.head()
         except Exception as error:  # noqa: BLE001 - any store failure means not ready
-            return problem(503, "store_unavailable", f"the event store does not answer: {error}")
+            log.warning("readiness check failed: %s", error)
+            return problem(503, "store_unavailable", f"the event store does not answer ({type(error).__name__})")
         return JSON({"status": "ready", "head": head})
 
     @app.post(
@@ -133,6 +142,9 @@ def create_app(ledger: Ledger, settings: Settings, read_models: ReadModels | Non
     )
     async def submit(request: Request, who: Annotated[Principal, Depends(principal)]) -> Response:
         """Submit one envelope or an array of up to 1,000; one result per envelope, in order."""
+        declared = request.headers.get("content-length", "0")
+        if declared.isdigit() and int(declared) > MAX_BODY_BYTES:  # refuse before reading it
+            raise ProblemError(413, "body_too_large", f"the body exceeds {MAX_BODY_BYTES} bytes")
         raw = await request.body()
         if len(raw) > MAX_BODY_BYTES:
             raise ProblemError(413, "body_too_large", f"the body exceeds {MAX_BODY_BYTES} bytes")

@@ -22,7 +22,6 @@ from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.persistence import IntegrityError
 from eventsourcing.utils import get_topic
 from kafka import KafkaConsumer, TopicPartition
-from kafka.errors import KafkaError
 from kafka.partitioner.default import murmur2
 
 from domain.alerts import CLOCK_ID, SedimentationAlerts, SupervisionClock, alerts_id, monitor_audit
@@ -30,6 +29,7 @@ from domain.codes import CITY_TZ
 from domain.supervision import Alert, ProjectFacts, evaluate
 from infra import kafka
 from infra.ledger import Ledger
+from infra.resilience import keep_running
 from infra.settings import Settings
 from projections import sedimentation
 from projections.read import ReadModels
@@ -39,6 +39,10 @@ CHANGED = get_topic(SedimentationAlerts.Changed)
 OWN_TOPICS = frozenset(get_topic(cls) for cls in (SedimentationAlerts.Opened, SedimentationAlerts.Changed,
                                                   SupervisionClock.Started, SupervisionClock.DayEvaluated))
 MAX_CATCH_UP_DAYS = 800
+
+
+class Interrupted(Exception):
+    """Stopped in the middle of an evaluation: nothing of it is recorded."""
 
 
 def city_today() -> date:
@@ -92,10 +96,12 @@ class Monitor:
 
     def _wait_for_read_model(self, head: int) -> None:
         deadline = time.monotonic() + self.read_model_timeout
-        while not self.stopping.is_set():
+        while True:
             serving = [g for g in self.reads.catalog.generations("sedimentation") if g.state == "active"]
             if serving and serving[-1].position >= head:
                 return
+            if self.stopping.is_set():
+                raise Interrupted("stopped while waiting for the read model")  # never judge on stale facts
             if time.monotonic() > deadline:
                 raise TimeoutError(f"the sedimentation read model is not at position {head}: "
                                    "is `yaosu serve` or `yaosu projections run` running?")
@@ -140,7 +146,7 @@ class Monitor:
             first = today - timedelta(days=MAX_CATCH_UP_DAYS)
         made = 0
         day = first
-        while day <= today:
+        while day <= today and not self.stopping.is_set():
             made += self._evaluate(day, clock if (last is None or day > last) else None)
             day += timedelta(days=1)
         return made
@@ -205,11 +211,10 @@ class Monitor:
                     continue
                 reader.seek(tp, ends[tp] - 1)
                 deadline = time.monotonic() + 30
-                while time.monotonic() < deadline:
-                    records = reader.poll(timeout_ms=500).get(tp, [])
-                    if records:
-                        tails[tp.partition] = int(dict(records[-1].headers)["position"])
-                        break
+                while not (records := reader.poll(timeout_ms=500).get(tp, [])):
+                    if time.monotonic() > deadline:  # guessing 0 would publish the partition again
+                        raise TimeoutError(f"could not read the last record of {tp.topic}:{tp.partition}")
+                tails[tp.partition] = int(dict(records[-1].headers)["position"])
             return tails
         finally:
             reader.close()
@@ -229,7 +234,7 @@ class Monitor:
                 e: Any = self.ledger.mapper.to_domain_event(n)
                 key = e.audit.subject.encode()
                 partition = partitions[(murmur2(key) & 0x7FFFFFFF) % len(partitions)]  # Kafka's own choice
-                if n.id <= self._published[partition]:
+                if n.id <= self._published.get(partition, 0):
                     continue
                 value = {"project_code": e.audit.subject, "rule": e.rule, "ref": e.ref, "level": e.level,
                          "change": e.change, "as_of": e.audit.business_date.isoformat(),
@@ -249,24 +254,33 @@ class Monitor:
 
     def run(self, group: str = "yaosu-monitor") -> None:
         """Follow the events topic and the clock until stopped."""
-        kafka.ensure_topics(self.settings, kafka.EVENTS, kafka.ALERTS)
-        events = kafka.consumer(self.settings, group)
-        events.subscribe([kafka.topic(self.settings, kafka.EVENTS)])
-        last_run = 0.0
+        events: list[Any] = []
+        last_run = [0.0]
+
+        def follow() -> None:
+            if not events:
+                kafka.ensure_topics(self.settings, kafka.EVENTS, kafka.ALERTS)
+                events.append(kafka.consumer(self.settings, group))
+                events[0].subscribe([kafka.topic(self.settings, kafka.EVENTS)])
+            polled = events[0].poll(timeout_ms=1000, max_records=5000)
+            if polled or time.monotonic() - last_run[0] > 60:
+                self.run_once()
+                last_run[0] = time.monotonic()
+                if polled:
+                    events[0].commit()
+
+        def recover() -> None:
+            if events:
+                events.pop().close(autocommit=False)
+            if self._producer is not None:
+                self._producer.close(timeout=1)
+            self._producer = self._published = None
+            self._recorded = self._facts = None
+
         try:
-            while not self.stopping.is_set():
-                try:
-                    polled = events.poll(timeout_ms=1000, max_records=5000)
-                    due = time.monotonic() - last_run > 60
-                    if polled or due:
-                        self.run_once()
-                        last_run = time.monotonic()
-                        if polled:
-                            events.commit()
-                except (KafkaError, TimeoutError) as error:
-                    log.warning("%s; trying again shortly", error)
-                    self._producer = None
-                    self._published = None
-                    self.stopping.wait(2)
+            keep_running(follow, self.stopping, log, recover)
+        except Interrupted:
+            pass
         finally:
-            events.close(autocommit=False)
+            if events:
+                events.pop().close(autocommit=False)

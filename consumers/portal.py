@@ -22,6 +22,7 @@ from kafka.structs import OffsetAndMetadata
 
 from infra import kafka
 from infra.ledger import AlreadyTracked, Ledger
+from infra.resilience import keep_running
 from infra.settings import Principal, Settings
 
 log = logging.getLogger("yaosu.consume.portal")
@@ -63,19 +64,7 @@ class PortalConsumer:
                      "the beginning" if recorded is None else recorded + 1)
 
     def run(self) -> None:
-        backoff = 0.5
-        while not self.stopping.is_set():
-            try:
-                self._consume()
-                return
-            except KafkaError as error:
-                log.warning("Kafka unavailable (%s); reconnecting in %.1fs", error, backoff)
-            except Exception as error:  # noqa: BLE001 - the store may be restarting
-                if not _is_store_outage(error):
-                    raise
-                log.warning("event store unavailable (%s); reconnecting in %.1fs", error, backoff)
-            self.stopping.wait(backoff)
-            backoff = min(backoff * 2, 10)
+        keep_running(self._consume, self.stopping, log)
 
     def _consume(self) -> None:
         kafka.ensure_topics(self.settings, kafka.PORTAL, kafka.REJECTED)
@@ -120,11 +109,3 @@ class PortalConsumer:
             client.commit({tp: OffsetAndMetadata(last + 1, "", -1)})
         except KafkaError as error:  # informational only: the store holds the true position
             log.debug("offset commit to Kafka failed: %s", error)
-
-
-def _is_store_outage(error: Exception) -> bool:
-    from eventsourcing.persistence import InterfaceError, OperationalError
-
-    import psycopg
-
-    return isinstance(error, (InterfaceError, OperationalError, psycopg.OperationalError, ConnectionError))

@@ -15,12 +15,12 @@ from typing import Any
 
 import orjson
 from eventsourcing.persistence import Tracking
-from kafka.errors import KafkaError
 
 from api import render
 from domain.receipt import MessageReceipt
 from infra import kafka
 from infra.ledger import Ledger, StoredItem
+from infra.resilience import keep_running
 from infra.settings import Settings
 
 log = logging.getLogger("yaosu.relay")
@@ -49,29 +49,25 @@ class Relay:
         return self.ledger.recorder.max_tracking_id(TRACKING) or 0
 
     def run(self, until_caught_up: bool = False) -> None:
-        backoff = 0.5
-        producer = None
-        while not self.stopping.is_set():
-            try:
-                if producer is None:
-                    kafka.ensure_topics(self.settings, kafka.EVENTS, kafka.REJECTED)
-                    producer = kafka.producer(self.settings)
-                sent = self.step(producer)
-                backoff = 0.5
-                if sent < self.batch_size:
-                    if until_caught_up:
-                        return
+        """Relay until stopped (or, with `until_caught_up`, until nothing is left to send)."""
+        producer: list[Any] = []  # the current producer, made again after a failure
+
+        def relay() -> None:
+            if not producer:
+                kafka.ensure_topics(self.settings, kafka.EVENTS, kafka.REJECTED)
+                producer.append(kafka.producer(self.settings))
+            if self.step(producer[0]) < self.batch_size:
+                if until_caught_up:
+                    self.stopping.set()
+                else:
                     self.stopping.wait(0.2)
-            except KafkaError as error:
-                log.warning("Kafka unavailable (%s); retrying in %.1fs", error, backoff)
-                if producer is not None:
-                    producer.close(timeout=1)
-                producer = None
-                self.stopping.wait(backoff)
-                backoff = min(backoff * 2, 10)
-        if producer is not None:
-            producer.flush()
-            producer.close()
+
+        def recover() -> None:
+            if producer:
+                producer.pop().close(timeout=1)
+
+        keep_running(relay, self.stopping, log, recover)
+        recover()
 
     def step(self, producer: Any) -> int:
         start = self.position

@@ -137,7 +137,7 @@ def district_portal(district: str) -> str:
     return f"{DISTRICT_PORTAL_PREFIX}{district}"
 
 
-_PROJECT_CODE = re.compile(r"^(\d{4})-(\d{6})-(\d{2})-(\d{2})-(\d{6})$")
+_PROJECT_CODE = re.compile(r"([0-9]{4})-([0-9]{6})-([0-9]{2})-([0-9]{2})-([0-9]{6})")
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,7 +150,7 @@ class ProjectCode:
     value: str
 
     def __post_init__(self) -> None:
-        match = _PROJECT_CODE.match(self.value)
+        match = _PROJECT_CODE.fullmatch(self.value)
         if match is None:
             raise ValueError(f"{self.value!r} is not a project code of the form YYYY-AAAAAA-NN-NN-NNNNNN")
         if not 1990 <= int(match.group(1)) <= 2100:

@@ -7,11 +7,12 @@ work of one batch), which the application layer implements over the event store.
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Callable, Final, Protocol
 
 from domain import messages as m
 from domain.codes import STAGES
-from domain.messages import Envelope, require_may_send
+from domain.messages import Envelope, could_send, require_may_send
 from domain.project import Project
 from domain.quota import QuotaPool
 from domain.reduction import EmissionReduction
@@ -91,8 +92,10 @@ def admit_project(cmd: m.AdmitProject, ws: Workspace, env: Envelope) -> None:
     project = project_of(ws, env)
     require_sender(env, project)
     project.check_open()
-    if project.in_library(cmd.library):
-        raise Rejection("invalid_state", f"project {project.code} is already in the {cmd.library} library")
+    # The annual library (年度计划) admits a project again for each year.
+    if project.in_library(cmd.library, cmd.year if cmd.library == "annual" else None):
+        year = f" for {cmd.year}" if cmd.library == "annual" and cmd.year else ""
+        raise Rejection("invalid_state", f"project {project.code} is already in the {cmd.library} library{year}")
     project.admit(cmd.library, cmd.year, cmd.opinion, env.audit)
 
 
@@ -264,9 +267,16 @@ def resolve_issue(cmd: m.ResolveIssue, ws: Workspace, env: Envelope) -> None:
     project.resolve_issue(cmd.issue_id, cmd.resolution, env.audit)
 
 
+def not_after_report(day: date, env: Envelope) -> None:
+    # A date in a payload says when it happened; it cannot be later than the report of it.
+    if day > env.audit.business_date:
+        raise Rejection("invalid", f"payload.date: {day} is after the message's occurred_at ({env.audit.business_date})")
+
+
 def start_construction(cmd: m.StartConstruction, ws: Workspace, env: Envelope) -> None:
     project = project_of(ws, env)
     require_sender(env, project)
+    not_after_report(cmd.date, env)
     project.check_open()
     if project.started_on is not None:
         raise Rejection("stage_order", f"project {project.code} already started on {project.started_on}")
@@ -284,6 +294,7 @@ def report_investment(cmd: m.ReportInvestment, ws: Workspace, env: Envelope) -> 
 def complete_project(cmd: m.CompleteProject, ws: Workspace, env: Envelope) -> None:
     project = project_of(ws, env)
     require_sender(env, project)
+    not_after_report(cmd.date, env)
     project.check_open()
     if project.started_on is None:
         raise Rejection("stage_order", f"project {project.code} cannot complete before construction starts")
@@ -359,5 +370,9 @@ HANDLERS: Final[dict[type[m.Command], Handler]] = {
 
 def handle(envelope: Envelope, ws: Workspace) -> None:
     """Run the envelope's command; raises `Rejection` when a rule refuses it."""
+    # A sender that could never send this type is refused before anything is looked up, so
+    # the answer reveals nothing about which projects exist.
+    if not could_send(envelope.audit.message_type, envelope.audit.department):
+        raise Rejection("forbidden", f"{envelope.audit.department} may not send {envelope.audit.message_type}")
     HANDLERS[type(envelope.command)](envelope.command, ws, envelope)
 

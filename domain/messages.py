@@ -23,6 +23,9 @@ from domain.codes import ProjectCode
 from domain.rejections import Rejection
 
 MAX_TEXT: Final = 500
+MAX_PLACES: Final = 6
+#: Business dates outside these years are typing mistakes, and would overflow date arithmetic.
+FIRST_YEAR, LAST_YEAR = 1990, 2100
 
 
 def choices(*values: str) -> dict[str, Any]:
@@ -196,7 +199,7 @@ class StartConstruction(Command):
 @dataclass(frozen=True)
 class ReportInvestment(Command):
     TYPE = "investment.reported"
-    period: str = field(metadata={"pattern": r"^\d{4}-(0[1-9]|1[0-2])$"})
+    period: str = field(metadata={"pattern": r"(199[0-9]|20[0-9][0-9]|2100)-(0[1-9]|1[0-2])"})
     completed: Decimal = field(metadata=NON_NEGATIVE)
 
 
@@ -289,6 +292,14 @@ MAY_SEND: Final[dict[str, frozenset[str]]] = {
 }
 
 
+def could_send(message_type: str, department: str) -> bool:
+    """Whether `department` may send this type for some project (before any is looked up)."""
+    allowed = MAY_SEND[message_type]
+    district_portal = department.startswith(codes.DISTRICT_PORTAL_PREFIX)
+    return (department in allowed or ANYONE in allowed or ASSIGNEE in allowed or GRANTOR in allowed
+            or (DISTRICT in allowed and district_portal) or (OWNER in allowed and not district_portal))
+
+
 def require_may_send(message_type: str, department: str, **roles: str | None) -> None:
     """Raise `forbidden` unless `department` may send `message_type`.
 
@@ -345,14 +356,14 @@ class Envelope:
 ENVELOPE_KEYS: Final = frozenset(
     {"message_id", "type", "occurred_at", "source", "actor", "project_code", "payload"}
 )
-MESSAGE_ID: Final = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/@-]{0,199}$")
+MESSAGE_ID: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:/@-]{0,199}")
 
 
 def message_id_of(body: Any) -> str | None:
     """The body's message_id if it is well formed, else None (used before full parsing)."""
     if isinstance(body, dict):
         value = body.get("message_id")
-        if isinstance(value, str) and MESSAGE_ID.match(value):
+        if isinstance(value, str) and MESSAGE_ID.fullmatch(value):
             return value
     return None
 
@@ -474,7 +485,7 @@ def _check(path: str, value: Any, meta: Any) -> Any:
         raise Rejection("invalid", f"{path}: must not be negative")
     if "min" in meta and not meta["min"] <= value <= meta["max"]:
         raise Rejection("invalid", f"{path}: must be between {meta['min']} and {meta['max']}")
-    if "pattern" in meta and not re.match(meta["pattern"], value):
+    if "pattern" in meta and not re.fullmatch(meta["pattern"], value):
         raise Rejection("invalid", f"{path}: {value!r} does not match {meta['pattern']}")
     if meta.get("department") and not codes.is_department(value):
         raise Rejection("invalid", f"{path}: unknown department {value!r}")
@@ -493,30 +504,38 @@ def _decimal(path: str, raw: Any) -> Decimal:
     if isinstance(raw, bool) or not isinstance(raw, (int, float, str)):
         raise Rejection("invalid", f"{path}: must be a number")
     try:
-        value = Decimal(str(raw))
+        value = Decimal(str(raw)) if not isinstance(raw, str) or len(raw) <= 40 else Decimal("NaN")
     except InvalidOperation:
         raise Rejection("invalid", f"{path}: {raw!r} is not a number") from None
     if not value.is_finite() or abs(value) >= Decimal("1e12"):
         raise Rejection("invalid", f"{path}: {raw!r} is out of range")
+    if value != 0 and value.as_tuple().exponent < -MAX_PLACES:  # type: ignore[operator]
+        raise Rejection("invalid", f"{path}: more than {MAX_PLACES} decimal places")
     return value
 
 
 def _date(path: str, raw: Any) -> date:
-    if isinstance(raw, str) and len(raw) == 10:
+    if isinstance(raw, str) and len(raw) == 10 and raw.isascii():
         try:
-            return date.fromisoformat(raw)
+            value = date.fromisoformat(raw)
         except ValueError:
             pass
+        else:
+            if FIRST_YEAR <= value.year <= LAST_YEAR:
+                return value
+            raise Rejection("invalid", f"{path}: {raw} is not between {FIRST_YEAR} and {LAST_YEAR}")
     raise Rejection("invalid", f"{path}: must be an ISO date YYYY-MM-DD")
 
 
 def _datetime(path: str, raw: Any) -> datetime:
-    if isinstance(raw, str):
+    if isinstance(raw, str) and len(raw) <= 40 and raw.isascii():
         try:
             value = datetime.fromisoformat(raw)
         except ValueError:
             pass
         else:
+            if not FIRST_YEAR <= value.year <= LAST_YEAR:
+                raise Rejection("invalid", f"{path}: {raw} is not between {FIRST_YEAR} and {LAST_YEAR}")
             # A portal that omits the offset means the city's own time.
             return value if value.tzinfo else value.replace(tzinfo=codes.CITY_TZ)
     raise Rejection("invalid", f"{path}: must be an ISO date-time such as 2021-03-01T09:00:00+08:00")

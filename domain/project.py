@@ -105,7 +105,8 @@ class Project(Aggregate):
         membership = self.libraries.get(library)
         if membership is None:
             return False
-        return year is None or membership.get("year") in (None, year)
+        years = membership.get("years") or []
+        return year is None or not years or year in years
 
     def check_may_receive_factor(self) -> None:
         if self.closed:
@@ -135,7 +136,10 @@ class Project(Aggregate):
 
     @event("Admitted")
     def admit(self, library: str, year: int | None, opinion: str | None, audit: Audit) -> None:
-        self.libraries[library] = {"admitted_on": audit.business_date, "year": year, "opinion": opinion}
+        current = self.libraries.get(library)
+        years = sorted({*(current or {}).get("years", []), *([year] if year else [])})
+        admitted_on = current["admitted_on"] if current else audit.business_date
+        self.libraries[library] = {"admitted_on": admitted_on, "year": year, "years": years, "opinion": opinion}
 
     @event("Released")
     def release(self, library: str, reason: str, audit: Audit) -> None:
@@ -255,20 +259,28 @@ class Project(Aggregate):
         return any(g.factor == factor and g.reclaimed_on is None for g in self.grants.values())
 
 
+def happened_on(domain_event: Any) -> date:
+    """When an event happened in business time: the payload's date where it has one."""
+    if isinstance(domain_event, (Project.ConstructionStarted, Project.Completed)):
+        return domain_event.date
+    return domain_event.audit.business_date  # type: ignore[no-any-return]
+
+
 def project_as_of(events: Iterable[CanMutateAggregate[UUID]], as_of: date) -> Project | None:
     """The project as it stood at the end of `as_of` in business time (业务时间).
 
-    Events are applied in store order, skipping those that occurred after `as_of`, so a late
-    report of an early fact counts from the day it happened. Versions are not checked
-    because the slice has gaps; event bodies only assign state, so any slice applies.
+    Events are applied in store order, skipping those that happened after `as_of` (by their
+    occurred_at, or the date in their payload for a start or a completion), so a late report of
+    an early fact counts from the day it happened. Versions are not checked because the slice
+    has gaps; event bodies only assign state, so any slice applies.
     """
     stream = iter(events)
     registered = next(stream, None)
-    if registered is None or registered.audit.business_date > as_of:  # type: ignore[attr-defined]
+    if registered is None or happened_on(registered) > as_of:
         return None
     project: Project = registered.mutate(None)  # type: ignore[assignment]
     for domain_event in stream:
-        if domain_event.audit.business_date <= as_of:  # type: ignore[attr-defined]
+        if happened_on(domain_event) <= as_of:
             domain_event.apply(project)
             project.version = domain_event.originator_version
     return project

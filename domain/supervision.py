@@ -45,6 +45,15 @@ class PlanFact:
 
 
 @dataclass(frozen=True)
+class ReportFact:
+    """A month's completed investment as reported on a day (a later report corrects it)."""
+
+    period: str  # YYYY-MM
+    completed: Decimal
+    reported_on: date
+
+
+@dataclass(frozen=True)
 class IssueFact:
     issue_id: str
     title: str
@@ -74,7 +83,7 @@ class ProjectFacts:
     cancelled_on: date | None = None
     grants: tuple[GrantFact, ...] = ()
     plans: tuple[PlanFact, ...] = ()
-    reports: Mapping[str, Decimal] = field(default_factory=dict)  # "YYYY-MM" → completed that month
+    reports: tuple[ReportFact, ...] = ()  # in the order recorded
     issues: tuple[IssueFact, ...] = ()
     reductions: Mapping[str, ReductionFact] = field(default_factory=dict)
 
@@ -111,8 +120,19 @@ def whole_months(d: date) -> int:
 
 
 def plan_for(f: ProjectFacts, year: int, d: date) -> Decimal | None:
-    current = [p for p in f.plans if p.year == year and p.set_on <= d]
+    """The year's plan as last set by the end of `d` (the latest business date wins)."""
+    current = sorted((p for p in f.plans if p.year == year and p.set_on <= d), key=lambda p: p.set_on)
     return current[-1].planned if current else None
+
+
+def completed_by(f: ProjectFacts, year: int, d: date) -> Decimal:
+    """Investment completed in `year` as reported by the end of `d`; later reports correct earlier ones."""
+    months: dict[str, Decimal] = {}
+    prefix = f"{year}-"
+    for report in f.reports:
+        if report.period.startswith(prefix) and report.reported_on <= d:
+            months[report.period] = report.completed
+    return sum(months.values(), Decimal(0))
 
 
 # --- the rules: each gives (level, detail) on a date, or None -------------------------------
@@ -139,8 +159,7 @@ def lagging_level(f: ProjectFacts, d: date, t: Thresholds) -> tuple[str, str] | 
     months = whole_months(d)
     if not planned or months == 0:
         return None
-    periods = {f"{d.year}-{m:02d}" for m in range(1, months + 1)}
-    completed = sum((v for p, v in f.reports.items() if p in periods), Decimal(0))
+    completed = completed_by(f, d.year, d)
     expected = Decimal(months) / 12 * 100
     actual = completed / planned * 100
     gap = expected - actual
@@ -155,7 +174,7 @@ def issue_level(f: ProjectFacts, issue: IssueFact, d: date, t: Thresholds) -> tu
     if not _on(issue.escalated_on, d) or _on(issue.resolved_on, d) or _closed(f, d) or d <= issue.due_date:
         return None
     late = (d - issue.due_date).days
-    level = "red" if late > t.issue_red_days else "yellow"
+    level = "red" if late >= t.issue_red_days else "yellow"  # "red 30 days after" the due date
     return level, f"issue {issue.issue_id} ({issue.title}) unresolved {late} days after its due date {issue.due_date}"
 
 
@@ -221,12 +240,13 @@ def evaluate(f: ProjectFacts, as_of: date, t: Thresholds = Thresholds()) -> list
         [*lifecycle, *grant_days, ps + DAY * (t.start_yellow_days + 1), ps + DAY * (t.start_red_days + 1)])
     if f.started_on is not None and f.started_on <= as_of:
         add("lagging", lagging_level(f, as_of, t), level_of(lagging_level),
-            [*lifecycle, *(p.set_on for p in f.plans), *_month_ends(f.started_on, as_of)])
+            [*lifecycle, *(p.set_on for p in f.plans), *(r.reported_on for r in f.reports),
+             *_month_ends(f.started_on, as_of)])
     for issue in f.issues:
         add("issue_overdue", issue_level(f, issue, as_of, t),
             lambda d, i=issue: (found[0] if (found := issue_level(f, i, d, t)) else None),
             [*lifecycle, issue.escalated_on, issue.resolved_on, issue.due_date + DAY,
-             issue.due_date + DAY * (t.issue_red_days + 1)], ref=issue.issue_id)
+             issue.due_date + DAY * t.issue_red_days], ref=issue.issue_id)
     for reduction in f.reductions.values():
         add("reduction_overdue", reduction_level(f, reduction, as_of, t),
             lambda d, r=reduction: (found[0] if (found := reduction_level(f, r, d, t)) else None),

@@ -94,6 +94,10 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
 
     from api.app import create_app
 
+    if not settings.tokens:
+        print("yaosu serve: no tokens: set YAOSU_TOKENS_FILE (or YAOSU_DEV_TOKENS=1 to use the development "
+              "tokens on this store)", file=sys.stderr)
+        return 2
     ledger = build_ledger(settings)
     read_models, runner = None, None
     if settings.persistence_env()["PERSISTENCE_MODULE"] != "eventsourcing.popo":

@@ -31,7 +31,7 @@ from uuid import UUID
 import orjson
 from eventsourcing.application import AggregateNotFoundError, Application, ProcessingEvent, project_aggregate
 from eventsourcing.domain import Aggregate, CanMutateAggregate
-from eventsourcing.persistence import IntegrityError, Notification, Tracking
+from eventsourcing.persistence import IntegrityError, InterfaceError, Notification, OperationalError, Tracking
 from eventsourcing.utils import get_topic
 
 from domain.alerts import alerts_id
@@ -269,7 +269,9 @@ class Ledger(Application[UUID]):
                 batch = _Batch(self, look_up_receipts=attempt > 0)
                 try:
                     results = self._attempt(batch, prepared, principal, channel, tracking)
-                except IntegrityError as collision:
+                except (IntegrityError, OperationalError, InterfaceError) as collision:
+                    # A collision (or a connection lost to a restart): nothing was stored; run
+                    # the batch again on fresh state and fresh connections.
                     self._forget(batch.loaded)
                     if attempt == MAX_ATTEMPTS - 1:
                         raise

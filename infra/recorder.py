@@ -9,16 +9,19 @@
 2. PostgreSQL: a batch's events go as four binary arrays in one `INSERT … SELECT unnest(…)`;
    the library sends one array of a composite type as text, which psycopg escapes byte by byte.
 
+3. PostgreSQL: a failure renews the pool's connections (see below).
+
 Everything else (table lock, NOTIFY, tracking in the same transaction, notification ids in
 order) is the library's own.
 """
 
 from __future__ import annotations
 
-from typing import Any, Mapping, Sequence
+from contextlib import contextmanager
+from typing import Any, Iterator, Mapping, Sequence
 from uuid import UUID
 
-from eventsourcing.persistence import IntegrityError, StoredEvent
+from eventsourcing.persistence import IntegrityError, InterfaceError, OperationalError, StoredEvent
 from eventsourcing.postgres import PostgresProcessRecorder
 from eventsourcing.sqlite import SQLiteCursor, SQLiteProcessRecorder, SQLiteTransaction
 from psycopg.sql import SQL, Identifier
@@ -30,9 +33,28 @@ def _refuse_if_moved(read: Mapping[UUID, int], stored: Mapping[UUID, int]) -> No
         raise IntegrityError(f"{len(moved)} aggregate(s) changed since the batch read them, e.g. {moved[0]}")
 
 
+def _renew_connections_after_failures(datastore: Any) -> None:
+    """After a server restart every pooled connection is broken. The library retries a failed
+    statement a few times, each on another pooled (broken) connection; checking the pool on the
+    first failure replaces them all at once, so the retry finds a working one."""
+    get_connection = datastore.get_connection
+
+    @contextmanager
+    def checked() -> Iterator[Any]:
+        try:
+            with get_connection() as conn:
+                yield conn
+        except (OperationalError, InterfaceError):
+            datastore.pool.check()
+            raise
+
+    datastore.get_connection = checked
+
+
 class EventsRecorder(PostgresProcessRecorder):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        _renew_connections_after_failures(self.datastore)
         table = SQL("{}.{}").format(Identifier(self.datastore.schema), Identifier(self.events_table_name))
         id_type = SQL("uuid" if self.datastore.originator_id_type == "uuid" else "text")
         self.insert_events_statement = SQL(

@@ -61,13 +61,19 @@ class Settings:
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if environ is None else environ
+        store = env.get("YAOSU_STORE") or DEFAULT_STORE
         tokens_file = env.get("YAOSU_TOKENS_FILE")
+        # The well-known development tokens serve the embedded store out of the box; on a shared
+        # database they must be asked for, so a deployment never opens with them by mistake.
+        embedded = not store.startswith(("postgresql:", "postgres:"))
         if tokens_file:
             tokens = load_tokens(Path(tokens_file))
-        else:
+        elif embedded or env.get("YAOSU_DEV_TOKENS") == "1":
             tokens = development_tokens()
+        else:
+            tokens = {}
         return cls(
-            store=env.get("YAOSU_STORE") or DEFAULT_STORE,
+            store=store,
             kafka_bootstrap=env.get("YAOSU_KAFKA_BOOTSTRAP") or None,
             kafka_topic_prefix=env.get("YAOSU_KAFKA_TOPIC_PREFIX", ""),
             tokens=tokens,
@@ -84,7 +90,8 @@ class Settings:
             "LEDGER_CACHE_SIZE": str(self.aggregate_cache),
         }
         if url.scheme == "sqlite":
-            path = unquote(url.path)
+            # As SQLAlchemy writes them: sqlite:///relative.db, sqlite:////absolute.db
+            path = unquote(url.path)[1:] if url.path.startswith("/") else unquote(url.path)
             if path != ":memory:":
                 Path(path).parent.mkdir(parents=True, exist_ok=True)
             return {**common, "PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": path,
@@ -103,8 +110,6 @@ class Settings:
                 "POSTGRES_POOL_SIZE": query.get("pool_size", ["10"])[0],
                 "POSTGRES_MAX_OVERFLOW": "10",
                 "POSTGRES_LOCK_TIMEOUT": "10",
-                # Check a pooled connection before use, so a restarted server costs no failed request.
-                "POSTGRES_PRE_PING": "y",
             }
             if "schema" in query:
                 env["POSTGRES_SCHEMA"] = query["schema"][0]

@@ -47,9 +47,9 @@ def _default(obj: Any) -> Any:
 def _revive(value: Any) -> Any:
     # Hot path of every replay: recurse into containers only, and revive dicts in place.
     if type(value) is dict:
-        tag = value.get("_type_")
-        if tag is not None and len(value) == 2:
-            return _DECODERS[tag](_revive(value["_data_"]))
+        decode = _DECODERS.get(value.get("_type_"))  # type: ignore[arg-type]
+        if decode is not None and len(value) == 2 and "_data_" in value:
+            return decode(_revive(value["_data_"]))
         for key, item in value.items():
             if type(item) is dict or type(item) is list:
                 value[key] = _revive(item)

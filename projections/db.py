@@ -25,6 +25,7 @@ class Db:
             raise ValueError("read models need a real store: sqlite:/// or postgresql://")
         self._env = env
         self._lock = threading.RLock()
+        self._in_transaction = False
         self.schema = env.get("POSTGRES_SCHEMA", "public")
         self.conn: Any = self._connect()
 
@@ -43,27 +44,46 @@ class Db:
         return {"dbname": env["POSTGRES_DBNAME"], "host": env["POSTGRES_HOST"], "port": env["POSTGRES_PORT"],
                 "user": env["POSTGRES_USER"], "password": env["POSTGRES_PASSWORD"] or None}
 
+    def reconnect(self) -> None:
+        with self._lock:
+            try:
+                self.conn.close()
+            except Exception:  # noqa: BLE001 - it is broken already
+                pass
+            self.conn = self._connect()
+
+    def _fresh(self) -> None:
+        # After the server restarted, a connection is closed or broken: open a new one before use.
+        if self.dialect == "postgres" and (self.conn.closed or self.conn.broken):
+            self.conn = self._connect()
+
     def sql(self, statement: str) -> str:
         return statement.replace("?", "%s") if self.dialect == "postgres" else statement
 
     @contextmanager
     def transaction(self) -> Iterator[Db]:
         with self._lock:
+            self._fresh()
             if self.dialect == "sqlite":
                 self.conn.execute("BEGIN IMMEDIATE")
                 try:
                     yield self
+                    self.conn.execute("COMMIT")
                 except BaseException:
-                    self.conn.execute("ROLLBACK")
+                    if self.conn.in_transaction:  # also when COMMIT itself failed
+                        self.conn.execute("ROLLBACK")
                     raise
-                self.conn.execute("COMMIT")
             else:
-                with self.conn.transaction():
-                    yield self
+                self._in_transaction = True
+                try:
+                    with self.conn.transaction():
+                        yield self
+                finally:
+                    self._in_transaction = False
 
     def execute(self, statement: str, params: Sequence[Any] = ()) -> int:
         with self._lock:
-            cursor = self.conn.execute(self.sql(statement), params)
+            cursor = self._run(lambda: self.conn.execute(self.sql(statement), params))
             return int(cursor.rowcount)
 
     def executemany(self, statement: str, rows: Iterable[Sequence[Any]]) -> None:
@@ -79,7 +99,18 @@ class Db:
 
     def query(self, statement: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         with self._lock:
-            return list(self.conn.execute(self.sql(statement), params).fetchall())
+            return list(self._run(lambda: self.conn.execute(self.sql(statement), params).fetchall()))
+
+    def _run(self, work: Any) -> Any:
+        """Run a statement; outside a transaction, once more on a new connection if the server restarted."""
+        self._fresh()
+        try:
+            return work()
+        except psycopg.OperationalError:
+            if self._in_transaction or not (self.conn.broken or self.conn.closed):
+                raise
+            self.conn = self._connect()
+            return work()
 
     def close(self) -> None:
         self.conn.close()

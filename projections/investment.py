@@ -7,7 +7,7 @@ from typing import Any
 
 from domain.project import Project
 from projections.db import Db
-from projections.model import Projection, Table
+from projections.model import Projection, Table, amount
 
 PROJECTS = Table("projects", {"code": "TEXT", "district": "TEXT", "sector": "TEXT"}, key=("code",))
 PLANS = Table("plans", {"code": "TEXT", "year": "INTEGER", "district": "TEXT", "sector": "TEXT", "planned": "NUMERIC"},
@@ -48,7 +48,7 @@ def statistics(db: Db, t: dict[str, str], by: str, year: int | None) -> dict[str
         for group, y, total in db.query(f"SELECT {by}, year, SUM({column}) FROM {table} {where} GROUP BY {by}, year",
                                         params):
             entry = cells.setdefault((group, y), {by: group, "year": y, "planned": Decimal(0), "completed": Decimal(0)})
-            entry[column] = Decimal(str(total))
+            entry[column] = amount(total)
     rows = sorted(cells.values(), key=lambda c: (c["year"], c[by]))
     for row in rows:
         row["share"] = round(float(row["completed"] / row["planned"]), 4) if row["planned"] else None

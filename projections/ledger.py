@@ -10,7 +10,7 @@ import orjson
 from domain.project import GRANT_EVENTS, Project
 from domain.quota import QuotaPool
 from projections.db import Db
-from projections.model import Projection, Table
+from projections.model import Projection, Table, amount
 
 PROJECTS = Table("projects", {"code": "TEXT", "district": "TEXT"}, key=("code",))
 POOLS = Table("pools", {"pool": "TEXT", "district": "TEXT", "year": "INTEGER", "factor": "TEXT", "quota": "NUMERIC"},
@@ -75,7 +75,7 @@ def summary(db: Db, t: dict[str, str], district: str | None, year: int | None, f
 
     for d, y, f, quota in db.query(f"SELECT district, year, factor, quota FROM {t['pools']} "
                                    f"WHERE {' AND '.join(where)}", params):
-        cell(d, y, f)["quota"] = Decimal(str(quota))
+        cell(d, y, f)["quota"] = amount(quota)
     grants = db.query(
         f"SELECT district, year, factor, COUNT(*), "
         f"SUM(CASE WHEN exempt = 0 THEN quantity ELSE 0 END), SUM(CASE WHEN exempt = 1 THEN quantity ELSE 0 END), "
@@ -83,8 +83,7 @@ def summary(db: Db, t: dict[str, str], district: str | None, year: int | None, f
         f"FROM {t['grants']} WHERE {' AND '.join(where)} GROUP BY district, year, factor", params)
     for d, y, f, n, granted, exempt, reclaimed in grants:
         c = cell(d, y, f)
-        c.update(grants=n, granted=Decimal(str(granted or 0)), exempt=Decimal(str(exempt or 0)),
-                 reclaimed=Decimal(str(reclaimed or 0)))
+        c.update(grants=n, granted=amount(granted), exempt=amount(exempt), reclaimed=amount(reclaimed))
     for c in cells.values():
         c["remaining"] = None if c["quota"] is None else c["quota"] - c["granted"] + c["reclaimed"]
     return sorted(cells.values(), key=lambda c: (c["district"], c["year"], c["factor"]))

@@ -7,7 +7,7 @@ from typing import Any
 
 from domain.project import Project
 from projections.db import Db
-from projections.model import Projection, Table
+from projections.model import Projection, Table, amount
 
 PROJECT = Table("projects", {"code": "TEXT", "name": "TEXT", "district": "TEXT", "sector": "TEXT",
                              "department": "TEXT", "total_investment": "NUMERIC"}, key=("code",))
@@ -55,13 +55,13 @@ def members(db: Db, t: dict[str, str], library: str, filters: dict[str, str | No
     return {"library": library, "filters": {k: v for k, v in filters.items() if v},
             "members": found,
             "totals": {"projects": len(found),
-                       "total_investment": sum((m["total_investment"] for m in found), Decimal(0))}}
+                       "total_investment": amount(sum((m["total_investment"] for m in found), Decimal(0)))}}
 
 
 def matrix(db: Db, t: dict[str, str], library: str) -> dict[str, Any]:
     rows = db.query(f"SELECT district, sector, COUNT(*), SUM(total_investment) FROM {t['members']} "
                     "WHERE library = ? GROUP BY district, sector ORDER BY district, sector", [library])
-    cells = [{"district": d, "sector": s, "projects": n, "total_investment": Decimal(str(v))} for d, s, n, v in rows]
+    cells = [{"district": d, "sector": s, "projects": n, "total_investment": amount(v)} for d, s, n, v in rows]
     return {"library": library, "cells": cells,
             "totals": {"projects": sum(c["projects"] for c in cells),
-                       "total_investment": sum((c["total_investment"] for c in cells), Decimal(0))}}
+                       "total_investment": amount(sum((c["total_investment"] for c in cells), Decimal(0)))}}

@@ -22,8 +22,16 @@ sqlite3.register_adapter(date, date.isoformat)
 
 _PG_ARRAY = {"TEXT": "text[]", "NUMERIC": "numeric[]", "DATE": "date[]", "INTEGER": "integer[]", "BIGINT": "bigint[]"}
 
+MAX_CACHED_ROWS = 100_000  # per table; past it the cache starts again (rows are read back as needed)
+_PLACES = Decimal("0.000001")
+
 Key = tuple[Any, ...]
 Row = dict[str, Any]
+
+
+def amount(value: Any) -> Decimal:
+    """A sum from SQL as an exact Decimal (SQLite adds NUMERIC columns as binary floats)."""
+    return Decimal(str(value or 0)).quantize(_PLACES).normalize()
 
 
 @dataclass(frozen=True)
@@ -123,6 +131,8 @@ class Rows:
             self.db.executemany(self._upsert, upserts)
         written = len(self.changed)
         self.changed.clear()
+        if len(self.cache) > MAX_CACHED_ROWS:
+            self.forget()
         return written
 
     def forget(self) -> None:

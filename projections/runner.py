@@ -29,6 +29,7 @@ from psycopg.sql import SQL, Identifier
 from eventsourcing.utils import get_topic
 
 from infra.ledger import Ledger
+from infra.resilience import keep_running
 from infra.settings import Settings
 from projections.db import Db
 from projections.investment import Investment
@@ -151,10 +152,10 @@ class Worker:
         for rows in self.rows.values():
             rows.flush()
         moved = self.catalog.db.execute(
-            f"UPDATE {self.catalog.meta} SET position = ? WHERE name = ? AND gen = ? AND position = ?",
-            [last, self.name, self.generation.gen, self.position])
+            f"UPDATE {self.catalog.meta} SET position = ? WHERE name = ? AND gen = ? AND position = ? "
+            "AND state <> 'retired'", [last, self.name, self.generation.gen, self.position])
         if moved != 1:
-            raise LostTurn(f"projection {self.name} moved past {self.position} elsewhere")
+            raise LostTurn(f"projection {self.name} generation {self.generation.gen} moved on or was retired elsewhere")
         self.pending = last
 
     def committed(self) -> None:
@@ -215,6 +216,14 @@ class Runner:
         self.workers[projection.name] = Worker(self.catalog, projection, generation)
 
     def _refresh(self) -> None:
+        if self._lock_conn is not None and self._owned:
+            try:  # a lock connection that died took the locks with it: another runner may have them
+                self._lock_conn.execute("SELECT 1")
+            except psycopg.Error:
+                log.warning("lost the connection holding the projection locks; taking them again")
+                self._lock_conn = None
+                self._owned.clear()
+                self.workers.clear()
         for projection in self.projections:
             if projection.name not in self.workers and self._own(projection.name):
                 self._prepare(projection)
@@ -249,6 +258,8 @@ class Runner:
             except LostTurn as lost:
                 log.warning("%s; re-reading positions", lost)
                 self.workers.clear()
+                if self.db.dialect == "postgres":
+                    self._owned.clear()
                 return 0
             except BaseException:
                 for worker in workers:
@@ -272,18 +283,12 @@ class Runner:
         return total
 
     def run_forever(self) -> None:
-        """Follow the store until `stop()`; reconnect with backoff when the database goes away."""
-        backoff = 0.5
-        while not self.stopping.is_set():
-            try:
-                if self.step() < self.batch_size:
-                    self._wait()
-                backoff = 0.5
-            except (psycopg.OperationalError, psycopg.InterfaceError, OSError) as error:
-                log.warning("projections: database unavailable (%s); retrying in %.1fs", error, backoff)
-                self._reset_connections()
-                self.stopping.wait(backoff)
-                backoff = min(backoff * 2, 10)
+        """Follow the store until `stop()`; survive the database going away and coming back."""
+        def follow() -> None:
+            if self.step() < self.batch_size:
+                self._wait()
+
+        keep_running(follow, self.stopping, log, recover=self._reset_connections)
 
     def _wait(self) -> None:
         if self.db.dialect == "sqlite":
@@ -297,6 +302,7 @@ class Runner:
             pass
 
     def _reset_connections(self) -> None:
+        """Drop every connection and what was owned; the next step connects afresh."""
         for conn in (self._lock_conn, self._listen_conn):
             if conn is not None:
                 try:
@@ -306,12 +312,7 @@ class Runner:
         self._lock_conn = self._listen_conn = None
         self._owned.clear()
         self.workers.clear()
-        try:
-            self.db.close()
-        except Exception:  # noqa: BLE001
-            pass
-        self.db = Db(self.settings)
-        self.catalog = Catalog(self.db, self.catalog.prefix)
+        self.db.reconnect()
 
     def stop(self) -> None:
         self.stopping.set()

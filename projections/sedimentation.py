@@ -12,8 +12,8 @@ from typing import Any
 
 from domain.project import GRANT_EVENTS, Project
 from domain.reduction import EmissionReduction
-from domain.supervision import (Alert, GrantFact, IssueFact, PlanFact, ProjectFacts, ReductionFact, Thresholds,
-                                evaluate)
+from domain.supervision import (Alert, GrantFact, IssueFact, PlanFact, ProjectFacts, ReductionFact, ReportFact,
+                                Thresholds, evaluate)
 from projections.db import Db
 from projections.model import Projection, Table
 
@@ -24,7 +24,8 @@ GRANTS = Table("grants", {"grant_id": "TEXT", "code": "TEXT", "factor": "TEXT", 
                           "reclaimed_on": "DATE", "reduction_id": "TEXT"}, key=("grant_id",), indexes=(("code",),))
 PLANS = Table("plans", {"code": "TEXT", "position": "BIGINT", "year": "INTEGER", "planned": "NUMERIC", "set_on": "DATE"},
               key=("code", "position"))
-REPORTS = Table("reports", {"code": "TEXT", "period": "TEXT", "completed": "NUMERIC"}, key=("code", "period"))
+REPORTS = Table("reports", {"code": "TEXT", "position": "BIGINT", "period": "TEXT", "completed": "NUMERIC",
+                            "reported_on": "DATE"}, key=("code", "position"))
 ISSUES = Table("issues", {"code": "TEXT", "issue_id": "TEXT", "title": "TEXT", "due_date": "DATE",
                           "escalated_on": "DATE", "resolved_on": "DATE"}, key=("code", "issue_id"))
 REDUCTIONS = Table("reductions", {"reduction_id": "TEXT", "due_date": "DATE", "completed_on": "DATE"},
@@ -33,7 +34,7 @@ REDUCTIONS = Table("reductions", {"reduction_id": "TEXT", "due_date": "DATE", "c
 
 class Sedimentation(Projection):
     name = "sedimentation"
-    version = 1
+    version = 2  # 2: reports keep the day they were made (business time), not just the last value
     tables = (FACTS, GRANTS, PLANS, REPORTS, ISSUES, REDUCTIONS)
     handlers = {
         Project.Registered: "registered", Project.PlanSet: "plan_set", Project.InvestmentReported: "reported",
@@ -53,7 +54,8 @@ class Sedimentation(Projection):
                                 "planned": e.planned_investment, "set_on": e.audit.business_date})
 
     def reported(self, e: Any) -> None:
-        self.rows["reports"].put({"code": e.audit.subject, "period": e.period, "completed": e.completed})
+        self.rows["reports"].put({"code": e.audit.subject, "position": self.position, "period": e.period,
+                                  "completed": e.completed, "reported_on": e.audit.business_date})
 
     def started(self, e: Any) -> None:
         self.rows["facts"].update(e.audit.subject, started_on=e.date)
@@ -115,7 +117,7 @@ def load_facts(db: Db, t: dict[str, str], district: str | None = None) -> list[P
             **f,
             grants=project_grants,
             plans=tuple(PlanFact(p["year"], p["planned"], p["set_on"]) for p in plans[code]),
-            reports={r["period"]: r["completed"] for r in reports[code]},
+            reports=tuple(ReportFact(r["period"], r["completed"], r["reported_on"]) for r in reports[code]),
             issues=tuple(IssueFact(i["issue_id"], i["title"], i["due_date"], i["escalated_on"], i["resolved_on"])
                          for i in issues[code]),
             reductions={r: reductions[r] for r in used if r in reductions},

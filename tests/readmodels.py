@@ -7,8 +7,8 @@ from typing import Any
 
 from domain.project import GRANT_EVENTS, Project
 from domain.reduction import EmissionReduction, reduction_id_of
-from domain.supervision import (Alert, GrantFact, IssueFact, PlanFact, ProjectFacts, ReductionFact, Thresholds,
-                                evaluate)
+from domain.supervision import (Alert, GrantFact, IssueFact, PlanFact, ProjectFacts, ReductionFact, ReportFact,
+                                Thresholds, evaluate)
 from infra.ledger import Ledger
 from projections.runner import PROJECTIONS, Catalog
 
@@ -38,7 +38,7 @@ def facts_from_history(ledger: Ledger, code: str) -> ProjectFacts:
     events = [item.event for item in ledger.history(code)]
     registered: Any = events[0]
     grants: dict[str, GrantFact] = {}
-    plans, reports, issues = [], {}, {}
+    plans, reports, issues = [], [], {}
     dates: dict[str, date | None] = {"started_on": None, "completed_on": None, "cancelled_on": None}
     for e in events:
         a: Any = e
@@ -52,7 +52,7 @@ def facts_from_history(ledger: Ledger, code: str) -> ProjectFacts:
         elif isinstance(e, Project.PlanSet):
             plans.append(PlanFact(a.year, a.planned_investment, when))
         elif isinstance(e, Project.InvestmentReported):
-            reports[a.period] = a.completed
+            reports.append(ReportFact(a.period, a.completed, when))
         elif isinstance(e, Project.IssueEscalated):
             issues[a.issue_id] = IssueFact(a.issue_id, a.title, a.due_date, when)
         elif isinstance(e, Project.IssueResolved):
@@ -71,7 +71,7 @@ def facts_from_history(ledger: Ledger, code: str) -> ProjectFacts:
         reductions[rid] = ReductionFact(rid, history[0].due_date, done[0] if done else None)
     return ProjectFacts(code=code, name=registered.name, district=registered.district,
                         registered_on=registered.audit.business_date, planned_start=registered.planned_start,
-                        grants=tuple(grants.values()), plans=tuple(plans), reports=reports,
+                        grants=tuple(grants.values()), plans=tuple(plans), reports=tuple(reports),
                         issues=tuple(issues.values()), reductions=reductions, **dates)
 
 

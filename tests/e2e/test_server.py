@@ -23,8 +23,12 @@ ADMIN = {"Authorization": "Bearer dev-admin"}
 SUPERVISOR = {"Authorization": "Bearer dev-supervisor"}
 
 
+def environment(store: str) -> dict[str, str]:
+    return {**os.environ, "YAOSU_STORE": store, "YAOSU_DEV_TOKENS": "1"}
+
+
 def yaosu(*args: str, store: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "infra.cli", *args], env={**os.environ, "YAOSU_STORE": store},
+    return subprocess.run([sys.executable, "-m", "infra.cli", *args], env=environment(store),
                           capture_output=True, text=True, timeout=timeout, check=False)
 
 
@@ -39,8 +43,7 @@ def serving(store: str) -> Iterator[str]:
     """`yaosu serve` on a free port, as a separate process; its URL once it answers."""
     port = free_port()
     process = subprocess.Popen([sys.executable, "-m", "infra.cli", "serve", "--port", str(port)],
-                               env={**os.environ, "YAOSU_STORE": store},
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                               env=environment(store), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30
     while True:
@@ -88,6 +91,12 @@ def test_demo_then_serve_shows_history_with_audit_fields(tmp_path: Path) -> None
             assert event["message_id"].startswith("demo-2021-")
             assert event["occurred_at"].startswith("2021-") and event["recorded_at"]
             assert event["actor"]["department"] and event["actor"]["user"] and event["source"]
+
+
+def test_serve_on_a_shared_database_wants_tokens(pg_url: str) -> None:
+    refused = subprocess.run([sys.executable, "-m", "infra.cli", "serve"], capture_output=True, text=True,
+                             env={**os.environ, "YAOSU_STORE": pg_url, "YAOSU_DEV_TOKENS": ""}, timeout=60)
+    assert refused.returncode == 2 and "YAOSU_TOKENS_FILE" in refused.stderr
 
 
 def test_load_keeps_every_line_and_summarises(tmp_path: Path, store: str) -> None:

@@ -43,7 +43,7 @@ def project_messages(thread: int, n: int) -> list[dict[str, Any]]:
         msg("land.supplied", {"parcel": f"P{n}", "area_mu": 10, "method": "transfer"}, code=code,
             dept="natural_resources"),
         msg("funds.allocated", {"source": "own_funds", "amount": 50}, code=code, dept="finance"),
-        msg("construction.started", {"date": "2021-04-01"}, code=code),
+        msg("construction.started", {"date": "2021-04-01"}, code=code, at="2021-04-02T09:00:00+08:00"),
         msg("investment.reported", {"period": "2021-04", "completed": 30}, code=code, dept="statistics"),
     ]
 
@@ -141,4 +141,29 @@ def test_a_standby_runner_takes_over_when_the_active_one_dies(pg_url: str, tmp_p
             if process.poll() is None:
                 process.send_signal(signal.SIGTERM)
                 process.wait(timeout=30)
+        ledger.close()
+
+
+def test_the_runner_survives_the_database_going_away(pg_url: str, tmp_path: Path) -> None:
+    from infra import services
+
+    store = fresh_store("postgres", tmp_path, pg_url)
+    settings = Settings(store=store)
+    ledger = build_ledger(settings)
+    for n in range(5):
+        submit(ledger, *project_messages(1, n))
+    log = tmp_path / "runner.log"
+    runner = start_runner(store, log)
+    try:
+        catalog = Catalog(Db(settings))
+        wait_caught_up(ledger, catalog)
+        services.restart_postgres(hard=True)  # the server crashes and comes back
+        for n in range(5, 10):
+            submit(ledger, *project_messages(1, n))
+        wait_caught_up(ledger, catalog, timeout=60)
+        assert runner.poll() is None, log.read_text()  # still running: it reconnected
+        assert len(dump(catalog)["stages.board"]) == 10
+    finally:
+        runner.send_signal(signal.SIGTERM)
+        runner.wait(timeout=30)
         ledger.close()

@@ -73,7 +73,7 @@ def test_as_of_gives_the_state_from_what_had_occurred_by_then(ledger: Ledger) ->
 
 
 def test_rejections_are_kept_with_code_reason_and_body(ledger: Ledger) -> None:
-    stray = msg("data.provided", {"kind": "k", "reference": "r"})
+    stray = msg("data.provided", {"kind": "k", "reference": "r"}, dept="big_data")
     results = submit(ledger, stray, b"not json at all", {"type": "project.renamed"})
     assert [r.code for r in results] == ["unknown_project", "invalid", "invalid"]
     kept = ledger.rejections()

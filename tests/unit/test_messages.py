@@ -70,6 +70,13 @@ def test_business_date_is_the_city_date() -> None:
     (lambda b: b["payload"].update(colour="red"), "unknown payload field"),
     (lambda b: b["payload"].update(name="x" * 501), "longer than"),
     (lambda b: b["payload"].update(name="   "), "non-empty"),
+    (lambda b: b.update(occurred_at="0001-01-01T00:00:00+09:00"), "between 1990 and 2100"),
+    (lambda b: b["payload"].update(planned_start="9999-12-30"), "between 1990 and 2100"),
+    (lambda b: b["payload"].update(total_investment="1e-999999"), "decimal places"),
+    (lambda b: b["payload"].update(total_investment="1." + "1" * 60), "out of range"),
+    (lambda b: b.update(project_code="2021-620102-48-01-000123\n"), "project_code"),
+    (lambda b: b.update(project_code="２０２１-620102-48-01-000123"), "project_code"),
+    (lambda b: b.update(message_id="id\n"), "message_id"),
 ])
 def test_malformed_envelopes_are_invalid(mutate: Any, fragment: str) -> None:
     body = register()

@@ -62,7 +62,7 @@ def test_every_message_type_is_accepted_with_its_effect(ready: Ledger) -> None:
         msg("bond.evaluated", {"kind": "financial", "evaluator": "某会计师事务所", "passed": True}, dept="finance"),
         msg("exception.approved", {"rule": "not_in_annual_plan", "reference": "EX-1", "reason": "民生"}),
         msg("issue.resolved", {"issue_id": "I-1", "resolution": "已解决"}, dept="natural_resources"),
-        msg("construction.started", {"date": "2021-04-02"}, dept="district:620102"),
+        msg("construction.started", {"date": "2021-03-01"}, dept="district:620102"),
         msg("investment.reported", {"period": "2021-04", "completed": 400}, dept="statistics"),
         msg("project.released", {"library": "annual", "reason": "转入下年度"}),
         msg("emission.reduction_completed", {"reduction_id": "RD-1"}, code=None, dept="ecology_environment"),
@@ -75,7 +75,7 @@ def test_every_message_type_is_accepted_with_its_effect(ready: Ledger) -> None:
     assert p.evaluations == {"financial": True}
     assert p.exceptions == {"EX-1": "not_in_annual_plan"}
     assert p.issues["I-1"]["resolved_on"] is not None
-    assert str(p.started_on) == "2021-04-02"
+    assert str(p.started_on) == "2021-03-01"
     assert p.completed_in(2021) == 400
     assert "annual" not in p.libraries and "municipal" in p.libraries
     pool = ready.repository.get(quota_pool_id("620102", 2021, "energy"))
@@ -84,7 +84,7 @@ def test_every_message_type_is_accepted_with_its_effect(ready: Ledger) -> None:
     assert red.remaining == 90 and red.completed_on is not None
     grant_id = next(g.grant_id for g in p.grants.values() if g.factor == "energy")
     accept_all(ready, msg("factor.reclaimed", {"factor": "energy", "grant_id": grant_id, "reason": "未按期开工"}),
-               msg("project.completed", {"date": "2021-12-20"}))
+               msg("project.completed", {"date": "2021-12-20"}, at="2021-12-21T09:00:00+08:00"))
     p = project(ready)
     assert p.grants[grant_id].reclaimed_on is not None and p.completed_on is not None
     assert ready.repository.get(pool.id).remaining == 5000
@@ -143,6 +143,22 @@ def test_land_outside_the_annual_library_with_a_recorded_exception(memory_ledger
     accept_all(memory_ledger, msg("exception.approved", {"rule": "not_in_annual_plan", "reference": "EX-9",
                                                           "reason": "省重点交通项目"}))
     accept_all(memory_ledger, factor("land.supplied", exception="EX-9"))
+
+
+def test_the_annual_library_admits_a_project_for_each_year(memory_ledger: Ledger) -> None:
+    accept_all(memory_ledger, *admitted(CODE, "annual"))
+    assert rejected(memory_ledger, msg("project.admitted", {"library": "annual", "year": 2021})) == "invalid_state"
+    accept_all(memory_ledger, msg("project.admitted", {"library": "annual", "year": 2022}))
+    accept_all(memory_ledger, msg("land.supplied", {"parcel": "P", "area_mu": 1, "method": "transfer"},
+                                  dept="natural_resources", at="2022-02-01T09:00:00+08:00"))
+    assert rejected(memory_ledger, msg("land.supplied", {"parcel": "P", "area_mu": 1, "method": "transfer"},
+                                       dept="natural_resources", at="2023-02-01T09:00:00+08:00")) == "not_in_annual_plan"
+
+
+def test_a_sender_that_could_never_send_a_type_is_forbidden_before_anything_is_looked_up(
+        memory_ledger: Ledger) -> None:
+    # No project is registered: the answer must not tell the sender so.
+    assert rejected(memory_ledger, factor("land.supplied") | {"actor": {"department": "water", "user": "x"}}) == "forbidden"
 
 
 def test_land_draws_on_a_land_quota_where_one_is_set(ready: Ledger) -> None:
@@ -243,18 +259,25 @@ def test_stages_move_forward_one_step_at_a_time(ready: Ledger) -> None:
 
 
 def test_construction_starts_once_and_completion_follows_it(ready: Ledger) -> None:
-    assert rejected(ready, msg("project.completed", {"date": "2021-12-01"})) == "stage_order"
-    accept_all(ready, msg("construction.started", {"date": "2021-04-01"}))
-    assert rejected(ready, msg("construction.started", {"date": "2021-05-01"})) == "stage_order"
-    assert rejected(ready, msg("project.completed", {"date": "2021-03-01"})) == "stage_order"
-    accept_all(ready, msg("project.completed", {"date": "2021-12-01"}))
+    assert rejected(ready, msg("project.completed", {"date": "2021-12-01"}, at="2021-12-31T18:00:00+08:00")) == "stage_order"
+    accept_all(ready, msg("construction.started", {"date": "2021-04-01"}, at="2021-12-31T18:00:00+08:00"))
+    assert rejected(ready, msg("construction.started", {"date": "2021-05-01"}, at="2021-12-31T18:00:00+08:00")) == "stage_order"
+    assert rejected(ready, msg("project.completed", {"date": "2021-03-01"}, at="2021-12-31T18:00:00+08:00")) == "stage_order"
+    accept_all(ready, msg("project.completed", {"date": "2021-12-01"}, at="2021-12-31T18:00:00+08:00"))
+
+
+def test_a_start_or_completion_cannot_be_dated_after_its_report(ready: Ledger) -> None:
+    assert rejected(ready, msg("construction.started", {"date": "2021-03-02"})) == "invalid"  # reported 03-01
+    accept_all(ready, msg("construction.started", {"date": "2021-03-01"}))
+    assert rejected(ready, msg("project.completed", {"date": "2022-06-30"})) == "invalid"
+    accept_all(ready, factor("funds.allocated"))  # the project is not closed by a future date
 
 
 @pytest.mark.parametrize("closing", ["completed", "cancelled"])
 @pytest.mark.parametrize("type_", sorted(FACTOR_MESSAGES))
 def test_a_closed_project_takes_no_more_factors(ready: Ledger, closing: str, type_: str) -> None:
     if closing == "completed":
-        accept_all(ready, msg("construction.started", {"date": "2021-02-01"}), msg("project.completed", {"date": "2021-02-28"}))
+        accept_all(ready, msg("construction.started", {"date": "2021-02-01"}), msg("project.completed", {"date": "2021-02-28"}))  # noqa: E501
     else:
         accept_all(ready, msg("project.cancelled", {"reason": "撤销"}))
     assert rejected(ready, factor(type_)) == "closed_project"
@@ -303,8 +326,8 @@ def test_the_owning_department_may_admit_but_another_may_not(memory_ledger: Ledg
 def test_a_district_portal_registers_and_starts_only_its_own_projects(memory_ledger: Ledger) -> None:
     assert rejected(memory_ledger, {**register(), "actor": {"department": "district:620103", "user": "x"}}) == "forbidden"
     accept_all(memory_ledger, {**register(), "actor": {"department": "district:620102", "user": "x"}})
-    assert rejected(memory_ledger, msg("construction.started", {"date": "2021-04-01"}, dept="district:620103")) == "forbidden"
-    accept_all(memory_ledger, msg("construction.started", {"date": "2021-04-01"}, dept="district:620102"))
+    assert rejected(memory_ledger, msg("construction.started", {"date": "2021-03-01"}, dept="district:620103")) == "forbidden"
+    accept_all(memory_ledger, msg("construction.started", {"date": "2021-03-01"}, dept="district:620102"))
 
 
 def test_only_the_assignee_or_development_reform_resolves_an_issue(ready: Ledger) -> None:

@@ -7,8 +7,8 @@ from decimal import Decimal
 
 import pytest
 
-from domain.supervision import (GrantFact, IssueFact, PlanFact, ProjectFacts, ReductionFact, Thresholds, evaluate,
-                                whole_months)
+from domain.supervision import (GrantFact, IssueFact, PlanFact, ProjectFacts, ReductionFact, ReportFact, Thresholds,
+                                evaluate, whole_months)
 
 D = date.fromisoformat
 BASE = ProjectFacts(code="2021-620102-48-01-000001", name="p", district="620102", registered_on=D("2021-01-10"),
@@ -55,14 +55,20 @@ def test_thresholds_are_configurable() -> None:
 
 
 def started(reports: dict[str, int], planned: int = 1200) -> ProjectFacts:
+    """Reports made on the last day of their month (on time)."""
     return ProjectFacts(**{**BASE.__dict__, "started_on": D("2021-01-15"),
                            "plans": (PlanFact(2021, Decimal(planned), D("2021-01-10")),),
-                           "reports": {k: Decimal(v) for k, v in reports.items()}})
+                           "reports": tuple(ReportFact(k, Decimal(v), month_end(k)) for k, v in reports.items())})
+
+
+def month_end(period: str) -> date:
+    year, month = map(int, period.split("-"))
+    return date(year + month // 12, month % 12 + 1, 1) - timedelta(days=1)
 
 
 @pytest.mark.parametrize("reports,as_of,expected", [
     ({"2021-01": 100, "2021-02": 100, "2021-03": 100}, "2021-03-31", []),          # on plan
-    ({"2021-01": 100, "2021-02": 100, "2021-03": 100}, "2021-03-30", []),          # March not whole yet
+    ({"2021-01": 100, "2021-02": 100, "2021-03": 100}, "2021-03-30", []),          # 2 months: 16.7 % each
     # 16.7 % done: 8.3 points behind after March, 16.7 after April → yellow from April's last day
     ({"2021-01": 100, "2021-02": 100}, "2021-04-30", [("lagging", "yellow", D("2021-04-30"))]),
     # 0.8 % done: yellow from February, red (32.5 points) from April's last day
@@ -81,6 +87,21 @@ def test_lagging_yellow_at_exactly_ten_points_red_beyond_thirty() -> None:
     assert only(started({}, planned=1200), "2021-04-30")[0][:2] == ("lagging", "red")  # 33.3
 
 
+def test_a_report_counts_from_the_day_it_was_made() -> None:
+    late = ProjectFacts(**{**started({}).__dict__, "reports": (
+        ReportFact("2021-01", Decimal(50), D("2021-01-31")), ReportFact("2021-02", Decimal(50), D("2021-02-28")),
+        ReportFact("2021-03", Decimal(200), D("2021-04-08")))})
+    assert only(late, "2021-03-31") == [("lagging", "yellow", D("2021-03-31"))]  # 8.3 % done of 25 %
+    assert only(late, "2021-04-08") == []  # the March report arrives: 25 % of 25 %
+
+
+def test_a_later_report_corrects_a_month_from_its_day() -> None:
+    corrected = ProjectFacts(**{**started({}).__dict__, "reports": (
+        ReportFact("2021-01", Decimal(100), D("2021-01-31")), ReportFact("2021-01", Decimal(0), D("2021-03-05")))})
+    assert only(corrected, "2021-02-28") == []  # 8.3 % done of 16.7 %
+    assert only(corrected, "2021-03-05") == [("lagging", "yellow", D("2021-03-05"))]  # corrected to nothing
+
+
 def test_whole_months() -> None:
     assert [whole_months(D(d)) for d in ("2021-01-31", "2021-02-01", "2021-12-30", "2021-12-31")] == [1, 1, 11, 12]
 
@@ -90,7 +111,8 @@ def test_issue_overdue() -> None:
     facts = ProjectFacts(**{**BASE.__dict__, "grants": (), "issues": (issue,)})
     assert only(facts, "2021-04-30") == []
     assert only(facts, "2021-05-01") == [("issue_overdue", "yellow", D("2021-05-01"))]
-    assert only(facts, "2021-05-31") == [("issue_overdue", "red", D("2021-05-31"))]
+    assert only(facts, "2021-05-29") == [("issue_overdue", "yellow", D("2021-05-01"))]
+    assert only(facts, "2021-05-30") == [("issue_overdue", "red", D("2021-05-30"))]  # 30 days after
     resolved = ProjectFacts(**{**facts.__dict__, "issues": (IssueFact(**{**issue.__dict__, "resolved_on": D("2021-05-10")}),)})
     assert only(resolved, "2021-05-09") == [("issue_overdue", "yellow", D("2021-05-01"))]
     assert only(resolved, "2021-05-10") == []
