@@ -20,14 +20,18 @@ def _pg_table(recorder: PostgresApplicationRecorder) -> Any:
     return SQL("{}.{}").format(Identifier(recorder.datastore.schema), Identifier(recorder.events_table_name))
 
 
+def _pg_rows(recorder: PostgresApplicationRecorder, statement: Any, params: Any = ()) -> list[Any]:
+    with recorder.datastore.get_connection() as conn, conn.cursor() as curs:
+        curs.execute(statement, params)
+        return list(curs.fetchall())
+
+
 def events_with_positions(recorder: Any, originator_id: UUID) -> list[tuple[int, StoredEvent]]:
     if isinstance(recorder, PostgresApplicationRecorder):
         statement = SQL("SELECT notification_id, originator_version, topic, state FROM {} "
                         "WHERE originator_id = %s ORDER BY originator_version").format(_pg_table(recorder))
-        with recorder.datastore.get_connection() as conn, conn.cursor() as curs:
-            curs.execute(statement, (originator_id,))
-            rows = [(r["notification_id"], r["originator_version"], r["topic"], bytes(r["state"]))
-                    for r in curs.fetchall()]
+        rows = [(r["notification_id"], r["originator_version"], r["topic"], bytes(r["state"]))
+                for r in _pg_rows(recorder, statement, (originator_id,))]
     elif isinstance(recorder, SQLiteApplicationRecorder):
         with recorder.datastore.transaction(commit=False) as curs:
             curs.execute(f"SELECT rowid, originator_version, topic, state FROM {recorder.events_table_name} "
@@ -50,10 +54,8 @@ def events_of(recorder: Any, ids: Iterable[UUID]) -> dict[UUID, list[StoredEvent
         statement = SQL("SELECT originator_id, originator_version, topic, state FROM {} "
                         "WHERE originator_id = ANY(%s) ORDER BY originator_id, originator_version").format(
             _pg_table(recorder))
-        with recorder.datastore.get_connection() as conn, conn.cursor() as curs:
-            curs.execute(statement, (ids,))
-            rows = [(r["originator_id"], r["originator_version"], r["topic"], bytes(r["state"]))
-                    for r in curs.fetchall()]
+        rows = [(r["originator_id"], r["originator_version"], r["topic"], bytes(r["state"]))
+                for r in _pg_rows(recorder, statement, (ids,))]
     elif isinstance(recorder, SQLiteApplicationRecorder):
         rows = []
         with recorder.datastore.transaction(commit=False) as curs:
@@ -76,9 +78,7 @@ def tracked_positions(recorder: Any) -> dict[str, int]:
     if isinstance(recorder, PostgresApplicationRecorder):
         statement = SQL("SELECT application_name, MAX(notification_id) AS n FROM {}.{} GROUP BY application_name").format(
             Identifier(recorder.datastore.schema), Identifier(recorder.tracking_table_name))
-        with recorder.datastore.get_connection() as conn, conn.cursor() as curs:
-            curs.execute(statement)
-            found = {r["application_name"]: r["n"] for r in curs.fetchall()}
+        found = {r["application_name"]: r["n"] for r in _pg_rows(recorder, statement)}
     elif isinstance(recorder, SQLiteApplicationRecorder):  # the library names its SQLite table `tracking`
         with recorder.datastore.transaction(commit=False) as curs:
             curs.execute("SELECT application_name, MAX(notification_id) FROM tracking GROUP BY application_name")
