@@ -16,7 +16,6 @@ from uuid import UUID, uuid5
 
 from eventsourcing.domain import Aggregate, CanMutateAggregate, event
 
-from domain import codes
 from domain.messages import Audit
 from domain.rejections import Rejection
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID, uuid5
 
-from eventsourcing.domain import Aggregate, event
+from eventsourcing.domain import Aggregate
 
 from domain.project import NAMESPACE
 

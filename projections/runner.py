@@ -18,7 +18,6 @@ import hashlib
 import logging
 import os
 import threading
-import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Callable, Iterable, Sequence
