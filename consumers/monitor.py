@@ -30,6 +30,7 @@ from domain.supervision import Alert, ProjectFacts, evaluate
 from infra import kafka
 from infra.ledger import Ledger
 from infra.resilience import keep_running
+from infra.turns import Turns
 from infra.settings import Settings
 from projections import sedimentation
 from projections.read import ReadModels
@@ -64,12 +65,22 @@ class Monitor:
         self._published: dict[int, int] | None = None
         self._recorded: dict[tuple[str, str], str] | None = None
         self._facts: list[ProjectFacts] | None = None
+        # One monitor at a time: another started beside it waits, and takes over if it dies.
+        self._turns = Turns(self.reads.db.conninfo() if self.reads.db.dialect == "postgres" else {}, "yaosu-monitor")
         self._facts_at = 0  # store position the facts were read at
 
     def stop(self) -> None:
         self.stopping.set()
 
+    def my_turn(self) -> bool:
+        if self.reads.db.dialect != "postgres":
+            return True
+        if not self._turns.still_held():
+            self._producer = self._published = self._recorded = self._facts = None  # start afresh
+        return self._turns.take(f"{self.reads.db.schema}:monitor")
+
     def close(self) -> None:
+        self._turns.drop()
         if self._producer is not None:
             self._producer.flush()
             self._producer.close()
@@ -258,6 +269,9 @@ class Monitor:
         last_run = [0.0]
 
         def follow() -> None:
+            if not self.my_turn():
+                self.stopping.wait(2)  # standby
+                return
             if not events:
                 kafka.ensure_topics(self.settings, kafka.EVENTS, kafka.ALERTS)
                 events.append(kafka.consumer(self.settings, group))

@@ -203,6 +203,9 @@ def cmd_monitor(args: argparse.Namespace, settings: Settings) -> int:
     monitor = Monitor(build_ledger(settings), settings, today=today)
     try:
         if args.once:
+            if not monitor.my_turn():
+                print("yaosu monitor: another monitor is running on this store", file=sys.stderr)
+                return 1
             print(f"{monitor.run_once()} alert change(s) recorded and published")
         else:
             _until_sigterm(monitor)

@@ -14,9 +14,7 @@ and swapped in once it has caught up with the store; the old tables are then dro
 
 from __future__ import annotations
 
-import hashlib
 import logging
-import os
 import threading
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -29,6 +27,7 @@ from eventsourcing.utils import get_topic
 
 from infra.ledger import Ledger
 from infra.resilience import keep_running
+from infra.turns import Turns
 from infra.settings import Settings
 from projections.db import Db
 from projections.investment import Investment
@@ -175,32 +174,21 @@ class Runner:
         self.projections = list(projections)
         self.workers: dict[str, Worker] = {}
         self._owned: set[str] = set()
-        self._lock_conn: Any = None
+        self._turns = Turns(self.db.conninfo() if self.db.dialect == "postgres" else {}, "yaosu-projections")
         self._listen_conn: Any = None
         self.stopping = threading.Event()
 
     # --- ownership ---------------------------------------------------------------------------
 
-    def _lock_key(self, name: str) -> int:
-        digest = hashlib.sha256(f"{self.db.schema}:{self.catalog.prefix}:{name}".encode()).digest()
-        return int.from_bytes(digest[:8], "big", signed=True)
-
     def _own(self, name: str) -> bool:
         """PostgreSQL: hold a session advisory lock per projection, so one runner alone is active."""
         if name in self._owned:
             return True
-        if self.db.dialect == "sqlite":  # one runner per SQLite store; compare-and-set guards the rest
-            self._owned.add(name)
-            return True
-        if self._lock_conn is None:
-            # Named, so operators (and tests) can see which process holds which projection.
-            self._lock_conn = psycopg.connect(**self.db.conninfo(), autocommit=True,
-                                              application_name=f"yaosu-projections-{os.getpid()}")
-        got = self._lock_conn.execute("SELECT pg_try_advisory_lock(%s)", [self._lock_key(name)]).fetchone()[0]
-        if got:
-            self._owned.add(name)
-            log.info("projection %s: this runner is now active", name)
-        return bool(got)
+        if self.db.dialect == "postgres" and not self._turns.take(f"{self.db.schema}:{self.catalog.prefix}:{name}"):
+            return False  # on SQLite one runner per store is the rule; compare-and-set guards the rest
+        self._owned.add(name)
+        log.info("projection %s: this runner is now active", name)
+        return True
 
     # --- preparing generations -----------------------------------------------------------------
 
@@ -215,14 +203,9 @@ class Runner:
         self.workers[projection.name] = Worker(self.catalog, projection, generation)
 
     def _refresh(self) -> None:
-        if self._lock_conn is not None and self._owned:
-            try:  # a lock connection that died took the locks with it: another runner may have them
-                self._lock_conn.execute("SELECT 1")
-            except psycopg.Error:
-                log.warning("lost the connection holding the projection locks; taking them again")
-                self._lock_conn = None
-                self._owned.clear()
-                self.workers.clear()
+        if not self._turns.still_held():  # the locks died with their connection: take them again
+            self._owned.clear()
+            self.workers.clear()
         for projection in self.projections:
             if projection.name not in self.workers and self._own(projection.name):
                 self._prepare(projection)
@@ -302,13 +285,13 @@ class Runner:
 
     def _reset_connections(self) -> None:
         """Drop every connection and what was owned; the next step connects afresh."""
-        for conn in (self._lock_conn, self._listen_conn):
-            if conn is not None:
-                try:
-                    conn.close()
-                except Exception:  # noqa: BLE001 - already broken
-                    pass
-        self._lock_conn = self._listen_conn = None
+        self._turns.drop()
+        if self._listen_conn is not None:
+            try:
+                self._listen_conn.close()
+            except Exception:  # noqa: BLE001 - already broken
+                pass
+        self._listen_conn = None
         self._owned.clear()
         self.workers.clear()
         self.db.reconnect()
@@ -318,9 +301,9 @@ class Runner:
 
     def close(self) -> None:
         self.stop()
-        for conn in (self._lock_conn, self._listen_conn):
-            if conn is not None:
-                conn.close()
+        self._turns.drop()
+        if self._listen_conn is not None:
+            self._listen_conn.close()
         self.db.close()
 
     # --- operations ----------------------------------------------------------------------------

@@ -73,3 +73,15 @@ def test_the_monitor_publishes_what_alerts_imply_day_by_day_and_nothing_twice(ka
         follower.join()
         runner.close()
         ledger.close()
+
+
+def test_one_monitor_at_a_time(kafka_settings: Settings) -> None:
+    ledger = build_ledger(kafka_settings)
+    first, second = Monitor(ledger, kafka_settings), Monitor(ledger, kafka_settings)
+    try:
+        assert first.my_turn() and not second.my_turn()
+        first.close()  # the active one goes away: the other takes over
+        assert second.my_turn()
+    finally:
+        second.close()
+        ledger.close()
