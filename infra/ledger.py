@@ -93,23 +93,27 @@ def body_text(body: Any) -> str:
         return repr(body)
 
 
+def claimed_department(body: Any) -> str | None:
+    """The department a raw body says it comes from, read before the body is validated."""
+    actor = body.get("actor") if isinstance(body, dict) else None
+    department = actor.get("department") if isinstance(actor, dict) else None
+    return department if isinstance(department, str) else None
+
+
 def sender_of(principal: Principal, body: Any) -> str:
     """Whose message ids a message draws on: a portal's own; otherwise the department it names."""
     if principal.role == "portal":
         return str(principal.department)
     if principal.role == "supervisor":
         return f"supervisor:{principal.name}"
-    actor = body.get("actor") if isinstance(body, dict) else None
-    department = actor.get("department") if isinstance(actor, dict) else None
-    return department if isinstance(department, str) else "-"
+    return claimed_department(body) or "-"
 
 
 def refuse_token(principal: Principal, body: Any) -> None:
     if principal.role == "supervisor":
         raise Rejection("forbidden", "a supervisor's token reads; it does not submit messages")
     if principal.role == "portal":
-        actor = body.get("actor") if isinstance(body, dict) else None
-        department = actor.get("department") if isinstance(actor, dict) else None
+        department = claimed_department(body)
         if department != principal.department:
             raise Rejection("forbidden", f"this token may submit only as {principal.department}, not as {department}")
 
@@ -156,7 +160,7 @@ class _Batch:
 
     def _get(self, aggregate_id: UUID) -> Any:
         if aggregate_id not in self.loaded:
-            self._load({aggregate_id: self.ledger.cached(aggregate_id)})
+            self._load(self.ledger.load_many([aggregate_id]))
         aggregate = self.loaded[aggregate_id]
         if aggregate is not None:
             self.touched[aggregate_id] = aggregate
@@ -196,7 +200,6 @@ class _Batch:
         self.touched.clear()
 
 
-
 class Ledger(Application[UUID]):
     """The ledger of projects, quota pools, emission reductions and message receipts."""
 
@@ -213,23 +216,14 @@ class Ledger(Application[UUID]):
         # One batch at a time per process: aggregates in memory are changed in place.
         self._submitting = threading.Lock()
 
-    def cached(self, aggregate_id: UUID) -> Any:
-        """The aggregate as this process last saw it (checked against the store before saving)."""
-        aggregate = self._memory.get(aggregate_id)
-        if aggregate is not None:
-            self._memory.move_to_end(aggregate_id)
-            return aggregate
-        try:
-            return self.repository.get(aggregate_id)
-        except AggregateNotFoundError:
-            return None
-
     def load_many(self, ids: Iterable[UUID]) -> dict[UUID, Any]:
-        """Aggregates from memory, the rest from the store in one query (None: not stored)."""
+        """Aggregates as this process last saw them (the recorder checks them against the store
+        when the batch is saved), the rest from the store in one query (None: not stored)."""
         found: dict[UUID, Any] = {}
         missing = []
         for aggregate_id in ids:
             if aggregate_id in self._memory:
+                self._memory.move_to_end(aggregate_id)
                 found[aggregate_id] = self._memory[aggregate_id]
             else:
                 missing.append(aggregate_id)
