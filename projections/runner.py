@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Callable, Iterable, Sequence
@@ -177,6 +178,8 @@ class Runner:
         self._turns = Turns(self.db.conninfo() if self.db.dialect == "postgres" else {}, "yaosu-projections")
         self._listen_conn: Any = None
         self.stopping = threading.Event()
+        self._reader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="projections-read")
+        self._ahead: tuple[tuple[int, int], Future[Any]] | None = None
 
     # --- ownership ---------------------------------------------------------------------------
 
@@ -212,6 +215,23 @@ class Runner:
 
     # --- the loop ------------------------------------------------------------------------------
 
+    def _read_after(self, start: int, limit: int) -> Sequence[Any]:
+        """The notifications after `start`. When a full batch comes back, the next one is read
+        while this one is applied: the log is immutable and ids are in commit order, so a batch
+        read early is the same batch read later, less what was committed after it (read next)."""
+        ahead, self._ahead = self._ahead, None
+        if ahead is not None and ahead[0] == (start, limit):
+            notifications = ahead[1].result()
+        else:
+            notifications = self._select(start, limit)
+        if len(notifications) == limit:
+            following = (notifications[-1].id, limit)
+            self._ahead = (following, self._reader.submit(self._select, *following))
+        return notifications
+
+    def _select(self, start: int, limit: int) -> Sequence[Any]:
+        return self.ledger.recorder.select_notifications(start=start, limit=limit, inclusive_of_start=False)
+
     def step(self, batch_size: int | None = None) -> int:
         """Apply the next batch to every owned, working projection. Returns events read."""
         self._refresh()
@@ -220,8 +240,7 @@ class Runner:
             return 0
         head = self.ledger.head()
         start = min(w.position for w in workers)
-        notifications = self.ledger.recorder.select_notifications(
-            start=start, limit=batch_size or self.batch_size, inclusive_of_start=False)
+        notifications = self._read_after(start, batch_size or self.batch_size)
         # Decode only what some projection handles (receipts are half the log); positions still move
         # over every notification, so a batch of receipts alone advances the tracking too.
         wanted = {get_topic(cls) for worker in workers for cls in worker.cls.handlers}
@@ -286,6 +305,7 @@ class Runner:
     def _reset_connections(self) -> None:
         """Drop every connection and what was owned; the next step connects afresh."""
         self._turns.drop()
+        self._ahead = None
         if self._listen_conn is not None:
             try:
                 self._listen_conn.close()
@@ -301,6 +321,7 @@ class Runner:
 
     def close(self) -> None:
         self.stop()
+        self._reader.shutdown(wait=True)
         self._turns.drop()
         if self._listen_conn is not None:
             self._listen_conn.close()
