@@ -1,79 +1,13 @@
-"""How stored things look in JSON: events of the audit trail, project state, results."""
+"""How a project's state looks in JSON (events are shown by `infra.presenter`)."""
 
 from __future__ import annotations
 
-import re
 from datetime import date
 from decimal import Decimal
 from typing import Any
 
-import orjson
-
 from domain import codes
-from domain.messages import Audit
 from domain.project import Project
-from infra.ledger import StoredItem
-
-_HIDDEN = frozenset({"originator_id", "originator_version", "timestamp", "originator_topic", "audit"})
-_KINDS = {"Project": "project", "QuotaPool": "quota", "EmissionReduction": "reduction", "MessageReceipt": "message"}
-
-
-def _default(obj: Any) -> Any:
-    if isinstance(obj, Decimal):
-        # Exact digits, as a JSON number: amounts are money and must not pass through float.
-        return orjson.Fragment(format(obj, "f"))
-    raise TypeError(f"cannot render {type(obj).__name__}")
-
-
-def dumps(content: Any) -> bytes:
-    return orjson.dumps(content, default=_default, option=orjson.OPT_NON_STR_KEYS)
-
-
-def dotted_name(event: Any) -> str:
-    """`Project.LandSupplied` → `project.land_supplied`."""
-    owner, _, name = type(event).__qualname__.partition(".")
-    return f"{_KINDS.get(owner, owner.lower())}.{re.sub(r'(?<!^)(?=[A-Z])', '_', name).lower()}"
-
-
-def event_json(item: StoredItem) -> dict[str, Any]:
-    event = item.event
-    audit: Audit | None = getattr(event, "audit", None)
-    data = {k: v for k, v in vars(event).items() if k not in _HIDDEN}
-    rendered: dict[str, Any] = {
-        "position": item.position,
-        # An event caused by a portal message carries that message's type.
-        "type": audit.message_type if audit else dotted_name(event),
-        "event": dotted_name(event),
-        "subject": audit.subject if audit else data.get("subject"),
-        "data": data,
-        "occurred_at": audit.occurred_at if audit else None,
-        "recorded_at": event.timestamp,
-        "actor": {"department": audit.department, "user": audit.user} if audit else None,
-        "source": audit.source if audit else None,
-        "message_id": audit.message_id if audit else data.get("message_id"),
-        "submitted_by": audit.submitted_by if audit else data.get("submitted_by"),
-    }
-    return rendered
-
-
-def rejection_json(item: StoredItem) -> dict[str, Any]:
-    event: Any = item.event
-    try:
-        body: Any = orjson.loads(event.body)
-    except orjson.JSONDecodeError:
-        body = event.body
-    return {
-        "position": item.position,
-        "message_id": event.message_id,
-        "type": event.message_type,
-        "code": event.code,
-        "reason": event.reason,
-        "subject": event.subject,
-        "received_at": event.timestamp,
-        "submitted_by": event.submitted_by,
-        "channel": event.channel,
-        "body": body,
-    }
 
 
 def project_json(project: Project, as_of: date | None) -> dict[str, Any]:

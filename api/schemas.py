@@ -83,11 +83,13 @@ class HistoryEvent(BaseModel):
     subject: Optional[str]
     data: dict[str, Any]
     occurred_at: Optional[datetime]
-    recorded_at: datetime
+    recorded_at: Optional[datetime] = Field(description="when the store recorded it (null only with render_error)")
     actor: Optional[Actor]
     source: Optional[str]
     message_id: Optional[str]
     submitted_by: Optional[str]
+    render_error: Optional[str] = Field(None, description="set when the stored event could not be shown: "
+                                                          "`data.raw` then holds what was stored")
 
 
 class HistoryResponse(BaseModel):
@@ -111,7 +113,11 @@ class Rejection(BaseModel):
     received_at: datetime
     submitted_by: str
     channel: str
-    body: Any
+    body: Any = Field(description="the message as received: its JSON, or its text when it was not JSON")
+    body_truncated: Optional[bool] = Field(None, description="true when the message was too large to keep whole: "
+                                                             "`body` is its first KiBs")
+    body_length: Optional[int] = Field(None, description="bytes of a message too large to keep whole")
+    body_sha256: Optional[str] = Field(None, description="sha256 of a message too large to keep whole")
 
 
 class RejectionsResponse(BaseModel):
@@ -151,11 +157,13 @@ class Problem(BaseModel):
     code: str
 
 
-PROBLEMS = {
-    400: {"model": Problem, "description": "bad request", "content": {"application/problem+json": {}}},
-    401: {"model": Problem, "description": "missing or unknown token", "content": {"application/problem+json": {}}},
-    403: {"model": Problem, "description": "the token's role may not do this", "content": {"application/problem+json": {}}},
-}
+class Health(BaseModel):
+    status: Literal["ok"]
+
+
+class Ready(BaseModel):
+    status: Literal["ready"]
+    head: int
 
 
 class Member(BaseModel):

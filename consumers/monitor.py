@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from typing import Any, Callable
 
 import orjson
@@ -25,9 +25,9 @@ from kafka import KafkaConsumer, TopicPartition
 from kafka.partitioner.default import murmur2
 
 from domain.alerts import CLOCK_ID, SedimentationAlerts, SupervisionClock, alerts_id, monitor_audit
-from domain.codes import CITY_TZ
 from domain.supervision import Alert, ProjectFacts, evaluate
 from infra import kafka
+from infra.clock import city_today
 from infra.ledger import Ledger
 from infra.resilience import keep_running
 from infra.turns import Turns
@@ -44,10 +44,6 @@ MAX_CATCH_UP_DAYS = 800
 
 class Interrupted(Exception):
     """Stopped in the middle of an evaluation: nothing of it is recorded."""
-
-
-def city_today() -> date:
-    return datetime.now(CITY_TZ).date()
 
 
 def key_of(alert: Alert) -> str:

@@ -14,7 +14,6 @@ import threading
 import time
 from typing import Any
 
-import orjson
 from eventsourcing.persistence import Tracking
 from kafka import ConsumerRebalanceListener, TopicPartition
 from kafka.errors import KafkaError
@@ -30,17 +29,7 @@ KAFKA_PRINCIPAL = Principal("kafka", "admin")
 
 
 def tracking_name(tp: TopicPartition) -> str:
-    return f"kafka:{tp.topic}:{tp.partition}"
-
-
-def decode(value: bytes | None) -> Any:
-    """The message body; bytes that are not JSON are kept as they are, to be rejected and kept."""
-    if value is None:
-        return b""
-    try:
-        return orjson.loads(value)
-    except orjson.JSONDecodeError:
-        return value
+    return kafka.tracking_name(tp.topic, tp.partition)
 
 
 class PortalConsumer:
@@ -89,7 +78,7 @@ class PortalConsumer:
 
     def _process(self, client: Any, tp: TopicPartition, records: list[Any]) -> None:
         started = time.perf_counter()
-        bodies = [decode(r.value) for r in records]
+        bodies = [r.value or b"" for r in records]  # bytes: the pipeline parses, or keeps what is not JSON
         last = records[-1].offset
         try:
             results = self.ledger.submit(bodies, principal=KAFKA_PRINCIPAL, channel="kafka",

@@ -16,10 +16,10 @@ from typing import Any
 import orjson
 from eventsourcing.persistence import Tracking
 
-from api import render
 from domain.receipt import MessageReceipt
 from infra import kafka
-from infra.ledger import Ledger, StoredItem
+from infra import presenter
+from infra.ledger import Ledger
 from infra.resilience import keep_running
 from infra.settings import Settings
 
@@ -28,11 +28,7 @@ TRACKING = "relay:" + kafka.EVENTS
 
 
 def rejected_value(event: Any) -> bytes:
-    try:
-        original: Any = orjson.loads(event.body)
-    except orjson.JSONDecodeError:
-        original = event.body
-    return orjson.dumps({"message": original, "code": event.code, "reason": event.reason,
+    return orjson.dumps({"message": presenter.original_body(event.body), "code": event.code, "reason": event.reason,
                          "message_id": event.message_id})
 
 
@@ -77,11 +73,13 @@ class Relay:
             return 0
         futures = []
         for n in notifications:
-            event = self.ledger.mapper.to_domain_event(n)
-            item = render.event_json(StoredItem(n.id, event))
+            stored = self.ledger.stored_item(n)
+            event = stored.event
+            item = presenter.event_json(stored)
             key = (item["subject"] or item["message_id"] or "").encode() or None
             headers = [("position", str(n.id).encode())]
-            futures.append(producer.send(kafka.topic(self.settings, kafka.EVENTS), key=key, value=render.dumps(item), headers=headers))
+            futures.append(producer.send(kafka.topic(self.settings, kafka.EVENTS), key=key, value=presenter.dumps(item),
+                                         headers=headers))
             if isinstance(event, MessageReceipt.Rejected) and event.channel == "kafka":
                 subject = (event.subject or "").encode() or None
                 futures.append(producer.send(kafka.topic(self.settings, kafka.REJECTED), key=subject, value=rejected_value(event),

@@ -13,6 +13,9 @@ from typing import Final
 
 #: Business dates are read in the city's own time zone (China Standard Time).
 CITY_TZ: Final = timezone(timedelta(hours=8))
+#: Business years outside these are typing mistakes, and would overflow date arithmetic.
+FIRST_YEAR: Final = 1990
+LAST_YEAR: Final = 2100
 
 #: Administrative areas of Lanzhou (the vertical axis, 一纵). Zones with no official code
 #: carry a Yaosu-assigned code in the unused 62019x range.
@@ -123,6 +126,10 @@ DEPARTMENTS: Final[dict[str, str]] = {
     "agriculture": "市农业农村局",
     "commerce": "市商务局",
     "investment_promotion": "市招商局",
+    "cooperation_exchange": "市政府合作交流办",
+    "science_technology": "市科学技术局",
+    "financial_affairs": "市地方金融监督管理局",
+    "government_services": "市政务服务中心",
 }
 DISTRICT_PORTAL_PREFIX: Final = "district:"
 
@@ -137,7 +144,8 @@ def district_portal(district: str) -> str:
     return f"{DISTRICT_PORTAL_PREFIX}{district}"
 
 
-_PROJECT_CODE = re.compile(r"([0-9]{4})-([0-9]{6})-([0-9]{2})-([0-9]{2})-([0-9]{6})")
+PROJECT_CODE_PATTERN: Final = r"^[0-9]{4}-[0-9]{6}-[0-9]{2}-[0-9]{2}-[0-9]{6}$"
+_PROJECT_CODE = re.compile(PROJECT_CODE_PATTERN)
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,10 +158,9 @@ class ProjectCode:
     value: str
 
     def __post_init__(self) -> None:
-        match = _PROJECT_CODE.fullmatch(self.value)
-        if match is None:
+        if _PROJECT_CODE.fullmatch(self.value) is None:
             raise ValueError(f"{self.value!r} is not a project code of the form YYYY-AAAAAA-NN-NN-NNNNNN")
-        if not 1990 <= int(match.group(1)) <= 2100:
+        if not FIRST_YEAR <= self.year <= LAST_YEAR:
             raise ValueError(f"{self.value!r} has an implausible year")
 
     @property

@@ -11,7 +11,7 @@ from datetime import date
 from typing import Callable, Final, Protocol
 
 from domain import messages as m
-from domain.codes import STAGES
+from domain.codes import STAGES, ProjectCode
 from domain.messages import Envelope, could_send, require_may_send
 from domain.project import Project
 from domain.quota import QuotaPool
@@ -57,7 +57,12 @@ def reduction_of(ws: Workspace, reduction_id: str) -> EmissionReduction:
 
 def register_project(cmd: m.RegisterProject, ws: Workspace, env: Envelope) -> None:
     assert env.project_code is not None
-    require_sender(env, district=cmd.district)
+    # A district portal registers only codes of its own area; nobody registers a code of one
+    # area for a project of another (it would lock that district out of its own code).
+    area = ProjectCode(env.project_code).area
+    require_sender(env, district=area)
+    if area != cmd.district:
+        raise Rejection("invalid", f"payload.district: {cmd.district} is not the area {area} of the project code")
     if ws.find_project(env.project_code) is not None:
         raise Rejection("already_registered", f"project {env.project_code} is already registered")
     if cmd.planned_completion < cmd.planned_start:

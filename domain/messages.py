@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import math
 import re
 import types
 import typing
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any, ClassVar, Final, Union
 
 from domain import codes
@@ -24,8 +25,11 @@ from domain.rejections import Rejection
 
 MAX_TEXT: Final = 500
 MAX_PLACES: Final = 6
-#: Business dates outside these years are typing mistakes, and would overflow date arithmetic.
-FIRST_YEAR, LAST_YEAR = 1990, 2100
+#: JSON numbers are exchanged as IEEE-754 doubles (RFC 8259, section 6): beyond 15 significant
+#: digits a sender's number may already have been rounded on its way here.
+MAX_DIGITS: Final = 15
+AMOUNT_LIMIT: Final = Decimal("1e12")
+YEAR: Final = {"min": codes.FIRST_YEAR, "max": codes.LAST_YEAR}
 
 
 def choices(*values: str) -> dict[str, Any]:
@@ -66,7 +70,7 @@ class RegisterProject(Command):
 @dataclass(frozen=True)
 class SetPlan(Command):
     TYPE = "plan.set"
-    year: int = field(metadata={"min": 1990, "max": 2100})
+    year: int = field(metadata=YEAR)
     planned_investment: Decimal = field(metadata=NON_NEGATIVE)
 
 
@@ -74,7 +78,7 @@ class SetPlan(Command):
 class AdmitProject(Command):
     TYPE = "project.admitted"
     library: str = field(metadata=choices(*codes.LIBRARIES))
-    year: int | None = field(default=None, metadata={"min": 1990, "max": 2100})
+    year: int | None = field(default=None, metadata=YEAR)
     opinion: str | None = None
 
 
@@ -121,7 +125,7 @@ class SupplyLand(Command):
 class GrantEnergy(Command):
     TYPE = "energy.granted"
     tce: Decimal = field(metadata=POSITIVE)
-    year: int = field(metadata={"min": 1990, "max": 2100})
+    year: int = field(metadata=YEAR)
     exempt: bool = False
 
 
@@ -238,7 +242,7 @@ class SetQuota(Command):
     TYPE = "quota.set"
     NEEDS_PROJECT = False
     district: str = field(metadata=choices(*codes.DISTRICTS))
-    year: int = field(metadata={"min": 1990, "max": 2100})
+    year: int = field(metadata=YEAR)
     factor: str = field(metadata=choices("land", "energy"))
     amount: Decimal = field(metadata=NON_NEGATIVE)
 
@@ -267,7 +271,7 @@ ANYONE: Final = "@anyone"
 MAY_SEND: Final[dict[str, frozenset[str]]] = {
     "project.registered": frozenset({"development_reform", DISTRICT}),
     "plan.set": frozenset({"development_reform"}),
-    "project.admitted": frozenset({"development_reform", OWNER}),
+    "project.admitted": frozenset({"development_reform", OWNER, DISTRICT}),
     "project.released": frozenset({"development_reform", OWNER}),
     "stage.advanced": frozenset({"development_reform"}),
     "funds.allocated": frozenset({"development_reform", "finance"}),
@@ -501,17 +505,31 @@ def _text(path: str, raw: Any) -> str:
 
 
 def _decimal(path: str, raw: Any) -> Decimal:
-    if isinstance(raw, bool) or not isinstance(raw, (int, float, str)):
-        raise Rejection("invalid", f"{path}: must be a number")
-    try:
-        value = Decimal(str(raw)) if not isinstance(raw, str) or len(raw) <= 40 else Decimal("NaN")
-    except InvalidOperation:
-        raise Rejection("invalid", f"{path}: {raw!r} is not a number") from None
-    if not value.is_finite() or abs(value) >= Decimal("1e12"):
-        raise Rejection("invalid", f"{path}: {raw!r} is out of range")
-    if value != 0 and value.as_tuple().exponent < -MAX_PLACES:  # type: ignore[operator]
-        raise Rejection("invalid", f"{path}: more than {MAX_PLACES} decimal places")
+    """An amount: a JSON number (never a string), in its one canonical form (`5.0` is `5`)."""
+    if isinstance(raw, bool) or not isinstance(raw, (int, float)):
+        raise Rejection("invalid", f"{path}: must be a JSON number")
+    if isinstance(raw, int):
+        if abs(raw) >= AMOUNT_LIMIT:
+            raise Rejection("invalid", f"{path}: {raw} is out of range (below {AMOUNT_LIMIT:f})")
+        return Decimal(raw)
+    if not math.isfinite(raw) or abs(raw) >= AMOUNT_LIMIT:
+        raise Rejection("invalid", f"{path}: {raw!r} is out of range (below {AMOUNT_LIMIT:f})")
+    value = canonical_decimal(Decimal(repr(raw)))  # the shortest text that reads back as this double
+    sign, digits, exponent = value.as_tuple()
+    if len(digits) > MAX_DIGITS:
+        raise Rejection("invalid", f"{path}: {raw!r} has more than {MAX_DIGITS} significant digits")
+    if isinstance(exponent, int) and exponent < -MAX_PLACES:
+        raise Rejection("invalid", f"{path}: {raw!r} has more than {MAX_PLACES} decimal places")
     return value
+
+
+def canonical_decimal(value: Decimal) -> Decimal:
+    """The one form of a finite decimal: no trailing zeros, no exponent, no negative zero."""
+    if value == 0:
+        return Decimal(0)
+    normal = value.normalize()
+    exponent = normal.as_tuple().exponent
+    return normal.quantize(Decimal(1)) if isinstance(exponent, int) and exponent > 0 else normal
 
 
 def _date(path: str, raw: Any) -> date:
@@ -521,9 +539,9 @@ def _date(path: str, raw: Any) -> date:
         except ValueError:
             pass
         else:
-            if FIRST_YEAR <= value.year <= LAST_YEAR:
+            if codes.FIRST_YEAR <= value.year <= codes.LAST_YEAR:
                 return value
-            raise Rejection("invalid", f"{path}: {raw} is not between {FIRST_YEAR} and {LAST_YEAR}")
+            raise Rejection("invalid", f"{path}: {raw} is not between {codes.FIRST_YEAR} and {codes.LAST_YEAR}")
     raise Rejection("invalid", f"{path}: must be an ISO date YYYY-MM-DD")
 
 
@@ -534,8 +552,8 @@ def _datetime(path: str, raw: Any) -> datetime:
         except ValueError:
             pass
         else:
-            if not FIRST_YEAR <= value.year <= LAST_YEAR:
-                raise Rejection("invalid", f"{path}: {raw} is not between {FIRST_YEAR} and {LAST_YEAR}")
+            if not codes.FIRST_YEAR <= value.year <= codes.LAST_YEAR:
+                raise Rejection("invalid", f"{path}: {raw} is not between {codes.FIRST_YEAR} and {codes.LAST_YEAR}")
             # A portal that omits the offset means the city's own time.
             return value if value.tzinfo else value.replace(tzinfo=codes.CITY_TZ)
     raise Rejection("invalid", f"{path}: must be an ISO date-time such as 2021-03-01T09:00:00+08:00")

@@ -56,6 +56,9 @@ class MessageReceipt(Aggregate):
         code: str
         reason: str
         body: str
+        #: Set when `body` keeps only the first KiBs of a message too large to keep whole.
+        body_length: int | None = None
+        body_sha256: str | None = None
 
         def apply(self, aggregate: Any) -> None:
             aggregate.message_id = self.message_id

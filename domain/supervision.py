@@ -239,9 +239,11 @@ def evaluate(f: ProjectFacts, as_of: date, t: Thresholds = Thresholds()) -> list
     add("not_started", not_started_level(f, as_of, t), level_of(not_started_level),
         [*lifecycle, *grant_days, ps + DAY * (t.start_yellow_days + 1), ps + DAY * (t.start_red_days + 1)])
     if f.started_on is not None and f.started_on <= as_of:
+        # Lagging is measured within a year (January counts no whole month yet), so only this
+        # year's month ends can change its level: a far as-of date costs no more than a near one.
         add("lagging", lagging_level(f, as_of, t), level_of(lagging_level),
             [*lifecycle, *(p.set_on for p in f.plans), *(r.reported_on for r in f.reports),
-             *_month_ends(f.started_on, as_of)])
+             *_month_ends(max(f.started_on, date(as_of.year, 1, 1)), as_of)])
     for issue in f.issues:
         add("issue_overdue", issue_level(f, issue, as_of, t),
             lambda d, i=issue: (found[0] if (found := issue_level(f, i, d, t)) else None),

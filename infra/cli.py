@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import logging
+import os
 import signal
 import sys
 import threading
@@ -17,7 +19,7 @@ import orjson
 
 from infra.bootstrap import build_ledger
 from infra.ledger import Ledger
-from infra.settings import Principal, Settings
+from infra.settings import Principal, Settings, add_token
 from projections.read import ReadModels
 from projections.runner import BY_NAME, Runner
 
@@ -79,14 +81,12 @@ def submit_all(ledger: Ledger, bodies: Iterable[Any], *, total: int | None, labe
     return progress.finish()
 
 
-def read_jsonl(path: Path) -> Iterator[Any]:
+def read_jsonl(path: Path) -> Iterator[bytes]:
+    """Each non-blank line as it is: the pipeline parses it, or keeps it rejected if it is not JSON."""
     with path.open("rb") as lines:
         for line in lines:
             if line.strip():
-                try:
-                    yield orjson.loads(line)
-                except orjson.JSONDecodeError:
-                    yield line.rstrip(b"\r\n")  # kept and rejected as `invalid`, never dropped
+                yield line.rstrip(b"\r\n")
 
 
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
@@ -98,6 +98,10 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         print("yaosu serve: no tokens: set YAOSU_TOKENS_FILE (or YAOSU_DEV_TOKENS=1 to use the development "
               "tokens on this store)", file=sys.stderr)
         return 2
+    if settings.development_tokens and not is_loopback(args.host):
+        print(f"yaosu serve: the development tokens (dev-admin, ...) are known to everyone: they are served on "
+              f"127.0.0.1 only, not on {args.host} (set YAOSU_TOKENS_FILE, see `yaosu tokens add`)", file=sys.stderr)
+        return 2
     ledger = build_ledger(settings)
     read_models, runner = None, None
     if settings.persistence_env()["PERSISTENCE_MODULE"] != "eventsourcing.popo":
@@ -108,7 +112,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     if settings.development_tokens:
         logging.getLogger("yaosu").warning(
             "using the development tokens (dev-admin, dev-supervisor, dev-<department>): set YAOSU_TOKENS_FILE in production")
-    logging.getLogger("yaosu").info("serving %s on http://%s:%d", settings.store, args.host, args.port)
+    logging.getLogger("yaosu").info("serving %s on http://%s:%d", settings.store_for_logs, args.host, args.port)
     try:
         uvicorn.run(create_app(ledger, settings, read_models), host=args.host, port=args.port, log_level="info")
     finally:
@@ -163,7 +167,7 @@ def cmd_projections(args: argparse.Namespace, settings: Settings) -> int:
         print(orjson.dumps(progress.finish()).decode())
         return 0
     signal.signal(signal.SIGTERM, lambda *_: runner.stop())
-    logging.getLogger("yaosu").info("following %s (Ctrl-C or SIGTERM to stop)", settings.store)
+    logging.getLogger("yaosu").info("following %s (Ctrl-C or SIGTERM to stop)", settings.store_for_logs)
     try:
         runner.run_forever()
     except KeyboardInterrupt:
@@ -197,7 +201,8 @@ def cmd_relay(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_monitor(args: argparse.Namespace, settings: Settings) -> int:
-    from consumers.monitor import Monitor, city_today
+    from consumers.monitor import Monitor
+    from infra.clock import city_today
 
     today = (lambda: args.today) if args.today else city_today
     monitor = Monitor(build_ledger(settings), settings, today=today)
@@ -211,6 +216,31 @@ def cmd_monitor(args: argparse.Namespace, settings: Settings) -> int:
             _until_sigterm(monitor)
     finally:
         monitor.close()
+    return 0
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def cmd_tokens(args: argparse.Namespace, settings: Settings) -> int:
+    path = args.file or (Path(os.environ["YAOSU_TOKENS_FILE"]) if os.environ.get("YAOSU_TOKENS_FILE") else None)
+    if path is None:
+        print("yaosu tokens add: give --file or set YAOSU_TOKENS_FILE", file=sys.stderr)
+        return 2
+    try:
+        token = add_token(path, args.name, args.role, args.department)
+    except ValueError as error:
+        print(f"yaosu tokens add: {error}", file=sys.stderr)
+        return 2
+    print(token)
+    print(f"added {args.role} token {args.name!r} to {path} (only its sha256 is kept: copy the token now, "
+          "it is not shown again)", file=sys.stderr)
     return 0
 
 
@@ -248,6 +278,13 @@ def parser() -> argparse.ArgumentParser:
     monitor.add_argument("--today", type=date.fromisoformat, help="evaluate as if today were this date")
     monitor.add_argument("--once", action="store_true", help="evaluate through today, publish, and exit")
     monitor.set_defaults(run=cmd_monitor)
+    tokens = sub.add_parser("tokens", help="make a bearer token and add its hash to the tokens file")
+    tokens.add_argument("action", choices=("add",))
+    tokens.add_argument("--name", required=True, help="who holds it, as recorded with what it submits")
+    tokens.add_argument("--role", required=True, choices=("portal", "supervisor", "admin"))
+    tokens.add_argument("--department", help="for a portal: the department it speaks for, or district:<area>")
+    tokens.add_argument("--file", type=Path, help="the tokens file (default: YAOSU_TOKENS_FILE)")
+    tokens.set_defaults(run=cmd_tokens)
     return root
 
 
@@ -255,7 +292,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format='%(asctime)s level=%(levelname)s logger=%(name)s msg="%(message)s"')
     args = parser().parse_args(argv)
     try:
-        settings = Settings.from_env()
+        settings = Settings() if args.run is cmd_tokens else Settings.from_env()
     except ValueError as error:
         print(f"yaosu: {error}", file=sys.stderr)
         return 2

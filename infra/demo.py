@@ -77,8 +77,7 @@ def demo_messages(year: int, projects: int = 300, seed: int = 149) -> list[dict[
 def _project(w: _Writer, rng: random.Random, n: int, districts: list[str]) -> None:
     year = w.year
     district = districts[n % len(districts)]
-    area = district if not district.startswith("62019") else "620100"
-    code = f"{year}-{area}-{('48', '44', '54', '78')[n % 4]}-0{1 + n % 3}-{n + 1:06d}"
+    code = f"{year}-{district}-{('48', '44', '54', '78')[n % 4]}-0{1 + n % 3}-{n + 1:06d}"
     sector = rng.choice(SECTORS)
     owner_department = OWNER_DEPARTMENTS[sector]
     registered = date(year, 1, 6) + timedelta(days=rng.randint(0, 80))

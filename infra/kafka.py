@@ -5,9 +5,9 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
+from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import NewTopic
-from kafka.errors import TopicAlreadyExistsError
+from kafka.errors import KafkaError, TopicAlreadyExistsError
 
 from infra.settings import Settings
 
@@ -60,3 +60,28 @@ def consumer(settings: Settings, group: str, **options: Any) -> KafkaConsumer:
     return KafkaConsumer(bootstrap_servers=bootstrap(settings), group_id=group, enable_auto_commit=False,
                          auto_offset_reset="earliest", session_timeout_ms=6000, heartbeat_interval_ms=2000,
                          **options)
+
+
+def tracking_name(topic_name: str, partition: int) -> str:
+    """The name under which a partition's offset is recorded in the store with its effects."""
+    return f"kafka:{topic_name}:{partition}"
+
+
+def portal_lag(settings: Settings, recorded: dict[str, int]) -> dict[str, int]:
+    """Portal messages on each partition past the offset recorded in the store (nothing if Kafka is away)."""
+    if not settings.kafka_bootstrap:
+        return {}
+    try:
+        reader = KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, request_timeout_ms=3000)
+    except KafkaError:
+        return {}
+    try:
+        name = topic(settings, PORTAL)
+        tps = [TopicPartition(name, p) for p in reader.partitions_for_topic(name) or ()]
+        ends = reader.end_offsets(tps) if tps else {}
+        return {tracking_name(name, tp.partition): ends[tp] - 1 - recorded.get(tracking_name(name, tp.partition), -1)
+                for tp in tps}
+    except KafkaError:
+        return {}
+    finally:
+        reader.close()

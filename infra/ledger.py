@@ -17,37 +17,40 @@ last units of a quota cannot both win.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import random
 import threading
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from typing import Any, Iterable, Sequence
 from uuid import UUID
 
-import orjson
 from eventsourcing.application import AggregateNotFoundError, Application, ProcessingEvent, project_aggregate
 from eventsourcing.domain import Aggregate, CanMutateAggregate
-from eventsourcing.persistence import IntegrityError, InterfaceError, Notification, OperationalError, Tracking
+from eventsourcing.persistence import IntegrityError, InterfaceError, OperationalError, StoredEvent, Tracking
 from eventsourcing.utils import get_topic
 
 from domain.alerts import alerts_id
 from domain.handlers import handle
-from domain.messages import Envelope, message_id_of, parse_envelope
+from domain.messages import Envelope, parse_envelope
 from domain.project import Project, project_as_of, project_id
 from domain.quota import QuotaPool, quota_pool_id
 from domain.receipt import MessageReceipt, conflict_receipt_id, receipt_id
 from domain.reduction import EmissionReduction, reduction_id_of
 from domain.rejections import Rejection
-from infra.events_table import events_of, events_with_positions
+from infra.events_table import events_of, events_with_positions, tracked_positions
+from infra.inbound import Inbound, inbound
+from infra.presenter import StoredItem, original_body
 from infra.settings import Principal
 
 log = logging.getLogger("yaosu.ledger")
 
 MAX_ATTEMPTS = 8
+#: The reason of a message kept as `invalid` because the code failed on it (a bug, not bad input).
+UNPROCESSABLE = "the message could not be processed"
+REJECTIONS_SCANNED = 10_000
 REJECTED_TOPIC = get_topic(MessageReceipt.Rejected)
 
 
@@ -66,31 +69,19 @@ class Result:
 
 
 @dataclass(frozen=True)
-class StoredItem:
-    """An event as the audit trail shows it, with its position in the store."""
+class Page:
+    """Events of the log in order, and the position to read after for the next page."""
 
-    position: int
-    event: CanMutateAggregate[UUID]
-
-
-def body_hash(body: Any) -> str:
-    """A hash of the body that ignores key order and white space."""
-    if isinstance(body, bytes):
-        return hashlib.sha256(body).hexdigest()
-    try:
-        canonical = orjson.dumps(body, option=orjson.OPT_SORT_KEYS)
-    except orjson.JSONEncodeError:  # e.g. nested deeper than orjson writes: still kept, by its text
-        canonical = repr(body).encode()
-    return hashlib.sha256(canonical).hexdigest()
+    items: list[StoredItem]
+    next_after: int
 
 
-def body_text(body: Any) -> str:
-    if isinstance(body, bytes):
-        return body.decode("utf-8", errors="replace")
-    try:
-        return orjson.dumps(body).decode()
-    except orjson.JSONEncodeError:
-        return repr(body)
+def _sent_by(event: Any, principal: Principal) -> bool:
+    if event is None:
+        return False
+    if event.submitted_by == f"{principal.role}:{principal.name}":
+        return True
+    return bool(event.channel == "kafka" and claimed_department(original_body(event.body)) == principal.department)
 
 
 def claimed_department(body: Any) -> str | None:
@@ -253,7 +244,7 @@ class Ledger(Application[UUID]):
         With `tracking` (e.g. a Kafka partition and the batch's last offset), that position is
         recorded in the same transaction as the batch's effects.
         """
-        prepared = [(body, body_hash(body), message_id_of(body)) for body in bodies]
+        prepared = [inbound(body) for body in bodies]
         with self._submitting:
             for attempt in range(MAX_ATTEMPTS):
                 if attempt and tracking is not None:
@@ -279,54 +270,52 @@ class Ledger(Application[UUID]):
                 return results
         raise AssertionError("unreachable")
 
-    def _attempt(
-        self, batch: _Batch, prepared: list[tuple[Any, str, str | None]], principal: Principal, channel: str,
-        tracking: Tracking | None,
-    ) -> list[Result]:
-        batch.prefetch(body for body, _, _ in prepared)
+    def _attempt(self, batch: _Batch, prepared: list[Inbound], principal: Principal, channel: str,
+                 tracking: Tracking | None) -> list[Result]:
+        batch.prefetch(item.body for item in prepared)
         submitted_by = f"{principal.role}:{principal.name}"
         outcomes: list[tuple[Result, int | None]] = []
-        for body, digest, message_id in prepared:
-            sender = sender_of(principal, body)
-            receipt = receipt_id(sender, message_id, digest)
+        for item in prepared:
+            message_id = item.message_id
+            sender = sender_of(principal, item.body)
+            receipt = receipt_id(sender, message_id, item.digest)
             earlier = batch.find_receipt(receipt)
             if earlier is not None:
                 batch.touched.clear()
-                if earlier.body_hash == digest:  # the original outcome, once more
+                if earlier.body_hash == item.digest:  # the original outcome, once more
                     outcomes.append((Result(message_id, "duplicate", code=earlier.code, reason=earlier.reason), None))
                     continue
                 reason = f"message_id {message_id} was already used for a different body"
-                conflict = conflict_receipt_id(sender, message_id or "", digest)
+                conflict = conflict_receipt_id(sender, message_id or "", item.digest)
                 if batch.find_receipt(conflict) is not None:
                     batch.touched.clear()  # this very conflicting body was kept already
                     outcomes.append((Result(message_id, "rejected", code="conflict", reason=reason), None))
                     continue
-                outcomes.append(self._reject(batch, conflict, body, digest, message_id, None,
-                                             Rejection("conflict", reason), submitted_by, channel))
+                outcomes.append(self._reject(batch, conflict, item, None, Rejection("conflict", reason),
+                                             submitted_by, channel))
                 continue
             envelope: Envelope | None = None
             try:
-                refuse_token(principal, body)
-                envelope = parse_envelope(body, submitted_by=submitted_by)
+                if item.problem is not None:
+                    raise Rejection("invalid", item.problem)
+                refuse_token(principal, item.body)
+                envelope = parse_envelope(item.body, submitted_by=submitted_by)
                 handle(envelope, batch)
             except Rejection as rejection:
                 batch.abandon_message()
-                outcomes.append(self._reject(batch, receipt, body, digest, message_id, envelope, rejection,
-                                             submitted_by, channel))
+                outcomes.append(self._reject(batch, receipt, item, envelope, rejection, submitted_by, channel))
                 continue
             except Exception as error:  # noqa: BLE001
                 # A message the code cannot handle must not stall every message after it (a Kafka
                 # partition would retry it forever): keep it, rejected, with what went wrong.
                 batch.abandon_message()
                 log.exception("message %s could not be processed", message_id)
-                rejection = Rejection("invalid", f"the message could not be processed ({type(error).__name__}: "
-                                                 f"{str(error)[:200]})")
-                outcomes.append(self._reject(batch, receipt, body, digest, message_id, envelope, rejection,
-                                             submitted_by, channel))
+                rejection = Rejection("invalid", f"{UNPROCESSABLE} ({type(error).__name__}: {str(error)[:200]})")
+                outcomes.append(self._reject(batch, receipt, item, envelope, rejection, submitted_by, channel))
                 continue
             batch.add(MessageReceipt.accept(
                 receipt, message_id=envelope.audit.message_id, message_type=envelope.audit.message_type,
-                body_hash=digest, subject=envelope.key, submitted_by=submitted_by, channel=channel,
+                body_hash=item.digest, subject=envelope.key, submitted_by=submitted_by, channel=channel,
             ))
             outcomes.append((Result(message_id, "accepted"), batch.end_message()))
         recordings = self._store(batch, tracking) if batch.events or tracking else []
@@ -337,16 +326,16 @@ class Ledger(Application[UUID]):
         ]
 
     @staticmethod
-    def _reject(batch: _Batch, receipt: UUID, body: Any, digest: str, message_id: str | None,
-                envelope: Envelope | None, rejection: Rejection, submitted_by: str,
-                channel: str) -> tuple[Result, int | None]:
-        raw_type = body.get("type") if isinstance(body, dict) else None
+    def _reject(batch: _Batch, receipt: UUID, item: Inbound, envelope: Envelope | None, rejection: Rejection,
+                submitted_by: str, channel: str) -> tuple[Result, int | None]:
+        raw_type = item.body.get("type") if isinstance(item.body, dict) else None
         batch.add(MessageReceipt.reject(
-            receipt, message_id=message_id, message_type=raw_type if isinstance(raw_type, str) else None,
-            body_hash=digest, subject=envelope.key if envelope else None, submitted_by=submitted_by,
-            channel=channel, code=rejection.code, reason=rejection.reason, body=body_text(body),
+            receipt, message_id=item.message_id, message_type=raw_type if isinstance(raw_type, str) else None,
+            body_hash=item.digest, subject=envelope.key if envelope else None, submitted_by=submitted_by,
+            channel=channel, code=rejection.code, reason=rejection.reason, body=item.text,
+            body_length=item.size if item.truncated else None, body_sha256=item.digest if item.truncated else None,
         ))
-        return Result(message_id, "rejected", code=rejection.code, reason=rejection.reason), batch.end_message()
+        return Result(item.message_id, "rejected", code=rejection.code, reason=rejection.reason), batch.end_message()
 
     def _store(self, batch: _Batch, tracking: Tracking | None) -> list[Any]:
         # The events are already collected in message order: record them as they are, with the
@@ -371,21 +360,51 @@ class Ledger(Application[UUID]):
         """Every event of a project in store order, with what supervision was told of it."""
         stored = [*events_with_positions(self.recorder, project_id(code)),
                   *events_with_positions(self.recorder, alerts_id(code))]
-        return [StoredItem(position, self.mapper.to_domain_event(s)) for position, s in sorted(stored, key=lambda p: p[0])]
+        return [self.stored_item(s, position) for position, s in sorted(stored, key=lambda p: p[0])]
 
-    def rejections(self, after: int = 0, limit: int = 100) -> list[StoredItem]:
-        notifications = self.recorder.select_notifications(
-            start=after, limit=limit, topics=[REJECTED_TOPIC], inclusive_of_start=False
-        )
-        return [self._item(n) for n in notifications]
+    def rejections(self, after: int = 0, limit: int = 100, *, sent_by: Principal | None = None) -> Page:
+        """Rejected messages after a position, in the order received; with `sent_by`, only those that
+        principal sent (over HTTP with its token, or over Kafka as its department). A filtered page
+        reads at most `REJECTIONS_SCANNED` rejections: `next_after` says where to go on."""
+        found: list[StoredItem] = []
+        scanned, position = 0, after
+        while len(found) < limit and scanned < REJECTIONS_SCANNED:
+            want = limit if sent_by is None else 1000
+            notifications = self.recorder.select_notifications(
+                start=position, limit=want, topics=[REJECTED_TOPIC], inclusive_of_start=False)
+            for n in notifications:
+                position = n.id
+                item = self.stored_item(n)
+                if sent_by is None or _sent_by(item.event, sent_by):
+                    found.append(item)
+                    if len(found) == limit:
+                        break
+            scanned += len(notifications)
+            if len(notifications) < want:
+                break
+        return Page(found, position)
 
-    def feed(self, after: int = 0, limit: int = 100) -> list[StoredItem]:
+    def feed(self, after: int = 0, limit: int = 100) -> Page:
         notifications = self.recorder.select_notifications(start=after, limit=limit, inclusive_of_start=False)
-        return [self._item(n) for n in notifications]
+        return Page([self.stored_item(n) for n in notifications], notifications[-1].id if notifications else after)
 
     def head(self) -> int:
         return self.recorder.max_notification_id() or 0
 
-    def _item(self, notification: Notification) -> StoredItem:
-        return StoredItem(notification.id, self.mapper.to_domain_event(notification))
+    def tracked_positions(self) -> dict[str, int]:
+        """Every position recorded with the events (Kafka partitions, the relay), by name."""
+        return tracked_positions(self.recorder)
 
+    def recorded_after(self, position: int) -> datetime | None:
+        """When the first event after `position` was recorded (None: nothing after it)."""
+        following = self.recorder.select_notifications(start=position, limit=1, inclusive_of_start=False)
+        return self.mapper.to_domain_event(following[0]).timestamp if following else None
+
+    def stored_item(self, stored: StoredEvent, position: int | None = None) -> StoredItem:
+        """The stored event decoded for showing; `position` defaults to the notification's id."""
+        position = stored.id if position is None else position  # type: ignore[attr-defined]
+        try:
+            event = self.mapper.to_domain_event(stored)
+        except Exception as error:  # noqa: BLE001 - shown with its raw data, never fails the caller
+            return StoredItem(position, None, stored.topic, stored.state, f"{type(error).__name__}: {error}")
+        return StoredItem(position, event, stored.topic, stored.state)

@@ -17,6 +17,10 @@ from psycopg.sql import SQL, Identifier
 from infra.settings import Settings
 
 
+class NotBuilt(Exception):
+    """A read model cannot answer yet: no generation serves, or one with other columns is being built."""
+
+
 class Db:
     def __init__(self, settings: Settings) -> None:
         env = settings.persistence_env()
@@ -98,8 +102,13 @@ class Db:
                     cursor.executemany(self.sql(statement), rows)
 
     def query(self, statement: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-        with self._lock:
-            return list(self._run(lambda: self.conn.execute(self.sql(statement), params).fetchall()))
+        try:
+            with self._lock:
+                return list(self._run(lambda: self.conn.execute(self.sql(statement), params).fetchall()))
+        except (psycopg.errors.UndefinedTable, psycopg.errors.UndefinedColumn) as error:
+            # A new version of a read model with other columns is being built; the serving one
+            # cannot answer this code's query until it is swapped in.
+            raise NotBuilt(f"this read model is being rebuilt; try again shortly ({error.diag.message_primary})") from None
 
     def _run(self, work: Any) -> Any:
         """Run a statement; outside a transaction, once more on a new connection if the server restarted."""

@@ -26,7 +26,9 @@ GRANTS = Table(
 _NOT_DETAIL = {"originator_id", "originator_version", "timestamp", "audit", "originator_topic"}
 
 
-class Ledger(Projection):
+class FactorLedger(Projection):
+    """The factor ledger (要素台账) read model."""
+
     name = "ledger"
     version = 1
     tables = (PROJECTS, POOLS, GRANTS)

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from infra.settings import Settings
+from projections.catalog import Catalog
 from projections.db import Db
 from projections.model import Projection
-from projections.runner import Catalog
 
 
 class ReadModels:

@@ -130,3 +130,9 @@ def alerts(db: Db, t: dict[str, str], as_of: date, thresholds: Thresholds, *, di
     found = [a for f in load_facts(db, t, district) for a in evaluate(f, as_of, thresholds)]
     return sorted((a for a in found if (level is None or a.level == level) and (rule is None or a.rule == rule)),
                   key=lambda a: (a.district, a.project_code, a.rule, a.ref or ""))
+
+
+def alert_json(alert: Alert) -> dict[str, Any]:
+    """An alert as `GET /v1/alerts` and the monitor's messages show it."""
+    return {"project_code": alert.project_code, "rule": alert.rule, "level": alert.level, "since": alert.since,
+            "district": alert.district, "detail": alert.detail, "ref": alert.ref}

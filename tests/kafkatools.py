@@ -85,7 +85,7 @@ def signature(ledger: Ledger) -> dict[str, Any]:
     per_aggregate: dict[str, list[Any]] = {}
     receipts = set()
     after = 0
-    while batch := ledger.feed(after, 5000):
+    while batch := ledger.feed(after, 5000).items:
         for item in batch:
             e: Any = item.event
             name = type(e).__qualname__

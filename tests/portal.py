@@ -70,3 +70,60 @@ FACTOR_MESSAGES: dict[str, tuple[str, dict[str, Any]]] = {
     "issue.escalated": ("transport", {"issue_id": "I-1", "title": "征地协调", "level": "city",
                                       "assigned_to": "natural_resources", "due_date": "2021-04-30"}),
 }
+
+
+# --- one accepted example of every message type, after a common setup -----------------------
+
+OWNER = "industry_it"  # the horizontal owner of CODE (REGISTRATION)
+DISTRICT = "district:620102"  # CODE's district portal
+NEW_CODE = "2021-620102-44-02-000456"
+AT = "2021-03-02T10:00:00+08:00"
+
+SETUP = [
+    *admitted(CODE, "annual"), energy_quota(5000), land_quota(5000), reduction("RD-1", 100),
+    msg("land.supplied", {"parcel": "P-1", "area_mu": 10, "method": "transfer"}, dept="natural_resources",
+        mid="grant-land-1"),
+    msg("issue.escalated", {"issue_id": "I-1", "title": "征地", "level": "city", "assigned_to": "natural_resources",
+                            "due_date": "2021-04-30"}),
+]
+STARTED = [msg("construction.started", {"date": "2021-03-01"}, at=AT)]
+
+#: Per message type: a payload that the right sender gets accepted after SETUP (and what else it needs first).
+EXAMPLES: dict[str, tuple[dict[str, Any], list[dict[str, Any]]]] = {
+    "project.registered": ({"name": "新项目", "district": "620102", "sector": "C", "department": OWNER, "owner": "某公司",
+                            "total_investment": 100, "planned_start": "2021-05-01",
+                            "planned_completion": "2022-05-01", "revenue_generating": False}, []),
+    "plan.set": ({"year": 2021, "planned_investment": 100}, []),
+    "project.admitted": ({"library": "rolling3y"}, []),
+    "project.released": ({"library": "annual", "reason": "调出"}, []),
+    "stage.advanced": ({"stage": "generation"}, []),
+    "funds.allocated": ({"source": "own_funds", "amount": 10}, []),
+    "bond.evaluated": ({"kind": "legal", "evaluator": "律所", "passed": True}, []),
+    "land.supplied": ({"parcel": "P-2", "area_mu": 5, "method": "allocation"}, []),
+    "energy.granted": ({"tce": 10, "year": 2021}, []),
+    "emission.reduction_registered": ({"reduction_id": "RD-2", "enterprise": "某厂", "pollutant": "SO2",
+                                       "tonnes": 5, "due_date": "2021-12-31"}, []),
+    "emission.advanced": ({"reduction_id": "RD-1", "pollutant": "SO2", "tonnes": 1}, []),
+    "emission.reduction_completed": ({"reduction_id": "RD-1"}, []),
+    "data.provided": ({"kind": "k", "reference": "r"}, []),
+    "utility.connected": ({"utility": "water"}, []),
+    "talent.assigned": ({"person": "王五", "role": "expert"}, []),
+    "issue.escalated": ({"issue_id": "I-2", "title": "用能", "level": "district", "assigned_to": "water",
+                         "due_date": "2021-05-30"}, []),
+    "issue.resolved": ({"issue_id": "I-1", "resolution": "已解决"}, []),
+    "construction.started": ({"date": "2021-03-01"}, []),
+    "investment.reported": ({"period": "2021-02", "completed": 10}, []),
+    "project.completed": ({"date": "2021-03-02"}, STARTED),
+    "project.cancelled": ({"reason": "撤销"}, []),
+    "factor.reclaimed": ({"factor": "land", "grant_id": "grant-land-1", "reason": "闲置"}, []),
+    "exception.approved": ({"rule": "not_in_annual_plan", "reference": "EX-9", "reason": "民生"}, []),
+    "quota.set": ({"district": "620102", "year": 2022, "factor": "energy", "amount": 10}, []),
+}
+#: Who sends each example (one of the contract's senders for it).
+EXAMPLE_SENDERS: dict[str, str] = {
+    **{t: "development_reform" for t in EXAMPLES},
+    "bond.evaluated": "finance", "land.supplied": "natural_resources", "emission.reduction_registered":
+    "ecology_environment", "emission.advanced": "ecology_environment", "emission.reduction_completed":
+    "ecology_environment", "data.provided": "big_data", "utility.connected": "water", "talent.assigned":
+    "organisation", "factor.reclaimed": "natural_resources",
+}

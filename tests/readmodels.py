@@ -27,7 +27,7 @@ def dump(catalog: Catalog) -> dict[str, list[tuple[Any, ...]]]:
 
 def project_codes(ledger: Ledger) -> list[str]:
     codes, after = [], 0
-    while batch := ledger.feed(after, 1000):
+    while batch := ledger.feed(after, 1000).items:
         codes += [i.event.code for i in batch if isinstance(i.event, Project.Registered)]
         after = batch[-1].position
     return codes

@@ -117,12 +117,17 @@ def test_bad_envelopes_are_rejected_kept_and_change_nothing(client: TestClient, 
 def test_tokens(client: TestClient) -> None:
     assert client.get("/v1/rejections").status_code == 401
     assert client.get("/v1/rejections", headers={"Authorization": "Bearer nope"}).json()["code"] == "unauthenticated"
-    assert client.get("/v1/rejections", headers=NR_PORTAL).status_code == 403
     assert client.post("/v1/messages", content=b"[]").status_code == 401
     (result,) = post(client, msg("data.provided", {"kind": "k", "reference": "r"}, dept="big_data"), NR_PORTAL)
     assert result["code"] == "forbidden"
     (result,) = post(client, msg("data.provided", {"kind": "k", "reference": "r"}, dept="big_data"), SUPERVISOR)
     assert result["code"] == "forbidden"
+    # A portal reads what a supervisor reads (v1.1), but of the rejections only those of what it sent.
+    own = client.get("/v1/rejections", headers=NR_PORTAL)
+    assert own.status_code == 200
+    assert [r["submitted_by"] for r in own.json()["rejections"]] == ["portal:natural_resources-portal"]
+    assert len(client.get("/v1/rejections", headers=SUPERVISOR).json()["rejections"]) == 2
+    assert client.get(f"/v1/projects/{CODE}/history", headers=NR_PORTAL).status_code == 404  # read, not forbidden
 
 
 def test_unknown_and_malformed_project_codes(client: TestClient) -> None:

@@ -39,8 +39,9 @@ def free_port() -> int:
 
 
 @contextmanager
-def serving(store: str) -> Iterator[str]:
-    """`yaosu serve` on a free port, as a separate process; its URL once it answers."""
+def serving(store: str, output: list[str] | None = None) -> Iterator[str]:
+    """`yaosu serve` on a free port, as a separate process; its URL once it answers (and what it
+    printed, into `output`, once it has stopped)."""
     port = free_port()
     process = subprocess.Popen([sys.executable, "-m", "infra.cli", "serve", "--port", str(port)],
                                env=environment(store), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -60,7 +61,9 @@ def serving(store: str) -> Iterator[str]:
         yield url
     finally:
         process.terminate()
-        process.wait(timeout=10)
+        printed, _ = process.communicate(timeout=10)
+        if output is not None:
+            output.append(printed)
 
 
 @pytest.fixture
@@ -150,3 +153,89 @@ def test_concurrent_http_posts_lose_nothing_and_apply_once(server: str) -> None:
     state = httpx.get(f"{server}/v1/projects/{CODE}", headers=SUPERVISOR).json()
     assert len(state["factors"]["data"]) == 40 and len(state["factors"]["energy"]) == 6
     assert len(state["factors"]["funds"]) == 1 and state["factor_totals"]["energy"] == 60
+
+
+def test_the_development_tokens_are_served_on_loopback_only(tmp_path: Path) -> None:
+    refused = yaosu("serve", "--host", "0.0.0.0", store=f"sqlite:///{tmp_path / 'x.db'}", timeout=60)
+    assert refused.returncode == 2 and "127.0.0.1 only" in refused.stderr and "Traceback" not in refused.stderr
+
+
+def test_tokens_are_made_once_and_kept_as_hashes(tmp_path: Path) -> None:
+    tokens = tmp_path / "tokens.json"
+    made = yaosu("tokens", "add", "--name", "nr-portal", "--role", "portal", "--department", "natural_resources",
+                 "--file", str(tokens), store="memory://")
+    assert made.returncode == 0, made.stderr
+    token = made.stdout.strip()
+    assert len(token) >= 40 and token not in tokens.read_text()
+    (entry,) = orjson.loads(tokens.read_bytes())["tokens"]
+    assert set(entry) == {"sha256", "name", "role", "department"} and len(entry["sha256"]) == 64
+    again = yaosu("tokens", "add", "--name", "nr-portal", "--role", "admin", "--file", str(tokens), store="memory://")
+    assert again.returncode == 2 and "exists already" in again.stderr
+    store = f"sqlite:///{tmp_path / 'tokens.db'}"
+    port = free_port()
+    env = {**os.environ, "YAOSU_STORE": store, "YAOSU_TOKENS_FILE": str(tokens)}
+    process = subprocess.Popen([sys.executable, "-m", "infra.cli", "serve", "--port", str(port)], env=env,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                assert time.monotonic() < deadline and process.poll() is None
+                time.sleep(0.1)
+        assert httpx.get(f"{url}/v1/events", headers={"Authorization": f"Bearer {token}"}).status_code == 200
+        assert httpx.get(f"{url}/v1/events", headers=ADMIN).status_code == 401  # no development tokens now
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+@pytest.mark.parametrize("content,fragment", [
+    (b"{not json", "not JSON"),
+    (b'{"dev-admin": {"name": "admin", "role": "admin"}}', "yaosu tokens add"),
+    (b'{"tokens": [{"sha256": "abc", "name": "x", "role": "admin"}]}', "64 lower-case hex"),
+    (b'{"tokens": [{"sha256": "' + b"a" * 64 + b'", "name": "x", "role": "king"}]}', "unknown role"),
+])
+def test_a_malformed_tokens_file_is_one_clear_line(tmp_path: Path, content: bytes, fragment: str) -> None:
+    tokens = tmp_path / "tokens.json"
+    tokens.write_bytes(content)
+    refused = subprocess.run([sys.executable, "-m", "infra.cli", "serve"], capture_output=True, text=True, timeout=60,
+                             env={**os.environ, "YAOSU_STORE": f"sqlite:///{tmp_path / 'x.db'}",
+                                  "YAOSU_TOKENS_FILE": str(tokens)})
+    assert refused.returncode == 2 and fragment in refused.stderr
+    assert "Traceback" not in refused.stderr and len(refused.stderr.strip().splitlines()) == 1
+
+
+def test_logs_never_show_the_database_password(pg_url: str) -> None:
+    # The test server trusts local connections, so any password gets in: it must not get out.
+    with_password = pg_url.replace("postgres@", "postgres:s3cret-pw@", 1)
+    assert "s3cret-pw" in with_password
+    printed: list[str] = []
+    with serving(f"{with_password}?schema=t_logs", printed) as url:
+        assert httpx.get(f"{url}/readyz").status_code == 200
+    assert "s3cret-pw" not in printed[0] and "postgres:***@" in printed[0]
+    projections = subprocess.run([sys.executable, "-m", "infra.cli", "projections", "status"], capture_output=True,
+                                 text=True, timeout=60, env=environment(f"{with_password}?schema=t_logs"))
+    assert projections.returncode == 0 and "s3cret-pw" not in projections.stdout + projections.stderr
+
+
+def test_a_chunked_body_over_the_limit_is_refused_while_it_is_read(server: str) -> None:
+    sent = 0
+
+    def chunks() -> Iterator[bytes]:
+        nonlocal sent
+        yield b"["
+        for _ in range(100 * 1024):  # 100 MiB, never Content-Length
+            sent += 1024
+            yield b" " * 1024
+        yield b"]"
+
+    try:
+        answer = httpx.post(f"{server}/v1/messages", content=chunks(), headers=ADMIN, timeout=60)
+        assert answer.status_code == 413 and answer.json()["code"] == "body_too_large"
+    except httpx.HTTPError:
+        pass  # the server may close the connection while the client is still sending: also a refusal
+    assert sent < 20 * 1024 * 1024  # it stopped reading near the 8 MiB limit, not after 100 MiB

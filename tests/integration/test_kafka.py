@@ -104,14 +104,14 @@ def test_ten_thousand_portal_messages_exactly_once_with_rejections_and_events_re
 
     relay = Relay(ledger, kafka_settings)
     relay.run(until_caught_up=True)
-    stored = {i.position for i in ledger.feed(0, 1_000_000)}  # (rolled-back attempts leave gaps in the ids)
+    stored = {i.position for i in ledger.feed(0, 1_000_000).items}  # (rolled-back attempts leave gaps in the ids)
     events = read_topic(kafka_settings, kafka.EVENTS)
     positions = {int(dict(r.headers)["position"]) for r in events}
     assert positions == stored and len(events) == len(stored)  # every stored event, once
     first = orjson.loads(next(r for r in events if dict(r.headers)["position"] == b"1").value)
     assert {"position", "type", "data", "occurred_at", "recorded_at", "actor", "message_id"} <= set(first)
 
-    kept = {(i.event.message_id, i.event.body_hash) for i in ledger.rejections(0, 100_000) if i.event.channel == "kafka"}
+    kept = {(i.event.message_id, i.event.body_hash) for i in ledger.rejections(0, 100_000).items if i.event.channel == "kafka"}
     rejected = read_topic(kafka_settings, kafka.REJECTED)
     forwarded = {int(dict(r.headers)["position"]): orjson.loads(r.value) for r in rejected}
     assert len(forwarded) == len(kept) > 100

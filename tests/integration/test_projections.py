@@ -111,7 +111,7 @@ def test_a_failing_projection_stops_at_the_event_and_says_where(
     try:
         with caplog.at_level(logging.ERROR, "yaosu.projections"):
             runner.run_until_caught_up()
-        first_land = next(i.position for i in ledger.feed(0, 10_000) if isinstance(i.event, Project.LandSupplied))
+        first_land = next(i.position for i in ledger.feed(0, 10_000).items if isinstance(i.event, Project.LandSupplied))
         broken = runner.workers["broken"]
         assert broken.failed is not None and broken.failed.position == first_land
         assert broken.position < first_land  # nothing at or after the failure was committed

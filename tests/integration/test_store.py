@@ -76,11 +76,11 @@ def test_rejections_are_kept_with_code_reason_and_body(ledger: Ledger) -> None:
     stray = msg("data.provided", {"kind": "k", "reference": "r"}, dept="big_data")
     results = submit(ledger, stray, b"not json at all", {"type": "project.renamed"})
     assert [r.code for r in results] == ["unknown_project", "invalid", "invalid"]
-    kept = ledger.rejections()
+    kept = ledger.rejections().items
     assert [i.event.code for i in kept] == ["unknown_project", "invalid", "invalid"]
     assert kept[0].event.message_id == stray["message_id"] and "payload" in kept[0].event.body
     assert kept[1].event.body == "not json at all"
-    assert [i.event.code for i in ledger.rejections(after=kept[0].position)] == ["invalid", "invalid"]
+    assert [i.event.code for i in ledger.rejections(after=kept[0].position).items] == ["invalid", "invalid"]
 
 
 def test_a_failed_batch_stores_nothing_and_forgets_what_it_changed(
@@ -114,7 +114,7 @@ def test_a_message_the_code_cannot_handle_is_kept_and_the_batch_goes_on(
     results = submit(ledger, msg("data.provided", {"kind": "k", "reference": "r"}, dept="big_data"),
                      msg("funds.allocated", {"source": "own_funds", "amount": 1}, dept="finance"))
     assert [(r.status, r.code) for r in results] == [("rejected", "invalid"), ("accepted", None)]
-    assert "KeyError" in ledger.rejections()[-1].event.reason
+    assert "KeyError" in ledger.rejections().items[-1].event.reason
 
 
 def test_eight_threads_interleaving_on_one_project_lose_nothing(ledger: Ledger, settings: Settings) -> None:

@@ -62,7 +62,7 @@ def test_business_date_is_the_city_date() -> None:
     (lambda b: b["payload"].pop("name"), "payload.name: required"),
     (lambda b: b["payload"].update(total_investment="lots"), "payload.total_investment"),
     (lambda b: b["payload"].update(total_investment=-1), "greater than 0"),
-    (lambda b: b["payload"].update(total_investment=True), "must be a number"),
+    (lambda b: b["payload"].update(total_investment=True), "must be a JSON number"),
     (lambda b: b["payload"].update(planned_start="2021/04/01"), "ISO date"),
     (lambda b: b["payload"].update(revenue_generating="yes"), "true or false"),
     (lambda b: b["payload"].update(district="110101"), "payload.district"),
@@ -72,8 +72,15 @@ def test_business_date_is_the_city_date() -> None:
     (lambda b: b["payload"].update(name="   "), "non-empty"),
     (lambda b: b.update(occurred_at="0001-01-01T00:00:00+09:00"), "between 1990 and 2100"),
     (lambda b: b["payload"].update(planned_start="9999-12-30"), "between 1990 and 2100"),
-    (lambda b: b["payload"].update(total_investment="1e-999999"), "decimal places"),
-    (lambda b: b["payload"].update(total_investment="1." + "1" * 60), "out of range"),
+    (lambda b: b["payload"].update(total_investment=1e-7), "decimal places"),
+    (lambda b: b["payload"].update(total_investment=0.1234567), "decimal places"),
+    (lambda b: b["payload"].update(total_investment=123456789.1234567), "significant digits"),
+    (lambda b: b["payload"].update(total_investment=1e300), "out of range"),
+    (lambda b: b["payload"].update(total_investment=10**40), "out of range"),
+    # Amounts are JSON numbers: no string passes, however number-like (issue 7: "0E-999999999999999999"
+    # was accepted, and rendering it exhausted the memory).
+    *[(lambda b, v=v: b["payload"].update(total_investment=v), "must be a JSON number")
+      for v in ("5", "1_000", " 5 ", "٥", "0E-999999999999999999", "1e-999999", "NaN", "Infinity")],
     (lambda b: b.update(project_code="2021-620102-48-01-000123\n"), "project_code"),
     (lambda b: b.update(project_code="２０２１-620102-48-01-000123"), "project_code"),
     (lambda b: b.update(message_id="id\n"), "message_id"),
@@ -97,7 +104,8 @@ def test_messages_not_about_a_project_take_no_code() -> None:
 @pytest.mark.parametrize("payload,fragment", [
     ({"period": "2021-13", "completed": 1}, "payload.period"),
     ({"period": "2021-01", "completed": 1e13}, "out of range"),
-    ({"period": "2021-01", "completed": "NaN"}, "out of range"),
+    ({"period": "2021-01", "completed": "NaN"}, "JSON number"),
+    ({"period": "2021-01", "completed": "0E-999999999999999999"}, "JSON number"),
 ])
 def test_payload_bounds(payload: dict, fragment: str) -> None:
     assert fragment in invalid(msg("investment.reported", payload))
@@ -123,3 +131,12 @@ def test_project_codes_parse_year_and_area(value: str) -> None:
 def test_malformed_project_codes(value: str) -> None:
     with pytest.raises(ValueError):
         ProjectCode(value)
+
+
+@pytest.mark.parametrize("written,canonical", [
+    (5, "5"), (5.0, "5"), (86.50, "86.5"), (1e2, "100"), (2.5e3, "2500"), (0.000001, "0.000001"),
+    (0.0, "0"), (-0.0, "0"), (999999999999, "999999999999"), (123456789.123456, "123456789.123456"),
+])
+def test_amounts_are_stored_in_one_canonical_form(written: float, canonical: str) -> None:
+    command = parse(msg("plan.set", {"year": 2021, "planned_investment": written})).command
+    assert str(command.planned_investment) == canonical  # type: ignore[attr-defined]

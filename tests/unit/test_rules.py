@@ -420,4 +420,4 @@ def test_a_resent_rejection_is_a_duplicate(memory_ledger: Ledger) -> None:
     body = factor("data.provided")
     assert rejected(memory_ledger, body) == "unknown_project"
     assert [r.status for r in submit(memory_ledger, body)] == ["duplicate"]
-    assert len(memory_ledger.rejections()) == 1
+    assert len(memory_ledger.rejections().items) == 1

@@ -1,0 +1,48 @@
+"""Who is calling: the bearer token (hashed, compared with the tokens file) and what the store gives
+each route. Every role reads (contract v1.1); what a token may submit is decided per message by the
+pipeline, so a refused message is kept like any other rejection."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from api.errors import ProblemError
+from infra.ledger import Ledger
+from infra.settings import Principal, Settings
+from projections.read import ReadModels
+
+_bearer = HTTPBearer(auto_error=False, description="a token from the tokens file (`yaosu tokens add`)")
+
+
+def caller(request: Request,
+           credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> Principal:
+    if credentials is None or not credentials.credentials.strip():
+        raise ProblemError(401, "unauthenticated", "send Authorization: Bearer <token>")
+    found = settings(request).principal(credentials.credentials.strip())
+    if found is None:
+        raise ProblemError(401, "unauthenticated", "unknown token")
+    return found
+
+
+def settings(request: Request) -> Settings:
+    return request.app.state.settings  # type: ignore[no-any-return]
+
+
+def ledger(request: Request) -> Ledger:
+    return request.app.state.ledger  # type: ignore[no-any-return]
+
+
+def read_models(request: Request) -> ReadModels:
+    found: ReadModels | None = request.app.state.read_models
+    if found is None:
+        raise ProblemError(503, "read_model_not_ready", "this store keeps no read models")
+    return found
+
+
+Caller = Annotated[Principal, Depends(caller)]
+Store = Annotated[Ledger, Depends(ledger)]
+Reads = Annotated[ReadModels, Depends(read_models)]
+Config = Annotated[Settings, Depends(settings)]

@@ -1,0 +1,110 @@
+"""Errors as `application/problem+json` with a stable `code`, and the guard around every request.
+
+The guard answers what no handler caught with a 500 problem and `Connection: close` (the
+connection is not reused after a failure), and marks every answer `nosniff`.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import orjson
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from api.schemas import Problem
+from projections.db import NotBuilt
+
+log = logging.getLogger("yaosu.api")
+
+TITLES = {400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
+          405: "Method Not Allowed", 413: "Content Too Large", 500: "Internal Server Error",
+          503: "Service Unavailable"}
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+PROJECT_CODE_PARAMETERS = {("path", "code"), ("query", "project")}
+
+
+class ProblemError(Exception):
+    """An error answered as `application/problem+json` with a stable `code`."""
+
+    def __init__(self, status: int, code: str, detail: str, headers: dict[str, str] | None = None) -> None:
+        super().__init__(detail)
+        self.status, self.code, self.detail, self.headers = status, code, detail, headers
+
+
+def problem(status: int, code: str, detail: str, headers: dict[str, str] | None = None) -> Response:
+    body = {"type": f"https://yaosu.example/problems/{code}", "title": TITLES.get(status, "Error"),
+            "status": status, "detail": detail, "code": code}
+    if status == 401:
+        headers = {**(headers or {}), "WWW-Authenticate": "Bearer"}
+    return Response(orjson.dumps(body), status_code=status, media_type=PROBLEM_MEDIA_TYPE, headers=headers)
+
+
+def problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """The OpenAPI `responses` entries of these problem statuses."""
+    described = {400: "the request does not fit: a parameter, a header or the body",
+                 401: "no bearer token, or an unknown one", 403: "the token's role may not do this",
+                 404: "nothing is registered under that name", 413: "too many envelopes or bytes",
+                 503: "the store or a read model cannot answer yet"}
+    return {status: {"model": Problem, "description": described[status],
+                     "content": {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}}}
+            for status in statuses}
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(ProblemError)
+    async def _problem(_: Request, error: ProblemError) -> Response:
+        return problem(error.status, error.code, error.detail, error.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_: Request, error: RequestValidationError) -> Response:
+        first = error.errors()[0] if error.errors() else {}
+        location = tuple(first.get("loc", ()))
+        code = "invalid_project_code" if location in PROJECT_CODE_PARAMETERS else "invalid_request"
+        return problem(400, code, f"{'.'.join(map(str, location))}: {first.get('msg', 'invalid')}")
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_: Request, error: StarletteHTTPException) -> Response:
+        code = {404: "not_found", 405: "method_not_allowed"}.get(error.status_code, "http_error")
+        return problem(error.status_code, code, str(error.detail), dict(error.headers or {}))
+
+    @app.exception_handler(NotBuilt)
+    async def _not_built(_: Request, error: NotBuilt) -> Response:
+        return problem(503, "read_model_not_ready", str(error))
+
+    app.add_middleware(Guard)
+
+
+class Guard:
+    """Pure ASGI middleware: `nosniff` on every answer; a failure becomes a 500 problem that closes
+    the connection, instead of a connection reset."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def send_marked(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+                message["headers"] = [*message.get("headers", []), (b"x-content-type-options", b"nosniff")]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_marked)
+        except Exception:
+            log.exception("unhandled error on %s %s", scope.get("method"), scope.get("path"))
+            if started:
+                raise  # halfway through an answer: only closing the connection is left
+            answer = problem(500, "internal_error", "the server failed; nothing was stored by this request",
+                             {"Connection": "close"})
+            await answer(scope, receive, send_marked)

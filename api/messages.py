@@ -1,0 +1,60 @@
+"""`POST /v1/messages`: portal messages over HTTP, through the one message pipeline."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+from starlette.concurrency import run_in_threadpool
+
+from api import schemas
+from api.auth import Caller, Config, Store
+from api.errors import ProblemError, problems
+from api.json import JSON
+
+router = APIRouter(tags=["messages"])
+
+MAX_BODY_BYTES = 8 * 1024 * 1024
+
+
+async def read_body(request: Request, limit: int = MAX_BODY_BYTES) -> bytes:
+    """The body, counted while it is read: a chunked upload stops at the limit, not at its end."""
+    too_large = ProblemError(413, "body_too_large", f"the body exceeds {limit} bytes", {"Connection": "close"})
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:  # refused before reading a byte
+        raise too_large
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise too_large
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+@router.post(
+    "/v1/messages",
+    response_model=schemas.SubmitResponse,
+    responses=problems(400, 401, 413),
+    openapi_extra={"requestBody": {"required": True, "content": {"application/json": {
+        "schema": {"$ref": "#/components/schemas/MessagesBody"}}}}},
+)
+async def submit(request: Request, who: Caller, ledger: Store, settings: Config) -> Response:
+    """Submit one envelope or an array of up to 1,000; one result per envelope, in order."""
+    raw = await read_body(request)
+    try:
+        body: Any = orjson.loads(raw)
+    except orjson.JSONDecodeError as error:
+        raise ProblemError(400, "malformed_json", f"the body is not JSON: {error}") from None
+    if isinstance(body, dict):
+        bodies = [body]
+    elif isinstance(body, list):
+        bodies = body
+    else:
+        raise ProblemError(400, "not_an_envelope", "the body must be an envelope object or an array of them")
+    if len(bodies) > settings.max_batch:
+        raise ProblemError(413, "batch_too_large", f"{len(bodies)} envelopes; a request carries at most {settings.max_batch}")
+    results = await run_in_threadpool(ledger.submit, bodies, principal=who, channel="http")
+    return JSON({"results": [r.as_json() for r in results]})

@@ -1,0 +1,33 @@
+"""Query and path parameters, each bounded, as OpenAPI publishes them (a value outside is a 400)."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated, Literal, Optional
+
+from fastapi import Path, Query
+
+from domain import codes
+from domain.supervision import LEVELS, RULES
+
+FIRST_DAY, LAST_DAY = date(codes.FIRST_YEAR, 1, 1), date(codes.LAST_YEAR, 12, 31)
+#: Store positions: JSON readers hold integers as doubles, exact up to 2**53.
+LAST_POSITION = 2**53
+
+ProjectCodePath = Annotated[str, Path(pattern=codes.PROJECT_CODE_PATTERN, description="national project code",
+                                      examples=["2021-620102-48-01-000123"])]
+LibraryPath = Annotated[Literal[tuple(codes.LIBRARIES)], Path(description="a reserve library")]  # type: ignore[misc]
+
+AsOf = Annotated[Optional[date], Query(ge=FIRST_DAY, le=LAST_DAY, description="a business date (city time)")]
+Year = Annotated[Optional[int], Query(ge=codes.FIRST_YEAR, le=codes.LAST_YEAR)]
+After = Annotated[int, Query(ge=0, le=LAST_POSITION, description="the position to read after")]
+Limit = Annotated[int, Query(ge=1, le=1000)]
+District = Annotated[Optional[Literal[tuple(codes.DISTRICTS)]], Query()]  # type: ignore[misc]
+Sector = Annotated[Optional[Literal[tuple(codes.SECTORS)]], Query()]  # type: ignore[misc]
+Department = Annotated[Optional[Literal[tuple(codes.DEPARTMENTS)]], Query()]  # type: ignore[misc]
+Stage = Annotated[Optional[Literal[codes.STAGES]], Query()]  # type: ignore[misc]
+Factor = Annotated[Optional[Literal[codes.FACTORS]], Query()]  # type: ignore[misc]
+ProjectCode = Annotated[Optional[str], Query(pattern=codes.PROJECT_CODE_PATTERN)]
+Level = Annotated[Optional[Literal[LEVELS]], Query()]  # type: ignore[misc]
+Rule = Annotated[Optional[Literal[RULES]], Query()]  # type: ignore[misc]
+By = Annotated[Literal["sector", "district"], Query()]

@@ -1,0 +1,105 @@
+"""The catalogue of read models (读模型目录): which projections exist, and where each one's tables are.
+
+Each projection's tables are named `<prefix>_<name>_g<gen>_<table>`, one set per generation;
+the generations table says which generation serves, which is being built, and each one's
+position in the store.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+from infra.ledger import Ledger
+from projections.db import Db, NotBuilt
+from projections.investment import Investment
+from projections.ledger import FactorLedger
+from projections.libraries import Libraries
+from projections.model import Projection
+from projections.sedimentation import Sedimentation
+from projections.stages import Stages
+
+log = logging.getLogger("yaosu.projections")
+
+PROJECTIONS: tuple[type[Projection], ...] = (Libraries, Stages, FactorLedger, Investment, Sedimentation)
+BY_NAME = {p.name: p for p in PROJECTIONS}
+
+
+@dataclass
+class Generation:
+    name: str
+    gen: int
+    version: int
+    position: int
+    state: str  # building | active | retired
+
+
+class Catalog:
+    """Where each read model's tables are: the generations table and the physical names."""
+
+    def __init__(self, db: Db, prefix: str = "rm") -> None:
+        self.db, self.prefix = db, prefix
+        self.meta = f"{prefix}_generations"
+        with db.transaction():
+            if db.dialect == "postgres":  # processes starting together must not race on CREATE TABLE
+                db.execute("SELECT pg_advisory_xact_lock(hashtext(?))", [f"{db.schema}:{self.meta}"])
+            db.execute(f"CREATE TABLE IF NOT EXISTS {self.meta} (name TEXT, gen INTEGER, version INTEGER, "
+                       "position BIGINT, state TEXT, PRIMARY KEY (name, gen))")
+
+    def physical(self, name: str, gen: int, table: str) -> str:
+        return f"{self.prefix}_{name}_g{gen}_{table}"
+
+    def generations(self, name: str | None = None) -> list[Generation]:
+        where, params = ("WHERE name = ?", [name]) if name else ("", [])
+        rows = self.db.query(f"SELECT name, gen, version, position, state FROM {self.meta} {where} "
+                             "ORDER BY name, gen", params)
+        return [Generation(*row) for row in rows]
+
+    def active(self, projection: type[Projection]) -> dict[str, str]:
+        """Physical table names of the serving generation, for queries."""
+        serving = [g for g in self.generations(projection.name) if g.state == "active"]
+        if not serving:
+            raise NotBuilt(f"the {projection.name} read model is not built yet")
+        return {t.name: self.physical(projection.name, serving[-1].gen, t.name) for t in projection.tables}
+
+    def create(self, projection: type[Projection]) -> Generation:
+        existing = self.generations(projection.name)
+        gen = max((g.gen for g in existing), default=0) + 1
+        state = "building" if any(g.state == "active" for g in existing) else "active"
+        for table in projection.tables:
+            for statement in table.create(self.physical(projection.name, gen, table.name)):
+                self.db.execute(statement)
+        self.db.execute(f"INSERT INTO {self.meta} VALUES (?, ?, ?, 0, ?)", [projection.name, gen, projection.version, state])
+        log.info("projection %s: generation %d (version %d) created, %s", projection.name, gen, projection.version, state)
+        return Generation(projection.name, gen, projection.version, 0, state)
+
+    def swap_in(self, projection: type[Projection], gen: int) -> None:
+        for old in self.generations(projection.name):
+            if old.gen != gen and old.state != "retired":
+                self.db.execute(f"UPDATE {self.meta} SET state = 'retired' WHERE name = ? AND gen = ?", [old.name, old.gen])
+                for table in projection.tables:
+                    self.db.execute(f"DROP TABLE IF EXISTS {self.physical(old.name, old.gen, table.name)}")
+        self.db.execute(f"UPDATE {self.meta} SET state = 'active' WHERE name = ? AND gen = ?", [projection.name, gen])
+        log.info("projection %s: generation %d is now serving", projection.name, gen)
+
+
+
+
+def status(ledger: Ledger, catalog: Catalog) -> list[dict[str, Any]]:
+    """Position, store head and lag (events and seconds behind) of every live generation."""
+    head = ledger.head()
+    report = []
+    for g in catalog.generations():
+        if g.state == "retired":
+            continue
+        behind = max(head - g.position, 0)
+        seconds = 0.0
+        recorded = ledger.recorded_after(g.position) if behind else None
+        if recorded is not None:
+            seconds = max((datetime.now(timezone.utc) - recorded).total_seconds(), 0.0)
+        report.append({"projection": g.name, "generation": g.gen, "version": g.version, "state": g.state,
+                       "position": g.position, "head": head, "lag_events": behind, "lag_seconds": round(seconds, 3),
+                       "current": g.name in BY_NAME and BY_NAME[g.name].version == g.version})
+    return report

@@ -1,0 +1,106 @@
+"""The authorisation matrix: every department × every message type × every token role.
+
+The expected senders below are written out from the contract's table (`docs/contract.md`, v1.1
+"Who"), not read from the code's table, so the two are checked against each other. A sender the
+contract allows has its message accepted; any other is `forbidden`. A portal token may speak only
+as its own department, a supervisor's token never submits, an admin's may speak as anyone.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from domain import codes
+from domain.messages import COMMANDS
+from infra.bootstrap import build_ledger
+from infra.ledger import Ledger
+from infra.settings import Principal, Settings
+from tests.portal import AT, CODE, DISTRICT, EXAMPLES, NEW_CODE, OWNER, SETUP, msg
+
+DEPARTMENTS = [*codes.DEPARTMENTS, *(codes.district_portal(d) for d in codes.DISTRICTS)]
+
+#: The contract's "who may send it", bound to the project set up below.
+CONTRACT: dict[str, set[str]] = {
+    "project.registered": {"development_reform", DISTRICT},
+    "plan.set": {"development_reform"},
+    "project.admitted": {"development_reform", OWNER, DISTRICT},
+    "project.released": {"development_reform", OWNER},
+    "stage.advanced": {"development_reform"},
+    "funds.allocated": {"development_reform", "finance"},
+    "bond.evaluated": {"finance"},
+    "land.supplied": {"natural_resources"},
+    "energy.granted": {"development_reform"},
+    "emission.reduction_registered": {"ecology_environment"},
+    "emission.advanced": {"ecology_environment"},
+    "emission.reduction_completed": {"ecology_environment"},
+    "data.provided": {"big_data"},
+    "utility.connected": {"housing_construction", "water", "power_supply", "gas"},
+    "talent.assigned": {"organisation", "human_resources"},
+    "issue.escalated": set(DEPARTMENTS),
+    "issue.resolved": {"development_reform", "natural_resources"},  # the assignee, below
+    "construction.started": {"development_reform", DISTRICT},
+    "investment.reported": {"development_reform", "statistics"},
+    "project.completed": {"development_reform"},
+    "project.cancelled": {"development_reform"},
+    "factor.reclaimed": {"natural_resources"},  # the unit that made the grant, below
+    "exception.approved": {"development_reform"},
+    "quota.set": {"development_reform"},  # an energy quota; land quotas are natural_resources'
+}
+
+NOT_ABOUT_A_PROJECT = {t for t, c in COMMANDS.items() if not c.NEEDS_PROJECT}
+
+
+def attempt(type_: str, department: str, n: int) -> dict[str, Any]:
+    payload, _ = EXAMPLES[type_]
+    code = None if type_ in NOT_ABOUT_A_PROJECT else NEW_CODE if type_ == "project.registered" else CODE
+    return msg(type_, payload, code=code, dept=department, at=AT, mid=f"matrix-{type_}-{n}")
+
+
+def fresh(type_: str) -> Ledger:
+    ledger = build_ledger(Settings(store="memory://"))
+    results = ledger.submit([*SETUP, *EXAMPLES[type_][1]], principal=Principal("setup", "admin"), channel="test")
+    assert all(r.status == "accepted" for r in results), results
+    return ledger
+
+
+def portal(department: str) -> Principal:
+    return Principal(f"{department}-portal", "portal", department)
+
+
+def test_the_matrix_covers_every_message_type() -> None:
+    assert set(CONTRACT) == set(EXAMPLES) == set(COMMANDS)
+
+
+@pytest.mark.parametrize("type_", sorted(COMMANDS))
+def test_exactly_the_contracts_senders_may_send(type_: str) -> None:
+    shared = fresh(type_)  # refusals change nothing, so they can share one ledger
+    wrong: list[str] = []
+    for n, department in enumerate(DEPARTMENTS):
+        allowed = department in CONTRACT[type_]
+        cases = [(portal(department), department), (Principal("ops", "admin"), department),
+                 (Principal("watcher", "supervisor"), department),
+                 # a portal speaking for another department
+                 (portal(department), "finance" if department == "development_reform" else "development_reform")]
+        for k, (principal, claimed) in enumerate(cases):
+            expected = allowed and principal.role != "supervisor" and (
+                principal.role == "admin" or claimed == principal.department)
+            ledger = fresh(type_) if expected else shared
+            (result,) = ledger.submit([attempt(type_, claimed, 4 * n + k)], principal=principal, channel="test")
+            outcome = "accepted" if result.status == "accepted" else result.code
+            if outcome != ("accepted" if expected else "forbidden"):
+                wrong.append(f"{principal.role} token of {principal.department or principal.name} as {claimed}: "
+                             f"{outcome} ({result.reason})")
+    assert not wrong, "\n".join(wrong)
+
+
+def test_land_quotas_are_natural_resources_and_energy_quotas_development_reform() -> None:
+    ledger = fresh("quota.set")
+    admin = Principal("ops", "admin")
+    for factor, owner in (("land", "natural_resources"), ("energy", "development_reform")):
+        for n, department in enumerate(DEPARTMENTS):
+            body = msg("quota.set", {"district": "620103", "year": 2022, "factor": factor, "amount": 5}, code=None,
+                       dept=department, at=AT, mid=f"quota-{factor}-{n}")
+            (result,) = ledger.submit([body], principal=admin, channel="test")
+            assert (result.status == "accepted") == (department == owner), (factor, department, result)
