@@ -34,11 +34,17 @@ def create_app(ledger: Ledger, settings: Settings, reads: ReadModels | None = No
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
             spec = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
-            body = schemas.MESSAGES_BODY.json_schema(ref_template="#/components/schemas/{model}")
+            envelope = schemas.ENVELOPE.json_schema(ref_template="#/components/schemas/{model}")
             components = spec.setdefault("components", {}).setdefault("schemas", {})
-            components.update(body.pop("$defs", {}))
-            components["MessagesBody"] = body
+            components.update(envelope.pop("$defs", {}))
+            components["Envelope"] = envelope
+            components["MessagesBody"] = schemas.MESSAGES_BODY
             components["Problem"] = schemas.Problem.model_json_schema()
+            # Invalid parameters are answered 400 with a problem, never FastAPI's 422.
+            for operation in (op for path in spec["paths"].values() for op in path.values()):
+                operation.get("responses", {}).pop("422", None)
+            for name in ("HTTPValidationError", "ValidationError"):
+                components.pop(name, None)
             app.openapi_schema = spec
         return app.openapi_schema
 

@@ -16,7 +16,6 @@ from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api.schemas import Problem
 from projections.db import NotBuilt
 
 log = logging.getLogger("yaosu.api")
@@ -50,7 +49,8 @@ def problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
                  401: "no bearer token, or an unknown one", 403: "the token's role may not do this",
                  404: "nothing is registered under that name", 413: "too many envelopes or bytes",
                  503: "the store or a read model cannot answer yet"}
-    return {status: {"model": Problem, "description": described[status],
+    # Not `"model": Problem`: FastAPI would file it under application/json too.
+    return {status: {"description": described[status],
                      "content": {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}}}
             for status in statuses}
 

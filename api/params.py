@@ -11,6 +11,7 @@ from domain import codes
 from domain.supervision import LEVELS, RULES
 
 FIRST_DAY, LAST_DAY = date(codes.FIRST_YEAR, 1, 1), date(codes.LAST_YEAR, 12, 31)
+assert (codes.FIRST_YEAR, codes.LAST_YEAR) == (1990, 2100), "DATE_PATTERN below states these years"
 #: Store positions: JSON readers hold integers as doubles, exact up to 2**53.
 LAST_POSITION = 2**53
 
@@ -18,7 +19,10 @@ ProjectCodePath = Annotated[str, Path(pattern=codes.PROJECT_CODE_PATTERN, descri
                                       examples=["2021-620102-48-01-000123"])]
 LibraryPath = Annotated[Literal[tuple(codes.LIBRARIES)], Path(description="a reserve library")]  # type: ignore[misc]
 
-AsOf = Annotated[Optional[date], Query(ge=FIRST_DAY, le=LAST_DAY, description="a business date (city time)")]
+#: Dates of the business years (FIRST_YEAR to LAST_YEAR), as a pattern OpenAPI can state.
+DATE_PATTERN = r"^(199[0-9]|20[0-9][0-9]|2100)-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$"
+AsOf = Annotated[Optional[date], Query(ge=FIRST_DAY, le=LAST_DAY, description="a business date (city time)",
+                                       json_schema_extra={"pattern": DATE_PATTERN})]
 Year = Annotated[Optional[int], Query(ge=codes.FIRST_YEAR, le=codes.LAST_YEAR)]
 After = Annotated[int, Query(ge=0, le=LAST_POSITION, description="the position to read after")]
 Limit = Annotated[int, Query(ge=1, le=1000)]

@@ -60,8 +60,15 @@ def _envelope_model(command: type[Command]) -> type[BaseModel]:
 
 
 ENVELOPES = [_envelope_model(c) for c in COMMANDS.values()]
-Envelope = typing.Annotated[Union[tuple(ENVELOPES)], Field(discriminator="type")]  # type: ignore[valid-type]
-MESSAGES_BODY = TypeAdapter(Union[Envelope, list[Envelope]])  # type: ignore[valid-type]
+#: An envelope that the contract accepts (subject to its rules): one schema per message type.
+ENVELOPE = TypeAdapter(typing.Annotated[Union[tuple(ENVELOPES)], Field(discriminator="type")])  # type: ignore[valid-type]
+#: What `POST /v1/messages` takes: any object or array of up to 1,000. Each envelope is then judged
+#: on its own: one that does not fit `Envelope` is answered `rejected` (`invalid`) and kept, not
+#: refused with the whole request.
+MESSAGES_BODY: dict[str, Any] = {
+    "description": "one envelope, or an array of up to 1,000; see `Envelope` for what is accepted",
+    "anyOf": [{"type": "object"}, {"type": "array", "maxItems": 1000}],
+}
 
 
 class MessageResult(BaseModel):
