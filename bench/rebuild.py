@@ -37,7 +37,8 @@ from infra.cli import Progress, submit_all  # noqa: E402
 from infra.demo import demo_messages  # noqa: E402
 from infra.ledger import Ledger  # noqa: E402
 from infra.settings import Settings  # noqa: E402
-from projections.runner import BY_NAME, Runner  # noqa: E402
+from projections.catalog import BY_NAME  # noqa: E402
+from projections.runner import Runner  # noqa: E402
 
 
 class GrantsView(PostgresTrackingRecorder):

@@ -21,7 +21,8 @@ from infra.bootstrap import build_ledger
 from infra.ledger import Ledger
 from infra.settings import Principal, Settings, add_token
 from projections.read import ReadModels
-from projections.runner import BY_NAME, Runner
+from projections.catalog import BY_NAME
+from projections.runner import Runner
 
 CLI_PRINCIPAL = Principal("cli", "admin")
 BATCH = 500

@@ -28,13 +28,18 @@ _EXACT = 2**53
 
 @dataclass(frozen=True)
 class Inbound:
-    body: Any  # the canonical JSON value; None when the bytes were not JSON
+    body: Any  # the canonical JSON value; None when refused before parsing (see `problem`)
     digest: str  # sha256 of the canonical JSON (of the bytes themselves when not JSON)
-    text: str  # what a rejection keeps: the JSON, or the text received, or its first KiBs
     message_id: str | None
     size: int  # bytes of the envelope as received (or as canonical JSON)
     problem: str | None = None  # why it is refused before any rule runs
     truncated: bool = False
+    kept: str | None = None  # the text kept of a message refused outright
+
+    @property
+    def text(self) -> str:
+        """What a rejection keeps: the JSON, or the text received, or its first KiBs."""
+        return self.kept if self.kept is not None else orjson.dumps(self.body).decode()
 
 
 def inbound(raw: Any) -> Inbound:
@@ -45,24 +50,44 @@ def inbound(raw: Any) -> Inbound:
             raw = orjson.loads(received)
         except orjson.JSONDecodeError as error:
             return _refused(received, f"the message is not JSON: {error}", None)
-    if nested_deeper_than(raw, MAX_DEPTH):
+    try:
+        body = canonical(raw, MAX_DEPTH)
+    except _TooDeep:
         text = received if received is not None else _deep_dumps(raw).encode()
         return _refused(text, f"the message is nested deeper than {MAX_DEPTH} levels", message_id_of(raw))
-    body = canonical(raw)
-    encoded = orjson.dumps(body)
+    encoded = orjson.dumps(body, option=orjson.OPT_SORT_KEYS)
     size = len(received) if received is not None else len(encoded)
     if size > MAX_ENVELOPE_BYTES:
-        return _refused(received or encoded, f"the envelope has {size} bytes; at most {MAX_ENVELOPE_BYTES} are taken",
-                        message_id_of(body))
-    digest = hashlib.sha256(orjson.dumps(body, option=orjson.OPT_SORT_KEYS)).hexdigest()
-    return Inbound(body=body, digest=digest, text=encoded.decode(), message_id=message_id_of(body), size=size)
+        return _refused(received or orjson.dumps(body),
+                        f"the envelope has {size} bytes; at most {MAX_ENVELOPE_BYTES} are taken", message_id_of(body))
+    return Inbound(body=body, digest=hashlib.sha256(encoded).hexdigest(), message_id=message_id_of(body), size=size)
 
 
 def _refused(data: bytes, problem: str, message_id: str | None) -> Inbound:
     truncated = len(data) > MAX_ENVELOPE_BYTES
     kept = data[:KEPT_BYTES] if truncated else data
-    return Inbound(body=None, digest=hashlib.sha256(data).hexdigest(), text=kept.decode("utf-8", errors="replace"),
-                   message_id=message_id, size=len(data), problem=problem, truncated=truncated)
+    return Inbound(body=None, digest=hashlib.sha256(data).hexdigest(), message_id=message_id, size=len(data),
+                   problem=problem, truncated=truncated, kept=kept.decode("utf-8", errors="replace"))
+
+
+class _TooDeep(Exception):
+    pass
+
+
+def canonical(value: Any, levels: int) -> Any:
+    """JSON's number semantics (an integral number is an integer, whichever way it was written),
+    for a value nested at most `levels` deep (else `_TooDeep`, before recursing any further)."""
+    if isinstance(value, dict):
+        if not levels:
+            raise _TooDeep
+        return {key: canonical(item, levels - 1) for key, item in value.items()}
+    if isinstance(value, list):
+        if not levels:
+            raise _TooDeep
+        return [canonical(item, levels - 1) for item in value]
+    if type(value) is float and value.is_integer() and abs(value) < _EXACT:
+        return int(value)
+    return value
 
 
 def nested_deeper_than(value: Any, limit: int) -> bool:
@@ -74,17 +99,6 @@ def nested_deeper_than(value: Any, limit: int) -> bool:
             return True
         level = [inner for c in containers for inner in (c.values() if isinstance(c, dict) else c)]
     return False
-
-
-def canonical(value: Any) -> Any:
-    """JSON's number semantics: an integral number is an integer, whichever way it was written."""
-    if type(value) is float:
-        return int(value) if value.is_integer() and abs(value) < _EXACT else value
-    if type(value) is dict:
-        return {key: canonical(item) for key, item in value.items()}
-    if type(value) is list:
-        return [canonical(item) for item in value]
-    return value
 
 
 def _deep_dumps(value: Any) -> str:

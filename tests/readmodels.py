@@ -1,16 +1,41 @@
-"""Helpers for read-model tests: dumps to compare row by row, and the slow reference of alerts."""
+"""Helpers for read-model tests: a demo store with its read models built, dumps to compare row by
+row, and the slow reference of alerts."""
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from datetime import date
-from typing import Any
+from typing import Any, Iterator
 
 from domain.project import GRANT_EVENTS, Project
 from domain.reduction import EmissionReduction, reduction_id_of
 from domain.supervision import (Alert, GrantFact, IssueFact, PlanFact, ProjectFacts, ReductionFact, ReportFact,
                                 Thresholds, evaluate)
+from infra.bootstrap import build_ledger
+from infra.demo import batches, demo_messages
 from infra.ledger import Ledger
-from projections.runner import PROJECTIONS, Catalog
+from infra.settings import Settings
+from projections.read import ReadModels
+from projections.catalog import PROJECTIONS, Catalog
+from projections.runner import Runner
+from tests.conftest import submit
+
+
+@contextmanager
+def demo_store(settings: Settings, projects: int) -> Iterator[tuple[Ledger, ReadModels]]:
+    """A store loaded with a demo year of `projects` projects, its read models caught up."""
+    ledger = build_ledger(settings)
+    for chunk in batches(demo_messages(2021, projects=projects), 500):
+        submit(ledger, *chunk)
+    runner = Runner(ledger, settings)
+    runner.run_until_caught_up()
+    runner.close()
+    reads = ReadModels(settings)
+    try:
+        yield ledger, reads
+    finally:
+        reads.close()
+        ledger.close()
 
 
 def dump(catalog: Catalog) -> dict[str, list[tuple[Any, ...]]]:

@@ -17,7 +17,6 @@ from domain.messages import Audit
 from domain.project import project_id
 from eventsourcing.persistence import StoredEvent
 from infra import presenter
-from infra.bootstrap import build_ledger
 from infra.inbound import KEPT_BYTES, MAX_DEPTH
 from infra.ledger import Ledger
 from infra.settings import Settings
@@ -25,13 +24,6 @@ from tests.portal import CODE, admitted, msg
 
 ADMIN = {"Authorization": "Bearer dev-admin"}
 SUPERVISOR = {"Authorization": "Bearer dev-supervisor"}
-
-
-@pytest.fixture
-def ledger(settings: Settings) -> Iterator[Ledger]:
-    app = build_ledger(settings)
-    yield app
-    app.close()
 
 
 @pytest.fixture

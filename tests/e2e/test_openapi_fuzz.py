@@ -13,12 +13,8 @@ import pytest
 import schemathesis
 
 from api.app import create_app
-from infra.bootstrap import build_ledger
-from infra.demo import batches, demo_messages
 from infra.settings import Settings
-from projections.read import ReadModels
-from projections.runner import Runner
-from tests.conftest import submit
+from tests.readmodels import demo_store
 
 ADMIN = {"Authorization": "Bearer dev-admin"}
 CONFIG = schemathesis.Config.from_dict({
@@ -35,16 +31,8 @@ CONFIG = schemathesis.Config.from_dict({
 
 @pytest.fixture
 def api_schema(settings: Settings) -> Iterator[Any]:
-    ledger = build_ledger(settings)
-    for chunk in batches(demo_messages(2021, projects=30), 500):
-        submit(ledger, *chunk)
-    runner = Runner(ledger, settings)
-    runner.run_until_caught_up()
-    runner.close()
-    reads = ReadModels(settings)
-    yield schemathesis.openapi.from_asgi("/openapi.json", create_app(ledger, settings, reads), config=CONFIG)
-    reads.close()
-    ledger.close()
+    with demo_store(settings, projects=30) as (ledger, reads):
+        yield schemathesis.openapi.from_asgi("/openapi.json", create_app(ledger, settings, reads), config=CONFIG)
 
 
 schema = schemathesis.pytest.from_fixture("api_schema")

@@ -10,29 +10,16 @@ from fastapi.testclient import TestClient
 
 from api import schemas
 from api.app import create_app
-from infra.bootstrap import build_ledger
-from infra.demo import batches, demo_messages
 from infra.settings import Settings
-from projections.read import ReadModels
-from projections.runner import Runner
-from tests.conftest import submit
+from tests.readmodels import demo_store
 
 SUPERVISOR = {"Authorization": "Bearer dev-supervisor"}
 
 
 @pytest.fixture
 def client(settings: Settings) -> Iterator[TestClient]:
-    ledger = build_ledger(settings)
-    for chunk in batches(demo_messages(2021, projects=60), 500):
-        submit(ledger, *chunk)
-    runner = Runner(ledger, settings)
-    runner.run_until_caught_up()
-    runner.close()
-    reads = ReadModels(settings)
-    with TestClient(create_app(ledger, settings, reads)) as test_client:
-        yield test_client
-    reads.close()
-    ledger.close()
+    with demo_store(settings, projects=60) as (ledger, reads), TestClient(create_app(ledger, settings, reads)) as test:
+        yield test
 
 
 SCHEMAS = {"/v1/libraries/municipal/matrix": schemas.MatrixResponse, "/v1/libraries/": schemas.LibraryResponse,

@@ -39,12 +39,13 @@ def free_port() -> int:
 
 
 @contextmanager
-def serving(store: str, output: list[str] | None = None) -> Iterator[str]:
+def serving(store: str, output: list[str] | None = None, env: dict[str, str] | None = None) -> Iterator[str]:
     """`yaosu serve` on a free port, as a separate process; its URL once it answers (and what it
     printed, into `output`, once it has stopped)."""
     port = free_port()
     process = subprocess.Popen([sys.executable, "-m", "infra.cli", "serve", "--port", str(port)],
-                               env=environment(store), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                               env=env or environment(store), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                               text=True)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30
     while True:
@@ -172,25 +173,9 @@ def test_tokens_are_made_once_and_kept_as_hashes(tmp_path: Path) -> None:
     again = yaosu("tokens", "add", "--name", "nr-portal", "--role", "admin", "--file", str(tokens), store="memory://")
     assert again.returncode == 2 and "exists already" in again.stderr
     store = f"sqlite:///{tmp_path / 'tokens.db'}"
-    port = free_port()
-    env = {**os.environ, "YAOSU_STORE": store, "YAOSU_TOKENS_FILE": str(tokens)}
-    process = subprocess.Popen([sys.executable, "-m", "infra.cli", "serve", "--port", str(port)], env=env,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                assert time.monotonic() < deadline and process.poll() is None
-                time.sleep(0.1)
+    with serving(store, env={**os.environ, "YAOSU_STORE": store, "YAOSU_TOKENS_FILE": str(tokens)}) as url:
         assert httpx.get(f"{url}/v1/events", headers={"Authorization": f"Bearer {token}"}).status_code == 200
         assert httpx.get(f"{url}/v1/events", headers=ADMIN).status_code == 401  # no development tokens now
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
 
 
 @pytest.mark.parametrize("content,fragment", [

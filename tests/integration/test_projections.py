@@ -17,7 +17,8 @@ from infra.settings import Settings
 from projections import libraries, sedimentation, stages
 from projections.libraries import Libraries
 from projections.model import Projection, Table
-from projections.runner import Catalog, Runner
+from projections.catalog import Catalog
+from projections.runner import Runner
 from tests.conftest import submit
 from tests.portal import msg
 from tests.readmodels import dump, project_codes, reference_alerts, reference_facts

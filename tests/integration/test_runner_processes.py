@@ -19,7 +19,8 @@ from infra.bootstrap import build_ledger
 from infra.ledger import Ledger
 from infra.settings import Settings
 from projections.db import Db
-from projections.runner import PROJECTIONS, Catalog, Runner, status
+from projections.catalog import PROJECTIONS, Catalog, status
+from projections.runner import Runner
 from tests.conftest import fresh_store, submit
 from tests.portal import msg
 from tests.readmodels import dump
