@@ -95,3 +95,19 @@ def test_metrics_show_lag(client: TestClient) -> None:
     text = client.get("/metrics").text
     assert "yaosu_store_head" in text
     assert 'yaosu_projection_lag_events{projection="ledger",generation="1",state="active"} 0' in text
+
+
+@pytest.mark.parametrize("path", [
+    f"/v1/ledger?year={2**63}", f"/v1/stats/investment?year={2**63}", "/v1/ledger?year=1989",
+    "/v1/alerts?as_of=9999-12-31", "/v1/alerts?as_of=2101-01-01", "/v1/stages?district=110101",
+    "/v1/libraries/municipal?sector=Z", "/v1/ledger?project=not-a-code",
+])
+def test_out_of_range_parameters_are_400(client: TestClient, path: str) -> None:
+    answer = client.get(path, headers=SUPERVISOR)
+    assert answer.status_code == 400 and answer.headers["content-type"] == "application/problem+json", answer.text
+
+
+def test_the_farthest_date_is_answered(client: TestClient) -> None:
+    # Lagging is evaluated over the as-of year's month ends only: 2100 costs what 2021 costs.
+    far = get(client, "/v1/alerts?as_of=2100-12-31")
+    assert far["as_of"] == "2100-12-31" and far["alerts"]
