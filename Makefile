@@ -2,9 +2,9 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-SERVICES := $(BIN)/python infra/services.py
+SERVICES := $(BIN)/python tools/services.py
 
-.PHONY: install run test services-up services-down bench clean
+.PHONY: install run test check services-up services-down clean
 
 $(BIN)/yaosu: pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -18,11 +18,15 @@ run: install
 	$(BIN)/yaosu demo
 	$(BIN)/yaosu serve --host 127.0.0.1 --port 8000
 
-# The whole suite against real services, which it starts and stops itself.
-test: install
+# The layers and the code first, then the whole suite against real services, which it starts and stops itself.
+test: check
 	$(SERVICES) up
 	set -a && . var/services.env && set +a && $(BIN)/pytest; status=$$?; \
 	$(SERVICES) down; exit $$status
+
+check: install
+	$(BIN)/lint-imports
+	$(BIN)/ruff check yaosu api consumers projections infra domain tests tools bench
 
 services-up: install
 	$(SERVICES) up

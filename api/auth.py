@@ -11,7 +11,8 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from api.errors import ProblemError
 from infra.ledger import Ledger
-from infra.settings import Principal, Settings
+from infra.settings import Settings
+from infra.tokens import Principal
 from projections.read import ReadModels
 
 _bearer = HTTPBearer(auto_error=False, description="a token from the tokens file (`yaosu tokens add`)")

@@ -7,31 +7,31 @@ from typing import Annotated, Literal, Optional
 
 from fastapi import Path, Query
 
-from domain import codes
+from domain import reference
 from domain.supervision import LEVELS, RULES
 
-FIRST_DAY, LAST_DAY = date(codes.FIRST_YEAR, 1, 1), date(codes.LAST_YEAR, 12, 31)
-assert (codes.FIRST_YEAR, codes.LAST_YEAR) == (1990, 2100), "DATE_PATTERN below states these years"
+FIRST_DAY, LAST_DAY = date(reference.FIRST_YEAR, 1, 1), date(reference.LAST_YEAR, 12, 31)
+assert (reference.FIRST_YEAR, reference.LAST_YEAR) == (1990, 2100), "DATE_PATTERN below states these years"
 #: Store positions: JSON readers hold integers as doubles, exact up to 2**53.
 LAST_POSITION = 2**53
 
-ProjectCodePath = Annotated[str, Path(pattern=codes.PROJECT_CODE_PATTERN, description="national project code",
+ProjectCodePath = Annotated[str, Path(pattern=reference.PROJECT_CODE_PATTERN, description="national project code",
                                       examples=["2021-620102-48-01-000123"])]
-LibraryPath = Annotated[Literal[tuple(codes.LIBRARIES)], Path(description="a reserve library")]  # type: ignore[misc]
+LibraryPath = Annotated[Literal[tuple(reference.LIBRARIES)], Path(description="a reserve library")]  # type: ignore[misc]
 
 #: Dates of the business years (FIRST_YEAR to LAST_YEAR), as a pattern OpenAPI can state.
 DATE_PATTERN = r"^(199[0-9]|20[0-9][0-9]|2100)-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$"
 AsOf = Annotated[Optional[date], Query(ge=FIRST_DAY, le=LAST_DAY, description="a business date (city time)",
                                        json_schema_extra={"pattern": DATE_PATTERN})]
-Year = Annotated[Optional[int], Query(ge=codes.FIRST_YEAR, le=codes.LAST_YEAR)]
+Year = Annotated[Optional[int], Query(ge=reference.FIRST_YEAR, le=reference.LAST_YEAR)]
 After = Annotated[int, Query(ge=0, le=LAST_POSITION, description="the position to read after")]
 Limit = Annotated[int, Query(ge=1, le=1000)]
-District = Annotated[Optional[Literal[tuple(codes.DISTRICTS)]], Query()]  # type: ignore[misc]
-Sector = Annotated[Optional[Literal[tuple(codes.SECTORS)]], Query()]  # type: ignore[misc]
-Department = Annotated[Optional[Literal[tuple(codes.DEPARTMENTS)]], Query()]  # type: ignore[misc]
-Stage = Annotated[Optional[Literal[codes.STAGES]], Query()]  # type: ignore[misc]
-Factor = Annotated[Optional[Literal[codes.FACTORS]], Query()]  # type: ignore[misc]
-ProjectCode = Annotated[Optional[str], Query(pattern=codes.PROJECT_CODE_PATTERN)]
+District = Annotated[Optional[Literal[tuple(reference.DISTRICTS)]], Query()]  # type: ignore[misc]
+Sector = Annotated[Optional[Literal[tuple(reference.SECTORS)]], Query()]  # type: ignore[misc]
+Department = Annotated[Optional[Literal[tuple(reference.DEPARTMENTS)]], Query()]  # type: ignore[misc]
+Stage = Annotated[Optional[Literal[reference.STAGES]], Query()]  # type: ignore[misc]
+Factor = Annotated[Optional[Literal[reference.FACTORS]], Query()]  # type: ignore[misc]
+ProjectCode = Annotated[Optional[str], Query(pattern=reference.PROJECT_CODE_PATTERN)]
 Level = Annotated[Optional[Literal[LEVELS]], Query()]  # type: ignore[misc]
 Rule = Annotated[Optional[Literal[RULES]], Query()]  # type: ignore[misc]
 By = Annotated[Literal["sector", "district"], Query()]

@@ -11,10 +11,22 @@ from api import schemas
 from api.auth import Caller, Config, Reads
 from api.errors import problems
 from api.json import JSON
-from api.params import AsOf, By, Department, District, Factor, Level, LibraryPath, ProjectCode, Rule, Sector, Stage, Year
+from api.params import (
+    AsOf,
+    By,
+    Department,
+    District,
+    Factor,
+    Level,
+    LibraryPath,
+    ProjectCode,
+    Rule,
+    Sector,
+    Stage,
+    Year,
+)
 from infra.clock import city_today
-from projections import investment, libraries, sedimentation, stages
-from projections import ledger as factor_ledger
+from projections import factor_ledger, investment, libraries, sedimentation, stages
 
 router = APIRouter(tags=["read models"])
 PROBLEMS = problems(400, 401, 503)
@@ -63,4 +75,6 @@ def get_alerts(_: Caller, reads: Reads, settings: Config, as_of: AsOf = None, di
     when: date = as_of or city_today()
     found = sedimentation.alerts(reads.db, reads.tables(sedimentation.Sedimentation), when, settings.thresholds,
                                  district=district, level=level, rule=rule)
-    return JSON({"as_of": when, "alerts": [sedimentation.alert_json(a) for a in found]})
+    return JSON({"as_of": when, "alerts": [
+        sedimentation.alert_json(a.project_code, a.rule, a.ref, a.level, a.since, a.detail, district=a.district)
+        for a in found]})

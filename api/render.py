@@ -6,12 +6,12 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from domain import codes
+from domain import reference
 from domain.project import Project
 
 
 def project_json(project: Project, as_of: date | None) -> dict[str, Any]:
-    factors: dict[str, list[dict[str, Any]]] = {f: [] for f in codes.FACTORS if f != "coordination"}
+    factors: dict[str, list[dict[str, Any]]] = {f: [] for f in reference.FACTORS if f != "coordination"}
     totals: dict[str, Decimal] = {}
     for grant in project.grants.values():
         factors[grant.factor].append({
@@ -36,15 +36,13 @@ def project_json(project: Project, as_of: date | None) -> dict[str, Any]:
             "completed": completed,
             "share": round(float(completed / planned), 4) if planned else None,
         })
-    status = "cancelled" if project.cancelled_on else "completed" if project.completed_on else (
-        "under_construction" if project.started_on else "not_started")
     return {
         "code": project.code,
         "as_of": as_of,
         "version": project.version,
         "name": project.name,
         "district": project.district,
-        "district_name": codes.DISTRICTS.get(project.district),
+        "district_name": reference.DISTRICTS.get(project.district),
         "sector": project.sector,
         "department": project.department,
         "owner": project.owner,
@@ -55,14 +53,14 @@ def project_json(project: Project, as_of: date | None) -> dict[str, Any]:
         "priority": project.priority,
         "nature": project.nature,
         "registered_on": project.registered_on,
-        "status": status,
+        "status": project.status,
         "stage": project.stage,
         "stage_since": project.stage_since,
         "started_on": project.started_on,
         "completed_on": project.completed_on,
         "cancelled_on": project.cancelled_on,
         "libraries": [{"library": name, **membership} for name, membership in sorted(project.libraries.items())],
-        "stage_checklist": {f: project.has_factor(f) for f in codes.STAGE_FACTORS[project.stage]},
+        "stage_checklist": {f: project.has_factor(f) for f in reference.STAGE_FACTORS[project.stage]},
         "factors": factors,
         "factor_totals": totals,
         "plans": [{"year": y, "planned_investment": v} for y, v in sorted(project.plans.items())],

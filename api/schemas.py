@@ -15,7 +15,10 @@ from typing import Any, Literal, Optional, Union
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, create_model
 
-from domain.messages import COMMANDS, Command
+from domain import reference
+from domain.commands import COMMANDS, Command
+from domain.project import STATUSES
+from domain.supervision import LEVELS, RULES
 
 Number = Union[int, float]
 
@@ -54,7 +57,7 @@ def _envelope_model(command: type[Command]) -> type[BaseModel]:
         "payload": (_payload_model(command), ...),
     }
     if command.NEEDS_PROJECT:
-        fields["project_code"] = (str, Field(..., pattern=r"^\d{4}-\d{6}-\d{2}-\d{2}-\d{6}$"))
+        fields["project_code"] = (str, Field(..., pattern=reference.PROJECT_CODE_PATTERN))
     name = "".join(part.title() for part in command.TYPE.replace(".", "_").split("_")) + "Message"
     return create_model(name, __config__=ConfigDict(extra="forbid"), **fields)
 
@@ -148,7 +151,7 @@ class ProjectState(BaseModel):
     district: str
     sector: str
     department: str
-    status: Literal["not_started", "under_construction", "completed", "cancelled"]
+    status: Literal[STATUSES]  # type: ignore[valid-type]
     stage: str
     libraries: list[Library]
     factors: dict[str, list[dict[str, Any]]]
@@ -284,8 +287,8 @@ class InvestmentResponse(BaseModel):
 
 class AlertItem(BaseModel):
     project_code: str
-    rule: Literal["not_started", "lagging", "issue_overdue", "reduction_overdue"]
-    level: Literal["yellow", "red"]
+    rule: Literal[RULES]  # type: ignore[valid-type]
+    level: Literal[LEVELS]  # type: ignore[valid-type]
     since: date
     district: str
     detail: str

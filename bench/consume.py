@@ -30,9 +30,9 @@ from kafka import KafkaProducer  # noqa: E402
 from consumers.portal import KAFKA_PRINCIPAL, PortalConsumer  # noqa: E402
 from infra import kafka  # noqa: E402
 from infra.bootstrap import build_ledger  # noqa: E402
-from infra.demo import demo_messages  # noqa: E402
 from infra.ledger import Ledger  # noqa: E402
 from infra.settings import Settings  # noqa: E402
+from yaosu.demo import demo_messages  # noqa: E402
 
 
 def messages(count: int) -> list[dict]:
@@ -47,7 +47,7 @@ def messages(count: int) -> list[dict]:
 def count_events(ledger: Ledger) -> tuple[int, int]:
     total = effects = 0
     after = 0
-    while batch := ledger.recorder.select_notifications(start=after, limit=20000, inclusive_of_start=False):
+    while batch := ledger.notifications_after(after, 20000):
         total += len(batch)
         effects += sum(1 for n in batch if "MessageReceipt" not in n.topic)
         after = batch[-1].id

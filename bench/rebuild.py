@@ -33,12 +33,12 @@ from eventsourcing.projection import ProjectionRunner  # noqa: E402
 
 from domain.project import GRANT_EVENTS  # noqa: E402
 from infra.bootstrap import build_ledger  # noqa: E402
-from infra.cli import Progress, submit_all  # noqa: E402
-from infra.demo import demo_messages  # noqa: E402
 from infra.ledger import Ledger  # noqa: E402
 from infra.settings import Settings  # noqa: E402
 from projections.catalog import BY_NAME  # noqa: E402
 from projections.runner import Runner  # noqa: E402
+from yaosu.demo import demo_messages  # noqa: E402
+from yaosu.loading import Progress, submit_all  # noqa: E402
 
 
 class GrantsView(PostgresTrackingRecorder):
@@ -113,7 +113,7 @@ def main() -> int:
     env = {**settings.persistence_env(), "POSTGRES_SCHEMA": args.schema}
     view_runner = ProjectionRunner(application_class=Ledger, projection_class=GrantsProjection,
                                    view_class=GrantsView, env=env)
-    target = ledger.recorder.select_notifications(start=args.baseline_events, limit=1)[0].id
+    target = ledger.notifications_after(args.baseline_events - 1, 1)[0].id
     started = time.perf_counter()
     view_runner.wait(target, timeout=3600)
     baseline = args.baseline_events / (time.perf_counter() - started)

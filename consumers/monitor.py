@@ -17,21 +17,19 @@ import time
 from datetime import date, timedelta
 from typing import Any, Callable
 
-import orjson
-from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.persistence import IntegrityError
 from eventsourcing.utils import get_topic
 from kafka import KafkaConsumer, TopicPartition
 from kafka.partitioner.default import murmur2
 
-from domain.alerts import CLOCK_ID, SedimentationAlerts, SupervisionClock, alerts_id, monitor_audit
+from domain.alerts import CLOCK_ID, SedimentationAlerts, SupervisionClock, alert_changes, alerts_id
 from domain.supervision import Alert, ProjectFacts, evaluate
-from infra import kafka
+from infra import kafka, presenter
 from infra.clock import city_today
 from infra.ledger import Ledger
 from infra.resilience import keep_running
-from infra.turns import Turns
 from infra.settings import Settings
+from infra.turns import Turns
 from projections import sedimentation
 from projections.read import ReadModels
 
@@ -44,10 +42,6 @@ MAX_CATCH_UP_DAYS = 800
 
 class Interrupted(Exception):
     """Stopped in the middle of an evaluation: nothing of it is recorded."""
-
-
-def key_of(alert: Alert) -> str:
-    return f"{alert.rule}:{alert.ref}" if alert.ref else alert.rule
 
 
 class Monitor:
@@ -89,10 +83,9 @@ class Monitor:
         if self._recorded is None:
             levels: dict[tuple[str, str], str] = {}
             after = 0
-            while batch := self.ledger.recorder.select_notifications(
-                    start=after, limit=5000, topics=[CHANGED], inclusive_of_start=False):
+            while batch := self.ledger.notifications_after(after, 5000, [CHANGED]):
                 for n in batch:
-                    e: Any = self.ledger.mapper.to_domain_event(n)
+                    e: Any = self.ledger.decode(n)
                     if e.level is None:
                         levels.pop((e.audit.subject, e.key), None)
                     else:
@@ -116,7 +109,7 @@ class Monitor:
 
     def _only_mine_since(self, position: int) -> bool:
         """Has nothing but this monitor's own records been stored after `position`?"""
-        later = self.ledger.recorder.select_notifications(start=position, limit=1000, inclusive_of_start=False)
+        later = self.ledger.notifications_after(position, 1000)
         return len(later) < 1000 and all(n.topic in OWN_TOPICS for n in later)
 
     def facts(self) -> list[ProjectFacts]:
@@ -143,10 +136,7 @@ class Monitor:
         return made
 
     def _evaluate_through(self, today: date) -> int:
-        try:
-            clock: SupervisionClock = self.ledger.repository.get(CLOCK_ID)
-        except AggregateNotFoundError:
-            clock = SupervisionClock(first_day=today)
+        clock: SupervisionClock = self.ledger.get(CLOCK_ID) or SupervisionClock(first_day=today)
         last = clock.evaluated_through
         first = today if last is None else min(last + timedelta(days=1), today)
         if (today - first).days > MAX_CATCH_UP_DAYS:
@@ -159,45 +149,31 @@ class Monitor:
         return made
 
     def _evaluate(self, day: date, clock: SupervisionClock | None) -> int:
-        wanted = {(a.project_code, key_of(a)): a
-                  for f in self.facts() for a in evaluate(f, day, self.settings.thresholds)}
+        now = {(a.project_code, a.key): a for f in self.facts() for a in evaluate(f, day, self.settings.thresholds)}
         recorded = self.recorded()
-        changes: list[tuple[str, str, str, Alert | None]] = []  # project, key, change, alert
-        for key, alert in wanted.items():
-            before = recorded.get(key)
-            if before is None:
-                changes.append((*key, "raised", alert))
-            elif before != alert.level:
-                changes.append((*key, "escalated" if alert.level == "red" else "deescalated", alert))
-        changes += [(*key, "cleared", None) for key in recorded if key not in wanted]
+        changes = alert_changes(recorded, now)
         touched: dict[str, SedimentationAlerts] = {}
-        for code, key, change, alert in changes:
-            aggregate = touched.get(code) or self._alerts_of(code, alert)
-            touched[code] = aggregate
-            rule, _, ref = key.partition(":")
-            aggregate.change(key=key, rule=rule, ref=ref or None, change=change,
-                             level=alert.level if alert else None, since=alert.since if alert else None,
-                             detail=alert.detail if alert else f"{rule} no longer applies on {day}",
-                             audit=monitor_audit(code, key, change, day))
+        for change in changes:
+            aggregate = touched.get(change.project_code) or self._alerts_of(change.project_code, change.alert)
+            touched[change.project_code] = aggregate
+            aggregate.record(change, day)
         if clock is not None:
             clock.evaluated(day)
         if not touched and clock is None:
             return 0
         self.ledger.save(*touched.values(), *([clock] if clock is not None else []))
-        for code, key, _, alert in changes:
-            if alert is None:
-                recorded.pop((code, key), None)
+        for change in changes:
+            if change.alert is None:
+                recorded.pop((change.project_code, change.key), None)
             else:
-                recorded[(code, key)] = alert.level
+                recorded[(change.project_code, change.key)] = change.alert.level
         if changes:
             log.info("%s: %d alert change(s)", day, len(changes))
         return len(changes)
 
     def _alerts_of(self, code: str, alert: Alert | None) -> SedimentationAlerts:
-        try:
-            return self.ledger.repository.get(alerts_id(code))
-        except AggregateNotFoundError:
-            return SedimentationAlerts(code=code, district=alert.district if alert else "")
+        found: SedimentationAlerts | None = self.ledger.get(alerts_id(code))
+        return found or SedimentationAlerts(code=code, district=alert.district if alert else "")
 
     # --- publishing ----------------------------------------------------------------------------
 
@@ -235,19 +211,17 @@ class Monitor:
             self._published = self._tails(partitions)
         after = min(self._published.values(), default=0)
         futures = []
-        while batch := self.ledger.recorder.select_notifications(
-                start=after, limit=5000, topics=[CHANGED], inclusive_of_start=False):
+        while batch := self.ledger.notifications_after(after, 5000, [CHANGED]):
             for n in batch:
-                e: Any = self.ledger.mapper.to_domain_event(n)
+                e: Any = self.ledger.decode(n)
                 key = e.audit.subject.encode()
                 partition = partitions[(murmur2(key) & 0x7FFFFFFF) % len(partitions)]  # Kafka's own choice
                 if n.id <= self._published.get(partition, 0):
                     continue
-                value = {"project_code": e.audit.subject, "rule": e.rule, "ref": e.ref, "level": e.level,
-                         "change": e.change, "as_of": e.audit.business_date.isoformat(),
-                         "since": e.since.isoformat() if e.since else None, "detail": e.detail,
-                         "position": n.id}
-                futures.append(self._producer.send(kafka.topic(self.settings, kafka.ALERTS), key=key, value=orjson.dumps(value),
+                value = sedimentation.alert_json(e.audit.subject, e.rule, e.ref, e.level, e.since, e.detail,
+                                                 change=e.change, as_of=e.audit.business_date, position=n.id)
+                futures.append(self._producer.send(kafka.topic(self.settings, kafka.ALERTS), key=key,
+                                                   value=presenter.dumps(value),
                                                    partition=partition,
                                                    headers=[("position", str(n.id).encode())]))
                 self._published[partition] = n.id

@@ -22,7 +22,8 @@ from kafka.structs import OffsetAndMetadata
 from infra import kafka
 from infra.ledger import AlreadyTracked, Ledger
 from infra.resilience import keep_running
-from infra.settings import Principal, Settings
+from infra.settings import Settings
+from infra.tokens import Principal
 
 log = logging.getLogger("yaosu.consume.portal")
 KAFKA_PRINCIPAL = Principal("kafka", "admin")
@@ -44,7 +45,7 @@ class PortalConsumer:
 
     def _seek_to_recorded(self, client: Any, partitions: list[TopicPartition]) -> None:
         for tp in partitions:
-            recorded = self.ledger.recorder.max_tracking_id(tracking_name(tp))
+            recorded = self.ledger.position_of(tracking_name(tp))
             if recorded is None:
                 client.seek_to_beginning(tp)
             else:

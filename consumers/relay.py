@@ -14,11 +14,9 @@ import threading
 from typing import Any
 
 import orjson
-from eventsourcing.persistence import Tracking
 
 from domain.receipt import MessageReceipt
-from infra import kafka
-from infra import presenter
+from infra import kafka, presenter
 from infra.ledger import Ledger
 from infra.resilience import keep_running
 from infra.settings import Settings
@@ -42,7 +40,7 @@ class Relay:
 
     @property
     def position(self) -> int:
-        return self.ledger.recorder.max_tracking_id(TRACKING) or 0
+        return self.ledger.position_of(TRACKING) or 0
 
     def run(self, until_caught_up: bool = False) -> None:
         """Relay until stopped (or, with `until_caught_up`, until nothing is left to send)."""
@@ -67,8 +65,7 @@ class Relay:
 
     def step(self, producer: Any) -> int:
         start = self.position
-        notifications = self.ledger.recorder.select_notifications(
-            start=start, limit=self.batch_size, inclusive_of_start=False)
+        notifications = self.ledger.notifications_after(start, self.batch_size)
         if not notifications:
             return 0
         futures = []
@@ -87,6 +84,6 @@ class Relay:
         producer.flush()
         for future in futures:
             future.get(timeout=30)  # raises if the broker refused any of them
-        self.ledger.recorder.insert_tracking(Tracking(TRACKING, notifications[-1].id))
+        self.ledger.record_position(TRACKING, notifications[-1].id)
         log.info("relayed positions %d-%d", notifications[0].id, notifications[-1].id)
         return len(notifications)

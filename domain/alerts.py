@@ -7,17 +7,43 @@ recorded once however often the monitor restarts.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date, datetime, time
-from typing import Any
+from typing import Any, Mapping
 from uuid import UUID, uuid5
 
 from eventsourcing.domain import Aggregate, event
 
-from domain.codes import CITY_TZ
-from domain.messages import Audit
+from domain.audit import Audit
 from domain.project import NAMESPACE
+from domain.reference import CITY_TZ
+from domain.supervision import Alert
 
-CHANGES = ("raised", "escalated", "deescalated", "cleared")
+RAISED, ESCALATED, DEESCALATED, CLEARED = CHANGES = ("raised", "escalated", "deescalated", "cleared")
+
+
+@dataclass(frozen=True)
+class AlertChange:
+    """One change of one project's alert, as supervision is told of it (督办)."""
+
+    project_code: str
+    key: str  # `Alert.key`: the rule, and the issue or reduction it concerns
+    change: str  # one of CHANGES
+    alert: Alert | None  # the alert at its new level; None when cleared
+
+
+def alert_changes(told: Mapping[tuple[str, str], str], now: Mapping[tuple[str, str], Alert]) -> list[AlertChange]:
+    """What changed between the levels supervision was told (`told`, by project and alert key) and
+    the alerts there are now: raised, escalated to red, de-escalated to yellow, cleared."""
+    changes = []
+    for (code, key), alert in now.items():
+        before = told.get((code, key))
+        if before is None:
+            changes.append(AlertChange(code, key, RAISED, alert))
+        elif before != alert.level:
+            changes.append(AlertChange(code, key, ESCALATED if alert.level == "red" else DEESCALATED, alert))
+    changes += [AlertChange(code, key, CLEARED, None) for code, key in told if (code, key) not in now]
+    return changes
 
 
 def alerts_id(code: str) -> UUID:
@@ -45,6 +71,15 @@ class SedimentationAlerts(Aggregate):
         self.code = code
         self.district = district
         self.levels: dict[str, str] = {}
+
+    def record(self, change: AlertChange, day: date) -> None:
+        """Record a change found on `day`."""
+        alert = change.alert
+        rule, _, ref = change.key.partition(":")
+        self.change(key=change.key, rule=rule, ref=ref or None, change=change.change,
+                    level=alert.level if alert else None, since=alert.since if alert else None,
+                    detail=alert.detail if alert else f"{rule} no longer applies on {day}",
+                    audit=monitor_audit(self.code, change.key, change.change, day))
 
     @event("Changed")
     def change(self, key: str, rule: str, ref: str | None, change: str, level: str | None, since: date | None,

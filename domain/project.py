@@ -16,14 +16,10 @@ from uuid import UUID, uuid5
 
 from eventsourcing.domain import Aggregate, CanMutateAggregate, event
 
-from domain.messages import Audit
+from domain.audit import Audit
 from domain.rejections import Rejection
 
 NAMESPACE = UUID("6f1d0f3e-8a57-4c52-9c43-5a1e1b9b2a10")
-
-#: Factors recorded as grants: each has a grant id (the granting message's id) and may be reclaimed.
-GRANTED_FACTORS = ("funds", "land", "energy", "emission", "data", "utilities", "talent")
-
 
 @functools.lru_cache(maxsize=100_000)  # every message about a project asks; codes repeat
 def project_id(code: str) -> UUID:
@@ -107,17 +103,18 @@ class Project(Aggregate):
         years = membership.get("years") or []
         return year is None or not years or year in years
 
-    def check_may_receive_factor(self) -> None:
-        if self.closed:
-            state = "completed" if self.completed_on else "cancelled"
-            raise Rejection("closed_project", f"project {self.code} is {state}")
-        if not self.libraries:
-            raise Rejection("not_admitted", f"project {self.code} is in no reserve library")
+    @property
+    def status(self) -> str:
+        return project_status(self.started_on, self.completed_on, self.cancelled_on)
 
     def check_open(self) -> None:
         if self.closed:
-            state = "completed" if self.completed_on else "cancelled"
-            raise Rejection("closed_project", f"project {self.code} is {state}")
+            raise Rejection("closed_project", f"project {self.code} is {self.status}")
+
+    def check_may_receive_factor(self) -> None:
+        self.check_open()
+        if not self.libraries:
+            raise Rejection("not_admitted", f"project {self.code} is in no reserve library")
 
     def live_grant(self, grant_id: str, factor: str) -> Grant:
         grant = self.grants.get(grant_id)
@@ -252,10 +249,31 @@ class Project(Aggregate):
 
     def has_factor(self, factor: str) -> bool:
         if factor == "coordination":
-            return bool(self.issues) or any(
-                g.factor == "talent" and g.detail.get("role") == "responsible_leader" for g in self.grants.values()
-            )
+            leaders = sum(1 for g in self.grants.values() if g.factor == "talent" and is_leader(g.detail.get("role")))
+            return coordination_in_place(len(self.issues), leaders)
         return any(g.factor == factor and g.reclaimed_on is None for g in self.grants.values())
+
+
+STATUSES = ("not_started", "under_construction", "completed", "cancelled")
+
+
+def project_status(started_on: date | None, completed_on: date | None, cancelled_on: date | None) -> str:
+    """A project's status (项目状态) from its milestones: the one vocabulary of state and board."""
+    if cancelled_on is not None:
+        return "cancelled"
+    if completed_on is not None:
+        return "completed"
+    return "under_construction" if started_on is not None else "not_started"
+
+
+def is_leader(role: str | None) -> bool:
+    """A person assigned as the project's responsible leader (包抓领导)."""
+    return role == "responsible_leader"
+
+
+def coordination_in_place(issues_escalated: int, leaders_assigned: int) -> bool:
+    """Coordination (重大协调服务) is a factor in place once an issue was escalated or a leader assigned."""
+    return bool(issues_escalated or leaders_assigned)
 
 
 def happened_on(domain_event: Any) -> date:

@@ -9,7 +9,7 @@ from uuid import UUID, uuid5
 
 from eventsourcing.domain import Aggregate, event
 
-from domain.messages import Audit
+from domain.audit import Audit
 from domain.project import NAMESPACE
 from domain.rejections import Rejection
 

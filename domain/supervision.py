@@ -101,36 +101,37 @@ class Alert:
     ref: str | None = None  # the issue or reduction it concerns
 
     @property
-    def key(self) -> tuple[str, str, str | None]:
-        return self.project_code, self.rule, self.ref
+    def key(self) -> str:
+        """Which of a project's alerts this is: the rule, and the issue or reduction it concerns."""
+        return f"{self.rule}:{self.ref}" if self.ref else self.rule
 
 
-def _closed(f: ProjectFacts, d: date) -> bool:
-    return (f.completed_on is not None and f.completed_on <= d) or (f.cancelled_on is not None and f.cancelled_on <= d)
+def _closed(facts: ProjectFacts, day: date) -> bool:
+    return _on(facts.completed_on, day) or _on(facts.cancelled_on, day)
 
 
-def _on(day: date | None, d: date) -> bool:
-    """Had it happened by the end of `d`?"""
-    return day is not None and day <= d
+def _on(happened: date | None, day: date) -> bool:
+    """Had it happened by the end of `day`?"""
+    return happened is not None and happened <= day
 
 
-def whole_months(d: date) -> int:
-    """Months of d's year fully elapsed by the end of d."""
-    return d.month if (d + DAY).month != d.month else d.month - 1
+def whole_months(day: date) -> int:
+    """Months of the day's year fully elapsed by its end."""
+    return day.month if (day + DAY).month != day.month else day.month - 1
 
 
-def plan_for(f: ProjectFacts, year: int, d: date) -> Decimal | None:
+def plan_for(facts: ProjectFacts, year: int, day: date) -> Decimal | None:
     """The year's plan as last set by the end of `d` (the latest business date wins)."""
-    current = sorted((p for p in f.plans if p.year == year and p.set_on <= d), key=lambda p: p.set_on)
+    current = sorted((p for p in facts.plans if p.year == year and p.set_on <= day), key=lambda p: p.set_on)
     return current[-1].planned if current else None
 
 
-def completed_by(f: ProjectFacts, year: int, d: date) -> Decimal:
+def completed_by(facts: ProjectFacts, year: int, day: date) -> Decimal:
     """Investment completed in `year` as reported by the end of `d`; later reports correct earlier ones."""
     months: dict[str, Decimal] = {}
     prefix = f"{year}-"
-    for report in f.reports:
-        if report.period.startswith(prefix) and report.reported_on <= d:
+    for report in facts.reports:
+        if report.period.startswith(prefix) and report.reported_on <= day:
             months[report.period] = report.completed
     return sum(months.values(), Decimal(0))
 
@@ -138,55 +139,55 @@ def completed_by(f: ProjectFacts, year: int, d: date) -> Decimal:
 # --- the rules: each gives (level, detail) on a date, or None -------------------------------
 
 
-def not_started_level(f: ProjectFacts, d: date, t: Thresholds) -> tuple[str, str] | None:
-    if not _on(f.registered_on, d) or _closed(f, d) or _on(f.started_on, d) or f.planned_start >= d:
+def not_started_level(facts: ProjectFacts, day: date, thresholds: Thresholds) -> tuple[str, str] | None:
+    if not _on(facts.registered_on, day) or _closed(facts, day) or _on(facts.started_on, day) or facts.planned_start >= day:
         return None
-    held = [g for g in f.grants if g.granted_on <= d and not _on(g.reclaimed_on, d)]
+    held = [g for g in facts.grants if g.granted_on <= day and not _on(g.reclaimed_on, day)]
     if not held:
         return None
-    late = (d - f.planned_start).days
-    level = "red" if late > t.start_red_days else "yellow" if late > t.start_yellow_days else None
+    late = (day - facts.planned_start).days
+    level = "red" if late > thresholds.start_red_days else "yellow" if late > thresholds.start_yellow_days else None
     if level is None:
         return None
     factors = ", ".join(sorted({g.factor for g in held}))
-    return level, f"应开未开: planned to start {f.planned_start}, {late} days ago, holding {factors}"
+    return level, f"应开未开: planned to start {facts.planned_start}, {late} days ago, holding {factors}"
 
 
-def lagging_level(f: ProjectFacts, d: date, t: Thresholds) -> tuple[str, str] | None:
-    if not _on(f.started_on, d) or _closed(f, d):
+def lagging_level(facts: ProjectFacts, day: date, thresholds: Thresholds) -> tuple[str, str] | None:
+    if not _on(facts.started_on, day) or _closed(facts, day):
         return None
-    planned = plan_for(f, d.year, d)
-    months = whole_months(d)
+    planned = plan_for(facts, day.year, day)
+    months = whole_months(day)
     if not planned or months == 0:
         return None
-    completed = completed_by(f, d.year, d)
+    completed = completed_by(facts, day.year, day)
     expected = Decimal(months) / 12 * 100
     actual = completed / planned * 100
     gap = expected - actual
-    level = "red" if gap > t.lag_red_points else "yellow" if gap >= t.lag_yellow_points else None
+    level = "red" if gap > thresholds.lag_red_points else "yellow" if gap >= thresholds.lag_yellow_points else None
     if level is None:
         return None
-    return level, (f"严重滞后: {actual:.1f}% of the {d.year} plan done against {expected:.1f}% expected "
+    return level, (f"严重滞后: {actual:.1f}% of the {day.year} plan done against {expected:.1f}% expected "
                    f"after {months} months ({gap:.1f} points behind)")
 
 
-def issue_level(f: ProjectFacts, issue: IssueFact, d: date, t: Thresholds) -> tuple[str, str] | None:
-    if not _on(issue.escalated_on, d) or _on(issue.resolved_on, d) or _closed(f, d) or d <= issue.due_date:
+def issue_level(facts: ProjectFacts, issue: IssueFact, day: date, thresholds: Thresholds) -> tuple[str, str] | None:
+    if not _on(issue.escalated_on, day) or _on(issue.resolved_on, day) or _closed(facts, day) or day <= issue.due_date:
         return None
-    late = (d - issue.due_date).days
-    level = "red" if late >= t.issue_red_days else "yellow"  # "red 30 days after" the due date
+    late = (day - issue.due_date).days
+    level = "red" if late >= thresholds.issue_red_days else "yellow"  # "red 30 days after" the due date
     return level, f"issue {issue.issue_id} ({issue.title}) unresolved {late} days after its due date {issue.due_date}"
 
 
-def reduction_level(f: ProjectFacts, reduction: ReductionFact, d: date, t: Thresholds) -> tuple[str, str] | None:
-    advanced = [g for g in f.grants if g.reduction_id == reduction.reduction_id
-                and g.granted_on <= d and not _on(g.reclaimed_on, d)]
-    if not advanced or (f.cancelled_on is not None and f.cancelled_on <= d) or _on(reduction.completed_on, d):
+def reduction_level(facts: ProjectFacts, reduction: ReductionFact, day: date, thresholds: Thresholds) -> tuple[str, str] | None:
+    advanced = [g for g in facts.grants if g.reduction_id == reduction.reduction_id
+                and g.granted_on <= day and not _on(g.reclaimed_on, day)]
+    if not advanced or (facts.cancelled_on is not None and facts.cancelled_on <= day) or _on(reduction.completed_on, day):
         return None
-    if d > reduction.due_date:
+    if day > reduction.due_date:
         return "red", f"reduction {reduction.reduction_id} advanced from is not complete by its due date {reduction.due_date}"
-    if _on(f.completed_on, d):
-        return "red", f"project completed on {f.completed_on} before reduction {reduction.reduction_id} was complete"
+    if _on(facts.completed_on, day):
+        return "red", f"project completed on {facts.completed_on} before reduction {reduction.reduction_id} was complete"
     return None
 
 
@@ -218,11 +219,11 @@ def _month_ends(first: date, last: date) -> list[date]:
     return points
 
 
-def evaluate(f: ProjectFacts, as_of: date, t: Thresholds = Thresholds()) -> list[Alert]:
+def evaluate(facts: ProjectFacts, as_of: date, thresholds: Thresholds = Thresholds()) -> list[Alert]:
     """Every alert the project has on `as_of`, each with the day it reached its level."""
     alerts: list[Alert] = []
-    lifecycle = [f.registered_on, f.started_on, f.completed_on, f.cancelled_on]
-    grant_days = [day for g in f.grants for day in (g.granted_on, g.reclaimed_on)]
+    lifecycle = [facts.registered_on, facts.started_on, facts.completed_on, facts.cancelled_on]
+    grant_days = [day for g in facts.grants for day in (g.granted_on, g.reclaimed_on)]
 
     def add(rule: str, found: tuple[str, str] | None, level_at: Callable[[date], str | None],
             points: list[date | None], ref: str | None = None) -> None:
@@ -230,27 +231,27 @@ def evaluate(f: ProjectFacts, as_of: date, t: Thresholds = Thresholds()) -> list
             return
         level, detail = found
         since = _since(level_at, level, [p for p in points if p is not None], as_of)
-        alerts.append(Alert(f.code, rule, level, since, f.district, detail, ref))
+        alerts.append(Alert(facts.code, rule, level, since, facts.district, detail, ref))
 
     def level_of(rule: Callable[..., tuple[str, str] | None], *args: object) -> Callable[[date], str | None]:
-        return lambda d: (found[0] if (found := rule(f, *args, d, t)) else None)
+        return lambda day: (found[0] if (found := rule(facts, *args, day, thresholds)) else None)
 
-    ps = f.planned_start
-    add("not_started", not_started_level(f, as_of, t), level_of(not_started_level),
-        [*lifecycle, *grant_days, ps + DAY * (t.start_yellow_days + 1), ps + DAY * (t.start_red_days + 1)])
-    if f.started_on is not None and f.started_on <= as_of:
+    ps = facts.planned_start
+    add("not_started", not_started_level(facts, as_of, thresholds), level_of(not_started_level),
+        [*lifecycle, *grant_days, ps + DAY * (thresholds.start_yellow_days + 1), ps + DAY * (thresholds.start_red_days + 1)])
+    if facts.started_on is not None and facts.started_on <= as_of:
         # Lagging is measured within a year (January counts no whole month yet), so only this
         # year's month ends can change its level: a far as-of date costs no more than a near one.
-        add("lagging", lagging_level(f, as_of, t), level_of(lagging_level),
-            [*lifecycle, *(p.set_on for p in f.plans), *(r.reported_on for r in f.reports),
-             *_month_ends(max(f.started_on, date(as_of.year, 1, 1)), as_of)])
-    for issue in f.issues:
-        add("issue_overdue", issue_level(f, issue, as_of, t),
-            lambda d, i=issue: (found[0] if (found := issue_level(f, i, d, t)) else None),
+        add("lagging", lagging_level(facts, as_of, thresholds), level_of(lagging_level),
+            [*lifecycle, *(p.set_on for p in facts.plans), *(r.reported_on for r in facts.reports),
+             *_month_ends(max(facts.started_on, date(as_of.year, 1, 1)), as_of)])
+    for issue in facts.issues:
+        add("issue_overdue", issue_level(facts, issue, as_of, thresholds),
+            lambda day, i=issue: (found[0] if (found := issue_level(facts, i, day, thresholds)) else None),
             [*lifecycle, issue.escalated_on, issue.resolved_on, issue.due_date + DAY,
-             issue.due_date + DAY * t.issue_red_days], ref=issue.issue_id)
-    for reduction in f.reductions.values():
-        add("reduction_overdue", reduction_level(f, reduction, as_of, t),
-            lambda d, r=reduction: (found[0] if (found := reduction_level(f, r, d, t)) else None),
+             issue.due_date + DAY * thresholds.issue_red_days], ref=issue.issue_id)
+    for reduction in facts.reductions.values():
+        add("reduction_overdue", reduction_level(facts, reduction, as_of, thresholds),
+            lambda day, r=reduction: (found[0] if (found := reduction_level(facts, r, day, thresholds)) else None),
             [*lifecycle, *grant_days, reduction.completed_on, reduction.due_date + DAY], ref=reduction.reduction_id)
     return alerts

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from domain.codes import CITY_TZ
+from domain.reference import CITY_TZ
 
 
 def city_today() -> date:

@@ -15,6 +15,8 @@ from eventsourcing.postgres import PostgresApplicationRecorder
 from eventsourcing.sqlite import SQLiteApplicationRecorder
 from psycopg.sql import SQL, Identifier
 
+SQLITE_IN_CHUNK = 500
+
 
 def _pg_table(recorder: PostgresApplicationRecorder) -> Any:
     return SQL("{}.{}").format(Identifier(recorder.datastore.schema), Identifier(recorder.events_table_name))
@@ -57,20 +59,26 @@ def events_of(recorder: Any, ids: Iterable[UUID]) -> dict[UUID, list[StoredEvent
         rows = [(r["originator_id"], r["originator_version"], r["topic"], bytes(r["state"]))
                 for r in _pg_rows(recorder, statement, (ids,))]
     elif isinstance(recorder, SQLiteApplicationRecorder):
-        rows = []
         with recorder.datastore.transaction(commit=False) as curs:
-            for start in range(0, len(ids), 500):
-                chunk = ids[start:start + 500]
-                curs.execute(f"SELECT originator_id, originator_version, topic, state FROM {recorder.events_table_name} "
-                             f"WHERE originator_id IN ({','.join('?' * len(chunk))}) "
-                             "ORDER BY originator_id, originator_version", [i.hex for i in chunk])
-                rows += [(UUID(r[0]), r[1], r[2], r[3]) for r in curs.fetchall()]
+            rows = [(UUID(r[0]), r[1], r[2], r[3]) for r in sqlite_select_in(
+                curs, f"SELECT originator_id, originator_version, topic, state FROM {recorder.events_table_name} "
+                      "WHERE originator_id IN ({}) ORDER BY originator_id, originator_version", ids)]
     else:
         rows = [(i, s.originator_version, s.topic, s.state) for i in ids for s in recorder.select_events(i)]
     for originator_id, version, topic, state in rows:
         found.setdefault(originator_id, []).append(
             StoredEvent(originator_id=originator_id, originator_version=version, topic=topic, state=state))
     return found
+
+
+def sqlite_select_in(cursor: Any, statement: str, ids: list[UUID]) -> list[Any]:
+    """Rows of `statement`, whose `IN ({})` takes the ids, in chunks SQLite's parameter limit allows."""
+    rows: list[Any] = []
+    for start in range(0, len(ids), SQLITE_IN_CHUNK):
+        chunk = ids[start:start + SQLITE_IN_CHUNK]
+        cursor.execute(statement.format(",".join("?" * len(chunk))), [i.hex for i in chunk])
+        rows += cursor.fetchall()
+    return rows
 
 
 def tracked_positions(recorder: Any) -> dict[str, int]:

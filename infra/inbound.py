@@ -17,7 +17,7 @@ from typing import Any, Final
 
 import orjson
 
-from domain.messages import message_id_of
+from domain.envelope import message_id_of
 
 MAX_DEPTH: Final = 64
 MAX_ENVELOPE_BYTES: Final = 256 * 1024

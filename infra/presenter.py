@@ -16,7 +16,7 @@ from uuid import UUID
 import orjson
 from eventsourcing.domain import CanMutateAggregate
 
-from domain.messages import Audit
+from domain.audit import Audit
 from infra.inbound import MAX_DEPTH, nested_deeper_than
 
 _HIDDEN = frozenset({"originator_id", "originator_version", "timestamp", "originator_topic", "audit"})

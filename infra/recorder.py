@@ -26,6 +26,8 @@ from eventsourcing.postgres import PostgresProcessRecorder
 from eventsourcing.sqlite import SQLiteCursor, SQLiteProcessRecorder, SQLiteTransaction
 from psycopg.sql import SQL, Identifier
 
+from infra.events_table import sqlite_select_in
+
 
 def _refuse_if_moved(read: Mapping[UUID, int], stored: Mapping[UUID, int]) -> None:
     moved = [i for i, version in read.items() if stored.get(i, 0) != version]
@@ -100,13 +102,7 @@ class SQLiteEventsRecorder(SQLiteProcessRecorder):
     def _insert_events(self, c: Any, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
         read: Mapping[UUID, int] | None = kwargs.get("read_versions")
         if read:
-            ids = list(read)
-            stored: dict[UUID, int] = {}
-            for start in range(0, len(ids), 500):
-                chunk = ids[start:start + 500]
-                c.execute(f"SELECT originator_id, MAX(originator_version) FROM {self.events_table_name} "
-                          f"WHERE originator_id IN ({','.join('?' * len(chunk))}) GROUP BY originator_id",
-                          [i.hex for i in chunk])
-                stored.update({UUID(r[0]): r[1] for r in c.fetchall()})
-            _refuse_if_moved(read, stored)
+            rows = sqlite_select_in(c, f"SELECT originator_id, MAX(originator_version) FROM {self.events_table_name} "
+                                       "WHERE originator_id IN ({}) GROUP BY originator_id", list(read))
+            _refuse_if_moved(read, {UUID(r[0]): r[1] for r in rows})
         return super()._insert_events(c, stored_events, **kwargs)

@@ -16,7 +16,7 @@ from uuid import UUID
 import orjson
 from eventsourcing.persistence import Transcoder
 
-from domain.messages import Audit
+from domain.audit import Audit
 
 _OPTIONS = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS | orjson.OPT_PASSTHROUGH_SUBCLASS
 

@@ -14,8 +14,8 @@ from typing import Any
 
 from infra.ledger import Ledger
 from projections.db import Db, NotBuilt
+from projections.factor_ledger import FactorLedger
 from projections.investment import Investment
-from projections.ledger import FactorLedger
 from projections.libraries import Libraries
 from projections.model import Projection
 from projections.sedimentation import Sedimentation
@@ -34,6 +34,11 @@ class Generation:
     version: int
     position: int
     state: str  # building | active | retired
+    shape: str | None = None  # `Projection.shape()` of the tables it was made with
+
+    def built_by(self, projection: type[Projection]) -> bool:
+        """Was it built by this code: the same version, and tables of the same shape?"""
+        return self.version == projection.version and self.shape == projection.shape()
 
 
 class Catalog:
@@ -46,14 +51,16 @@ class Catalog:
             if db.dialect == "postgres":  # processes starting together must not race on CREATE TABLE
                 db.execute("SELECT pg_advisory_xact_lock(hashtext(?))", [f"{db.schema}:{self.meta}"])
             db.execute(f"CREATE TABLE IF NOT EXISTS {self.meta} (name TEXT, gen INTEGER, version INTEGER, "
-                       "position BIGINT, state TEXT, PRIMARY KEY (name, gen))")
+                       "position BIGINT, state TEXT, shape TEXT, PRIMARY KEY (name, gen))")
+            if "shape" not in db.columns(self.meta):  # made before generations had a shape
+                db.execute(f"ALTER TABLE {self.meta} ADD COLUMN shape TEXT")
 
     def physical(self, name: str, gen: int, table: str) -> str:
         return f"{self.prefix}_{name}_g{gen}_{table}"
 
     def generations(self, name: str | None = None) -> list[Generation]:
         where, params = ("WHERE name = ?", [name]) if name else ("", [])
-        rows = self.db.query(f"SELECT name, gen, version, position, state FROM {self.meta} {where} "
+        rows = self.db.query(f"SELECT name, gen, version, position, state, shape FROM {self.meta} {where} "
                              "ORDER BY name, gen", params)
         return [Generation(*row) for row in rows]
 
@@ -71,9 +78,10 @@ class Catalog:
         for table in projection.tables:
             for statement in table.create(self.physical(projection.name, gen, table.name)):
                 self.db.execute(statement)
-        self.db.execute(f"INSERT INTO {self.meta} VALUES (?, ?, ?, 0, ?)", [projection.name, gen, projection.version, state])
+        self.db.execute(f"INSERT INTO {self.meta} (name, gen, version, position, state, shape) VALUES (?, ?, ?, 0, ?, ?)",
+                        [projection.name, gen, projection.version, state, projection.shape()])
         log.info("projection %s: generation %d (version %d) created, %s", projection.name, gen, projection.version, state)
-        return Generation(projection.name, gen, projection.version, 0, state)
+        return Generation(projection.name, gen, projection.version, 0, state, projection.shape())
 
     def swap_in(self, projection: type[Projection], gen: int) -> None:
         for old in self.generations(projection.name):
@@ -101,5 +109,5 @@ def status(ledger: Ledger, catalog: Catalog) -> list[dict[str, Any]]:
             seconds = max((datetime.now(timezone.utc) - recorded).total_seconds(), 0.0)
         report.append({"projection": g.name, "generation": g.gen, "version": g.version, "state": g.state,
                        "position": g.position, "head": head, "lag_events": behind, "lag_seconds": round(seconds, 3),
-                       "current": g.name in BY_NAME and BY_NAME[g.name].version == g.version})
+                       "current": g.name in BY_NAME and g.built_by(BY_NAME[g.name])})
     return report

@@ -23,20 +23,19 @@ class NotBuilt(Exception):
 
 class Db:
     def __init__(self, settings: Settings) -> None:
-        env = settings.persistence_env()
-        self.dialect = "postgres" if env["PERSISTENCE_MODULE"].endswith("postgres") else "sqlite"
-        if env["PERSISTENCE_MODULE"].endswith("popo"):
+        where = settings.location
+        if where.kind == "memory":
             raise ValueError("read models need a real store: sqlite:/// or postgresql://")
-        self._env = env
+        self.dialect = where.kind
+        self.where = where
+        self.schema = where.schema
         self._lock = threading.RLock()
         self._in_transaction = False
-        self.schema = env.get("POSTGRES_SCHEMA", "public")
         self.conn: Any = self._connect()
 
     def _connect(self) -> Any:
-        env = self._env
         if self.dialect == "sqlite":
-            conn = sqlite3.connect(env["SQLITE_DBNAME"], isolation_level=None, timeout=60, check_same_thread=False)
+            conn = sqlite3.connect(self.where.sqlite_path, isolation_level=None, timeout=60, check_same_thread=False)
             conn.execute("PRAGMA journal_mode=WAL")
             return conn
         conn = psycopg.connect(**self.conninfo(), autocommit=True)
@@ -44,9 +43,7 @@ class Db:
         return conn
 
     def conninfo(self) -> dict[str, Any]:
-        env = self._env
-        return {"dbname": env["POSTGRES_DBNAME"], "host": env["POSTGRES_HOST"], "port": env["POSTGRES_PORT"],
-                "user": env["POSTGRES_USER"], "password": env["POSTGRES_PASSWORD"] or None}
+        return dict(self.where.conninfo)
 
     def reconnect(self) -> None:
         with self._lock:
@@ -120,6 +117,12 @@ class Db:
                 raise
             self.conn = self._connect()
             return work()
+
+    def columns(self, table: str) -> set[str]:
+        if self.dialect == "sqlite":
+            return {row[1] for row in self.query(f"PRAGMA table_info({table})")}
+        return {row[0] for row in self.query("SELECT column_name FROM information_schema.columns "
+                                             "WHERE table_schema = ? AND table_name = ?", [self.schema, table])}
 
     def close(self) -> None:
         self.conn.close()

@@ -9,6 +9,7 @@ dropped and rows are read again.
 
 from __future__ import annotations
 
+import hashlib
 import sqlite3
 from dataclasses import dataclass
 from datetime import date
@@ -145,8 +146,9 @@ class Projection:
     """A read model: its tables, and one method per event class it cares about.
 
     Subclasses list `handlers` (event class → method name); `apply` ignores other events.
-    `version` changes whenever the tables or the meaning of a row change: the runner then
-    builds the new version beside the old one and swaps it in when caught up.
+    When the tables change (their `shape`), or `version` is raised because the meaning of a row
+    changed, the runner builds a new generation beside the serving one and swaps it in when caught
+    up: adding a factor or a column needs no version of its own.
     """
 
     name: ClassVar[str]
@@ -155,6 +157,12 @@ class Projection:
     handlers: ClassVar[dict[type, str]]
     #: Position of the event being applied (set by the runner before each `apply`).
     position: int = 0
+
+    @classmethod
+    def shape(cls) -> str:
+        """A fingerprint of the tables: names, columns and their types, keys, indexes."""
+        text = "|".join(f"{t.name}:{sorted(t.columns.items())}:{t.key}:{t.indexes}" for t in cls.tables)
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
 
     def __init__(self, rows: dict[str, Rows]) -> None:
         self.rows = rows

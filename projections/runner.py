@@ -17,14 +17,11 @@ from __future__ import annotations
 import logging
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
-from datetime import datetime, timezone
 from typing import Any, Callable, Iterable, Sequence
 
 import psycopg
-from psycopg.sql import SQL, Identifier
-
 from eventsourcing.utils import get_topic
+from psycopg.sql import SQL, Identifier
 
 from infra.ledger import Ledger
 from infra.resilience import keep_running
@@ -48,8 +45,8 @@ class LostTurn(Exception):
     """Another runner moved this projection's position: this one must not write."""
 
 
-class Worker:
-    """One generation of one projection, with its row caches and committed position."""
+class LiveGeneration:
+    """One generation of one projection as this runner feeds it: its row caches and committed position."""
 
     def __init__(self, catalog: Catalog, projection: type[Projection], generation: Generation) -> None:
         self.catalog, self.cls, self.generation = catalog, projection, generation
@@ -105,7 +102,7 @@ class Runner:
         self.db = Db(settings)
         self.catalog = Catalog(self.db, prefix)
         self.projections = list(projections)
-        self.workers: dict[str, Worker] = {}
+        self.generations: dict[str, LiveGeneration] = {}
         self._owned: set[str] = set()
         self._turns = Turns(self.db.conninfo() if self.db.dialect == "postgres" else {}, "yaosu-projections")
         self._listen_conn: Any = None
@@ -130,19 +127,19 @@ class Runner:
     def _prepare(self, projection: type[Projection], *, fresh: bool = False) -> None:
         with self.db.transaction():
             current = [g for g in self.catalog.generations(projection.name)
-                       if g.state != "retired" and g.version == projection.version]
+                       if g.state != "retired" and g.built_by(projection)]
             if fresh or not current:
                 generation = self.catalog.create(projection)
             else:
                 generation = current[-1]
-        self.workers[projection.name] = Worker(self.catalog, projection, generation)
+        self.generations[projection.name] = LiveGeneration(self.catalog, projection, generation)
 
     def _refresh(self) -> None:
         if not self._turns.still_held():  # the locks died with their connection: take them again
             self._owned.clear()
-            self.workers.clear()
+            self.generations.clear()
         for projection in self.projections:
-            if projection.name not in self.workers and self._own(projection.name):
+            if projection.name not in self.generations and self._own(projection.name):
                 self._prepare(projection)
 
     # --- the loop ------------------------------------------------------------------------------
@@ -162,49 +159,49 @@ class Runner:
         return notifications
 
     def _select(self, start: int, limit: int) -> Sequence[Any]:
-        return self.ledger.recorder.select_notifications(start=start, limit=limit, inclusive_of_start=False)
+        return self.ledger.notifications_after(start, limit)
 
     def step(self, batch_size: int | None = None) -> int:
         """Apply the next batch to every owned, working projection. Returns events read."""
         self._refresh()
-        workers = [w for w in self.workers.values() if w.failed is None and w.name in self._owned]
-        if not workers:
+        live_generations = [w for w in self.generations.values() if w.failed is None and w.name in self._owned]
+        if not live_generations:
             return 0
         head = self.ledger.head()
-        start = min(w.position for w in workers)
+        start = min(w.position for w in live_generations)
         notifications = self._read_after(start, batch_size or self.batch_size)
         # Decode only what some projection handles (receipts are half the log); positions still move
         # over every notification, so a batch of receipts alone advances the tracking too.
-        wanted = {get_topic(cls) for worker in workers for cls in worker.cls.handlers}
-        events = [(n.id, self.ledger.mapper.to_domain_event(n) if n.topic in wanted else None) for n in notifications]
+        wanted = {get_topic(cls) for live in live_generations for cls in live.cls.handlers}
+        events = [(n.id, self.ledger.decode(n) if n.topic in wanted else None) for n in notifications]
         if events:
             try:
                 with self.db.transaction():
-                    for worker in workers:
-                        worker.apply(events)
+                    for live in live_generations:
+                        live.apply(events)
             except ProjectionFailed as failure:
-                for worker in workers:
-                    worker.rolled_back()
+                for live in live_generations:
+                    live.rolled_back()
                 log.error("%s; fix the projection and restart: it will resume from there", failure)
-                self.workers[failure.name].failed = failure
+                self.generations[failure.name].failed = failure
                 return self.step(batch_size)  # the others go on without it
             except LostTurn as lost:
                 log.warning("%s; re-reading positions", lost)
-                self.workers.clear()
+                self.generations.clear()
                 if self.db.dialect == "postgres":
                     self._owned.clear()
                 return 0
             except BaseException:
-                for worker in workers:
-                    worker.rolled_back()
+                for live in live_generations:
+                    live.rolled_back()
                 raise
-            for worker in workers:
-                worker.committed()
-        for worker in workers:
-            if worker.generation.state == "building" and worker.position >= head:
+            for live in live_generations:
+                live.committed()
+        for live in live_generations:
+            if live.generation.state == "building" and live.position >= head:
                 with self.db.transaction():
-                    self.catalog.swap_in(worker.cls, worker.generation.gen)
-                worker.generation.state = "active"
+                    self.catalog.swap_in(live.cls, live.generation.gen)
+                live.generation.state = "active"
         return len(events)
 
     def run_until_caught_up(self, progress: Callable[[int], None] | None = None, batch_size: int | None = None) -> int:
@@ -229,7 +226,7 @@ class Runner:
             return
         if self._listen_conn is None:
             self._listen_conn = psycopg.connect(**self.db.conninfo(), autocommit=True)
-            channel = getattr(self.ledger.recorder, "channel_name", "yaosu_events")
+            channel = self.ledger.notify_channel or "yaosu_events"
             self._listen_conn.execute(SQL("LISTEN {}").format(Identifier(channel)))
         for _ in self._listen_conn.notifies(timeout=1.0, stop_after=1):
             pass
@@ -245,7 +242,7 @@ class Runner:
                 pass
         self._listen_conn = None
         self._owned.clear()
-        self.workers.clear()
+        self.generations.clear()
         self.db.reconnect()
 
     def stop(self) -> None:

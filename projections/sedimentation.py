@@ -12,8 +12,17 @@ from typing import Any
 
 from domain.project import GRANT_EVENTS, Project
 from domain.reduction import EmissionReduction
-from domain.supervision import (Alert, GrantFact, IssueFact, PlanFact, ProjectFacts, ReductionFact, ReportFact,
-                                Thresholds, evaluate)
+from domain.supervision import (
+    Alert,
+    GrantFact,
+    IssueFact,
+    PlanFact,
+    ProjectFacts,
+    ReductionFact,
+    ReportFact,
+    Thresholds,
+    evaluate,
+)
 from projections.db import Db
 from projections.model import Projection, Table
 
@@ -132,7 +141,8 @@ def alerts(db: Db, t: dict[str, str], as_of: date, thresholds: Thresholds, *, di
                   key=lambda a: (a.district, a.project_code, a.rule, a.ref or ""))
 
 
-def alert_json(alert: Alert) -> dict[str, Any]:
-    """An alert as `GET /v1/alerts` and the monitor's messages show it."""
-    return {"project_code": alert.project_code, "rule": alert.rule, "level": alert.level, "since": alert.since,
-            "district": alert.district, "detail": alert.detail, "ref": alert.ref}
+def alert_json(project_code: str, rule: str, ref: str | None, level: str | None, since: date | None, detail: str,
+               **more: Any) -> dict[str, Any]:
+    """An alert as `GET /v1/alerts` and the monitor's messages on `yaosu.alerts.v1` show it."""
+    return {"project_code": project_code, "rule": rule, "ref": ref, "level": level, "since": since, "detail": detail,
+            **more}

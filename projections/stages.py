@@ -5,16 +5,18 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from domain import codes
-from domain.project import GRANT_EVENTS, Project
+from domain import reference
+from domain.project import GRANT_EVENTS, Project, coordination_in_place, is_leader, project_status
 from projections.db import Db
 from projections.model import Projection, Table
 
-COUNTED = ("funds", "land", "energy", "emission", "data", "utilities", "talent", "issues", "leaders")
+#: What the board counts per project: live grants of each factor, issues escalated, leaders assigned.
+GRANTED = tuple(dict.fromkeys(factor for factor, _ in GRANT_EVENTS.values()))
+COUNTED = (*GRANTED, "issues", "leaders")
 BOARD = Table(
     "board",
     {"code": "TEXT", "name": "TEXT", "district": "TEXT", "sector": "TEXT", "stage": "TEXT", "stage_since": "DATE",
-     "status": "TEXT", **{c: "INTEGER" for c in COUNTED}},
+     "started_on": "DATE", "completed_on": "DATE", "cancelled_on": "DATE", **{c: "INTEGER" for c in COUNTED}},
     key=("code",),
     indexes=(("stage", "district"),),
 )
@@ -22,9 +24,8 @@ GRANTS = Table("grants", {"grant_id": "TEXT", "code": "TEXT", "counts": "TEXT"},
 
 
 def satisfied(row: dict[str, Any], factor: str) -> bool:
-    # Coordination (重大协调服务) is there once an issue was escalated or a leader assigned (领导包抓).
     if factor == "coordination":
-        return bool(row["issues"] or row["leaders"])
+        return coordination_in_place(row["issues"], row["leaders"])
     return bool(row[factor])
 
 
@@ -40,8 +41,8 @@ class Stages(Projection):
 
     def registered(self, e: Any) -> None:
         self.rows["board"].put({"code": e.code, "name": e.name, "district": e.district, "sector": e.sector,
-                                "stage": "planning", "stage_since": e.audit.business_date, "status": "not_started",
-                                **{c: 0 for c in COUNTED}})
+                                "stage": "planning", "stage_since": e.audit.business_date, "started_on": None,
+                                "completed_on": None, "cancelled_on": None, **{c: 0 for c in COUNTED}})
 
     def advanced(self, e: Any) -> None:
         self.rows["board"].update(e.audit.subject, stage=e.stage, stage_since=e.audit.business_date)
@@ -54,7 +55,7 @@ class Stages(Projection):
 
     def granted(self, e: Any) -> None:
         factor, _ = GRANT_EVENTS[type(e)]
-        counts = factor + (",leaders" if getattr(e, "role", None) == "responsible_leader" else "")
+        counts = factor + (",leaders" if is_leader(getattr(e, "role", None)) else "")
         self.rows["grants"].put({"grant_id": e.audit.message_id, "code": e.audit.subject, "counts": counts})
         self._count(e.audit.subject, counts, +1)
 
@@ -67,13 +68,13 @@ class Stages(Projection):
         self._count(e.audit.subject, "issues", +1)
 
     def started(self, e: Any) -> None:
-        self.rows["board"].update(e.audit.subject, status="under_construction")
+        self.rows["board"].update(e.audit.subject, started_on=e.date)
 
     def completed(self, e: Any) -> None:
-        self.rows["board"].update(e.audit.subject, status="completed")
+        self.rows["board"].update(e.audit.subject, completed_on=e.date)
 
     def cancelled(self, e: Any) -> None:
-        self.rows["board"].update(e.audit.subject, status="cancelled")
+        self.rows["board"].update(e.audit.subject, cancelled_on=e.audit.business_date)
 
 
 def board(db: Db, t: dict[str, str], stage: str | None, district: str | None, today: date) -> dict[str, Any]:
@@ -87,13 +88,14 @@ def board(db: Db, t: dict[str, str], stage: str | None, district: str | None, to
     rows = [BOARD.decode(r) for r in db.query(
         f"SELECT {', '.join(BOARD.columns)} FROM {t['board']} WHERE {' AND '.join(where)} ORDER BY code", params)]
     stages: dict[str, dict[str, Any]] = {
-        s: {"stage": s, "factors": list(codes.STAGE_FACTORS[s]), "projects": []}
-        for s in codes.STAGES if not stage or s == stage}
+        s: {"stage": s, "factors": list(reference.STAGE_FACTORS[s]), "projects": []}
+        for s in reference.STAGES if not stage or s == stage}
     for row in rows:
-        checklist = {f: satisfied(row, f) for f in codes.STAGE_FACTORS[row["stage"]]}
+        checklist = {f: satisfied(row, f) for f in reference.STAGE_FACTORS[row["stage"]]}
         stages[row["stage"]]["projects"].append({
             "code": row["code"], "name": row["name"], "district": row["district"], "sector": row["sector"],
-            "status": row["status"], "stage_since": row["stage_since"],
+            "status": project_status(row["started_on"], row["completed_on"], row["cancelled_on"]),
+            "stage_since": row["stage_since"],
             "days_in_stage": (today - row["stage_since"]).days,
             "satisfied": [f for f, ok in checklist.items() if ok],
             "missing": [f for f, ok in checklist.items() if not ok],

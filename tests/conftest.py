@@ -11,8 +11,10 @@ import psycopg
 import pytest
 
 from infra.bootstrap import build_ledger
-from infra.ledger import Ledger, Result
-from infra.settings import Principal, Settings
+from infra.ledger import Ledger
+from infra.pipeline import Result
+from infra.settings import Settings
+from infra.tokens import Principal
 
 ROOT = Path(__file__).resolve().parent.parent
 ADMIN = Principal("test", "admin")

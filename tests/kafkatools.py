@@ -10,9 +10,9 @@ import orjson
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
 from infra import kafka
-from infra.demo import demo_messages
 from infra.ledger import Ledger
 from infra.settings import Settings
+from yaosu.demo import demo_messages
 
 
 def portal_load(projects: int = 520, seed: int = 7) -> tuple[list[Any], list[Any]]:

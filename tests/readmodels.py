@@ -9,16 +9,25 @@ from typing import Any, Iterator
 
 from domain.project import GRANT_EVENTS, Project
 from domain.reduction import EmissionReduction, reduction_id_of
-from domain.supervision import (Alert, GrantFact, IssueFact, PlanFact, ProjectFacts, ReductionFact, ReportFact,
-                                Thresholds, evaluate)
+from domain.supervision import (
+    Alert,
+    GrantFact,
+    IssueFact,
+    PlanFact,
+    ProjectFacts,
+    ReductionFact,
+    ReportFact,
+    Thresholds,
+    evaluate,
+)
 from infra.bootstrap import build_ledger
-from infra.demo import batches, demo_messages
 from infra.ledger import Ledger
 from infra.settings import Settings
-from projections.read import ReadModels
 from projections.catalog import PROJECTIONS, Catalog
+from projections.read import ReadModels
 from projections.runner import Runner
 from tests.conftest import submit
+from yaosu.demo import batches, demo_messages
 
 
 @contextmanager

@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 
 from api import schemas
 from api.app import create_app
-from domain.messages import COMMANDS
+from domain.commands import COMMANDS
 from infra.bootstrap import build_ledger
 from infra.settings import Settings
 from tests.portal import CODE, admitted, msg

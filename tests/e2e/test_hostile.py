@@ -8,14 +8,14 @@ from typing import Any, Iterator
 
 import orjson
 import pytest
+from eventsourcing.persistence import StoredEvent
 from fastapi.testclient import TestClient
 
 from api import schemas
 from api.app import create_app
-from domain.codes import CITY_TZ
-from domain.messages import Audit
+from domain.audit import Audit
 from domain.project import project_id
-from eventsourcing.persistence import StoredEvent
+from domain.reference import CITY_TZ
 from infra import presenter
 from infra.inbound import KEPT_BYTES, MAX_DEPTH
 from infra.ledger import Ledger

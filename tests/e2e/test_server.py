@@ -28,7 +28,7 @@ def environment(store: str) -> dict[str, str]:
 
 
 def yaosu(*args: str, store: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "infra.cli", *args], env=environment(store),
+    return subprocess.run([sys.executable, "-m", "yaosu", *args], env=environment(store),
                           capture_output=True, text=True, timeout=timeout, check=False)
 
 
@@ -43,7 +43,7 @@ def serving(store: str, output: list[str] | None = None, env: dict[str, str] | N
     """`yaosu serve` on a free port, as a separate process; its URL once it answers (and what it
     printed, into `output`, once it has stopped)."""
     port = free_port()
-    process = subprocess.Popen([sys.executable, "-m", "infra.cli", "serve", "--port", str(port)],
+    process = subprocess.Popen([sys.executable, "-m", "yaosu", "serve", "--port", str(port)],
                                env=env or environment(store), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                text=True)
     url = f"http://127.0.0.1:{port}"
@@ -98,7 +98,7 @@ def test_demo_then_serve_shows_history_with_audit_fields(tmp_path: Path) -> None
 
 
 def test_serve_on_a_shared_database_wants_tokens(pg_url: str) -> None:
-    refused = subprocess.run([sys.executable, "-m", "infra.cli", "serve"], capture_output=True, text=True,
+    refused = subprocess.run([sys.executable, "-m", "yaosu", "serve"], capture_output=True, text=True,
                              env={**os.environ, "YAOSU_STORE": pg_url, "YAOSU_DEV_TOKENS": ""}, timeout=60)
     assert refused.returncode == 2 and "YAOSU_TOKENS_FILE" in refused.stderr
 
@@ -187,7 +187,7 @@ def test_tokens_are_made_once_and_kept_as_hashes(tmp_path: Path) -> None:
 def test_a_malformed_tokens_file_is_one_clear_line(tmp_path: Path, content: bytes, fragment: str) -> None:
     tokens = tmp_path / "tokens.json"
     tokens.write_bytes(content)
-    refused = subprocess.run([sys.executable, "-m", "infra.cli", "serve"], capture_output=True, text=True, timeout=60,
+    refused = subprocess.run([sys.executable, "-m", "yaosu", "serve"], capture_output=True, text=True, timeout=60,
                              env={**os.environ, "YAOSU_STORE": f"sqlite:///{tmp_path / 'x.db'}",
                                   "YAOSU_TOKENS_FILE": str(tokens)})
     assert refused.returncode == 2 and fragment in refused.stderr
@@ -202,7 +202,7 @@ def test_logs_never_show_the_database_password(pg_url: str) -> None:
     with serving(f"{with_password}?schema=t_logs", printed) as url:
         assert httpx.get(f"{url}/readyz").status_code == 200
     assert "s3cret-pw" not in printed[0] and "postgres:***@" in printed[0]
-    projections = subprocess.run([sys.executable, "-m", "infra.cli", "projections", "status"], capture_output=True,
+    projections = subprocess.run([sys.executable, "-m", "yaosu", "projections", "status"], capture_output=True,
                                  text=True, timeout=60, env=environment(f"{with_password}?schema=t_logs"))
     assert projections.returncode == 0 and "s3cret-pw" not in projections.stdout + projections.stderr
 

@@ -13,20 +13,20 @@ from typing import Any, Iterator
 
 import orjson
 import pytest
-from kafka import KafkaConsumer, TopicPartition
-
 from fastapi.testclient import TestClient
+from kafka import KafkaConsumer, TopicPartition
 
 from api.app import create_app
 from consumers.portal import KAFKA_PRINCIPAL
 from consumers.relay import Relay
-from infra import kafka, services
+from infra import kafka
 from infra.bootstrap import build_ledger
-from infra.demo import batches
 from infra.ledger import Ledger
 from infra.settings import Settings
 from tests.conftest import fresh_store
 from tests.kafkatools import differences, portal_load, produce, read_topic, signature
+from tools import services
+from yaosu.demo import batches
 
 SETUP, LOAD = portal_load()
 
@@ -48,7 +48,7 @@ def environment(settings: Settings) -> dict[str, str]:
 
 
 def consumer_process(settings: Settings, log: Path) -> subprocess.Popen[bytes]:
-    return subprocess.Popen([sys.executable, "-m", "infra.cli", "consume", "portal", "--batch-size", "300"],
+    return subprocess.Popen([sys.executable, "-m", "yaosu", "consume", "portal", "--batch-size", "300"],
                             env=environment(settings), stdout=log.open("ab"), stderr=subprocess.STDOUT)
 
 

@@ -8,16 +8,16 @@ from typing import Any
 
 import orjson
 
-from consumers.monitor import Monitor, key_of
+from consumers.monitor import Monitor
 from domain.supervision import Thresholds
 from infra import kafka
 from infra.bootstrap import build_ledger
-from infra.demo import batches, demo_messages
 from infra.settings import Settings
 from projections import sedimentation
 from projections.runner import Runner
 from tests.conftest import submit
 from tests.kafkatools import read_topic
+from yaosu.demo import batches, demo_messages
 
 
 def changes_between(before: dict[tuple[str, str], str], after: dict[tuple[str, str], str],
@@ -47,7 +47,7 @@ def test_the_monitor_publishes_what_alerts_imply_day_by_day_and_nothing_twice(ka
         while day <= date(2021, 12, 31):
             monitor.run_once(day)  # "today" advanced day by day
             tables = monitor.reads.tables(sedimentation.Sedimentation)
-            after = {(a.project_code, key_of(a)): a.level
+            after = {(a.project_code, a.key): a.level
                      for a in sedimentation.alerts(monitor.reads.db, tables, day, Thresholds())}
             expected += changes_between(before, after, day)
             before = after

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 from datetime import date
@@ -11,17 +12,17 @@ import pytest
 
 from domain.project import Project
 from domain.supervision import Thresholds
-from infra.demo import batches, demo_messages
 from infra.ledger import Ledger
 from infra.settings import Settings
 from projections import libraries, sedimentation, stages
+from projections.catalog import Catalog
 from projections.libraries import Libraries
 from projections.model import Projection, Table
-from projections.catalog import Catalog
 from projections.runner import Runner
 from tests.conftest import submit
 from tests.portal import msg
 from tests.readmodels import dump, project_codes, reference_alerts, reference_facts
+from yaosu.demo import batches, demo_messages
 
 
 @pytest.fixture
@@ -113,13 +114,13 @@ def test_a_failing_projection_stops_at_the_event_and_says_where(
         with caplog.at_level(logging.ERROR, "yaosu.projections"):
             runner.run_until_caught_up()
         first_land = next(i.position for i in ledger.feed(0, 10_000).items if isinstance(i.event, Project.LandSupplied))
-        broken = runner.workers["broken"]
+        broken = runner.generations["broken"]
         assert broken.failed is not None and broken.failed.position == first_land
         assert broken.position < first_land  # nothing at or after the failure was committed
         assert f"position {first_land} (Project.LandSupplied)" in caplog.text
-        assert runner.workers["libraries"].position == ledger.head()  # the others go on
+        assert runner.generations["libraries"].position == ledger.head()  # the others go on
         runner.step()
-        assert runner.workers["broken"].position == broken.position  # and it stays stopped
+        assert runner.generations["broken"].position == broken.position  # and it stays stopped
     finally:
         runner.close()
 
@@ -128,13 +129,22 @@ class LibrariesV2(Libraries):
     version = 2
 
 
-def test_a_new_version_is_built_beside_the_old_and_swapped_in(ledger: Ledger, settings: Settings) -> None:
+class LibrariesReshaped(Libraries):
+    """The same version, with one more index: tables of another shape."""
+
+    tables = (Libraries.tables[0], dataclasses.replace(Libraries.tables[1], indexes=(
+        *Libraries.tables[1].indexes, ("code",))))
+
+
+@pytest.mark.parametrize("successor", [LibrariesV2, LibrariesReshaped])
+def test_a_new_version_is_built_beside_the_old_and_swapped_in(
+        ledger: Ledger, settings: Settings, successor: type[Libraries]) -> None:
     load(ledger, demo_messages(2021, projects=20))
     old = Runner(ledger, settings, projections=[Libraries])
     old.run_until_caught_up()
     before = libraries.matrix(old.db, old.catalog.active(Libraries), "municipal")
     old.close()
-    new = Runner(ledger, settings, batch_size=100, projections=[LibrariesV2])
+    new = Runner(ledger, settings, batch_size=100, projections=[successor])
     try:
         new.step()
         gens = {g.gen: g.state for g in new.catalog.generations("libraries")}
@@ -142,7 +152,7 @@ def test_a_new_version_is_built_beside_the_old_and_swapped_in(ledger: Ledger, se
         assert libraries.matrix(new.db, new.catalog.active(Libraries), "municipal") == before
         new.run_until_caught_up()
         assert {g.gen: g.state for g in new.catalog.generations("libraries")} == {1: "retired", 2: "active"}
-        assert new.catalog.active(LibrariesV2)["members"].endswith("_g2_members")
+        assert new.catalog.active(successor)["members"].endswith("_g2_members")
         assert libraries.matrix(new.db, new.catalog.active(Libraries), "municipal") == before
         assert not new.db.query(_tables_like(new.catalog), ["rm_libraries_g1_%"])
     finally:

@@ -18,8 +18,8 @@ import pytest
 from infra.bootstrap import build_ledger
 from infra.ledger import Ledger
 from infra.settings import Settings
-from projections.db import Db
 from projections.catalog import PROJECTIONS, Catalog, status
+from projections.db import Db
 from projections.runner import Runner
 from tests.conftest import fresh_store, submit
 from tests.portal import msg
@@ -27,7 +27,7 @@ from tests.readmodels import dump
 
 
 def start_runner(store: str, log: Path) -> subprocess.Popen[bytes]:
-    return subprocess.Popen([sys.executable, "-m", "infra.cli", "projections", "run", "--batch-size", "37"],
+    return subprocess.Popen([sys.executable, "-m", "yaosu", "projections", "run", "--batch-size", "37"],
                             env={**os.environ, "YAOSU_STORE": store}, stdout=log.open("ab"), stderr=subprocess.STDOUT)
 
 
@@ -146,7 +146,7 @@ def test_a_standby_runner_takes_over_when_the_active_one_dies(pg_url: str, tmp_p
 
 
 def test_the_runner_survives_the_database_going_away(pg_url: str, tmp_path: Path) -> None:
-    from infra import services
+    from tools import services
 
     store = fresh_store("postgres", tmp_path, pg_url)
     settings = Settings(store=store)

@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
+from domain.commands import ProvideData
 from domain.handlers import HANDLERS
-from domain.messages import ProvideData
 from domain.quota import quota_pool_id
 from infra.bootstrap import build_ledger
 from infra.ledger import Ledger

@@ -12,14 +12,15 @@ from typing import Any
 
 import pytest
 
-from domain import codes
-from domain.messages import COMMANDS
+from domain import reference
+from domain.commands import COMMANDS
 from infra.bootstrap import build_ledger
 from infra.ledger import Ledger
-from infra.settings import Principal, Settings
+from infra.settings import Settings
+from infra.tokens import Principal
 from tests.portal import AT, CODE, DISTRICT, EXAMPLES, NEW_CODE, OWNER, SETUP, msg
 
-DEPARTMENTS = [*codes.DEPARTMENTS, *(codes.district_portal(d) for d in codes.DISTRICTS)]
+DEPARTMENTS = [*reference.DEPARTMENTS, *(reference.district_portal(d) for d in reference.DISTRICTS)]
 
 #: The contract's "who may send it", bound to the project set up below.
 CONTRACT: dict[str, set[str]] = {

@@ -13,16 +13,17 @@ import json
 from typing import Any
 
 import orjson
-
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from domain.messages import COMMANDS
+from domain.commands import COMMANDS
 from domain.rejections import REJECTION_CODES
 from infra import presenter
 from infra.bootstrap import build_ledger
-from infra.ledger import UNPROCESSABLE, Ledger
-from infra.settings import Principal, Settings
+from infra.ledger import Ledger
+from infra.pipeline import UNPROCESSABLE
+from infra.settings import Settings
+from infra.tokens import Principal
 from tests.portal import AT, CODE, EXAMPLE_SENDERS, EXAMPLES, NEW_CODE, SETUP, msg
 
 ADMIN = Principal("fuzz", "admin")

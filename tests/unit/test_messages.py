@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from domain.codes import ProjectCode
-from domain.messages import COMMANDS, parse_envelope
+from domain.commands import COMMANDS
+from domain.envelope import parse_envelope
+from domain.reference import ProjectCode
 from domain.rejections import Rejection
 from tests.portal import CODE, msg, register
 
@@ -112,7 +114,7 @@ def test_payload_bounds(payload: dict, fragment: str) -> None:
 
 
 def test_every_type_has_a_command() -> None:
-    assert len(COMMANDS) == 24 and all(t == c.TYPE for t, c in COMMANDS.items())
+    assert COMMANDS and all(t == c.TYPE and c.SENDERS for t, c in COMMANDS.items())
 
 
 def test_unknown_type() -> None:
@@ -140,3 +142,11 @@ def test_malformed_project_codes(value: str) -> None:
 def test_amounts_are_stored_in_one_canonical_form(written: float, canonical: str) -> None:
     command = parse(msg("plan.set", {"year": 2021, "planned_investment": written})).command
     assert str(command.planned_investment) == canonical  # type: ignore[attr-defined]
+
+
+def test_the_contract_document_lists_every_message_type_with_its_senders() -> None:
+    contract = (Path(__file__).resolve().parents[2] / "docs" / "contract.md").read_text()
+    for type_, command in COMMANDS.items():
+        assert f"`{type_}`" in contract, f"docs/contract.md does not describe {type_}"
+        for department in (d for d in command.SENDERS if not d.startswith("@")):
+            assert f"`{department}`" in contract, f"docs/contract.md does not name {department}, a sender of {type_}"

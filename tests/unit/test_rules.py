@@ -10,15 +10,15 @@ from typing import Any
 
 import pytest
 
-from domain.codes import is_department
-from domain.messages import COMMANDS, MAY_SEND, OWNER, DISTRICT, ASSIGNEE, GRANTOR, ANYONE
+from domain.commands import COMMANDS
 from domain.quota import quota_pool_id
 from domain.reduction import reduction_id_of
+from domain.reference import is_department
+from domain.senders import ANYONE, ASSIGNEE, DISTRICT, GRANTOR, OWNER
 from infra.ledger import Ledger
-from infra.settings import Principal
+from infra.tokens import Principal
 from tests.conftest import submit
-from tests.portal import (CODE, FACTOR_MESSAGES, OTHER, admitted, energy_quota, land_quota, msg, reduction,
-                          register)
+from tests.portal import CODE, FACTOR_MESSAGES, OTHER, admitted, energy_quota, land_quota, msg, reduction, register
 
 
 def accept_all(ledger: Ledger, *bodies: Any) -> None:
@@ -286,17 +286,17 @@ def test_a_closed_project_takes_no_more_factors(ready: Ledger, closing: str, typ
 # --- who may send what -------------------------------------------------------------------------
 
 
-def test_the_may_send_table_covers_every_type() -> None:
-    assert set(MAY_SEND) == set(COMMANDS)
+def test_every_command_says_who_may_send_it() -> None:
+    assert all(command.SENDERS for command in COMMANDS.values())
 
 
-FIXED_SENDERS = {t: {d for d in allowed if not d.startswith("@")} for t, allowed in MAY_SEND.items()}
+FIXED_SENDERS = {t: {d for d in c.SENDERS if not d.startswith("@")} for t, c in COMMANDS.items()}
 
 
 @pytest.mark.parametrize("type_", sorted(FACTOR_MESSAGES))
 def test_a_factor_from_a_unit_that_does_not_grant_it_is_forbidden(ready: Ledger, type_: str) -> None:
     _, payload = FACTOR_MESSAGES[type_]
-    if ANYONE in MAY_SEND[type_]:
+    if ANYONE in COMMANDS[type_].SENDERS:
         accept_all(ready, msg(type_, payload, dept="statistics"))
         return
     assert rejected(ready, msg(type_, payload, dept="statistics")) == "forbidden"
@@ -367,7 +367,7 @@ def test_a_supervisor_token_does_not_submit(ready: Ledger) -> None:
 
 def test_fixed_senders_are_known_departments() -> None:
     assert all(is_department(d) for senders in FIXED_SENDERS.values() for d in senders)
-    assert {OWNER, DISTRICT, ASSIGNEE, GRANTOR} <= {d for a in MAY_SEND.values() for d in a}
+    assert {OWNER, DISTRICT, ASSIGNEE, GRANTOR} <= {d for c in COMMANDS.values() for d in c.SENDERS}
 
 
 # --- state ------------------------------------------------------------------------------------

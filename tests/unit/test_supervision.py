@@ -7,8 +7,17 @@ from decimal import Decimal
 
 import pytest
 
-from domain.supervision import (GrantFact, IssueFact, PlanFact, ProjectFacts, ReductionFact, ReportFact, Thresholds,
-                                evaluate, whole_months)
+from domain.supervision import (
+    GrantFact,
+    IssueFact,
+    PlanFact,
+    ProjectFacts,
+    ReductionFact,
+    ReportFact,
+    Thresholds,
+    evaluate,
+    whole_months,
+)
 
 D = date.fromisoformat
 BASE = ProjectFacts(code="2021-620102-48-01-000001", name="p", district="620102", registered_on=D("2021-01-10"),

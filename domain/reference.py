@@ -34,7 +34,6 @@ DISTRICTS: Final[dict[str, str]] = {
     "620192": "兰州国际陆港",
     "620193": "榆中生态创新城",
 }
-CITY_CODE: Final = "620100"
 
 #: GB/T 4754-2017 sections.
 SECTORS: Final[dict[str, str]] = {

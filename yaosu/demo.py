@@ -13,7 +13,7 @@ import random
 from datetime import date, datetime, time, timedelta
 from typing import Any, Iterator
 
-from domain import codes
+from domain import reference
 
 NAMES = ("轨道交通", "污水处理厂", "物流园", "新材料产业园", "数据中心", "中学", "医院", "文旅综合体",
          "光伏电站", "高速公路连接线", "冷链仓储", "智能制造基地", "城市更新片区", "供热管网", "农产品加工园")
@@ -31,7 +31,7 @@ class _Writer:
         self.serial = 0
 
     def at(self, day: date, hour: int = 9) -> datetime:
-        return datetime.combine(day, time(hour, self.serial % 60), tzinfo=codes.CITY_TZ)
+        return datetime.combine(day, time(hour, self.serial % 60), tzinfo=reference.CITY_TZ)
 
     def emit(self, day: date, type_: str, department: str, payload: dict[str, Any],
              code: str | None = None, *, source: str | None = None) -> dict[str, Any]:
@@ -55,7 +55,7 @@ def demo_messages(year: int, projects: int = 300, seed: int = 149) -> list[dict[
     rng = random.Random(seed)
     w = _Writer(year)
     jan = date(year, 1, 4)
-    districts = list(codes.DISTRICTS)
+    districts = list(reference.DISTRICTS)
     for district in districts:
         w.emit(jan, "quota.set", "development_reform",
                {"district": district, "year": year, "factor": "energy", "amount": rng.choice([20000, 40000, 60000])})
@@ -84,8 +84,8 @@ def _project(w: _Writer, rng: random.Random, n: int, districts: list[str]) -> No
     planned_start = registered + timedelta(days=rng.randint(30, 150))
     total = rng.choice([3000, 8000, 15000, 30000, 60000, 120000])
     revenue = rng.random() < 0.5
-    w.emit(registered, "project.registered", rng.choice(["development_reform", codes.district_portal(district)]), {
-        "name": f"{codes.DISTRICTS[district][:2]}{rng.choice(NAMES)}{n + 1}号",
+    w.emit(registered, "project.registered", rng.choice(["development_reform", reference.district_portal(district)]), {
+        "name": f"{reference.DISTRICTS[district][:2]}{rng.choice(NAMES)}{n + 1}号",
         "district": district, "sector": sector, "department": owner_department,
         "owner": f"兰州{rng.choice(['城投', '建投', '产投', '交投', '水投'])}集团", "total_investment": total,
         "planned_start": planned_start.isoformat(),
@@ -145,7 +145,7 @@ def _project(w: _Writer, rng: random.Random, n: int, districts: list[str]) -> No
     if start.year > year:
         return
     w.emit(start - timedelta(days=1), "stage.advanced", "development_reform", {"stage": "construction"}, code)
-    w.emit(start, "construction.started", rng.choice(["development_reform", codes.district_portal(district)]),
+    w.emit(start, "construction.started", rng.choice(["development_reform", reference.district_portal(district)]),
            {"date": start.isoformat()}, code)
     w.emit(start + timedelta(days=5), "utility.connected", rng.choice(["power_supply", "water"]),
            {"utility": rng.choice(["power", "water"]), "reference": f"UC-{n}"}, code)

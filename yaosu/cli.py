@@ -1,4 +1,4 @@
-"""The `yaosu` command: serve the API, load the demo, bulk-load envelopes."""
+"""The `yaosu` command: serve the API, load messages, run the read models, the Kafka consumers and the monitor."""
 
 from __future__ import annotations
 
@@ -9,92 +9,24 @@ import os
 import signal
 import sys
 import threading
-import time
-from collections import Counter
 from datetime import date
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any
 
 import orjson
 
-from infra.bootstrap import build_ledger
-from infra.ledger import Ledger
-from infra.settings import Principal, Settings, add_token
-from projections.read import ReadModels
+from infra.settings import Settings
+from infra.tokens import add_token
 from projections.catalog import BY_NAME
-from projections.runner import Runner
-
-CLI_PRINCIPAL = Principal("cli", "admin")
-BATCH = 500
-
-
-class Progress:
-    """One line on stderr, rewritten in place: done/total, rate, outcome counts."""
-
-    def __init__(self, total: int | None, label: str, unit: str = "message") -> None:
-        self.total, self.label, self.unit = total, label, unit
-        self.done = 0
-        self.counts: Counter[str] = Counter()
-        self.started = time.perf_counter()
-        self.shown = 0.0
-
-    def add(self, statuses: Iterable[str]) -> None:
-        for status in statuses:
-            self.counts[status] += 1
-            self.done += 1
-        self.tick()
-
-    def advance(self, n: int) -> None:
-        self.done += n
-        self.tick()
-
-    def tick(self) -> None:
-        now = time.perf_counter()
-        if now - self.shown > 0.25 or self.done == self.total:
-            self.shown = now
-            self._show(now)
-
-    def _show(self, now: float) -> None:
-        rate = self.done / max(now - self.started, 1e-9)
-        of = f"/{self.total:,} ({100 * self.done // max(self.total, 1)}%)" if self.total else ""
-        counts = " ".join(f"{k} {v:,}" for k, v in sorted(self.counts.items()))
-        sys.stderr.write(f"\r{self.label}: {self.done:,}{of} · {rate:,.0f} {self.unit}/s · {counts}   ")
-        sys.stderr.flush()
-
-    def finish(self) -> dict[str, Any]:
-        self._show(time.perf_counter())
-        sys.stderr.write("\n")
-        elapsed = time.perf_counter() - self.started
-        return {self.unit + "s": self.done, **dict(self.counts), "seconds": round(elapsed, 2),
-                f"{self.unit}s_per_second": round(self.done / max(elapsed, 1e-9))}
+from yaosu.demo import demo_messages
+from yaosu.loading import Progress, read_jsonl, submit_all
+from yaosu.wiring import Wiring
 
 
-def submit_all(ledger: Ledger, bodies: Iterable[Any], *, total: int | None, label: str) -> dict[str, Any]:
-    progress = Progress(total, label)
-    batch: list[Any] = []
-    for body in bodies:
-        batch.append(body)
-        if len(batch) == BATCH:
-            progress.add(r.status for r in ledger.submit(batch, principal=CLI_PRINCIPAL, channel="cli"))
-            batch = []
-    if batch:
-        progress.add(r.status for r in ledger.submit(batch, principal=CLI_PRINCIPAL, channel="cli"))
-    return progress.finish()
-
-
-def read_jsonl(path: Path) -> Iterator[bytes]:
-    """Each non-blank line as it is: the pipeline parses it, or keeps it rejected if it is not JSON."""
-    with path.open("rb") as lines:
-        for line in lines:
-            if line.strip():
-                yield line.rstrip(b"\r\n")
-
-
-def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
+def cmd_serve(args: argparse.Namespace, wiring: Wiring) -> int:
     import uvicorn
 
-    from api.app import create_app
-
+    settings = wiring.settings
     if not settings.tokens:
         print("yaosu serve: no tokens: set YAOSU_TOKENS_FILE (or YAOSU_DEV_TOKENS=1 to use the development "
               "tokens on this store)", file=sys.stderr)
@@ -103,29 +35,23 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         print(f"yaosu serve: the development tokens (dev-admin, ...) are known to everyone: they are served on "
               f"127.0.0.1 only, not on {args.host} (set YAOSU_TOKENS_FILE, see `yaosu tokens add`)", file=sys.stderr)
         return 2
-    ledger = build_ledger(settings)
-    read_models, runner = None, None
-    if settings.persistence_env()["PERSISTENCE_MODULE"] != "eventsourcing.popo":
-        read_models = ReadModels(settings)
-        if args.projections:
-            runner = Runner(ledger, settings)
-            threading.Thread(target=runner.run_forever, name="projections", daemon=True).start()
+    runner = wiring.runner() if args.projections and wiring.keeps_read_models else None
+    if runner is not None:
+        threading.Thread(target=runner.run_forever, name="projections", daemon=True).start()
     if settings.development_tokens:
         logging.getLogger("yaosu").warning(
             "using the development tokens (dev-admin, dev-supervisor, dev-<department>): set YAOSU_TOKENS_FILE in production")
     logging.getLogger("yaosu").info("serving %s on http://%s:%d", settings.store_for_logs, args.host, args.port)
     try:
-        uvicorn.run(create_app(ledger, settings, read_models), host=args.host, port=args.port, log_level="info")
+        uvicorn.run(wiring.app(), host=args.host, port=args.port, log_level="info")
     finally:
         if runner is not None:
             runner.stop()
     return 0
 
 
-def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
-    from infra.demo import demo_messages
-
-    ledger = build_ledger(settings)
+def cmd_demo(args: argparse.Namespace, wiring: Wiring) -> int:
+    ledger = wiring.ledger
     if ledger.head() and not args.force:
         print(f"the store already holds {ledger.head():,} events; demo not loaded again (--force resends it)")
         return 0
@@ -135,19 +61,18 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def cmd_load(args: argparse.Namespace, settings: Settings) -> int:
+def cmd_load(args: argparse.Namespace, wiring: Wiring) -> int:
     if not args.file.exists():
         print(f"yaosu load: no such file: {args.file}", file=sys.stderr)
         return 2
     total = sum(1 for line in args.file.open("rb") if line.strip())
-    summary = submit_all(build_ledger(settings), read_jsonl(args.file), total=total, label=args.file.name)
+    summary = submit_all(wiring.ledger, read_jsonl(args.file), total=total, label=args.file.name)
     print(orjson.dumps(summary).decode())
     return 0
 
 
-def cmd_projections(args: argparse.Namespace, settings: Settings) -> int:
-    ledger = build_ledger(settings)
-    runner = Runner(ledger, settings, batch_size=args.batch_size)
+def cmd_projections(args: argparse.Namespace, wiring: Wiring) -> int:
+    ledger, runner = wiring.ledger, wiring.runner(args.batch_size)
     if args.action == "status":
         report = runner.status()
         width = max((len(r["projection"]) for r in report), default=10)
@@ -168,7 +93,7 @@ def cmd_projections(args: argparse.Namespace, settings: Settings) -> int:
         print(orjson.dumps(progress.finish()).decode())
         return 0
     signal.signal(signal.SIGTERM, lambda *_: runner.stop())
-    logging.getLogger("yaosu").info("following %s (Ctrl-C or SIGTERM to stop)", settings.store_for_logs)
+    logging.getLogger("yaosu").info("following %s (Ctrl-C or SIGTERM to stop)", wiring.settings.store_for_logs)
     try:
         runner.run_forever()
     except KeyboardInterrupt:
@@ -187,26 +112,18 @@ def _until_sigterm(worker: Any) -> None:
         worker.stop()
 
 
-def cmd_consume(args: argparse.Namespace, settings: Settings) -> int:
-    from consumers.portal import PortalConsumer
-
-    _until_sigterm(PortalConsumer(build_ledger(settings), settings, group=args.group, batch_size=args.batch_size))
+def cmd_consume(args: argparse.Namespace, wiring: Wiring) -> int:
+    _until_sigterm(wiring.portal_consumer(args.group, args.batch_size))
     return 0
 
 
-def cmd_relay(args: argparse.Namespace, settings: Settings) -> int:
-    from consumers.relay import Relay
-
-    _until_sigterm(Relay(build_ledger(settings), settings))
+def cmd_relay(args: argparse.Namespace, wiring: Wiring) -> int:
+    _until_sigterm(wiring.relay())
     return 0
 
 
-def cmd_monitor(args: argparse.Namespace, settings: Settings) -> int:
-    from consumers.monitor import Monitor
-    from infra.clock import city_today
-
-    today = (lambda: args.today) if args.today else city_today
-    monitor = Monitor(build_ledger(settings), settings, today=today)
+def cmd_monitor(args: argparse.Namespace, wiring: Wiring) -> int:
+    monitor = wiring.monitor(args.today)
     try:
         if args.once:
             if not monitor.my_turn():
@@ -229,7 +146,7 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def cmd_tokens(args: argparse.Namespace, settings: Settings) -> int:
+def cmd_tokens(args: argparse.Namespace, _: Wiring) -> int:
     path = args.file or (Path(os.environ["YAOSU_TOKENS_FILE"]) if os.environ.get("YAOSU_TOKENS_FILE") else None)
     if path is None:
         print("yaosu tokens add: give --file or set YAOSU_TOKENS_FILE", file=sys.stderr)
@@ -293,11 +210,12 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format='%(asctime)s level=%(levelname)s logger=%(name)s msg="%(message)s"')
     args = parser().parse_args(argv)
     try:
+        # Making a token must work whatever state the tokens file is in.
         settings = Settings() if args.run is cmd_tokens else Settings.from_env()
     except ValueError as error:
         print(f"yaosu: {error}", file=sys.stderr)
         return 2
-    return int(args.run(args, settings))
+    return int(args.run(args, Wiring(settings)))
 
 
 if __name__ == "__main__":

@@ -1,0 +1,268 @@
+"""Commands (指令): one small frozen dataclass per portal message type, with who may send it.
+
+A command's fields are the contract's payload; `field(metadata=...)` states choices and bounds, which
+`domain.envelope` checks when it parses a payload and `api.schemas` publishes as OpenAPI. Defining a
+subclass registers it in `COMMANDS`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal
+from typing import Any, ClassVar, Final
+
+from domain import reference
+from domain.senders import ANYONE, ASSIGNEE, DISTRICT, GRANTOR, OWNER
+
+#: Every command class by its message type (filled as the classes below are defined).
+COMMANDS: Final[dict[str, type[Command]]] = {}
+
+YEAR: Final = {"min": reference.FIRST_YEAR, "max": reference.LAST_YEAR}
+POSITIVE: Final = {"positive": True}
+NON_NEGATIVE: Final = {"non_negative": True}
+
+
+def choices(*values: str) -> dict[str, Any]:
+    return {"choices": values}
+
+
+class Command:
+    """Base of every command: its message type, who may send it, and whether it is about a project.
+
+    Subclasses are registered in `COMMANDS` by their `TYPE` as they are defined: a message type is
+    declared once, here, with its handler beside it in `domain.handlers`.
+    """
+
+    #: The dotted message type of the contract.
+    TYPE: ClassVar[str]
+    #: Departments that may send it, and the roles of `domain.senders` bound per message.
+    SENDERS: ClassVar[frozenset[str]]
+    #: Messages about something other than a project (reductions, quotas) carry no code.
+    NEEDS_PROJECT: ClassVar[bool] = True
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if cls.TYPE in COMMANDS:
+            raise TypeError(f"two commands for {cls.TYPE}: {COMMANDS[cls.TYPE].__name__} and {cls.__name__}")
+        COMMANDS[cls.TYPE] = cls
+
+
+@dataclass(frozen=True)
+class RegisterProject(Command):
+    TYPE = "project.registered"
+    SENDERS = frozenset({"development_reform", DISTRICT})
+    name: str
+    district: str = field(metadata=choices(*reference.DISTRICTS))
+    sector: str = field(metadata=choices(*reference.SECTORS))
+    department: str = field(metadata=choices(*reference.DEPARTMENTS))
+    owner: str
+    total_investment: Decimal = field(metadata=POSITIVE)
+    planned_start: date
+    planned_completion: date
+    revenue_generating: bool
+    priority: str = field(default="none", metadata=choices(*reference.PRIORITIES))
+    nature: str | None = None
+
+
+@dataclass(frozen=True)
+class SetPlan(Command):
+    TYPE = "plan.set"
+    SENDERS = frozenset({"development_reform"})
+    year: int = field(metadata=YEAR)
+    planned_investment: Decimal = field(metadata=NON_NEGATIVE)
+
+
+@dataclass(frozen=True)
+class AdmitProject(Command):
+    TYPE = "project.admitted"
+    SENDERS = frozenset({"development_reform", OWNER, DISTRICT})
+    library: str = field(metadata=choices(*reference.LIBRARIES))
+    year: int | None = field(default=None, metadata=YEAR)
+    opinion: str | None = None
+
+
+@dataclass(frozen=True)
+class ReleaseProject(Command):
+    TYPE = "project.released"
+    SENDERS = frozenset({"development_reform", OWNER})
+    library: str = field(metadata=choices(*reference.LIBRARIES))
+    reason: str
+
+
+@dataclass(frozen=True)
+class AdvanceStage(Command):
+    TYPE = "stage.advanced"
+    SENDERS = frozenset({"development_reform"})
+    stage: str = field(metadata=choices(*reference.STAGES[1:]))
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
+class AllocateFunds(Command):
+    TYPE = "funds.allocated"
+    SENDERS = frozenset({"development_reform", "finance"})
+    source: str = field(metadata=choices(*reference.FUND_SOURCES))
+    amount: Decimal = field(metadata=POSITIVE)
+    document: str | None = None
+
+
+@dataclass(frozen=True)
+class EvaluateBond(Command):
+    TYPE = "bond.evaluated"
+    SENDERS = frozenset({"finance"})
+    kind: str = field(metadata=choices(*reference.EVALUATION_KINDS))
+    evaluator: str
+    passed: bool
+
+
+@dataclass(frozen=True)
+class SupplyLand(Command):
+    TYPE = "land.supplied"
+    SENDERS = frozenset({"natural_resources"})
+    parcel: str
+    area_mu: Decimal = field(metadata=POSITIVE)
+    method: str = field(metadata=choices(*reference.LAND_METHODS))
+    exception: str | None = None
+
+
+@dataclass(frozen=True)
+class GrantEnergy(Command):
+    TYPE = "energy.granted"
+    SENDERS = frozenset({"development_reform"})
+    tce: Decimal = field(metadata=POSITIVE)
+    year: int = field(metadata=YEAR)
+    exempt: bool = False
+
+
+@dataclass(frozen=True)
+class RegisterReduction(Command):
+    TYPE = "emission.reduction_registered"
+    SENDERS = frozenset({"ecology_environment"})
+    NEEDS_PROJECT = False
+    reduction_id: str
+    enterprise: str
+    pollutant: str = field(metadata=choices(*reference.POLLUTANTS))
+    tonnes: Decimal = field(metadata=POSITIVE)
+    due_date: date
+
+
+@dataclass(frozen=True)
+class AdvanceEmission(Command):
+    TYPE = "emission.advanced"
+    SENDERS = frozenset({"ecology_environment"})
+    reduction_id: str
+    pollutant: str = field(metadata=choices(*reference.POLLUTANTS))
+    tonnes: Decimal = field(metadata=POSITIVE)
+
+
+@dataclass(frozen=True)
+class CompleteReduction(Command):
+    TYPE = "emission.reduction_completed"
+    SENDERS = frozenset({"ecology_environment"})
+    NEEDS_PROJECT = False
+    reduction_id: str
+
+
+@dataclass(frozen=True)
+class ProvideData(Command):
+    TYPE = "data.provided"
+    SENDERS = frozenset({"big_data"})
+    kind: str
+    reference: str
+
+
+@dataclass(frozen=True)
+class ConnectUtility(Command):
+    TYPE = "utility.connected"
+    SENDERS = frozenset({"housing_construction", "water", "power_supply", "gas"})
+    utility: str = field(metadata=choices(*reference.UTILITIES))
+    reference: str | None = None
+
+
+@dataclass(frozen=True)
+class AssignTalent(Command):
+    TYPE = "talent.assigned"
+    SENDERS = frozenset({"organisation", "human_resources"})
+    person: str
+    role: str = field(metadata=choices(*reference.TALENT_ROLES))
+    organisation: str | None = None
+
+
+@dataclass(frozen=True)
+class EscalateIssue(Command):
+    TYPE = "issue.escalated"
+    SENDERS = frozenset({ANYONE})
+    issue_id: str
+    title: str
+    level: str = field(metadata=choices(*reference.ISSUE_LEVELS))
+    assigned_to: str = field(metadata={"department": True})
+    due_date: date
+
+
+@dataclass(frozen=True)
+class ResolveIssue(Command):
+    TYPE = "issue.resolved"
+    SENDERS = frozenset({"development_reform", ASSIGNEE})
+    issue_id: str
+    resolution: str
+
+
+@dataclass(frozen=True)
+class StartConstruction(Command):
+    TYPE = "construction.started"
+    SENDERS = frozenset({"development_reform", DISTRICT})
+    date: date
+
+
+@dataclass(frozen=True)
+class ReportInvestment(Command):
+    TYPE = "investment.reported"
+    SENDERS = frozenset({"development_reform", "statistics"})
+    period: str = field(metadata={"pattern": r"(199[0-9]|20[0-9][0-9]|2100)-(0[1-9]|1[0-2])"})
+    completed: Decimal = field(metadata=NON_NEGATIVE)
+
+
+@dataclass(frozen=True)
+class CompleteProject(Command):
+    TYPE = "project.completed"
+    SENDERS = frozenset({"development_reform"})
+    date: date
+
+
+@dataclass(frozen=True)
+class CancelProject(Command):
+    """Added to the contract (additive): closes a project that will not be built."""
+
+    TYPE = "project.cancelled"
+    SENDERS = frozenset({"development_reform"})
+    reason: str
+
+
+@dataclass(frozen=True)
+class ReclaimFactor(Command):
+    TYPE = "factor.reclaimed"
+    SENDERS = frozenset({GRANTOR})
+    factor: str = field(metadata=choices(*reference.FACTORS))
+    grant_id: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class ApproveException(Command):
+    TYPE = "exception.approved"
+    SENDERS = frozenset({"development_reform"})
+    rule: str = field(metadata=choices(*reference.EXCEPTION_RULES))
+    reference: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class SetQuota(Command):
+    TYPE = "quota.set"
+    SENDERS = frozenset({"natural_resources", "development_reform"})
+    NEEDS_PROJECT = False
+    district: str = field(metadata=choices(*reference.DISTRICTS))
+    year: int = field(metadata=YEAR)
+    factor: str = field(metadata=choices("land", "energy"))
+    amount: Decimal = field(metadata=NON_NEGATIVE)

@@ -1,0 +1,246 @@
+"""The envelope (消息信封): `parse_envelope` turns a JSON body into an `Envelope` with a typed command.
+
+It raises `Rejection('invalid' | 'unknown_type', ...)` for anything that does not fit the contract.
+One generic parser reads every command from its type hints and field metadata (`domain.commands`),
+so the contract lives in one place.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import math
+import re
+import types
+import typing
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any, Final, Union
+
+from domain import reference
+from domain.audit import Audit
+from domain.commands import COMMANDS, Command
+from domain.reference import ProjectCode
+from domain.rejections import Rejection
+
+MAX_TEXT: Final = 500
+MAX_PLACES: Final = 6
+#: JSON numbers are exchanged as IEEE-754 doubles (RFC 8259, section 6): beyond 15 significant
+#: digits a sender's number may already have been rounded on its way here.
+MAX_DIGITS: Final = 15
+AMOUNT_LIMIT: Final = Decimal("1e12")
+
+
+@dataclass(frozen=True)
+class Envelope:
+    audit: Audit
+    project_code: str | None
+    command: Command
+
+    @property
+    def key(self) -> str:
+        """The Kafka message key: the project code, or the reduction id (the district for quotas)."""
+        return self.audit.subject
+
+
+ENVELOPE_KEYS: Final = frozenset(
+    {"message_id", "type", "occurred_at", "source", "actor", "project_code", "payload"}
+)
+MESSAGE_ID: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:/@-]{0,199}")
+
+
+def message_id_of(body: Any) -> str | None:
+    """The body's message_id if it is well formed, else None (used before full parsing)."""
+    if isinstance(body, dict):
+        value = body.get("message_id")
+        if isinstance(value, str) and MESSAGE_ID.fullmatch(value):
+            return value
+    return None
+
+
+def parse_envelope(body: Any, *, submitted_by: str) -> Envelope:
+    if not isinstance(body, dict):
+        raise Rejection("invalid", "a message must be a JSON object")
+    unknown = sorted(set(body) - ENVELOPE_KEYS)
+    if unknown:
+        raise Rejection("invalid", f"unknown envelope field(s): {', '.join(unknown)}")
+    message_id = message_id_of(body)
+    if message_id is None:
+        raise Rejection("invalid", "message_id: required, 1-200 characters of [A-Za-z0-9._:/@-]")
+    message_type = body.get("type")
+    if not isinstance(message_type, str):
+        raise Rejection("invalid", "type: required string")
+    command_class = COMMANDS.get(message_type)
+    if command_class is None:
+        raise Rejection("unknown_type", f"unknown message type {message_type!r}")
+    occurred_at = _datetime("occurred_at", body.get("occurred_at"))
+    source = _text("source", body.get("source"))
+    actor = body.get("actor")
+    if not isinstance(actor, dict):
+        raise Rejection("invalid", "actor: required object with department and user")
+    department = _text("actor.department", actor.get("department"))
+    if not reference.is_department(department):
+        raise Rejection("invalid", f"actor.department: unknown department {department!r}")
+    user = _text("actor.user", actor.get("user"))
+    extra = sorted(set(actor) - {"department", "user"})
+    if extra:
+        raise Rejection("invalid", f"unknown actor field(s): {', '.join(extra)}")
+    project_code: str | None = None
+    if command_class.NEEDS_PROJECT:
+        raw_code = body.get("project_code")
+        if not isinstance(raw_code, str):
+            raise Rejection("invalid", "project_code: required for this message type")
+        try:
+            project_code = ProjectCode(raw_code).value
+        except ValueError as error:
+            raise Rejection("invalid", f"project_code: {error}") from None
+    elif body.get("project_code") is not None:
+        raise Rejection("invalid", f"project_code: {message_type} is not about a project")
+    payload = body.get("payload")
+    if not isinstance(payload, dict):
+        raise Rejection("invalid", "payload: required object")
+    command = parse_command(command_class, payload)
+    subject = project_code or str(getattr(command, "reduction_id", None) or getattr(command, "district"))
+    audit = Audit(
+        message_id=message_id,
+        message_type=message_type,
+        occurred_at=occurred_at,
+        source=source,
+        department=department,
+        user=user,
+        submitted_by=submitted_by,
+        subject=subject,
+    )
+    return Envelope(audit=audit, project_code=project_code, command=command)
+
+
+@functools.cache
+def _fields(command_class: type[Command]) -> tuple[tuple[str, Any, bool, Any], ...]:
+    """(name, type, may be absent, metadata) of each field: read from the type hints once."""
+    hints = typing.get_type_hints(command_class)
+    specs = []
+    for spec in dataclasses.fields(command_class):  # type: ignore[arg-type]
+        kind, optional = _unwrap_optional(hints[spec.name])
+        specs.append((spec.name, kind, optional or spec.default is not dataclasses.MISSING, spec.metadata))
+    return tuple(specs)
+
+
+def parse_command(command_class: type[Command], payload: dict[str, Any]) -> Command:
+    fields = _fields(command_class)
+    unknown = sorted(set(payload) - {name for name, *_ in fields})
+    if unknown:
+        raise Rejection("invalid", f"unknown payload field(s): {', '.join(unknown)}")
+    values: dict[str, Any] = {}
+    for name, kind, may_be_absent, meta in fields:
+        raw = payload.get(name)
+        if raw is None:
+            if may_be_absent:
+                continue
+            raise Rejection("invalid", f"payload.{name}: required")
+        values[name] = _check(f"payload.{name}", _coerce(f"payload.{name}", kind, raw), meta)
+    return command_class(**values)
+
+
+def _unwrap_optional(hint: Any) -> tuple[Any, bool]:
+    if typing.get_origin(hint) in (Union, types.UnionType):
+        args = [a for a in typing.get_args(hint) if a is not type(None)]
+        return args[0], len(args) < len(typing.get_args(hint))
+    return hint, False
+
+
+def _coerce(path: str, kind: Any, raw: Any) -> Any:
+    if kind is str:
+        return _text(path, raw)
+    if kind is bool:
+        if isinstance(raw, bool):
+            return raw
+        raise Rejection("invalid", f"{path}: must be true or false")
+    if kind is int:
+        if isinstance(raw, int) and not isinstance(raw, bool):
+            return raw
+        raise Rejection("invalid", f"{path}: must be a whole number")
+    if kind is Decimal:
+        return _decimal(path, raw)
+    if kind is date:
+        return _date(path, raw)
+    raise TypeError(f"no parser for {kind!r}")  # a programming error, not bad input
+
+
+def _check(path: str, value: Any, meta: Any) -> Any:
+    if "choices" in meta and value not in meta["choices"]:
+        raise Rejection("invalid", f"{path}: {value!r} is not one of {', '.join(meta['choices'])}")
+    if meta.get("positive") and value <= 0:
+        raise Rejection("invalid", f"{path}: must be greater than 0")
+    if meta.get("non_negative") and value < 0:
+        raise Rejection("invalid", f"{path}: must not be negative")
+    if "min" in meta and not meta["min"] <= value <= meta["max"]:
+        raise Rejection("invalid", f"{path}: must be between {meta['min']} and {meta['max']}")
+    if "pattern" in meta and not re.fullmatch(meta["pattern"], value):
+        raise Rejection("invalid", f"{path}: {value!r} does not match {meta['pattern']}")
+    if meta.get("department") and not reference.is_department(value):
+        raise Rejection("invalid", f"{path}: unknown department {value!r}")
+    return value
+
+
+def _text(path: str, raw: Any) -> str:
+    if not isinstance(raw, str) or not raw.strip():
+        raise Rejection("invalid", f"{path}: required non-empty string")
+    if len(raw) > MAX_TEXT:
+        raise Rejection("invalid", f"{path}: longer than {MAX_TEXT} characters")
+    return raw.strip()
+
+
+def _decimal(path: str, raw: Any) -> Decimal:
+    """An amount: a JSON number (never a string), in its one canonical form (`5.0` is `5`)."""
+    if isinstance(raw, bool) or not isinstance(raw, (int, float)):
+        raise Rejection("invalid", f"{path}: must be a JSON number")
+    if isinstance(raw, int):
+        if abs(raw) >= AMOUNT_LIMIT:
+            raise Rejection("invalid", f"{path}: {raw} is out of range (below {AMOUNT_LIMIT:f})")
+        return Decimal(raw)
+    if not math.isfinite(raw) or abs(raw) >= AMOUNT_LIMIT:
+        raise Rejection("invalid", f"{path}: {raw!r} is out of range (below {AMOUNT_LIMIT:f})")
+    value = canonical_decimal(Decimal(repr(raw)))  # the shortest text that reads back as this double
+    sign, digits, exponent = value.as_tuple()
+    if len(digits) > MAX_DIGITS:
+        raise Rejection("invalid", f"{path}: {raw!r} has more than {MAX_DIGITS} significant digits")
+    if isinstance(exponent, int) and exponent < -MAX_PLACES:
+        raise Rejection("invalid", f"{path}: {raw!r} has more than {MAX_PLACES} decimal places")
+    return value
+
+
+def canonical_decimal(value: Decimal) -> Decimal:
+    """The one form of a finite decimal: no trailing zeros, no exponent, no negative zero."""
+    if value == 0:
+        return Decimal(0)
+    normal = value.normalize()
+    exponent = normal.as_tuple().exponent
+    return normal.quantize(Decimal(1)) if isinstance(exponent, int) and exponent > 0 else normal
+
+
+def _date(path: str, raw: Any) -> date:
+    if isinstance(raw, str) and len(raw) == 10 and raw.isascii():
+        try:
+            value = date.fromisoformat(raw)
+        except ValueError:
+            pass
+        else:
+            if reference.FIRST_YEAR <= value.year <= reference.LAST_YEAR:
+                return value
+            raise Rejection("invalid", f"{path}: {raw} is not between {reference.FIRST_YEAR} and {reference.LAST_YEAR}")
+    raise Rejection("invalid", f"{path}: must be an ISO date YYYY-MM-DD")
+
+
+def _datetime(path: str, raw: Any) -> datetime:
+    if isinstance(raw, str) and len(raw) <= 40 and raw.isascii():
+        try:
+            value = datetime.fromisoformat(raw)
+        except ValueError:
+            pass
+        else:
+            if not reference.FIRST_YEAR <= value.year <= reference.LAST_YEAR:
+                raise Rejection("invalid", f"{path}: {raw} is not between {reference.FIRST_YEAR} and {reference.LAST_YEAR}")
+            # A portal that omits the offset means the city's own time.
+            return value if value.tzinfo else value.replace(tzinfo=reference.CITY_TZ)
+    raise Rejection("invalid", f"{path}: must be an ISO date-time such as 2021-03-01T09:00:00+08:00")

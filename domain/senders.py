@@ -1,0 +1,56 @@
+"""Who may send what (报送权限): the relative roles a command's `SENDERS` may name, and the checks.
+
+A command names fixed departments (`natural_resources`) or roles bound per message: the project's
+horizontal owner, its district's portal, the department an issue was assigned to, the unit that made
+the grant being reclaimed, or anyone.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar, Final, Protocol
+
+from domain import reference
+from domain.rejections import Rejection
+
+
+class Sent(Protocol):
+    """A message type as a command class declares it (`domain.commands.Command`)."""
+
+    TYPE: ClassVar[str]
+    SENDERS: ClassVar[frozenset[str]]
+
+#: Roles that depend on the project (or on what the message names) rather than a fixed unit.
+OWNER: Final = "@owner"  # the project's horizontal owning department
+DISTRICT: Final = "@district"  # the project's district portal, `district:<area>`
+ASSIGNEE: Final = "@assignee"  # the department an issue was assigned to
+GRANTOR: Final = "@grantor"  # the unit that made the grant being reclaimed
+ANYONE: Final = "@anyone"
+
+
+def could_send(command: type[Sent], department: str) -> bool:
+    """Whether `department` may send this type for some project (before any is looked up)."""
+    allowed = command.SENDERS
+    district_portal = department.startswith(reference.DISTRICT_PORTAL_PREFIX)
+    return (department in allowed or ANYONE in allowed or ASSIGNEE in allowed or GRANTOR in allowed
+            or (DISTRICT in allowed and district_portal) or (OWNER in allowed and not district_portal))
+
+
+def require_may_send(command: type[Sent], department: str, **roles: str | None) -> None:
+    """Raise `forbidden` unless `department` may send this type.
+
+    `roles` binds the relative roles for this message: owner, district, assignee, grantor.
+    """
+    allowed = command.SENDERS
+    bound = {
+        OWNER: roles.get("owner"),
+        DISTRICT: reference.district_portal(roles["district"]) if roles.get("district") else None,
+        ASSIGNEE: roles.get("assignee"),
+        GRANTOR: roles.get("grantor"),
+    }
+    if ANYONE in allowed or department in allowed:
+        return
+    if any(bound.get(role) == department for role in allowed):
+        return
+    raise Rejection("forbidden", f"{department} may not send {command.TYPE}")
+
+

@@ -1,0 +1,92 @@
+"""The unit of work (工作单元) of one attempt at a batch of messages, over the event store."""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Iterable
+from uuid import UUID
+
+from eventsourcing.domain import Aggregate, CanMutateAggregate
+
+from domain.project import Project, project_id
+from domain.quota import QuotaPool, quota_pool_id
+from domain.receipt import MessageReceipt
+from domain.reduction import EmissionReduction, reduction_id_of
+
+
+class BatchUnitOfWork:
+    """What one attempt at a batch of messages reads and changes (`domain.handlers.UnitOfWork`).
+
+    It loads aggregates through `load_many` (the application's cache, then the store), notes the
+    version at which it read each (the recorder refuses the batch if any moved meanwhile), and
+    collects the events of each message in message order.
+    """
+
+    def __init__(self, load_many: Callable[[Iterable[UUID]], dict[UUID, Any]], *, look_up_receipts: bool) -> None:
+        self.load_many = load_many
+        self.look_up_receipts = look_up_receipts
+        self.loaded: dict[UUID, Aggregate | None] = {}
+        self.read_versions: dict[UUID, int] = {}
+        self.touched: dict[UUID, Aggregate] = {}
+        self.events: list[CanMutateAggregate[UUID]] = []
+
+    def prefetch(self, bodies: Iterable[Any]) -> None:
+        """Load, in one query, the projects, reductions and pools these messages name."""
+        wanted = set()
+        for body in bodies:
+            if not isinstance(body, dict):
+                continue
+            code, payload = body.get("project_code"), body.get("payload")
+            if isinstance(code, str):
+                wanted.add(project_id(code))
+            if isinstance(payload, dict):
+                if isinstance(payload.get("reduction_id"), str):
+                    wanted.add(reduction_id_of(payload["reduction_id"]))
+                if body.get("type") == "quota.set":
+                    wanted.add(quota_pool_id(str(payload.get("district")), payload.get("year"), str(payload.get("factor"))))
+        self._load(self.load_many(wanted - self.loaded.keys()))
+
+    def _load(self, found: dict[UUID, Any]) -> None:
+        for aggregate_id, aggregate in found.items():
+            self.loaded[aggregate_id] = aggregate
+            self.read_versions[aggregate_id] = aggregate.version if aggregate is not None else 0
+
+    def _get(self, aggregate_id: UUID) -> Any:
+        if aggregate_id not in self.loaded:
+            self._load(self.load_many([aggregate_id]))
+        aggregate = self.loaded[aggregate_id]
+        if aggregate is not None:
+            self.touched[aggregate_id] = aggregate
+        return aggregate
+
+    def find_project(self, code: str) -> Project | None:
+        return self._get(project_id(code))
+
+    def find_pool(self, district: str, year: int, factor: str) -> QuotaPool | None:
+        return self._get(quota_pool_id(district, year, factor))
+
+    def find_reduction(self, reduction_id: str) -> EmissionReduction | None:
+        return self._get(reduction_id_of(reduction_id))
+
+    def find_receipt(self, receipt: UUID) -> MessageReceipt | None:
+        if receipt in self.loaded or self.look_up_receipts:
+            return self._get(receipt)
+        return None
+
+    def add(self, aggregate: Aggregate) -> None:
+        self.loaded[aggregate.id] = aggregate
+        self.touched[aggregate.id] = aggregate
+
+    def end_message(self) -> int:
+        """Move this message's events into the batch, in message order; index of its last."""
+        for aggregate in self.touched.values():
+            self.events.extend(aggregate.collect_events())
+        self.touched.clear()
+        return len(self.events) - 1
+
+    def abandon_message(self) -> None:
+        # Handlers check before they change anything; a rejection after a change is a bug
+        # that would otherwise leave half a message in the batch.
+        for aggregate in self.touched.values():
+            if aggregate.pending_events:
+                raise RuntimeError(f"a rule was checked after {type(aggregate).__name__} changed")
+        self.touched.clear()

@@ -1,0 +1,1 @@
+"""Development tooling (not installed): throwaway PostgreSQL and Kafka, see services.py."""

@@ -1,0 +1,135 @@
+"""Shared helpers of the development services (see tools/services.py).
+
+Logging, running commands, ports, pid checks, state files, the lock and
+``ServiceError``; used by ``services``, ``postgres_server`` and ``kafka_broker``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import socket
+import subprocess
+import sys
+from collections.abc import Collection, Iterator
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parent.parent
+VAR = REPO / "var"
+STATE_DIR = VAR / "services"
+
+
+class ServiceError(RuntimeError):
+    """A service could not be set up, started or stopped."""
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def log(msg: str) -> None:
+    print(f"[services] {msg}", file=sys.stderr, flush=True)
+
+
+def _run(
+    cmd: list[str], *, check: bool = True, timeout: float | None = 300
+) -> subprocess.CompletedProcess[str]:
+    proc = subprocess.run(
+        cmd,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    if check and proc.returncode != 0:
+        out = (proc.stdout + proc.stderr).strip()
+        raise ServiceError(f"command failed ({proc.returncode}): {' '.join(cmd)}\n{out}")
+    return proc
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _port_is_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        # Same option the servers set, so a port in TIME_WAIT counts as free.
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
+def _port_accepts(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+def _pick_port(env_name: str, taken: Collection[int] = ()) -> int:
+    fixed = os.environ.get(env_name)
+    if fixed:
+        port = int(fixed)
+        if port in taken or not _port_is_free(port):
+            raise ServiceError(f"{env_name}={port} but that port is already in use")
+        return port
+    while True:
+        port = _free_port()
+        if port not in taken:
+            return port
+
+
+def _pid_alive(pid: int | None, needle: str) -> bool:
+    """True if pid runs and its command line contains needle (guards pid reuse)."""
+    if not pid:
+        return False
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    if stat.rsplit(")", 1)[-1].split()[0] == "Z":
+        return False
+    return needle.encode() in cmdline
+
+
+def _read_state(path: Path) -> dict[str, Any] | None:
+    try:
+        state = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    return state if isinstance(state, dict) else None
+
+
+def _write_state(path: Path, state: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(state, indent=2) + "\n")
+    tmp.replace(path)
+
+
+def _tail(path: Path, lines: int = 30) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no log)"
+
+
+@contextlib.contextmanager
+def _lock() -> Iterator[None]:
+    # Parallel test workers may all call up(); serialise them on one lock file.
+    STATE_DIR.mkdir(parents=True, exist_ok=True)
+    with open(STATE_DIR / ".lock", "w") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)

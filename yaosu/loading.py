@@ -1,0 +1,77 @@
+"""Loading messages in bulk (批量导入): through the pipeline in batches, with progress on stderr."""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any, Iterable, Iterator
+
+from infra.ledger import Ledger
+from infra.tokens import Principal
+
+CLI_PRINCIPAL = Principal("cli", "admin")
+BATCH = 500
+
+
+class Progress:
+    """One line on stderr, rewritten in place: done/total, rate, outcome counts."""
+
+    def __init__(self, total: int | None, label: str, unit: str = "message") -> None:
+        self.total, self.label, self.unit = total, label, unit
+        self.done = 0
+        self.counts: Counter[str] = Counter()
+        self.started = time.perf_counter()
+        self.shown = 0.0
+
+    def add(self, statuses: Iterable[str]) -> None:
+        for status in statuses:
+            self.counts[status] += 1
+            self.done += 1
+        self.tick()
+
+    def advance(self, n: int) -> None:
+        self.done += n
+        self.tick()
+
+    def tick(self) -> None:
+        now = time.perf_counter()
+        if now - self.shown > 0.25 or self.done == self.total:
+            self.shown = now
+            self._show(now)
+
+    def _show(self, now: float) -> None:
+        rate = self.done / max(now - self.started, 1e-9)
+        of = f"/{self.total:,} ({100 * self.done // max(self.total, 1)}%)" if self.total else ""
+        counts = " ".join(f"{k} {v:,}" for k, v in sorted(self.counts.items()))
+        sys.stderr.write(f"\r{self.label}: {self.done:,}{of} · {rate:,.0f} {self.unit}/s · {counts}   ")
+        sys.stderr.flush()
+
+    def finish(self) -> dict[str, Any]:
+        self._show(time.perf_counter())
+        sys.stderr.write("\n")
+        elapsed = time.perf_counter() - self.started
+        return {self.unit + "s": self.done, **dict(self.counts), "seconds": round(elapsed, 2),
+                f"{self.unit}s_per_second": round(self.done / max(elapsed, 1e-9))}
+
+
+def submit_all(ledger: Ledger, bodies: Iterable[Any], *, total: int | None, label: str) -> dict[str, Any]:
+    progress = Progress(total, label)
+    batch: list[Any] = []
+    for body in bodies:
+        batch.append(body)
+        if len(batch) == BATCH:
+            progress.add(r.status for r in ledger.submit(batch, principal=CLI_PRINCIPAL, channel="cli"))
+            batch = []
+    if batch:
+        progress.add(r.status for r in ledger.submit(batch, principal=CLI_PRINCIPAL, channel="cli"))
+    return progress.finish()
+
+
+def read_jsonl(path: Path) -> Iterator[bytes]:
+    """Each non-blank line as it is: the pipeline parses it, or keeps it rejected if it is not JSON."""
+    with path.open("rb") as lines:
+        for line in lines:
+            if line.strip():
+                yield line.rstrip(b"\r\n")

@@ -1,0 +1,65 @@
+"""The wiring (装配): settings → the store, the read models, Kafka clients → each entrypoint.
+
+Every process the `yaosu` command starts is built here, one way, from one `Settings`. The HTTP and
+Kafka sides are imported when asked for, so a command loads only what it runs.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import TYPE_CHECKING, Callable
+
+from infra.bootstrap import build_ledger
+from infra.clock import city_today
+from infra.ledger import Ledger
+from infra.settings import Settings
+from projections.read import ReadModels
+from projections.runner import Runner
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+
+    from consumers.monitor import Monitor
+    from consumers.portal import PortalConsumer
+    from consumers.relay import Relay
+
+
+class Wiring:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._ledger: Ledger | None = None
+
+    @property
+    def ledger(self) -> Ledger:
+        """The one `Ledger` of this process (opening the store makes its tables once)."""
+        if self._ledger is None:
+            self._ledger = build_ledger(self.settings)
+        return self._ledger
+
+    @property
+    def keeps_read_models(self) -> bool:
+        return self.settings.location.kind != "memory"
+
+    def runner(self, batch_size: int = 1000) -> Runner:
+        return Runner(self.ledger, self.settings, batch_size=batch_size)
+
+    def app(self) -> FastAPI:
+        from api.app import create_app
+
+        return create_app(self.ledger, self.settings, ReadModels(self.settings) if self.keeps_read_models else None)
+
+    def portal_consumer(self, group: str, batch_size: int) -> PortalConsumer:
+        from consumers.portal import PortalConsumer
+
+        return PortalConsumer(self.ledger, self.settings, group=group, batch_size=batch_size)
+
+    def relay(self) -> Relay:
+        from consumers.relay import Relay
+
+        return Relay(self.ledger, self.settings)
+
+    def monitor(self, today: date | None = None) -> Monitor:
+        from consumers.monitor import Monitor
+
+        clock: Callable[[], date] = (lambda: today) if today else city_today  # type: ignore[assignment,return-value]
+        return Monitor(self.ledger, self.settings, today=clock)
