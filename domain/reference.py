@@ -147,6 +147,10 @@ PROJECT_CODE_PATTERN: Final = r"^[0-9]{4}-[0-9]{6}-[0-9]{2}-[0-9]{2}-[0-9]{6}$"
 _PROJECT_CODE = re.compile(PROJECT_CODE_PATTERN)
 
 
+def is_project_code(value: str) -> bool:
+    return _PROJECT_CODE.fullmatch(value) is not None
+
+
 @dataclass(frozen=True, slots=True)
 class ProjectCode:
     """The national investment project code (全国投资项目在线审批监管平台代码).
@@ -157,7 +161,7 @@ class ProjectCode:
     value: str
 
     def __post_init__(self) -> None:
-        if _PROJECT_CODE.fullmatch(self.value) is None:
+        if not is_project_code(self.value):
             raise ValueError(f"{self.value!r} is not a project code of the form YYYY-AAAAAA-NN-NN-NNNNNN")
         if not FIRST_YEAR <= self.year <= LAST_YEAR:
             raise ValueError(f"{self.value!r} has an implausible year")

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Optional
 from uuid import UUID
 
 from domain.envelope import Envelope, parse_envelope
@@ -43,32 +43,31 @@ class Result:
 
 
 #: A message's result, and the index in the unit of work of its last event (None: it stored none).
-Outcome = tuple[Result, "int | None"]
+Outcome = tuple[Result, Optional[int]]
 
 
 def decide(uow: BatchUnitOfWork, prepared: list[Inbound], principal: Principal, channel: str) -> list[Outcome]:
     """Run each message through the pipeline into `uow`, in order; nothing is stored here."""
     uow.prefetch(item.body for item in prepared)
     submitted_by = f"{principal.role}:{principal.name}"
-    outcomes: list[tuple[Result, int | None]] = []
+    outcomes: list[Outcome] = []
     for item in prepared:
         message_id = item.message_id
         sender = sender_of(principal, item.body)
         receipt = receipt_id(sender, message_id, item.digest)
         earlier = uow.find_receipt(receipt)
         if earlier is not None:
-            uow.touched.clear()
+            uow.abandon_message()  # a message seen before changes nothing
             if earlier.body_hash == item.digest:  # the original outcome, once more
                 outcomes.append((Result(message_id, "duplicate", code=earlier.code, reason=earlier.reason), None))
                 continue
             reason = f"message_id {message_id} was already used for a different body"
             conflict = conflict_receipt_id(sender, message_id or "", item.digest)
             if uow.find_receipt(conflict) is not None:
-                uow.touched.clear()  # this very conflicting body was kept already
+                uow.abandon_message()  # this very conflicting body was kept already
                 outcomes.append((Result(message_id, "rejected", code="conflict", reason=reason), None))
                 continue
-            outcomes.append(_reject(uow, conflict, item, None, Rejection("conflict", reason),
-                                         submitted_by, channel))
+            outcomes.append(_reject(uow, conflict, item, None, Rejection("conflict", reason), submitted_by, channel))
             continue
         envelope: Envelope | None = None
         try:
@@ -98,7 +97,7 @@ def decide(uow: BatchUnitOfWork, prepared: list[Inbound], principal: Principal, 
 
 
 def _reject(uow: BatchUnitOfWork, receipt: UUID, item: Inbound, envelope: Envelope | None, rejection: Rejection,
-            submitted_by: str, channel: str) -> tuple[Result, int | None]:
+            submitted_by: str, channel: str) -> Outcome:
     raw_type = item.body.get("type") if isinstance(item.body, dict) else None
     uow.add(MessageReceipt.reject(
         receipt, message_id=item.message_id, message_type=raw_type if isinstance(raw_type, str) else None,

@@ -11,6 +11,7 @@ from domain.project import Project, project_id
 from domain.quota import QuotaPool, quota_pool_id
 from domain.receipt import MessageReceipt
 from domain.reduction import EmissionReduction, reduction_id_of
+from domain.reference import is_project_code
 
 
 class BatchUnitOfWork:
@@ -36,7 +37,7 @@ class BatchUnitOfWork:
             if not isinstance(body, dict):
                 continue
             code, payload = body.get("project_code"), body.get("payload")
-            if isinstance(code, str):
+            if isinstance(code, str) and is_project_code(code):  # (ids of codes are cached: real codes only)
                 wanted.add(project_id(code))
             if isinstance(payload, dict):
                 if isinstance(payload.get("reduction_id"), str):
