@@ -26,6 +26,7 @@ def create_app(ledger: Ledger, settings: Settings, reads: ReadModels | None = No
         redoc_url=None,
     )
     app.state.ledger, app.state.settings, app.state.read_models = ledger, settings, reads
+    app.state.store_metrics = operations.store_metrics(ledger, settings, reads)
     errors.install(app)
     for router in (messages.router, audit.router, read_models.router, operations.router):
         app.include_router(router)

@@ -7,6 +7,7 @@ connection is not reused after a failure), and marks every answer `nosniff`.
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 import orjson
@@ -16,6 +17,7 @@ from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from infra import metrics
 from projections.db import NotBuilt
 
 log = logging.getLogger("yaosu.api")
@@ -81,7 +83,7 @@ def install(app: FastAPI) -> None:
 
 class Guard:
     """Pure ASGI middleware: `nosniff` on every answer; a failure becomes a 500 problem that closes
-    the connection, instead of a connection reset."""
+    the connection, instead of a connection reset; each request counted and timed."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -90,12 +92,12 @@ class Guard:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        started = False
+        started, status, began = False, 500, time.perf_counter()
 
         async def send_marked(message: Message) -> None:
-            nonlocal started
+            nonlocal started, status
             if message["type"] == "http.response.start":
-                started = True
+                started, status = True, message["status"]
                 message["headers"] = [*message.get("headers", []), (b"x-content-type-options", b"nosniff")]
             await send(message)
 
@@ -108,3 +110,8 @@ class Guard:
             answer = problem(500, "internal_error", "the server failed; nothing was stored by this request",
                              {"Connection": "close"})
             await answer(scope, receive, send_marked)
+        finally:
+            # By route template, not path: a path per project would be a series per project.
+            route = getattr(scope.get("route"), "path", None) or "unmatched"
+            metrics.HTTP_REQUESTS.labels(route, scope["method"], str(status)).inc()
+            metrics.HTTP_DURATION.labels(route, scope["method"]).observe(time.perf_counter() - began)

@@ -10,13 +10,20 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, Response
 from fastapi.staticfiles import StaticFiles
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 from api import schemas
-from api.auth import Config, Store
+from api.auth import Store
 from api.errors import problem, problems
 from api.json import JSON
 from infra import kafka
+from infra.ledger import Ledger
+from infra.metrics import PROCESS, StoreCollector
+from infra.settings import Settings
+from projections import parked
 from projections.catalog import status
+from projections.db import NotBuilt
+from projections.read import ReadModels
 
 log = logging.getLogger("yaosu.api")
 router = APIRouter(tags=["operations"])
@@ -42,28 +49,47 @@ def readyz(ledger: Store) -> Response:
 @router.get("/metrics", response_class=Response,
             responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}},
                              "description": "Prometheus text exposition"}})
-def metrics(request: Request, ledger: Store, settings: Config) -> Response:
-    """Prometheus text: store head, each read model's lag, the positions recorded with the events."""
-    head = ledger.head()
-    lines = ["# TYPE yaosu_store_head gauge", f"yaosu_store_head {head}"]
-    read_models = request.app.state.read_models
-    if read_models is not None:
-        lines += ["# TYPE yaosu_projection_lag_events gauge", "# TYPE yaosu_projection_lag_seconds gauge",
-                  "# TYPE yaosu_projection_position gauge"]
-        for row in status(ledger, read_models.catalog):
-            labels = f'projection="{row["projection"]}",generation="{row["generation"]}",state="{row["state"]}"'
-            lines += [f"yaosu_projection_lag_events{{{labels}}} {row['lag_events']}",
-                      f"yaosu_projection_lag_seconds{{{labels}}} {row['lag_seconds']}",
-                      f"yaosu_projection_position{{{labels}}} {row['position']}"]
-    recorded = ledger.tracked_positions()
-    lines += ["# TYPE yaosu_tracked_position gauge", "# TYPE yaosu_tracked_lag gauge"]
-    for name, position in sorted(recorded.items()):
-        lines.append(f'yaosu_tracked_position{{name="{name}"}} {position}')
-        if name.startswith("relay:"):
-            lines.append(f'yaosu_tracked_lag{{name="{name}"}} {max(head - position, 0)}')
-    for name, behind in kafka.portal_lag(settings, recorded).items():
-        lines.append(f'yaosu_tracked_lag{{name="{name}"}} {behind}')
-    return Response("\n".join(lines) + "\n", media_type="text/plain; version=0.0.4")
+def metrics(request: Request) -> Response:
+    """Prometheus text: this process's counts, and the store's head, read models' lag, positions,
+    consumer lag and parked messages."""
+    exposition = generate_latest(PROCESS) + generate_latest(request.app.state.store_metrics)
+    return Response(exposition, media_type=CONTENT_TYPE_LATEST)
+
+
+def store_metrics(ledger: Ledger, settings: Settings, reads: ReadModels | None) -> CollectorRegistry:
+    """The gauges read from the store when `/metrics` is asked."""
+    def read() -> list[tuple[str, str, list[str], list[tuple[list[str], float]]]]:
+        head = ledger.head()
+        recorded = ledger.tracked_positions()
+        gauges = [("yaosu_store_head", "Position of the last event in the store", [], [([], head)])]
+        if reads is not None:
+            report = status(ledger, reads.catalog)
+            labels = ["projection", "generation", "state"]
+            for name, field, documentation in (
+                    ("yaosu_projection_position", "position", "Store position each read model has applied"),
+                    ("yaosu_projection_lag_events", "lag_events", "Events each read model is behind the store"),
+                    ("yaosu_projection_lag_seconds", "lag_seconds",
+                     "Age of the oldest event a read model has not applied")):
+                gauges.append((name, documentation, labels,
+                               [([r["projection"], str(r["generation"]), r["state"]], r[field]) for r in report]))
+            try:
+                waiting = parked.count(reads.db, reads.tables(parked.Parked))
+                gauges.append(("yaosu_parked_messages", "Kafka messages waiting for a prerequisite", [],
+                               [([], waiting)]))
+            except NotBuilt:
+                pass
+        gauges.append(("yaosu_tracked_position", "Positions recorded with the events (Kafka offsets, the relay)",
+                       ["name"], [([name], position) for name, position in sorted(recorded.items())]))
+        gauges.append(("yaosu_relay_lag_events", "Events stored but not yet relayed to Kafka", ["name"],
+                       [([name], max(head - position, 0)) for name, position in recorded.items()
+                        if name.startswith("relay:")]))
+        gauges.append(("yaosu_consumer_lag_messages", "Portal messages on Kafka past the offset recorded in the store",
+                       ["name"], [([name], behind) for name, behind in kafka.portal_lag(settings, recorded).items()]))
+        return gauges
+
+    registry = CollectorRegistry()
+    registry.register(StoreCollector(read))
+    return registry
 
 
 def mount_docs(app: FastAPI) -> None:

@@ -12,6 +12,7 @@ from api.auth import Caller, Config, Reads
 from api.errors import problems
 from api.json import JSON
 from api.params import (
+    After,
     AsOf,
     By,
     Department,
@@ -19,6 +20,7 @@ from api.params import (
     Factor,
     Level,
     LibraryPath,
+    Limit,
     ProjectCode,
     Rule,
     Sector,
@@ -26,7 +28,7 @@ from api.params import (
     Year,
 )
 from infra.clock import city_today
-from projections import factor_ledger, investment, libraries, sedimentation, stages
+from projections import factor_ledger, investment, libraries, parked, sedimentation, stages
 
 router = APIRouter(tags=["read models"])
 PROBLEMS = problems(400, 401, 503)
@@ -78,3 +80,12 @@ def get_alerts(_: Caller, reads: Reads, settings: Config, as_of: AsOf = None, di
     return JSON({"as_of": when, "alerts": [
         sedimentation.alert_json(a.project_code, a.rule, a.ref, a.level, a.since, a.detail, district=a.district)
         for a in found]})
+
+
+@router.get("/v1/parked", response_model=schemas.ParkedResponse, responses=PROBLEMS)
+def get_parked(_: Caller, reads: Reads, after: After = 0, limit: Limit = 100) -> Response:
+    """Kafka messages waiting for a prerequisite (a project or a reduction not registered yet), in the
+    order parked: each is tried again after every later batch, and rejected for good after its window."""
+    found = parked.waiting(reads.db, reads.tables(parked.Parked), after, limit)
+    return JSON({"parked": found, "next_after": found[-1]["position"] if found else after})
+

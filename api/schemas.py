@@ -298,3 +298,21 @@ class AlertItem(BaseModel):
 class AlertsResponse(BaseModel):
     as_of: date
     alerts: list[AlertItem]
+
+
+class ParkedItem(BaseModel):
+    position: int = Field(description="where it was parked in the store")
+    message_id: Optional[str]
+    type: Optional[str]
+    code: Literal["unknown_project", "unknown_reference"] = Field(description="what it waits for")
+    reason: str
+    partition: Optional[str] = Field(description="the Kafka partition it was read from")
+    offset: Optional[int]
+    parked_at: datetime
+    body: Any
+
+
+class ParkedResponse(BaseModel):
+    parked: list[ParkedItem]
+    next_after: int
+

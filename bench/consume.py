@@ -28,6 +28,7 @@ import orjson  # noqa: E402
 from kafka import KafkaProducer  # noqa: E402
 
 from consumers.portal import KAFKA_PRINCIPAL, PortalConsumer  # noqa: E402
+from domain.reference import CITY_CODE  # noqa: E402
 from infra import kafka  # noqa: E402
 from infra.bootstrap import build_ledger  # noqa: E402
 from infra.ledger import Ledger  # noqa: E402
@@ -71,9 +72,10 @@ def main() -> int:
     load = messages(args.messages)
     kafka.ensure_topics(settings, kafka.PORTAL, kafka.REJECTED)
     producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=20)
-    for m in load:
-        key = (m.get("project_code") or m["payload"].get("reduction_id") or m["payload"].get("district")).encode()
-        producer.send(kafka.topic(settings, kafka.PORTAL), key=key, value=orjson.dumps(m))
+    reductions = {m["payload"]["reduction_id"]: m["payload"].get("district", CITY_CODE) for m in load
+                  if m["type"] == "emission.reduction_registered"}
+    for m in load:  # keyed by district, as portals are asked to (contract v1.1)
+        producer.send(kafka.topic(settings, kafka.PORTAL), key=kafka.district_key(m, reductions), value=orjson.dumps(m))
     producer.flush()
     print(f"produced {len(load):,} messages to {kafka.topic(settings, kafka.PORTAL)}", file=sys.stderr)
 

@@ -23,6 +23,7 @@ from kafka import KafkaConsumer, TopicPartition
 from kafka.partitioner.default import murmur2
 
 from domain.alerts import CLOCK_ID, SedimentationAlerts, SupervisionClock, alert_changes, alerts_id
+from domain.reference import district_of
 from domain.supervision import Alert, ProjectFacts, evaluate
 from infra import kafka, presenter
 from infra.clock import city_today
@@ -173,7 +174,7 @@ class Monitor:
 
     def _alerts_of(self, code: str, alert: Alert | None) -> SedimentationAlerts:
         found: SedimentationAlerts | None = self.ledger.get(alerts_id(code))
-        return found or SedimentationAlerts(code=code, district=alert.district if alert else "")
+        return found or SedimentationAlerts(code=code, district=alert.district if alert else district_of(code))
 
     # --- publishing ----------------------------------------------------------------------------
 
@@ -214,7 +215,7 @@ class Monitor:
         while batch := self.ledger.notifications_after(after, 5000, [CHANGED]):
             for n in batch:
                 e: Any = self.ledger.decode(n)
-                key = e.audit.subject.encode()
+                key = self.ledger.district_of(e).encode()  # as on every topic: by district
                 partition = partitions[(murmur2(key) & 0x7FFFFFFF) % len(partitions)]  # Kafka's own choice
                 if n.id <= self._published.get(partition, 0):
                     continue

@@ -12,7 +12,9 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from datetime import datetime, timezone
 from typing import Any
+from uuid import UUID
 
 from eventsourcing.persistence import Tracking
 from kafka import ConsumerRebalanceListener, TopicPartition
@@ -21,12 +23,15 @@ from kafka.structs import OffsetAndMetadata
 
 from infra import kafka
 from infra.ledger import AlreadyTracked, Ledger
+from infra.pipeline import Parking
 from infra.resilience import keep_running
 from infra.settings import Settings
 from infra.tokens import Principal
 
 log = logging.getLogger("yaosu.consume.portal")
 KAFKA_PRINCIPAL = Principal("kafka", "admin")
+#: How often what waits is tried again while no message arrives (windows run out meanwhile).
+RETRY_WHEN_IDLE_SECONDS = 1.0
 
 
 def tracking_name(tp: TopicPartition) -> str:
@@ -39,6 +44,11 @@ class PortalConsumer:
         self.ledger, self.settings, self.group, self.batch_size = ledger, settings, group, batch_size
         self.stopping = threading.Event()
         self.processed = 0
+        # Parked messages (by id, with where each was read), followed through the store from `_followed`.
+        self._waiting: dict[UUID, str] = {}
+        self._followed = 0
+        self._owned: set[str] = set()
+        self._last_retry = 0.0
 
     def stop(self) -> None:
         self.stopping.set()
@@ -64,9 +74,11 @@ class PortalConsumer:
         class Rebalance(ConsumerRebalanceListener):
             def on_partitions_revoked(self, revoked: Any) -> None:
                 log.info("partitions revoked: %s", sorted(tp.partition for tp in revoked))
+                outer._owned -= {tracking_name(tp) for tp in revoked}
 
             def on_partitions_assigned(self, assigned: Any) -> None:
                 outer._seek_to_recorded(client, list(assigned))
+                outer._owned |= {tracking_name(tp) for tp in assigned}
 
         client.subscribe([kafka.topic(self.settings, kafka.PORTAL)], listener=Rebalance())
         try:
@@ -74,6 +86,8 @@ class PortalConsumer:
                 polled = client.poll(timeout_ms=500, max_records=self.batch_size)
                 for tp, records in polled.items():
                     self._process(client, tp, records)
+                if not polled and time.monotonic() - self._last_retry > RETRY_WHEN_IDLE_SECONDS:
+                    self.retry_waiting()  # windows run out while nothing arrives too
         finally:
             client.close(autocommit=False)
 
@@ -82,8 +96,10 @@ class PortalConsumer:
         bodies = [r.value or b"" for r in records]  # bytes: the pipeline parses, or keeps what is not JSON
         last = records[-1].offset
         try:
-            results = self.ledger.submit(bodies, principal=KAFKA_PRINCIPAL, channel="kafka",
-                                         tracking=Tracking(tracking_name(tp), last))
+            results = self.ledger.submit(
+                bodies, principal=KAFKA_PRINCIPAL, channel="kafka", tracking=Tracking(tracking_name(tp), last),
+                keys=[r.key for r in records], origins=[f"{tracking_name(tp)}@{r.offset}" for r in records],
+                parking=self.parking())
         except AlreadyTracked as already:
             log.info("partition %d: offsets to %d were processed elsewhere; resuming after them",
                      tp.partition, already.stored)
@@ -99,3 +115,23 @@ class PortalConsumer:
             client.commit({tp: OffsetAndMetadata(last + 1, "", -1)})
         except KafkaError as error:  # informational only: the store holds the true position
             log.debug("offset commit to Kafka failed: %s", error)
+        if any(r.position is not None for r in results):  # something was stored: what waited may pass now
+            self.retry_waiting()
+
+    def parking(self) -> Parking:
+        return Parking(window=self.settings.park_window, now=datetime.now(timezone.utc))
+
+    def retry_waiting(self) -> int:
+        """Try again what waits from the partitions this consumer owns; returns how many are left."""
+        self._last_retry = time.monotonic()
+        self._waiting, self._followed = self.ledger.waiting(self._followed, self._waiting)
+        mine = [i for i, origin in self._waiting.items() if origin.partition("@")[0] in self._owned]
+        if not mine:
+            return 0
+        results = self.ledger.retry_parked(mine, principal=KAFKA_PRINCIPAL, parking=self.parking())
+        decided = [r for r in results if r.status != "parked"]
+        if decided:
+            log.info("parked messages: %d decided (%s), %d still waiting", len(decided),
+                     ", ".join(sorted({r.status + (f" {r.code}" if r.code else "") for r in decided})),
+                     len(results) - len(decided))
+        return len(results) - len(decided)

@@ -1,20 +1,27 @@
-"""`yaosu relay`: every stored event to `yaosu.events.v1`, in store order (the outbox).
+"""`yaosu relay`: every domain event to `yaosu.events.v1`, in store order (the outbox).
 
-Key: the project code (or reduction id, or district); header `position`. Messages rejected from
-Kafka also go to `yaosu.portal.v1.rejected` with their code and reason: the event store is the
-outbox, so a rejection is forwarded even if the portal consumer crashed right after storing it.
+Domain events only: projects, quota pools, reductions and alert changes, not the pipeline's own
+bookkeeping (receipts, parked messages, the monitor's clock). Key: the district of the event's
+aggregate, as on the inbound topic; header `position`. Messages rejected from Kafka also go to
+`yaosu.portal.v1.rejected` with their code and reason, under the key they came with: the event
+store is the outbox, so a rejection is forwarded even if the portal consumer crashed right after
+storing it.
 The relay records its position in the store after the broker has acknowledged a batch: after a
 crash it resends at most that batch (at-least-once; `position` lets consumers drop repeats).
 """
 
 from __future__ import annotations
 
+import base64
 import logging
 import threading
 from typing import Any
 
 import orjson
+from eventsourcing.utils import get_topic
 
+from domain.alerts import SupervisionClock
+from domain.parking import ParkedMessage
 from domain.receipt import MessageReceipt
 from infra import kafka, presenter
 from infra.ledger import Ledger
@@ -23,6 +30,11 @@ from infra.settings import Settings
 
 log = logging.getLogger("yaosu.relay")
 TRACKING = "relay:" + kafka.EVENTS
+
+
+REJECTED = get_topic(MessageReceipt.Rejected)
+#: Events of the pipeline's own aggregates: kept in the store, not published.
+BOOKKEEPING = tuple(f"{get_topic(cls)}." for cls in (MessageReceipt, ParkedMessage, SupervisionClock))
 
 
 def rejected_value(event: Any) -> bytes:
@@ -70,17 +82,19 @@ class Relay:
             return 0
         futures = []
         for n in notifications:
-            stored = self.ledger.stored_item(n)
-            event = stored.event
-            item = presenter.event_json(stored)
-            key = (item["subject"] or item["message_id"] or "").encode() or None
             headers = [("position", str(n.id).encode())]
-            futures.append(producer.send(kafka.topic(self.settings, kafka.EVENTS), key=key, value=presenter.dumps(item),
-                                         headers=headers))
-            if isinstance(event, MessageReceipt.Rejected) and event.channel == "kafka":
-                subject = (event.subject or "").encode() or None
-                futures.append(producer.send(kafka.topic(self.settings, kafka.REJECTED), key=subject, value=rejected_value(event),
-                                             headers=headers + [("code", event.code.encode())]))
+            if n.topic == REJECTED:
+                event: Any = self.ledger.decode(n)
+                if event.channel == "kafka":
+                    key = base64.b64decode(event.kafka_key) if event.kafka_key else None
+                    futures.append(producer.send(kafka.topic(self.settings, kafka.REJECTED), key=key,
+                                                 value=rejected_value(event),
+                                                 headers=headers + [("code", event.code.encode())]))
+            elif not n.topic.startswith(BOOKKEEPING):
+                stored = self.ledger.stored_item(n)
+                key = self.ledger.district_of(stored.event).encode() if stored.event is not None else None
+                futures.append(producer.send(kafka.topic(self.settings, kafka.EVENTS), key=key,
+                                             value=presenter.dumps(presenter.event_json(stored)), headers=headers))
         producer.flush()
         for future in futures:
             future.get(timeout=30)  # raises if the broker refused any of them

@@ -145,6 +145,8 @@ class RegisterReduction(Command):
     pollutant: str = field(metadata=choices(*reference.POLLUTANTS))
     tonnes: Decimal = field(metadata=POSITIVE)
     due_date: date
+    #: The closing enterprise's district (v1.1), which keys the reduction's messages on Kafka.
+    district: str = field(default=reference.CITY_CODE, metadata=choices(reference.CITY_CODE, *reference.DISTRICTS))
 
 
 @dataclass(frozen=True)

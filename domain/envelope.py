@@ -38,11 +38,6 @@ class Envelope:
     project_code: str | None
     command: Command
 
-    @property
-    def key(self) -> str:
-        """The Kafka message key: the project code, or the reduction id (the district for quotas)."""
-        return self.audit.subject
-
 
 ENVELOPE_KEYS: Final = frozenset(
     {"message_id", "type", "occurred_at", "source", "actor", "project_code", "payload"}

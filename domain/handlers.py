@@ -209,6 +209,7 @@ def register_reduction(cmd: c.RegisterReduction, uow: UnitOfWork, envelope: Enve
             tonnes=cmd.tonnes,
             due_date=cmd.due_date,
             audit=envelope.audit,
+            district=cmd.district,
         )
     )
 

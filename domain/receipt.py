@@ -59,6 +59,13 @@ class MessageReceipt(Aggregate):
         #: Set when `body` keeps only the first KiBs of a message too large to keep whole.
         body_length: int | None = None
         body_sha256: str | None = None
+        #: The message's Kafka key (base64), which its forwarded rejection keeps.
+        kafka_key: str | None = None
+        class_version = 2
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            state.update(body_length=None, body_sha256=None, kafka_key=None)  # kept before these were
 
         def apply(self, aggregate: Any) -> None:
             aggregate.message_id = self.message_id

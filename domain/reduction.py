@@ -11,6 +11,7 @@ from eventsourcing.domain import Aggregate, event
 
 from domain.audit import Audit
 from domain.project import NAMESPACE
+from domain.reference import CITY_CODE
 from domain.rejections import Rejection
 
 
@@ -25,15 +26,29 @@ class EmissionReduction(Aggregate):
     def create_id(reduction_id: str, **_: Any) -> UUID:
         return reduction_id_of(reduction_id)
 
-    @event("Registered")
-    def __init__(
-        self, reduction_id: str, enterprise: str, pollutant: str, tonnes: Decimal, due_date: date, audit: Audit
-    ) -> None:
+    class Registered(Aggregate.Created):
+        reduction_id: str
+        enterprise: str
+        pollutant: str
+        tonnes: Decimal
+        due_date: date
+        audit: Audit
+        district: str
+        class_version = 2
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            state["district"] = CITY_CODE  # registered before a reduction had a district
+
+    @event(Registered)
+    def __init__(self, reduction_id: str, enterprise: str, pollutant: str, tonnes: Decimal, due_date: date,
+                 audit: Audit, district: str) -> None:
         self.reduction_id = reduction_id
         self.enterprise = enterprise
         self.pollutant = pollutant
         self.tonnes = tonnes
         self.due_date = due_date
+        self.district = district
         self.advanced: dict[str, tuple[str, Decimal]] = {}
         self.completed_on: date | None = None
 

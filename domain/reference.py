@@ -19,6 +19,9 @@ LAST_YEAR: Final = 2100
 
 #: Administrative areas of Lanzhou (the vertical axis, 一纵). Zones with no official code
 #: carry a Yaosu-assigned code in the unused 62019x range.
+#: Lanzhou itself: where a reduction is keyed when its enterprise's district is not given.
+CITY_CODE: Final = "620100"
+
 DISTRICTS: Final[dict[str, str]] = {
     "620102": "城关区",
     "620103": "七里河区",
@@ -141,6 +144,11 @@ def is_department(value: str) -> bool:
 
 def district_portal(district: str) -> str:
     return f"{DISTRICT_PORTAL_PREFIX}{district}"
+
+
+def district_of(subject: str) -> str:
+    """The district a message or an event is about: a project code's area, or a district code itself."""
+    return subject[5:11] if is_project_code(subject) else subject
 
 
 PROJECT_CODE_PATTERN: Final = r"^[0-9]{4}-[0-9]{6}-[0-9]{2}-[0-9]{2}-[0-9]{6}$"

@@ -11,6 +11,7 @@ nothing is dropped unseen).
 
 from __future__ import annotations
 
+import base64
 import hashlib
 from dataclasses import dataclass
 from typing import Any, Final
@@ -35,6 +36,10 @@ class Inbound:
     problem: str | None = None  # why it is refused before any rule runs
     truncated: bool = False
     kept: str | None = None  # the text kept of a message refused outright
+    #: From Kafka: the record's key (base64, as kept with a rejection or a parked message) and
+    #: where it was read (`kafka:<topic>:<partition>@<offset>`).
+    key: str | None = None
+    origin: str | None = None
 
     @property
     def text(self) -> str:
@@ -42,32 +47,36 @@ class Inbound:
         return self.kept if self.kept is not None else orjson.dumps(self.body).decode()
 
 
-def inbound(raw: Any) -> Inbound:
+def inbound(raw: Any, *, key: bytes | None = None, origin: str | None = None) -> Inbound:
+    """What arrived (bytes, or JSON already decoded), made safe; `key` and `origin` from Kafka."""
+    arrival = {"key": base64.b64encode(key).decode() if key is not None else None, "origin": origin}
     received: bytes | None = None
     if isinstance(raw, (bytes, bytearray, memoryview)):
         received = bytes(raw)
         try:
             raw = orjson.loads(received)
         except orjson.JSONDecodeError as error:
-            return _refused(received, f"the message is not JSON: {error}", None)
+            return _refused(received, f"the message is not JSON: {error}", None, arrival)
     try:
         body = canonical(raw, MAX_DEPTH)
     except _TooDeep:
         text = received if received is not None else _deep_dumps(raw).encode()
-        return _refused(text, f"the message is nested deeper than {MAX_DEPTH} levels", message_id_of(raw))
+        return _refused(text, f"the message is nested deeper than {MAX_DEPTH} levels", message_id_of(raw), arrival)
     encoded = orjson.dumps(body, option=orjson.OPT_SORT_KEYS)
     size = len(received) if received is not None else len(encoded)
     if size > MAX_ENVELOPE_BYTES:
         return _refused(received or orjson.dumps(body),
-                        f"the envelope has {size} bytes; at most {MAX_ENVELOPE_BYTES} are taken", message_id_of(body))
-    return Inbound(body=body, digest=hashlib.sha256(encoded).hexdigest(), message_id=message_id_of(body), size=size)
+                        f"the envelope has {size} bytes; at most {MAX_ENVELOPE_BYTES} are taken", message_id_of(body),
+                        arrival)
+    return Inbound(body=body, digest=hashlib.sha256(encoded).hexdigest(), message_id=message_id_of(body), size=size,
+                   **arrival)
 
 
-def _refused(data: bytes, problem: str, message_id: str | None) -> Inbound:
+def _refused(data: bytes, problem: str, message_id: str | None, arrival: dict[str, Any]) -> Inbound:
     truncated = len(data) > MAX_ENVELOPE_BYTES
     kept = data[:KEPT_BYTES] if truncated else data
     return Inbound(body=None, digest=hashlib.sha256(data).hexdigest(), message_id=message_id, size=len(data),
-                   problem=problem, truncated=truncated, kept=kept.decode("utf-8", errors="replace"))
+                   problem=problem, truncated=truncated, kept=kept.decode("utf-8", errors="replace"), **arrival)
 
 
 class _TooDeep(Exception):

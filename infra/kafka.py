@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, Mapping
 
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import NewTopic
 from kafka.errors import KafkaError, TopicAlreadyExistsError
 
+from domain.reference import CITY_CODE, district_of, is_project_code
 from infra.settings import Settings
 
 log = logging.getLogger("yaosu.kafka")
@@ -18,7 +19,7 @@ REJECTED = "yaosu.portal.v1.rejected"
 EVENTS = "yaosu.events.v1"
 ALERTS = "yaosu.alerts.v1"
 
-#: Partitions when Yaosu creates a topic; keys (project codes) keep one project in one partition.
+#: Partitions when Yaosu creates a topic; keys (districts) keep one district's messages in order.
 PARTITIONS = 3
 
 
@@ -60,6 +61,20 @@ def consumer(settings: Settings, group: str, **options: Any) -> KafkaConsumer:
     return KafkaConsumer(bootstrap_servers=bootstrap(settings), group_id=group, enable_auto_commit=False,
                          auto_offset_reset="earliest", session_timeout_ms=6000, heartbeat_interval_ms=2000,
                          **options)
+
+
+def district_key(message: Any, reduction_districts: Mapping[str, str] | None = None) -> bytes:
+    """The recommended key of a portal message (v1.1): its district. The area of its project code; the
+    district of a quota; for a reduction, the district it was registered with (the city by default),
+    which its later messages must be given by the sender (`reduction_districts`)."""
+    body = message if isinstance(message, dict) else {}
+    payload = body.get("payload") if isinstance(body.get("payload"), dict) else {}
+    code = body.get("project_code")
+    if isinstance(code, str) and is_project_code(code):
+        return district_of(code).encode()
+    if body.get("type") in ("quota.set", "emission.reduction_registered") and isinstance(payload.get("district"), str):
+        return str(payload["district"]).encode()
+    return (reduction_districts or {}).get(str(payload.get("reduction_id")), CITY_CODE).encode()
 
 
 def tracking_name(topic_name: str, partition: int) -> str:

@@ -20,6 +20,7 @@ library's recorder or mapper.
 
 from __future__ import annotations
 
+import base64
 import logging
 import random
 import threading
@@ -43,11 +44,14 @@ from eventsourcing.persistence import (
 from eventsourcing.utils import get_topic
 
 from domain.alerts import alerts_id
+from domain.parking import ParkedMessage
 from domain.project import Project, project_as_of, project_id
 from domain.receipt import MessageReceipt
+from domain.reference import CITY_CODE
+from infra import metrics
 from infra.events_table import events_of, events_with_positions, tracked_positions
-from infra.inbound import inbound
-from infra.pipeline import Result, decide
+from infra.inbound import Inbound, inbound
+from infra.pipeline import Parking, Result, decide
 from infra.presenter import StoredItem
 from infra.tokens import Principal
 from infra.tokens import sent_by as is_sent_by
@@ -58,6 +62,7 @@ log = logging.getLogger("yaosu.ledger")
 MAX_ATTEMPTS = 8
 REJECTIONS_SCANNED = 10_000
 REJECTED_TOPIC = get_topic(MessageReceipt.Rejected)
+PARKING_TOPICS = [get_topic(ParkedMessage.Parked), get_topic(ParkedMessage.Released)]
 
 
 @dataclass(frozen=True)
@@ -88,6 +93,7 @@ class Ledger(Application[UUID]):
     def __init__(self, env: Any = None) -> None:
         super().__init__(env)
         self._memory: OrderedDict[UUID, Aggregate] = OrderedDict()
+        self._districts: OrderedDict[UUID, str] = OrderedDict()
         self._memory_size = int(self.env.get("LEDGER_CACHE_SIZE") or 20000)
         # One batch at a time per process: aggregates in memory are changed in place.
         self._submitting = threading.Lock()
@@ -122,14 +128,37 @@ class Ledger(Application[UUID]):
         for aggregate_id in ids:
             self._memory.pop(aggregate_id, None)
 
-    def submit(self, bodies: Sequence[Any], *, principal: Principal, channel: str,
-               tracking: Tracking | None = None) -> list[Result]:
+    def submit(self, bodies: Sequence[Any], *, principal: Principal, channel: str, tracking: Tracking | None = None,
+               keys: Sequence[bytes | None] | None = None, origins: Sequence[str] | None = None,
+               parking: Parking | None = None) -> list[Result]:
         """Process a batch atomically; one result per body, in order.
 
         With `tracking` (e.g. a Kafka partition and the batch's last offset), that position is
-        recorded in the same transaction as the batch's effects.
+        recorded in the same transaction as the batch's effects. From Kafka: each record's key and
+        where it was read (`keys`, `origins`), and `parking` to park what waits for a prerequisite.
         """
-        prepared = [inbound(body) for body in bodies]
+        prepared = [inbound(body, key=keys[n] if keys else None, origin=origins[n] if origins else None)
+                    for n, body in enumerate(bodies)]
+        return self._submit(prepared, principal, channel, tracking, parking)
+
+    def retry_parked(self, ids: Iterable[UUID], *, principal: Principal, parking: Parking) -> list[Result]:
+        """Try parked messages again, in the order given: each is decided, or waits on (or, its window
+        past, is rejected for good). One transaction, like any batch."""
+        ids = list(ids)
+        waiting = [p for p in self.load_many(ids).values() if p is not None and p.released is None]
+        prepared = [inbound(p.body.encode(), key=base64.b64decode(p.kafka_key) if p.kafka_key else None,
+                            origin=p.origin) for p in sorted(waiting, key=lambda p: ids.index(p.id))]
+        return self._submit(prepared, principal, "kafka", None, parking, preload=[p.id for p in waiting])
+
+    def _submit(self, prepared: list[Inbound], principal: Principal, channel: str, tracking: Tracking | None,
+                parking: Parking | None, preload: Sequence[UUID] = ()) -> list[Result]:
+        started = time.perf_counter()
+        results = self._attempts(prepared, principal, channel, tracking, parking, preload)
+        metrics.count_batch(channel, ((r.status, r.code) for r in results), time.perf_counter() - started)
+        return results
+
+    def _attempts(self, prepared: list[Inbound], principal: Principal, channel: str, tracking: Tracking | None,
+                  parking: Parking | None, preload: Sequence[UUID]) -> list[Result]:
         with self._submitting:
             for attempt in range(MAX_ATTEMPTS):
                 if attempt and tracking is not None:
@@ -138,7 +167,8 @@ class Ledger(Application[UUID]):
                         raise AlreadyTracked(tracking.application_name, stored)
                 batch = BatchUnitOfWork(self.load_many, look_up_receipts=attempt > 0)
                 try:
-                    outcomes = decide(batch, prepared, principal, channel)
+                    batch.load(preload)
+                    outcomes = decide(batch, prepared, principal, channel, parking)
                     recordings = self._store(batch, tracking) if batch.events or tracking else []
                 except (IntegrityError, OperationalError, InterfaceError) as collision:
                     # A collision (or a connection lost to a restart): nothing was stored; run
@@ -158,6 +188,22 @@ class Ledger(Application[UUID]):
                                   "position": positions[last] if last is not None and positions else None})
                         for result, last in outcomes]
         raise AssertionError("unreachable")
+
+    def waiting(self, after: int = 0, known: dict[UUID, str] | None = None) -> tuple[dict[UUID, str], int]:
+        """Parked messages not yet released (by id, in the order parked, with where each was read),
+        from those `known` at position `after` and what was parked and released since; and the
+        position read up to, to follow on from."""
+        waiting = dict(known or {})
+        position = after
+        while batch := self.notifications_after(position, 5000, PARKING_TOPICS):
+            for n in batch:
+                event = self.decode(n)
+                if isinstance(event, ParkedMessage.Parked):
+                    waiting[event.originator_id] = event.origin
+                else:
+                    waiting.pop(event.originator_id, None)
+            position = batch[-1].id
+        return waiting, position
 
     def _store(self, batch: BatchUnitOfWork, tracking: Tracking | None) -> list[Any]:
         # The events are already collected in message order: record them as they are, with the
@@ -226,6 +272,19 @@ class Ledger(Application[UUID]):
             return self.repository.get(aggregate_id)
         except AggregateNotFoundError:
             return None
+
+    def district_of(self, event: Any) -> str:
+        """The district of an event's aggregate (a project's, a pool's, a reduction's): what keys it on
+        Kafka, so that all events of one aggregate keep their order. Read once per aggregate."""
+        aggregate_id = event.originator_id
+        district = getattr(event, "district", None) or self._districts.get(aggregate_id)
+        if not district:
+            district = getattr(self.get(aggregate_id), "district", None) or CITY_CODE
+        self._districts[aggregate_id] = district
+        self._districts.move_to_end(aggregate_id)
+        if len(self._districts) > self._memory_size:
+            self._districts.popitem(last=False)
+        return str(district)
 
     def position_of(self, name: str) -> int | None:
         """The position recorded under `name` with the events (a Kafka partition, the relay)."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import os
 from dataclasses import dataclass, field
+from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Mapping
@@ -27,6 +28,8 @@ class Settings:
     development_tokens: bool = True
     max_batch: int = 1000
     aggregate_cache: int = 20000
+    #: How long a Kafka message may wait for its prerequisite before it is rejected for good.
+    park_window: timedelta = timedelta(minutes=10)
     thresholds: Thresholds = Thresholds()
 
     @classmethod
@@ -51,7 +54,8 @@ class Settings:
             kafka_topic_prefix=env.get("YAOSU_KAFKA_TOPIC_PREFIX", ""),
             tokens=tokens,
             development_tokens=uses_development_tokens,
-            aggregate_cache=int(env.get("YAOSU_AGGREGATE_CACHE", "20000")),
+            aggregate_cache=number(env, "YAOSU_AGGREGATE_CACHE", 20000, int),
+            park_window=timedelta(seconds=number(env, "YAOSU_PARK_WINDOW_SECONDS", 600, float)),
             thresholds=thresholds_from(env),
         )
 
@@ -129,14 +133,18 @@ THRESHOLD_VARIABLES = {
 
 
 def thresholds_from(env: Mapping[str, str]) -> Thresholds:
-    values: dict[str, Any] = {}
-    for variable, (field_name, kind) in THRESHOLD_VARIABLES.items():
-        if env.get(variable):
-            try:
-                values[field_name] = kind(env[variable])
-            except (ValueError, ArithmeticError):
-                raise ValueError(f"{variable} must be a number, not {env[variable]!r}") from None
-    return Thresholds(**values)
+    return Thresholds(**{field_name: number(env, variable, None, kind)
+                         for variable, (field_name, kind) in THRESHOLD_VARIABLES.items() if env.get(variable)})
+
+
+def number(env: Mapping[str, str], variable: str, default: Any, kind: Any) -> Any:
+    """A number from the environment, or one clear error naming the variable."""
+    if not env.get(variable):
+        return default
+    try:
+        return kind(env[variable])
+    except (ValueError, ArithmeticError):
+        raise ValueError(f"{variable} must be a number, not {env[variable]!r}") from None
 
 
 def redacted(url: str) -> str:

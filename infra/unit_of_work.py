@@ -7,6 +7,7 @@ from uuid import UUID
 
 from eventsourcing.domain import Aggregate, CanMutateAggregate
 
+from domain.parking import ParkedMessage
 from domain.project import Project, project_id
 from domain.quota import QuotaPool, quota_pool_id
 from domain.receipt import MessageReceipt
@@ -69,9 +70,22 @@ class BatchUnitOfWork:
         return self._get(reduction_id_of(reduction_id))
 
     def find_receipt(self, receipt: UUID) -> MessageReceipt | None:
+        # The first attempt at a batch assumes its messages are new: no look-up per message.
         if receipt in self.loaded or self.look_up_receipts:
             return self._get(receipt)
         return None
+
+    def find_parked(self, parked: UUID) -> ParkedMessage | None:
+        # Likewise: parked messages being tried again are loaded with the batch (`load`).
+        if parked in self.loaded or self.look_up_receipts:
+            return self._get(parked)  # type: ignore[no-any-return]
+        return None
+
+    def load(self, ids: Iterable[UUID]) -> list[Any]:
+        """Load these aggregates now, in one query; those stored, in the order asked."""
+        wanted = list(ids)
+        self._load(self.load_many([i for i in wanted if i not in self.loaded]))
+        return [self.loaded[i] for i in wanted if self.loaded.get(i) is not None]
 
     def add(self, aggregate: Aggregate) -> None:
         self.loaded[aggregate.id] = aggregate

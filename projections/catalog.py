@@ -18,12 +18,13 @@ from projections.factor_ledger import FactorLedger
 from projections.investment import Investment
 from projections.libraries import Libraries
 from projections.model import Projection
+from projections.parked import Parked
 from projections.sedimentation import Sedimentation
 from projections.stages import Stages
 
 log = logging.getLogger("yaosu.projections")
 
-PROJECTIONS: tuple[type[Projection], ...] = (Libraries, Stages, FactorLedger, Investment, Sedimentation)
+PROJECTIONS: tuple[type[Projection], ...] = (Libraries, Stages, FactorLedger, Investment, Sedimentation, Parked)
 BY_NAME = {p.name: p for p in PROJECTIONS}
 
 

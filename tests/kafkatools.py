@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import random
 import time
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 import orjson
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
+from domain.reference import CITY_CODE
 from infra import kafka
 from infra.ledger import Ledger
 from infra.settings import Settings
@@ -38,23 +39,98 @@ def portal_load(projects: int = 520, seed: int = 7) -> tuple[list[Any], list[Any
     return setup, load
 
 
-def key_of(message: Any) -> bytes | None:
+def v1_key(message: Any) -> bytes | None:
+    """The key of contract v1: the project code, or the reduction id, or the quota's district."""
     if not isinstance(message, dict):
         return None
     payload = message.get("payload", {})
     return (message.get("project_code") or payload.get("reduction_id") or payload.get("district") or "").encode() or None
 
 
-def produce(settings: Settings, messages: Iterable[Any]) -> int:
+def v1_1_key(messages: list[Any]) -> Callable[[Any], bytes | None]:
+    """The key of contract v1.1 (the district), knowing each reduction's district as its sender does."""
+    districts = {m["payload"]["reduction_id"]: m["payload"].get("district", CITY_CODE) for m in messages
+                 if isinstance(m, dict) and m.get("type") == "emission.reduction_registered"}
+    return lambda m: kafka.district_key(m, districts) if isinstance(m, dict) else None
+
+
+def produce(settings: Settings, messages: Iterable[Any], key: Callable[[Any], bytes | None] = v1_key) -> int:
+    """One producer, as one portal: sent in order."""
     producer = KafkaProducer(bootstrap_servers=settings.kafka_bootstrap, enable_idempotence=True, acks="all")
     n = 0
     for m in messages:
         value = m if isinstance(m, bytes) else orjson.dumps(m)
-        producer.send(kafka.topic(settings, kafka.PORTAL), key=key_of(m), value=value)
+        producer.send(kafka.topic(settings, kafka.PORTAL), key=key(m), value=value)
         n += 1
     producer.flush()
     producer.close()
     return n
+
+
+def produce_by_department(settings: Settings, messages: list[dict[str, Any]],
+                          key: Callable[[Any], bytes | None]) -> None:
+    """One producer per department, as the portals are, each sending its messages as they happen: what
+    one producer sent is acknowledged before another sends, so the topic holds them in business order."""
+    producers: dict[str, KafkaProducer] = {}
+    last: KafkaProducer | None = None
+    try:
+        for m in messages:
+            department = m["actor"]["department"]
+            if department not in producers:
+                producers[department] = KafkaProducer(bootstrap_servers=settings.kafka_bootstrap,
+                                                      enable_idempotence=True, acks="all", linger_ms=2)
+            producer = producers[department]
+            if last is not None and last is not producer:
+                last.flush()
+            producer.send(kafka.topic(settings, kafka.PORTAL), key=key(m), value=orjson.dumps(m))
+            last = producer
+    finally:
+        for producer in producers.values():
+            producer.flush()
+            producer.close()
+
+
+def business_load(projects: int = 400, seed: int = 11) -> list[dict[str, Any]]:
+    """A demo year as the departments send it, in business order, where the order matters: quotas too
+    tight for every grant, and each district's emission credits advanced from a reduction of its own
+    district, right after that reduction is registered, more than it holds."""
+    messages = [m for m in demo_messages(2021, projects=projects, seed=seed)
+                if m["type"] != "emission.reduction_registered"]
+    district = lambda m: m["project_code"][5:11]  # noqa: E731
+    asked: dict[tuple[str, str], float] = {}
+    for m in messages:
+        if m["type"] == "energy.granted":
+            asked[(district(m), "energy")] = asked.get((district(m), "energy"), 0) + m["payload"]["tce"]
+        if m["type"] == "land.supplied" and m["payload"]["area_mu"] > 0:
+            asked[(district(m), "land")] = asked.get((district(m), "land"), 0) + m["payload"]["area_mu"]
+    first_advance: dict[str, dict[str, Any]] = {}
+    out: list[dict[str, Any]] = []
+    for m in messages:
+        if m["type"] == "quota.set":
+            need = asked.get((m["payload"]["district"], m["payload"]["factor"]), 0)
+            m = {**m, "payload": {**m["payload"], "amount": round(need * 0.6, 1)}}
+        if m["type"] == "emission.advanced":
+            d = district(m)
+            m = {**m, "payload": {**m["payload"], "reduction_id": f"RD-2021-{d}", "pollutant": "SO2", "tonnes": 5}}
+            if d not in first_advance:
+                first_advance[d] = m
+                out.append({**m, "message_id": f"reduction-2021-{d}", "type": "emission.reduction_registered",
+                            "project_code": None, "payload": {
+                                "reduction_id": f"RD-2021-{d}", "enterprise": f"兰州某厂{d}", "pollutant": "SO2",
+                                "tonnes": 12, "due_date": "2021-12-31", "district": d}})
+        out.append(m)
+    for m in out:
+        if m.get("project_code") is None:
+            m.pop("project_code", None)
+    return out
+
+
+def wait_settled(ledger: Ledger, timeout: float = 120) -> None:
+    """Until no parked message waits any more (each decided, or rejected when its window passed)."""
+    deadline = time.monotonic() + timeout
+    while (waiting := ledger.waiting()[0]) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert not waiting, f"{len(waiting)} parked messages still waiting after {timeout}s"
 
 
 def read_topic(settings: Settings, name: str, timeout: float = 20) -> list[Any]:
@@ -78,10 +154,15 @@ def read_topic(settings: Settings, name: str, timeout: float = 20) -> list[Any]:
 
 
 SHARED = ("QuotaPool.", "EmissionReduction.")
+BOOKKEEPING = ("ParkedMessage.",)
 
 
-def signature(ledger: Ledger) -> dict[str, Any]:
-    """What a store holds, comparable between runs: per aggregate its events without record times."""
+def signature(ledger: Ledger, *, shared_in_order: bool = False) -> dict[str, Any]:
+    """What a store holds, comparable between runs: per aggregate its events without record times.
+
+    Parked messages are the consumer's bookkeeping: what counts is how each was decided (its receipt).
+    Quota pools and reductions that messages of several partitions draw on are compared as sets,
+    unless `shared_in_order`: with district keys, one partition holds all that draws on them."""
     per_aggregate: dict[str, list[Any]] = {}
     receipts = set()
     after = 0
@@ -92,15 +173,17 @@ def signature(ledger: Ledger) -> dict[str, Any]:
             if name.startswith("MessageReceipt"):
                 receipts.add((e.message_id, e.body_hash, name, getattr(e, "code", None)))
                 continue
+            if name.startswith(BOOKKEEPING):
+                continue
             state = {k: v for k, v in vars(e).items() if k not in ("timestamp", "originator_id")}
-            if name.startswith(SHARED):  # draws from several partitions interleave: compare as sets
+            if name.startswith(SHARED) and not shared_in_order:  # draws from several partitions interleave
                 per_aggregate.setdefault(str(e.originator_id), []).append(
                     (name, state.get("grant_id"), str(state.get("amount", state.get("tonnes")))))
                 continue
             per_aggregate.setdefault(str(e.originator_id), []).append((name, repr(sorted(state.items()))))
         after = batch[-1].position
     for key, events in per_aggregate.items():
-        if events and events[0][0].startswith(SHARED):
+        if events and events[0][0].startswith(SHARED) and not shared_in_order:
             per_aggregate[key] = sorted(events, key=repr)
     return {"aggregates": per_aggregate, "receipts": receipts}
 

@@ -133,3 +133,19 @@ def _lock() -> Iterator[None]:
             yield
         finally:
             fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def ensure_debian_package(binary: Path, package: str) -> None:
+    """Install `package` with apt-get when `binary` is missing (as root; otherwise say how)."""
+    if binary.exists():
+        return
+    if os.geteuid() != 0:
+        raise ServiceError(f"{binary} not found; install with: apt-get install -y {package}")
+    log(f"{binary} not found; installing {package} with apt-get")
+    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+    for cmd in (["apt-get", "update"], ["apt-get", "install", "-y", "--no-install-recommends", package]):
+        if subprocess.run(cmd, stdin=subprocess.DEVNULL, env=env).returncode != 0:
+            raise ServiceError(f"{' '.join(cmd)} failed")
+    if not binary.exists():
+        raise ServiceError(f"{package} installed but {binary} is still missing")
+

@@ -7,7 +7,6 @@ import hashlib
 import os
 import shutil
 import signal
-import subprocess
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -22,6 +21,7 @@ from tools.common import (
     _run,
     _tail,
     _write_state,
+    ensure_debian_package,
     log,
 )
 
@@ -41,19 +41,7 @@ def _pg_url(port: int) -> str:
 
 
 def _ensure_pg_binaries() -> None:
-    if (PG_BIN / "initdb").exists():
-        return
-    if os.geteuid() != 0:
-        raise ServiceError(
-            f"{PG_BIN}/initdb not found; install with: apt-get install -y postgresql-15"
-        )
-    log("PostgreSQL 15 not found; installing postgresql-15 with apt-get")
-    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
-    for cmd in (["apt-get", "update"], ["apt-get", "install", "-y", "postgresql-15"]):
-        if subprocess.run(cmd, stdin=subprocess.DEVNULL, env=env).returncode != 0:
-            raise ServiceError(f"{' '.join(cmd)} failed")
-    if not (PG_BIN / "initdb").exists():
-        raise ServiceError(f"postgresql-15 installed but {PG_BIN}/initdb is still missing")
+    ensure_debian_package(PG_BIN / "initdb", "postgresql-15")
 
 
 def _postgres_can_traverse(path: Path) -> bool:

@@ -56,7 +56,7 @@ if not __package__:
     # repository root first to import the sibling modules as the package `tools`.
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tools.common import VAR, ServiceError, _lock, _read_state, log
+from tools.common import VAR, ServiceError, _lock, _read_state, ensure_debian_package, log
 from tools.kafka_broker import KAFKA_STATE, _kafka_remove, _kafka_running, _kafka_start, _kafka_stop, _kafka_up
 from tools.postgres_server import PG_STATE, _pg_pid, _pg_remove, _pg_running, _pg_start, _pg_stop, _pg_up, _pg_url
 
@@ -103,6 +103,8 @@ def _write_env_file() -> dict[str, str]:
 def up(postgres: bool = True, kafka: bool = True) -> dict[str, str]:
     """Start (or reuse) the services; return the env vars of all running ones."""
     with _lock():
+        # The suite checks /metrics with promtool (Debian's prometheus package).
+        ensure_debian_package(Path("/usr/bin/promtool"), "prometheus")
         if postgres:
             _pg_up()
         if kafka:

@@ -15,6 +15,7 @@ from typing import Any
 
 import orjson
 
+from infra.metrics import serve_process_metrics
 from infra.settings import Settings
 from infra.tokens import add_token
 from projections.catalog import BY_NAME
@@ -190,12 +191,15 @@ def parser() -> argparse.ArgumentParser:
     consume.add_argument("--group", default="yaosu-portal")
     consume.add_argument("--batch-size", type=int, default=1000)
     consume.set_defaults(run=cmd_consume)
-    relay = sub.add_parser("relay", help="publish every stored event to yaosu.events.v1 (and Kafka rejections)")
+    relay = sub.add_parser("relay", help="publish every domain event to yaosu.events.v1 (and Kafka rejections)")
     relay.set_defaults(run=cmd_relay)
     monitor = sub.add_parser("monitor", help="raise, escalate and clear sedimentation alerts (yaosu.alerts.v1)")
     monitor.add_argument("--today", type=date.fromisoformat, help="evaluate as if today were this date")
     monitor.add_argument("--once", action="store_true", help="evaluate through today, publish, and exit")
     monitor.set_defaults(run=cmd_monitor)
+    for command in (projections, consume, relay, monitor):
+        command.add_argument("--metrics-port", type=int, metavar="PORT",
+                             help="serve this process's metrics on http://127.0.0.1:PORT/metrics")
     tokens = sub.add_parser("tokens", help="make a bearer token and add its hash to the tokens file")
     tokens.add_argument("action", choices=("add",))
     tokens.add_argument("--name", required=True, help="who holds it, as recorded with what it submits")
@@ -215,6 +219,8 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as error:
         print(f"yaosu: {error}", file=sys.stderr)
         return 2
+    if getattr(args, "metrics_port", None):
+        serve_process_metrics(args.metrics_port)
     return int(args.run(args, Wiring(settings)))
 
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import subprocess
 from decimal import Decimal
 from typing import Any, Iterator
 
 import pytest
 from fastapi.testclient import TestClient
+from prometheus_client.parser import text_string_to_metric_families
 
 from api import schemas
 from api.app import create_app
@@ -91,10 +93,24 @@ def test_alerts_with_filters(client: TestClient) -> None:
     assert client.get("/v1/alerts?level=purple", headers=SUPERVISOR).status_code == 400
 
 
-def test_metrics_show_lag(client: TestClient) -> None:
+def test_metrics_are_what_prometheus_reads(client: TestClient) -> None:
+    assert client.get("/v1/stages", headers=SUPERVISOR).status_code == 200  # a request to count
     text = client.get("/metrics").text
-    assert "yaosu_store_head" in text
-    assert 'yaosu_projection_lag_events{projection="ledger",generation="1",state="active"} 0' in text
+    # promtool (Debian's prometheus package, installed by `make test`) lints the exposition.
+    checked = subprocess.run(["promtool", "check", "metrics"], input=text, capture_output=True, text=True, timeout=60)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    families = {f.name: f for f in text_string_to_metric_families(text)}  # prometheus_client's own parser
+    assert {name: families[name].type for name in (
+        "yaosu_store_head", "yaosu_projection_lag_events", "yaosu_http_requests", "yaosu_http_request_duration_seconds",
+        "yaosu_messages", "yaosu_pipeline_batch_duration_seconds", "yaosu_parked_messages")} == {
+        "yaosu_store_head": "gauge", "yaosu_projection_lag_events": "gauge", "yaosu_http_requests": "counter",
+        "yaosu_http_request_duration_seconds": "histogram", "yaosu_messages": "counter",
+        "yaosu_pipeline_batch_duration_seconds": "histogram", "yaosu_parked_messages": "gauge"}
+    lag = {s.labels["projection"]: s.value for s in families["yaosu_projection_lag_events"].samples}
+    assert lag["ledger"] == 0 and set(lag) >= {"libraries", "stages", "sedimentation", "parked"}
+    stages = [s for s in families["yaosu_http_requests"].samples
+              if s.labels.get("route") == "/v1/stages" and s.labels.get("status") == "200"]
+    assert stages and stages[0].value >= 1
 
 
 @pytest.mark.parametrize("path", [

@@ -34,7 +34,7 @@ def test_a_registration_parses_into_typed_values() -> None:
     assert command.planned_start == date(2021, 4, 1)
     assert envelope.audit.occurred_at.utcoffset() == timedelta(hours=8)
     assert envelope.audit.business_date == date(2021, 1, 10)
-    assert envelope.key == CODE
+    assert envelope.audit.subject == CODE
 
 
 def test_decimals_keep_their_digits() -> None:

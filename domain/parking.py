@@ -1,0 +1,56 @@
+"""Parked messages (暂存消息): from Kafka, waiting for a prerequisite that has not arrived yet.
+
+Kafka keeps order only within a partition, so a grant can arrive before the registration of its
+project, or an advance before its reduction. Such a message (`unknown_project`,
+`unknown_reference`) is parked instead of rejected, tried again after each later batch that
+stores something, and rejected for good only once its window has passed. A parked message has no
+receipt yet: its message_id is not used up until it is released.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any, Final
+from uuid import UUID, uuid5
+
+from eventsourcing.domain import Aggregate, event
+
+from domain.project import NAMESPACE
+
+#: Rejections that may only mean "not yet" for a message from Kafka.
+PARKABLE: Final = frozenset({"unknown_project", "unknown_reference"})
+
+
+def parked_id(sender: str, message_id: str | None, body_hash: str) -> UUID:
+    """Where a parked message lives: like its receipt, by its sender and message_id."""
+    return uuid5(NAMESPACE, f"parked:{sender}:{message_id}" if message_id else f"parked-body:{sender}:{body_hash}")
+
+
+class ParkedMessage(Aggregate):
+    """One message waiting, with what it was waiting for and where it came from."""
+
+    @staticmethod
+    def create_id(sender: str, message_id: str | None, body_hash: str, **_: Any) -> UUID:
+        return parked_id(sender, message_id, body_hash)
+
+    @event("Parked")
+    def __init__(self, sender: str, message_id: str | None, message_type: str | None, body_hash: str, body: str,
+                 kafka_key: str | None, origin: str, code: str, reason: str) -> None:
+        self.sender = sender
+        self.message_id = message_id
+        self.message_type = message_type
+        self.body_hash = body_hash
+        self.body = body
+        self.kafka_key = kafka_key
+        self.origin = origin  # the partition and offset it was read from
+        self.code = code
+        self.reason = reason
+        self.released: str | None = None
+
+    def expired(self, window: timedelta, now: datetime) -> bool:
+        return self.created_on + window <= now
+
+    @event("Released")
+    def release(self, outcome: str) -> None:
+        """It was decided: accepted, rejected, or rejected for good when its window passed."""
+        self.released = outcome

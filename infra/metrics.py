@@ -1,0 +1,62 @@
+"""Metrics (监控指标) through `prometheus_client`: what each process counts, and what the store says.
+
+Each process counts what it does itself in `PROCESS` (HTTP requests, messages decided, batches):
+`yaosu serve` shows it on `/metrics`, the other long-running commands on `--metrics-port`. What the
+store says (its head, each read model's lag, positions, consumer lag, parked messages) is read when
+`/metrics` is asked, by `StoreCollector`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any, Callable, Iterable
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_server
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+PROCESS = CollectorRegistry()
+
+HTTP_REQUESTS = Counter("yaosu_http_requests", "HTTP requests answered, by route template and status",
+                        ["route", "method", "status"], registry=PROCESS)
+HTTP_DURATION = Histogram("yaosu_http_request_duration_seconds", "Time to answer an HTTP request, by route template",
+                          ["route", "method"], registry=PROCESS,
+                          buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10))
+MESSAGES = Counter("yaosu_messages", "Messages decided by the pipeline: by channel, outcome and rejection code",
+                   ["channel", "status", "code"], registry=PROCESS)
+BATCH_MESSAGES = Histogram("yaosu_pipeline_batch_messages", "Messages per batch of the pipeline (one transaction)",
+                           ["channel"], registry=PROCESS, buckets=(1, 10, 50, 100, 250, 500, 1000, 2500, 5000))
+BATCH_DURATION = Histogram("yaosu_pipeline_batch_duration_seconds", "Time to decide and store one batch",
+                           ["channel"], registry=PROCESS,
+                           buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30))
+
+
+def count_batch(channel: str, statuses: Iterable[tuple[str, str | None]], seconds: float) -> None:
+    n = 0
+    for status, code in statuses:
+        MESSAGES.labels(channel, status, code or "").inc()
+        n += 1
+    BATCH_MESSAGES.labels(channel).observe(n)
+    BATCH_DURATION.labels(channel).observe(seconds)
+
+
+def serve_process_metrics(port: int) -> None:
+    """`--metrics-port`: this process's metrics on http://127.0.0.1:<port>/metrics."""
+    start_http_server(port, addr="127.0.0.1", registry=PROCESS)
+
+
+class StoreCollector(Collector):
+    """Gauges read from the store at each scrape; `read` gives (name, help, labels, [(values, number)])."""
+
+    def __init__(self, read: Callable[[], Iterable[tuple[str, str, list[str], list[tuple[list[str], float]]]]]) -> None:
+        self.read = read
+
+    def collect(self) -> Iterator[Metric]:
+        for name, documentation, labels, samples in self.read():
+            family = GaugeMetricFamily(name, documentation, labels=labels)
+            for values, number in samples:
+                family.add_metric(values, number)
+            yield family
+
+    def describe(self) -> list[Any]:
+        return []  # read at scrape time only, never when the collector is registered

@@ -1,0 +1,46 @@
+"""Messages waiting for a prerequisite (暂存消息): what `GET /v1/parked` lists and `/metrics` counts."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from domain.parking import ParkedMessage
+from infra.presenter import original_body
+from projections.db import Db
+from projections.model import Projection, Table
+
+PARKED = Table("parked", {"parked_id": "TEXT", "position": "BIGINT", "message_id": "TEXT", "type": "TEXT",
+                          "code": "TEXT", "reason": "TEXT", "origin": "TEXT", "parked_at": "TEXT", "body": "TEXT"},
+               key=("parked_id",), indexes=(("position",),))
+
+
+class Parked(Projection):
+    name = "parked"
+    version = 1
+    tables = (PARKED,)
+    handlers = {ParkedMessage.Parked: "parked", ParkedMessage.Released: "released"}
+
+    def parked(self, e: Any) -> None:
+        self.rows["parked"].put({"parked_id": e.originator_id.hex, "position": self.position,
+                                 "message_id": e.message_id, "type": e.message_type, "code": e.code,
+                                 "reason": e.reason, "origin": e.origin, "parked_at": e.timestamp.isoformat(),
+                                 "body": e.body})
+
+    def released(self, e: Any) -> None:
+        self.rows["parked"].delete(e.originator_id.hex)
+
+
+def waiting(db: Db, t: dict[str, str], after: int, limit: int) -> list[dict[str, Any]]:
+    rows = [PARKED.decode(r) for r in db.query(
+        f"SELECT {', '.join(PARKED.columns)} FROM {t['parked']} WHERE position > ? ORDER BY position LIMIT ?",
+        [after, limit])]
+    for row in rows:
+        where, _, offset = row.pop("origin").rpartition("@")
+        row.update(partition=where or None, offset=int(offset) if offset.isdigit() else None,
+                   body=original_body(row["body"]))
+        del row["parked_id"]
+    return rows
+
+
+def count(db: Db, t: dict[str, str]) -> int:
+    return int(db.query(f"SELECT COUNT(*) FROM {t['parked']}")[0][0])
