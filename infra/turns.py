@@ -52,6 +52,8 @@ class Turns:
     def drop(self) -> None:
         if self.conn is not None:
             try:
+                # Released now, not whenever the server notices the connection is gone.
+                self.conn.execute("SELECT pg_advisory_unlock_all()")
                 self.conn.close()
             except psycopg.Error:
                 pass

@@ -41,7 +41,7 @@ from tests.kafkatools import (
     v1_key,
     wait_settled,
 )
-from tests.portal import msg
+from tests.portal import msg, reduction
 from tools import services
 from yaosu.demo import batches
 
@@ -201,7 +201,6 @@ def test_two_consumers_share_the_partitions_and_one_dies_mid_batch(
 
 
 BUSINESS = business_load()
-NOT_YET = "2021-620102-48-01-777777"
 
 
 @pytest.fixture(scope="module")
@@ -258,33 +257,38 @@ def test_the_v1_keys_still_work_and_nothing_waits_for_good_by_mistake(
 
 def test_a_message_whose_prerequisite_comes_later_waits_parked_then_passes(
         kafka_settings: Settings, ledger: Ledger, tmp_path: Path) -> None:
+    """An advance keyed by its project's district reaches the consumer before the registration of its
+    reduction, keyed by the city, on another partition: it waits, and passes once the reduction is in."""
     setup = [m for m in BUSINESS if m["type"] != "emission.advanced"][:1500]
     produce(kafka_settings, setup, v1_1_key(BUSINESS))
     consumer = consumer_process(kafka_settings, tmp_path / "consumer.log", park_window=60)
+    supervisor = {"Authorization": "Bearer dev-supervisor"}
+    reads = ReadModels(kafka_settings)
+    runner = Runner(ledger, kafka_settings)
     try:
         wait_consumed(kafka_settings, ledger)
-        registered = next(m for m in setup if m["type"] == "project.registered" and m["project_code"][5:11] == "620102")
-        admitted = next(m for m in setup if m["type"] == "project.admitted" and m["project_code"] == registered["project_code"])
-        early = msg("data.provided", {"kind": "k", "reference": "r"}, code=NOT_YET, dept="big_data", mid="early-1")
-        produce(kafka_settings, [early], lambda m: b"620102")
+        project = next(p for p in (ledger.project(m["project_code"]) for m in setup if m["type"] == "project.admitted")
+                       if p is not None and p.libraries and not p.closed)
+        early = msg("emission.advanced", {"reduction_id": "RD-LATER", "pollutant": "SO2", "tonnes": 2},
+                    code=project.code, dept="ecology_environment", mid="early-1", at="2021-06-02T09:00:00+08:00")
+        produce(kafka_settings, [early], v1_1_key([]))
         deadline = time.monotonic() + 60
         while not ledger.waiting()[0] and time.monotonic() < deadline:
             time.sleep(0.2)
         ((_, origin),) = ledger.waiting()[0].items()
         assert origin.startswith(f"kafka:{kafka.topic(kafka_settings, kafka.PORTAL)}:")
-        reads_app = TestClient(create_app(ledger, kafka_settings, ReadModels(kafka_settings)))
-        runner = Runner(ledger, kafka_settings)
+        app = TestClient(create_app(ledger, kafka_settings, reads))
         runner.run_until_caught_up()
-        listed = reads_app.get("/v1/parked", headers={"Authorization": "Bearer dev-supervisor"}).json()["parked"]
-        assert [(p["message_id"], p["code"]) for p in listed] == [("early-1", "unknown_project")]
-        later = [{**m, "project_code": NOT_YET, "message_id": f"later-{n}"} for n, m in enumerate([registered, admitted])]
-        produce(kafka_settings, later, lambda m: b"620102")
+        listed = app.get("/v1/parked", headers=supervisor).json()["parked"]
+        assert [(p["message_id"], p["code"]) for p in listed] == [("early-1", "unknown_reference")]
+        registration = reduction("RD-LATER", 50)  # no district: keyed by the city, 620100
+        produce(kafka_settings, [registration], v1_1_key([registration]))
         wait_consumed(kafka_settings, ledger)  # and no message waits any more
-        project = ledger.project(NOT_YET)
-        assert project is not None and [g.grant_id for g in project.grants.values()] == ["early-1"]
+        advanced = ledger.project(project.code)
+        assert advanced is not None and advanced.grants["early-1"].detail["reduction_id"] == "RD-LATER"
         runner.run_until_caught_up()
-        assert reads_app.get("/v1/parked", headers={"Authorization": "Bearer dev-supervisor"}).json()["parked"] == []
-        runner.close()
+        assert app.get("/v1/parked", headers=supervisor).json()["parked"] == []
     finally:
         stop(consumer)
-
+        runner.close()
+        reads.close()
