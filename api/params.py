@@ -8,6 +8,7 @@ from typing import Annotated, Literal, Optional
 from fastapi import Path, Query
 
 from domain import reference
+from domain.policy import WARNING_CODES
 from domain.supervision import LEVELS, RULES
 
 FIRST_DAY, LAST_DAY = date(reference.FIRST_YEAR, 1, 1), date(reference.LAST_YEAR, 12, 31)
@@ -35,3 +36,15 @@ ProjectCode = Annotated[Optional[str], Query(pattern=reference.PROJECT_CODE_PATT
 Level = Annotated[Optional[Literal[LEVELS]], Query()]  # type: ignore[misc]
 Rule = Annotated[Optional[Literal[RULES]], Query()]  # type: ignore[misc]
 By = Annotated[Literal["sector", "district"], Query()]
+WarningCode = Annotated[Optional[Literal[tuple(WARNING_CODES)]], Query()]  # type: ignore[misc]
+From = Annotated[Optional[date], Query(alias="from", ge=FIRST_DAY, le=LAST_DAY, description="first business date",
+                                       json_schema_extra={"pattern": DATE_PATTERN})]
+To = Annotated[Optional[date], Query(ge=FIRST_DAY, le=LAST_DAY, description="last business date",
+                                     json_schema_extra={"pattern": DATE_PATTERN})]
+RequiredYear = Annotated[int, Query(ge=reference.FIRST_YEAR, le=reference.LAST_YEAR, description="the plan's year")]
+AdviceFactor = Annotated[Literal["land", "energy", "special_bond"], Query(description="what the total is of")]
+Total = Annotated[float, Query(gt=0, lt=1e12, description="the city's total to split (亩, 吨标煤 or 万元)")]
+Sender = Annotated[Optional[Literal[(*reference.DEPARTMENTS, *(reference.district_portal(d)  # type: ignore[misc]
+                                                                 for d in reference.DISTRICTS))]],
+                   Query(description="the department that sent the message")]
+

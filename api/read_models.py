@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
+from decimal import Decimal
 
 from fastapi import APIRouter
 from fastapi.responses import Response
@@ -12,23 +13,31 @@ from api.auth import Caller, Config, Reads
 from api.errors import problems
 from api.json import JSON
 from api.params import (
+    AdviceFactor,
     After,
     AsOf,
     By,
     Department,
     District,
     Factor,
+    From,
     Level,
     LibraryPath,
     Limit,
     ProjectCode,
+    RequiredYear,
     Rule,
     Sector,
+    Sender,
     Stage,
+    To,
+    Total,
+    WarningCode,
     Year,
 )
+from domain.ranking import allocation_advice, rank_districts
 from infra.clock import city_today
-from projections import factor_ledger, investment, libraries, parked, sedimentation, stages
+from projections import factor_ledger, investment, libraries, parked, sedimentation, stages, warnings
 
 router = APIRouter(tags=["read models"])
 PROBLEMS = problems(400, 401, 503)
@@ -72,13 +81,14 @@ def get_investment(_: Caller, reads: Reads, by: By = "sector", year: Year = None
 
 @router.get("/v1/alerts", response_model=schemas.AlertsResponse, responses=PROBLEMS)
 def get_alerts(_: Caller, reads: Reads, settings: Config, as_of: AsOf = None, district: District = None,
-               level: Level = None, rule: Rule = None) -> Response:
+               level: Level = None, rule: Rule = None, department: Department = None) -> Response:
     """Sedimentation alerts (要素沉淀) as of a business date (default today, city time), from the read model."""
     when: date = as_of or city_today()
     found = sedimentation.alerts(reads.db, reads.tables(sedimentation.Sedimentation), when, settings.thresholds,
-                                 district=district, level=level, rule=rule)
+                                 district=district, level=level, rule=rule, department=department)
     return JSON({"as_of": when, "alerts": [
-        sedimentation.alert_json(a.project_code, a.rule, a.ref, a.level, a.since, a.detail, district=a.district)
+        sedimentation.alert_json(a.project_code, a.rule, a.ref, a.level, a.since, a.detail, district=a.district,
+                                 department=a.department, leader=a.leader)
         for a in found]})
 
 
@@ -88,4 +98,36 @@ def get_parked(_: Caller, reads: Reads, after: After = 0, limit: Limit = 100) ->
     order parked: each is tried again after every later batch, and rejected for good after its window."""
     found = parked.waiting(reads.db, reads.tables(parked.Parked), after, limit)
     return JSON({"parked": found, "next_after": found[-1]["position"] if found else after})
+
+
+@router.get("/v1/warnings", response_model=schemas.WarningsResponse, responses=PROBLEMS)
+def get_warnings(_: Caller, reads: Reads, code: WarningCode = None, district: District = None, department: Sender = None,
+                 from_: From = None, to: To = None, after: After = 0, limit: Limit = 100) -> Response:
+    """Policy priorities messages did not follow (accepted, and flagged), in the order stored."""
+    filters = {"code": code, "district": district, "department": department, "from": from_, "to": to}
+    found = warnings.listed(reads.db, reads.tables(warnings.Warnings), filters, after, limit)
+    return JSON({"warnings": found, "next_after": found[-1]["position"] if found else after})
+
+
+@router.get("/v1/rankings/districts", response_model=schemas.RankingResponse, responses=PROBLEMS)
+def get_ranking(_: Caller, reads: Reads, settings: Config, year: RequiredYear, as_of: AsOf = None) -> Response:
+    """大干大支持: districts by how their annual-library projects start and invest, as of a business date
+    (default today); the score is explained in the README."""
+    when: date = as_of or city_today()
+    facts = sedimentation.load_facts(reads.db, reads.tables(sedimentation.Sedimentation))
+    return JSON({"year": year, "as_of": when,
+                 "districts": [row.__dict__ for row in rank_districts(facts, year, when, settings.thresholds)]})
+
+
+@router.get("/v1/allocation/advice", response_model=schemas.AdviceResponse, responses=PROBLEMS)
+def get_advice(_: Caller, reads: Reads, settings: Config, year: RequiredYear, factor: AdviceFactor, total: Total,
+               as_of: AsOf = None) -> Response:
+    """A city total of land, energy or special-bond quota split over the ranked districts by score ×
+    annual planned investment. Advice only: nothing is stored."""
+    when: date = as_of or city_today()
+    facts = sedimentation.load_facts(reads.db, reads.tables(sedimentation.Sedimentation))
+    ranking = rank_districts(facts, year, when, settings.thresholds)
+    amount = Decimal(repr(total))
+    return JSON({"year": year, "as_of": when, "factor": factor, "total": amount,
+                 "shares": [share.__dict__ for share in allocation_advice(ranking, amount)]})
 

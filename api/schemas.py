@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, create_model
 
 from domain import reference
 from domain.commands import COMMANDS, Command
+from domain.policy import WARNING_CODES
 from domain.project import STATUSES
 from domain.supervision import LEVELS, RULES
 
@@ -74,12 +75,19 @@ MESSAGES_BODY: dict[str, Any] = {
 }
 
 
+class Warning_(BaseModel):
+    model_config = ConfigDict(title="Warning")
+    code: Literal[tuple(WARNING_CODES)]  # type: ignore[valid-type]
+    reason: str
+
+
 class MessageResult(BaseModel):
     message_id: Optional[str]
     status: Literal["accepted", "duplicate", "rejected"]
     position: Optional[int] = Field(None, description="store position of the message's last event")
     code: Optional[str] = None
     reason: Optional[str] = None
+    warnings: Optional[list[Warning_]] = Field(None, description="policy priorities an accepted message did not follow")
 
 
 class SubmitResponse(BaseModel):
@@ -98,6 +106,7 @@ class HistoryEvent(BaseModel):
     source: Optional[str]
     message_id: Optional[str]
     submitted_by: Optional[str]
+    warnings: list[Warning_] = Field(description="policy priorities the message did not follow")
     render_error: Optional[str] = Field(None, description="set when the stored event could not be shown: "
                                                           "`data.raw` then holds what was stored")
 
@@ -293,6 +302,8 @@ class AlertItem(BaseModel):
     district: str
     detail: str
     ref: Optional[str]
+    department: str = Field(description="the project's horizontal owner, who answers for the alert")
+    leader: Optional[str] = Field(description="the project's responsible leader (包抓领导) on that day, if any")
 
 
 class AlertsResponse(BaseModel):
@@ -315,4 +326,58 @@ class ParkedItem(BaseModel):
 class ParkedResponse(BaseModel):
     parked: list[ParkedItem]
     next_after: int
+
+
+class WarningItem(BaseModel):
+    position: int
+    project_code: str
+    message_id: str
+    type: str
+    code: Literal[tuple(WARNING_CODES)]  # type: ignore[valid-type]
+    reason: str
+    occurred_at: datetime
+    district: str
+    department: str = Field(description="the department that sent the message")
+
+
+class WarningsResponse(BaseModel):
+    warnings: list[WarningItem]
+    next_after: int
+
+
+class DistrictRow(BaseModel):
+    district: str
+    projects: int = Field(description="projects in the annual library for the year, on the date")
+    due_to_start: int
+    started: int
+    start_rate: Number
+    planned_investment: Number
+    completed_investment: Number
+    investment_rate: Number
+    red_alerts: int
+    yellow_alerts: int
+    score: Number = Field(description="0-100: 40 × start rate + 40 × progress + 20 × (1 - alert load)")
+    rank: int = Field(description="1 is best; ties share a rank")
+
+
+class RankingResponse(BaseModel):
+    year: int
+    as_of: date
+    districts: list[DistrictRow]
+
+
+class ShareRow(BaseModel):
+    district: str
+    score: Number
+    weight: Number
+    share: Number
+    reason: str
+
+
+class AdviceResponse(BaseModel):
+    year: int
+    as_of: date
+    factor: Literal["land", "energy", "special_bond"]
+    total: Number
+    shares: list[ShareRow]
 

@@ -220,7 +220,8 @@ class Monitor:
                 if n.id <= self._published.get(partition, 0):
                     continue
                 value = sedimentation.alert_json(e.audit.subject, e.rule, e.ref, e.level, e.since, e.detail,
-                                                 change=e.change, as_of=e.audit.business_date, position=n.id)
+                                                 department=e.department, leader=e.leader, change=e.change,
+                                                 as_of=e.audit.business_date, position=n.id)
                 futures.append(self._producer.send(kafka.topic(self.settings, kafka.ALERTS), key=key,
                                                    value=presenter.dumps(value),
                                                    partition=partition,

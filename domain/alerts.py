@@ -71,23 +71,45 @@ class SedimentationAlerts(Aggregate):
         self.code = code
         self.district = district
         self.levels: dict[str, str] = {}
+        self.responsible: dict[str, tuple[str, str | None]] = {}
 
     def record(self, change: AlertChange, day: date) -> None:
-        """Record a change found on `day`."""
+        """Record a change found on `day`; a cleared alert names who answered for it when raised."""
         alert = change.alert
         rule, _, ref = change.key.partition(":")
+        department, leader = ((alert.department, alert.leader) if alert
+                              else self.responsible.get(change.key, ("", None)))
         self.change(key=change.key, rule=rule, ref=ref or None, change=change.change,
                     level=alert.level if alert else None, since=alert.since if alert else None,
                     detail=alert.detail if alert else f"{rule} no longer applies on {day}",
-                    audit=monitor_audit(self.code, change.key, change.change, day))
+                    audit=monitor_audit(self.code, change.key, change.change, day), department=department,
+                    leader=leader)
 
-    @event("Changed")
+    class Changed(Aggregate.Event):
+        key: str
+        rule: str
+        ref: str | None
+        change: str
+        level: str | None
+        since: date | None
+        detail: str
+        audit: Audit
+        department: str
+        leader: str | None
+        class_version = 2
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            state.update(department="", leader=None)  # recorded before alerts named who answers for them
+
+    @event(Changed)
     def change(self, key: str, rule: str, ref: str | None, change: str, level: str | None, since: date | None,
-               detail: str, audit: Audit) -> None:
+               detail: str, audit: Audit, department: str, leader: str | None) -> None:
         if level is None:
             self.levels.pop(key, None)
         else:
             self.levels[key] = level
+        self.responsible[key] = (department, leader)
 
 
 class SupervisionClock(Aggregate):

@@ -226,6 +226,17 @@ class ReportInvestment(Command):
 
 
 @dataclass(frozen=True)
+class PitchInvestment(Command):
+    """A project presented to investors outside the city (招商推介), v1.1."""
+
+    TYPE = "investment.pitched"
+    SENDERS = frozenset({"cooperation_exchange", "investment_promotion"})
+    event: str
+    date: date
+    counterpart: str | None = None
+
+
+@dataclass(frozen=True)
 class CompleteProject(Command):
     TYPE = "project.completed"
     SENDERS = frozenset({"development_reform"})

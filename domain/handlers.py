@@ -7,15 +7,18 @@ messages reads and changes), which `infra.unit_of_work` implements over the even
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date
 from typing import Callable, Final, Protocol
 
 from domain import commands as c
+from domain.audit import PolicyWarning
 from domain.envelope import Envelope
+from domain.policy import assess, enforce
 from domain.project import Project
 from domain.quota import QuotaPool
 from domain.reduction import EmissionReduction
-from domain.reference import STAGES, ProjectCode
+from domain.reference import ISSUE_LEVELS, STAGES, ProjectCode
 from domain.rejections import Rejection
 from domain.senders import could_send, require_may_send
 
@@ -110,6 +113,7 @@ def set_plan(cmd: c.SetPlan, uow: UnitOfWork, envelope: Envelope) -> None:
 
 def admit_project(cmd: c.AdmitProject, uow: UnitOfWork, envelope: Envelope) -> None:
     project = open_project(uow, envelope)
+    enforce(project, cmd, envelope.audit)
     # The annual library (年度计划) admits a project again for each year.
     if project.in_library(cmd.library, cmd.year if cmd.library == "annual" else None):
         year = f" for {cmd.year}" if cmd.library == "annual" and cmd.year else ""
@@ -150,18 +154,7 @@ def approve_exception(cmd: c.ApproveException, uow: UnitOfWork, envelope: Envelo
 
 def allocate_funds(cmd: c.AllocateFunds, uow: UnitOfWork, envelope: Envelope) -> None:
     project = project_receiving_a_factor(uow, envelope)
-    if cmd.source == "special_bond":
-        if not project.revenue_generating:
-            raise Rejection(
-                "bond_not_eligible",
-                f"project {project.code} generates no revenue: special bonds need revenue (use general bonds)",
-            )
-        missing = [k for k in ("financial", "legal") if not project.evaluations.get(k)]
-        if missing:
-            raise Rejection(
-                "bond_not_eligible",
-                f"project {project.code} lacks a passed {' and '.join(missing)} evaluation for special bonds",
-            )
+    enforce(project, cmd, envelope.audit)  # its library, and bonds for revenue or for none
     project.allocate_funds(cmd.source, cmd.amount, cmd.document, envelope.audit)
 
 
@@ -248,8 +241,13 @@ def assign_talent(cmd: c.AssignTalent, uow: UnitOfWork, envelope: Envelope) -> N
 def escalate_issue(cmd: c.EscalateIssue, uow: UnitOfWork, envelope: Envelope) -> None:
     # Coordination (重大协调服务) is a factor: admitted projects only.
     project = project_receiving_a_factor(uow, envelope)
-    if cmd.issue_id in project.issues:
-        raise Rejection("invalid_state", f"issue {cmd.issue_id!r} is already escalated")
+    earlier = project.issues.get(cmd.issue_id)
+    if earlier is not None:  # escalated again (分级调度): only while open, and only upwards
+        if earlier["resolved_on"] is not None:
+            raise Rejection("invalid_state", f"issue {cmd.issue_id!r} is already resolved")
+        if ISSUE_LEVELS.index(cmd.level) <= ISSUE_LEVELS.index(earlier["level"]):
+            raise Rejection("invalid_state", f"issue {cmd.issue_id!r} is already at the {earlier['level']} level; "
+                                             f"it can be escalated again only to a higher one, not {cmd.level}")
     project.escalate_issue(cmd.issue_id, cmd.title, cmd.level, cmd.assigned_to, cmd.due_date, envelope.audit)
 
 
@@ -283,9 +281,19 @@ def start_construction(cmd: c.StartConstruction, uow: UnitOfWork, envelope: Enve
 def report_investment(cmd: c.ReportInvestment, uow: UnitOfWork, envelope: Envelope) -> None:
     project = project_of(uow, envelope)
     require_sender(envelope, project)
+    enforce(project, cmd, envelope.audit)
     if project.cancelled_on is not None:
         raise Rejection("closed_project", f"project {project.code} is cancelled")
     project.report_investment(cmd.period, cmd.completed, envelope.audit)
+
+
+def pitch_investment(cmd: c.PitchInvestment, uow: UnitOfWork, envelope: Envelope) -> None:
+    project = project_of(uow, envelope)
+    require_sender(envelope, project)
+    not_after_report(cmd.date, envelope)
+    project.check_open()
+    enforce(project, cmd, envelope.audit)  # pitched only from the investment-attraction library
+    project.pitch(cmd.event, cmd.date, cmd.counterpart, envelope.audit)
 
 
 def complete_project(cmd: c.CompleteProject, uow: UnitOfWork, envelope: Envelope) -> None:
@@ -355,6 +363,7 @@ HANDLERS: Final[dict[type[c.Command], Handler]] = {
     c.ResolveIssue: resolve_issue,
     c.StartConstruction: start_construction,
     c.ReportInvestment: report_investment,
+    c.PitchInvestment: pitch_investment,
     c.CompleteProject: complete_project,
     c.CancelProject: cancel_project,
     c.ReclaimFactor: reclaim_factor,
@@ -363,11 +372,17 @@ HANDLERS: Final[dict[type[c.Command], Handler]] = {
 }
 
 
-def handle(envelope: Envelope, uow: UnitOfWork) -> None:
-    """Run the envelope's command; raises `Rejection` when a rule refuses it."""
+def handle(envelope: Envelope, uow: UnitOfWork) -> tuple[PolicyWarning, ...]:
+    """Run the envelope's command; raises `Rejection` when a rule refuses it, returns the warnings
+    (`domain.policy` priorities) it is accepted with, which its events carry in their audit."""
     # A sender that could never send this type is refused before anything is looked up, so
     # the answer reveals nothing about which projects exist.
     if not could_send(type(envelope.command), envelope.audit.department):
         raise Rejection("forbidden", f"{envelope.audit.department} may not send {envelope.audit.message_type}")
+    project = uow.find_project(envelope.project_code) if envelope.project_code else None
+    warnings = assess(project, envelope.command, envelope.audit) if project is not None else ()
+    if warnings:
+        envelope = replace(envelope, audit=replace(envelope.audit, warnings=warnings))
     HANDLERS[type(envelope.command)](envelope.command, uow, envelope)
+    return warnings
 

@@ -86,6 +86,7 @@ class Project(Aggregate):
         self.evaluations: dict[str, bool] = {}
         self.exceptions: dict[str, str] = {}
         self.issues: dict[str, dict[str, Any]] = {}
+        self.pitches: list[dict[str, Any]] = []
         self.started_on: date | None = None
         self.completed_on: date | None = None
         self.cancelled_on: date | None = None
@@ -196,14 +197,20 @@ class Project(Aggregate):
     def escalate_issue(
         self, issue_id: str, title: str, level: str, assigned_to: str, due_date: date, audit: Audit
     ) -> None:
+        # Escalated again to a higher level (分级调度), an open issue takes the new level, assignee
+        # and due date; it keeps the day it was first escalated, and each level it went through.
+        earlier = self.issues.get(issue_id)
         self.issues[issue_id] = {
             "issue_id": issue_id,
             "title": title,
             "level": level,
             "assigned_to": assigned_to,
             "due_date": due_date,
-            "escalated_on": audit.business_date,
+            "escalated_on": earlier["escalated_on"] if earlier else audit.business_date,
             "escalated_by": audit.department,
+            "levels": [*(earlier.get("levels", []) if earlier else []),
+                       {"level": level, "assigned_to": assigned_to, "due_date": due_date,
+                        "escalated_on": audit.business_date}],
             "resolved_on": None,
             "resolution": None,
         }
@@ -217,6 +224,10 @@ class Project(Aggregate):
     @event("ConstructionStarted")
     def start_construction(self, date: date, audit: Audit) -> None:
         self.started_on = date
+
+    @event("InvestmentPitched")
+    def pitch(self, event: str, date: date, counterpart: str | None, audit: Audit) -> None:
+        self.pitches.append({"event": event, "date": date, "counterpart": counterpart})
 
     @event("InvestmentReported")
     def report_investment(self, period: str, completed: Decimal, audit: Audit) -> None:
@@ -278,7 +289,7 @@ def coordination_in_place(issues_escalated: int, leaders_assigned: int) -> bool:
 
 def happened_on(domain_event: Any) -> date:
     """When an event happened in business time: the payload's date where it has one."""
-    if isinstance(domain_event, (Project.ConstructionStarted, Project.Completed)):
+    if isinstance(domain_event, (Project.ConstructionStarted, Project.Completed, Project.InvestmentPitched)):
         return domain_event.date
     return domain_event.audit.business_date  # type: ignore[no-any-return]
 

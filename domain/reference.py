@@ -100,7 +100,16 @@ UTILITIES: Final = ("water", "drainage", "power", "gas", "heat", "telecom")
 TALENT_ROLES: Final = ("responsible_leader", "service_officer", "expert")
 ISSUE_LEVELS: Final = ("district", "department", "city", "province")
 POLLUTANTS: Final = ("COD", "NH3-N", "SO2", "NOx", "VOCs", "particulates")
-PRIORITIES: Final = ("none", "provincial", "national")
+#: Priority of a project: `municipal` for those the city's Party committee and government push (重点推进项目).
+PRIORITIES: Final = ("none", "municipal", "provincial", "national")
+#: The nature of a project whose energy is exempt from the district's cap (防疫物资).
+EPIDEMIC_SUPPLIES: Final = "epidemic_supplies"
+#: Fund sources drawn only by projects in a library of their own (v1.1).
+FUND_LIBRARIES: Final[dict[str, str]] = {
+    "central_budget": "central_budget", "provincial_budget": "central_budget", "municipal_budget": "municipal_budget",
+    "special_bond": "special_bond", "general_bond": "general_bond", "enterprise_bond": "enterprise_bond",
+    "green_fund": "green_fund",
+}
 EVALUATION_KINDS: Final = ("financial", "legal")
 EXCEPTION_RULES: Final = ("not_in_annual_plan",)
 

@@ -11,6 +11,7 @@ REJECTION_CODES: Final[dict[str, str]] = {
     "already_registered": "a project is already registered under that code",
     "not_admitted": "the project is in no reserve library, so it may receive no factor",
     "not_in_annual_plan": "land needs the annual library or a recorded exception",
+    "not_in_library": "funds from a source with a library of its own, or a pitch to investors, need that library",
     "quota_exceeded": "the grant does not fit the district's remaining yearly quota",
     "credit_exceeded": "the advance does not fit what remains of the reduction",
     "bond_not_eligible": "special bonds need revenue and passed financial and legal evaluations",

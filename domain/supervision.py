@@ -35,6 +35,8 @@ class GrantFact:
     granted_on: date
     reclaimed_on: date | None = None
     reduction_id: str | None = None
+    #: For a talent grant: the person assigned as the project's responsible leader (包抓领导).
+    leader: str | None = None
 
 
 @dataclass(frozen=True)
@@ -55,11 +57,31 @@ class ReportFact:
 
 @dataclass(frozen=True)
 class IssueFact:
+    """An issue escalated (重大协调), perhaps again to a higher level with another due date."""
+
     issue_id: str
     title: str
-    due_date: date
-    escalated_on: date
+    #: (the day it was escalated, the due date it was given), in the order escalated
+    escalations: tuple[tuple[date, date], ...]
     resolved_on: date | None = None
+
+    @property
+    def escalated_on(self) -> date:
+        return self.escalations[0][0]
+
+    def due_on(self, day: date) -> date:
+        """The due date in force at the end of `day`: the last one given by then."""
+        return [due for on, due in self.escalations if on <= day][-1]
+
+
+@dataclass(frozen=True)
+class LibraryFact:
+    """A stay in a reserve library: admitted on a day (for a year, for the annual library), maybe released."""
+
+    library: str
+    year: int | None
+    admitted_on: date
+    released_on: date | None = None
 
 
 @dataclass(frozen=True)
@@ -78,6 +100,7 @@ class ProjectFacts:
     district: str
     registered_on: date
     planned_start: date
+    department: str = ""  # the horizontal owner, responsible for the project's alerts
     started_on: date | None = None
     completed_on: date | None = None
     cancelled_on: date | None = None
@@ -86,6 +109,16 @@ class ProjectFacts:
     reports: tuple[ReportFact, ...] = ()  # in the order recorded
     issues: tuple[IssueFact, ...] = ()
     reductions: Mapping[str, ReductionFact] = field(default_factory=dict)
+    libraries: tuple[LibraryFact, ...] = ()
+
+    def leader_on(self, day: date) -> str | None:
+        """The responsible leader at the end of `day`: the last assigned by then, unless reclaimed."""
+        current = [g for g in self.grants if g.leader and g.granted_on <= day and not _on(g.reclaimed_on, day)]
+        return max(current, key=lambda g: g.granted_on).leader if current else None
+
+    def in_library_on(self, library: str, year: int | None, day: date) -> bool:
+        return any(stay.library == library and (year is None or stay.year == year) and stay.admitted_on <= day
+                   and not _on(stay.released_on, day) for stay in self.libraries)
 
 
 @dataclass(frozen=True)
@@ -99,6 +132,8 @@ class Alert:
     district: str
     detail: str
     ref: str | None = None  # the issue or reduction it concerns
+    department: str = ""  # who answers for it: the project's horizontal owner
+    leader: str | None = None  # and its responsible leader (包抓领导) on that day
 
     @property
     def key(self) -> str:
@@ -142,7 +177,8 @@ def completed_by(facts: ProjectFacts, year: int, day: date) -> Decimal:
 def not_started_level(facts: ProjectFacts, day: date, thresholds: Thresholds) -> tuple[str, str] | None:
     if not _on(facts.registered_on, day) or _closed(facts, day) or _on(facts.started_on, day) or facts.planned_start >= day:
         return None
-    held = [g for g in facts.grants if g.granted_on <= day and not _on(g.reclaimed_on, day)]
+    # Every factor received counts, reclaimed or not: it was taken, and the start did not follow (v1.1).
+    held = [g for g in facts.grants if g.granted_on <= day]
     if not held:
         return None
     late = (day - facts.planned_start).days
@@ -172,19 +208,23 @@ def lagging_level(facts: ProjectFacts, day: date, thresholds: Thresholds) -> tup
 
 
 def issue_level(facts: ProjectFacts, issue: IssueFact, day: date, thresholds: Thresholds) -> tuple[str, str] | None:
-    if not _on(issue.escalated_on, day) or _on(issue.resolved_on, day) or _closed(facts, day) or day <= issue.due_date:
+    if not _on(issue.escalated_on, day) or _on(issue.resolved_on, day) or _closed(facts, day):
         return None
-    late = (day - issue.due_date).days
+    due = issue.due_on(day)
+    if day <= due:
+        return None
+    late = (day - due).days
     level = "red" if late >= thresholds.issue_red_days else "yellow"  # "red 30 days after" the due date
-    return level, f"issue {issue.issue_id} ({issue.title}) unresolved {late} days after its due date {issue.due_date}"
+    return level, f"issue {issue.issue_id} ({issue.title}) unresolved {late} days after its due date {due}"
 
 
 def reduction_level(facts: ProjectFacts, reduction: ReductionFact, day: date, thresholds: Thresholds) -> tuple[str, str] | None:
     advanced = [g for g in facts.grants if g.reduction_id == reduction.reduction_id
                 and g.granted_on <= day and not _on(g.reclaimed_on, day)]
-    if not advanced or (facts.cancelled_on is not None and facts.cancelled_on <= day) or _on(reduction.completed_on, day):
+    if not advanced or _on(facts.cancelled_on, day) or _on(reduction.completed_on, day):
         return None
-    if day > reduction.due_date:
+    # Red from the due date, or from the completion of the project using it if that comes first.
+    if day >= reduction.due_date:
         return "red", f"reduction {reduction.reduction_id} advanced from is not complete by its due date {reduction.due_date}"
     if _on(facts.completed_on, day):
         return "red", f"project completed on {facts.completed_on} before reduction {reduction.reduction_id} was complete"
@@ -231,7 +271,8 @@ def evaluate(facts: ProjectFacts, as_of: date, thresholds: Thresholds = Threshol
             return
         level, detail = found
         since = _since(level_at, level, [p for p in points if p is not None], as_of)
-        alerts.append(Alert(facts.code, rule, level, since, facts.district, detail, ref))
+        alerts.append(Alert(facts.code, rule, level, since, facts.district, detail, ref, facts.department,
+                            facts.leader_on(as_of)))
 
     def level_of(rule: Callable[..., tuple[str, str] | None], *args: object) -> Callable[[date], str | None]:
         return lambda day: (found[0] if (found := rule(facts, *args, day, thresholds)) else None)
@@ -248,10 +289,11 @@ def evaluate(facts: ProjectFacts, as_of: date, thresholds: Thresholds = Threshol
     for issue in facts.issues:
         add("issue_overdue", issue_level(facts, issue, as_of, thresholds),
             lambda day, i=issue: (found[0] if (found := issue_level(facts, i, day, thresholds)) else None),
-            [*lifecycle, issue.escalated_on, issue.resolved_on, issue.due_date + DAY,
-             issue.due_date + DAY * thresholds.issue_red_days], ref=issue.issue_id)
+            [*lifecycle, issue.resolved_on, *(point for on, due in issue.escalations
+                                               for point in (on, due + DAY, due + DAY * thresholds.issue_red_days))],
+            ref=issue.issue_id)
     for reduction in facts.reductions.values():
         add("reduction_overdue", reduction_level(facts, reduction, as_of, thresholds),
             lambda day, r=reduction: (found[0] if (found := reduction_level(facts, r, day, thresholds)) else None),
-            [*lifecycle, *grant_days, reduction.completed_on, reduction.due_date + DAY], ref=reduction.reduction_id)
+            [*lifecycle, *grant_days, reduction.completed_on, reduction.due_date], ref=reduction.reduction_id)
     return alerts

@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 from typing import Any, Optional
 from uuid import UUID
 
+from domain.audit import PolicyWarning
 from domain.envelope import Envelope, parse_envelope
 from domain.handlers import handle
 from domain.parking import PARKABLE, ParkedMessage, parked_id
@@ -49,9 +50,14 @@ class Result:
     position: int | None = None
     code: str | None = None
     reason: str | None = None
+    #: Policy priorities an accepted message did not follow (v1.1).
+    warnings: tuple[PolicyWarning, ...] = ()
 
     def as_json(self) -> dict[str, Any]:
-        return {k: v for k, v in self.__dict__.items() if v is not None or k == "message_id"}
+        shown = {k: v for k, v in self.__dict__.items() if (v is not None and k != "warnings") or k == "message_id"}
+        if self.warnings:
+            shown["warnings"] = [{"code": w.code, "reason": w.reason} for w in self.warnings]
+        return shown
 
 
 #: A message's result, and the index in the unit of work of its last event (None: it stored none).
@@ -94,7 +100,7 @@ def decide(uow: BatchUnitOfWork, prepared: list[Inbound], principal: Principal, 
                 raise Rejection("invalid", item.problem)
             refuse_token(principal, item.body)
             envelope = parse_envelope(item.body, submitted_by=submitted_by)
-            handle(envelope, uow)
+            warnings = handle(envelope, uow)
         except Rejection as rejection:
             uow.abandon_message()
             if parking is not None and rejection.code in PARKABLE:
@@ -124,7 +130,7 @@ def decide(uow: BatchUnitOfWork, prepared: list[Inbound], principal: Principal, 
             receipt, message_id=envelope.audit.message_id, message_type=envelope.audit.message_type,
             body_hash=item.digest, subject=envelope.audit.subject, submitted_by=submitted_by, channel=channel,
         ))
-        outcomes.append((Result(message_id, "accepted"), uow.end_message()))
+        outcomes.append((Result(message_id, "accepted", warnings=warnings), uow.end_message()))
     return outcomes
 
 

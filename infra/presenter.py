@@ -88,6 +88,7 @@ def _event_json(position: int, event: Any) -> dict[str, Any]:
         "source": audit.source if audit else None,
         "message_id": audit.message_id if audit else data.get("message_id"),
         "submitted_by": audit.submitted_by if audit else data.get("submitted_by"),
+        "warnings": [{"code": w.code, "reason": w.reason} for w in audit.warnings] if audit else [],
     }
 
 
@@ -97,7 +98,7 @@ def unreadable_json(item: StoredItem, error: str) -> dict[str, Any]:
         "position": item.position, "type": name, "event": name, "subject": None,
         "data": {"raw": item.state.decode("utf-8", errors="replace")},
         "occurred_at": None, "recorded_at": None, "actor": None, "source": None, "message_id": None,
-        "submitted_by": None, "render_error": error,
+        "submitted_by": None, "warnings": [], "render_error": error,
     }
 
 

@@ -21,10 +21,12 @@ from projections.model import Projection
 from projections.parked import Parked
 from projections.sedimentation import Sedimentation
 from projections.stages import Stages
+from projections.warnings import Warnings
 
 log = logging.getLogger("yaosu.projections")
 
-PROJECTIONS: tuple[type[Projection], ...] = (Libraries, Stages, FactorLedger, Investment, Sedimentation, Parked)
+PROJECTIONS: tuple[type[Projection], ...] = (Libraries, Stages, FactorLedger, Investment, Sedimentation, Parked,
+                                               Warnings)
 BY_NAME = {p.name: p for p in PROJECTIONS}
 
 

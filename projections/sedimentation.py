@@ -10,12 +10,13 @@ from collections import defaultdict
 from datetime import date
 from typing import Any
 
-from domain.project import GRANT_EVENTS, Project
+from domain.project import GRANT_EVENTS, Project, is_leader
 from domain.reduction import EmissionReduction
 from domain.supervision import (
     Alert,
     GrantFact,
     IssueFact,
+    LibraryFact,
     PlanFact,
     ProjectFacts,
     ReductionFact,
@@ -26,35 +27,44 @@ from domain.supervision import (
 from projections.db import Db
 from projections.model import Projection, Table
 
-FACTS = Table("facts", {"code": "TEXT", "name": "TEXT", "district": "TEXT", "registered_on": "DATE",
-                        "planned_start": "DATE", "started_on": "DATE", "completed_on": "DATE", "cancelled_on": "DATE"},
+FACTS = Table("facts", {"code": "TEXT", "name": "TEXT", "district": "TEXT", "department": "TEXT",
+                        "registered_on": "DATE", "planned_start": "DATE", "started_on": "DATE", "completed_on": "DATE",
+                        "cancelled_on": "DATE"},
               key=("code",), indexes=(("district",),))
 GRANTS = Table("grants", {"grant_id": "TEXT", "code": "TEXT", "factor": "TEXT", "granted_on": "DATE",
-                          "reclaimed_on": "DATE", "reduction_id": "TEXT"}, key=("grant_id",), indexes=(("code",),))
+                          "reclaimed_on": "DATE", "reduction_id": "TEXT", "leader": "TEXT"},
+               key=("grant_id",), indexes=(("code",),))
 PLANS = Table("plans", {"code": "TEXT", "position": "BIGINT", "year": "INTEGER", "planned": "NUMERIC", "set_on": "DATE"},
               key=("code", "position"))
 REPORTS = Table("reports", {"code": "TEXT", "position": "BIGINT", "period": "TEXT", "completed": "NUMERIC",
                             "reported_on": "DATE"}, key=("code", "position"))
-ISSUES = Table("issues", {"code": "TEXT", "issue_id": "TEXT", "title": "TEXT", "due_date": "DATE",
-                          "escalated_on": "DATE", "resolved_on": "DATE"}, key=("code", "issue_id"))
+ISSUES = Table("issues", {"code": "TEXT", "issue_id": "TEXT", "title": "TEXT", "resolved_on": "DATE"},
+               key=("code", "issue_id"))
+ESCALATIONS = Table("escalations", {"code": "TEXT", "position": "BIGINT", "issue_id": "TEXT", "escalated_on": "DATE",
+                                    "due_date": "DATE"}, key=("code", "position"))
 REDUCTIONS = Table("reductions", {"reduction_id": "TEXT", "due_date": "DATE", "completed_on": "DATE"},
                    key=("reduction_id",))
+#: Stays in reserve libraries, and which are open per project and library (a release ends them all).
+STAYS = Table("stays", {"code": "TEXT", "position": "BIGINT", "library": "TEXT", "year": "INTEGER",
+                        "admitted_on": "DATE", "released_on": "DATE"}, key=("code", "position"))
+OPEN_STAYS = Table("open_stays", {"code": "TEXT", "library": "TEXT", "positions": "TEXT"}, key=("code", "library"))
 
 
 class Sedimentation(Projection):
     name = "sedimentation"
     version = 2  # 2: reports keep the day they were made (business time), not just the last value
-    tables = (FACTS, GRANTS, PLANS, REPORTS, ISSUES, REDUCTIONS)
+    tables = (FACTS, GRANTS, PLANS, REPORTS, ISSUES, ESCALATIONS, REDUCTIONS, STAYS, OPEN_STAYS)
     handlers = {
         Project.Registered: "registered", Project.PlanSet: "plan_set", Project.InvestmentReported: "reported",
         Project.ConstructionStarted: "started", Project.Completed: "completed", Project.Cancelled: "cancelled",
         Project.FactorReclaimed: "reclaimed", Project.IssueEscalated: "escalated", Project.IssueResolved: "resolved",
+        Project.Admitted: "admitted", Project.Released: "released",
         EmissionReduction.Registered: "reduction_registered", EmissionReduction.Completed: "reduction_completed",
         **{cls: "granted" for cls in GRANT_EVENTS},
     }
 
     def registered(self, e: Any) -> None:
-        self.rows["facts"].put({"code": e.code, "name": e.name, "district": e.district,
+        self.rows["facts"].put({"code": e.code, "name": e.name, "district": e.district, "department": e.department,
                                 "registered_on": e.audit.business_date, "planned_start": e.planned_start,
                                 "started_on": None, "completed_on": None, "cancelled_on": None})
 
@@ -79,17 +89,36 @@ class Sedimentation(Projection):
         factor, _ = GRANT_EVENTS[type(e)]
         self.rows["grants"].put({"grant_id": e.audit.message_id, "code": e.audit.subject, "factor": factor,
                                  "granted_on": e.audit.business_date, "reclaimed_on": None,
-                                 "reduction_id": getattr(e, "reduction_id", None)})
+                                 "reduction_id": getattr(e, "reduction_id", None),
+                                 "leader": e.person if is_leader(getattr(e, "role", None)) else None})
 
     def reclaimed(self, e: Any) -> None:
         self.rows["grants"].update(e.grant_id, reclaimed_on=e.audit.business_date)
 
     def escalated(self, e: Any) -> None:
-        self.rows["issues"].put({"code": e.audit.subject, "issue_id": e.issue_id, "title": e.title,
-                                 "due_date": e.due_date, "escalated_on": e.audit.business_date, "resolved_on": None})
+        code = e.audit.subject
+        if self.rows["issues"].get(code, e.issue_id) is None:
+            self.rows["issues"].put({"code": code, "issue_id": e.issue_id, "title": e.title, "resolved_on": None})
+        self.rows["escalations"].put({"code": code, "position": self.position, "issue_id": e.issue_id,
+                                      "escalated_on": e.audit.business_date, "due_date": e.due_date})
 
     def resolved(self, e: Any) -> None:
         self.rows["issues"].update(e.audit.subject, e.issue_id, resolved_on=e.audit.business_date)
+
+    def admitted(self, e: Any) -> None:
+        code = e.audit.subject
+        self.rows["stays"].put({"code": code, "position": self.position, "library": e.library, "year": e.year,
+                                "admitted_on": e.audit.business_date, "released_on": None})
+        open_stays = self.rows["open_stays"].get(code, e.library)
+        positions = f"{open_stays['positions']},{self.position}" if open_stays else str(self.position)
+        self.rows["open_stays"].put({"code": code, "library": e.library, "positions": positions})
+
+    def released(self, e: Any) -> None:
+        code = e.audit.subject
+        open_stays = self.rows["open_stays"].get(code, e.library)
+        for position in (open_stays["positions"].split(",") if open_stays else ()):
+            self.rows["stays"].update(code, int(position), released_on=e.audit.business_date)
+        self.rows["open_stays"].delete(code, e.library)
 
     def reduction_registered(self, e: Any) -> None:
         self.rows["reductions"].put({"reduction_id": e.reduction_id, "due_date": e.due_date, "completed_on": None})
@@ -114,30 +143,36 @@ def load_facts(db: Db, t: dict[str, str], district: str | None = None) -> list[P
         return grouped
 
     grants, plans, reports, issues = rows(GRANTS), rows(PLANS), rows(REPORTS), rows(ISSUES)
+    escalations, stays = rows(ESCALATIONS), rows(STAYS)
     reductions = {r["reduction_id"]: ReductionFact(**r) for r in (
         REDUCTIONS.decode(raw) for raw in db.query(f"SELECT {', '.join(REDUCTIONS.columns)} FROM {t['reductions']}"))}
     result = []
     for f in facts:
         code = f["code"]
         project_grants = tuple(GrantFact(g["grant_id"], g["factor"], g["granted_on"], g["reclaimed_on"],
-                                         g["reduction_id"]) for g in grants[code])
+                                         g["reduction_id"], g["leader"]) for g in grants[code])
         used = {g.reduction_id for g in project_grants if g.reduction_id}
         result.append(ProjectFacts(
             **f,
             grants=project_grants,
             plans=tuple(PlanFact(p["year"], p["planned"], p["set_on"]) for p in plans[code]),
             reports=tuple(ReportFact(r["period"], r["completed"], r["reported_on"]) for r in reports[code]),
-            issues=tuple(IssueFact(i["issue_id"], i["title"], i["due_date"], i["escalated_on"], i["resolved_on"])
+            issues=tuple(IssueFact(i["issue_id"], i["title"],
+                                   tuple((e["escalated_on"], e["due_date"]) for e in escalations[code]
+                                         if e["issue_id"] == i["issue_id"]), i["resolved_on"])
                          for i in issues[code]),
             reductions={r: reductions[r] for r in used if r in reductions},
+            libraries=tuple(LibraryFact(s["library"], s["year"], s["admitted_on"], s["released_on"])
+                            for s in stays[code]),
         ))
     return result
 
 
 def alerts(db: Db, t: dict[str, str], as_of: date, thresholds: Thresholds, *, district: str | None = None,
-           level: str | None = None, rule: str | None = None) -> list[Alert]:
+           level: str | None = None, rule: str | None = None, department: str | None = None) -> list[Alert]:
     found = [a for f in load_facts(db, t, district) for a in evaluate(f, as_of, thresholds)]
-    return sorted((a for a in found if (level is None or a.level == level) and (rule is None or a.rule == rule)),
+    return sorted((a for a in found if (level is None or a.level == level) and (rule is None or a.rule == rule)
+                   and (department is None or a.department == department)),
                   key=lambda a: (a.district, a.project_code, a.rule, a.ref or ""))
 
 

@@ -60,7 +60,7 @@ def reduction(reduction_id: str = "RD-1", tonnes: float = 100, pollutant: str = 
 
 #: One accepted example per factor message, with its sender.
 FACTOR_MESSAGES: dict[str, tuple[str, dict[str, Any]]] = {
-    "funds.allocated": ("finance", {"source": "municipal_budget", "amount": 500, "document": "兰财〔2021〕1号"}),
+    "funds.allocated": ("finance", {"source": "own_funds", "amount": 500, "document": "兰财〔2021〕1号"}),
     "land.supplied": ("natural_resources", {"parcel": "LZ-2021-017", "area_mu": 86.5, "method": "transfer"}),
     "energy.granted": ("development_reform", {"tce": 1000, "year": 2021}),
     "emission.advanced": ("ecology_environment", {"reduction_id": "RD-1", "pollutant": "SO2", "tonnes": 10}),
@@ -114,6 +114,8 @@ EXAMPLES: dict[str, tuple[dict[str, Any], list[dict[str, Any]]]] = {
     "construction.started": ({"date": "2021-03-01"}, []),
     "investment.reported": ({"period": "2021-02", "completed": 10}, []),
     "project.completed": ({"date": "2021-03-02"}, STARTED),
+    "investment.pitched": ({"event": "第27届兰洽会", "date": "2021-03-02", "counterpart": "某央企"},
+                           [msg("project.admitted", {"library": "investment_attraction"}, at=AT)]),
     "project.cancelled": ({"reason": "撤销"}, []),
     "factor.reclaimed": ({"factor": "land", "grant_id": "grant-land-1", "reason": "闲置"}, []),
     "exception.approved": ({"rule": "not_in_annual_plan", "reference": "EX-9", "reason": "民生"}, []),
@@ -125,5 +127,5 @@ EXAMPLE_SENDERS: dict[str, str] = {
     "bond.evaluated": "finance", "land.supplied": "natural_resources", "emission.reduction_registered":
     "ecology_environment", "emission.advanced": "ecology_environment", "emission.reduction_completed":
     "ecology_environment", "data.provided": "big_data", "utility.connected": "water", "talent.assigned":
-    "organisation", "factor.reclaimed": "natural_resources",
+    "organisation", "factor.reclaimed": "natural_resources", "investment.pitched": "cooperation_exchange",
 }

@@ -3,6 +3,7 @@ row, and the slow reference of alerts."""
 
 from __future__ import annotations
 
+import dataclasses
 from contextlib import contextmanager
 from datetime import date
 from typing import Any, Iterator
@@ -13,6 +14,7 @@ from domain.supervision import (
     Alert,
     GrantFact,
     IssueFact,
+    LibraryFact,
     PlanFact,
     ProjectFacts,
     ReductionFact,
@@ -72,26 +74,31 @@ def facts_from_history(ledger: Ledger, code: str) -> ProjectFacts:
     events = [item.event for item in ledger.history(code)]
     registered: Any = events[0]
     grants: dict[str, GrantFact] = {}
-    plans, reports, issues = [], [], {}
+    plans, reports, issues, stays = [], [], {}, []
     dates: dict[str, date | None] = {"started_on": None, "completed_on": None, "cancelled_on": None}
     for e in events:
         a: Any = e
-        when = a.audit.business_date
+        when = a.audit.business_date if hasattr(a, "audit") else None
         if type(e) in GRANT_EVENTS:
-            grants[a.audit.message_id] = GrantFact(a.audit.message_id, GRANT_EVENTS[type(e)][0], when,
-                                                   reduction_id=getattr(a, "reduction_id", None))
+            grants[a.audit.message_id] = GrantFact(
+                a.audit.message_id, GRANT_EVENTS[type(e)][0], when, reduction_id=getattr(a, "reduction_id", None),
+                leader=a.person if getattr(a, "role", None) == "responsible_leader" else None)
         elif isinstance(e, Project.FactorReclaimed):
-            g = grants[a.grant_id]
-            grants[a.grant_id] = GrantFact(g.grant_id, g.factor, g.granted_on, when, g.reduction_id)
+            grants[a.grant_id] = dataclasses.replace(grants[a.grant_id], reclaimed_on=when)
         elif isinstance(e, Project.PlanSet):
             plans.append(PlanFact(a.year, a.planned_investment, when))
         elif isinstance(e, Project.InvestmentReported):
             reports.append(ReportFact(a.period, a.completed, when))
         elif isinstance(e, Project.IssueEscalated):
-            issues[a.issue_id] = IssueFact(a.issue_id, a.title, a.due_date, when)
+            earlier = issues[a.issue_id].escalations if a.issue_id in issues else ()
+            issues[a.issue_id] = IssueFact(a.issue_id, a.title, (*earlier, (when, a.due_date)))
         elif isinstance(e, Project.IssueResolved):
-            i = issues[a.issue_id]
-            issues[a.issue_id] = IssueFact(i.issue_id, i.title, i.due_date, i.escalated_on, when)
+            issues[a.issue_id] = dataclasses.replace(issues[a.issue_id], resolved_on=when)
+        elif isinstance(e, Project.Admitted):
+            stays.append(LibraryFact(a.library, a.year, when))
+        elif isinstance(e, Project.Released):
+            stays = [dataclasses.replace(s, released_on=when) if s.library == a.library and s.released_on is None
+                     else s for s in stays]
         elif isinstance(e, Project.ConstructionStarted):
             dates["started_on"] = a.date
         elif isinstance(e, Project.Completed):
@@ -104,9 +111,10 @@ def facts_from_history(ledger: Ledger, code: str) -> ProjectFacts:
         done = [e.audit.business_date for e in history if isinstance(e, EmissionReduction.Completed)]
         reductions[rid] = ReductionFact(rid, history[0].due_date, done[0] if done else None)
     return ProjectFacts(code=code, name=registered.name, district=registered.district,
-                        registered_on=registered.audit.business_date, planned_start=registered.planned_start,
-                        grants=tuple(grants.values()), plans=tuple(plans), reports=tuple(reports),
-                        issues=tuple(issues.values()), reductions=reductions, **dates)
+                        department=registered.department, registered_on=registered.audit.business_date,
+                        planned_start=registered.planned_start, grants=tuple(grants.values()), plans=tuple(plans),
+                        reports=tuple(reports), issues=tuple(issues.values()), reductions=reductions,
+                        libraries=tuple(stays), **dates)
 
 
 def reference_facts(ledger: Ledger) -> list[ProjectFacts]:

@@ -22,6 +22,7 @@ OWNER_DEPARTMENTS = {"C": "industry_it", "D": "development_reform", "G": "transp
                      "N": "housing_construction", "P": "education", "Q": "health", "R": "culture_tourism",
                      "K": "housing_construction", "A": "agriculture", "E": "housing_construction"}
 REDUCTION_POLLUTANTS = ("SO2", "NOx", "COD")
+FAIRS = ("中国兰州投资贸易洽谈会", "粤港澳大湾区招商推介会", "长三角产业对接会", "京津冀招商推介会")
 
 
 class _Writer:
@@ -90,7 +91,8 @@ def _project(w: _Writer, rng: random.Random, n: int, districts: list[str]) -> No
         "owner": f"兰州{rng.choice(['城投', '建投', '产投', '交投', '水投'])}集团", "total_investment": total,
         "planned_start": planned_start.isoformat(),
         "planned_completion": (planned_start + timedelta(days=rng.randint(300, 900))).isoformat(),
-        "revenue_generating": revenue, "priority": rng.choice(["none", "none", "provincial", "national"]),
+        "revenue_generating": revenue, "priority": rng.choice(["none", "none", "municipal", "provincial", "national"]),
+        **({"nature": "epidemic_supplies"} if sector == "C" and n % 9 == 0 else {}),
     }, code)
     planned = round(total * rng.uniform(0.25, 0.6))
     day = registered + timedelta(days=2)
@@ -100,9 +102,18 @@ def _project(w: _Writer, rng: random.Random, n: int, districts: list[str]) -> No
     in_annual = rng.random() < 0.8
     if in_annual:
         w.emit(day + timedelta(days=1), "project.admitted", "development_reform", {"library": "annual", "year": year}, code)
-    special = rng.choice(["central_budget", "special_bond", "investment_attraction", "fyp14", None])
+    special = rng.choice(["central_budget", "special_bond", "general_bond", "investment_attraction", "fyp14", None])
     if special:
         w.emit(day + timedelta(days=2), "project.admitted", "development_reform", {"library": special}, code)
+    source = "central_budget" if special == "central_budget" else rng.choice(["municipal_budget", "bank_loan", "own_funds"])
+    if source == "municipal_budget":  # its money comes from its library (v1.1)
+        w.emit(day + timedelta(days=2), "project.admitted", "development_reform", {"library": "municipal_budget"}, code)
+    if special == "investment_attraction":  # presented to investors outside the city (招商推介)
+        for k, fair in enumerate(rng.sample(FAIRS, rng.randint(1, 2))):
+            w.emit(day + timedelta(days=10 + 20 * k), "investment.pitched", rng.choice(["cooperation_exchange",
+                                                                                       "investment_promotion"]),
+                   {"event": fair, "date": (day + timedelta(days=10 + 20 * k)).isoformat(),
+                    "counterpart": rng.choice(["某央企", "某外资企业", "东部某产业集团"])}, code)
     w.emit(day + timedelta(days=3), "data.provided", "big_data", {"kind": "planning_data", "reference": f"DATA-{n}"}, code)
     stage_day = day + timedelta(days=rng.randint(5, 20))
     w.emit(stage_day, "stage.advanced", "development_reform", {"stage": "generation"}, code)
@@ -110,7 +121,6 @@ def _project(w: _Writer, rng: random.Random, n: int, districts: list[str]) -> No
         w.emit(stage_day + timedelta(days=3), "land.supplied", "natural_resources", {
             "parcel": f"LZ-{year}-{n:03d}", "area_mu": rng.choice([20, 45.5, 86.5, 120]),
             "method": rng.choice(["allocation", "transfer", "standard_land"])}, code)
-    source = "central_budget" if special == "central_budget" else rng.choice(["municipal_budget", "bank_loan", "own_funds"])
     w.emit(stage_day + timedelta(days=5), "funds.allocated", "finance",
            {"source": source, "amount": round(planned * 0.2), "document": f"兰财建〔{year}〕{n}号"}, code)
     if special == "special_bond" and revenue:
@@ -119,11 +129,17 @@ def _project(w: _Writer, rng: random.Random, n: int, districts: list[str]) -> No
                    {"kind": kind, "evaluator": "第三方评估机构", "passed": True}, code)
         w.emit(stage_day + timedelta(days=8), "funds.allocated", "finance",
                {"source": "special_bond", "amount": round(total * 0.1), "document": f"专项债〔{year}〕{n}"}, code)
+    if special == "general_bond" and not revenue:
+        w.emit(stage_day + timedelta(days=8), "funds.allocated", "finance",
+               {"source": "general_bond", "amount": round(total * 0.05), "document": f"一般债〔{year}〕{n}"}, code)
+    fast_track = rng.random() < 0.06  # 边勘察、边设计、边施工: started while still in generation
     approval_day = stage_day + timedelta(days=rng.randint(10, 30))
     w.emit(approval_day, "stage.advanced", "development_reform", {"stage": "approval"}, code)
     if sector in ("C", "D"):
+        # Energy for epidemic supplies is outside the cap; claimed for others it is flagged (exemption_unverified).
+        exempt = (sector == "C" and n % 9 == 0) or n % 23 == 0
         w.emit(approval_day + timedelta(days=2), "energy.granted", "development_reform",
-               {"tce": rng.choice([500, 1200, 3000]), "year": year}, code)
+               {"tce": rng.choice([500, 1200, 3000]), "year": year, **({"exempt": True} if exempt else {})}, code)
         if rng.random() < 0.3:
             w.emit(approval_day + timedelta(days=3), "emission.advanced", "ecology_environment",
                    {"reduction_id": f"RD-{year}-{n % 12:03d}", "pollutant": REDUCTION_POLLUTANTS[n % 12 % 3],
@@ -132,19 +148,30 @@ def _project(w: _Writer, rng: random.Random, n: int, districts: list[str]) -> No
         issue_day = approval_day + timedelta(days=4)
         issue = f"ISS-{year}-{n:04d}"
         assignee = rng.choice(["natural_resources", "housing_construction", "power_supply"])
+        level = rng.choice(["district", "city"])
         w.emit(issue_day, "issue.escalated", owner_department, {
-            "issue_id": issue, "title": "征地拆迁协调", "level": rng.choice(["district", "city"]),
+            "issue_id": issue, "title": "征地拆迁协调", "level": level,
             "assigned_to": assignee, "due_date": (issue_day + timedelta(days=30)).isoformat()}, code)
-        if rng.random() < 0.6:
-            w.emit(issue_day + timedelta(days=rng.randint(5, 60)), "issue.resolved", assignee,
+        resolved_after = rng.randint(5, 60) if rng.random() < 0.6 else None
+        if level == "district" and (resolved_after is None or resolved_after > 20):
+            # Not settled in the district: taken to the city (分层级协调), with a new assignee and due date.
+            assignee = "development_reform"
+            w.emit(issue_day + timedelta(days=20), "issue.escalated", owner_department, {
+                "issue_id": issue, "title": "征地拆迁协调", "level": "city", "assigned_to": assignee,
+                "due_date": (issue_day + timedelta(days=50)).isoformat()}, code)
+        if resolved_after is not None:
+            w.emit(issue_day + timedelta(days=resolved_after), "issue.resolved", assignee,
                    {"issue_id": issue, "resolution": "已协调解决"}, code)
     fate = rng.random()
     if fate < 0.15:
         return  # should have started, did not (应开未开)
     start = max(planned_start + timedelta(days=rng.randint(-10, 60)), approval_day + timedelta(days=7))
+    if fast_track:  # flagged started_before_approval
+        start = stage_day + timedelta(days=3)
     if start.year > year:
         return
-    w.emit(start - timedelta(days=1), "stage.advanced", "development_reform", {"stage": "construction"}, code)
+    w.emit(approval_day + timedelta(days=1) if fast_track else start - timedelta(days=1), "stage.advanced",
+           "development_reform", {"stage": "construction"}, code)
     w.emit(start, "construction.started", rng.choice(["development_reform", reference.district_portal(district)]),
            {"date": start.isoformat()}, code)
     w.emit(start + timedelta(days=5), "utility.connected", rng.choice(["power_supply", "water"]),
@@ -176,9 +203,16 @@ def _mistakes(w: _Writer, rng: random.Random) -> None:
         "planned_completion": f"{year + 1}-07-01", "revenue_generating": False}, stray)
     w.emit(day + timedelta(days=1), "funds.allocated", "finance", {"source": "municipal_budget", "amount": 100}, stray)
     w.emit(day + timedelta(days=1), "project.admitted", "development_reform", {"library": "municipal"}, stray)
+    w.emit(day + timedelta(days=1), "project.admitted", "development_reform", {"library": "special_bond"}, stray)
+    w.emit(day + timedelta(days=1), "project.admitted", "development_reform", {"library": "annual"}, stray)  # no year
     w.emit(day + timedelta(days=2), "land.supplied", "natural_resources",
            {"parcel": "LZ-X-1", "area_mu": 30, "method": "transfer"}, stray)
     w.emit(day + timedelta(days=2), "funds.allocated", "finance", {"source": "special_bond", "amount": 500}, stray)
+    w.emit(day + timedelta(days=2), "funds.allocated", "finance", {"source": "municipal_budget", "amount": 80}, stray)
+    w.emit(day + timedelta(days=2), "investment.pitched", "cooperation_exchange",
+           {"event": "某招商推介会", "date": (day + timedelta(days=2)).isoformat()}, stray)
+    w.emit(day + timedelta(days=2), "investment.reported", "statistics",
+           {"period": f"{year}-09", "completed": 10}, stray)  # a month not over yet
     w.emit(day + timedelta(days=3), "energy.granted", "development_reform", {"tce": 10_000_000, "year": year}, stray)
     w.emit(day + timedelta(days=3), "stage.advanced", "development_reform", {"stage": "construction"}, stray)
     w.emit(day + timedelta(days=4), "land.supplied", "finance", {"parcel": "LZ-X-2", "area_mu": 5, "method": "transfer"}, stray)

@@ -26,7 +26,9 @@ def client(settings: Settings) -> Iterator[TestClient]:
 
 SCHEMAS = {"/v1/libraries/municipal/matrix": schemas.MatrixResponse, "/v1/libraries/": schemas.LibraryResponse,
            "/v1/stages": schemas.StagesResponse, "/v1/ledger": schemas.LedgerResponse,
-           "/v1/stats/investment": schemas.InvestmentResponse, "/v1/alerts": schemas.AlertsResponse}
+           "/v1/stats/investment": schemas.InvestmentResponse, "/v1/alerts": schemas.AlertsResponse,
+           "/v1/warnings": schemas.WarningsResponse, "/v1/rankings/districts": schemas.RankingResponse,
+           "/v1/allocation/advice": schemas.AdviceResponse}
 
 
 def get(client: TestClient, path: str) -> Any:
@@ -127,3 +129,40 @@ def test_the_farthest_date_is_answered(client: TestClient) -> None:
     # Lagging is evaluated over the as-of year's month ends only: 2100 costs what 2021 costs.
     far = get(client, "/v1/alerts?as_of=2100-12-31")
     assert far["as_of"] == "2100-12-31" and far["alerts"]
+
+
+def test_warnings_listed_and_filtered(client: TestClient) -> None:
+    everything = get(client, "/v1/warnings?limit=1000")["warnings"]
+    assert {w["code"] for w in everything} >= {"budget_priority", "started_before_approval"}
+    for field, value in (("code", "budget_priority"), ("district", everything[0]["district"]),
+                         ("department", everything[0]["department"])):
+        filtered = get(client, f"/v1/warnings?{field}={value}&limit=1000")["warnings"]
+        assert filtered == [w for w in everything if w[field] == value]
+    day = everything[len(everything) // 2]["occurred_at"][:10]
+    assert get(client, f"/v1/warnings?from={day}&to={day}&limit=1000")["warnings"] == [
+        w for w in everything if w["occurred_at"][:10] == day]
+    first = get(client, "/v1/warnings?limit=2")
+    assert first["warnings"] == everything[:2] and get(
+        client, f"/v1/warnings?after={first['next_after']}&limit=1000")["warnings"] == everything[2:]
+    code = everything[0]["project_code"]
+    history = client.get(f"/v1/projects/{code}/history", headers=SUPERVISOR).json()["events"]
+    assert any(w["code"] == everything[0]["code"] for e in history for w in e["warnings"])
+
+
+def test_alerts_say_who_answers_for_them(client: TestClient) -> None:
+    alerts = get(client, "/v1/alerts?as_of=2021-09-30")["alerts"]
+    assert all(a["department"] for a in alerts) and any(a["leader"] for a in alerts)
+    department = alerts[0]["department"]
+    assert get(client, f"/v1/alerts?as_of=2021-09-30&department={department}")["alerts"] == [
+        a for a in alerts if a["department"] == department]
+
+
+def test_ranking_and_advice(client: TestClient) -> None:
+    ranking = get(client, "/v1/rankings/districts?year=2021&as_of=2021-09-30")["districts"]
+    assert ranking and [r["rank"] for r in ranking] == sorted(r["rank"] for r in ranking) and ranking[0]["rank"] == 1
+    assert all(0 <= r["score"] <= 100 for r in ranking)
+    advice = get(client, "/v1/allocation/advice?year=2021&factor=land&total=1234.5&as_of=2021-09-30")
+    assert round(sum(Decimal(str(s["share"])) for s in advice["shares"]), 2) == Decimal("1234.50")
+    assert [s["district"] for s in advice["shares"]] == [r["district"] for r in ranking]
+    assert client.get("/v1/allocation/advice?year=2021&factor=water&total=1", headers=SUPERVISOR).status_code == 400
+    assert client.get("/v1/allocation/advice?year=2021&factor=land&total=0", headers=SUPERVISOR).status_code == 400

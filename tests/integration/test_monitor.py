@@ -56,6 +56,9 @@ def test_the_monitor_publishes_what_alerts_imply_day_by_day_and_nothing_twice(ka
         got = sorted((m["project_code"], m["rule"] + (f":{m['ref']}" if m["ref"] else ""), m["change"], m["level"],
                       m["as_of"]) for m in published)
         assert got == sorted(expected)
+        # Each names who answers for it (v1.1): the owning department, and the responsible leader if any.
+        assert all(m["department"] and "leader" in m for m in published)
+        assert any(m["leader"] for m in published)
         assert {c[2] for c in expected} >= {"raised", "escalated", "cleared"}
         assert len(expected) > 300
 

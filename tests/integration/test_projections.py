@@ -6,11 +6,13 @@ import dataclasses
 import logging
 import threading
 from datetime import date
+from decimal import Decimal
 from typing import Any, Iterator
 
 import pytest
 
 from domain.project import Project
+from domain.ranking import allocation_advice, rank_districts
 from domain.supervision import Thresholds
 from infra.ledger import Ledger
 from infra.settings import Settings
@@ -169,20 +171,29 @@ DATES = [date(2021, m, d) for m, d in ((2, 1), (3, 15), (4, 1), (4, 30), (5, 31)
                                         (9, 30), (10, 15), (11, 30), (12, 31))]
 
 
-def test_alerts_from_the_read_model_match_a_replay_of_history(ledger: Ledger, runner: Runner) -> None:
+def test_alerts_and_ranking_from_the_read_model_match_a_replay_of_history(ledger: Ledger, runner: Runner) -> None:
     load(ledger, demo_messages(2021), size=500)  # the whole demo year: 300 projects
     runner.run_until_caught_up()
     tables = runner.catalog.active(sedimentation.Sedimentation)
     replayed = reference_facts(ledger)  # every project's history replayed, event by event
     assert len(replayed) == 301
-    seen_rules = set()
+    seen_rules, leaders, ranks = set(), set(), set()
     for as_of in DATES:
         fast = sedimentation.alerts(runner.db, tables, as_of, Thresholds())
         slow = reference_alerts(replayed, as_of, Thresholds())
         assert fast == slow, as_of
         seen_rules |= {(a.rule, a.level) for a in fast}
+        leaders |= {a.leader for a in fast}
+        facts = sedimentation.load_facts(runner.db, tables)
+        ranking = rank_districts(facts, 2021, as_of)
+        assert ranking == rank_districts(replayed, 2021, as_of), as_of
+        assert allocation_advice(ranking, Decimal(5000)) == allocation_advice(rank_districts(replayed, 2021, as_of),
+                                                                              Decimal(5000))
+        ranks |= {row.rank for row in ranking}
     assert {("not_started", "yellow"), ("not_started", "red"), ("lagging", "yellow"), ("lagging", "red"),
             ("issue_overdue", "yellow"), ("issue_overdue", "red"), ("reduction_overdue", "red")} <= seen_rules
+    assert None in leaders and len(leaders) > 3  # responsible leaders named where assigned
+    assert len(ranks) > 5  # the districts do differ
 
 
 def test_the_stage_board_checklist(ledger: Ledger, runner: Runner) -> None:

@@ -45,7 +45,8 @@ def project_messages(thread: int, n: int) -> list[dict[str, Any]]:
             dept="natural_resources"),
         msg("funds.allocated", {"source": "own_funds", "amount": 50}, code=code, dept="finance"),
         msg("construction.started", {"date": "2021-04-01"}, code=code, at="2021-04-02T09:00:00+08:00"),
-        msg("investment.reported", {"period": "2021-04", "completed": 30}, code=code, dept="statistics"),
+        msg("investment.reported", {"period": "2021-04", "completed": 30}, code=code, dept="statistics",
+            at="2021-05-03T09:00:00+08:00"),
     ]
 
 

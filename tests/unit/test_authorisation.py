@@ -47,6 +47,7 @@ CONTRACT: dict[str, set[str]] = {
     "project.cancelled": {"development_reform"},
     "factor.reclaimed": {"natural_resources"},  # the unit that made the grant, below
     "exception.approved": {"development_reform"},
+    "investment.pitched": {"cooperation_exchange", "investment_promotion"},
     "quota.set": {"development_reform"},  # an energy quota; land quotas are natural_resources'
 }
 

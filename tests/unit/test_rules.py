@@ -63,9 +63,11 @@ def test_every_message_type_is_accepted_with_its_effect(ready: Ledger) -> None:
         msg("exception.approved", {"rule": "not_in_annual_plan", "reference": "EX-1", "reason": "民生"}),
         msg("issue.resolved", {"issue_id": "I-1", "resolution": "已解决"}, dept="natural_resources"),
         msg("construction.started", {"date": "2021-03-01"}, dept="district:620102"),
-        msg("investment.reported", {"period": "2021-04", "completed": 400}, dept="statistics"),
+        msg("investment.reported", {"period": "2021-02", "completed": 400}, dept="statistics"),
         msg("project.released", {"library": "annual", "reason": "转入下年度"}),
         msg("emission.reduction_completed", {"reduction_id": "RD-1"}, code=None, dept="ecology_environment"),
+        msg("project.admitted", {"library": "investment_attraction"}),
+        msg("investment.pitched", {"event": "第27届兰洽会", "date": "2021-03-01"}, dept="cooperation_exchange"),
     ]
     accept_all(ready, *bodies)
     p = project(ready)
@@ -78,6 +80,7 @@ def test_every_message_type_is_accepted_with_its_effect(ready: Ledger) -> None:
     assert str(p.started_on) == "2021-03-01"
     assert p.completed_in(2021) == 400
     assert "annual" not in p.libraries and "municipal" in p.libraries
+    assert [pitch["event"] for pitch in p.pitches] == ["第27届兰洽会"]
     pool = ready.repository.get(quota_pool_id("620102", 2021, "energy"))
     assert pool.remaining == 4000
     red = ready.repository.get(reduction_id_of("RD-1"))
@@ -228,12 +231,14 @@ def evaluation(kind: str, passed: bool = True) -> dict[str, Any]:
 
 
 def test_special_bonds_need_revenue(memory_ledger: Ledger) -> None:
-    accept_all(memory_ledger, *admitted(CODE, revenue_generating=False), evaluation("financial"), evaluation("legal"))
+    accept_all(memory_ledger, *admitted(CODE, "special_bond", "general_bond", revenue_generating=False),
+               evaluation("financial"), evaluation("legal"))
     assert rejected(memory_ledger, bond()) == "bond_not_eligible"
     accept_all(memory_ledger, msg("funds.allocated", {"source": "general_bond", "amount": 1000}, dept="finance"))
 
 
 def test_special_bonds_need_both_evaluations_passed(ready: Ledger) -> None:
+    accept_all(ready, msg("project.admitted", {"library": "special_bond"}))
     assert rejected(ready, bond()) == "bond_not_eligible"
     accept_all(ready, evaluation("financial"))
     assert rejected(ready, bond()) == "bond_not_eligible"
@@ -307,7 +312,7 @@ def test_a_factor_from_a_unit_that_does_not_grant_it_is_forbidden(ready: Ledger,
     ("stage.advanced", {"stage": "generation"}),
     ("bond.evaluated", {"kind": "legal", "evaluator": "x", "passed": True}),
     ("construction.started", {"date": "2021-04-01"}),
-    ("investment.reported", {"period": "2021-04", "completed": 1}),
+    ("investment.reported", {"period": "2021-02", "completed": 1}),
     ("project.completed", {"date": "2021-04-01"}),
     ("project.cancelled", {"reason": "x"}),
     ("exception.approved", {"rule": "not_in_annual_plan", "reference": "R", "reason": "x"}),

@@ -38,12 +38,13 @@ def test_not_started_thresholds(as_of: str, expected: list) -> None:
     assert only(BASE, as_of) == expected
 
 
-def test_not_started_needs_a_factor_held() -> None:
+def test_not_started_needs_a_factor_received_reclaimed_or_not() -> None:
     assert only(BASE.__class__(**{**BASE.__dict__, "grants": ()}), "2021-06-30") == []
     reclaimed = GrantFact("g1", "land", D("2021-02-01"), reclaimed_on=D("2021-06-01"))
     facts = ProjectFacts(**{**BASE.__dict__, "grants": (reclaimed,)})
     assert only(facts, "2021-05-31") == [("not_started", "red", D("2021-05-31"))]
-    assert only(facts, "2021-06-01") == []
+    # v1.1: a factor taken and reclaimed still counts: the start did not follow it.
+    assert only(facts, "2021-06-01") == [("not_started", "red", D("2021-05-31"))]
 
 
 def test_a_factor_granted_late_raises_the_alert_from_that_day() -> None:
@@ -116,7 +117,7 @@ def test_whole_months() -> None:
 
 
 def test_issue_overdue() -> None:
-    issue = IssueFact("I-1", "征地", due_date=D("2021-04-30"), escalated_on=D("2021-04-01"))
+    issue = IssueFact("I-1", "征地", ((D("2021-04-01"), D("2021-04-30")),))
     facts = ProjectFacts(**{**BASE.__dict__, "grants": (), "issues": (issue,)})
     assert only(facts, "2021-04-30") == []
     assert only(facts, "2021-05-01") == [("issue_overdue", "yellow", D("2021-05-01"))]
@@ -127,17 +128,39 @@ def test_issue_overdue() -> None:
     assert only(resolved, "2021-05-10") == []
 
 
+def test_an_issue_escalated_again_is_due_on_its_new_date_from_that_day() -> None:
+    issue = IssueFact("I-1", "征地", ((D("2021-04-01"), D("2021-04-30")), (D("2021-05-20"), D("2021-07-31"))))
+    facts = ProjectFacts(**{**BASE.__dict__, "grants": (), "issues": (issue,)})
+    assert only(facts, "2021-05-19") == [("issue_overdue", "yellow", D("2021-05-01"))]  # the first due date
+    assert only(facts, "2021-05-20") == []  # taken to the city, with more time
+    assert only(facts, "2021-08-01") == [("issue_overdue", "yellow", D("2021-08-01"))]
+
+
 def test_reduction_overdue() -> None:
     reduction = ReductionFact("RD-1", due_date=D("2021-06-30"))
     advance = GrantFact("g2", "emission", D("2021-03-01"), reduction_id="RD-1")
     facts = ProjectFacts(**{**BASE.__dict__, "started_on": D("2021-02-01"), "grants": (advance,),
                             "reductions": {"RD-1": reduction}})
-    assert only(facts, "2021-06-30") == []
-    assert only(facts, "2021-07-01") == [("reduction_overdue", "red", D("2021-07-01"))]
+    assert only(facts, "2021-06-29") == []
+    assert only(facts, "2021-06-30") == [("reduction_overdue", "red", D("2021-06-30"))]  # red from the due date
+    assert only(facts, "2021-07-01") == [("reduction_overdue", "red", D("2021-06-30"))]
     done = ProjectFacts(**{**facts.__dict__, "reductions": {"RD-1": ReductionFact("RD-1", D("2021-06-30"), D("2021-07-05"))}})
     assert only(done, "2021-07-05") == []
     early = ProjectFacts(**{**facts.__dict__, "completed_on": D("2021-05-01")})
-    assert only(early, "2021-05-01") == [("reduction_overdue", "red", D("2021-05-01"))]
+    assert only(early, "2021-04-30") == []
+    assert only(early, "2021-05-01") == [("reduction_overdue", "red", D("2021-05-01"))]  # the earlier of the two
+
+
+def test_alerts_name_the_department_and_the_leader_of_their_day() -> None:
+    leaders = (GrantFact("t1", "talent", D("2021-02-01"), leader="王副市长"),
+               GrantFact("t2", "talent", D("2021-05-01"), reclaimed_on=D("2021-06-01"), leader="李局长"))
+    facts = ProjectFacts(**{**BASE.__dict__, "department": "transport", "grants": (*BASE.grants, *leaders)})
+    on = lambda day: [(a.department, a.leader) for a in evaluate(facts, D(day))]  # noqa: E731
+    assert on("2021-04-15") == [("transport", "王副市长")]
+    assert on("2021-05-15") == [("transport", "李局长")]  # the last one assigned
+    assert on("2021-06-15") == [("transport", "王副市长")]  # and when that one is withdrawn, the one before
+    assert [(a.department, a.leader) for a in evaluate(ProjectFacts(**{**BASE.__dict__, "department": "x"}),
+                                                       D("2021-04-15"))] == [("x", None)]
 
 
 def test_closed_projects_raise_no_start_or_progress_alerts() -> None:

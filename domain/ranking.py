@@ -1,0 +1,110 @@
+"""大干大支持,多干多支持,不干不支持: districts ranked by how their annual projects move, and the
+factors of the next round split by that rank (the seed's rule 10). Pure functions of the supervision
+facts and a date, in business time like the alerts.
+
+The score of a district for a year, as of a date, out of 100:
+
+    score = 40 × start rate + 40 × progress + 20 × (1 − alert load)
+
+- start rate: of its annual-library projects whose planned start has come, the share that started
+  (1 when none is due yet);
+- progress: investment completed in the year over the year's plan, against the time-proportional
+  target (whole months elapsed / 12), capped at 1 (1 before any month has elapsed);
+- alert load: (2 × red alerts + yellow alerts) over 2 × projects, capped at 1.
+
+The advice splits a total over the ranked districts in proportion to score × annual-library
+planned investment: the more a district does and the more it has to do, the more it gets.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Iterable
+
+from domain.supervision import ProjectFacts, Thresholds, completed_by, evaluate, plan_for, whole_months
+
+CENT = Decimal("0.01")
+TENTH = Decimal("0.1")
+START_WEIGHT, PROGRESS_WEIGHT, ALERT_WEIGHT = Decimal(40), Decimal(40), Decimal(20)
+
+
+@dataclass(frozen=True)
+class DistrictScore:
+    district: str
+    projects: int
+    due_to_start: int
+    started: int
+    start_rate: Decimal
+    planned_investment: Decimal
+    completed_investment: Decimal
+    investment_rate: Decimal
+    red_alerts: int
+    yellow_alerts: int
+    score: Decimal
+    rank: int = 0
+
+
+@dataclass(frozen=True)
+class Share:
+    district: str
+    score: Decimal
+    weight: Decimal
+    share: Decimal
+    reason: str
+
+
+def rank_districts(facts: Iterable[ProjectFacts], year: int, as_of: date,
+                   thresholds: Thresholds = Thresholds()) -> list[DistrictScore]:
+    """One row per district with projects in the annual library for `year` on `as_of`, best first."""
+    by_district: dict[str, list[ProjectFacts]] = {}
+    for project in facts:
+        if project.in_library_on("annual", year, as_of):
+            by_district.setdefault(project.district, []).append(project)
+    expected = Decimal(whole_months(as_of) if as_of.year == year else 12 if as_of.year > year else 0) / 12
+    scored = [_score(district, members, year, as_of, expected, thresholds)
+              for district, members in sorted(by_district.items())]
+    ordered = sorted(scored, key=lambda row: (-row.score, row.district))
+    return [DistrictScore(**{**row.__dict__, "rank": 1 + sum(other.score > row.score for other in ordered)})
+            for row in ordered]  # ties share a rank
+
+
+def _score(district: str, members: list[ProjectFacts], year: int, as_of: date, expected: Decimal,
+           thresholds: Thresholds) -> DistrictScore:
+    due = [p for p in members if p.planned_start <= as_of]
+    started = [p for p in due if p.started_on is not None and p.started_on <= as_of]
+    planned = sum((plan_for(p, year, as_of) or Decimal(0) for p in members), Decimal(0))
+    completed = sum((completed_by(p, year, as_of) for p in members), Decimal(0))
+    alerts = [a for p in members for a in evaluate(p, as_of, thresholds)]
+    red, yellow = sum(a.level == "red" for a in alerts), sum(a.level == "yellow" for a in alerts)
+    start_rate = Decimal(len(started)) / len(due) if due else Decimal(1)
+    investment_rate = completed / planned if planned else Decimal(0)
+    progress = min(investment_rate / expected, Decimal(1)) if expected else Decimal(1)
+    load = min(Decimal(2 * red + yellow) / (2 * len(members)), Decimal(1))
+    score = START_WEIGHT * start_rate + PROGRESS_WEIGHT * progress + ALERT_WEIGHT * (1 - load)
+    return DistrictScore(district=district, projects=len(members), due_to_start=len(due), started=len(started),
+                         start_rate=_places(start_rate, Decimal("0.0001")), planned_investment=planned,
+                         completed_investment=completed, investment_rate=_places(investment_rate, Decimal("0.0001")),
+                         red_alerts=red, yellow_alerts=yellow, score=_places(score, TENTH))
+
+
+def allocation_advice(ranking: list[DistrictScore], total: Decimal) -> list[Share]:
+    """`total` split over the ranked districts by score × annual planned investment, to the cent, the
+    remainder of the rounding on the top district (equal shares where every weight is nothing)."""
+    if not ranking:
+        return []
+    weights = [row.score * row.planned_investment for row in ranking]
+    whole = sum(weights, Decimal(0))
+    if not whole:
+        weights, whole = [Decimal(1)] * len(ranking), Decimal(len(ranking))
+    shares = [_places(total * weight / whole, CENT) for weight in weights]
+    shares[0] += total - sum(shares, Decimal(0))  # the top district: `ranking` is best first
+    return [Share(row.district, row.score, weight, share,
+                  f"score {row.score} × annual planned investment {row.planned_investment} 万元 = weight "
+                  f"{_places(weight, TENTH)}, {_places(100 * weight / whole, TENTH)}% of all")
+            for row, weight, share in zip(ranking, weights, shares)]
+
+
+def _places(value: Decimal, places: Decimal) -> Decimal:
+    return value.quantize(places, rounding=ROUND_HALF_UP)

@@ -1,0 +1,56 @@
+"""Warnings (政策提示): every policy priority a stored message did not follow, for `GET /v1/warnings`."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from eventsourcing.domain import CanMutateAggregate
+
+from domain.project import Project
+from domain.reference import district_of
+from projections.db import Db
+from projections.model import Projection, Table
+
+WARNINGS = Table("warnings", {"position": "BIGINT", "n": "INTEGER", "project_code": "TEXT", "message_id": "TEXT",
+                              "type": "TEXT", "code": "TEXT", "reason": "TEXT", "occurred_at": "TEXT",
+                              "business_date": "DATE", "district": "TEXT", "department": "TEXT"},
+                 key=("position", "n"), indexes=(("code",), ("district",), ("department",), ("business_date",)))
+#: Every event of a project: warnings ride in the audit of whichever events a message caused.
+PROJECT_EVENTS = [cls for name, cls in vars(Project).items() if isinstance(cls, type)
+                  and issubclass(cls, CanMutateAggregate) and name not in ("Event", "Created")]
+
+
+class Warnings(Projection):
+    name = "warnings"
+    version = 1
+    tables = (WARNINGS,)
+    handlers = {cls: "warned" for cls in PROJECT_EVENTS}
+
+    def warned(self, e: Any) -> None:
+        audit = e.audit
+        for n, warning in enumerate(audit.warnings):
+            self.rows["warnings"].put({
+                "position": self.position, "n": n, "project_code": audit.subject, "message_id": audit.message_id,
+                "type": audit.message_type, "code": warning.code, "reason": warning.reason,
+                "occurred_at": audit.occurred_at.isoformat(), "business_date": audit.business_date,
+                "district": district_of(audit.subject), "department": audit.department})
+
+
+def listed(db: Db, t: dict[str, str], filters: dict[str, Any], after: int, limit: int) -> list[dict[str, Any]]:
+    where, params = ["position > ?"], [after]
+    for column in ("code", "district", "department"):
+        if filters.get(column) is not None:
+            where.append(f"{column} = ?")
+            params.append(filters[column])
+    for column, operator in (("from", ">="), ("to", "<=")):
+        day: date | None = filters.get(column)
+        if day is not None:
+            where.append(f"business_date {operator} ?")
+            params.append(day)
+    rows = db.query(f"SELECT {', '.join(WARNINGS.columns)} FROM {t['warnings']} WHERE {' AND '.join(where)} "
+                    "ORDER BY position, n LIMIT ?", [*params, limit])
+    found = [WARNINGS.decode(r) for r in rows]
+    for row in found:
+        del row["n"], row["business_date"]
+    return found
