@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
 from fastapi.openapi.utils import get_openapi
+from fastapi.responses import Response
+from fastapi.staticfiles import StaticFiles
 
 from api import audit, errors, messages, operations, read_models, schemas
+from api.console import pages
 from api.json import JSON
 from infra.ledger import Ledger
 from infra.settings import Settings
@@ -28,9 +32,14 @@ def create_app(ledger: Ledger, settings: Settings, reads: ReadModels | None = No
     app.state.ledger, app.state.settings, app.state.read_models = ledger, settings, reads
     app.state.store_metrics = operations.store_metrics(ledger, settings, reads)
     errors.install(app)
-    for router in (messages.router, audit.router, read_models.router, operations.router):
+    for router in (messages.router, audit.router, read_models.router, operations.router, pages.router):
         app.include_router(router)
     operations.mount_docs(app)
+    app.mount("/console/static", StaticFiles(directory=Path(pages.__file__).parent / "static"), name="console-static")
+
+    @app.exception_handler(pages.NotSignedIn)
+    async def _sign_in_first(request: Request, _: pages.NotSignedIn) -> Response:
+        return pages.login_redirect(request)
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:

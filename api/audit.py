@@ -5,11 +5,11 @@ from __future__ import annotations
 from fastapi import APIRouter
 from fastapi.responses import Response
 
-from api import schemas
+from api import exports, schemas
 from api.auth import Caller, Store
 from api.errors import ProblemError, problems
 from api.json import JSON
-from api.params import After, AsOf, Limit, ProjectCodePath
+from api.params import After, AsOf, Format, Lang, Limit, ProjectCodePath
 from api.render import project_json
 from infra.presenter import event_json, rejection_json
 
@@ -35,13 +35,16 @@ def get_history(code: ProjectCodePath, _: Caller, ledger: Store) -> Response:
     return JSON({"code": code, "events": [event_json(i) for i in items]})
 
 
-@router.get("/v1/rejections", response_model=schemas.RejectionsResponse, responses=problems(400, 401))
-def get_rejections(who: Caller, ledger: Store, after: After = 0, limit: Limit = 100) -> Response:
+@router.get("/v1/rejections", response_model=schemas.RejectionsResponse,
+            responses={**problems(400, 401), **exports.DOWNLOADS})
+def get_rejections(who: Caller, ledger: Store, after: After = 0, limit: Limit = 100, format: Format = "json",
+                   lang: Lang = "zh") -> Response:
     """Rejected messages with code, reason and the original body, in the order received.
 
     A portal's token sees the rejections of the messages it sent; `next_after` continues the list."""
     page = ledger.rejections(after, limit, sent_by=who if who.role == "portal" else None)
-    return JSON({"rejections": [rejection_json(i) for i in page.items], "next_after": page.next_after})
+    body = {"rejections": [rejection_json(i) for i in page.items], "next_after": page.next_after}
+    return exports.download(exports.REJECTIONS, body, format, lang)
 
 
 @router.get("/v1/events", response_model=schemas.FeedResponse, responses=problems(400, 401))

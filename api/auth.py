@@ -9,6 +9,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from api.console.session import COOKIE, opened
 from api.errors import ProblemError
 from infra.ledger import Ledger
 from infra.settings import Settings
@@ -21,11 +22,21 @@ _bearer = HTTPBearer(auto_error=False, description="a token from the tokens file
 def caller(request: Request,
            credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> Principal:
     if credentials is None or not credentials.credentials.strip():
+        # The console's session (its pages link to exports of the API) stands for the token it was opened with.
+        signed_in = session_principal(request)
+        if signed_in is not None:
+            return signed_in
         raise ProblemError(401, "unauthenticated", "send Authorization: Bearer <token>")
     found = settings(request).principal(credentials.credentials.strip())
     if found is None:
         raise ProblemError(401, "unauthenticated", "unknown token")
     return found
+
+
+def session_principal(request: Request) -> Principal | None:
+    """Who is signed in to the console, if anyone (and their token is still in the tokens)."""
+    digest = opened(request.cookies.get(COOKIE), settings(request).session_secret)
+    return settings(request).tokens.get(digest) if digest else None
 
 
 def settings(request: Request) -> Settings:

@@ -48,3 +48,10 @@ Sender = Annotated[Optional[Literal[(*reference.DEPARTMENTS, *(reference.distric
                                                                  for d in reference.DISTRICTS))]],
                    Query(description="the department that sent the message")]
 
+Format = Annotated[Literal["json", "csv", "xlsx"], Query(description="`csv` or `xlsx` to download the list")]
+Lang = Annotated[Literal["zh", "en"], Query(description="the language of a download's headers and names")]
+#: Months of the business years, as a pattern OpenAPI can state.
+MONTH_PATTERN = r"^(199[0-9]|20[0-9][0-9]|2100)-(0[1-9]|1[0-2])$"
+Month = Annotated[str, Query(pattern=MONTH_PATTERN, description="the report's month, YYYY-MM",
+                             examples=["2021-09"])]
+ReportFormat = Annotated[Literal["xlsx"], Query(description="the report is a workbook")]

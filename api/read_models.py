@@ -1,14 +1,16 @@
-"""Read models (读模型): libraries, the stage board, the factor ledger, investment, alerts."""
+"""Read models (读模型): libraries, the stage board, the factor ledger, investment, alerts, the monthly report."""
 
 from __future__ import annotations
 
+import calendar
 from datetime import date
 from decimal import Decimal
+from typing import Any
 
 from fastapi import APIRouter
 from fastapi.responses import Response
 
-from api import schemas
+from api import exports, schemas
 from api.auth import Caller, Config, Reads
 from api.errors import problems
 from api.json import JSON
@@ -20,11 +22,15 @@ from api.params import (
     Department,
     District,
     Factor,
+    Format,
     From,
+    Lang,
     Level,
     LibraryPath,
     Limit,
+    Month,
     ProjectCode,
+    ReportFormat,
     RequiredYear,
     Rule,
     Sector,
@@ -35,20 +41,27 @@ from api.params import (
     WarningCode,
     Year,
 )
+from domain import reference
+from domain.names import name_of
 from domain.ranking import allocation_advice, rank_districts
 from infra.clock import city_today
+from infra.settings import Settings
 from projections import factor_ledger, investment, libraries, parked, sedimentation, stages, warnings
+from projections.read import ReadModels
 
 router = APIRouter(tags=["read models"])
 PROBLEMS = problems(400, 401, 503)
+LISTS = {**PROBLEMS, **exports.DOWNLOADS}
 
 
-@router.get("/v1/libraries/{library}", response_model=schemas.LibraryResponse, responses=PROBLEMS)
+@router.get("/v1/libraries/{library}", response_model=schemas.LibraryResponse, responses=LISTS)
 def get_library(library: LibraryPath, _: Caller, reads: Reads, district: District = None, sector: Sector = None,
-                department: Department = None) -> Response:
+                department: Department = None, format: Format = "json", lang: Lang = "zh") -> Response:
     """Members of a reserve library, filterable by district (一纵), sector and department (一横), with totals."""
     filters = {"district": district, "sector": sector, "department": department}
-    return JSON(libraries.members(reads.db, reads.tables(libraries.Libraries), library, filters))
+    found = libraries.members(reads.db, reads.tables(libraries.Libraries), library, filters)
+    return exports.download(exports.LIBRARY, found, format, lang, name=f"library-{library}",
+                            title=name_of("library", library, lang))
 
 
 @router.get("/v1/libraries/{library}/matrix", response_model=schemas.MatrixResponse, responses=PROBLEMS)
@@ -57,20 +70,24 @@ def get_matrix(library: LibraryPath, _: Caller, reads: Reads) -> Response:
     return JSON(libraries.matrix(reads.db, reads.tables(libraries.Libraries), library))
 
 
-@router.get("/v1/stages", response_model=schemas.StagesResponse, responses=PROBLEMS)
-def get_stages(_: Caller, reads: Reads, stage: Stage = None, district: District = None) -> Response:
+@router.get("/v1/stages", response_model=schemas.StagesResponse, responses=LISTS)
+def get_stages(_: Caller, reads: Reads, stage: Stage = None, district: District = None, format: Format = "json",
+               lang: Lang = "zh") -> Response:
     """Projects per stage with days in stage and the stage's factor checklist (satisfied / missing)."""
-    return JSON(stages.board(reads.db, reads.tables(stages.Stages), stage, district, city_today()))
+    found = stages.board(reads.db, reads.tables(stages.Stages), stage, district, city_today())
+    return exports.download(exports.STAGES, found, format, lang)
 
 
-@router.get("/v1/ledger", response_model=schemas.LedgerResponse, responses=PROBLEMS)
+@router.get("/v1/ledger", response_model=schemas.LedgerResponse, responses=LISTS)
 def get_ledger(_: Caller, reads: Reads, district: District = None, year: Year = None, factor: Factor = None,
-               project: ProjectCode = None) -> Response:
+               project: ProjectCode = None, format: Format = "json", lang: Lang = "zh") -> Response:
     """The factor ledger per district × year × factor; with `project`, that project's grants."""
     tables = reads.tables(factor_ledger.FactorLedger)
     if project is not None:
-        return JSON({"project": project, "grants": factor_ledger.project_grants(reads.db, tables, project)})
-    return JSON({"rows": factor_ledger.summary(reads.db, tables, district, year, factor)})
+        grants = {"project": project, "grants": factor_ledger.project_grants(reads.db, tables, project)}
+        return exports.download(exports.GRANTS, grants, format, lang)
+    rows = {"rows": factor_ledger.summary(reads.db, tables, district, year, factor)}
+    return exports.download(exports.LEDGER, rows, format, lang)
 
 
 @router.get("/v1/stats/investment", response_model=schemas.InvestmentResponse, responses=PROBLEMS)
@@ -79,17 +96,23 @@ def get_investment(_: Caller, reads: Reads, by: By = "sector", year: Year = None
     return JSON(investment.statistics(reads.db, reads.tables(investment.Investment), by, year))
 
 
-@router.get("/v1/alerts", response_model=schemas.AlertsResponse, responses=PROBLEMS)
+@router.get("/v1/alerts", response_model=schemas.AlertsResponse, responses=LISTS)
 def get_alerts(_: Caller, reads: Reads, settings: Config, as_of: AsOf = None, district: District = None,
-               level: Level = None, rule: Rule = None, department: Department = None) -> Response:
+               level: Level = None, rule: Rule = None, department: Department = None, format: Format = "json",
+               lang: Lang = "zh") -> Response:
     """Sedimentation alerts (要素沉淀) as of a business date (default today, city time), from the read model."""
-    when: date = as_of or city_today()
+    found = alerts_on(reads, settings, as_of or city_today(), district=district, level=level, rule=rule,
+                      department=department)
+    return exports.download(exports.ALERTS, found, format, lang)
+
+
+def alerts_on(reads: ReadModels, settings: Settings, when: date, **filters: str | None) -> dict[str, Any]:
     found = sedimentation.alerts(reads.db, reads.tables(sedimentation.Sedimentation), when, settings.thresholds,
-                                 district=district, level=level, rule=rule, department=department)
-    return JSON({"as_of": when, "alerts": [
+                                 **filters)
+    return {"as_of": when, "alerts": [
         sedimentation.alert_json(a.project_code, a.rule, a.ref, a.level, a.since, a.detail, district=a.district,
                                  department=a.department, leader=a.leader)
-        for a in found]})
+        for a in found]}
 
 
 @router.get("/v1/parked", response_model=schemas.ParkedResponse, responses=PROBLEMS)
@@ -100,23 +123,29 @@ def get_parked(_: Caller, reads: Reads, after: After = 0, limit: Limit = 100) ->
     return JSON({"parked": found, "next_after": found[-1]["position"] if found else after})
 
 
-@router.get("/v1/warnings", response_model=schemas.WarningsResponse, responses=PROBLEMS)
+@router.get("/v1/warnings", response_model=schemas.WarningsResponse, responses=LISTS)
 def get_warnings(_: Caller, reads: Reads, code: WarningCode = None, district: District = None, department: Sender = None,
-                 from_: From = None, to: To = None, after: After = 0, limit: Limit = 100) -> Response:
+                 from_: From = None, to: To = None, after: After = 0, limit: Limit = 100, format: Format = "json",
+                 lang: Lang = "zh") -> Response:
     """Policy priorities messages did not follow (accepted, and flagged), in the order stored."""
     filters = {"code": code, "district": district, "department": department, "from": from_, "to": to}
     found = warnings.listed(reads.db, reads.tables(warnings.Warnings), filters, after, limit)
-    return JSON({"warnings": found, "next_after": found[-1]["position"] if found else after})
+    body = {"warnings": found, "next_after": found[-1]["position"] if found else after}
+    return exports.download(exports.WARNINGS, body, format, lang)
 
 
-@router.get("/v1/rankings/districts", response_model=schemas.RankingResponse, responses=PROBLEMS)
-def get_ranking(_: Caller, reads: Reads, settings: Config, year: RequiredYear, as_of: AsOf = None) -> Response:
+@router.get("/v1/rankings/districts", response_model=schemas.RankingResponse, responses=LISTS)
+def get_ranking(_: Caller, reads: Reads, settings: Config, year: RequiredYear, as_of: AsOf = None,
+                format: Format = "json", lang: Lang = "zh") -> Response:
     """大干大支持: districts by how their annual-library projects start and invest, as of a business date
     (default today); the score is explained in the README."""
-    when: date = as_of or city_today()
+    return exports.download(exports.RANKING, ranking_on(reads, settings, year, as_of or city_today()), format, lang)
+
+
+def ranking_on(reads: ReadModels, settings: Settings, year: int, when: date) -> dict[str, Any]:
     facts = sedimentation.load_facts(reads.db, reads.tables(sedimentation.Sedimentation))
-    return JSON({"year": year, "as_of": when,
-                 "districts": [row.__dict__ for row in rank_districts(facts, year, when, settings.thresholds)]})
+    return {"year": year, "as_of": when,
+            "districts": [row.__dict__ for row in rank_districts(facts, year, when, settings.thresholds)]}
 
 
 @router.get("/v1/allocation/advice", response_model=schemas.AdviceResponse, responses=PROBLEMS)
@@ -131,3 +160,35 @@ def get_advice(_: Caller, reads: Reads, settings: Config, year: RequiredYear, fa
     return JSON({"year": year, "as_of": when, "factor": factor, "total": amount,
                  "shares": [share.__dict__ for share in allocation_advice(ranking, amount)]})
 
+
+@router.get("/v1/reports/monthly", response_class=Response, responses={
+    **PROBLEMS, 200: {"description": "the month's report, one workbook",
+                      "content": {exports.XLSX_MEDIA_TYPE: {"schema": {"type": "string", "format": "binary"}}}}})
+def get_monthly_report(_: Caller, reads: Reads, settings: Config, month: Month, format: ReportFormat = "xlsx",
+                       lang: Lang = "zh") -> Response:
+    """The month's report to the city government (月报): an overview (projects per stage and library, alerts
+    per district and level at the month's end, the year's energy and land quota use), the district ranking
+    and the alerts as of the month's last day, the year's factor ledger, and the warnings of the month.
+    Stages and libraries are counted as they are now: those read models keep no history."""
+    year, number = int(month[:4]), int(month[5:])
+    first, end = date(year, number, 1), date(year, number, calendar.monthrange(year, number)[1])
+    board = stages.board(reads.db, reads.tables(stages.Stages), None, None, city_today())
+    library_tables = reads.tables(libraries.Libraries)
+    ledger = reads.tables(factor_ledger.FactorLedger)
+    return exports.monthly_report(
+        month, lang,
+        stage_counts=[{"stage": s["stage"], "count": s["count"]} for s in board["stages"]],
+        library_totals=[{"library": name, **libraries.matrix(reads.db, library_tables, name)["totals"]}
+                        for name in reference.LIBRARIES],
+        alerts=alerts_on(reads, settings, end), ranking=ranking_on(reads, settings, year, end),
+        ledger={"rows": factor_ledger.summary(reads.db, ledger, None, year, None)},
+        warnings={"warnings": warnings_between(reads, first, end)})
+
+
+def warnings_between(reads: ReadModels, first: date, last: date) -> list[dict[str, Any]]:
+    """Every warning whose business date falls in [first, last], page by page."""
+    tables, found, after = reads.tables(warnings.Warnings), [], 0
+    while page := warnings.listed(reads.db, tables, {"from": first, "to": last}, after, 1000):
+        found += page
+        after = page[-1]["position"]
+    return found

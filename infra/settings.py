@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import os
+import secrets
 from dataclasses import dataclass, field
 from datetime import timedelta
 from decimal import Decimal
@@ -30,6 +31,9 @@ class Settings:
     aggregate_cache: int = 20000
     #: How long a Kafka message may wait for its prerequisite before it is rejected for good.
     park_window: timedelta = timedelta(minutes=10)
+    #: Signs the console's session cookies: shared by every `yaosu serve` behind one address, else
+    #: made afresh by each process (its sessions then end with it).
+    session_secret: bytes = field(default_factory=lambda: secrets.token_bytes(32), repr=False)
     thresholds: Thresholds = Thresholds()
 
     @classmethod
@@ -56,6 +60,7 @@ class Settings:
             development_tokens=uses_development_tokens,
             aggregate_cache=number(env, "YAOSU_AGGREGATE_CACHE", 20000, int),
             park_window=timedelta(seconds=number(env, "YAOSU_PARK_WINDOW_SECONDS", 600, float)),
+            **({"session_secret": env["YAOSU_SESSION_SECRET"].encode()} if env.get("YAOSU_SESSION_SECRET") else {}),
             thresholds=thresholds_from(env),
         )
 

@@ -65,3 +65,9 @@ def matrix(db: Db, t: dict[str, str], library: str) -> dict[str, Any]:
     return {"library": library, "cells": cells,
             "totals": {"projects": sum(c["projects"] for c in cells),
                        "total_investment": amount(sum((c["total_investment"] for c in cells), Decimal(0)))}}
+
+
+def counts(db: Db, t: dict[str, str]) -> dict[str, int]:
+    """Members of each library."""
+    return {library: n for library, n in db.query(f"SELECT library, COUNT(*) FROM {t['members']} GROUP BY library")}
+

@@ -127,9 +127,9 @@ class Sedimentation(Projection):
         self.rows["reductions"].update(e.audit.subject, completed_on=e.audit.business_date)
 
 
-def load_facts(db: Db, t: dict[str, str], district: str | None = None) -> list[ProjectFacts]:
-    """Every project's facts (of one district, if given), in a handful of queries."""
-    scope, params = ("WHERE district = ?", [district]) if district else ("", [])
+def load_facts(db: Db, t: dict[str, str], district: str | None = None, code: str | None = None) -> list[ProjectFacts]:
+    """Every project's facts (of one district, or the one project, if given), in a handful of queries."""
+    scope, params = ("WHERE district = ?", [district]) if district else ("WHERE code = ?", [code]) if code else ("", [])
     facts = [FACTS.decode(r) for r in db.query(f"SELECT {', '.join(FACTS.columns)} FROM {t['facts']} {scope}", params)]
     codes = {f["code"] for f in facts}
 
@@ -170,7 +170,13 @@ def load_facts(db: Db, t: dict[str, str], district: str | None = None) -> list[P
 
 def alerts(db: Db, t: dict[str, str], as_of: date, thresholds: Thresholds, *, district: str | None = None,
            level: str | None = None, rule: str | None = None, department: str | None = None) -> list[Alert]:
-    found = [a for f in load_facts(db, t, district) for a in evaluate(f, as_of, thresholds)]
+    return alerts_of(load_facts(db, t, district), as_of, thresholds, level=level, rule=rule, department=department)
+
+
+def alerts_of(facts: list[ProjectFacts], as_of: date, thresholds: Thresholds, *, level: str | None = None,
+              rule: str | None = None, department: str | None = None) -> list[Alert]:
+    """The alerts of these projects on `as_of`, filtered, in the order lists show them."""
+    found = [a for f in facts for a in evaluate(f, as_of, thresholds)]
     return sorted((a for a in found if (level is None or a.level == level) and (rule is None or a.rule == rule)
                    and (department is None or a.department == department)),
                   key=lambda a: (a.district, a.project_code, a.rule, a.ref or ""))

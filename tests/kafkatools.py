@@ -95,7 +95,7 @@ def business_load(projects: int = 400, seed: int = 11) -> list[dict[str, Any]]:
     tight for every grant, and each district's emission credits advanced from a reduction of its own
     district, right after that reduction is registered, more than it holds."""
     messages = [m for m in demo_messages(2021, projects=projects, seed=seed)
-                if m["type"] != "emission.reduction_registered"]
+                if m["type"] not in ("emission.reduction_registered", "emission.reduction_completed")]
     district = lambda m: m["project_code"][5:11]  # noqa: E731
     asked: dict[tuple[str, str], float] = {}
     for m in messages:

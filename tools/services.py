@@ -103,8 +103,10 @@ def _write_env_file() -> dict[str, str]:
 def up(postgres: bool = True, kafka: bool = True) -> dict[str, str]:
     """Start (or reuse) the services; return the env vars of all running ones."""
     with _lock():
-        # The suite checks /metrics with promtool (Debian's prometheus package).
+        # The suite checks /metrics with promtool (Debian's prometheus package) and drives the console in
+        # Debian's Chromium (Playwright's own browser download cannot work without the internet).
         ensure_debian_package(Path("/usr/bin/promtool"), "prometheus")
+        ensure_debian_package(Path("/usr/bin/chromium"), "chromium")
         if postgres:
             _pg_up()
         if kafka:

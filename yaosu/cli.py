@@ -15,6 +15,7 @@ from typing import Any
 
 import orjson
 
+from infra.clock import city_today
 from infra.metrics import serve_process_metrics
 from infra.settings import Settings
 from infra.tokens import add_token
@@ -56,7 +57,10 @@ def cmd_demo(args: argparse.Namespace, wiring: Wiring) -> int:
     if ledger.head() and not args.force:
         print(f"the store already holds {ledger.head():,} events; demo not loaded again (--force resends it)")
         return 0
-    messages = demo_messages(args.year, projects=args.projects, seed=args.seed)
+    today = city_today()
+    # This year's demo stops at today: nothing in it happens in the future.
+    messages = demo_messages(args.year, projects=args.projects, seed=args.seed,
+                             until=today if args.year >= today.year else None)
     summary = submit_all(ledger, messages, total=len(messages), label=f"demo {args.year}")
     print(orjson.dumps(summary).decode())
     return 0
@@ -173,7 +177,7 @@ def parser() -> argparse.ArgumentParser:
                        help="do not run the read-model projections in this process")
     serve.set_defaults(run=cmd_serve)
     demo = sub.add_parser("demo", help="load a realistic demo year through the message pipeline")
-    demo.add_argument("--year", type=int, default=date.today().year - 1)
+    demo.add_argument("--year", type=int, default=city_today().year, help="the year (default this year, up to today)")
     demo.add_argument("--projects", type=int, default=300)
     demo.add_argument("--seed", type=int, default=149)
     demo.add_argument("--force", action="store_true", help="load even if the store is not empty")

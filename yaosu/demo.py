@@ -51,8 +51,9 @@ class _Writer:
         return message
 
 
-def demo_messages(year: int, projects: int = 300, seed: int = 149) -> list[dict[str, Any]]:
-    """Envelopes for one demo year, in business-time order."""
+def demo_messages(year: int, projects: int = 300, seed: int = 149, until: date | None = None) -> list[dict[str, Any]]:
+    """Envelopes for one demo year, in business-time order (those that happened by `until`, if given:
+    a demo of the current year stops at today, with nothing dated in the future)."""
     rng = random.Random(seed)
     w = _Writer(year)
     jan = date(year, 1, 4)
@@ -68,10 +69,15 @@ def demo_messages(year: int, projects: int = 300, seed: int = 149) -> list[dict[
                {"reduction_id": f"RD-{year}-{n:03d}", "enterprise": f"兰州某化工企业{n}",
                 "pollutant": REDUCTION_POLLUTANTS[n % 3], "tonnes": rng.choice([50, 80, 120]),
                 "due_date": due.isoformat()})
+        if n % 6:  # most closures are done in time; a couple are late
+            w.emit(due - timedelta(days=n * 3), "emission.reduction_completed", "ecology_environment",
+                   {"reduction_id": f"RD-{year}-{n:03d}"})
     for n in range(projects):
         _project(w, rng, n, districts)
     _mistakes(w, rng)
     w.messages.sort(key=lambda item: (item[0], item[1]))
+    if until is not None:
+        w.messages = [m for m in w.messages if m[0].date() <= until]
     return [message for _, _, message in w.messages]
 
 
@@ -152,7 +158,7 @@ def _project(w: _Writer, rng: random.Random, n: int, districts: list[str]) -> No
         w.emit(issue_day, "issue.escalated", owner_department, {
             "issue_id": issue, "title": "征地拆迁协调", "level": level,
             "assigned_to": assignee, "due_date": (issue_day + timedelta(days=30)).isoformat()}, code)
-        resolved_after = rng.randint(5, 60) if rng.random() < 0.6 else None
+        resolved_after = rng.randint(5, 45) if rng.random() < 0.85 else None
         if level == "district" and (resolved_after is None or resolved_after > 20):
             # Not settled in the district: taken to the city (分层级协调), with a new assignee and due date.
             assignee = "development_reform"
@@ -162,8 +168,9 @@ def _project(w: _Writer, rng: random.Random, n: int, districts: list[str]) -> No
         if resolved_after is not None:
             w.emit(issue_day + timedelta(days=resolved_after), "issue.resolved", assignee,
                    {"issue_id": issue, "resolution": "已协调解决"}, code)
+    # Most projects start and keep pace; a few do not start, some lag (a little, or badly).
     fate = rng.random()
-    if fate < 0.15:
+    if fate < 0.04:
         return  # should have started, did not (应开未开)
     start = max(planned_start + timedelta(days=rng.randint(-10, 60)), approval_day + timedelta(days=7))
     if fast_track:  # flagged started_before_approval
@@ -178,14 +185,14 @@ def _project(w: _Writer, rng: random.Random, n: int, districts: list[str]) -> No
            {"utility": rng.choice(["power", "water"]), "reference": f"UC-{n}"}, code)
     w.emit(start + timedelta(days=7), "talent.assigned", "organisation",
            {"person": f"包抓领导{n % 9}", "role": "responsible_leader", "organisation": "市政府"}, code)
-    lagging = fate < 0.35
-    monthly = planned / 12 * (0.4 if lagging else rng.uniform(0.9, 1.3))
+    lagging = fate < 0.2
+    monthly = planned / 12 * (rng.uniform(0.6, 0.92) if lagging else rng.uniform(0.98, 1.3))
     for month in range(start.month, 13):
         report_day = date(year, month, 28) + timedelta(days=rng.randint(4, 10))
         if report_day.year > year:
             break
-        # A healthy project's first month also books what was spent before the start (design, land).
-        completed = monthly * (month if month == start.month and not lagging else 1)
+        # A project's first month also books what was spent before the start (design, land).
+        completed = monthly * (month if month == start.month else 1)
         w.emit(report_day, "investment.reported", "statistics",
                {"period": f"{year}-{month:02d}", "completed": round(completed, 1)}, code)
     if fate > 0.9 and start.month <= 6:

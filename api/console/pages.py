@@ -1,0 +1,351 @@
+"""The console's pages: each a URL a supervisor can type, bookmark and send, its filters in the query.
+
+Every page reads through the same queries as the API (the projections' query functions, the ledger's
+history and state); what it shows it escapes. A page answered to someone not signed in sends them to
+sign in, and back.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal, InvalidOperation
+from typing import Any
+from urllib.parse import parse_qs, quote, urlencode
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from api.auth import session_principal
+from api.console.i18n import DEFAULT, LANGUAGES, environment
+from api.console.session import COOKIE, LIFETIME_SECONDS, seal
+from api.render import project_json
+from domain import reference
+from domain.names import name_of
+from domain.policy import WARNING_CODES
+from domain.ranking import allocation_advice, rank_districts
+from domain.supervision import LEVELS, RULES, evaluate
+from infra import kafka
+from infra.clock import city_today
+from infra.presenter import event_json, rejection_json
+from infra.settings import Settings
+from infra.tokens import Principal, token_hash
+from projections import factor_ledger, libraries, parked, sedimentation, stages, warnings
+from projections.catalog import status
+from projections.db import NotBuilt
+from projections.read import ReadModels
+
+router = APIRouter(prefix="/console", include_in_schema=False)
+
+LANG_COOKIE = "yaosu_lang"
+#: No script at all; styles and images from here only.
+POLICY = ("default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; base-uri 'none'; "
+          "frame-ancestors 'none'")
+NAVIGATION = (("overview", "/console"), ("libraries", "/console/libraries/municipal"), ("alerts", "/console/alerts"),
+              ("ledger", "/console/ledger"), ("rankings", "/console/rankings"), ("warnings", "/console/warnings"),
+              ("rejections", "/console/rejections"), ("health", "/console/health"))
+
+
+class NotSignedIn(Exception):
+    """A console page asked for without a session: answered by sending them to sign in."""
+
+
+# --- how a page is answered ------------------------------------------------------------------
+
+
+def language(request: Request) -> str:
+    chosen = request.cookies.get(LANG_COOKIE)
+    return chosen if chosen in LANGUAGES else DEFAULT
+
+
+def page(request: Request, template: str, status_code: int = 200, **context: Any) -> HTMLResponse:
+    lang = language(request)
+    parts = request.url.path.split("/")
+    html = environment(lang).get_template(template).render(
+        request_path=request.url.path, query=request.url.query, navigation=NAVIGATION,
+        section=parts[2] if len(parts) > 2 and parts[2] else "overview",
+        who=getattr(request.state, "principal", None), **context)
+    return HTMLResponse(html, status_code=status_code, headers={
+        "Content-Security-Policy": POLICY, "Cache-Control": "no-store", "Referrer-Policy": "same-origin"})
+
+
+def signed_in(request: Request) -> Principal:
+    found = session_principal(request)
+    if found is None:
+        raise NotSignedIn
+    request.state.principal = found
+    return found
+
+
+def named_by(request: Request) -> Any:
+    """Names of codes in the page's language, for what the page works out before rendering."""
+    lang = language(request)
+    return lambda kind, code: name_of(kind, code, lang)
+
+
+def reads_of(request: Request) -> ReadModels:
+    found: ReadModels | None = request.app.state.read_models
+    if found is None:
+        raise NotBuilt("this store keeps no read models")
+    return found
+
+
+def settings_of(request: Request) -> Settings:
+    return request.app.state.settings  # type: ignore[no-any-return]
+
+
+def day(request: Request, name: str, default: date | None) -> date | None:
+    """A date from the query; a missing or mistyped one is the default (the page says which it shows)."""
+    raw = request.query_params.get(name, "")
+    try:
+        value = date.fromisoformat(raw)
+    except ValueError:
+        return default
+    return value if reference.FIRST_YEAR <= value.year <= reference.LAST_YEAR else default
+
+
+def as_of_and_year(request: Request) -> tuple[date, int]:
+    """The business date a page is as of (default today), and the plan year (default that date's)."""
+    as_of = day(request, "as_of", city_today()) or city_today()
+    return as_of, year_of(request, as_of.year)
+
+
+def year_of(request: Request, default: int) -> int:
+    raw = request.query_params.get("year", "")
+    return int(raw) if raw.isdigit() and reference.FIRST_YEAR <= int(raw) <= reference.LAST_YEAR else default
+
+
+def choice(request: Request, name: str, allowed: Any) -> str | None:
+    value = request.query_params.get(name) or None
+    return value if value in allowed else None
+
+
+def export(path: str, **params: Any) -> str:
+    """The API's download of what a page lists (the session opens it, like the page)."""
+    return f"{path}?{urlencode({k: v for k, v in params.items() if v is not None})}"
+
+
+def safe_next(target: str | None) -> str:
+    # Only back into the console: never to another site.
+    return target if target and target.startswith("/console") and not target.startswith("//") else "/console"
+
+
+# --- signing in and out, language --------------------------------------------------------------
+
+
+@router.get("/login")
+def login_form(request: Request) -> HTMLResponse:
+    return page(request, "login.html", next=safe_next(request.query_params.get("next")), failed=False)
+
+
+@router.post("/login")
+async def login(request: Request) -> Response:
+    form = parse_qs((await request.body()).decode("utf-8", errors="replace"))
+    token = (form.get("token") or [""])[0].strip()
+    target = safe_next((form.get("next") or [""])[0])
+    settings = settings_of(request)
+    if not token or settings.principal(token) is None:
+        return page(request, "login.html", status_code=401, next=target, failed=True)
+    answer = RedirectResponse(target, status_code=303)
+    answer.set_cookie(COOKIE, seal(token_hash(token), settings.session_secret), max_age=LIFETIME_SECONDS,
+                      httponly=True, samesite="strict", secure=request.url.scheme == "https", path="/")
+    return answer
+
+
+@router.post("/logout")
+def logout() -> Response:
+    answer = RedirectResponse("/console/login", status_code=303)
+    answer.delete_cookie(COOKIE, path="/")
+    return answer
+
+
+@router.get("/lang/{lang}")
+def switch_language(request: Request, lang: str) -> Response:
+    answer = RedirectResponse(safe_next(request.query_params.get("next")), status_code=303)
+    if lang in LANGUAGES:
+        answer.set_cookie(LANG_COOKIE, lang, max_age=365 * 24 * 3600, samesite="strict", path="/")
+    return answer
+
+
+# --- pages -----------------------------------------------------------------------------------
+
+
+@router.get("")
+def overview(request: Request) -> HTMLResponse:
+    signed_in(request)
+    reads, settings = reads_of(request), settings_of(request)
+    as_of, year = as_of_and_year(request)
+    board = stages.board(reads.db, reads.tables(stages.Stages), None, None, as_of)
+    facts = sedimentation.load_facts(reads.db, reads.tables(sedimentation.Sedimentation))
+    alerts = sedimentation.alerts_of(facts, as_of, settings.thresholds)
+    by_district: dict[str, dict[str, int]] = {}
+    for alert in alerts:
+        counts = by_district.setdefault(alert.district, {"red": 0, "yellow": 0})
+        counts[alert.level] += 1
+    usage = factor_ledger.summary(reads.db, reads.tables(factor_ledger.FactorLedger), None, year, None)
+    ranking = rank_districts(facts, year, as_of, settings.thresholds)
+    counts = sorted(libraries.counts(reads.db, reads.tables(libraries.Libraries)).items(), key=lambda item: -item[1])
+    named = named_by(request)
+    usage_of = {f: [row for row in usage if row["factor"] == f] for f in ("energy", "land")}
+    return page(request, "overview.html", as_of=as_of, year=year, ranking=ranking, usage=usage_of,
+                alert_total=len(alerts),
+                stage_bars=[(named("stage", s["stage"]), s["count"], None)
+                            for s in board["stages"]],
+                stages_rows=[(named("stage", s["stage"]), s["count"]) for s in board["stages"]],
+                library_bars=[(named("library", lib), n, f"/console/libraries/{lib}") for lib, n in counts],
+                library_rows=[(named("library", lib), n) for lib, n in counts],
+                alert_bars=[(named("district", d), [(c["red"], "red", named("level", "red")),
+                                                    (c["yellow"], "yellow", named("level", "yellow"))],
+                             f"/console/alerts?as_of={as_of}&district={d}") for d, c in sorted(by_district.items())],
+                alert_rows=[(named("district", d), c["yellow"], c["red"]) for d, c in sorted(by_district.items())],
+                usage_bars={f: [(named("district", r["district"]), r["quota"], r["granted"] - r["reclaimed"],
+                                 f"/console/ledger?year={year}&district={r['district']}&factor={f}") for r in rows]
+                            for f, rows in usage_of.items()},
+                usage_rows={f: [(named("district", r["district"]), r["quota"], r["granted"], r["reclaimed"],
+                                 r["remaining"]) for r in rows] for f, rows in usage_of.items()},
+                ranking_bars=[(f"{row.rank}. {named('district', row.district)}", row.score,
+                               f"/console/alerts?as_of={as_of}&district={row.district}") for row in ranking])
+
+
+@router.get("/libraries/{library}")
+def library(request: Request, library: str) -> HTMLResponse:
+    signed_in(request)
+    if library not in reference.LIBRARIES:
+        return page(request, "missing.html", status_code=404, what=library)
+    reads = reads_of(request)
+    filters = {"district": choice(request, "district", reference.DISTRICTS),
+               "sector": choice(request, "sector", reference.SECTORS),
+               "department": choice(request, "department", reference.DEPARTMENTS)}
+    tables = reads.tables(libraries.Libraries)
+    found = libraries.members(reads.db, tables, library, filters)
+    grid = libraries.matrix(reads.db, tables, library)
+    sectors = sorted({c["sector"] for c in grid["cells"]})
+    cells = {(c["district"], c["sector"]): c for c in grid["cells"]}
+    return page(request, "library.html", library=library, filters=filters, found=found, sectors=sectors,
+                districts=sorted({c["district"] for c in grid["cells"]}), cells=cells,
+                most=max((c["projects"] for c in grid["cells"]), default=0),
+                export=export(f"/v1/libraries/{library}", format="xlsx", **filters))
+
+
+@router.get("/alerts")
+def alerts_page(request: Request) -> HTMLResponse:
+    signed_in(request)
+    reads, settings = reads_of(request), settings_of(request)
+    as_of = day(request, "as_of", city_today()) or city_today()
+    filters = {"district": choice(request, "district", reference.DISTRICTS),
+               "department": choice(request, "department", reference.DEPARTMENTS),
+               "rule": choice(request, "rule", RULES), "level": choice(request, "level", LEVELS)}
+    found = sedimentation.alerts(reads.db, reads.tables(sedimentation.Sedimentation), as_of, settings.thresholds,
+                                 **filters)
+    return page(request, "alerts.html", as_of=as_of, filters=filters, alerts=found,
+                export=export("/v1/alerts", format="xlsx", as_of=as_of.isoformat(), **filters))
+
+
+@router.get("/projects/{code}")
+def project(request: Request, code: str) -> HTMLResponse:
+    signed_in(request)
+    ledger, reads, settings = request.app.state.ledger, reads_of(request), settings_of(request)
+    if not reference.is_project_code(code):
+        return page(request, "missing.html", status_code=404, what=code)
+    as_of = day(request, "as_of", None)
+    state = ledger.project(code, as_of)
+    if state is None:
+        return page(request, "missing.html", status_code=404, what=code)
+    trail = [event_json(item) for item in ledger.history(code)]
+    since, until = day(request, "from", None), day(request, "to", None)
+    changes = None
+    if since and until and since < until:
+        facts = sedimentation.load_facts(reads.db, reads.tables(sedimentation.Sedimentation), code=code)
+        changes = compare(ledger, facts[0] if facts else None, code, since, until, settings)
+    return page(request, "project.html", code=code, as_of=as_of, state=project_json(state, as_of), trail=trail,
+                since=since, until=until, changes=changes)
+
+
+def compare(ledger: Any, facts: Any, code: str, since: date, until: date, settings: Settings) -> dict[str, Any]:
+    """What changed between the end of `since` and the end of `until`: the question an inspection asks."""
+    before, after = ledger.project(code, since), ledger.project(code, until)
+    earlier = before.grants if before is not None else {}
+    granted = [g for g in after.grants.values() if g.grant_id not in earlier] if after else []
+    reclaimed = [g for g in after.grants.values() if g.reclaimed_on is not None and (
+        g.grant_id not in earlier or earlier[g.grant_id].reclaimed_on is None)] if after else []
+    then = {a.key: a for a in evaluate(facts, since, settings.thresholds)} if facts else {}
+    now = {a.key: a for a in evaluate(facts, until, settings.thresholds)} if facts else {}
+    return {"granted": granted, "reclaimed": reclaimed,
+            "stage": (before.stage if before else None, after.stage if after else None),
+            "raised": [now[k] for k in now if k not in then],
+            "cleared": [then[k] for k in then if k not in now],
+            "changed": [(then[k], now[k]) for k in now if k in then and then[k].level != now[k].level]}
+
+
+@router.get("/ledger")
+def ledger_page(request: Request) -> HTMLResponse:
+    signed_in(request)
+    reads = reads_of(request)
+    year = year_of(request, city_today().year)
+    filters = {"district": choice(request, "district", reference.DISTRICTS),
+               "factor": choice(request, "factor", reference.FACTORS)}
+    rows = factor_ledger.summary(reads.db, reads.tables(factor_ledger.FactorLedger), filters["district"], year,
+                                 filters["factor"])
+    return page(request, "ledger.html", year=year, filters=filters, rows=rows,
+                export=export("/v1/ledger", format="xlsx", year=year, **filters))
+
+
+@router.get("/rankings")
+def rankings(request: Request) -> HTMLResponse:
+    signed_in(request)
+    reads, settings = reads_of(request), settings_of(request)
+    as_of, year = as_of_and_year(request)
+    facts = sedimentation.load_facts(reads.db, reads.tables(sedimentation.Sedimentation))
+    ranking = rank_districts(facts, year, as_of, settings.thresholds)
+    factor = choice(request, "factor", ("land", "energy", "special_bond")) or "land"
+    try:
+        total = Decimal(request.query_params.get("total") or "0")
+    except InvalidOperation:
+        total = Decimal(0)
+    advice = allocation_advice(ranking, total) if 0 < total < Decimal("1e12") else []
+    return page(request, "rankings.html", as_of=as_of, year=year, ranking=ranking, factor=factor, total=total,
+                advice=advice, export=export("/v1/rankings/districts", format="xlsx", year=year,
+                                             as_of=as_of.isoformat()))
+
+
+@router.get("/warnings")
+def warnings_page(request: Request) -> HTMLResponse:
+    signed_in(request)
+    reads = reads_of(request)
+    filters = {"code": choice(request, "code", WARNING_CODES),
+               "district": choice(request, "district", reference.DISTRICTS),
+               "department": choice(request, "department", reference.DEPARTMENTS),
+               "from": day(request, "from", None), "to": day(request, "to", None)}
+    found = warnings.listed(reads.db, reads.tables(warnings.Warnings), filters, 0, 1000)
+    shown = {k: (v.isoformat() if isinstance(v, date) else v) for k, v in filters.items()}
+    return page(request, "warnings.html", filters=shown, warnings=found,
+                export=export("/v1/warnings", format="xlsx", **shown))
+
+
+@router.get("/rejections")
+def rejections_page(request: Request) -> HTMLResponse:
+    who = signed_in(request)
+    after = request.query_params.get("after", "0")
+    position = int(after) if after.isdigit() and int(after) <= 2**53 else 0
+    listed = request.app.state.ledger.rejections(position, 100, sent_by=who if who.role == "portal" else None)
+    return page(request, "rejections.html", rejections=[rejection_json(i) for i in listed.items],
+                next_after=listed.next_after, after=position, export=export("/v1/rejections", format="xlsx"))
+
+
+@router.get("/health")
+def health(request: Request) -> HTMLResponse:
+    signed_in(request)
+    ledger, reads, settings = request.app.state.ledger, reads_of(request), settings_of(request)
+    head = ledger.head()
+    recorded = ledger.tracked_positions()
+    try:
+        waiting = parked.count(reads.db, reads.tables(parked.Parked))
+    except NotBuilt:
+        waiting = None
+    return page(request, "health.html", head=head, report=status(ledger, reads.catalog),
+                tracked=sorted(recorded.items()), consumer_lag=sorted(kafka.portal_lag(settings, recorded).items()),
+                waiting=waiting)
+
+
+def login_redirect(request: Request) -> Response:
+    target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    return RedirectResponse(f"/console/login?next={quote(target)}", status_code=303)

@@ -1,0 +1,347 @@
+"""Downloads of the lists (导出): CSV and Excel for supervisors who report upward in Excel.
+
+A list is declared once as a `Listing`: its columns and where its rows are in the JSON answer.
+`download` turns that answer into CSV or XLSX; `workbook` writes several tables into one file
+(the monthly report). Codes are shown by `domain.names.name_of`, headers in Chinese or English.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import unicodedata
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any, Callable, Literal, Sequence
+from urllib.parse import quote
+
+import xlsxwriter
+from fastapi.responses import Response
+
+from api.json import JSON
+from domain.names import name_of
+from domain.reference import CITY_TZ
+from infra.presenter import dumps
+
+CSV_MEDIA_TYPE = "text/csv"
+XLSX_MEDIA_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+_BINARY = {"schema": {"type": "string", "format": "binary"}}
+#: The OpenAPI `responses` entry of a list that can also be downloaded (JSON stays from `response_model`).
+DOWNLOADS: dict[int | str, dict[str, Any]] = {
+    200: {"description": "the list; as a download with `format=csv` or `format=xlsx`",
+          "content": {CSV_MEDIA_TYPE: _BINARY, XLSX_MEDIA_TYPE: _BINARY}}}
+
+Kind = Literal["text", "int", "number", "money", "area", "energy", "quantity", "rate", "date", "datetime",
+               "code", "codes", "unit", "bool", "json"]
+#: Excel number formats. A unit goes into the header (计划投资(万元)) so that the cell stays a number.
+NUMBER_FORMATS: dict[str, str] = {"int": "0", "number": "0.0", "money": "#,##0.00", "area": "#,##0.00",
+                                  "energy": "#,##0.00", "quantity": "#,##0.00", "rate": "0.00%",
+                                  "date": "yyyy-mm-dd", "datetime": "yyyy-mm-dd hh:mm:ss"}
+UNITS: dict[str, tuple[str, str]] = {"money": ("万元", "10k yuan"), "area": ("亩", "mu"), "energy": ("吨标煤", "tce")}
+#: The unit of a factor's quantities in the factor ledger (the others are counted, not measured).
+FACTOR_UNITS: dict[str, tuple[str, str]] = {"funds": UNITS["money"], "land": UNITS["area"],
+                                            "energy": UNITS["energy"], "emission": ("吨", "t")}
+#: Excel's limit of a cell's text; a kept rejection body can be longer.
+CELL_LIMIT = 32767
+#: A CSV cell starting with these is run as a formula by Excel: text from portals must not be.
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+Lang = Literal["zh", "en"]
+Cell = str | int | float | Decimal | date | datetime | None
+
+
+@dataclass(frozen=True)
+class Column:
+    key: str
+    zh: str
+    en: str
+    kind: Kind = "text"
+    names: str = ""  # the `name_of` kind of a code column
+
+    def header(self, lang: Lang) -> str:
+        unit = UNITS.get(self.kind)
+        title = self.zh if lang == "zh" else self.en
+        if not unit:
+            return title
+        return f"{title}({unit[0]})" if lang == "zh" else f"{title} ({unit[1]})"
+
+    def value(self, row: dict[str, Any], lang: Lang) -> Cell:
+        value = row.get(self.key)
+        if value is None:
+            return None
+        if self.kind == "code":
+            return name_of(self.names, value, lang)
+        if self.kind == "codes":
+            return ("、" if lang == "zh" else ", ").join(name_of(self.names, v, lang) for v in value)
+        if self.kind == "unit":
+            unit = FACTOR_UNITS.get(value)
+            return unit[0 if lang == "zh" else 1] if unit else None
+        if self.kind == "bool":
+            return ("是" if value else "否") if lang == "zh" else ("yes" if value else "no")
+        if self.kind == "json":
+            return value if isinstance(value, str) else dumps(value).decode()
+        if self.kind == "datetime":
+            # Excel has no time zones: shown in city time, to the second.
+            moment = value if isinstance(value, datetime) else datetime.fromisoformat(value)
+            return moment.astimezone(CITY_TZ).replace(tzinfo=None, microsecond=0)
+        return value  # type: ignore[no-any-return]
+
+
+@dataclass(frozen=True)
+class Listing:
+    """A list as it is downloaded: file and sheet names, columns, and its rows in the JSON answer."""
+
+    name: str  # ASCII, for the file name
+    zh: str
+    en: str
+    columns: tuple[Column, ...]
+    rows: Callable[[dict[str, Any]], list[dict[str, Any]]]
+
+    def title(self, lang: Lang) -> str:
+        return self.zh if lang == "zh" else self.en
+
+
+@dataclass(frozen=True)
+class Table:
+    """Rows under one header row, with an optional caption above (several share a sheet in a report)."""
+
+    columns: tuple[Column, ...]
+    rows: list[dict[str, Any]]
+    caption: str | None = None
+
+
+def download(listing: Listing, body: dict[str, Any], format: str, lang: Lang, *, name: str = "",
+             title: str = "") -> Response:
+    """The JSON answer as it is today, or its rows as a CSV or XLSX attachment (the file named `name`
+    and `title` when the list's own names would not tell one download from another)."""
+    if format == "json":
+        return JSON(body)
+    table = Table(listing.columns, listing.rows(body))
+    name, title = name or listing.name, title or listing.title(lang)
+    if format == "csv":
+        return attachment(csv_bytes(table, lang), CSV_MEDIA_TYPE, name, title, "csv")
+    return attachment(workbook([(listing.title(lang), [table])], lang), XLSX_MEDIA_TYPE, name, title, "xlsx")
+
+
+def attachment(content: bytes, media_type: str, name: str, title: str, extension: str) -> Response:
+    # RFC 6266: an ASCII name for old clients, the Chinese one (RFC 5987) for the rest.
+    disposition = f"attachment; filename=\"yaosu-{name}.{extension}\"; filename*=UTF-8''{quote(title)}.{extension}"
+    return Response(content, media_type=media_type, headers={"Content-Disposition": disposition})
+
+
+def csv_bytes(table: Table, lang: Lang) -> bytes:
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow([c.header(lang) for c in table.columns])
+    writer.writerows([_csv_text(c.value(row, lang)) for c in table.columns] for row in table.rows)
+    # The BOM is how Excel knows the file is UTF-8 and not the locale's code page.
+    return out.getvalue().encode("utf-8-sig", errors="replace")
+
+
+def _csv_text(value: Cell) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, Decimal):
+        return format(value, "f")
+    if isinstance(value, datetime):
+        return value.isoformat(sep=" ")
+    if isinstance(value, str) and value.startswith(_FORMULA_START):
+        return "'" + value
+    return str(value)
+
+
+def workbook(sheets: Sequence[tuple[str, Sequence[Table]]], lang: Lang) -> bytes:
+    """One XLSX file: each sheet its tables one under another, a blank row between them."""
+    out = io.BytesIO()
+    book = xlsxwriter.Workbook(out, {"in_memory": True})
+    bold = book.add_format({"bold": True})
+    header = book.add_format({"bold": True, "bg_color": "#DDEBF7", "border": 1, "text_wrap": True})
+    formats = {kind: book.add_format({"num_format": f}) for kind, f in NUMBER_FORMATS.items()}
+    for title, tables in sheets:
+        sheet = book.add_worksheet(title)
+        widths: dict[int, int] = {}
+        row = 0
+        for table in tables:
+            if table.caption:
+                sheet.write_string(row, 0, table.caption, bold)
+                row += 1
+            top = row
+            for col, column in enumerate(table.columns):
+                sheet.write_string(row, col, column.header(lang), header)
+                widths[col] = max(widths.get(col, 0), _width(column.header(lang)))
+            for item in table.rows:
+                row += 1
+                for col, column in enumerate(table.columns):
+                    widths[col] = max(widths[col], _write(sheet, row, col, column, column.value(item, lang), formats))
+            if len(tables) == 1 and not table.caption:
+                sheet.freeze_panes(1, 0)
+                sheet.autofilter(top, 0, row, len(table.columns) - 1)
+            row += 2
+        for col, width in widths.items():
+            sheet.set_column(col, col, min(max(width, 6), 60) + 2)
+    book.close()
+    return out.getvalue()
+
+
+def _write(sheet: Any, row: int, col: int, column: Column, value: Cell, formats: dict[str, Any]) -> int:
+    """Writes one cell (text always as text: never a formula); gives the width it needs."""
+    if value is None:
+        return 0
+    if isinstance(value, (int, float, Decimal)) and not isinstance(value, bool):
+        sheet.write_number(row, col, float(value), formats.get(column.kind))
+        return len(f"{float(value):,.2f}")
+    if isinstance(value, (date, datetime)):
+        sheet.write_datetime(row, col, value, formats["datetime" if isinstance(value, datetime) else "date"])
+        return 19 if isinstance(value, datetime) else 10
+    text = str(value)[:CELL_LIMIT]
+    sheet.write_string(row, col, text)
+    return _width(text)
+
+
+def _width(text: str) -> int:
+    """Columns of a text in Excel's measure: a Chinese character takes two."""
+    line = max(text.splitlines() or [""], key=len)
+    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in line[:200])
+
+
+def rows_at(key: str) -> Callable[[dict[str, Any]], list[dict[str, Any]]]:
+    return lambda body: body[key]  # type: ignore[no-any-return]
+
+
+# --- what each list shows ----------------------------------------------------------------------
+
+PROJECT_CODE = Column("code", "项目代码", "Project code")
+DISTRICT = Column("district", "县区", "District", "code", "district")
+SECTOR = Column("sector", "行业", "Sector", "code", "sector")
+DEPARTMENT = Column("department", "责任部门", "Department", "code", "department")
+
+MEMBER_COLUMNS = (
+    Column("library", "项目库", "Library", "code", "library"), PROJECT_CODE, Column("name", "项目名称", "Project"),
+    DISTRICT, SECTOR, DEPARTMENT, Column("total_investment", "总投资", "Total investment", "money"),
+    Column("admitted_on", "入库日期", "Admitted on", "date"), Column("year", "计划年度", "Plan year", "int"),
+    Column("opinion", "入库意见", "Opinion"))
+LIBRARY = Listing("library", "项目储备库", "Reserve library", MEMBER_COLUMNS, rows_at("members"))
+
+STAGES = Listing("stages", "项目阶段", "Stages", (
+    Column("stage", "阶段", "Stage", "code", "stage"), PROJECT_CODE, Column("name", "项目名称", "Project"), DISTRICT,
+    SECTOR, Column("status", "状态", "Status", "code", "status"),
+    Column("stage_since", "进入阶段日期", "In stage since", "date"),
+    Column("days_in_stage", "本阶段天数", "Days in stage", "int"),
+    Column("satisfied", "已保障要素", "Factors in place", "codes", "factor"),
+    Column("missing", "缺少要素", "Factors missing", "codes", "factor")),
+    lambda body: [{**project, "stage": stage["stage"]} for stage in body["stages"] for project in stage["projects"]])
+
+ALERT_COLUMNS = (
+    Column("project_code", "项目代码", "Project code"), DISTRICT, Column("rule", "预警类型", "Rule", "code", "rule"),
+    Column("level", "预警等级", "Level", "code", "level"), Column("since", "预警起始日", "Since", "date"),
+    Column("detail", "说明", "Detail"), Column("ref", "关联事项", "Concerns"), DEPARTMENT,
+    Column("leader", "包抓领导", "Responsible leader"))
+ALERTS = Listing("alerts", "要素沉淀预警", "Alerts", ALERT_COLUMNS, rows_at("alerts"))
+
+FACTOR = Column("factor", "要素", "Factor", "code", "factor")
+LEDGER_COLUMNS = (
+    DISTRICT, Column("year", "年度", "Year", "int"), FACTOR, Column("factor", "单位", "Unit", "unit"),
+    Column("quota", "年度指标", "Quota", "quantity"), Column("grants", "供给笔数", "Grants", "int"),
+    Column("granted", "已供给", "Granted", "quantity"), Column("exempt", "豁免", "Exempt", "quantity"),
+    Column("reclaimed", "已收回", "Reclaimed", "quantity"), Column("remaining", "剩余指标", "Remaining", "quantity"))
+LEDGER = Listing("ledger", "要素台账", "Factor ledger", LEDGER_COLUMNS, rows_at("rows"))
+GRANTS = Listing("grants", "项目要素供给", "Project grants", (
+    Column("grant_id", "供给编号", "Grant"), PROJECT_CODE, DISTRICT, FACTOR, Column("year", "年度", "Year", "int"),
+    Column("quantity", "数量", "Quantity", "quantity"), Column("factor", "单位", "Unit", "unit"),
+    Column("exempt", "豁免", "Exempt", "bool"), Column("department", "供给部门", "Granted by", "code", "department"),
+    Column("granted_on", "供给日期", "Granted on", "date"), Column("reclaimed_on", "收回日期", "Reclaimed on", "date"),
+    Column("reclaim_reason", "收回原因", "Reclaim reason"), Column("detail", "明细", "Detail", "json")),
+    rows_at("grants"))
+
+RANKING_COLUMNS = (
+    Column("rank", "名次", "Rank", "int"), DISTRICT, Column("score", "得分", "Score", "number"),
+    Column("projects", "年度计划项目数", "Annual projects", "int"),
+    Column("due_to_start", "应开工项目数", "Due to start", "int"), Column("started", "已开工项目数", "Started", "int"),
+    Column("start_rate", "开工率", "Start rate", "rate"),
+    Column("planned_investment", "年度计划投资", "Planned investment", "money"),
+    Column("completed_investment", "已完成投资", "Completed investment", "money"),
+    Column("investment_rate", "投资完成率", "Investment rate", "rate"),
+    Column("red_alerts", "红色预警", "Red alerts", "int"), Column("yellow_alerts", "黄色预警", "Yellow alerts", "int"))
+RANKING = Listing("district-ranking", "区县排名", "District ranking", RANKING_COLUMNS, rows_at("districts"))
+
+REJECTIONS = Listing("rejections", "退回消息", "Rejections", (
+    Column("position", "序号", "Position", "int"), Column("received_at", "接收时间", "Received at", "datetime"),
+    Column("message_id", "消息编号", "Message"), Column("type", "消息类型", "Type"),
+    Column("code", "退回代码", "Code"), Column("code", "退回原因类别", "Reason kind", "code", "rejection"),
+    Column("reason", "退回原因", "Reason"), Column("subject", "对象", "Subject"),
+    Column("submitted_by", "报送方", "Submitted by"), Column("channel", "渠道", "Channel"),
+    Column("body", "原始消息", "Body", "json")), rows_at("rejections"))
+
+WARNING_COLUMNS = (
+    Column("position", "序号", "Position", "int"), Column("occurred_at", "业务时间", "Occurred at", "datetime"),
+    Column("project_code", "项目代码", "Project code"), DISTRICT, Column("code", "提示代码", "Code"),
+    Column("code", "提示类别", "Warning", "code", "warning"), Column("reason", "说明", "Reason"),
+    Column("type", "消息类型", "Message type"), Column("message_id", "消息编号", "Message"),
+    Column("department", "报送部门", "Sent by", "code", "department"))
+WARNINGS = Listing("warnings", "政策提示", "Warnings", WARNING_COLUMNS, rows_at("warnings"))
+
+# --- the monthly report's overview -------------------------------------------------------------
+
+STAGE_COUNTS = (Column("stage", "阶段", "Stage", "code", "stage"), Column("count", "项目数", "Projects", "int"))
+LIBRARY_TOTALS = (Column("library", "项目库", "Library", "code", "library"),
+                  Column("projects", "项目数", "Projects", "int"),
+                  Column("total_investment", "总投资", "Total investment", "money"))
+ALERT_COUNTS = (DISTRICT, Column("yellow", "黄色预警", "Yellow", "int"), Column("red", "红色预警", "Red", "int"),
+                Column("total", "合计", "Total", "int"))
+FACTOR_USE = (DISTRICT,
+              Column("energy_quota", "能耗指标", "Energy quota", "energy"),
+              Column("energy_used", "已用能耗", "Energy used", "energy"),
+              Column("energy_remaining", "剩余能耗", "Energy remaining", "energy"),
+              Column("land_quota", "用地指标", "Land quota", "area"),
+              Column("land_used", "已供土地", "Land used", "area"),
+              Column("land_remaining", "剩余用地", "Land remaining", "area"))
+
+
+def alert_counts(alerts: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Alerts per district and level, the districts in code order."""
+    counts: dict[str, dict[str, Any]] = {}
+    for alert in alerts:
+        row = counts.setdefault(alert["district"], {"district": alert["district"], "yellow": 0, "red": 0, "total": 0})
+        row[alert["level"]] += 1
+        row["total"] += 1
+    return [counts[d] for d in sorted(counts)]
+
+
+def factor_use(ledger_rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Energy and land per district: the year's quota, what is in use (granted less reclaimed), what is left."""
+    use: dict[str, dict[str, Any]] = {}
+    for r in ledger_rows:
+        if r["factor"] in ("energy", "land"):
+            row = use.setdefault(r["district"], {"district": r["district"]})
+            row.update({f"{r['factor']}_quota": r["quota"], f"{r['factor']}_used": r["granted"] - r["reclaimed"],
+                        f"{r['factor']}_remaining": r["remaining"]})
+    return [use[d] for d in sorted(use)]
+
+
+def monthly_report(month: str, lang: Lang, *, stage_counts: list[dict[str, Any]],
+                   library_totals: list[dict[str, Any]], alerts: dict[str, Any], ranking: dict[str, Any],
+                   ledger: dict[str, Any], warnings: dict[str, Any]) -> Response:
+    """The month's report to the city government: an overview, then the ranking, alerts, ledger and warnings."""
+    zh = lang == "zh"
+    year, number = int(month[:4]), int(month[5:])
+    end = alerts["as_of"]
+    overview = [
+        Table(STAGE_COUNTS, stage_counts, "各阶段项目数(当前)" if zh else "Projects per stage (now)"),
+        Table(LIBRARY_TOTALS, library_totals, "各项目库入库项目(当前)" if zh else "Projects per library (now)"),
+        Table(ALERT_COUNTS, alert_counts(alerts["alerts"]),
+              f"截至{end}各县区预警" if zh else f"Alerts per district on {end}"),
+        Table(FACTOR_USE, factor_use(ledger["rows"]),
+              f"{year}年能耗与用地指标使用" if zh else f"Energy and land quota use in {year}"),
+    ]
+    sheets = [("总览" if zh else "Overview", overview)]
+    sheets += [(listing.title(lang), [Table(listing.columns, listing.rows(body))])
+               for listing, body in ((RANKING, ranking), (REPORT_ALERTS, alerts), (LEDGER, ledger),
+                                     (REPORT_WARNINGS, warnings))]
+    title = f"{year}年{number}月要素保障月报" if zh else f"Monthly report {month}"
+    return attachment(workbook(sheets, lang), XLSX_MEDIA_TYPE, f"monthly-report-{month}", title, "xlsx")
+
+
+#: In the report the alerts and warnings sheets carry short names.
+REPORT_ALERTS = Listing("alerts", "预警", "Alerts", ALERT_COLUMNS, rows_at("alerts"))
+REPORT_WARNINGS = Listing("warnings", "提示", "Warnings", WARNING_COLUMNS, rows_at("warnings"))

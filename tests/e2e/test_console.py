@@ -1,0 +1,106 @@
+"""The console over HTTP on both stores: sessions, every page, languages, and what it escapes."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+from fastapi.testclient import TestClient
+
+from api.app import create_app
+from api.console.i18n import translations
+from infra.settings import Settings
+from tests.conftest import submit
+from tests.portal import admitted, msg
+from tests.readmodels import demo_store
+
+TEMPLATES = Path(__file__).resolve().parents[2] / "api" / "console" / "templates"
+HOSTILE = ("<script>alert(1)</script>", '"><img src=x onerror=alert(1)>')
+FORM = {"content-type": "application/x-www-form-urlencoded"}
+
+
+@pytest.fixture
+def client(settings: Settings) -> Iterator[TestClient]:
+    with demo_store(settings, projects=30) as (ledger, reads):
+        for n, name in enumerate(HOSTILE):
+            submit(ledger, *admitted(f"2021-620102-48-01-88800{n}", "annual", name=name))
+        from projections.runner import Runner
+
+        runner = Runner(ledger, settings)
+        runner.run_until_caught_up()
+        runner.close()
+        with TestClient(create_app(ledger, settings, reads), base_url="https://yaosu.test") as test:
+            yield test
+
+
+def sign_in(client: TestClient, token: str = "dev-supervisor") -> None:
+    answer = client.post("/console/login", content=f"token={token}&next=/console/alerts", headers=FORM,
+                         follow_redirects=False)
+    assert answer.status_code == 303 and answer.headers["location"] == "/console/alerts"
+
+
+def test_pages_want_a_session_and_the_cookie_is_kept_close(client: TestClient) -> None:
+    away = client.get("/console/alerts?as_of=2021-09-30", follow_redirects=False)
+    assert away.status_code == 303 and away.headers["location"] == "/console/login?next=/console/alerts%3Fas_of%3D2021-09-30"
+    wrong = client.post("/console/login", content="token=nope&next=/console", headers=FORM)
+    assert wrong.status_code == 401 and "令牌无效" in wrong.text
+    answer = client.post("/console/login", content="token=dev-supervisor&next=https://evil.example/",
+                         headers=FORM, follow_redirects=False)
+    assert answer.headers["location"] == "/console"  # never sent elsewhere
+    cookie = answer.headers["set-cookie"]
+    assert "HttpOnly" in cookie and "SameSite=strict" in cookie and "Secure" in cookie  # served over HTTPS here
+    assert "dev-supervisor" not in cookie  # the token's hash is signed in it, never the token
+    assert client.get("/console").status_code == 200
+    assert client.get("/v1/alerts?as_of=2021-09-30").status_code == 200  # the API's exports open with it too
+    out = client.post("/console/logout", follow_redirects=False)
+    assert out.status_code == 303 and client.get("/console", follow_redirects=False).status_code == 303
+
+
+def test_every_page_answers_in_chinese_then_in_english(client: TestClient) -> None:
+    sign_in(client)
+    code = "2021-620102-48-01-888000"
+    pages = ["/console", "/console?as_of=2021-09-30&year=2021", "/console/libraries/municipal",
+             "/console/libraries/annual?district=620102&sector=C", "/console/alerts?as_of=2021-09-30&level=red",
+             f"/console/projects/{code}", f"/console/projects/{code}?as_of=2021-02-01&from=2021-01-01&to=2021-12-31",
+             "/console/ledger?year=2021", "/console/rankings?year=2021&as_of=2021-09-30&factor=land&total=1000",
+             "/console/warnings", "/console/rejections", "/console/health"]
+    for path in pages:
+        page = client.get(path)
+        assert page.status_code == 200, path
+        assert "要素保障监管台" in page.text and 'lang="zh-CN"' in page.text, path
+        assert "script-src" not in page.headers["content-security-policy"]  # nothing may run, not even inline
+        assert page.headers["content-security-policy"].startswith("default-src 'none'")
+        assert "<script" not in page.text.replace("&lt;script&gt;", ""), path
+    assert client.get("/console/lang/en?next=/console/alerts", follow_redirects=False).headers["location"] == \
+        "/console/alerts"
+    english = client.get("/console/alerts?as_of=2021-09-30")
+    assert "Factor guarantee console" in english.text and 'lang="en"' in english.text
+    assert client.get("/console/projects/2021-620102-48-01-999998").status_code == 404
+
+
+def test_names_that_look_like_markup_are_shown_as_text(client: TestClient) -> None:
+    sign_in(client)
+    for n, name in enumerate(HOSTILE):
+        for path in (f"/console/projects/2021-620102-48-01-88800{n}", "/console/libraries/annual?district=620102"):
+            page = client.get(path).text
+            assert name not in page, path  # never as markup
+            assert name.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&#34;") \
+                in page, path
+
+
+def test_a_portal_sees_only_its_own_rejections_in_the_console(client: TestClient) -> None:
+    portal = {"Authorization": "Bearer dev-big_data"}
+    client.post("/v1/messages", json=msg("data.provided", {"kind": "k", "reference": "r"}, dept="big_data",
+                                         code="2021-620102-48-01-777777", mid="mine-1"), headers=portal)
+    sign_in(client, "dev-big_data")
+    page = client.get("/console/rejections").text
+    assert "mine-1" in page and "demo-2021" not in page
+
+
+def test_every_label_has_its_chinese() -> None:
+    used = {m for path in TEMPLATES.glob("*.html") for m in re.findall(r'_\("([^"]+)"\)', path.read_text())}
+    zh = translations("zh")
+    untranslated = sorted(m for m in used if zh.gettext(m) == m)
+    assert used and not untranslated, untranslated
