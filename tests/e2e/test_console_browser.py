@@ -112,6 +112,13 @@ def test_a_supervisors_morning(page: Page, console: str) -> None:
     assert sheet is not None and sheet.max_row == 1 + page.locator("table.data tbody tr").count()
     assert sheet.freeze_panes == "A2"
 
+    page.goto(f"{console}/console?as_of=2021-09-30&year=2021")
+    page.fill("input[name=month]", "2021-09")
+    with page.expect_download() as downloaded:
+        page.click("button.export")
+    report = openpyxl.load_workbook(io.BytesIO(Path(downloaded.value.path()).read_bytes()))
+    assert report.sheetnames == ["Overview", "District ranking", "Alerts", "Factor ledger", "Warnings"]  # in English now
+
     for path in ("/console/libraries/municipal", "/console/ledger?year=2021",
                  "/console/rankings?year=2021&as_of=2021-09-30&factor=land&total=3000", "/console/warnings",
                  "/console/rejections", "/console/health"):
