@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 SERVICES := $(BIN)/python tools/services.py
 
-.PHONY: install run test check services-up services-down clean
+.PHONY: install run test check bench services-up services-down clean
 
 $(BIN)/yaosu: pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -27,6 +27,13 @@ test: check
 check: install
 	$(BIN)/lint-imports
 	$(BIN)/ruff check yaosu api consumers projections infra domain tests tools bench
+
+# Every speed figure, the median of 3, each beside what it is compared with (bench/run.py), on real
+# PostgreSQL restarted with fsync on and Kafka; the README's performance table is rewritten from it.
+bench: install
+	$(SERVICES) up
+	YAOSU_PG_FSYNC=on $(SERVICES) restart postgres
+	set -a && . var/services.env && set +a && $(BIN)/python -m bench.run
 
 services-up: install
 	$(SERVICES) up

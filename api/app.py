@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, AsyncIterator
 
+import anyio
 from fastapi import FastAPI, Request
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import Response
@@ -13,13 +15,23 @@ from fastapi.staticfiles import StaticFiles
 from api import audit, errors, messages, operations, read_models, schemas
 from api.console import pages
 from api.json import JSON
+from api.reading import Answers
 from infra.ledger import Ledger
 from infra.settings import Settings
 from projections.read import ReadModels
 
 
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    # anyio's default is 40 threads; with more than a few, they only take the interpreter's lock
+    # from each other and the slowest answers wait longest.
+    anyio.to_thread.current_default_thread_limiter().total_tokens = app.state.settings.worker_threads
+    yield
+
+
 def create_app(ledger: Ledger, settings: Settings, reads: ReadModels | None = None) -> FastAPI:
     app = FastAPI(
+        lifespan=lifespan,
         title="Yaosu",
         version="1.1",
         description="Ledger of investment projects and the factors guaranteed to them (要素跟着项目走).",
@@ -30,6 +42,7 @@ def create_app(ledger: Ledger, settings: Settings, reads: ReadModels | None = No
         redoc_url=None,
     )
     app.state.ledger, app.state.settings, app.state.read_models = ledger, settings, reads
+    app.state.answers = Answers(int(settings.answer_cache_mb * 2**20)) if settings.answer_cache_mb > 0 else None
     app.state.store_metrics = operations.store_metrics(ledger, settings, reads)
     errors.install(app)
     for router in (messages.router, audit.router, read_models.router, operations.router, pages.router):

@@ -14,20 +14,19 @@ from api.errors import ProblemError
 from infra.ledger import Ledger
 from infra.settings import Settings
 from infra.tokens import Principal
-from projections.read import ReadModels
 
 _bearer = HTTPBearer(auto_error=False, description="a token from the tokens file (`yaosu tokens add`)")
 
 
-def caller(request: Request,
-           credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> Principal:
+async def caller(request: Request,
+                 credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> Principal:
     if credentials is None or not credentials.credentials.strip():
         # The console's session (its pages link to exports of the API) stands for the token it was opened with.
         signed_in = session_principal(request)
         if signed_in is not None:
             return signed_in
         raise ProblemError(401, "unauthenticated", "send Authorization: Bearer <token>")
-    found = settings(request).principal(credentials.credentials.strip())
+    found = settings_of(request).principal(credentials.credentials.strip())
     if found is None:
         raise ProblemError(401, "unauthenticated", "unknown token")
     return found
@@ -35,26 +34,24 @@ def caller(request: Request,
 
 def session_principal(request: Request) -> Principal | None:
     """Who is signed in to the console, if anyone (and their token is still in the tokens)."""
-    digest = opened(request.cookies.get(COOKIE), settings(request).session_secret)
-    return settings(request).tokens.get(digest) if digest else None
+    digest = opened(request.cookies.get(COOKIE), settings_of(request).session_secret)
+    return settings_of(request).tokens.get(digest) if digest else None
 
 
-def settings(request: Request) -> Settings:
+def settings_of(request: Request) -> Settings:
     return request.app.state.settings  # type: ignore[no-any-return]
 
 
-def ledger(request: Request) -> Ledger:
+# The dependencies below only look things up: `async`, so FastAPI runs them on the event loop
+# instead of handing each to a worker thread.
+async def settings(request: Request) -> Settings:
+    return settings_of(request)
+
+
+async def ledger(request: Request) -> Ledger:
     return request.app.state.ledger  # type: ignore[no-any-return]
-
-
-def read_models(request: Request) -> ReadModels:
-    found: ReadModels | None = request.app.state.read_models
-    if found is None:
-        raise ProblemError(503, "read_model_not_ready", "this store keeps no read models")
-    return found
 
 
 Caller = Annotated[Principal, Depends(caller)]
 Store = Annotated[Ledger, Depends(ledger)]
-Reads = Annotated[ReadModels, Depends(read_models)]
 Config = Annotated[Settings, Depends(settings)]

@@ -19,6 +19,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from infra import metrics
 from projections.db import NotBuilt
+from projections.read import ReadModelBehind
 
 log = logging.getLogger("yaosu.api")
 
@@ -27,19 +28,22 @@ TITLES = {400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not F
           503: "Service Unavailable"}
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 PROJECT_CODE_PARAMETERS = {("path", "code"), ("query", "project")}
+#: Where a route's read-model snapshot leaves the position its answer reflects (see api/reading.py).
+POSITION_STATE = "yaosu_position"
 
 
 class ProblemError(Exception):
     """An error answered as `application/problem+json` with a stable `code`."""
 
-    def __init__(self, status: int, code: str, detail: str, headers: dict[str, str] | None = None) -> None:
+    def __init__(self, status: int, code: str, detail: str, headers: dict[str, str] | None = None,
+                 **more: Any) -> None:
         super().__init__(detail)
-        self.status, self.code, self.detail, self.headers = status, code, detail, headers
+        self.status, self.code, self.detail, self.headers, self.more = status, code, detail, headers, more
 
 
-def problem(status: int, code: str, detail: str, headers: dict[str, str] | None = None) -> Response:
+def problem(status: int, code: str, detail: str, headers: dict[str, str] | None = None, **more: Any) -> Response:
     body = {"type": f"https://yaosu.example/problems/{code}", "title": TITLES.get(status, "Error"),
-            "status": status, "detail": detail, "code": code}
+            "status": status, "detail": detail, "code": code, **more}
     if status == 401:
         headers = {**(headers or {}), "WWW-Authenticate": "Bearer"}
     return Response(orjson.dumps(body), status_code=status, media_type=PROBLEM_MEDIA_TYPE, headers=headers)
@@ -60,7 +64,7 @@ def problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
 def install(app: FastAPI) -> None:
     @app.exception_handler(ProblemError)
     async def _problem(_: Request, error: ProblemError) -> Response:
-        return problem(error.status, error.code, error.detail, error.headers)
+        return problem(error.status, error.code, error.detail, error.headers, **error.more)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_: Request, error: RequestValidationError) -> Response:
@@ -77,6 +81,11 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(NotBuilt)
     async def _not_built(_: Request, error: NotBuilt) -> Response:
         return problem(503, "read_model_not_ready", str(error))
+
+    @app.exception_handler(ReadModelBehind)
+    async def _behind(_: Request, error: ReadModelBehind) -> Response:
+        return problem(503, "read_model_behind", str(error), {"Yaosu-Position": str(error.position),
+                                                              "Retry-After": "1"}, position=error.position)
 
     app.add_middleware(Guard)
 
@@ -98,7 +107,11 @@ class Guard:
             nonlocal started, status
             if message["type"] == "http.response.start":
                 started, status = True, message["status"]
-                message["headers"] = [*message.get("headers", []), (b"x-content-type-options", b"nosniff")]
+                headers = [*message.get("headers", []), (b"x-content-type-options", b"nosniff")]
+                position = scope.get("state", {}).get(POSITION_STATE)
+                if position is not None:  # the snapshot the answer was read from (api/reading.py)
+                    headers.append((b"yaosu-position", str(position).encode()))
+                message["headers"] = headers
             await send(message)
 
         try:

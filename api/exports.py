@@ -281,6 +281,14 @@ WARNING_COLUMNS = (
     Column("department", "报送部门", "Sent by", "code", "department"))
 WARNINGS = Listing("warnings", "政策提示", "Warnings", WARNING_COLUMNS, rows_at("warnings"))
 
+AUDIT = Listing("audit", "审计查询", "Audit trail", (
+    Column("position", "序号", "Position", "int"), Column("type", "消息类型", "Message type"),
+    Column("subject", "对象", "Subject"), DISTRICT, Column("department", "报送部门", "Sent by", "code", "department"),
+    Column("actor", "经办人", "User"), Column("submitted_by", "报送方", "Submitted by"),
+    Column("message_id", "消息编号", "Message"), Column("business_date", "业务日期", "Happened on"),
+    Column("recorded_at", "记录时间", "Recorded at", "datetime"), Column("late_days", "迟报天数", "Days late", "int")),
+    rows_at("entries"))
+
 # --- the monthly report's overview -------------------------------------------------------------
 
 STAGE_COUNTS = (Column("stage", "阶段", "Stage", "code", "stage"), Column("count", "项目数", "Projects", "int"))

@@ -21,7 +21,6 @@ from infra.ledger import Ledger
 from infra.metrics import PROCESS, StoreCollector
 from infra.settings import Settings
 from projections import parked
-from projections.catalog import status
 from projections.db import NotBuilt
 from projections.read import ReadModels
 
@@ -63,7 +62,7 @@ def store_metrics(ledger: Ledger, settings: Settings, reads: ReadModels | None) 
         recorded = ledger.tracked_positions()
         gauges = [("yaosu_store_head", "Position of the last event in the store", [], [([], head)])]
         if reads is not None:
-            report = status(ledger, reads.catalog)
+            report = reads.status(ledger)
             labels = ["projection", "generation", "state"]
             for name, field, documentation in (
                     ("yaosu_projection_position", "position", "Store position each read model has applied"),
@@ -73,7 +72,8 @@ def store_metrics(ledger: Ledger, settings: Settings, reads: ReadModels | None) 
                 gauges.append((name, documentation, labels,
                                [([r["projection"], str(r["generation"]), r["state"]], r[field]) for r in report]))
             try:
-                waiting = parked.count(reads.db, reads.tables(parked.Parked))
+                with reads.snapshot(parked.Parked) as view:
+                    waiting = parked.count(view.db, view.tables(parked.Parked))
                 gauges.append(("yaosu_parked_messages", "Kafka messages waiting for a prerequisite", [],
                                [([], waiting)]))
             except NotBuilt:

@@ -55,3 +55,11 @@ MONTH_PATTERN = r"^(199[0-9]|20[0-9][0-9]|2100)-(0[1-9]|1[0-2])$"
 Month = Annotated[str, Query(pattern=MONTH_PATTERN, description="the report's month, YYYY-MM",
                              examples=["2021-09"])]
 ReportFormat = Annotated[Literal["xlsx"], Query(description="the report is a workbook")]
+RecordedFrom = Annotated[Optional[date], Query(ge=FIRST_DAY, le=LAST_DAY, description="first record date (city time)",
+                                               json_schema_extra={"pattern": DATE_PATTERN})]
+RecordedTo = Annotated[Optional[date], Query(ge=FIRST_DAY, le=LAST_DAY, description="last record date (city time)",
+                                             json_schema_extra={"pattern": DATE_PATTERN})]
+LateDays = Annotated[Optional[int], Query(ge=0, le=36_500,
+                                          description="recorded at least this many days after it happened")]
+#: A name to match exactly (a department, user, token, message type or message id as stored).
+Exactly = Annotated[Optional[str], Query(min_length=1, max_length=200)]

@@ -7,11 +7,11 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from api import exports, schemas
-from api.auth import Caller, Config, Reads
+from api.auth import Caller, Config
 from api.errors import problems
 from api.json import JSON
 from api.params import (
@@ -41,13 +41,13 @@ from api.params import (
     WarningCode,
     Year,
 )
+from api.reading import Reading, View, answered
 from domain import reference
 from domain.names import name_of
 from domain.ranking import allocation_advice, rank_districts
 from infra.clock import city_today
 from infra.settings import Settings
 from projections import factor_ledger, investment, libraries, parked, sedimentation, stages, warnings
-from projections.read import ReadModels
 
 router = APIRouter(tags=["read models"])
 PROBLEMS = problems(400, 401, 503)
@@ -55,59 +55,70 @@ LISTS = {**PROBLEMS, **exports.DOWNLOADS}
 
 
 @router.get("/v1/libraries/{library}", response_model=schemas.LibraryResponse, responses=LISTS)
-def get_library(library: LibraryPath, _: Caller, reads: Reads, district: District = None, sector: Sector = None,
+@answered
+def get_library(request: Request, library: LibraryPath, _: Caller, view: View(libraries.Libraries),
+                district: District = None, sector: Sector = None,
                 department: Department = None, format: Format = "json", lang: Lang = "zh") -> Response:
     """Members of a reserve library, filterable by district (一纵), sector and department (一横), with totals."""
     filters = {"district": district, "sector": sector, "department": department}
-    found = libraries.members(reads.db, reads.tables(libraries.Libraries), library, filters)
+    found = libraries.members(view.db, view.tables(libraries.Libraries), library, filters)
     return exports.download(exports.LIBRARY, found, format, lang, name=f"library-{library}",
                             title=name_of("library", library, lang))
 
 
 @router.get("/v1/libraries/{library}/matrix", response_model=schemas.MatrixResponse, responses=PROBLEMS)
-def get_matrix(library: LibraryPath, _: Caller, reads: Reads) -> Response:
+@answered
+def get_matrix(request: Request, library: LibraryPath, _: Caller, view: View(libraries.Libraries)) -> Response:
     """District × sector counts and total investment of a library (一纵一横)."""
-    return JSON(libraries.matrix(reads.db, reads.tables(libraries.Libraries), library))
+    return JSON(libraries.matrix(view.db, view.tables(libraries.Libraries), library))
 
 
 @router.get("/v1/stages", response_model=schemas.StagesResponse, responses=LISTS)
-def get_stages(_: Caller, reads: Reads, stage: Stage = None, district: District = None, format: Format = "json",
+@answered
+def get_stages(request: Request, _: Caller, view: View(stages.Stages), stage: Stage = None,
+               district: District = None, format: Format = "json",
                lang: Lang = "zh") -> Response:
     """Projects per stage with days in stage and the stage's factor checklist (satisfied / missing)."""
-    found = stages.board(reads.db, reads.tables(stages.Stages), stage, district, city_today())
+    found = stages.board(view.db, view.tables(stages.Stages), stage, district, city_today())
     return exports.download(exports.STAGES, found, format, lang)
 
 
 @router.get("/v1/ledger", response_model=schemas.LedgerResponse, responses=LISTS)
-def get_ledger(_: Caller, reads: Reads, district: District = None, year: Year = None, factor: Factor = None,
+@answered
+def get_ledger(request: Request, _: Caller, view: View(factor_ledger.FactorLedger), district: District = None,
+               year: Year = None, factor: Factor = None,
                project: ProjectCode = None, format: Format = "json", lang: Lang = "zh") -> Response:
     """The factor ledger per district × year × factor; with `project`, that project's grants."""
-    tables = reads.tables(factor_ledger.FactorLedger)
+    tables = view.tables(factor_ledger.FactorLedger)
     if project is not None:
-        grants = {"project": project, "grants": factor_ledger.project_grants(reads.db, tables, project)}
+        grants = {"project": project, "grants": factor_ledger.project_grants(view.db, tables, project)}
         return exports.download(exports.GRANTS, grants, format, lang)
-    rows = {"rows": factor_ledger.summary(reads.db, tables, district, year, factor)}
+    rows = {"rows": factor_ledger.summary(view.db, tables, district, year, factor)}
     return exports.download(exports.LEDGER, rows, format, lang)
 
 
 @router.get("/v1/stats/investment", response_model=schemas.InvestmentResponse, responses=PROBLEMS)
-def get_investment(_: Caller, reads: Reads, by: By = "sector", year: Year = None) -> Response:
+@answered
+def get_investment(request: Request, _: Caller,
+                   view: View(investment.Investment), by: By = "sector", year: Year = None) -> Response:
     """Planned and completed investment by sector or district, per year."""
-    return JSON(investment.statistics(reads.db, reads.tables(investment.Investment), by, year))
+    return JSON(investment.statistics(view.db, view.tables(investment.Investment), by, year))
 
 
 @router.get("/v1/alerts", response_model=schemas.AlertsResponse, responses=LISTS)
-def get_alerts(_: Caller, reads: Reads, settings: Config, as_of: AsOf = None, district: District = None,
+@answered
+def get_alerts(request: Request, _: Caller, view: View(sedimentation.Sedimentation), settings: Config,
+               as_of: AsOf = None, district: District = None,
                level: Level = None, rule: Rule = None, department: Department = None, format: Format = "json",
                lang: Lang = "zh") -> Response:
     """Sedimentation alerts (要素沉淀) as of a business date (default today, city time), from the read model."""
-    found = alerts_on(reads, settings, as_of or city_today(), district=district, level=level, rule=rule,
+    found = alerts_on(view, settings, as_of or city_today(), district=district, level=level, rule=rule,
                       department=department)
     return exports.download(exports.ALERTS, found, format, lang)
 
 
-def alerts_on(reads: ReadModels, settings: Settings, when: date, **filters: str | None) -> dict[str, Any]:
-    found = sedimentation.alerts(reads.db, reads.tables(sedimentation.Sedimentation), when, settings.thresholds,
+def alerts_on(view: Reading, settings: Settings, when: date, **filters: str | None) -> dict[str, Any]:
+    found = sedimentation.alerts(view.db, view.tables(sedimentation.Sedimentation), when, settings.thresholds,
                                  **filters)
     return {"as_of": when, "alerts": [
         sedimentation.alert_json(a.project_code, a.rule, a.ref, a.level, a.since, a.detail, district=a.district,
@@ -116,45 +127,53 @@ def alerts_on(reads: ReadModels, settings: Settings, when: date, **filters: str 
 
 
 @router.get("/v1/parked", response_model=schemas.ParkedResponse, responses=PROBLEMS)
-def get_parked(_: Caller, reads: Reads, after: After = 0, limit: Limit = 100) -> Response:
+@answered
+def get_parked(request: Request, _: Caller,
+               view: View(parked.Parked), after: After = 0, limit: Limit = 100) -> Response:
     """Kafka messages waiting for a prerequisite (a project or a reduction not registered yet), in the
     order parked: each is tried again after every later batch, and rejected for good after its window."""
-    found = parked.waiting(reads.db, reads.tables(parked.Parked), after, limit)
+    found = parked.waiting(view.db, view.tables(parked.Parked), after, limit)
     return JSON({"parked": found, "next_after": found[-1]["position"] if found else after})
 
 
 @router.get("/v1/warnings", response_model=schemas.WarningsResponse, responses=LISTS)
-def get_warnings(_: Caller, reads: Reads, code: WarningCode = None, district: District = None, department: Sender = None,
+@answered
+def get_warnings(request: Request, _: Caller, view: View(warnings.Warnings), code: WarningCode = None,
+                 district: District = None, department: Sender = None,
                  from_: From = None, to: To = None, after: After = 0, limit: Limit = 100, format: Format = "json",
                  lang: Lang = "zh") -> Response:
     """Policy priorities messages did not follow (accepted, and flagged), in the order stored."""
     filters = {"code": code, "district": district, "department": department, "from": from_, "to": to}
-    found = warnings.listed(reads.db, reads.tables(warnings.Warnings), filters, after, limit)
+    found = warnings.listed(view.db, view.tables(warnings.Warnings), filters, after, limit)
     body = {"warnings": found, "next_after": found[-1]["position"] if found else after}
     return exports.download(exports.WARNINGS, body, format, lang)
 
 
 @router.get("/v1/rankings/districts", response_model=schemas.RankingResponse, responses=LISTS)
-def get_ranking(_: Caller, reads: Reads, settings: Config, year: RequiredYear, as_of: AsOf = None,
+@answered
+def get_ranking(request: Request, _: Caller, view: View(sedimentation.Sedimentation), settings: Config,
+                year: RequiredYear, as_of: AsOf = None,
                 format: Format = "json", lang: Lang = "zh") -> Response:
     """大干大支持: districts by how their annual-library projects start and invest, as of a business date
     (default today); the score is explained in the README."""
-    return exports.download(exports.RANKING, ranking_on(reads, settings, year, as_of or city_today()), format, lang)
+    return exports.download(exports.RANKING, ranking_on(view, settings, year, as_of or city_today()), format, lang)
 
 
-def ranking_on(reads: ReadModels, settings: Settings, year: int, when: date) -> dict[str, Any]:
-    facts = sedimentation.load_facts(reads.db, reads.tables(sedimentation.Sedimentation))
+def ranking_on(view: Reading, settings: Settings, year: int, when: date) -> dict[str, Any]:
+    facts = sedimentation.load_facts(view.db, view.tables(sedimentation.Sedimentation))
     return {"year": year, "as_of": when,
             "districts": [row.__dict__ for row in rank_districts(facts, year, when, settings.thresholds)]}
 
 
 @router.get("/v1/allocation/advice", response_model=schemas.AdviceResponse, responses=PROBLEMS)
-def get_advice(_: Caller, reads: Reads, settings: Config, year: RequiredYear, factor: AdviceFactor, total: Total,
+@answered
+def get_advice(request: Request, _: Caller, view: View(sedimentation.Sedimentation), settings: Config,
+               year: RequiredYear, factor: AdviceFactor, total: Total,
                as_of: AsOf = None) -> Response:
     """A city total of land, energy or special-bond quota split over the ranked districts by score ×
     annual planned investment. Advice only: nothing is stored."""
     when: date = as_of or city_today()
-    facts = sedimentation.load_facts(reads.db, reads.tables(sedimentation.Sedimentation))
+    facts = sedimentation.load_facts(view.db, view.tables(sedimentation.Sedimentation))
     ranking = rank_districts(facts, year, when, settings.thresholds)
     amount = Decimal(repr(total))
     return JSON({"year": year, "as_of": when, "factor": factor, "total": amount,
@@ -164,31 +183,33 @@ def get_advice(_: Caller, reads: Reads, settings: Config, year: RequiredYear, fa
 @router.get("/v1/reports/monthly", response_class=Response, responses={
     **PROBLEMS, 200: {"description": "the month's report, one workbook",
                       "content": {exports.XLSX_MEDIA_TYPE: {"schema": {"type": "string", "format": "binary"}}}}})
-def get_monthly_report(_: Caller, reads: Reads, settings: Config, month: Month, format: ReportFormat = "xlsx",
-                       lang: Lang = "zh") -> Response:
+@answered
+def get_monthly_report(request: Request, _: Caller, view: View(stages.Stages, libraries.Libraries, factor_ledger.FactorLedger,
+                                                    sedimentation.Sedimentation, warnings.Warnings),
+                       settings: Config, month: Month, format: ReportFormat = "xlsx", lang: Lang = "zh") -> Response:
     """The month's report to the city government (月报): an overview (projects per stage and library, alerts
     per district and level at the month's end, the year's energy and land quota use), the district ranking
     and the alerts as of the month's last day, the year's factor ledger, and the warnings of the month.
     Stages and libraries are counted as they are now: those read models keep no history."""
     year, number = int(month[:4]), int(month[5:])
     first, end = date(year, number, 1), date(year, number, calendar.monthrange(year, number)[1])
-    board = stages.board(reads.db, reads.tables(stages.Stages), None, None, city_today())
-    library_tables = reads.tables(libraries.Libraries)
-    ledger = reads.tables(factor_ledger.FactorLedger)
+    board = stages.board(view.db, view.tables(stages.Stages), None, None, city_today())
+    library_tables = view.tables(libraries.Libraries)
+    ledger = view.tables(factor_ledger.FactorLedger)
     return exports.monthly_report(
         month, lang,
         stage_counts=[{"stage": s["stage"], "count": s["count"]} for s in board["stages"]],
-        library_totals=[{"library": name, **libraries.matrix(reads.db, library_tables, name)["totals"]}
+        library_totals=[{"library": name, **libraries.matrix(view.db, library_tables, name)["totals"]}
                         for name in reference.LIBRARIES],
-        alerts=alerts_on(reads, settings, end), ranking=ranking_on(reads, settings, year, end),
-        ledger={"rows": factor_ledger.summary(reads.db, ledger, None, year, None)},
-        warnings={"warnings": warnings_between(reads, first, end)})
+        alerts=alerts_on(view, settings, end), ranking=ranking_on(view, settings, year, end),
+        ledger={"rows": factor_ledger.summary(view.db, ledger, None, year, None)},
+        warnings={"warnings": warnings_between(view, first, end)})
 
 
-def warnings_between(reads: ReadModels, first: date, last: date) -> list[dict[str, Any]]:
+def warnings_between(view: Reading, first: date, last: date) -> list[dict[str, Any]]:
     """Every warning whose business date falls in [first, last], page by page."""
-    tables, found, after = reads.tables(warnings.Warnings), [], 0
-    while page := warnings.listed(reads.db, tables, {"from": first, "to": last}, after, 1000):
+    tables, found, after = view.tables(warnings.Warnings), [], 0
+    while page := warnings.listed(view.db, tables, {"from": first, "to": last}, after, 1000):
         found += page
         after = page[-1]["position"]
     return found

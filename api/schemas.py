@@ -174,6 +174,7 @@ class Problem(BaseModel):
     status: int
     detail: str
     code: str
+    position: Optional[int] = Field(None, description="`read_model_behind`: the position the read models are at")
 
 
 class Health(BaseModel):
@@ -342,6 +343,27 @@ class WarningItem(BaseModel):
 
 class WarningsResponse(BaseModel):
     warnings: list[WarningItem]
+    next_after: int
+
+
+class AuditEntry(BaseModel):
+    position: int
+    type: str = Field(description="the message type (or the event's, for events no message caused)")
+    event: str
+    subject: Optional[str] = Field(None, description="the project (or reduction, district) it was about")
+    district: str
+    department: Optional[str] = Field(None, description="the department that sent the message")
+    actor: Optional[str] = Field(None, description="the user who did it, as the portal said")
+    submitted_by: Optional[str] = Field(None, description="the token that submitted it")
+    message_id: Optional[str] = None
+    business_date: date = Field(description="when it happened (city time)")
+    recorded_on: date = Field(description="when the store recorded it (city time)")
+    recorded_at: datetime
+    late_days: int = Field(description="days between happening and recording")
+
+
+class AuditResponse(BaseModel):
+    entries: list[AuditEntry]
     next_after: int
 
 

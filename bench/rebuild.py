@@ -1,44 +1,28 @@
-"""Benchmark: rebuilding every read model from zero, beside the library's per-event projection.
-
-    make services-up && set -a && . var/services.env && set +a
-    .venv/bin/python bench/rebuild.py [--events 1000000] [--baseline-events 30000]
-
-Fills a PostgreSQL schema (`bench` by default, kept between runs) with demo years through the
-message pipeline until it holds `--events` events, then measures in the same run:
-
-1. `yaosu projections rebuild` of all five read models (batches of 10,000 events per transaction);
-2. the `eventsourcing` library's `ProjectionRunner` with one transaction per event, maintaining
-   only a grants table (less work than ours), over the first `--baseline-events` events.
-
-Prints events/s for both and their ratio.
-"""
+"""Rebuilding every read model from zero (`yaosu projections rebuild`, a process of its own) on a store
+of a million events or more, beside the `eventsourcing` library's `ProjectionRunner` (one transaction
+per event, keeping only a grants table: less work than ours) and the floor: reading the log alone."""
 
 from __future__ import annotations
 
-import argparse
-import os
-import sys
+import tempfile
 import time
-from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+import orjson
+import psycopg
+from eventsourcing.dispatch import singledispatchmethod
+from eventsourcing.persistence import Tracking
+from eventsourcing.postgres import PostgresTrackingRecorder
+from eventsourcing.projection import Projection as LibraryProjection
+from eventsourcing.projection import ProjectionRunner
 
-import psycopg  # noqa: E402
-from eventsourcing.dispatch import singledispatchmethod  # noqa: E402
-from eventsourcing.persistence import Tracking  # noqa: E402
-from eventsourcing.postgres import PostgresTrackingRecorder  # noqa: E402
-from eventsourcing.projection import Projection as LibraryProjection  # noqa: E402
-from eventsourcing.projection import ProjectionRunner  # noqa: E402
+from bench.common import Figures, pg_base, say, wait_for_exit, yaosu
+from domain.project import GRANT_EVENTS
+from infra.bootstrap import build_ledger
+from infra.ledger import Ledger
+from infra.settings import Settings
 
-from domain.project import GRANT_EVENTS  # noqa: E402
-from infra.bootstrap import build_ledger  # noqa: E402
-from infra.ledger import Ledger  # noqa: E402
-from infra.settings import Settings  # noqa: E402
-from projections.catalog import BY_NAME  # noqa: E402
-from projections.runner import Runner  # noqa: E402
-from yaosu.demo import demo_messages  # noqa: E402
-from yaosu.loading import Progress, submit_all  # noqa: E402
+PER_EVENT_EVENTS = 4000
 
 
 class GrantsView(PostgresTrackingRecorder):
@@ -76,56 +60,65 @@ class GrantsProjection(LibraryProjection[GrantsView]):
                                 getattr(e, quantity) if quantity else None, e.audit.business_date), tracking)
 
 
-def fill(ledger: Ledger, events: int) -> None:
-    year = 2000
-    while (head := ledger.head()) < events:
-        messages = demo_messages(year, projects=3000, seed=year)
-        print(f"store holds {head:,} events; loading demo year {year} ({len(messages):,} messages)", file=sys.stderr)
-        submit_all(ledger, messages, total=len(messages), label=f"fill {year}")
-        year += 1
+def rebuild(store: str) -> tuple[float, float]:
+    """Events/s of `yaosu projections rebuild` of every read model, and the process's peak memory in MB."""
+    with tempfile.TemporaryFile("w+") as output:
+        process = yaosu("projections", "rebuild", store=store, stdout=output)
+        code, rss = wait_for_exit(process)
+        output.seek(0)
+        printed = output.read()
+    if code != 0:
+        raise SystemExit(f"yaosu projections rebuild failed:\n{printed}")
+    summary = orjson.loads(printed.strip().splitlines()[-1])
+    return summary["events"] / summary["seconds"], rss
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--events", type=int, default=1_000_000)
-    parser.add_argument("--baseline-events", type=int, default=30_000)
-    parser.add_argument("--schema", default="bench")
-    args = parser.parse_args()
-    base = os.environ.get("YAOSU_STORE", "")
-    if not base.startswith("postgresql"):
-        print("set YAOSU_STORE to a PostgreSQL URL (make services-up; . var/services.env)", file=sys.stderr)
-        return 2
-    settings = Settings(store=f"{base.split('?')[0]}?schema={args.schema}")
+def per_event(ledger: Ledger, settings: Settings, schema: str) -> float:
+    """Events/s of the library's runner over the first `PER_EVENT_EVENTS` events, from zero."""
+    with psycopg.connect(pg_base(), autocommit=True) as conn:
+        conn.execute(f"DROP TABLE IF EXISTS {schema}.baseline_grants, {schema}.baseline_tracking")
+    env = {**settings.persistence_env(), "POSTGRES_SCHEMA": schema}
+    runner = ProjectionRunner(application_class=Ledger, projection_class=GrantsProjection, view_class=GrantsView,
+                              env=env)
+    target = ledger.notifications_after(PER_EVENT_EVENTS - 1, 1)[0].id
+    started = time.perf_counter()
+    runner.wait(target, timeout=3600)
+    rate = PER_EVENT_EVENTS / (time.perf_counter() - started)
+    runner.stop()
+    return rate
+
+
+def read_floor(ledger: Ledger) -> float:
+    """Events/s of reading the whole log in batches of 10,000, decoding nothing."""
+    started, after, read = time.perf_counter(), 0, 0
+    while batch := ledger.notifications_after(after, 10_000):
+        read += len(batch)
+        after = batch[-1].id
+    return read / (time.perf_counter() - started)
+
+
+def measure(figures: Figures, store: str, small: str) -> None:
+    """`store`: a million events or more; `small`: another, to show the memory does not grow with the store."""
+    settings = Settings(store=store)
     ledger = build_ledger(settings)
-    fill(ledger, args.events)
-    head = ledger.head()
-
-    runner = Runner(ledger, settings, prefix="bench")
-    progress = Progress(head, "rebuild (5 read models, batched)", unit="event")
-    started = time.perf_counter()
-    runner.rebuild(list(BY_NAME), progress.advance)
-    ours = head / (time.perf_counter() - started)
-    progress.finish()
-    runner.close()
-
-    with psycopg.connect(base.split("?")[0], autocommit=True) as conn:  # the baseline starts from zero each run
-        conn.execute(f"DROP TABLE IF EXISTS {args.schema}.baseline_grants, {args.schema}.baseline_tracking")
-    env = {**settings.persistence_env(), "POSTGRES_SCHEMA": args.schema}
-    view_runner = ProjectionRunner(application_class=Ledger, projection_class=GrantsProjection,
-                                   view_class=GrantsView, env=env)
-    target = ledger.notifications_after(args.baseline_events - 1, 1)[0].id
-    started = time.perf_counter()
-    view_runner.wait(target, timeout=3600)
-    baseline = args.baseline_events / (time.perf_counter() - started)
-    view_runner.stop()
-
-    print(f"store: {head:,} events in PostgreSQL schema {args.schema!r}")
-    print(f"yaosu rebuild, all 5 read models, 10,000 events per transaction: {ours:,.0f} events/s")
-    print(f"library ProjectionRunner, 1 grants table, 1 transaction per event "
-          f"(first {args.baseline_events:,} events): {baseline:,.0f} events/s")
-    print(f"ratio: {ours / baseline:,.1f}x")
-    return 0
+    say(f"rebuild: {ledger.head():,} events")
+    schema = settings.location.schema
+    for repetition in range(3):
+        say(f"rebuild, repetition {repetition + 1} of 3")
+        rate, rss = rebuild(store)
+        figures.add("rebuild_events_per_s", rate, "events/s")
+        figures.add("rss_rebuild_mb", rss, "MB")
+        figures.add("rebuild_per_event_events_per_s", per_event(ledger, settings, schema), "events/s")
+        figures.add("notification_read_floor_events_per_s", read_floor(ledger), "events/s")
+    figures.add("store_events", ledger.head(), "events")
+    ledger.close()
+    small_ledger = build_ledger(Settings(store=small))
+    figures.add("small_store_events", small_ledger.head(), "events")
+    small_ledger.close()
+    figures.add("rss_rebuild_small_store_mb", rebuild(small)[1], "MB")
 
 
-if __name__ == "__main__":
-    raise SystemExit(main())
+def ratios(figures: Figures) -> list[tuple[str, float]]:
+    ours = figures.median("rebuild_events_per_s")
+    return [("rebuild_vs_per_event", ours / figures.median("rebuild_per_event_events_per_s")),
+            ("rebuild_vs_read_floor", ours / figures.median("notification_read_floor_events_per_s"))]

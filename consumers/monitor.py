@@ -32,7 +32,8 @@ from infra.resilience import keep_running
 from infra.settings import Settings
 from infra.turns import Turns
 from projections import sedimentation
-from projections.read import ReadModels
+from projections.db import NotBuilt
+from projections.read import ReadModelBehind, ReadModels
 
 log = logging.getLogger("yaosu.monitor")
 CHANGED = get_topic(SedimentationAlerts.Changed)
@@ -49,7 +50,7 @@ class Monitor:
     def __init__(self, ledger: Ledger, settings: Settings, *, today: Callable[[], date] = city_today,
                  read_model_timeout: float = 120) -> None:
         self.ledger, self.settings, self.today = ledger, settings, today
-        self.reads = ReadModels(settings)
+        self.reads = ReadModels(settings, connections=1)
         self.read_model_timeout = read_model_timeout
         self.stopping = threading.Event()
         self._producer: Any = None
@@ -57,18 +58,18 @@ class Monitor:
         self._recorded: dict[tuple[str, str], str] | None = None
         self._facts: list[ProjectFacts] | None = None
         # One monitor at a time: another started beside it waits, and takes over if it dies.
-        self._turns = Turns(self.reads.db.conninfo() if self.reads.db.dialect == "postgres" else {}, "yaosu-monitor")
+        self._turns = Turns(self.reads.conninfo, "yaosu-monitor")
         self._facts_at = 0  # store position the facts were read at
 
     def stop(self) -> None:
         self.stopping.set()
 
     def my_turn(self) -> bool:
-        if self.reads.db.dialect != "postgres":
+        if self.reads.dialect != "postgres":
             return True
         if not self._turns.still_held():
             self._producer = self._published = self._recorded = self._facts = None  # start afresh
-        return self._turns.take(f"{self.reads.db.schema}:monitor")
+        return self._turns.take(f"{self.reads.schema}:monitor")
 
     def close(self) -> None:
         self._turns.drop()
@@ -95,18 +96,19 @@ class Monitor:
             self._recorded = levels
         return self._recorded
 
-    def _wait_for_read_model(self, head: int) -> None:
+    def _read_facts(self, head: int) -> list[ProjectFacts]:
+        """The facts as of `head` at least: never judge on stale facts."""
         deadline = time.monotonic() + self.read_model_timeout
         while True:
-            serving = [g for g in self.reads.catalog.generations("sedimentation") if g.state == "active"]
-            if serving and serving[-1].position >= head:
-                return
-            if self.stopping.is_set():
-                raise Interrupted("stopped while waiting for the read model")  # never judge on stale facts
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"the sedimentation read model is not at position {head}: "
-                                   "is `yaosu serve` or `yaosu projections run` running?")
-            time.sleep(0.05)
+            try:
+                with self.reads.snapshot(sedimentation.Sedimentation, min_position=head, wait_seconds=1) as view:
+                    return sedimentation.load_facts(view.db, view.tables(sedimentation.Sedimentation))
+            except (ReadModelBehind, NotBuilt) as behind:
+                if self.stopping.is_set():
+                    raise Interrupted("stopped while waiting for the read model") from None
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"{behind}: is `yaosu serve` or `yaosu projections run` running?") from None
+                self.stopping.wait(0.05)  # not built yet: nothing to wait on but time
 
     def _only_mine_since(self, position: int) -> bool:
         """Has nothing but this monitor's own records been stored after `position`?"""
@@ -117,8 +119,7 @@ class Monitor:
         """The read model's facts, read again only when something other than alerts was stored."""
         if self._facts is None or not self._only_mine_since(self._facts_at):
             head = self.ledger.head()
-            self._wait_for_read_model(head)
-            self._facts = sedimentation.load_facts(self.reads.db, self.reads.tables(sedimentation.Sedimentation))
+            self._facts = self._read_facts(head)
             self._facts_at = head
         return self._facts
 

@@ -40,7 +40,7 @@ def tracking_name(tp: TopicPartition) -> str:
 
 class PortalConsumer:
     def __init__(self, ledger: Ledger, settings: Settings, *, group: str = "yaosu-portal",
-                 batch_size: int = 1000) -> None:
+                 batch_size: int = 5000) -> None:
         self.ledger, self.settings, self.group, self.batch_size = ledger, settings, group, batch_size
         self.stopping = threading.Event()
         self.processed = 0

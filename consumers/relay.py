@@ -1,4 +1,5 @@
-"""`yaosu relay`: every domain event to `yaosu.events.v1`, in store order (the outbox).
+"""`yaosu relay`: every domain event to `yaosu.events.v1`, in store order (the outbox), and the audit
+chain's daily checkpoints to `yaosu.audit.v1`.
 
 Domain events only: projects, quota pools, reductions and alert changes, not the pipeline's own
 bookkeeping (receipts, parked messages, the monitor's clock). Key: the district of the event's
@@ -21,6 +22,7 @@ import orjson
 from eventsourcing.utils import get_topic
 
 from domain.alerts import SupervisionClock
+from domain.checkpoint import AuditCheckpoint
 from domain.parking import ParkedMessage
 from domain.receipt import MessageReceipt
 from infra import kafka, presenter
@@ -33,6 +35,7 @@ TRACKING = "relay:" + kafka.EVENTS
 
 
 REJECTED = get_topic(MessageReceipt.Rejected)
+CHECKPOINTED = get_topic(AuditCheckpoint.Recorded)
 #: Events of the pipeline's own aggregates: kept in the store, not published.
 BOOKKEEPING = tuple(f"{get_topic(cls)}." for cls in (MessageReceipt, ParkedMessage, SupervisionClock))
 
@@ -60,7 +63,7 @@ class Relay:
 
         def relay() -> None:
             if not producer:
-                kafka.ensure_topics(self.settings, kafka.EVENTS, kafka.REJECTED)
+                kafka.ensure_topics(self.settings, kafka.EVENTS, kafka.REJECTED, kafka.AUDIT)
                 producer.append(kafka.producer(self.settings))
             if self.step(producer[0]) < self.batch_size:
                 if until_caught_up:
@@ -90,6 +93,10 @@ class Relay:
                     futures.append(producer.send(kafka.topic(self.settings, kafka.REJECTED), key=key,
                                                  value=rejected_value(event),
                                                  headers=headers + [("code", event.code.encode())]))
+            elif n.topic == CHECKPOINTED:
+                stored = self.ledger.stored_item(n)
+                futures.append(producer.send(kafka.topic(self.settings, kafka.AUDIT), key=b"checkpoint",
+                                             value=presenter.dumps(presenter.event_json(stored)), headers=headers))
             elif not n.topic.startswith(BOOKKEEPING):
                 stored = self.ledger.stored_item(n)
                 key = self.ledger.district_of(stored.event).encode() if stored.event is not None else None

@@ -7,7 +7,7 @@ were recorded. The read model keeps the facts; the API and the monitor both call
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from decimal import Decimal
 from typing import Callable, Iterable, Mapping
@@ -171,10 +171,19 @@ def completed_by(facts: ProjectFacts, year: int, day: date) -> Decimal:
     return sum(months.values(), Decimal(0))
 
 
-# --- the rules: each gives (level, detail) on a date, or None -------------------------------
+# --- the rules: each gives a finding on a date, or None -------------------------------------
 
 
-def not_started_level(facts: ProjectFacts, day: date, thresholds: Thresholds) -> tuple[str, str] | None:
+@dataclass(frozen=True)
+class Finding:
+    """A rule's verdict on one day: the level, and what its detail states that holds over a stretch
+    of days (`about`); the detail adds only what the day itself changes (how many days late)."""
+
+    level: str
+    about: tuple[str, ...]
+
+
+def not_started_level(facts: ProjectFacts, day: date, thresholds: Thresholds) -> Finding | None:
     if not _on(facts.registered_on, day) or _closed(facts, day) or _on(facts.started_on, day) or facts.planned_start >= day:
         return None
     # Every factor received counts, reclaimed or not: it was taken, and the start did not follow (v1.1).
@@ -185,11 +194,10 @@ def not_started_level(facts: ProjectFacts, day: date, thresholds: Thresholds) ->
     level = "red" if late > thresholds.start_red_days else "yellow" if late > thresholds.start_yellow_days else None
     if level is None:
         return None
-    factors = ", ".join(sorted({g.factor for g in held}))
-    return level, f"应开未开: planned to start {facts.planned_start}, {late} days ago, holding {factors}"
+    return Finding(level, (facts.planned_start.isoformat(), ", ".join(sorted({g.factor for g in held}))))
 
 
-def lagging_level(facts: ProjectFacts, day: date, thresholds: Thresholds) -> tuple[str, str] | None:
+def lagging_level(facts: ProjectFacts, day: date, thresholds: Thresholds) -> Finding | None:
     if not _on(facts.started_on, day) or _closed(facts, day):
         return None
     planned = plan_for(facts, day.year, day)
@@ -203,11 +211,10 @@ def lagging_level(facts: ProjectFacts, day: date, thresholds: Thresholds) -> tup
     level = "red" if gap > thresholds.lag_red_points else "yellow" if gap >= thresholds.lag_yellow_points else None
     if level is None:
         return None
-    return level, (f"严重滞后: {actual:.1f}% of the {day.year} plan done against {expected:.1f}% expected "
-                   f"after {months} months ({gap:.1f} points behind)")
+    return Finding(level, (f"{actual:.1f}", str(day.year), f"{expected:.1f}", str(months), f"{gap:.1f}"))
 
 
-def issue_level(facts: ProjectFacts, issue: IssueFact, day: date, thresholds: Thresholds) -> tuple[str, str] | None:
+def issue_level(facts: ProjectFacts, issue: IssueFact, day: date, thresholds: Thresholds) -> Finding | None:
     if not _on(issue.escalated_on, day) or _on(issue.resolved_on, day) or _closed(facts, day):
         return None
     due = issue.due_on(day)
@@ -215,32 +222,94 @@ def issue_level(facts: ProjectFacts, issue: IssueFact, day: date, thresholds: Th
         return None
     late = (day - due).days
     level = "red" if late >= thresholds.issue_red_days else "yellow"  # "red 30 days after" the due date
-    return level, f"issue {issue.issue_id} ({issue.title}) unresolved {late} days after its due date {due}"
+    return Finding(level, (issue.issue_id, issue.title, due.isoformat()))
 
 
-def reduction_level(facts: ProjectFacts, reduction: ReductionFact, day: date, thresholds: Thresholds) -> tuple[str, str] | None:
+def reduction_level(facts: ProjectFacts, reduction: ReductionFact, day: date, thresholds: Thresholds) -> Finding | None:
     advanced = [g for g in facts.grants if g.reduction_id == reduction.reduction_id
                 and g.granted_on <= day and not _on(g.reclaimed_on, day)]
     if not advanced or _on(facts.cancelled_on, day) or _on(reduction.completed_on, day):
         return None
     # Red from the due date, or from the completion of the project using it if that comes first.
     if day >= reduction.due_date:
-        return "red", f"reduction {reduction.reduction_id} advanced from is not complete by its due date {reduction.due_date}"
+        return Finding("red", ("due", reduction.reduction_id, reduction.due_date.isoformat()))
     if _on(facts.completed_on, day):
-        return "red", f"project completed on {facts.completed_on} before reduction {reduction.reduction_id} was complete"
+        return Finding("red", ("completed", reduction.reduction_id, str(facts.completed_on)))
     return None
+
+
+def _days_since(iso: str, day: date) -> int:
+    return (day - date.fromisoformat(iso)).days
+
+
+#: What each rule's detail says on a day, from its finding's `about`: the one wording of every alert.
+DETAILS: dict[str, Callable[[tuple[str, ...], date], str]] = {
+    "not_started": lambda about, day: (f"应开未开: planned to start {about[0]}, {_days_since(about[0], day)} days "
+                                       f"ago, holding {about[1]}"),
+    "lagging": lambda about, day: (f"严重滞后: {about[0]}% of the {about[1]} plan done against {about[2]}% expected "
+                                   f"after {about[3]} months ({about[4]} points behind)"),
+    "issue_overdue": lambda about, day: (f"issue {about[0]} ({about[1]}) unresolved {_days_since(about[2], day)} "
+                                         f"days after its due date {about[2]}"),
+    "reduction_overdue": lambda about, day: (
+        f"reduction {about[1]} advanced from is not complete by its due date {about[2]}" if about[0] == "due" else
+        f"project completed on {about[2]} before reduction {about[1]} was complete"),
+}
 
 
 # --- evaluation ------------------------------------------------------------------------------
 
 
-def _since(level_at: Callable[[date], str | None], current: str, points: Iterable[date], as_of: date) -> date:
+@dataclass(frozen=True)
+class Check:
+    """One alert a project may have: its rule, the issue or reduction it concerns, and the days on
+    which its finding can change (it holds from each such day until the next)."""
+
+    rule: str
+    ref: str | None
+    finding_on: Callable[[date], Finding | None]
+    points: tuple[date, ...]
+
+
+def checks(facts: ProjectFacts, thresholds: Thresholds, *, lagging_years: Iterable[int] = ()) -> list[Check]:
+    """The alerts this project may have. Lagging is measured within a year (January counts no whole
+    month yet), so only the month ends of `lagging_years` are among its days of change."""
+    lifecycle = [facts.registered_on, facts.started_on, facts.completed_on, facts.cancelled_on]
+    grant_days = [day for g in facts.grants for day in (g.granted_on, g.reclaimed_on)]
+
+    def days(*points: date | None) -> tuple[date, ...]:
+        return tuple(sorted({p for p in points if p is not None}))
+
+    ps, started = facts.planned_start, facts.started_on
+    found = [Check("not_started", None, lambda day: not_started_level(facts, day, thresholds), days(
+        *lifecycle, *grant_days, ps + DAY * (thresholds.start_yellow_days + 1), ps + DAY * (thresholds.start_red_days + 1)))]
+    if started is not None:
+        month_ends = [point for year in lagging_years if year >= started.year
+                      for point in _month_ends(max(started, date(year, 1, 1)), date(year, 12, 31))]
+        found.append(Check("lagging", None, lambda day: lagging_level(facts, day, thresholds), days(
+            *lifecycle, *(p.set_on for p in facts.plans), *(r.reported_on for r in facts.reports), *month_ends)))
+    for issue in facts.issues:
+        found.append(Check("issue_overdue", issue.issue_id,
+                           lambda day, i=issue: issue_level(facts, i, day, thresholds),  # type: ignore[misc]
+                           days(*lifecycle, issue.resolved_on, *(point for on, due in issue.escalations for point in (
+                               on, due + DAY, due + DAY * thresholds.issue_red_days)))))
+    for reduction in facts.reductions.values():
+        found.append(Check("reduction_overdue", reduction.reduction_id,
+                           lambda day, r=reduction: reduction_level(facts, r, day, thresholds),  # type: ignore[misc]
+                           days(*lifecycle, *grant_days, reduction.completed_on, reduction.due_date)))
+    return found
+
+
+def _since(check: Check, current: str, as_of: date) -> date:
     """The day the alert reached `current` and stayed there through `as_of`.
 
-    The level only changes on the change points given, so walk back over them.
+    The finding only changes on the check's days of change, so walk back over them.
     """
+    def level_at(day: date) -> str | None:
+        found = check.finding_on(day)
+        return found.level if found else None
+
     since = as_of
-    for point in sorted({p for p in points if p <= as_of}, reverse=True):
+    for point in reversed([p for p in check.points if p <= as_of]):
         if level_at(point) != current:
             break
         since = point
@@ -261,39 +330,60 @@ def _month_ends(first: date, last: date) -> list[date]:
 
 def evaluate(facts: ProjectFacts, as_of: date, thresholds: Thresholds = Thresholds()) -> list[Alert]:
     """Every alert the project has on `as_of`, each with the day it reached its level."""
-    alerts: list[Alert] = []
-    lifecycle = [facts.registered_on, facts.started_on, facts.completed_on, facts.cancelled_on]
-    grant_days = [day for g in facts.grants for day in (g.granted_on, g.reclaimed_on)]
-
-    def add(rule: str, found: tuple[str, str] | None, level_at: Callable[[date], str | None],
-            points: list[date | None], ref: str | None = None) -> None:
-        if found is None:
-            return
-        level, detail = found
-        since = _since(level_at, level, [p for p in points if p is not None], as_of)
-        alerts.append(Alert(facts.code, rule, level, since, facts.district, detail, ref, facts.department,
-                            facts.leader_on(as_of)))
-
-    def level_of(rule: Callable[..., tuple[str, str] | None], *args: object) -> Callable[[date], str | None]:
-        return lambda day: (found[0] if (found := rule(facts, *args, day, thresholds)) else None)
-
-    ps = facts.planned_start
-    add("not_started", not_started_level(facts, as_of, thresholds), level_of(not_started_level),
-        [*lifecycle, *grant_days, ps + DAY * (thresholds.start_yellow_days + 1), ps + DAY * (thresholds.start_red_days + 1)])
-    if facts.started_on is not None and facts.started_on <= as_of:
-        # Lagging is measured within a year (January counts no whole month yet), so only this
-        # year's month ends can change its level: a far as-of date costs no more than a near one.
-        add("lagging", lagging_level(facts, as_of, thresholds), level_of(lagging_level),
-            [*lifecycle, *(p.set_on for p in facts.plans), *(r.reported_on for r in facts.reports),
-             *_month_ends(max(facts.started_on, date(as_of.year, 1, 1)), as_of)])
-    for issue in facts.issues:
-        add("issue_overdue", issue_level(facts, issue, as_of, thresholds),
-            lambda day, i=issue: (found[0] if (found := issue_level(facts, i, day, thresholds)) else None),
-            [*lifecycle, issue.resolved_on, *(point for on, due in issue.escalations
-                                               for point in (on, due + DAY, due + DAY * thresholds.issue_red_days))],
-            ref=issue.issue_id)
-    for reduction in facts.reductions.values():
-        add("reduction_overdue", reduction_level(facts, reduction, as_of, thresholds),
-            lambda day, r=reduction: (found[0] if (found := reduction_level(facts, r, day, thresholds)) else None),
-            [*lifecycle, *grant_days, reduction.completed_on, reduction.due_date], ref=reduction.reduction_id)
+    alerts = []
+    for check in checks(facts, thresholds, lagging_years=(as_of.year,)):
+        found = check.finding_on(as_of)
+        if found is not None:
+            alerts.append(Alert(facts.code, check.rule, found.level, _since(check, found.level, as_of), facts.district,
+                                DETAILS[check.rule](found.about, as_of), check.ref, facts.department,
+                                facts.leader_on(as_of)))
     return alerts
+
+
+# --- the timeline: every alert of a project over all days, for an index ---------------------
+
+
+@dataclass(frozen=True)
+class Stretch:
+    """An alert over consecutive days, `first` to `last` (None: on and on, until the facts change),
+    through which its level, `about` and the responsible leader stay the same."""
+
+    rule: str
+    ref: str | None
+    level: str
+    since: date  # the day it reached this level (a stretch may continue an earlier one at the same level)
+    first: date
+    last: date | None
+    about: tuple[str, ...]
+    leader: str | None
+
+    def alert(self, code: str, district: str, department: str, day: date) -> Alert:
+        """The alert on a day of this stretch, as `evaluate` gives it."""
+        return Alert(code, self.rule, self.level, self.since, district, DETAILS[self.rule](self.about, day), self.ref,
+                     department, self.leader)
+
+
+def timeline(facts: ProjectFacts, thresholds: Thresholds = Thresholds()) -> list[Stretch]:
+    """Every alert the project ever has, as it stands on these facts: `evaluate(facts, day)` for any
+    day, as stretches. Nothing changes between the days of change but the day-count in a detail."""
+    years = {p.year for p in facts.plans}
+    leader_days = sorted({day for g in facts.grants if g.leader for day in (g.granted_on, g.reclaimed_on) if day})
+    stretches: list[Stretch] = []
+    for check in checks(facts, thresholds, lagging_years=years):
+        points = sorted({*check.points, *leader_days})
+        previous: Stretch | None = None
+        for n, first in enumerate(points):
+            last = points[n + 1] - DAY if n + 1 < len(points) else None
+            found = check.finding_on(first)
+            if found is None:
+                previous = None
+                continue
+            leader = facts.leader_on(first)
+            if previous is not None and (previous.level, previous.about, previous.leader) == (
+                    found.level, found.about, leader):
+                previous = stretches[-1] = replace(previous, last=last)
+                continue
+            since = previous.since if previous is not None and previous.level == found.level else first
+            previous = Stretch(check.rule, check.ref, found.level, since, first, last, found.about, leader)
+            stretches.append(previous)
+    return stretches

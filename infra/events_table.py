@@ -2,7 +2,8 @@
 
 - an aggregate's events *with* their notification ids (the audit trail shows positions);
 - many aggregates' events in one query (a batch loads what its messages name at once);
-- the positions recorded with the events (Kafka partitions, the relay), for the metrics.
+- the positions recorded with the events (Kafka partitions, the relay), for the metrics;
+- the log as stored, as plain tuples, for the audit chain.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from uuid import UUID
 from eventsourcing.persistence import StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder
 from eventsourcing.sqlite import SQLiteApplicationRecorder
+from psycopg.rows import tuple_row
 from psycopg.sql import SQL, Identifier
 
 SQLITE_IN_CHUNK = 500
@@ -95,3 +97,22 @@ def tracked_positions(recorder: Any) -> dict[str, int]:
         found = {}
     found.pop("__migration__", None)  # the library's own marker row
     return found
+
+
+def stored_after(recorder: Any, position: int, limit: int) -> list[tuple[int, UUID, int, str, bytes]]:
+    """The stored events after `position` as they are stored: (position, originator id, version, topic,
+    state), as plain tuples (the audit chain reads every one, and a million notifications cost)."""
+    if isinstance(recorder, PostgresApplicationRecorder):
+        statement = SQL("SELECT notification_id, originator_id, originator_version, topic, state FROM {} "
+                        "WHERE notification_id > %s ORDER BY notification_id LIMIT %s").format(_pg_table(recorder))
+        with recorder.datastore.get_connection() as conn, conn.cursor(row_factory=tuple_row) as curs:
+            curs.execute(statement, (position, limit), binary=True)
+            return [(n, UUID(str(i)) if not isinstance(i, UUID) else i, v, t, bytes(s))
+                    for n, i, v, t, s in curs.fetchall()]
+    if isinstance(recorder, SQLiteApplicationRecorder):
+        with recorder.datastore.transaction(commit=False) as curs:
+            curs.execute(f"SELECT rowid, originator_id, originator_version, topic, state FROM "
+                         f"{recorder.events_table_name} WHERE rowid > ? ORDER BY rowid LIMIT ?", (position, limit))
+            return [(n, UUID(i), v, t, bytes(s)) for n, i, v, t, s in curs.fetchall()]
+    return [(n.id, n.originator_id, n.originator_version, n.topic, n.state)
+            for n in recorder.select_notifications(start=position, limit=limit, inclusive_of_start=False)]

@@ -18,6 +18,8 @@ PORTAL = "yaosu.portal.v1"
 REJECTED = "yaosu.portal.v1.rejected"
 EVENTS = "yaosu.events.v1"
 ALERTS = "yaosu.alerts.v1"
+#: The audit chain's daily checkpoints (one key, so they stay in order).
+AUDIT = "yaosu.audit.v1"
 
 #: Partitions when Yaosu creates a topic; keys (districts) keep one district's messages in order.
 PARTITIONS = 3

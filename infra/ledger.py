@@ -28,7 +28,7 @@ import time
 from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any, Iterable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application, ProcessingEvent, project_aggregate
@@ -49,7 +49,7 @@ from domain.project import Project, project_as_of, project_id
 from domain.receipt import MessageReceipt
 from domain.reference import CITY_CODE
 from infra import metrics
-from infra.events_table import events_of, events_with_positions, tracked_positions
+from infra.events_table import events_of, events_with_positions, stored_after, tracked_positions
 from infra.inbound import Inbound, inbound
 from infra.pipeline import Parking, Result, decide
 from infra.presenter import StoredItem
@@ -97,6 +97,17 @@ class Ledger(Application[UUID]):
         self._memory_size = int(self.env.get("LEDGER_CACHE_SIZE") or 20000)
         # One batch at a time per process: aggregates in memory are changed in place.
         self._submitting = threading.Lock()
+        self._commit_listeners: list[Callable[[], None]] = []
+
+    def on_commit(self, listener: Callable[[], None]) -> None:
+        """Call `listener` after each commit made through this process (the embedded runner wakes on it)."""
+        self._commit_listeners.append(listener)
+
+    def _record(self, processing_event: ProcessingEvent[UUID]) -> Any:
+        recordings = super()._record(processing_event)
+        for listener in self._commit_listeners:
+            listener()
+        return recordings
 
     def load_many(self, ids: Iterable[UUID]) -> dict[UUID, Any]:
         """Aggregates as this process last saw them (the recorder checks them against the store
@@ -261,6 +272,10 @@ class Ledger(Application[UUID]):
         """The log after `position`, in store order (of these event topics only, if given)."""
         return list(self.recorder.select_notifications(start=position, limit=limit, topics=topics,
                                                        inclusive_of_start=False))
+
+    def stored_after(self, position: int, limit: int) -> list[tuple[int, UUID, int, str, bytes]]:
+        """The log after `position` exactly as stored: (position, aggregate id, version, topic, state)."""
+        return stored_after(self.recorder, position, limit)
 
     def decode(self, notification: StoredEvent) -> Any:
         """The domain event a stored event stands for."""

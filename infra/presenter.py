@@ -20,7 +20,8 @@ from domain.audit import Audit
 from infra.inbound import MAX_DEPTH, nested_deeper_than
 
 _HIDDEN = frozenset({"originator_id", "originator_version", "timestamp", "originator_topic", "audit"})
-_KINDS = {"Project": "project", "QuotaPool": "quota", "EmissionReduction": "reduction", "MessageReceipt": "message"}
+_KINDS = {"Project": "project", "QuotaPool": "quota", "EmissionReduction": "reduction", "MessageReceipt": "message",
+          "AuditCheckpoint": "checkpoint"}
 #: Beyond this exponent a decimal is written in exponent form: its digits could fill the memory.
 _PLAIN_EXPONENT = 40
 

@@ -10,6 +10,9 @@
    the library sends one array of a composite type as text, which psycopg escapes byte by byte.
 
 3. PostgreSQL: a failure renews the pool's connections (see below).
+4. The events table is append-only: triggers made with it refuse every UPDATE and DELETE (and
+   TRUNCATE on PostgreSQL), whoever asks. Only someone who may alter the table can get past them,
+   and the audit chain (`yaosu audit verify`) shows what they changed.
 
 Everything else (table lock, NOTIFY, tracking in the same transaction, notification ids in
 order) is the library's own.
@@ -17,6 +20,7 @@ order) is the library's own.
 
 from __future__ import annotations
 
+import threading
 from contextlib import contextmanager
 from typing import Any, Iterator, Mapping, Sequence
 from uuid import UUID
@@ -66,6 +70,16 @@ class EventsRecorder(PostgresProcessRecorder):
         self.versions_statement = SQL(
             "SELECT originator_id, MAX(originator_version) AS v FROM {} WHERE originator_id = ANY(%s) "
             "GROUP BY originator_id").format(table)
+        refuse = SQL("{}.{}").format(Identifier(self.datastore.schema),
+                                     Identifier(f"{self.events_table_name}_append_only"))
+        self.sql_create_statements += [
+            SQL("CREATE OR REPLACE FUNCTION {}() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+                "RAISE EXCEPTION 'the event store is append-only: % refused on %', TG_OP, TG_TABLE_NAME; "
+                "END $$").format(refuse),
+            SQL("CREATE OR REPLACE TRIGGER append_only BEFORE UPDATE OR DELETE ON {} "
+                "FOR EACH ROW EXECUTE FUNCTION {}()").format(table, refuse),
+            SQL("CREATE OR REPLACE TRIGGER append_only_truncate BEFORE TRUNCATE ON {} "
+                "FOR EACH STATEMENT EXECUTE FUNCTION {}()").format(table, refuse)]
 
     def _insert_events(self, curs: Any, stored_events: Sequence[StoredEvent], **kwargs: Any) -> None:
         read: Mapping[UUID, int] | None = kwargs.get("read_versions")
@@ -83,6 +97,18 @@ class EventsRecorder(PostgresProcessRecorder):
             [e.topic for e in stored_events], [e.state for e in stored_events]))
 
 
+_WRITERS: dict[str, threading.RLock] = {}
+
+
+def sqlite_writer(path: str) -> threading.RLock:
+    """The lock this process's writers of one SQLite file take before asking SQLite for its write lock.
+
+    SQLite makes a waiting writer poll, sleeping longer each time, while newcomers may take the lock
+    between its polls: with a dozen request threads and the read models' runner writing in turn, one
+    writer could wait out its whole timeout. Waiting here instead, they take turns."""
+    return _WRITERS.setdefault(path, threading.RLock())
+
+
 class _ImmediateTransaction(SQLiteTransaction):
     """A write transaction that takes SQLite's write lock when it begins, not at its first write."""
 
@@ -93,10 +119,18 @@ class _ImmediateTransaction(SQLiteTransaction):
 
 
 class SQLiteEventsRecorder(SQLiteProcessRecorder):
+    def construct_create_table_statements(self) -> list[str]:
+        table = self.events_table_name
+        return [*super().construct_create_table_statements(), *(
+            f"CREATE TRIGGER IF NOT EXISTS {table}_no_{operation.lower()} BEFORE {operation} ON {table} "
+            f"BEGIN SELECT RAISE(ABORT, 'the event store is append-only: {operation} refused on {table}'); END"
+            for operation in ("UPDATE", "DELETE"))]
+
     def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
         # The versions read inside the transaction must still hold when it writes: with a plain
         # BEGIN another process could commit in between, and SQLite would refuse the write.
-        with self.datastore.get_connection(commit=True) as conn, _ImmediateTransaction(conn, commit=True) as curs:
+        with sqlite_writer(self.datastore.pool.db_name), self.datastore.get_connection(commit=True) as conn, \
+                _ImmediateTransaction(conn, commit=True) as curs:
             return self._insert_events(curs, stored_events, **kwargs)
 
     def _insert_events(self, c: Any, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:

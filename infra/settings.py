@@ -35,6 +35,10 @@ class Settings:
     #: made afresh by each process (its sessions then end with it).
     session_secret: bytes = field(default_factory=lambda: secrets.token_bytes(32), repr=False)
     thresholds: Thresholds = Thresholds()
+    #: Bodies of read-model answers kept per position (api/reading.py); 0 keeps none.
+    answer_cache_mb: float = 64
+    #: Requests `yaosu serve` works on at once in worker threads; the rest wait on the event loop.
+    worker_threads: int = 8
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -62,6 +66,8 @@ class Settings:
             park_window=timedelta(seconds=number(env, "YAOSU_PARK_WINDOW_SECONDS", 600, float)),
             **({"session_secret": env["YAOSU_SESSION_SECRET"].encode()} if env.get("YAOSU_SESSION_SECRET") else {}),
             thresholds=thresholds_from(env),
+            answer_cache_mb=number(env, "YAOSU_ANSWER_CACHE_MB", 64, float),
+            worker_threads=number(env, "YAOSU_WORKER_THREADS", 8, int),
         )
 
     def principal(self, token: str) -> Principal | None:

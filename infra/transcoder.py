@@ -67,3 +67,16 @@ class OrjsonTranscoder(Transcoder):
 
     def decode(self, data: bytes) -> Any:
         return _revive(orjson.loads(data))
+
+
+_TIMESTAMP = b'{"timestamp":{"_type_":"datetime","_data_":"'
+
+
+def recorded_at(state: bytes) -> datetime | None:
+    """When a stored event was recorded, read from its state without decoding the rest (the library
+    writes the timestamp first)."""
+    if state.startswith(_TIMESTAMP):
+        start = len(_TIMESTAMP)
+        return datetime.fromisoformat(state[start:state.index(b'"', start)].decode())
+    value = orjson.loads(state).get("timestamp")
+    return datetime.fromisoformat(value["_data_"]) if isinstance(value, dict) and "_data_" in value else None

@@ -13,6 +13,8 @@ from datetime import datetime, timezone
 from typing import Any
 
 from infra.ledger import Ledger
+from projections.audit import AuditTrail
+from projections.chain import HashChain
 from projections.db import Db, NotBuilt
 from projections.factor_ledger import FactorLedger
 from projections.investment import Investment
@@ -26,7 +28,7 @@ from projections.warnings import Warnings
 log = logging.getLogger("yaosu.projections")
 
 PROJECTIONS: tuple[type[Projection], ...] = (Libraries, Stages, FactorLedger, Investment, Sedimentation, Parked,
-                                               Warnings)
+                                               Warnings, AuditTrail, HashChain)
 BY_NAME = {p.name: p for p in PROJECTIONS}
 
 
@@ -79,12 +81,19 @@ class Catalog:
         gen = max((g.gen for g in existing), default=0) + 1
         state = "building" if any(g.state == "active" for g in existing) else "active"
         for table in projection.tables:
-            for statement in table.create(self.physical(projection.name, gen, table.name)):
+            for statement in table.create(self.physical(projection.name, gen, table.name),
+                                          indexed=not projection.defer_indexes):
                 self.db.execute(statement)
         self.db.execute(f"INSERT INTO {self.meta} (name, gen, version, position, state, shape) VALUES (?, ?, ?, 0, ?, ?)",
                         [projection.name, gen, projection.version, state, projection.shape()])
         log.info("projection %s: generation %d (version %d) created, %s", projection.name, gen, projection.version, state)
         return Generation(projection.name, gen, projection.version, 0, state, projection.shape())
+
+    def index(self, projection: type[Projection], gen: int) -> None:
+        """Make a generation's secondary indexes (those a projection defers until it has caught up)."""
+        for table in projection.tables:
+            for statement in table.index(self.physical(projection.name, gen, table.name)):
+                self.db.execute(statement)
 
     def swap_in(self, projection: type[Projection], gen: int) -> None:
         for old in self.generations(projection.name):

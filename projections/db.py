@@ -14,6 +14,7 @@ from typing import Any, Iterable, Iterator, Sequence
 import psycopg
 from psycopg.sql import SQL, Identifier
 
+from infra.recorder import sqlite_writer
 from infra.settings import Settings
 
 
@@ -66,14 +67,15 @@ class Db:
         with self._lock:
             self._fresh()
             if self.dialect == "sqlite":
-                self.conn.execute("BEGIN IMMEDIATE")
-                try:
-                    yield self
-                    self.conn.execute("COMMIT")
-                except BaseException:
-                    if self.conn.in_transaction:  # also when COMMIT itself failed
-                        self.conn.execute("ROLLBACK")
-                    raise
+                with sqlite_writer(self.where.sqlite_path or ""):  # in turn with this process's other writers
+                    self.conn.execute("BEGIN IMMEDIATE")
+                    try:
+                        yield self
+                        self.conn.execute("COMMIT")
+                    except BaseException:
+                        if self.conn.in_transaction:  # also when COMMIT itself failed
+                            self.conn.execute("ROLLBACK")
+                        raise
             else:
                 self._in_transaction = True
                 try:
@@ -81,6 +83,32 @@ class Db:
                         yield self
                 finally:
                     self._in_transaction = False
+
+    @contextmanager
+    def reading(self) -> Iterator[Db]:
+        """One read-only snapshot: every query inside sees the same committed state.
+
+        Holds no lock: the caller has this connection to itself (a request may enter and leave
+        on different threads).
+        """
+        self._fresh()
+        self.conn.execute("BEGIN" if self.dialect == "sqlite" else "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        self._in_transaction = True
+        try:
+            yield self
+        finally:
+            self._in_transaction = False
+            if self.dialect == "sqlite":
+                if self.conn.in_transaction:
+                    self.conn.execute("ROLLBACK")  # nothing was written: ending it either way is the same
+            elif not self.conn.broken and self.conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+                self.conn.execute("ROLLBACK")
+
+    def among(self, column: str, values: Sequence[Any]) -> tuple[str, list[Any]]:
+        """A condition `column` is one of `values`, and its parameters."""
+        if self.dialect == "postgres":
+            return f"{column} = ANY(?)", [list(values)]
+        return f"{column} IN ({', '.join('?' * len(values))})" if values else "1 = 0", list(values)
 
     def execute(self, statement: str, params: Sequence[Any] = ()) -> int:
         with self._lock:

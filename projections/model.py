@@ -16,6 +16,9 @@ from datetime import date
 from decimal import Decimal
 from typing import Any, Callable, ClassVar, Iterable
 
+from eventsourcing.domain import CanMutateAggregate
+
+from infra.settings import Settings
 from projections.db import Db
 
 sqlite3.register_adapter(Decimal, str)
@@ -23,7 +26,9 @@ sqlite3.register_adapter(date, date.isoformat)
 
 _PG_ARRAY = {"TEXT": "text[]", "NUMERIC": "numeric[]", "DATE": "date[]", "INTEGER": "integer[]", "BIGINT": "bigint[]"}
 
-MAX_CACHED_ROWS = 100_000  # per table; past it the cache starts again (rows are read back as needed)
+#: Rows kept per table between batches; past it, those the last batch did not touch are let go (and
+#: read back if needed), so a rebuild's memory stays flat in the size of the store.
+MAX_CACHED_ROWS = 20_000
 _PLACES = Decimal("0.000001")
 
 Key = tuple[Any, ...]
@@ -44,12 +49,14 @@ class Table:
     key: tuple[str, ...]
     indexes: tuple[tuple[str, ...], ...] = ()
 
-    def create(self, physical: str) -> list[str]:
+    def create(self, physical: str, *, indexed: bool = True) -> list[str]:
         columns = ", ".join(f"{c} {t}" for c, t in self.columns.items())
-        statements = [f"CREATE TABLE IF NOT EXISTS {physical} ({columns}, PRIMARY KEY ({', '.join(self.key)}))"]
-        for n, index in enumerate(self.indexes):
-            statements.append(f"CREATE INDEX IF NOT EXISTS {physical}_i{n} ON {physical} ({', '.join(index)})")
-        return statements
+        table = f"CREATE TABLE IF NOT EXISTS {physical} ({columns}, PRIMARY KEY ({', '.join(self.key)}))"
+        return [table, *(self.index(physical) if indexed else [])]
+
+    def index(self, physical: str) -> list[str]:
+        return [f"CREATE INDEX IF NOT EXISTS {physical}_i{n} ON {physical} ({', '.join(index)})"
+                for n, index in enumerate(self.indexes)]
 
     def decode(self, values: Iterable[Any]) -> Row:
         row = dict(zip(self.columns, values))
@@ -71,7 +78,10 @@ class Rows:
         self.table, self.physical, self.db = table, physical, db
         self.cache: dict[Key, Row | None] = {}
         self.changed: set[Key] = set()
-        #: True while the cache holds every row of the table (it started empty): a miss is absent.
+        #: Keys read or written since the last flush: the rows kept when the cache is trimmed.
+        self.touched: set[Key] = set()
+        #: True while the cache holds every row of the table (it started empty and was never
+        #: trimmed): a miss is absent, without asking the database.
         self.complete = complete
         columns = list(table.columns)
         self._select = (f"SELECT {', '.join(columns)} FROM {physical} WHERE "
@@ -92,6 +102,7 @@ class Rows:
                             f"(SELECT * FROM unnest({keys}))")
 
     def get(self, *key: Any) -> Row | None:
+        self.touched.add(key)
         if key not in self.cache:
             if self.complete:
                 return None
@@ -103,6 +114,7 @@ class Rows:
         key = tuple(row[k] for k in self.table.key)
         self.cache[key] = row
         self.changed.add(key)
+        self.touched.add(key)
 
     def update(self, *key: Any, **changes: Any) -> Row | None:
         row = self.get(*key)
@@ -113,6 +125,7 @@ class Rows:
     def delete(self, *key: Any) -> None:
         self.cache[key] = None
         self.changed.add(key)
+        self.touched.add(key)
 
     def flush(self) -> int:
         upserts, deletes = [], []
@@ -133,13 +146,25 @@ class Rows:
         written = len(self.changed)
         self.changed.clear()
         if len(self.cache) > MAX_CACHED_ROWS:
-            self.forget()
+            self._trim()
+        self.touched.clear()
         return written
+
+    def _trim(self) -> None:
+        self.cache = {key: self.cache[key] for key in self.touched if key in self.cache}
+        self.complete = False
 
     def forget(self) -> None:
         self.cache.clear()
         self.changed.clear()
+        self.touched.clear()
         self.complete = False
+
+
+def domain_events(*aggregates: type) -> list[type]:
+    """The event classes the aggregates define (what their methods record; `Event` is only their base)."""
+    return [cls for aggregate in aggregates for name, cls in vars(aggregate).items() if isinstance(cls, type)
+            and issubclass(cls, CanMutateAggregate) and name != "Event"]
 
 
 class Projection:
@@ -157,6 +182,12 @@ class Projection:
     handlers: ClassVar[dict[type, str]]
     #: Position of the event being applied (set by the runner before each `apply`).
     position: int = 0
+    #: True when only readers use the secondary indexes: a generation's tables get them once it has
+    #: caught up, so a rebuild inserts into bare tables and each index is built once, sorted.
+    defer_indexes: ClassVar[bool] = False
+    #: True for a projection of the log as stored (the audit chain): `record` sees every stored
+    #: event, receipts too, undecoded.
+    records: ClassVar[bool] = False
 
     @classmethod
     def shape(cls) -> str:
@@ -164,8 +195,8 @@ class Projection:
         text = "|".join(f"{t.name}:{sorted(t.columns.items())}:{t.key}:{t.indexes}" for t in cls.tables)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
-    def __init__(self, rows: dict[str, Rows]) -> None:
-        self.rows = rows
+    def __init__(self, rows: dict[str, Rows], settings: Settings) -> None:
+        self.rows, self.settings = rows, settings
         self._dispatch: dict[type, Callable[[Any], None]] = {
             cls: getattr(self, method) for cls, method in self.handlers.items()}
 
@@ -173,3 +204,12 @@ class Projection:
         handler = self._dispatch.get(type(event))
         if handler is not None:
             handler(event)
+
+    def record(self, stored: Any) -> None:
+        """Each stored event, in order, as the store keeps it (for projections with `records`)."""
+
+    def settle(self, caught_up: bool) -> bool:
+        """Derive what is worth deriving once per batch rather than per event, its rows written with the
+        batch's (called after they were flushed, so queries see them). Returns True if some is left
+        for later batches; when `caught_up`, the runner calls again, with no events, until none is."""
+        return False

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, Callable, Iterable, Sequence
 
@@ -23,15 +24,20 @@ import psycopg
 from eventsourcing.utils import get_topic
 from psycopg.sql import SQL, Identifier
 
+from infra.clock import city_today
 from infra.ledger import Ledger
 from infra.resilience import keep_running
 from infra.settings import Settings
 from infra.turns import Turns
 from projections.catalog import BY_NAME, PROJECTIONS, Catalog, Generation, status
+from projections.chain import HashChain, record_checkpoints
 from projections.db import Db
 from projections.model import Projection, Rows
+from projections.read import read_models_channel
 
 log = logging.getLogger("yaosu.projections")
+#: How often a following runner looks for closed days to checkpoint.
+CLOSE_DAYS_SECONDS = 60.0
 
 
 
@@ -48,35 +54,55 @@ class LostTurn(Exception):
 class LiveGeneration:
     """One generation of one projection as this runner feeds it: its row caches and committed position."""
 
-    def __init__(self, catalog: Catalog, projection: type[Projection], generation: Generation) -> None:
+    def __init__(self, catalog: Catalog, projection: type[Projection], generation: Generation,
+                 settings: Settings) -> None:
         self.catalog, self.cls, self.generation = catalog, projection, generation
         self.position = generation.position
         self.pending = self.position
         complete = self.position == 0  # nothing committed yet: the tables are empty
         self.rows = {t.name: Rows(t, catalog.physical(projection.name, generation.gen, t.name), catalog.db,
                                   complete=complete) for t in projection.tables}
-        self.projection = projection(self.rows)
+        self.settings = settings
+        self.projection = projection(self.rows, settings)
         self.failed: ProjectionFailed | None = None
+        #: Derived work left for later batches (`Projection.settle`).
+        self.unsettled = True
+        #: Deferred indexes made (once caught up; made again by each runner: `IF NOT EXISTS`).
+        self.indexed = False
 
     @property
     def name(self) -> str:
         return self.cls.name
 
-    def apply(self, events: Sequence[tuple[int, Any]]) -> None:
+    def apply(self, events: Sequence[tuple[Any, Any]], caught_up: bool) -> None:
+        """Apply a batch of (notification, event or None) (none: only settle) and move the position,
+        with compare-and-set."""
         last = self.position
-        for position, event in events:
+        records = self.cls.records
+        for stored, event in events:
+            position = stored.id
             if position <= self.position:
                 continue
             last = position
-            if event is None:
+            if event is None and not records:
                 continue
             self.projection.position = position
             try:
-                self.projection.apply(event)
+                if records:
+                    self.projection.record(stored)
+                if event is not None:
+                    self.projection.apply(event)
             except Exception as error:
-                raise ProjectionFailed(self.name, position, type(event).__qualname__, error) from error
-        if last == self.position:
+                what = type(event).__qualname__ if event is not None else stored.topic
+                raise ProjectionFailed(self.name, position, what, error) from error
+        if last == self.position and not (caught_up and self.unsettled):
             return
+        for rows in self.rows.values():
+            rows.flush()
+        try:
+            self.unsettled = self.projection.settle(caught_up)
+        except Exception as error:
+            raise ProjectionFailed(self.name, last, "settle", error) from error
         for rows in self.rows.values():
             rows.flush()
         moved = self.catalog.db.execute(
@@ -93,6 +119,8 @@ class LiveGeneration:
         for rows in self.rows.values():
             rows.forget()
         self.pending = self.position
+        self.projection = self.cls(self.rows, self.settings)  # what it kept in memory may be undone too
+        self.unsettled = True
 
 
 class Runner:
@@ -109,6 +137,16 @@ class Runner:
         self.stopping = threading.Event()
         self._reader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="projections-read")
         self._ahead: tuple[tuple[int, int], Future[Any]] | None = None
+        # Woken by a commit of this process's ledger, so the embedded default needs no poll interval.
+        self._written = threading.Event()
+        ledger.on_commit(self._written.set)
+        self._moved_listeners: list[Callable[[], None]] = []
+        self._channel = read_models_channel(self.db.schema, prefix) if self.db.dialect == "postgres" else None
+        self._next_close = 0.0
+
+    def on_moved(self, listener: Callable[[], None]) -> None:
+        """Call `listener` after each commit that moved the read models (readers in this process wait on it)."""
+        self._moved_listeners.append(listener)
 
     # --- ownership ---------------------------------------------------------------------------
 
@@ -132,7 +170,7 @@ class Runner:
                 generation = self.catalog.create(projection)
             else:
                 generation = current[-1]
-        self.generations[projection.name] = LiveGeneration(self.catalog, projection, generation)
+        self.generations[projection.name] = LiveGeneration(self.catalog, projection, generation, self.settings)
 
     def _refresh(self) -> None:
         if not self._turns.still_held():  # the locks died with their connection: take them again
@@ -173,14 +211,18 @@ class Runner:
         # Decode only what some projection handles (receipts are half the log); positions still move
         # over every notification, so a batch of receipts alone advances the tracking too.
         wanted = {get_topic(cls) for live in live_generations for cls in live.cls.handlers}
-        events = [(n.id, self.ledger.decode(n) if n.topic in wanted else None) for n in notifications]
-        if events:
+        events = [(n, self.ledger.decode(n) if n.topic in wanted else None) for n in notifications]
+        caught_up = len(notifications) < (batch_size or self.batch_size)
+        working = live_generations if events else [w for w in live_generations if w.unsettled and caught_up]
+        if working:
             try:
                 with self.db.transaction():
-                    for live in live_generations:
-                        live.apply(events)
+                    for live in working:
+                        live.apply(events, caught_up)
+                    if self._channel is not None:  # readers in other processes: delivered on commit
+                        self.db.execute("SELECT pg_notify(?, '')", [self._channel])
             except ProjectionFailed as failure:
-                for live in live_generations:
+                for live in working:
                     live.rolled_back()
                 log.error("%s; fix the projection and restart: it will resume from there", failure)
                 self.generations[failure.name].failed = failure
@@ -192,37 +234,63 @@ class Runner:
                     self._owned.clear()
                 return 0
             except BaseException:
-                for live in live_generations:
+                for live in working:
                     live.rolled_back()
                 raise
-            for live in live_generations:
+            for live in working:
                 live.committed()
+            for listener in self._moved_listeners:
+                listener()
         for live in live_generations:
-            if live.generation.state == "building" and live.position >= head:
+            if live.position < head or live.unsettled:
+                continue
+            if live.cls.defer_indexes and not live.indexed:
+                with self.db.transaction():
+                    self.catalog.index(live.cls, live.generation.gen)
+                live.indexed = True
+            if live.generation.state == "building":
                 with self.db.transaction():
                     self.catalog.swap_in(live.cls, live.generation.gen)
                 live.generation.state = "active"
         return len(events)
 
+    @property
+    def settling(self) -> bool:
+        """Is derived work left (`Projection.settle`) that the next steps do, events or not?"""
+        return any(live.unsettled and live.failed is None for live in self.generations.values())
+
     def run_until_caught_up(self, progress: Callable[[int], None] | None = None, batch_size: int | None = None) -> int:
         total = 0
-        while n := self.step(batch_size):
+        while (n := self.step(batch_size)) or self.settling:
             total += n
-            if progress is not None:
+            if progress is not None and n:
                 progress(n)
         return total
 
     def run_forever(self) -> None:
         """Follow the store until `stop()`; survive the database going away and coming back."""
         def follow() -> None:
-            if self.step() < self.batch_size:
+            self._written.clear()
+            if self.step() < self.batch_size and not self.settling:
+                self._close_days()
                 self._wait()
 
         keep_running(follow, self.stopping, log, recover=self._reset_connections)
 
+    def _close_days(self) -> None:
+        """Checkpoint the audit chain's closed days, looked at once a minute while following."""
+        live = self.generations.get(HashChain.name)
+        now = time.monotonic()
+        if live is None or live.generation.state != "active" or now < self._next_close:
+            return
+        self._next_close = now + CLOSE_DAYS_SECONDS
+        tables = {t.name: self.catalog.physical(HashChain.name, live.generation.gen, t.name) for t in HashChain.tables}
+        record_checkpoints(self.ledger, self.db, tables, city_today())
+
     def _wait(self) -> None:
         if self.db.dialect == "sqlite":
-            self.stopping.wait(self.poll_seconds)
+            # Written through this process: woken at once; by another process: seen within the poll.
+            self._written.wait(self.poll_seconds)
             return
         if self._listen_conn is None:
             self._listen_conn = psycopg.connect(**self.db.conninfo(), autocommit=True)
@@ -247,6 +315,7 @@ class Runner:
 
     def stop(self) -> None:
         self.stopping.set()
+        self._written.set()
 
     def close(self) -> None:
         self.stop()

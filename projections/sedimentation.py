@@ -1,14 +1,21 @@
-"""The facts supervision needs (要素沉淀), so alerts are answered from the read model.
+"""The facts supervision needs (要素沉淀), and every project's alert timeline, so that alerts on any
+business date are a range query on an index.
 
-The rules themselves are the pure functions of `domain.supervision`; this read model only keeps,
-per project, the business dates they look at.
+The rules themselves are the pure functions of `domain.supervision`: this read model keeps, per
+project, the business dates they look at, and the stretches `domain.supervision.timeline` derives
+from them, computed again for the projects a batch changed. While a backlog is applied (a rebuild,
+a burst) those projects are only marked, and the query evaluates the marked ones from their facts
+directly, so an answer is exact at its position whatever is still to settle.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections import defaultdict
 from datetime import date
-from typing import Any
+from typing import Any, Collection
+
+import orjson
 
 from domain.project import GRANT_EVENTS, Project, is_leader
 from domain.reduction import EmissionReduction
@@ -21,19 +28,22 @@ from domain.supervision import (
     ProjectFacts,
     ReductionFact,
     ReportFact,
+    Stretch,
     Thresholds,
     evaluate,
+    timeline,
 )
+from infra.settings import Settings
 from projections.db import Db
-from projections.model import Projection, Table
+from projections.model import Projection, Rows, Table
 
 FACTS = Table("facts", {"code": "TEXT", "name": "TEXT", "district": "TEXT", "department": "TEXT",
                         "registered_on": "DATE", "planned_start": "DATE", "started_on": "DATE", "completed_on": "DATE",
-                        "cancelled_on": "DATE"},
+                        "cancelled_on": "DATE", "stretches": "INTEGER"},
               key=("code",), indexes=(("district",),))
 GRANTS = Table("grants", {"grant_id": "TEXT", "code": "TEXT", "factor": "TEXT", "granted_on": "DATE",
                           "reclaimed_on": "DATE", "reduction_id": "TEXT", "leader": "TEXT"},
-               key=("grant_id",), indexes=(("code",),))
+               key=("grant_id",), indexes=(("code",), ("reduction_id",)))
 PLANS = Table("plans", {"code": "TEXT", "position": "BIGINT", "year": "INTEGER", "planned": "NUMERIC", "set_on": "DATE"},
               key=("code", "position"))
 REPORTS = Table("reports", {"code": "TEXT", "position": "BIGINT", "period": "TEXT", "completed": "NUMERIC",
@@ -48,12 +58,30 @@ REDUCTIONS = Table("reductions", {"reduction_id": "TEXT", "due_date": "DATE", "c
 STAYS = Table("stays", {"code": "TEXT", "position": "BIGINT", "library": "TEXT", "year": "INTEGER",
                         "admitted_on": "DATE", "released_on": "DATE"}, key=("code", "position"))
 OPEN_STAYS = Table("open_stays", {"code": "TEXT", "library": "TEXT", "positions": "TEXT"}, key=("code", "library"))
+#: The alert timeline: `domain.supervision.Stretch` rows, numbered per project (`facts.stretches` of them).
+STRETCHES = Table("stretches", {"code": "TEXT", "n": "INTEGER", "rule": "TEXT", "ref": "TEXT", "level": "TEXT",
+                                "since": "DATE", "first_day": "DATE", "last_day": "DATE", "about": "TEXT",
+                                "leader": "TEXT", "district": "TEXT", "department": "TEXT"},
+                  key=("code", "n"), indexes=(("first_day",),))
+#: Projects whose facts changed after their stretches were computed (the query evaluates them directly).
+UNSETTLED = Table("unsettled", {"code": "TEXT"}, key=("code",))
+#: The thresholds the stretches were computed with (one row): others make every project unsettled.
+THRESHOLDS = Table("thresholds", {"name": "TEXT", "value": "TEXT"}, key=("name",))
+#: Projects settled per transaction, so a rebuild's last batch does not become one long transaction.
+SETTLE_CHUNK = 2000
+
+
+#: The project events that change what its alerts are (library stays only rank districts).
+ALERT_FACTS = frozenset({Project.Registered, Project.PlanSet, Project.InvestmentReported, Project.ConstructionStarted,
+                         Project.Completed, Project.Cancelled, Project.FactorReclaimed, Project.IssueEscalated,
+                         Project.IssueResolved, *GRANT_EVENTS})
 
 
 class Sedimentation(Projection):
     name = "sedimentation"
     version = 2  # 2: reports keep the day they were made (business time), not just the last value
-    tables = (FACTS, GRANTS, PLANS, REPORTS, ISSUES, ESCALATIONS, REDUCTIONS, STAYS, OPEN_STAYS)
+    tables = (FACTS, GRANTS, PLANS, REPORTS, ISSUES, ESCALATIONS, REDUCTIONS, STAYS, OPEN_STAYS, STRETCHES, UNSETTLED,
+              THRESHOLDS)
     handlers = {
         Project.Registered: "registered", Project.PlanSet: "plan_set", Project.InvestmentReported: "reported",
         Project.ConstructionStarted: "started", Project.Completed: "completed", Project.Cancelled: "cancelled",
@@ -63,10 +91,24 @@ class Sedimentation(Projection):
         **{cls: "granted" for cls in GRANT_EVENTS},
     }
 
+    def __init__(self, rows: dict[str, Rows], settings: Settings) -> None:
+        super().__init__(rows, settings)
+        self.thresholds = settings.thresholds
+        self.changed: set[str] = set()  # projects whose facts this batch changed
+        self.reductions_changed: set[str] = set()
+        self.marked: bool | None = None  # are projects marked unsettled in the table? (None: not looked yet)
+
+    def apply(self, event: Any) -> None:
+        super().apply(event)
+        if type(event) in ALERT_FACTS:
+            self.changed.add(event.audit.subject)
+        elif isinstance(event, EmissionReduction.Completed):
+            self.reductions_changed.add(event.audit.subject)
+
     def registered(self, e: Any) -> None:
         self.rows["facts"].put({"code": e.code, "name": e.name, "district": e.district, "department": e.department,
                                 "registered_on": e.audit.business_date, "planned_start": e.planned_start,
-                                "started_on": None, "completed_on": None, "cancelled_on": None})
+                                "started_on": None, "completed_on": None, "cancelled_on": None, "stretches": 0})
 
     def plan_set(self, e: Any) -> None:
         self.rows["plans"].put({"code": e.audit.subject, "position": self.position, "year": e.year,
@@ -126,26 +168,95 @@ class Sedimentation(Projection):
     def reduction_completed(self, e: Any) -> None:
         self.rows["reductions"].update(e.audit.subject, completed_on=e.audit.business_date)
 
+    # --- the timeline ----------------------------------------------------------------------------
 
-def load_facts(db: Db, t: dict[str, str], district: str | None = None, code: str | None = None) -> list[ProjectFacts]:
-    """Every project's facts (of one district, or the one project, if given), in a handful of queries."""
-    scope, params = ("WHERE district = ?", [district]) if district else ("WHERE code = ?", [code]) if code else ("", [])
-    facts = [FACTS.decode(r) for r in db.query(f"SELECT {', '.join(FACTS.columns)} FROM {t['facts']} {scope}", params)]
-    codes = {f["code"] for f in facts}
+    def settle(self, caught_up: bool) -> bool:
+        t = {name: rows.physical for name, rows in self.rows.items()}
+        db = self.rows["facts"].db
+        changed = self.changed | self._drawing_on(db, t)
+        self.changed, self.reductions_changed = set(), set()
+        if self.marked is None:
+            self.marked = bool(db.query(f"SELECT 1 FROM {t['unsettled']} LIMIT 1"))
+        if self._thresholds_changed():
+            changed |= {code for (code,) in db.query(f"SELECT code FROM {t['facts']}")}
+        if not caught_up:  # a backlog: mark them, settle once caught up
+            for code in changed:
+                self.rows["unsettled"].put({"code": code})
+            self.marked = self.marked or bool(changed)
+            return True
+        if self.marked:
+            changed |= {code for (code,) in db.query(f"SELECT code FROM {t['unsettled']}")}
+        ordered = sorted(changed)
+        now, later = ordered[:SETTLE_CHUNK], ordered[SETTLE_CHUNK:]
+        for code in later:
+            self.rows["unsettled"].put({"code": code})
+        for facts in load_facts(db, t, codes=now):
+            self._write_timeline(facts)
+        if self.marked:
+            for code in now:
+                self.rows["unsettled"].delete(code)
+        self.marked = bool(later)
+        return self.marked
+
+    def _drawing_on(self, db: Db, t: dict[str, str]) -> set[str]:
+        """The projects that drew on the reductions completed in this batch."""
+        if not self.reductions_changed:
+            return set()
+        scope, params = db.among("reduction_id", sorted(self.reductions_changed))
+        return {code for (code,) in db.query(f"SELECT DISTINCT code FROM {t['grants']} WHERE {scope}", params)}
+
+    def _thresholds_changed(self) -> bool:
+        mine = fingerprint(self.thresholds)
+        stored = self.rows["thresholds"].get("alerts")
+        if stored is not None and stored["value"] == mine:
+            return False
+        self.rows["thresholds"].put({"name": "alerts", "value": mine})
+        return stored is not None  # the first time, every project is computed as it is registered
+
+    def _write_timeline(self, facts: ProjectFacts) -> None:
+        stretches = timeline(facts, self.thresholds)
+        for n, s in enumerate(stretches):
+            self.rows["stretches"].put({
+                "code": facts.code, "n": n, "rule": s.rule, "ref": s.ref, "level": s.level, "since": s.since,
+                "first_day": s.first, "last_day": s.last, "about": orjson.dumps(s.about).decode(), "leader": s.leader,
+                "district": facts.district, "department": facts.department})
+        before = self.rows["facts"].get(facts.code)
+        for n in range(len(stretches), (before or {}).get("stretches") or 0):
+            self.rows["stretches"].delete(facts.code, n)
+        self.rows["facts"].update(facts.code, stretches=len(stretches))
+
+
+def fingerprint(thresholds: Thresholds) -> str:
+    """The thresholds as the stretches record them."""
+    return orjson.dumps(dataclasses.asdict(thresholds), default=str).decode()
+
+
+def load_facts(db: Db, t: dict[str, str], district: str | None = None,
+               codes: Collection[str] | None = None) -> list[ProjectFacts]:
+    """The facts of every project (of one district, or of these projects, if given), in a handful of queries."""
+    if codes is not None:
+        scope, params = db.among("code", list(codes))
+    elif district is not None:
+        scope, params = f"code IN (SELECT code FROM {t['facts']} WHERE district = ?)", [district]
+    else:
+        scope, params = "1 = 1", []
 
     def rows(table: Table) -> dict[str, list[dict[str, Any]]]:
         grouped: dict[str, list[dict[str, Any]]] = defaultdict(list)
-        order = ", ".join(table.key)
-        for raw in db.query(f"SELECT {', '.join(table.columns)} FROM {t[table.name]} ORDER BY {order}"):
+        for raw in db.query(f"SELECT {', '.join(table.columns)} FROM {t[table.name]} WHERE {scope} "
+                            f"ORDER BY {', '.join(table.key)}", params):
             row = table.decode(raw)
-            if row["code"] in codes:
-                grouped[row["code"]].append(row)
+            grouped[row["code"]].append(row)
         return grouped
 
+    facts = [FACTS.decode(r) for r in db.query(f"SELECT {', '.join(FACTS.columns)} FROM {t['facts']} WHERE {scope} "
+                                               "ORDER BY code", params)]
     grants, plans, reports, issues = rows(GRANTS), rows(PLANS), rows(REPORTS), rows(ISSUES)
     escalations, stays = rows(ESCALATIONS), rows(STAYS)
     reductions = {r["reduction_id"]: ReductionFact(**r) for r in (
-        REDUCTIONS.decode(raw) for raw in db.query(f"SELECT {', '.join(REDUCTIONS.columns)} FROM {t['reductions']}"))}
+        REDUCTIONS.decode(raw) for raw in db.query(
+            f"SELECT {', '.join(REDUCTIONS.columns)} FROM {t['reductions']} WHERE reduction_id IN "
+            f"(SELECT reduction_id FROM {t['grants']} WHERE {scope})", params))}
     result = []
     for f in facts:
         code = f["code"]
@@ -153,7 +264,7 @@ def load_facts(db: Db, t: dict[str, str], district: str | None = None, code: str
                                          g["reduction_id"], g["leader"]) for g in grants[code])
         used = {g.reduction_id for g in project_grants if g.reduction_id}
         result.append(ProjectFacts(
-            **f,
+            **{k: v for k, v in f.items() if k != "stretches"},
             grants=project_grants,
             plans=tuple(PlanFact(p["year"], p["planned"], p["set_on"]) for p in plans[code]),
             reports=tuple(ReportFact(r["period"], r["completed"], r["reported_on"]) for r in reports[code]),
@@ -170,16 +281,39 @@ def load_facts(db: Db, t: dict[str, str], district: str | None = None, code: str
 
 def alerts(db: Db, t: dict[str, str], as_of: date, thresholds: Thresholds, *, district: str | None = None,
            level: str | None = None, rule: str | None = None, department: str | None = None) -> list[Alert]:
-    return alerts_of(load_facts(db, t, district), as_of, thresholds, level=level, rule=rule, department=department)
+    """The alerts on `as_of`, filtered, in the order lists show them: the stretches that cover the day,
+    and the projects not settled yet (or all, if the stretches were computed with other thresholds)
+    evaluated from their facts."""
+    filters = {"district": district, "level": level, "rule": rule, "department": department}
+    stored = db.query(f"SELECT value FROM {t['thresholds']} WHERE name = 'alerts'")
+    if not stored or stored[0][0] != fingerprint(thresholds):
+        return alerts_of(load_facts(db, t, district), as_of, thresholds, level=level, rule=rule, department=department)
+    unsettled = {code for (code,) in db.query(f"SELECT code FROM {t['unsettled']}")}
+    where = " ".join(f"AND {column} = ?" for column, value in filters.items() if value)
+    found = []
+    for raw in db.query(f"SELECT {', '.join(STRETCHES.columns)} FROM {t['stretches']} "
+                        f"WHERE first_day <= ? AND (last_day IS NULL OR last_day >= ?) {where}",
+                        [as_of, as_of, *(value for value in filters.values() if value)]):
+        row = STRETCHES.decode(raw)
+        if row["code"] not in unsettled:
+            stretch = Stretch(row["rule"], row["ref"], row["level"], row["since"], row["first_day"], row["last_day"],
+                              tuple(orjson.loads(row["about"])), row["leader"])
+            found.append(stretch.alert(row["code"], row["district"], row["department"], as_of))
+    if unsettled:
+        found += alerts_of(load_facts(db, t, codes=unsettled), as_of, thresholds, **filters)
+    return ordered(found)
 
 
-def alerts_of(facts: list[ProjectFacts], as_of: date, thresholds: Thresholds, *, level: str | None = None,
-              rule: str | None = None, department: str | None = None) -> list[Alert]:
+def alerts_of(facts: list[ProjectFacts], as_of: date, thresholds: Thresholds, *, district: str | None = None,
+              level: str | None = None, rule: str | None = None, department: str | None = None) -> list[Alert]:
     """The alerts of these projects on `as_of`, filtered, in the order lists show them."""
     found = [a for f in facts for a in evaluate(f, as_of, thresholds)]
-    return sorted((a for a in found if (level is None or a.level == level) and (rule is None or a.rule == rule)
-                   and (department is None or a.department == department)),
-                  key=lambda a: (a.district, a.project_code, a.rule, a.ref or ""))
+    return ordered([a for a in found if (district is None or a.district == district) and (level is None or a.level == level)
+                    and (rule is None or a.rule == rule) and (department is None or a.department == department)])
+
+
+def ordered(found: list[Alert]) -> list[Alert]:
+    return sorted(found, key=lambda a: (a.district, a.project_code, a.rule, a.ref or ""))
 
 
 def alert_json(project_code: str, rule: str, ref: str | None, level: str | None, since: date | None, detail: str,

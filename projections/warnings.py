@@ -5,26 +5,24 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from eventsourcing.domain import CanMutateAggregate
-
 from domain.project import Project
 from domain.reference import district_of
 from projections.db import Db
-from projections.model import Projection, Table
+from projections.model import Projection, Table, domain_events
 
 WARNINGS = Table("warnings", {"position": "BIGINT", "n": "INTEGER", "project_code": "TEXT", "message_id": "TEXT",
                               "type": "TEXT", "code": "TEXT", "reason": "TEXT", "occurred_at": "TEXT",
                               "business_date": "DATE", "district": "TEXT", "department": "TEXT"},
                  key=("position", "n"), indexes=(("code",), ("district",), ("department",), ("business_date",)))
 #: Every event of a project: warnings ride in the audit of whichever events a message caused.
-PROJECT_EVENTS = [cls for name, cls in vars(Project).items() if isinstance(cls, type)
-                  and issubclass(cls, CanMutateAggregate) and name not in ("Event", "Created")]
+PROJECT_EVENTS = domain_events(Project)
 
 
 class Warnings(Projection):
     name = "warnings"
     version = 1
     tables = (WARNINGS,)
+    defer_indexes = True
     handlers = {cls: "warned" for cls in PROJECT_EVENTS}
 
     def warned(self, e: Any) -> None:

@@ -38,6 +38,7 @@ def cmd_serve(args: argparse.Namespace, wiring: Wiring) -> int:
               f"127.0.0.1 only, not on {args.host} (set YAOSU_TOKENS_FILE, see `yaosu tokens add`)", file=sys.stderr)
         return 2
     runner = wiring.runner() if args.projections and wiring.keeps_read_models else None
+    app = wiring.app(runner)
     if runner is not None:
         threading.Thread(target=runner.run_forever, name="projections", daemon=True).start()
     if settings.development_tokens:
@@ -45,7 +46,7 @@ def cmd_serve(args: argparse.Namespace, wiring: Wiring) -> int:
             "using the development tokens (dev-admin, dev-supervisor, dev-<department>): set YAOSU_TOKENS_FILE in production")
     logging.getLogger("yaosu").info("serving %s on http://%s:%d", settings.store_for_logs, args.host, args.port)
     try:
-        uvicorn.run(wiring.app(), host=args.host, port=args.port, log_level="info")
+        uvicorn.run(app, host=args.host, port=args.port, log_level="info", access_log=args.access_log)
     finally:
         if runner is not None:
             runner.stop()
@@ -106,6 +107,52 @@ def cmd_projections(args: argparse.Namespace, wiring: Wiring) -> int:
     finally:
         runner.close()
     return 0
+
+
+def cmd_audit(args: argparse.Namespace, wiring: Wiring) -> int:
+    from projections import chain
+    from projections.catalog import Catalog
+    from projections.db import Db, NotBuilt
+
+    ledger = wiring.ledger
+    if not wiring.keeps_read_models:
+        print("yaosu audit: the in-memory store keeps no chain", file=sys.stderr)
+        return 2
+    db = Db(wiring.settings)
+    try:
+        tables: dict[str, str] | None = Catalog(db).active(chain.HashChain)
+    except NotBuilt:
+        tables = None
+    if args.action == "checkpoint":
+        if tables is None:
+            print("yaosu audit checkpoint: the chain read model is not built yet (yaosu projections run)",
+                  file=sys.stderr)
+            return 2
+        for day in chain.record_checkpoints(ledger, db, tables, args.today or city_today()):
+            print(f"checkpoint of {day} recorded")
+        return 0
+    if tables is None:
+        print("the chain read model is not built: comparing with the checkpoints only", file=sys.stderr)
+    progress = Progress(ledger.head() - args.start, "audit verify", unit="event")
+    try:
+        found = chain.verify(ledger, db, tables, args.start, progress.advance)
+    except ValueError as error:
+        print(f"yaosu audit verify: {error}", file=sys.stderr)
+        return 2
+    progress.finish()
+    chain.remember(db, found)
+    compared = (["the links kept"] if found.links_compared else []) + [f"{found.checkpoints} checkpoint(s)"]
+    if found.ok:
+        print(f"verified positions {found.start + 1}-{found.head_position}: head {found.head_hash} "
+              f"({found.checked:,} events, {found.events_per_second:,.0f} events/s; compared with "
+              f"{' and '.join(compared)})")
+        return 0
+    print(f"position {found.first_bad} differs: {found.why}")
+    if found.contradicts is not None:
+        c = found.contradicts
+        print(f"it contradicts the checkpoint of {c.day} (recorded at position {c.recorded_at}): "
+              f"head {c.head} at position {c.position}")
+    return 1
 
 
 def _until_sigterm(worker: Any) -> None:
@@ -173,6 +220,8 @@ def parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="run the HTTP API on the configured store (YAOSU_STORE)")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--access-log", action="store_true",
+                       help="log every request (off: /metrics counts them by route and status)")
     serve.add_argument("--no-projections", dest="projections", action="store_false",
                        help="do not run the read-model projections in this process")
     serve.set_defaults(run=cmd_serve)
@@ -193,7 +242,7 @@ def parser() -> argparse.ArgumentParser:
     consume = sub.add_parser("consume", help="consume portal messages from Kafka (yaosu.portal.v1)")
     consume.add_argument("source", choices=("portal",))
     consume.add_argument("--group", default="yaosu-portal")
-    consume.add_argument("--batch-size", type=int, default=1000)
+    consume.add_argument("--batch-size", type=int, default=5000, help="messages per poll and transaction")
     consume.set_defaults(run=cmd_consume)
     relay = sub.add_parser("relay", help="publish every domain event to yaosu.events.v1 (and Kafka rejections)")
     relay.set_defaults(run=cmd_relay)
@@ -204,6 +253,13 @@ def parser() -> argparse.ArgumentParser:
     for command in (projections, consume, relay, monitor):
         command.add_argument("--metrics-port", type=int, metavar="PORT",
                              help="serve this process's metrics on http://127.0.0.1:PORT/metrics")
+    audit = sub.add_parser("audit", help="the audit chain: verify the store against it, or record checkpoints")
+    audit.add_argument("action", choices=("verify", "checkpoint"))
+    audit.add_argument("--from", dest="start", type=int, default=0, metavar="POSITION",
+                       help="verify: start after this position (its link as the chain kept it)")
+    audit.add_argument("--today", type=date.fromisoformat,
+                       help="checkpoint: record the days before this one (default: today, city time)")
+    audit.set_defaults(run=cmd_audit)
     tokens = sub.add_parser("tokens", help="make a bearer token and add its hash to the tokens file")
     tokens.add_argument("action", choices=("add",))
     tokens.add_argument("--name", required=True, help="who holds it, as recorded with what it submits")

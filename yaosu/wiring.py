@@ -43,10 +43,15 @@ class Wiring:
     def runner(self, batch_size: int = 1000) -> Runner:
         return Runner(self.ledger, self.settings, batch_size=batch_size)
 
-    def app(self) -> FastAPI:
+    def app(self, runner: Runner | None = None) -> FastAPI:
+        """The HTTP API; with the runner of this process, whose commits wake the readers waiting for them."""
         from api.app import create_app
 
-        return create_app(self.ledger, self.settings, ReadModels(self.settings) if self.keeps_read_models else None)
+        ledger = self.ledger  # first: opening the store makes its schema, where the read models live
+        reads = ReadModels(self.settings) if self.keeps_read_models else None
+        if runner is not None and reads is not None:
+            runner.on_moved(reads.moved)
+        return create_app(ledger, self.settings, reads)
 
     def portal_consumer(self, group: str, batch_size: int) -> PortalConsumer:
         from consumers.portal import PortalConsumer

@@ -7,6 +7,7 @@ sign in, and back.
 
 from __future__ import annotations
 
+import re
 from datetime import date
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -18,6 +19,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from api.auth import session_principal
 from api.console.i18n import DEFAULT, LANGUAGES, environment
 from api.console.session import COOKIE, LIFETIME_SECONDS, seal
+from api.reading import read
 from api.render import project_json
 from domain import reference
 from domain.names import name_of
@@ -29,10 +31,8 @@ from infra.clock import city_today
 from infra.presenter import event_json, rejection_json
 from infra.settings import Settings
 from infra.tokens import Principal, token_hash
-from projections import factor_ledger, libraries, parked, sedimentation, stages, warnings
-from projections.catalog import status
+from projections import audit, chain, factor_ledger, libraries, parked, sedimentation, stages, warnings
 from projections.db import NotBuilt
-from projections.read import ReadModels
 
 router = APIRouter(prefix="/console", include_in_schema=False)
 
@@ -42,7 +42,10 @@ POLICY = ("default-src 'none'; style-src 'self'; img-src 'self' data:; form-acti
           "frame-ancestors 'none'")
 NAVIGATION = (("overview", "/console"), ("libraries", "/console/libraries/municipal"), ("alerts", "/console/alerts"),
               ("ledger", "/console/ledger"), ("rankings", "/console/rankings"), ("warnings", "/console/warnings"),
-              ("rejections", "/console/rejections"), ("health", "/console/health"))
+              ("audit", "/console/audit"), ("rejections", "/console/rejections"), ("health", "/console/health"))
+
+
+PROJECT_CODE = re.compile(reference.PROJECT_CODE_PATTERN)
 
 
 class NotSignedIn(Exception):
@@ -80,13 +83,6 @@ def named_by(request: Request) -> Any:
     """Names of codes in the page's language, for what the page works out before rendering."""
     lang = language(request)
     return lambda kind, code: name_of(kind, code, lang)
-
-
-def reads_of(request: Request) -> ReadModels:
-    found: ReadModels | None = request.app.state.read_models
-    if found is None:
-        raise NotBuilt("this store keeps no read models")
-    return found
 
 
 def settings_of(request: Request) -> Settings:
@@ -172,18 +168,20 @@ def switch_language(request: Request, lang: str) -> Response:
 @router.get("")
 def overview(request: Request) -> HTMLResponse:
     signed_in(request)
-    reads, settings = reads_of(request), settings_of(request)
+    settings = settings_of(request)
     as_of, year = as_of_and_year(request)
-    board = stages.board(reads.db, reads.tables(stages.Stages), None, None, as_of)
-    facts = sedimentation.load_facts(reads.db, reads.tables(sedimentation.Sedimentation))
-    alerts = sedimentation.alerts_of(facts, as_of, settings.thresholds)
+    with read(request, stages.Stages, sedimentation.Sedimentation, factor_ledger.FactorLedger,
+              libraries.Libraries) as view:
+        board = stages.board(view.db, view.tables(stages.Stages), None, None, as_of)
+        facts = sedimentation.load_facts(view.db, view.tables(sedimentation.Sedimentation))
+        usage = factor_ledger.summary(view.db, view.tables(factor_ledger.FactorLedger), None, year, None)
+        counts = sorted(libraries.counts(view.db, view.tables(libraries.Libraries)).items(), key=lambda item: -item[1])
+        alerts = sedimentation.alerts(view.db, view.tables(sedimentation.Sedimentation), as_of, settings.thresholds)
     by_district: dict[str, dict[str, int]] = {}
     for alert in alerts:
-        counts = by_district.setdefault(alert.district, {"red": 0, "yellow": 0})
-        counts[alert.level] += 1
-    usage = factor_ledger.summary(reads.db, reads.tables(factor_ledger.FactorLedger), None, year, None)
+        tally = by_district.setdefault(alert.district, {"red": 0, "yellow": 0})
+        tally[alert.level] += 1
     ranking = rank_districts(facts, year, as_of, settings.thresholds)
-    counts = sorted(libraries.counts(reads.db, reads.tables(libraries.Libraries)).items(), key=lambda item: -item[1])
     named = named_by(request)
     usage_of = {f: [row for row in usage if row["factor"] == f] for f in ("energy", "land")}
     return page(request, "overview.html", as_of=as_of, year=year, ranking=ranking, usage=usage_of,
@@ -211,13 +209,12 @@ def library(request: Request, library: str) -> HTMLResponse:
     signed_in(request)
     if library not in reference.LIBRARIES:
         return page(request, "missing.html", status_code=404, what=library)
-    reads = reads_of(request)
     filters = {"district": choice(request, "district", reference.DISTRICTS),
                "sector": choice(request, "sector", reference.SECTORS),
                "department": choice(request, "department", reference.DEPARTMENTS)}
-    tables = reads.tables(libraries.Libraries)
-    found = libraries.members(reads.db, tables, library, filters)
-    grid = libraries.matrix(reads.db, tables, library)
+    with read(request, libraries.Libraries) as view:
+        found = libraries.members(view.db, view.tables(libraries.Libraries), library, filters)
+        grid = libraries.matrix(view.db, view.tables(libraries.Libraries), library)
     sectors = sorted({c["sector"] for c in grid["cells"]})
     cells = {(c["district"], c["sector"]): c for c in grid["cells"]}
     return page(request, "library.html", library=library, filters=filters, found=found, sectors=sectors,
@@ -229,13 +226,14 @@ def library(request: Request, library: str) -> HTMLResponse:
 @router.get("/alerts")
 def alerts_page(request: Request) -> HTMLResponse:
     signed_in(request)
-    reads, settings = reads_of(request), settings_of(request)
+    settings = settings_of(request)
     as_of = day(request, "as_of", city_today()) or city_today()
     filters = {"district": choice(request, "district", reference.DISTRICTS),
                "department": choice(request, "department", reference.DEPARTMENTS),
                "rule": choice(request, "rule", RULES), "level": choice(request, "level", LEVELS)}
-    found = sedimentation.alerts(reads.db, reads.tables(sedimentation.Sedimentation), as_of, settings.thresholds,
-                                 **filters)
+    with read(request, sedimentation.Sedimentation) as view:
+        found = sedimentation.alerts(view.db, view.tables(sedimentation.Sedimentation), as_of, settings.thresholds,
+                                     **filters)
     return page(request, "alerts.html", as_of=as_of, filters=filters, alerts=found,
                 export=export("/v1/alerts", format="xlsx", as_of=as_of.isoformat(), **filters))
 
@@ -243,7 +241,7 @@ def alerts_page(request: Request) -> HTMLResponse:
 @router.get("/projects/{code}")
 def project(request: Request, code: str) -> HTMLResponse:
     signed_in(request)
-    ledger, reads, settings = request.app.state.ledger, reads_of(request), settings_of(request)
+    ledger, settings = request.app.state.ledger, settings_of(request)
     if not reference.is_project_code(code):
         return page(request, "missing.html", status_code=404, what=code)
     as_of = day(request, "as_of", None)
@@ -254,7 +252,8 @@ def project(request: Request, code: str) -> HTMLResponse:
     since, until = day(request, "from", None), day(request, "to", None)
     changes = None
     if since and until and since < until:
-        facts = sedimentation.load_facts(reads.db, reads.tables(sedimentation.Sedimentation), code=code)
+        with read(request, sedimentation.Sedimentation) as view:
+            facts = sedimentation.load_facts(view.db, view.tables(sedimentation.Sedimentation), codes=[code])
         changes = compare(ledger, facts[0] if facts else None, code, since, until, settings)
     return page(request, "project.html", code=code, as_of=as_of, state=project_json(state, as_of), trail=trail,
                 since=since, until=until, changes=changes)
@@ -279,12 +278,12 @@ def compare(ledger: Any, facts: Any, code: str, since: date, until: date, settin
 @router.get("/ledger")
 def ledger_page(request: Request) -> HTMLResponse:
     signed_in(request)
-    reads = reads_of(request)
     year = year_of(request, city_today().year)
     filters = {"district": choice(request, "district", reference.DISTRICTS),
                "factor": choice(request, "factor", reference.FACTORS)}
-    rows = factor_ledger.summary(reads.db, reads.tables(factor_ledger.FactorLedger), filters["district"], year,
-                                 filters["factor"])
+    with read(request, factor_ledger.FactorLedger) as view:
+        rows = factor_ledger.summary(view.db, view.tables(factor_ledger.FactorLedger), filters["district"], year,
+                                     filters["factor"])
     return page(request, "ledger.html", year=year, filters=filters, rows=rows,
                 export=export("/v1/ledger", format="xlsx", year=year, **filters))
 
@@ -292,9 +291,10 @@ def ledger_page(request: Request) -> HTMLResponse:
 @router.get("/rankings")
 def rankings(request: Request) -> HTMLResponse:
     signed_in(request)
-    reads, settings = reads_of(request), settings_of(request)
+    settings = settings_of(request)
     as_of, year = as_of_and_year(request)
-    facts = sedimentation.load_facts(reads.db, reads.tables(sedimentation.Sedimentation))
+    with read(request, sedimentation.Sedimentation) as view:
+        facts = sedimentation.load_facts(view.db, view.tables(sedimentation.Sedimentation))
     ranking = rank_districts(facts, year, as_of, settings.thresholds)
     factor = choice(request, "factor", ("land", "energy", "special_bond")) or "land"
     try:
@@ -310,15 +310,39 @@ def rankings(request: Request) -> HTMLResponse:
 @router.get("/warnings")
 def warnings_page(request: Request) -> HTMLResponse:
     signed_in(request)
-    reads = reads_of(request)
     filters = {"code": choice(request, "code", WARNING_CODES),
                "district": choice(request, "district", reference.DISTRICTS),
                "department": choice(request, "department", reference.DEPARTMENTS),
                "from": day(request, "from", None), "to": day(request, "to", None)}
-    found = warnings.listed(reads.db, reads.tables(warnings.Warnings), filters, 0, 1000)
+    with read(request, warnings.Warnings) as view:
+        found = warnings.listed(view.db, view.tables(warnings.Warnings), filters, 0, 1000)
     shown = {k: (v.isoformat() if isinstance(v, date) else v) for k, v in filters.items()}
     return page(request, "warnings.html", filters=shown, warnings=found,
                 export=export("/v1/warnings", format="xlsx", **shown))
+
+
+@router.get("/audit")
+def audit_page(request: Request) -> HTMLResponse:
+    signed_in(request)
+    query = request.query_params
+    text = {name: (query.get(name) or "").strip()[:200] or None
+            for name in ("department", "actor", "submitted_by", "type", "project", "message_id")}
+    late = query.get("late_days", "")
+    after = query.get("after", "0")
+    filters = {**text, "district": choice(request, "district", reference.DISTRICTS),
+               "from": day(request, "from", None), "to": day(request, "to", None),
+               "recorded_from": day(request, "recorded_from", None), "recorded_to": day(request, "recorded_to", None),
+               "late_days": int(late) if late.isdigit() and int(late) <= 36_500 else None}
+    position = int(after) if after.isdigit() and int(after) <= 2**53 else 0
+    with read(request, audit.AuditTrail) as view:
+        found = audit.searched(view.db, view.tables(audit.AuditTrail), filters, position, 200)
+    for entry in found:  # the others are reductions or districts: no page of their own
+        entry["is_project"] = bool(entry["subject"] and PROJECT_CODE.fullmatch(entry["subject"]))
+    shown = {k: (v.isoformat() if isinstance(v, date) else v) for k, v in filters.items()}
+    return page(request, "audit.html", filters=shown, entries=found, after=position,
+                next_after=found[-1]["position"] if len(found) == 200 else None,
+                more=urlencode({k: v for k, v in shown.items() if v is not None}),
+                export=export("/v1/audit", format="xlsx", limit=1000, **shown))
 
 
 @router.get("/rejections")
@@ -334,16 +358,23 @@ def rejections_page(request: Request) -> HTMLResponse:
 @router.get("/health")
 def health(request: Request) -> HTMLResponse:
     signed_in(request)
-    ledger, reads, settings = request.app.state.ledger, reads_of(request), settings_of(request)
+    ledger, settings = request.app.state.ledger, settings_of(request)
     head = ledger.head()
     recorded = ledger.tracked_positions()
     try:
-        waiting = parked.count(reads.db, reads.tables(parked.Parked))
+        with read(request, parked.Parked) as view:
+            waiting = parked.count(view.db, view.tables(parked.Parked))
     except NotBuilt:
         waiting = None
-    return page(request, "health.html", head=head, report=status(ledger, reads.catalog),
+    try:
+        with read(request, chain.HashChain) as view:
+            checkpoint = chain.last_checkpoint(view.db, view.tables(chain.HashChain))
+            verified = chain.last_verified(view.db)
+    except NotBuilt:
+        checkpoint = verified = None
+    return page(request, "health.html", head=head, report=request.app.state.read_models.status(ledger),
                 tracked=sorted(recorded.items()), consumer_lag=sorted(kafka.portal_lag(settings, recorded).items()),
-                waiting=waiting)
+                waiting=waiting, checkpoint=checkpoint, verified=verified)
 
 
 def login_redirect(request: Request) -> Response:

@@ -65,7 +65,8 @@ def test_every_page_answers_in_chinese_then_in_english(client: TestClient) -> No
              "/console/libraries/annual?district=620102&sector=C", "/console/alerts?as_of=2021-09-30&level=red",
              f"/console/projects/{code}", f"/console/projects/{code}?as_of=2021-02-01&from=2021-01-01&to=2021-12-31",
              "/console/ledger?year=2021", "/console/rankings?year=2021&as_of=2021-09-30&factor=land&total=1000",
-             "/console/warnings", "/console/rejections", "/console/health"]
+             "/console/warnings", "/console/audit", "/console/audit?department=natural_resources&late_days=30",
+             "/console/rejections", "/console/health"]
     for path in pages:
         page = client.get(path)
         assert page.status_code == 200, path
@@ -97,6 +98,18 @@ def test_a_portal_sees_only_its_own_rejections_in_the_console(client: TestClient
     sign_in(client, "dev-big_data")
     page = client.get("/console/rejections").text
     assert "mine-1" in page and "demo-2021" not in page
+
+
+def test_the_audit_search_filters_and_links_each_row_to_its_project(client: TestClient) -> None:
+    sign_in(client)
+    code = "2021-620102-48-01-888000"
+    page = client.get(f"/console/audit?project={code}").text
+    assert "审计查询" in page and f'href="/console/projects/{code}"' in page
+    assert page.count("<tr>") - 1 == len(client.get(f"/v1/audit?project={code}").json()["entries"])  # one header row
+    assert "没有符合条件的记录" in client.get("/console/audit?actor=nobody-at-all").text
+    assert 'href="/v1/audit?' in page and "format=xlsx" in page
+    full = client.get("/console/audit")
+    assert "下一页" in full.text  # more than a page: the next one is a link away
 
 
 def test_every_label_has_its_chinese() -> None:

@@ -28,7 +28,7 @@ SCHEMAS = {"/v1/libraries/municipal/matrix": schemas.MatrixResponse, "/v1/librar
            "/v1/stages": schemas.StagesResponse, "/v1/ledger": schemas.LedgerResponse,
            "/v1/stats/investment": schemas.InvestmentResponse, "/v1/alerts": schemas.AlertsResponse,
            "/v1/warnings": schemas.WarningsResponse, "/v1/rankings/districts": schemas.RankingResponse,
-           "/v1/allocation/advice": schemas.AdviceResponse}
+           "/v1/allocation/advice": schemas.AdviceResponse, "/v1/audit": schemas.AuditResponse}
 
 
 def get(client: TestClient, path: str) -> Any:
@@ -166,3 +166,28 @@ def test_ranking_and_advice(client: TestClient) -> None:
     assert [s["district"] for s in advice["shares"]] == [r["district"] for r in ranking]
     assert client.get("/v1/allocation/advice?year=2021&factor=water&total=1", headers=SUPERVISOR).status_code == 400
     assert client.get("/v1/allocation/advice?year=2021&factor=land&total=0", headers=SUPERVISOR).status_code == 400
+
+
+def test_audit_search_answers_like_the_feed_and_downloads(client: TestClient) -> None:
+    entries = get(client, "/v1/audit?limit=1000")["entries"]
+    feed = client.get("/v1/events?limit=1000", headers=SUPERVISOR).json()["events"]
+    domain = [e for e in feed if e["event"].split(".")[0] not in ("message", "parkedmessage", "supervisionclock")]
+    assert [e["position"] for e in entries if e["position"] <= feed[-1]["position"]] == [e["position"] for e in domain]
+    by_position = {e["position"]: e for e in domain}
+    for entry in entries[:200]:
+        event = by_position[entry["position"]]
+        assert (entry["type"], entry["message_id"], entry["submitted_by"]) == (
+            event["type"], event["message_id"], event["submitted_by"])
+    some = next(e for e in entries if e["department"] and e["event"].startswith("project."))
+    for field, parameter in (("department", "department"), ("subject", "project"), ("type", "type"),
+                             ("actor", "actor"), ("district", "district")):
+        found = get(client, f"/v1/audit?{parameter}={some[field]}&limit=1000")["entries"]
+        assert found and all(e[field] == some[field] for e in found), field
+    late = get(client, "/v1/audit?late_days=30&limit=1000")["entries"]
+    assert late and all(e["late_days"] >= 30 for e in late)
+    first = get(client, "/v1/audit?limit=3")
+    assert get(client, f"/v1/audit?after={first['next_after']}&limit=3")["entries"] == entries[3:6]
+    csv = client.get("/v1/audit?format=csv&lang=zh&limit=5", headers=SUPERVISOR)
+    assert csv.status_code == 200 and "迟报天数" in csv.text and str(entries[0]["position"]) in csv.text
+    xlsx = client.get("/v1/audit?format=xlsx&limit=5", headers=SUPERVISOR)
+    assert xlsx.status_code == 200 and xlsx.content[:2] == b"PK"

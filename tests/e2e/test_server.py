@@ -39,11 +39,12 @@ def free_port() -> int:
 
 
 @contextmanager
-def serving(store: str, output: list[str] | None = None, env: dict[str, str] | None = None) -> Iterator[str]:
+def serving(store: str, output: list[str] | None = None, env: dict[str, str] | None = None,
+            args: tuple[str, ...] = ()) -> Iterator[str]:
     """`yaosu serve` on a free port, as a separate process; its URL once it answers (and what it
     printed, into `output`, once it has stopped)."""
     port = free_port()
-    process = subprocess.Popen([sys.executable, "-m", "yaosu", "serve", "--port", str(port)],
+    process = subprocess.Popen([sys.executable, "-m", "yaosu", "serve", "--port", str(port), *args],
                                env=env or environment(store), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                text=True)
     url = f"http://127.0.0.1:{port}"
@@ -69,8 +70,12 @@ def serving(store: str, output: list[str] | None = None, env: dict[str, str] | N
 
 @pytest.fixture
 def server(store: str) -> Iterator[str]:
-    with serving(store) as url:
-        yield url
+    output: list[str] = []
+    try:
+        with serving(store, output) as url:
+            yield url
+    finally:
+        print("".join(output)[-20_000:])  # pytest shows it when the test failed: the server's side of it
 
 
 def test_demo_then_serve_shows_history_with_audit_fields(tmp_path: Path) -> None:
@@ -129,7 +134,9 @@ def test_concurrent_http_posts_lose_nothing_and_apply_once(server: str) -> None:
                 body = (msg("energy.granted", {"tce": 10, "year": 2021}, mid=f"h{thread}-{n}") if n % 2 == 0 else
                         msg("data.provided", {"kind": "k", "reference": f"{thread}-{n}"}, dept="big_data",
                             mid=f"h{thread}-{n}"))
-                (result,) = http.post("/v1/messages", json=body).json()["results"]
+                answer = http.post("/v1/messages", json=body)
+                assert answer.status_code == 200, answer.text
+                (result,) = answer.json()["results"]
                 with lock:
                     results.append({**result, "type": body["type"]})
 

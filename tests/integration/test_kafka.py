@@ -292,3 +292,35 @@ def test_a_message_whose_prerequisite_comes_later_waits_parked_then_passes(
         stop(consumer)
         runner.close()
         reads.close()
+
+
+def test_each_closed_day_is_checkpointed_once_and_published_to_the_audit_topic(kafka_settings: Settings) -> None:
+    from datetime import timedelta
+
+    from domain.reference import CITY_TZ
+    from projections import chain
+    from tests.conftest import submit
+    from tests.portal import admitted
+
+    ledger = build_ledger(kafka_settings)
+    try:
+        submit(ledger, *admitted("2021-620102-48-01-000001", "annual"))
+        runner = Runner(ledger, kafka_settings)
+        runner.run_until_caught_up()
+        tables = runner.catalog.active(chain.HashChain)
+        today = ledger.feed(0, 1).items[0].event.timestamp.astimezone(CITY_TZ).date()  # type: ignore[union-attr]
+        [(position, head)] = runner.db.query(f"SELECT position, hash FROM {tables['days']} WHERE day = ?", [today])
+        for _ in range(2):  # the second time, nothing is due
+            chain.record_checkpoints(ledger, runner.db, tables, today + timedelta(days=1))
+            runner.run_until_caught_up()
+        runner.close()
+        Relay(ledger, kafka_settings).run(until_caught_up=True)
+        [record] = read_topic(kafka_settings, kafka.AUDIT)
+        value = orjson.loads(record.value)
+        assert value["type"] == "checkpoint.recorded" and record.key == b"checkpoint"
+        assert value["data"] == {"day": today.isoformat(), "position": position, "head": head}
+        checkpoint_at = int(dict(record.headers)["position"])
+        assert checkpoint_at not in {int(dict(r.headers)["position"]) for r in read_topic(kafka_settings, kafka.EVENTS)}
+        assert chain.verify(ledger, None, None).ok
+    finally:
+        ledger.close()

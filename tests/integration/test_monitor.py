@@ -46,9 +46,9 @@ def test_the_monitor_publishes_what_alerts_imply_day_by_day_and_nothing_twice(ka
         day = date(2021, 1, 1)
         while day <= date(2021, 12, 31):
             monitor.run_once(day)  # "today" advanced day by day
-            tables = monitor.reads.tables(sedimentation.Sedimentation)
-            after = {(a.project_code, a.key): a.level
-                     for a in sedimentation.alerts(monitor.reads.db, tables, day, Thresholds())}
+            with monitor.reads.snapshot(sedimentation.Sedimentation) as view:
+                after = {(a.project_code, a.key): a.level for a in sedimentation.alerts(
+                    view.db, view.tables(sedimentation.Sedimentation), day, Thresholds())}
             expected += changes_between(before, after, day)
             before = after
             day += timedelta(days=1)

@@ -16,7 +16,7 @@ from domain.ranking import allocation_advice, rank_districts
 from domain.supervision import Thresholds
 from infra.ledger import Ledger
 from infra.settings import Settings
-from projections import libraries, sedimentation, stages
+from projections import libraries, model, sedimentation, stages
 from projections.catalog import Catalog
 from projections.libraries import Libraries
 from projections.model import Projection, Table
@@ -48,7 +48,11 @@ def load(ledger: Ledger, messages: list[dict[str, Any]], size: int = 250) -> Non
         submit(ledger, *chunk)
 
 
-def test_batches_applied_as_they_come_equal_a_rebuild(ledger: Ledger, settings: Settings, runner: Runner) -> None:
+@pytest.mark.parametrize("cached_rows", [model.MAX_CACHED_ROWS, 7], ids=["cached", "trimmed"])
+def test_batches_applied_as_they_come_equal_a_rebuild(ledger: Ledger, settings: Settings, runner: Runner,
+                                                      cached_rows: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`trimmed`: the row caches let go of all but the last batch's rows, and read the rest back."""
+    monkeypatch.setattr(model, "MAX_CACHED_ROWS", cached_rows)
     messages = demo_messages(2021, projects=40)
     for chunk in batches(messages, 300):
         submit(ledger, *chunk)
@@ -207,3 +211,28 @@ def test_the_stage_board_checklist(ledger: Ledger, runner: Runner) -> None:
         assert state is not None and state.stage == "construction"
         assert project["satisfied"] == [f for f in construction["factors"] if state.has_factor(f)]
         assert project["days_in_stage"] == (date(2022, 1, 1) - state.stage_since).days
+
+
+def test_deferred_indexes_are_made_once_caught_up(ledger: Ledger, settings: Settings) -> None:
+    """The audit search's tables are filled bare during a build and indexed before they answer alone."""
+    from projections.audit import AuditTrail
+
+    def indexes(catalog: Catalog) -> set[str]:
+        table = catalog.active(AuditTrail)["entries"]
+        if catalog.db.dialect == "sqlite":
+            rows = catalog.db.query("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = ? "
+                                    "AND sql IS NOT NULL", [table])
+        else:
+            rows = catalog.db.query("SELECT indexname FROM pg_indexes WHERE schemaname = current_schema() AND tablename = ? "
+                                    "AND indexname <> tablename || '_pkey'", [table])
+        return {name for (name,) in rows}
+
+    load(ledger, demo_messages(2021, projects=20))
+    runner = Runner(ledger, settings, projections=[AuditTrail], batch_size=100)
+    try:
+        runner.step()
+        assert indexes(runner.catalog) == set()  # still behind: inserted into the bare table
+        runner.run_until_caught_up()
+        assert len(indexes(runner.catalog)) == len(next(t for t in AuditTrail.tables if t.name == "entries").indexes)
+    finally:
+        runner.close()

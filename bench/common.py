@@ -1,0 +1,148 @@
+"""What every benchmark of `make bench` shares: stores, servers, processes, figures."""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import httpx
+import psycopg
+
+ROOT = Path(__file__).resolve().parent.parent
+PYTHON = sys.executable
+REPETITIONS = 3
+ADMIN = {"Authorization": "Bearer dev-admin"}
+SUPERVISOR = {"Authorization": "Bearer dev-supervisor"}
+
+
+def say(text: str) -> None:
+    """Progress, on stderr: stdout carries the figures alone."""
+    print(f"[bench {time.strftime('%H:%M:%S')}] {text}", file=sys.stderr, flush=True)
+
+
+@dataclass
+class Figures:
+    """Figures as measured, repetition by repetition; printed as medians."""
+
+    values: dict[str, list[float]] = field(default_factory=dict)
+    units: dict[str, str] = field(default_factory=dict)
+
+    def add(self, name: str, value: float, unit: str) -> None:
+        self.values.setdefault(name, []).append(value)
+        self.units[name] = unit
+        say(f"  {name} {value:,.1f} {unit}")
+
+    def median(self, name: str) -> float:
+        return statistics.median(self.values[name])
+
+    def line(self, name: str) -> str:
+        runs = ", ".join(f"{v:.1f}" for v in self.values[name])
+        return f"{name} {self.median(name):.1f} {self.units[name]}  (runs: {runs})"
+
+
+def pg_base() -> str:
+    store = os.environ.get("YAOSU_STORE", "")
+    if not store.startswith("postgresql"):
+        raise SystemExit("set YAOSU_STORE to the PostgreSQL of `make services-up` (. var/services.env)")
+    return store.split("?")[0]
+
+
+def pg_store(schema: str) -> str:
+    return f"{pg_base()}?schema={schema}"
+
+
+def drop_schema(schema: str) -> None:
+    with psycopg.connect(pg_base(), autocommit=True) as conn:
+        conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+
+
+def schema_exists(schema: str) -> bool:
+    with psycopg.connect(pg_base(), autocommit=True) as conn:
+        return conn.execute("SELECT 1 FROM information_schema.schemata WHERE schema_name = %s",
+                            [schema]).fetchone() is not None
+
+
+def environment(store: str, **more: str) -> dict[str, str]:
+    return {**os.environ, "YAOSU_STORE": store, "YAOSU_DEV_TOKENS": "1", "PYTHONPATH": str(ROOT), **more}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def peak_rss_mb(pid: int) -> float:
+    """The process's peak resident set so far (VmHWM), in MB."""
+    text = Path(f"/proc/{pid}/status").read_text()
+    return int(re.search(r"VmHWM:\s+(\d+) kB", text).group(1)) / 1024  # type: ignore[union-attr]
+
+
+def wait_for_exit(process: subprocess.Popen[Any]) -> tuple[int, float]:
+    """Wait for a child; its exit status and its peak resident set in MB (from the kernel's rusage)."""
+    _, status, usage = os.wait4(process.pid, 0)
+    process.returncode = os.waitstatus_to_exitcode(status)
+    return process.returncode, usage.ru_maxrss / 1024
+
+
+def yaosu(*args: str, store: str, stdout: Any = subprocess.DEVNULL, **env: str) -> subprocess.Popen[Any]:
+    """A `yaosu` command as a process of its own (what it prints goes to `stdout`: a file, or nowhere)."""
+    return subprocess.Popen([PYTHON, "-m", "yaosu", *args], env=environment(store, **env), cwd=ROOT,
+                            stdout=stdout, stderr=subprocess.STDOUT, text=True)
+
+
+@contextmanager
+def serving(store: str, *args: str) -> Iterator[tuple[str, subprocess.Popen[Any]]]:
+    """`yaosu serve` on a free port; its URL and process once it answers."""
+    port = free_port()
+    process = yaosu("serve", "--port", str(port), *args, store=store)
+    url = f"http://127.0.0.1:{port}"
+    wait_until_up(url, process)
+    try:
+        yield url, process
+    finally:
+        stop(process)
+
+
+def wait_until_up(url: str, process: subprocess.Popen[Any], path: str = "/readyz") -> None:
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            if httpx.get(url + path, timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        if process.poll() is not None or time.monotonic() > deadline:
+            stop(process)
+            raise SystemExit(f"{' '.join(map(str, process.args))} did not come up (run it alone to see why)")
+        time.sleep(0.1)
+
+
+def stop(process: subprocess.Popen[Any]) -> None:
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def percentile(values: list[float], share: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(share * (len(ordered) - 1))))]
+
+
+def timed(work: Callable[[], Any]) -> float:
+    started = time.perf_counter()
+    work()
+    return time.perf_counter() - started

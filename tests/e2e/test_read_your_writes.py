@@ -1,0 +1,120 @@
+"""Reading your own writes (contract v1.1): post, then read with the receipt's position.
+
+Against `yaosu serve` as people run it (its embedded runner woken by the commit), on both stores;
+on PostgreSQL also with the read models followed by a separate `yaosu projections run`, whose
+commits reach the server by NOTIFY.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import httpx
+from fastapi.testclient import TestClient
+
+from api.app import create_app
+from infra.ledger import Ledger
+from infra.settings import Settings
+from projections.read import ReadModels
+from projections.runner import Runner
+from tests.conftest import fresh_store, submit
+from tests.e2e.test_server import ADMIN, SUPERVISOR, environment, serving
+from tests.portal import admitted, msg
+
+READ_MODEL_ENDPOINTS = ("/v1/libraries/municipal", "/v1/libraries/municipal/matrix", "/v1/stages", "/v1/ledger",
+                        "/v1/stats/investment", "/v1/alerts", "/v1/parked", "/v1/warnings",
+                        "/v1/rankings/districts?year=2021")
+
+
+def project_code(n: int) -> str:
+    return f"2021-620102-48-01-{n:06d}"
+
+
+def post(http: httpx.Client, *messages: dict[str, Any]) -> int:
+    answer = http.post("/v1/messages", json=list(messages), headers=ADMIN)
+    assert answer.status_code == 200, answer.text
+    results = answer.json()["results"]
+    assert all(r["status"] == "accepted" for r in results), results
+    return max(r["position"] for r in results)
+
+
+def read_own_writes(url: str) -> None:
+    """Each write, read back at once: the stage board shows it, never the state before."""
+    with httpx.Client(base_url=url, timeout=30) as http:
+        def status_after(position: int, code: str) -> str:
+            answer = http.get("/v1/stages", params={"min_position": position, "wait_ms": 5000}, headers=SUPERVISOR)
+            assert answer.status_code == 200, answer.text
+            assert int(answer.headers["Yaosu-Position"]) >= position
+            return next(p["status"] for s in answer.json()["stages"] for p in s["projects"] if p["code"] == code)
+
+        for n in range(1, 31):
+            code = project_code(n)
+            assert status_after(post(http, *admitted(code, "annual")), code) == "not_started"
+            started = post(http, msg("construction.started", {"date": "2021-03-01"}, code=code,
+                                     at="2021-03-01T09:00:00+08:00"))
+            assert status_after(started, code) == "under_construction"
+
+
+def test_yaosu_serve_reads_its_own_writes(store: str) -> None:
+    with serving(store) as url:
+        read_own_writes(url)
+
+
+def test_a_separate_runner_wakes_the_server_by_notify(pg_url: str, tmp_path: Path) -> None:
+    """PostgreSQL: the read models followed by `yaosu projections run`, the server told by NOTIFY.
+
+    The server comes first, on a schema nothing has made yet."""
+    store = fresh_store("postgres", tmp_path, pg_url)
+    with serving(store, args=("--no-projections",)) as url:
+        runner = subprocess.Popen([sys.executable, "-m", "yaosu", "projections", "run"], env=environment(store),
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            read_own_writes(url)
+        finally:
+            runner.terminate()
+            runner.wait(timeout=30)
+
+
+def test_every_read_model_answer_says_its_position(ledger: Ledger, settings: Settings) -> None:
+    submit(ledger, *admitted(project_code(1), "annual"))
+    runner = Runner(ledger, settings)
+    runner.run_until_caught_up()
+    reads = ReadModels(settings)
+    try:
+        with TestClient(create_app(ledger, settings, reads)) as client:
+            for path in READ_MODEL_ENDPOINTS:
+                answer = client.get(path, headers=SUPERVISOR)
+                assert answer.status_code == 200, (path, answer.text)
+                assert int(answer.headers["Yaosu-Position"]) == ledger.head(), path
+    finally:
+        runner.close()
+        reads.close()
+
+
+def test_a_position_not_reached_in_time_is_503_read_model_behind(ledger: Ledger, settings: Settings) -> None:
+    runner = Runner(ledger, settings)
+    runner.run_until_caught_up()
+    reached = ledger.head()
+    submit(ledger, admitted(project_code(2))[0])
+    reads = ReadModels(settings)
+    try:
+        with TestClient(create_app(ledger, settings, reads)) as client:
+            for wanted, wait_ms in ((ledger.head(), 200), (ledger.head() + 1000, 5000)):
+                answer = client.get("/v1/stages", params={"min_position": wanted, "wait_ms": wait_ms},
+                                    headers=SUPERVISOR)
+                assert answer.status_code == 503
+                problem = answer.json()
+                assert (problem["code"], problem["position"]) == ("read_model_behind", reached)
+                assert answer.headers["Yaosu-Position"] == str(reached)
+            runner.run_until_caught_up()
+            answer = client.get("/v1/stages", params={"min_position": ledger.head(), "wait_ms": 0},
+                                headers=SUPERVISOR)
+            assert answer.status_code == 200 and answer.headers["Yaosu-Position"] == str(ledger.head())
+            for bad in ({"min_position": -1}, {"wait_ms": 5001}, {"wait_ms": "soon"}):
+                assert client.get("/v1/stages", params=bad, headers=SUPERVISOR).status_code == 400
+    finally:
+        runner.close()
+        reads.close()
