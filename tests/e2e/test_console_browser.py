@@ -119,6 +119,16 @@ def test_a_supervisors_morning(page: Page, console: str) -> None:
     report = openpyxl.load_workbook(io.BytesIO(Path(downloaded.value.path()).read_bytes()))
     assert report.sheetnames == ["Overview", "District ranking", "Alerts", "Factor ledger", "Warnings"]  # in English now
 
+    page.goto(f"{console}/console/audit")  # everything recorded about the project, each row leading back to it
+    page.fill("input[name=project]", code)
+    page.locator("form.filters button").first.click()
+    page.wait_for_url(f"**project={code}**")
+    links = page.locator("table.data tbody a[href^='/console/projects/']")
+    assert links.count() >= 3 and {links.nth(i).inner_text() for i in range(links.count())} == {code}
+    shot(page, "audit")
+    links.first.click()
+    page.wait_for_url(f"**/console/projects/{code}**")
+
     for path in ("/console/libraries/municipal", "/console/ledger?year=2021",
                  "/console/rankings?year=2021&as_of=2021-09-30&factor=land&total=3000", "/console/warnings",
                  "/console/rejections", "/console/health"):
