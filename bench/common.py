@@ -12,7 +12,7 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Iterator
 
 import httpx
 import psycopg
@@ -63,12 +63,6 @@ def pg_store(schema: str) -> str:
 def drop_schema(schema: str) -> None:
     with psycopg.connect(pg_base(), autocommit=True) as conn:
         conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
-
-
-def schema_exists(schema: str) -> bool:
-    with psycopg.connect(pg_base(), autocommit=True) as conn:
-        return conn.execute("SELECT 1 FROM information_schema.schemata WHERE schema_name = %s",
-                            [schema]).fetchone() is not None
 
 
 def environment(store: str, **more: str) -> dict[str, str]:
@@ -140,9 +134,3 @@ def stop(process: subprocess.Popen[Any]) -> None:
 def percentile(values: list[float], share: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(round(share * (len(ordered) - 1))))]
-
-
-def timed(work: Callable[[], Any]) -> float:
-    started = time.perf_counter()
-    work()
-    return time.perf_counter() - started

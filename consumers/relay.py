@@ -22,20 +22,19 @@ import orjson
 from eventsourcing.utils import get_topic
 
 from domain.alerts import SupervisionClock
-from domain.checkpoint import AuditCheckpoint
 from domain.parking import ParkedMessage
 from domain.receipt import MessageReceipt
 from infra import kafka, presenter
 from infra.ledger import Ledger
 from infra.resilience import keep_running
 from infra.settings import Settings
+from projections.chain import CHECKPOINTED
 
 log = logging.getLogger("yaosu.relay")
 TRACKING = "relay:" + kafka.EVENTS
 
 
 REJECTED = get_topic(MessageReceipt.Rejected)
-CHECKPOINTED = get_topic(AuditCheckpoint.Recorded)
 #: Events of the pipeline's own aggregates: kept in the store, not published.
 BOOKKEEPING = tuple(f"{get_topic(cls)}." for cls in (MessageReceipt, ParkedMessage, SupervisionClock))
 

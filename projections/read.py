@@ -122,11 +122,6 @@ class ReadModels:
                     raise ReadModelBehind(min_position, view.position if view else 0, stored)
                 self._wait_for_move(moves, min(remaining, POLL_SECONDS if self.channel is None else 0.5))
 
-    def positions(self) -> dict[str, int]:
-        """Position of each serving read model."""
-        with self.connection() as (_, catalog):
-            return {g.name: g.position for g in catalog.generations() if g.state == "active"}
-
     def status(self, ledger: Ledger) -> list[dict[str, Any]]:
         """Position, head and lag of every live generation (`yaosu projections status`)."""
         with self.connection() as (_, catalog):
