@@ -270,6 +270,9 @@ class Ledger(Application[UUID]):
 
     def notifications_after(self, position: int, limit: int, topics: Sequence[str] = ()) -> list[Notification]:
         """The log after `position`, in store order (of these event topics only, if given)."""
+        if not topics:  # as plain rows: the library's dict rows cost a runner reading a million
+            return [Notification(id=n, originator_id=i, originator_version=v, topic=t, state=s)
+                    for n, i, v, t, s in stored_after(self.recorder, position, limit)]
         return list(self.recorder.select_notifications(start=position, limit=limit, topics=topics,
                                                        inclusive_of_start=False))
 

@@ -29,7 +29,8 @@ ENTRIES = Table("entries", {
     indexes=(("department", "position"), ("actor", "position"), ("submitted_by", "position"),
              ("type", "position"), ("subject", "position"), ("district", "position"),
              ("message_id", "position"), ("business_date", "position"), ("recorded_on", "position"),
-             ("late_days", "position")))
+             ("late_days", "position")),
+    appends=True)
 #: The district of each aggregate, from its first event (later ones do not repeat it).
 ORIGINS = Table("origins", {"originator_id": "TEXT", "district": "TEXT"}, key=("originator_id",))
 #: Every domain event: the pipeline's bookkeeping (receipts, parked messages, the clock) is not audited here.

@@ -31,7 +31,7 @@ from projections.model import Projection, Table
 
 log = logging.getLogger("yaosu.audit")
 
-LINKS = Table("links", {"position": "BIGINT", "hash": "TEXT"}, key=("position",))
+LINKS = Table("links", {"position": "BIGINT", "hash": "TEXT"}, key=("position",), appends=True)
 DAYS = Table("days", {"day": "DATE", "position": "BIGINT", "hash": "TEXT", "checkpointed_at": "BIGINT"},
              key=("day",))
 HEAD = Table("head", {"name": "TEXT", "position": "BIGINT", "hash": "TEXT", "day": "DATE"}, key=("name",))
@@ -49,25 +49,41 @@ class HashChain(Projection):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._head: tuple[bytes, date | None] | None = None
+        #: The last link, its day and position; `_moved`: not yet written to `days` and `head`.
+        self._head: tuple[bytes, date | None, int] | None = None
+        self._moved = False
 
     def record(self, stored: Any) -> None:
         if self._head is None:
             head = self.rows["head"].get("head")
-            self._head = (bytes.fromhex(head["hash"]), head["day"]) if head else (GENESIS, None)
-        previous, last_day = self._head
+            self._head = (bytes.fromhex(head["hash"]), head["day"], head["position"]) if head else (GENESIS, None, 0)
+        previous, last_day, _ = self._head
         digest = link(previous, stored.id, stored.originator_id, stored.originator_version, stored.topic, stored.state)
         when = recorded_at(stored.state)
         day = when.astimezone(CITY_TZ).date() if when is not None else last_day or date.min
+        if day != last_day:
+            self._close_day()
+        self.rows["links"].put({"position": stored.id, "hash": digest.hex()})
+        self._head, self._moved = (digest, day, stored.id), True
+
+    def _close_day(self) -> None:
+        """Write the day's last position and link, and the head: once per day and batch, not per event."""
+        if not self._moved or self._head is None:
+            return
+        digest, day, position = self._head
         text = digest.hex()
-        self.rows["links"].put({"position": stored.id, "hash": text})
         self.rows["days"].put({**(self.rows["days"].get(day) or {"checkpointed_at": None}),
-                               "day": day, "position": stored.id, "hash": text})
-        self.rows["head"].put({"name": "head", "position": stored.id, "hash": text, "day": day})
-        self._head = (digest, day)
+                               "day": day, "position": position, "hash": text})
+        self.rows["head"].put({"name": "head", "position": position, "hash": text, "day": day})
+        self._moved = False
 
     def checkpointed(self, e: AuditCheckpoint.Recorded) -> None:
+        self._close_day()
         self.rows["days"].update(e.day, checkpointed_at=self.position)
+
+    def settle(self, caught_up: bool) -> bool:
+        self._close_day()
+        return False
 
 
 def record_checkpoints(ledger: Ledger, db: Db, tables: dict[str, str], today: date) -> list[date]:

@@ -126,6 +126,19 @@ class Db:
                 with self.conn.cursor() as cursor:
                     cursor.executemany(self.sql(statement), rows)
 
+    def copy(self, table: str, columns: dict[str, str], rows: Iterable[Sequence[Any]]) -> None:
+        """Add rows to a table (`columns`: name → SQL type): `COPY` on PostgreSQL, in binary."""
+        with self._lock:
+            if self.dialect == "sqlite":
+                self.conn.executemany(f"INSERT INTO {table} ({', '.join(columns)}) "
+                                      f"VALUES ({', '.join('?' * len(columns))})", rows)
+                return
+            with self.conn.cursor() as cursor, cursor.copy(
+                    f"COPY {table} ({', '.join(columns)}) FROM STDIN (FORMAT BINARY)") as copy:
+                copy.set_types([kind.lower() for kind in columns.values()])
+                for row in rows:
+                    copy.write_row(row)
+
     def query(self, statement: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         try:
             with self._lock:

@@ -14,7 +14,8 @@ import sqlite3
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
-from typing import Any, Callable, ClassVar, Iterable
+from operator import itemgetter
+from typing import Any, Callable, ClassVar, Collection, Iterable
 
 from eventsourcing.domain import CanMutateAggregate
 
@@ -25,6 +26,8 @@ sqlite3.register_adapter(Decimal, str)
 sqlite3.register_adapter(date, date.isoformat)
 
 _PG_ARRAY = {"TEXT": "text[]", "NUMERIC": "numeric[]", "DATE": "date[]", "INTEGER": "integer[]", "BIGINT": "bigint[]"}
+#: Keys looked up in one statement by `Rows.prefetch` (SQLite's variables are limited).
+_PREFETCH_CHUNK = 400
 
 #: Rows kept per table between batches; past it, those the last batch did not touch are let go (and
 #: read back if needed), so a rebuild's memory stays flat in the size of the store.
@@ -42,12 +45,18 @@ def amount(value: Any) -> Decimal:
 
 @dataclass(frozen=True)
 class Table:
-    """A read-model table: its columns (name → SQL type), primary key and indexes."""
+    """A read-model table: its columns (name → SQL type), primary key and indexes.
+
+    `appends`: rows are only ever added, each under a key no row had (a log kept beside the log,
+    keyed by position): they are written with `COPY` and not cached, and cannot be read back or
+    changed through `Rows`.
+    """
 
     name: str
     columns: dict[str, str]
     key: tuple[str, ...]
     indexes: tuple[tuple[str, ...], ...] = ()
+    appends: bool = False
 
     def create(self, physical: str, *, indexed: bool = True) -> list[str]:
         columns = ", ".join(f"{c} {t}" for c, t in self.columns.items())
@@ -71,21 +80,63 @@ class Table:
         return row
 
 
+class Written:
+    """The keys ever written to a table, as a Bloom filter: `in` says no only for a key never added
+    (and yes, wrongly, for under one in a hundred of the others). Grows by layers, each 4× larger."""
+
+    BITS_PER_KEY = 14  # three probes: about 0.7 % false yes
+
+    def __init__(self, capacity: int = 1 << 14) -> None:
+        self.layers: list[tuple[bytearray, int]] = []
+        self.capacity, self.count = capacity // 4, 0
+
+    def add(self, key: Key) -> None:
+        if not self.layers or self.count >= self.capacity:
+            self.capacity *= 4
+            size = self.capacity * self.BITS_PER_KEY
+            self.layers.append((bytearray(size // 8 + 1), size))
+            self.count = 0
+        bits, size = self.layers[-1]
+        h = hash(key)
+        for bit in (h % size, (h >> 21) % size, (h >> 42 ^ h) % size):
+            bits[bit >> 3] |= 1 << (bit & 7)
+        self.count += 1
+
+    def __contains__(self, key: Key) -> bool:
+        h = hash(key)
+        for bits, size in self.layers:
+            a, b, c = h % size, (h >> 21) % size, (h >> 42 ^ h) % size
+            if bits[a >> 3] >> (a & 7) & 1 and bits[b >> 3] >> (b & 7) & 1 and bits[c >> 3] >> (c & 7) & 1:
+                return True
+        return False
+
+
 class Rows:
     """The rows of one table, cached, with the changes of the current batch."""
 
-    def __init__(self, table: Table, physical: str, db: Db, *, complete: bool) -> None:
+    def __init__(self, table: Table, physical: str, db: Db, *, empty: bool) -> None:
         self.table, self.physical, self.db = table, physical, db
         self.cache: dict[Key, Row | None] = {}
         self.changed: set[Key] = set()
         #: Keys read or written since the last flush: the rows kept when the cache is trimmed.
         self.touched: set[Key] = set()
-        #: True while the cache holds every row of the table (it started empty and was never
-        #: trimmed): a miss is absent, without asking the database.
-        self.complete = complete
+        #: When the table was empty as this runner began (a generation being built): every key it
+        #: wrote since. A key not among them has no row, so a miss needs no query, and a new row is
+        #: written with `COPY` rather than an upsert.
+        self.written: Written | None = Written() if empty else None
+        #: Keys of this batch's rows new to the table.
+        self.fresh: set[Key] = set()
+        #: Rows of an `appends` table added since the last flush.
+        self.added: list[Row] = []
         columns = list(table.columns)
+        self._key_of = _getter(table.key)
+        self._values_of = _getter(tuple(columns))
         self._select = (f"SELECT {', '.join(columns)} FROM {physical} WHERE "
                         + " AND ".join(f"{k} = ?" for k in table.key))
+        keys = ", ".join(table.key)
+        self._select_many = (f"SELECT {', '.join(columns)} FROM {physical} WHERE ({keys}) IN "
+                             + (f"(SELECT * FROM unnest({', '.join(f'%b::{_PG_ARRAY[table.columns[k]]}' for k in table.key)}))"
+                                if db.dialect == "postgres" else "(VALUES {})"))
         updates = ", ".join(f"{c} = excluded.{c}" for c in columns if c not in table.key) or None
         self._upsert = (f"INSERT INTO {physical} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))}) "
                         f"ON CONFLICT ({', '.join(table.key)}) "
@@ -102,16 +153,45 @@ class Rows:
                             f"(SELECT * FROM unnest({keys}))")
 
     def get(self, *key: Any) -> Row | None:
+        if self.table.appends:
+            raise TypeError(f"{self.table.name} only appends: its rows are not read back")
         self.touched.add(key)
         if key not in self.cache:
-            if self.complete:
+            if self.written is not None and key not in self.written:
                 return None
             found = self.db.query(self._select, key)
             self.cache[key] = self.table.decode(found[0]) if found else None
         return self.cache[key]
 
+    def prefetch(self, keys: Collection[Key]) -> None:
+        """Read the rows of these keys not cached yet, in one statement per chunk (a batch asks for
+        them one by one; each miss would be a round trip)."""
+        self.touched.update(keys)
+        written = self.written
+        missing = list({key for key in keys if key not in self.cache and (written is None or key in written)})
+        if missing:
+            for start in range(0, len(missing), _PREFETCH_CHUNK):
+                chunk = missing[start:start + _PREFETCH_CHUNK]
+                if self.db.dialect == "postgres":
+                    found = self.db.query(self._select_many, [list(column) for column in zip(*chunk)])
+                else:
+                    places = ", ".join(f"({', '.join('?' * len(self.table.key))})" for _ in chunk)
+                    found = self.db.query(self._select_many.format(places), [v for key in chunk for v in key])
+                for values in found:
+                    row = self.table.decode(values)
+                    self.cache[self._key_of(row)] = row
+            for key in missing:
+                self.cache.setdefault(key, None)
+
     def put(self, row: Row) -> None:
-        key = tuple(row[k] for k in self.table.key)
+        if self.table.appends:
+            self.added.append(row)
+            return
+        key = self._key_of(row)
+        # A row cached is in the table or fresh already: only a miss or an absence asks the filter.
+        if self.written is not None and self.cache.get(key) is None and key not in self.written:
+            self.written.add(key)
+            self.fresh.add(key)
         self.cache[key] = row
         self.changed.add(key)
         self.touched.add(key)
@@ -123,18 +203,31 @@ class Rows:
         return row
 
     def delete(self, *key: Any) -> None:
+        if self.table.appends:
+            raise TypeError(f"{self.table.name} only appends: its rows are not deleted")
         self.cache[key] = None
+        self.fresh.discard(key)
         self.changed.add(key)
         self.touched.add(key)
 
     def flush(self) -> int:
-        upserts, deletes = [], []
+        if self.added:
+            written = len(self.added)
+            self.db.copy(self.physical, self.table.columns, map(self._values_of, self.added))
+            self.added = []
+            return written
+        upserts, deletes, inserts = [], [], []
+        fresh = self.fresh
         for key in self.changed:
             row = self.cache[key]
             if row is None:
                 deletes.append(key)
+            elif key in fresh:
+                inserts.append(self._values_of(row))
             else:
-                upserts.append(tuple(row[c] for c in self.table.columns))
+                upserts.append(self._values_of(row))
+        if inserts:
+            self.db.copy(self.physical, self.table.columns, inserts)
         if self.db.dialect == "postgres":
             if deletes:
                 self.db.execute(self._delete, [list(column) for column in zip(*deletes)])
@@ -145,6 +238,7 @@ class Rows:
             self.db.executemany(self._upsert, upserts)
         written = len(self.changed)
         self.changed.clear()
+        fresh.clear()
         if len(self.cache) > MAX_CACHED_ROWS:
             self._trim()
         self.touched.clear()
@@ -152,13 +246,22 @@ class Rows:
 
     def _trim(self) -> None:
         self.cache = {key: self.cache[key] for key in self.touched if key in self.cache}
-        self.complete = False
 
     def forget(self) -> None:
+        """After a rollback: what was cached may be undone (the keys written stay a superset)."""
+        self.added = []
         self.cache.clear()
         self.changed.clear()
         self.touched.clear()
-        self.complete = False
+        self.fresh.clear()
+
+
+def _getter(names: tuple[str, ...]) -> Callable[[Row], Key]:
+    """The values of these columns of a row, as a tuple (even of one)."""
+    if len(names) == 1:
+        name = names[0]
+        return lambda row: (row[name],)
+    return itemgetter(*names)
 
 
 def domain_events(*aggregates: type) -> list[type]:
@@ -204,6 +307,10 @@ class Projection:
         handler = self._dispatch.get(type(event))
         if handler is not None:
             handler(event)
+
+    def prefetch(self, events: Iterable[Any]) -> None:
+        """Before a batch is applied: read at once the rows its handlers will look up (past the row
+        cache's bound each miss is a round trip of its own)."""
 
     def record(self, stored: Any) -> None:
         """Each stored event, in order, as the store keeps it (for projections with `records`)."""

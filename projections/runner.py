@@ -59,9 +59,12 @@ class LiveGeneration:
         self.catalog, self.cls, self.generation = catalog, projection, generation
         self.position = generation.position
         self.pending = self.position
-        complete = self.position == 0  # nothing committed yet: the tables are empty
-        self.rows = {t.name: Rows(t, catalog.physical(projection.name, generation.gen, t.name), catalog.db,
-                                  complete=complete) for t in projection.tables}
+        self.rows = {}
+        for table in projection.tables:
+            physical = catalog.physical(projection.name, generation.gen, table.name)
+            # Settling may write before the position first moves: an empty table is looked at, not assumed.
+            empty = self.position == 0 and not catalog.db.query(f"SELECT 1 FROM {physical} LIMIT 1")
+            self.rows[table.name] = Rows(table, physical, catalog.db, empty=empty)
         self.settings = settings
         self.projection = projection(self.rows, settings)
         self.failed: ProjectionFailed | None = None
@@ -74,19 +77,24 @@ class LiveGeneration:
     def name(self) -> str:
         return self.cls.name
 
-    def apply(self, events: Sequence[tuple[Any, Any]], caught_up: bool) -> None:
-        """Apply a batch of (notification, event or None) (none: only settle) and move the position,
-        with compare-and-set."""
-        last = self.position
+    def mine(self, events: Sequence[tuple[Any, Any]]) -> Sequence[tuple[Any, Any]]:
+        """What of a batch of (notification, event or None) this projection sees: every notification
+        with `records` (its event if handled), else the events it handles; those not applied yet."""
+        handled = self.cls.handlers
+        if self.cls.records:
+            events = [(n, e if type(e) in handled else None) for n, e in events]
+        if events and events[0][0].id <= self.position:  # behind the others: skip what it has
+            events = [(n, e) for n, e in events if n.id > self.position]
+        return events
+
+    def apply(self, events: Sequence[tuple[Any, Any]], last: int, caught_up: bool) -> None:
+        """Apply what of a batch this projection sees (`mine`), the batch ending at position `last`
+        (none: only settle), and move the position there, with compare-and-set."""
+        last = max(last, self.position)
         records = self.cls.records
+        self.projection.prefetch(event for _, event in events if event is not None)
         for stored, event in events:
-            position = stored.id
-            if position <= self.position:
-                continue
-            last = position
-            if event is None and not records:
-                continue
-            self.projection.position = position
+            self.projection.position = position = stored.id
             try:
                 if records:
                     self.projection.record(stored)
@@ -121,6 +129,23 @@ class LiveGeneration:
         self.pending = self.position
         self.projection = self.cls(self.rows, self.settings)  # what it kept in memory may be undone too
         self.unsettled = True
+
+
+def _route(events: Sequence[tuple[Any, Any]], lives: Sequence[LiveGeneration]) -> dict[str, list[tuple[Any, Any]]]:
+    """Each projection's share of a batch in one pass: the events it handles (all, for `records`)."""
+    by_type: dict[type, list[list[tuple[Any, Any]]]] = {}
+    routed: dict[str, list[tuple[Any, Any]]] = {}
+    for live in lives:
+        if live.cls.records:
+            routed[live.name] = list(events)
+            continue
+        routed[live.name] = share = []
+        for cls in live.cls.handlers:
+            by_type.setdefault(cls, []).append(share)
+    for pair in events:
+        for share in by_type.get(type(pair[1]), ()):
+            share.append(pair)
+    return routed
 
 
 class Runner:
@@ -217,8 +242,10 @@ class Runner:
         if working:
             try:
                 with self.db.transaction():
+                    last = notifications[-1].id if notifications else 0
+                    routed = _route(events, working)
                     for live in working:
-                        live.apply(events, caught_up)
+                        live.apply(live.mine(routed[live.name]), last, caught_up)
                     if self._channel is not None:  # readers in other processes: delivered on commit
                         self.db.execute("SELECT pg_notify(?, '')", [self._channel])
             except ProjectionFailed as failure:

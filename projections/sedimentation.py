@@ -13,7 +13,7 @@ from __future__ import annotations
 import dataclasses
 from collections import defaultdict
 from datetime import date
-from typing import Any, Collection
+from typing import Any, Collection, Iterable
 
 import orjson
 
@@ -45,13 +45,13 @@ GRANTS = Table("grants", {"grant_id": "TEXT", "code": "TEXT", "factor": "TEXT", 
                           "reclaimed_on": "DATE", "reduction_id": "TEXT", "leader": "TEXT"},
                key=("grant_id",), indexes=(("code",), ("reduction_id",)))
 PLANS = Table("plans", {"code": "TEXT", "position": "BIGINT", "year": "INTEGER", "planned": "NUMERIC", "set_on": "DATE"},
-              key=("code", "position"))
+              key=("code", "position"), appends=True)
 REPORTS = Table("reports", {"code": "TEXT", "position": "BIGINT", "period": "TEXT", "completed": "NUMERIC",
-                            "reported_on": "DATE"}, key=("code", "position"))
+                            "reported_on": "DATE"}, key=("code", "position"), appends=True)
 ISSUES = Table("issues", {"code": "TEXT", "issue_id": "TEXT", "title": "TEXT", "resolved_on": "DATE"},
                key=("code", "issue_id"))
 ESCALATIONS = Table("escalations", {"code": "TEXT", "position": "BIGINT", "issue_id": "TEXT", "escalated_on": "DATE",
-                                    "due_date": "DATE"}, key=("code", "position"))
+                                    "due_date": "DATE"}, key=("code", "position"), appends=True)
 REDUCTIONS = Table("reductions", {"reduction_id": "TEXT", "due_date": "DATE", "completed_on": "DATE"},
                    key=("reduction_id",))
 #: Stays in reserve libraries, and which are open per project and library (a release ends them all).
@@ -67,6 +67,8 @@ STRETCHES = Table("stretches", {"code": "TEXT", "n": "INTEGER", "rule": "TEXT", 
 UNSETTLED = Table("unsettled", {"code": "TEXT"}, key=("code",))
 #: The thresholds the stretches were computed with (one row): others make every project unsettled.
 THRESHOLDS = Table("thresholds", {"name": "TEXT", "value": "TEXT"}, key=("name",))
+#: The events that change a project's row of facts.
+_FACT_UPDATES = frozenset({Project.ConstructionStarted, Project.Completed, Project.Cancelled})
 #: Projects settled per transaction, so a rebuild's last batch does not become one long transaction.
 SETTLE_CHUNK = 2000
 
@@ -104,6 +106,24 @@ class Sedimentation(Projection):
             self.changed.add(event.audit.subject)
         elif isinstance(event, EmissionReduction.Completed):
             self.reductions_changed.add(event.audit.subject)
+
+    def prefetch(self, events: Iterable[Any]) -> None:
+        stays: set[tuple[str, str]] = set()
+        facts: set[tuple[str]] = set()
+        released = []
+        for e in events:
+            kind = type(e)
+            if kind is Project.Admitted or kind is Project.Released:
+                stays.add((e.audit.subject, e.library))
+                if kind is Project.Released:
+                    released.append((e.audit.subject, e.library))
+            elif kind in _FACT_UPDATES:
+                facts.add((e.audit.subject,))
+        self.rows["open_stays"].prefetch(stays)
+        self.rows["facts"].prefetch(facts)
+        self.rows["stays"].prefetch({(code, int(p)) for code, library in released
+                                     if (open_stays := self.rows["open_stays"].get(code, library))
+                                     for p in open_stays["positions"].split(",")})
 
     def registered(self, e: Any) -> None:
         self.rows["facts"].put({"code": e.code, "name": e.name, "district": e.district, "department": e.department,
@@ -180,8 +200,11 @@ class Sedimentation(Projection):
         if self._thresholds_changed():
             changed |= {code for (code,) in db.query(f"SELECT code FROM {t['facts']}")}
         if not caught_up:  # a backlog: mark them, settle once caught up
+            unsettled = self.rows["unsettled"]
+            unsettled.prefetch([(code,) for code in changed])
             for code in changed:
-                self.rows["unsettled"].put({"code": code})
+                if unsettled.get(code) is None:  # marked by an earlier batch: once is enough
+                    unsettled.put({"code": code})
             self.marked = self.marked or bool(changed)
             return True
         if self.marked:
@@ -190,6 +213,7 @@ class Sedimentation(Projection):
         now, later = ordered[:SETTLE_CHUNK], ordered[SETTLE_CHUNK:]
         for code in later:
             self.rows["unsettled"].put({"code": code})
+        self.rows["facts"].prefetch([(code,) for code in now])
         for facts in load_facts(db, t, codes=now):
             self._write_timeline(facts)
         if self.marked:

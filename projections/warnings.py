@@ -13,7 +13,7 @@ from projections.model import Projection, Table, domain_events
 WARNINGS = Table("warnings", {"position": "BIGINT", "n": "INTEGER", "project_code": "TEXT", "message_id": "TEXT",
                               "type": "TEXT", "code": "TEXT", "reason": "TEXT", "occurred_at": "TEXT",
                               "business_date": "DATE", "district": "TEXT", "department": "TEXT"},
-                 key=("position", "n"), indexes=(("code",), ("district",), ("department",), ("business_date",)))
+                 key=("position", "n"), indexes=(("code",), ("district",), ("department",), ("business_date",)), appends=True)
 #: Every event of a project: warnings ride in the audit of whichever events a message caused.
 PROJECT_EVENTS = domain_events(Project)
 
