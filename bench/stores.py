@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import psycopg
 
 from bench.common import drop_schema, pg_base, pg_store, say
@@ -13,6 +15,8 @@ from yaosu.loading import submit_all
 
 #: Raised when what a kept store holds changes meaning (the demo, the events): older ones are filled again.
 EDITION = 1
+#: Seconds this run spent filling stores (once per machine; `make bench` prints it apart).
+filling_seconds = 0.0
 
 
 def filled(name: str, *, projects: int, events: int = 0, read_models: bool = True) -> str:
@@ -25,6 +29,8 @@ def filled(name: str, *, projects: int, events: int = 0, read_models: bool = Tru
                             "AND table_name = 'bench_filled'", [schema]).fetchone()
     if done:
         return store
+    global filling_seconds
+    started = time.monotonic()
     drop_schema(schema)
     ledger = build_ledger(Settings(store=store))
     year = 2021
@@ -40,4 +46,5 @@ def filled(name: str, *, projects: int, events: int = 0, read_models: bool = Tru
     ledger.close()
     with psycopg.connect(pg_base(), autocommit=True) as conn:
         conn.execute(f"CREATE TABLE {schema}.bench_filled ()")
+    filling_seconds += time.monotonic() - started
     return store
