@@ -29,8 +29,8 @@ CLIENTS, THREADS, SECONDS = 32, 2, 5
 UNIT = {"us": 0.001, "ms": 1.0, "s": 1000.0}
 
 
-def wrk(url: str, paths: list[str]) -> tuple[float, float]:
-    """Requests/s and p99 in ms, `CLIENTS` connections over `SECONDS`, each request the next path."""
+def wrk(figures: Figures, name: str, url: str, paths: list[str]) -> None:
+    """`<name>_req_per_s` and `<name>_p99_ms`: `CLIENTS` connections over `SECONDS`, each request the next path."""
     script = "\n".join([
         'wrk.headers["Authorization"] = "Bearer dev-supervisor"',
         "paths = {" + ", ".join(f'"{p}"' for p in paths) + "}",
@@ -51,7 +51,8 @@ def wrk(url: str, paths: list[str]) -> tuple[float, float]:
         raise SystemExit(f"wrk saw {statuses} non-2xx answers and {timeouts} timeouts on {paths[0]}:\n{out}")
     rate = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
     value, unit = re.search(r"99%\s+([\d.]+)(us|ms|s)", out).groups()  # type: ignore[union-attr]
-    return rate, float(value) * UNIT[unit]
+    figures.add(f"{name}_req_per_s", rate, "req/s")
+    figures.add(f"{name}_p99_ms", float(value) * UNIT[unit], "ms")
 
 
 def overview_p95_ms(url: str, requests: int = 20) -> float:
@@ -85,18 +86,10 @@ def measure(figures: Figures, large: str, small: str) -> None:
         with serving(large, "--no-projections") as (url, server):
             for repetition in range(3):
                 say(f"reads, repetition {repetition + 1} of 3 (wrk -t{THREADS} -c{CLIENTS} -d{SECONDS}s)")
-                rate, p99 = wrk(url, history)
-                figures.add("history_req_per_s", rate, "req/s")
-                figures.add("history_p99_ms", p99, "ms")
-                rate, p99 = wrk(f"http://127.0.0.1:{floor_port}", history)
-                figures.add("history_floor_req_per_s", rate, "req/s")
-                figures.add("history_floor_p99_ms", p99, "ms")  # what 32 clients wait even on the floor
-                rate, p99 = wrk(url, alerts)
-                figures.add("alerts_req_per_s", rate, "req/s")
-                figures.add("alerts_p99_ms", p99, "ms")
-                rate, p99 = wrk(url, stages)
-                figures.add("stages_req_per_s", rate, "req/s")
-                figures.add("stages_p99_ms", p99, "ms")
+                wrk(figures, "history", url, history)
+                wrk(figures, "history_floor", f"http://127.0.0.1:{floor_port}", history)  # its p99: what 32 clients wait even there
+                wrk(figures, "alerts", url, alerts)
+                wrk(figures, "stages", url, stages)
                 figures.add("console_overview_3000_p95_ms", overview_p95_ms(url), "ms")
             figures.add("rss_serve_mb", peak_rss_mb(server.pid), "MB")
         with serving(small, "--no-projections") as (url, _):

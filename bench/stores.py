@@ -22,6 +22,7 @@ filling_seconds = 0.0
 def filled(name: str, *, projects: int, events: int = 0, read_models: bool = True) -> str:
     """A schema holding demo years of `projects` projects (from 2021 on, until `events` events at
     least), with its read models caught up; filled the first time, then kept."""
+    global filling_seconds
     schema = f"bench_{name}_e{EDITION}"
     store = pg_store(schema)
     with psycopg.connect(pg_base(), autocommit=True) as conn:
@@ -29,7 +30,6 @@ def filled(name: str, *, projects: int, events: int = 0, read_models: bool = Tru
                             "AND table_name = 'bench_filled'", [schema]).fetchone()
     if done:
         return store
-    global filling_seconds
     started = time.monotonic()
     drop_schema(schema)
     ledger = build_ledger(Settings(store=store))

@@ -88,19 +88,18 @@ class Written:
 
     def __init__(self, capacity: int = 1 << 14) -> None:
         self.layers: list[tuple[bytearray, int]] = []
-        self.capacity, self.count = capacity // 4, 0
+        self.next_capacity, self.room = capacity, 0
 
     def add(self, key: Key) -> None:
-        if not self.layers or self.count >= self.capacity:
-            self.capacity *= 4
-            size = self.capacity * self.BITS_PER_KEY
+        if self.room == 0:  # the last layer is full: a larger one takes the keys from here on
+            size = self.next_capacity * self.BITS_PER_KEY
             self.layers.append((bytearray(size // 8 + 1), size))
-            self.count = 0
+            self.room, self.next_capacity = self.next_capacity, self.next_capacity * 4
         bits, size = self.layers[-1]
         h = hash(key)
         for bit in (h % size, (h >> 21) % size, (h >> 42 ^ h) % size):
             bits[bit >> 3] |= 1 << (bit & 7)
-        self.count += 1
+        self.room -= 1
 
     def __contains__(self, key: Key) -> bool:
         h = hash(key)

@@ -77,18 +77,8 @@ class LiveGeneration:
     def name(self) -> str:
         return self.cls.name
 
-    def mine(self, events: Sequence[tuple[Any, Any]]) -> Sequence[tuple[Any, Any]]:
-        """What of a batch of (notification, event or None) this projection sees: every notification
-        with `records` (its event if handled), else the events it handles; those not applied yet."""
-        handled = self.cls.handlers
-        if self.cls.records:
-            events = [(n, e if type(e) in handled else None) for n, e in events]
-        if events and events[0][0].id <= self.position:  # behind the others: skip what it has
-            events = [(n, e) for n, e in events if n.id > self.position]
-        return events
-
     def apply(self, events: Sequence[tuple[Any, Any]], last: int, caught_up: bool) -> None:
-        """Apply what of a batch this projection sees (`mine`), the batch ending at position `last`
+        """Apply this projection's share of a batch (`_route`), the batch ending at position `last`
         (none: only settle), and move the position there, with compare-and-set."""
         last = max(last, self.position)
         records = self.cls.records
@@ -132,19 +122,26 @@ class LiveGeneration:
 
 
 def _route(events: Sequence[tuple[Any, Any]], lives: Sequence[LiveGeneration]) -> dict[str, list[tuple[Any, Any]]]:
-    """Each projection's share of a batch in one pass: the events it handles (all, for `records`)."""
+    """Each projection's share of a batch of (notification, event or None), in one pass: the events
+    it handles, or with `records` every notification (its event if handled); less what one behind
+    the others has applied already."""
     by_type: dict[type, list[list[tuple[Any, Any]]]] = {}
     routed: dict[str, list[tuple[Any, Any]]] = {}
     for live in lives:
-        if live.cls.records:
-            routed[live.name] = list(events)
-            continue
         routed[live.name] = share = []
-        for cls in live.cls.handlers:
+        handled = live.cls.handlers
+        if live.cls.records:
+            share.extend((n, e if type(e) in handled else None) for n, e in events)
+            continue
+        for cls in handled:
             by_type.setdefault(cls, []).append(share)
     for pair in events:
         for share in by_type.get(type(pair[1]), ()):
             share.append(pair)
+    for live in lives:
+        share = routed[live.name]
+        if share and share[0][0].id <= live.position:
+            routed[live.name] = [(n, e) for n, e in share if n.id > live.position]
     return routed
 
 
@@ -245,7 +242,7 @@ class Runner:
                     last = notifications[-1].id if notifications else 0
                     routed = _route(events, working)
                     for live in working:
-                        live.apply(live.mine(routed[live.name]), last, caught_up)
+                        live.apply(routed[live.name], last, caught_up)
                     if self._channel is not None:  # readers in other processes: delivered on commit
                         self.db.execute("SELECT pg_notify(?, '')", [self._channel])
             except ProjectionFailed as failure:
