@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import re
-import socket
 import statistics
 import subprocess
 import sys
@@ -16,6 +15,8 @@ from typing import Any, Iterator
 
 import httpx
 import psycopg
+
+from tools.common import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
@@ -67,12 +68,6 @@ def drop_schema(schema: str) -> None:
 
 def environment(store: str, **more: str) -> dict[str, str]:
     return {**os.environ, "YAOSU_STORE": store, "YAOSU_DEV_TOKENS": "1", "PYTHONPATH": str(ROOT), **more}
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def peak_rss_mb(pid: int) -> float:

@@ -10,6 +10,7 @@ import contextlib
 import fcntl
 import json
 import os
+import random
 import socket
 import subprocess
 import sys
@@ -49,7 +50,28 @@ def _run(
     return proc
 
 
-def _free_port() -> int:
+def _ephemeral_ports() -> range:
+    try:
+        low, high = map(int, Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split())
+    except (OSError, ValueError):
+        low, high = 32768, 60999
+    return range(low, high + 1)
+
+
+def free_port() -> int:
+    """A free port outside the kernel's ephemeral range.
+
+    A port from that range can be handed to any outgoing connection on the machine while its
+    server is down: a broker restarted by a test then finds its own port taken (seen in CI)."""
+    ephemeral = _ephemeral_ports()
+    below = range(max(1024, ephemeral.start - 12000), ephemeral.start)
+    above = range(ephemeral.stop, min(65536, ephemeral.stop + 4000))
+    candidates = [*below, *above]
+    rng = random.SystemRandom()
+    for _ in range(500):
+        port = rng.choice(candidates) if candidates else 0
+        if port and _port_is_free(port):
+            return port
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
@@ -82,7 +104,7 @@ def _pick_port(env_name: str, taken: Collection[int] = ()) -> int:
             raise ServiceError(f"{env_name}={port} but that port is already in use")
         return port
     while True:
-        port = _free_port()
+        port = free_port()
         if port not in taken:
             return port
 

@@ -202,8 +202,12 @@ def _kafka_start(state: dict[str, Any]) -> None:
     java, libs = _java(), _kafka_libs()
     classpath = f"{libs}/*"
     for name in ("port", "controller_port"):
-        if not _port_is_free(state[name]):
-            raise ServiceError(f"Kafka {name.replace('_', ' ')} {state[name]} is already in use")
+        # Right after a stop the old sockets may still be closing: wait a little before giving up.
+        deadline = time.monotonic() + 30
+        while not _port_is_free(state[name]):
+            if time.monotonic() > deadline:
+                raise ServiceError(f"Kafka {name.replace('_', ' ')} {state[name]} is already in use")
+            time.sleep(0.5)
     fmt = [java, "-cp", classpath, f"-Dlog4j2.configurationFile={state['log4j_config']}",
            "kafka.tools.StorageTool", "format", "--standalone", "--ignore-formatted",
            "-t", state["cluster_id"], "-c", state["config"]]  # fmt: skip

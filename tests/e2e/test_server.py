@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import threading
@@ -18,6 +17,7 @@ import orjson
 import pytest
 
 from tests.portal import CODE, admitted, energy_quota, msg
+from tools.common import free_port
 
 ADMIN = {"Authorization": "Bearer dev-admin"}
 SUPERVISOR = {"Authorization": "Bearer dev-supervisor"}
@@ -30,12 +30,6 @@ def environment(store: str) -> dict[str, str]:
 def yaosu(*args: str, store: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "yaosu", *args], env=environment(store),
                           capture_output=True, text=True, timeout=timeout, check=False)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @contextmanager
