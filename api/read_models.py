@@ -44,7 +44,7 @@ from api.params import (
 from api.reading import Reading, View, answered
 from domain import reference
 from domain.names import name_of
-from domain.ranking import allocation_advice, rank_districts
+from domain.ranking import allocation_advice
 from infra.clock import city_today
 from infra.settings import Settings
 from projections import factor_ledger, investment, libraries, parked, sedimentation, stages, warnings
@@ -160,9 +160,8 @@ def get_ranking(request: Request, _: Caller, view: View(sedimentation.Sedimentat
 
 
 def ranking_on(view: Reading, settings: Settings, year: int, when: date) -> dict[str, Any]:
-    facts = sedimentation.load_facts(view.db, view.tables(sedimentation.Sedimentation))
-    return {"year": year, "as_of": when,
-            "districts": [row.__dict__ for row in rank_districts(facts, year, when, settings.thresholds)]}
+    ranking = sedimentation.ranking(view.db, view.tables(sedimentation.Sedimentation), year, when, settings.thresholds)
+    return {"year": year, "as_of": when, "districts": [row.__dict__ for row in ranking]}
 
 
 @router.get("/v1/allocation/advice", response_model=schemas.AdviceResponse, responses=PROBLEMS)
@@ -173,8 +172,7 @@ def get_advice(request: Request, _: Caller, view: View(sedimentation.Sedimentati
     """A city total of land, energy or special-bond quota split over the ranked districts by score ×
     annual planned investment. Advice only: nothing is stored."""
     when: date = as_of or city_today()
-    facts = sedimentation.load_facts(view.db, view.tables(sedimentation.Sedimentation))
-    ranking = rank_districts(facts, year, when, settings.thresholds)
+    ranking = sedimentation.ranking(view.db, view.tables(sedimentation.Sedimentation), year, when, settings.thresholds)
     amount = Decimal(repr(total))
     return JSON({"year": year, "as_of": when, "factor": factor, "total": amount,
                  "shares": [share.__dict__ for share in allocation_advice(ranking, amount)]})

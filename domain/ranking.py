@@ -23,7 +23,7 @@ from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Iterable
 
-from domain.supervision import ProjectFacts, Thresholds, completed_by, evaluate, plan_for, whole_months
+from domain.supervision import Alert, ProjectFacts, Thresholds, completed_by, evaluate, plan_for, whole_months
 
 CENT = Decimal("0.01")
 TENTH = Decimal("0.1")
@@ -55,15 +55,23 @@ class Share:
     reason: str
 
 
-def rank_districts(facts: Iterable[ProjectFacts], year: int, as_of: date,
-                   thresholds: Thresholds = Thresholds()) -> list[DistrictScore]:
-    """One row per district with projects in the annual library for `year` on `as_of`, best first."""
+def rank_districts(facts: Iterable[ProjectFacts], year: int, as_of: date, thresholds: Thresholds = Thresholds(),
+                   *, alerts: Iterable[Alert] | None = None) -> list[DistrictScore]:
+    """One row per district with projects in the annual library for `year` on `as_of`, best first.
+
+    `alerts`: the alerts on `as_of`, if already known (the alert index answers them without
+    evaluating every project); otherwise each member's are evaluated from its facts."""
     by_district: dict[str, list[ProjectFacts]] = {}
     for project in facts:
         if project.in_library_on("annual", year, as_of):
             by_district.setdefault(project.district, []).append(project)
+    levels: dict[str, list[str]] = {}
+    if alerts is None:
+        alerts = (a for members in by_district.values() for p in members for a in evaluate(p, as_of, thresholds))
+    for alert in alerts:
+        levels.setdefault(alert.project_code, []).append(alert.level)
     expected = Decimal(whole_months(as_of) if as_of.year == year else 12 if as_of.year > year else 0) / 12
-    scored = [_score(district, members, year, as_of, expected, thresholds)
+    scored = [_score(district, members, year, as_of, expected, levels)
               for district, members in sorted(by_district.items())]
     ordered = sorted(scored, key=lambda row: (-row.score, row.district))
     return [DistrictScore(**{**row.__dict__, "rank": 1 + sum(other.score > row.score for other in ordered)})
@@ -71,13 +79,13 @@ def rank_districts(facts: Iterable[ProjectFacts], year: int, as_of: date,
 
 
 def _score(district: str, members: list[ProjectFacts], year: int, as_of: date, expected: Decimal,
-           thresholds: Thresholds) -> DistrictScore:
+           levels: dict[str, list[str]]) -> DistrictScore:
     due = [p for p in members if p.planned_start <= as_of]
     started = [p for p in due if p.started_on is not None and p.started_on <= as_of]
     planned = sum((plan_for(p, year, as_of) or Decimal(0) for p in members), Decimal(0))
     completed = sum((completed_by(p, year, as_of) for p in members), Decimal(0))
-    alerts = [a for p in members for a in evaluate(p, as_of, thresholds)]
-    red, yellow = sum(a.level == "red" for a in alerts), sum(a.level == "yellow" for a in alerts)
+    found = [level for p in members for level in levels.get(p.code, ())]
+    red, yellow = found.count("red"), found.count("yellow")
     start_rate = Decimal(len(started)) / len(due) if due else Decimal(1)
     investment_rate = completed / planned if planned else Decimal(0)
     progress = min(investment_rate / expected, Decimal(1)) if expected else Decimal(1)

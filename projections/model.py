@@ -14,6 +14,7 @@ import sqlite3
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
+from functools import cached_property
 from operator import itemgetter
 from typing import Any, Callable, ClassVar, Collection, Iterable
 
@@ -69,15 +70,24 @@ class Table:
 
     def decode(self, values: Iterable[Any]) -> Row:
         row = dict(zip(self.columns, values))
-        for column, kind in self.columns.items():
+        # PostgreSQL gives dates and decimals already; SQLite gives text and binary floats.
+        for column in self._dates:
             value = row[column]
-            if value is None:
-                continue
-            if kind == "DATE" and isinstance(value, str):
+            if value.__class__ is str:
                 row[column] = date.fromisoformat(value)
-            elif kind == "NUMERIC" and not isinstance(value, Decimal):
+        for column in self._numbers:
+            value = row[column]
+            if value is not None and value.__class__ is not Decimal:
                 row[column] = Decimal(str(value))
         return row
+
+    @cached_property
+    def _dates(self) -> tuple[str, ...]:
+        return tuple(column for column, kind in self.columns.items() if kind == "DATE")
+
+    @cached_property
+    def _numbers(self) -> tuple[str, ...]:
+        return tuple(column for column, kind in self.columns.items() if kind == "NUMERIC")
 
 
 class Written:

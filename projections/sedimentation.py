@@ -18,6 +18,7 @@ from typing import Any, Collection, Iterable
 import orjson
 
 from domain.project import GRANT_EVENTS, Project, is_leader
+from domain.ranking import DistrictScore, rank_districts
 from domain.reduction import EmissionReduction
 from domain.supervision import (
     Alert,
@@ -256,12 +257,15 @@ def fingerprint(thresholds: Thresholds) -> str:
 
 
 def load_facts(db: Db, t: dict[str, str], district: str | None = None,
-               codes: Collection[str] | None = None) -> list[ProjectFacts]:
-    """The facts of every project (of one district, or of these projects, if given), in a handful of queries."""
+               codes: Collection[str] | None = None, annual: int | None = None) -> list[ProjectFacts]:
+    """The facts of every project (of one district, of these projects, or of those in the annual
+    library of year `annual` at some time, if given), in a handful of queries."""
     if codes is not None:
         scope, params = db.among("code", list(codes))
     elif district is not None:
         scope, params = f"code IN (SELECT code FROM {t['facts']} WHERE district = ?)", [district]
+    elif annual is not None:
+        scope, params = f"code IN (SELECT code FROM {t['stays']} WHERE library = 'annual' AND year = ?)", [annual]
     else:
         scope, params = "1 = 1", []
 
@@ -326,6 +330,13 @@ def alerts(db: Db, t: dict[str, str], as_of: date, thresholds: Thresholds, *, di
     if unsettled:
         found += alerts_of(load_facts(db, t, codes=unsettled), as_of, thresholds, **filters)
     return ordered(found)
+
+
+def ranking(db: Db, t: dict[str, str], year: int, as_of: date, thresholds: Thresholds) -> list[DistrictScore]:
+    """`domain.ranking.rank_districts` of the projects in `year`'s annual library at some time, with
+    the alerts of the index: the facts of the others, and evaluating the rules, are not needed."""
+    facts = load_facts(db, t, annual=year)
+    return rank_districts(facts, year, as_of, thresholds, alerts=alerts(db, t, as_of, thresholds))
 
 
 def alerts_of(facts: list[ProjectFacts], as_of: date, thresholds: Thresholds, *, district: str | None = None,

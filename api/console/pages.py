@@ -24,7 +24,7 @@ from api.render import project_json
 from domain import reference
 from domain.names import name_of
 from domain.policy import WARNING_CODES
-from domain.ranking import allocation_advice, rank_districts
+from domain.ranking import allocation_advice
 from domain.supervision import LEVELS, RULES, evaluate
 from infra import kafka
 from infra.clock import city_today
@@ -173,7 +173,8 @@ def overview(request: Request) -> HTMLResponse:
     with read(request, stages.Stages, sedimentation.Sedimentation, factor_ledger.FactorLedger,
               libraries.Libraries) as view:
         board = stages.board(view.db, view.tables(stages.Stages), None, None, as_of)
-        facts = sedimentation.load_facts(view.db, view.tables(sedimentation.Sedimentation))
+        ranking = sedimentation.ranking(view.db, view.tables(sedimentation.Sedimentation), year, as_of,
+                                        settings.thresholds)
         usage = factor_ledger.summary(view.db, view.tables(factor_ledger.FactorLedger), None, year, None)
         counts = sorted(libraries.counts(view.db, view.tables(libraries.Libraries)).items(), key=lambda item: -item[1])
         alerts = sedimentation.alerts(view.db, view.tables(sedimentation.Sedimentation), as_of, settings.thresholds)
@@ -181,7 +182,6 @@ def overview(request: Request) -> HTMLResponse:
     for alert in alerts:
         tally = by_district.setdefault(alert.district, {"red": 0, "yellow": 0})
         tally[alert.level] += 1
-    ranking = rank_districts(facts, year, as_of, settings.thresholds)
     named = named_by(request)
     usage_of = {f: [row for row in usage if row["factor"] == f] for f in ("energy", "land")}
     return page(request, "overview.html", as_of=as_of, year=year, ranking=ranking, usage=usage_of,
@@ -294,8 +294,8 @@ def rankings(request: Request) -> HTMLResponse:
     settings = settings_of(request)
     as_of, year = as_of_and_year(request)
     with read(request, sedimentation.Sedimentation) as view:
-        facts = sedimentation.load_facts(view.db, view.tables(sedimentation.Sedimentation))
-    ranking = rank_districts(facts, year, as_of, settings.thresholds)
+        ranking = sedimentation.ranking(view.db, view.tables(sedimentation.Sedimentation), year, as_of,
+                                        settings.thresholds)
     factor = choice(request, "factor", ("land", "energy", "special_bond")) or "land"
     try:
         total = Decimal(request.query_params.get("total") or "0")
