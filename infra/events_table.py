@@ -30,22 +30,26 @@ def _pg_rows(recorder: PostgresApplicationRecorder, statement: Any, params: Any 
         return list(curs.fetchall())
 
 
-def events_with_positions(recorder: Any, originator_id: UUID) -> list[tuple[int, StoredEvent]]:
+def events_with_positions(recorder: Any, *originator_ids: UUID) -> list[tuple[int, StoredEvent]]:
+    """The events of these aggregates, each with its position, in store order (one query)."""
     if isinstance(recorder, PostgresApplicationRecorder):
-        statement = SQL("SELECT notification_id, originator_version, topic, state FROM {} "
-                        "WHERE originator_id = %s ORDER BY originator_version").format(_pg_table(recorder))
-        rows = [(r["notification_id"], r["originator_version"], r["topic"], bytes(r["state"]))
-                for r in _pg_rows(recorder, statement, (originator_id,))]
+        statement = SQL("SELECT notification_id, originator_id, originator_version, topic, state FROM {} "
+                        "WHERE originator_id = ANY(%s) ORDER BY notification_id").format(_pg_table(recorder))
+        rows = [(r["notification_id"], r["originator_id"], r["originator_version"], r["topic"], bytes(r["state"]))
+                for r in _pg_rows(recorder, statement, (list(originator_ids),))]
     elif isinstance(recorder, SQLiteApplicationRecorder):
+        by_hex = {i.hex: i for i in originator_ids}
         with recorder.datastore.transaction(commit=False) as curs:
-            curs.execute(f"SELECT rowid, originator_version, topic, state FROM {recorder.events_table_name} "
-                         "WHERE originator_id = ? ORDER BY originator_version", (originator_id.hex,))
-            rows = [(r[0], r[1], r[2], r[3]) for r in curs.fetchall()]
+            curs.execute(f"SELECT rowid, originator_id, originator_version, topic, state "
+                         f"FROM {recorder.events_table_name} WHERE originator_id IN "
+                         f"({', '.join('?' * len(by_hex))}) ORDER BY rowid", list(by_hex))
+            rows = [(r[0], by_hex[r[1]], r[2], r[3], r[4]) for r in curs.fetchall()]
     else:  # the in-memory store of fast unit tests: small enough to scan
-        rows = [(n.id, n.originator_version, n.topic, n.state)
-                for n in recorder.select_notifications(start=None, limit=10**9) if n.originator_id == originator_id]
-    return [(position, StoredEvent(originator_id=originator_id, originator_version=version, topic=topic, state=state))
-            for position, version, topic, state in rows]
+        wanted = set(originator_ids)
+        rows = [(n.id, n.originator_id, n.originator_version, n.topic, n.state)
+                for n in recorder.select_notifications(start=None, limit=10**9) if n.originator_id in wanted]
+    return [(position, StoredEvent(originator_id=originator, originator_version=version, topic=topic, state=state))
+            for position, originator, version, topic, state in rows]
 
 
 def events_of(recorder: Any, ids: Iterable[UUID]) -> dict[UUID, list[StoredEvent]]:

@@ -234,9 +234,8 @@ class Ledger(Application[UUID]):
 
     def history(self, code: str) -> list[StoredItem]:
         """Every event of a project in store order, with what supervision was told of it."""
-        stored = [*events_with_positions(self.recorder, project_id(code)),
-                  *events_with_positions(self.recorder, alerts_id(code))]
-        return [self.stored_item(s, position) for position, s in sorted(stored, key=lambda p: p[0])]
+        stored = events_with_positions(self.recorder, project_id(code), alerts_id(code))
+        return [self.stored_item(s, position) for position, s in stored]
 
     def rejections(self, after: int = 0, limit: int = 100, *, sent_by: Principal | None = None) -> Page:
         """Rejected messages after a position, in the order received; with `sent_by`, only those that
