@@ -76,13 +76,6 @@ def peak_rss_mb(pid: int) -> float:
     return int(re.search(r"VmHWM:\s+(\d+) kB", text).group(1)) / 1024  # type: ignore[union-attr]
 
 
-def wait_for_exit(process: subprocess.Popen[Any]) -> tuple[int, float]:
-    """Wait for a child; its exit status and its peak resident set in MB (from the kernel's rusage)."""
-    _, status, usage = os.wait4(process.pid, 0)
-    process.returncode = os.waitstatus_to_exitcode(status)
-    return process.returncode, usage.ru_maxrss / 1024
-
-
 def yaosu(*args: str, store: str, stdout: Any = subprocess.DEVNULL, **env: str) -> subprocess.Popen[Any]:
     """A `yaosu` command as a process of its own (what it prints goes to `stdout`: a file, or nowhere)."""
     return subprocess.Popen([PYTHON, "-m", "yaosu", *args], env=environment(store, **env), cwd=ROOT,

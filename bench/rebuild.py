@@ -16,7 +16,7 @@ from eventsourcing.postgres import PostgresTrackingRecorder
 from eventsourcing.projection import Projection as LibraryProjection
 from eventsourcing.projection import ProjectionRunner
 
-from bench.common import Figures, pg_base, say, wait_for_exit, yaosu
+from bench.common import Figures, pg_base, say, yaosu
 from domain.project import GRANT_EVENTS
 from infra.bootstrap import build_ledger
 from infra.ledger import Ledger
@@ -61,16 +61,17 @@ class GrantsProjection(LibraryProjection[GrantsView]):
 
 
 def rebuild(store: str) -> tuple[float, float]:
-    """Events/s of `yaosu projections rebuild` of every read model, and the process's peak memory in MB."""
+    """Events/s of `yaosu projections rebuild` of every read model, and the process's peak memory in MB
+    (its own summary's: the kernel's rusage of a child counts the bench's own size at the spawn)."""
     with tempfile.TemporaryFile("w+") as output:
         process = yaosu("projections", "rebuild", store=store, stdout=output)
-        code, rss = wait_for_exit(process)
+        code = process.wait()
         output.seek(0)
         printed = output.read()
     if code != 0:
         raise SystemExit(f"yaosu projections rebuild failed:\n{printed}")
     summary = orjson.loads(printed.strip().splitlines()[-1])
-    return summary["events"] / summary["seconds"], rss
+    return summary["events"] / summary["seconds"], summary["peak_rss_mb"]
 
 
 def per_event(ledger: Ledger, settings: Settings, schema: str) -> float:

@@ -53,7 +53,22 @@ class Progress:
         sys.stderr.write("\n")
         elapsed = time.perf_counter() - self.started
         return {self.unit + "s": self.done, **dict(self.counts), "seconds": round(elapsed, 2),
-                f"{self.unit}s_per_second": round(self.done / max(elapsed, 1e-9))}
+                f"{self.unit}s_per_second": round(self.done / max(elapsed, 1e-9)), **peak_memory()}
+
+
+def peak_memory() -> dict[str, float]:
+    """This process's peak resident set (Linux's VmHWM), in MB; nothing where the kernel does not say.
+
+    Not `getrusage`: its peak starts from the parent's at the `exec`, so a command started by a large
+    process would report that process's size."""
+    try:
+        status = Path("/proc/self/status").read_text()
+    except OSError:
+        return {}
+    for line in status.splitlines():
+        if line.startswith("VmHWM:"):
+            return {"peak_rss_mb": round(int(line.split()[1]) / 1024, 1)}
+    return {}
 
 
 def submit_all(ledger: Ledger, bodies: Iterable[Any], *, total: int | None, label: str) -> dict[str, Any]:

@@ -111,6 +111,7 @@ def test_load_keeps_every_line_and_summarises(tmp_path: Path, store: str) -> Non
     assert loaded.returncode == 0, loaded.stderr
     summary = orjson.loads(loaded.stdout.strip().splitlines()[-1])
     assert (summary["messages"], summary["accepted"], summary["duplicate"], summary["rejected"]) == (5, 2, 1, 2)
+    assert 20 < summary["peak_rss_mb"] < 1000  # the command's own peak (VmHWM), in MB
     missing = yaosu("load", str(tmp_path / "nope.jsonl"), store=store)
     assert missing.returncode == 2 and "no such file" in missing.stderr
 
