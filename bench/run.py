@@ -25,7 +25,7 @@ from typing import Callable
 import psycopg
 
 from bench import append, audit, ingest, latency, reads, rebuild, stores
-from bench.common import ROOT, Figures, pg_base, say
+from bench.common import ROOT, Figures, checkpoint, pg_base, say
 from bench.stores import filled
 from tools.common import ensure_debian_package
 
@@ -97,22 +97,30 @@ def main() -> int:
     figures = Figures()
     ratio_lines: list[tuple[str, float]] = []
     if "append" in parts:
+        checkpoint()
         append.measure(figures)
         ratio_lines += append.ratios(figures)
     if "ingest" in parts:
+        checkpoint()
         ingest.measure(figures, bootstrap or "")
         ratio_lines += ingest.ratios(figures)
     if "rebuild" in parts:
-        rebuild.measure(figures, filled("rebuild", projects=3000, events=1_000_000, read_models=False),
-                        filled("reads3000", projects=3000))
+        kept = filled("rebuild", projects=3000, events=1_000_000, read_models=False), filled("reads3000", projects=3000)
+        checkpoint()
+        rebuild.measure(figures, *kept)
         ratio_lines += rebuild.ratios(figures)
     if "latency" in parts:
+        checkpoint()
         latency.measure(figures)
     if "reads" in parts:
-        reads.measure(figures, filled("reads3000", projects=3000), filled("reads300", projects=300))
+        kept = filled("reads3000", projects=3000), filled("reads300", projects=300)
+        checkpoint()
+        reads.measure(figures, *kept)
         ratio_lines += reads.ratios(figures)
     if "audit" in parts:
-        audit.measure(figures, filled("rebuild", projects=3000, events=1_000_000, read_models=False))
+        kept = (filled("rebuild", projects=3000, events=1_000_000, read_models=False),)
+        checkpoint()
+        audit.measure(figures, *kept)
     filling = stores.filling_seconds
     took = f"took {(time.monotonic() - started - filling) / 60:.1f} minutes" + (
         f" (and {filling / 60:.1f} filling the stores it keeps, once)" if filling else "")
