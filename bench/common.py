@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import re
 import statistics
 import subprocess
 import sys
@@ -17,6 +16,7 @@ import httpx
 import psycopg
 
 from tools.common import free_port
+from yaosu import loading
 
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
@@ -77,9 +77,11 @@ def environment(store: str, **more: str) -> dict[str, str]:
 
 
 def peak_rss_mb(pid: int) -> float:
-    """The process's peak resident set so far (VmHWM), in MB."""
-    text = Path(f"/proc/{pid}/status").read_text()
-    return int(re.search(r"VmHWM:\s+(\d+) kB", text).group(1)) / 1024  # type: ignore[union-attr]
+    """A child's peak resident set so far, in MB (as `yaosu.loading.peak_rss_mb` reads it)."""
+    peak = loading.peak_rss_mb(pid)
+    if peak is None:
+        raise SystemExit(f"the kernel gives no peak memory of process {pid} (/proc/{pid}/status)")
+    return peak
 
 
 def yaosu(*args: str, store: str, stdout: Any = subprocess.DEVNULL, **env: str) -> subprocess.Popen[Any]:

@@ -38,12 +38,10 @@ def events_with_positions(recorder: Any, *originator_ids: UUID) -> list[tuple[in
         rows = [(r["notification_id"], r["originator_id"], r["originator_version"], r["topic"], bytes(r["state"]))
                 for r in _pg_rows(recorder, statement, (list(originator_ids),))]
     elif isinstance(recorder, SQLiteApplicationRecorder):
-        by_hex = {i.hex: i for i in originator_ids}
         with recorder.datastore.transaction(commit=False) as curs:
-            curs.execute(f"SELECT rowid, originator_id, originator_version, topic, state "
-                         f"FROM {recorder.events_table_name} WHERE originator_id IN "
-                         f"({', '.join('?' * len(by_hex))}) ORDER BY rowid", list(by_hex))
-            rows = [(r[0], by_hex[r[1]], r[2], r[3], r[4]) for r in curs.fetchall()]
+            rows = sorted((r[0], UUID(r[1]), r[2], r[3], r[4]) for r in sqlite_select_in(
+                curs, f"SELECT rowid, originator_id, originator_version, topic, state "
+                      f"FROM {recorder.events_table_name} WHERE originator_id IN ({{}})", list(originator_ids)))
     else:  # the in-memory store of fast unit tests: small enough to scan
         wanted = set(originator_ids)
         rows = [(n.id, n.originator_id, n.originator_version, n.topic, n.state)

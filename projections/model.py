@@ -49,8 +49,7 @@ class Table:
     """A read-model table: its columns (name → SQL type), primary key and indexes.
 
     `appends`: rows are only ever added, each under a key no row had (a log kept beside the log,
-    keyed by position): they are written with `COPY` and not cached, and cannot be read back or
-    changed through `Rows`.
+    keyed by position): a runner keeps them as `Appended`, not `Rows`.
     """
 
     name: str
@@ -135,8 +134,6 @@ class Rows:
         self.written: Written | None = Written() if empty else None
         #: Keys of this batch's rows new to the table.
         self.fresh: set[Key] = set()
-        #: Rows of an `appends` table added since the last flush.
-        self.added: list[Row] = []
         columns = list(table.columns)
         self._key_of = _getter(table.key)
         self._values_of = _getter(tuple(columns))
@@ -162,8 +159,6 @@ class Rows:
                             f"(SELECT * FROM unnest({keys}))")
 
     def get(self, *key: Any) -> Row | None:
-        if self.table.appends:
-            raise TypeError(f"{self.table.name} only appends: its rows are not read back")
         self.touched.add(key)
         if key not in self.cache:
             if self.written is not None and key not in self.written:
@@ -193,9 +188,6 @@ class Rows:
                 self.cache.setdefault(key, None)
 
     def put(self, row: Row) -> None:
-        if self.table.appends:
-            self.added.append(row)
-            return
         key = self._key_of(row)
         # A row cached is in the table or fresh already: only a miss or an absence asks the filter.
         if self.written is not None and self.cache.get(key) is None and key not in self.written:
@@ -212,19 +204,12 @@ class Rows:
         return row
 
     def delete(self, *key: Any) -> None:
-        if self.table.appends:
-            raise TypeError(f"{self.table.name} only appends: its rows are not deleted")
         self.cache[key] = None
         self.fresh.discard(key)
         self.changed.add(key)
         self.touched.add(key)
 
     def flush(self) -> int:
-        if self.added:
-            written = len(self.added)
-            self.db.copy(self.physical, self.table.columns, map(self._values_of, self.added))
-            self.added = []
-            return written
         upserts, deletes, inserts = [], [], []
         fresh = self.fresh
         for key in self.changed:
@@ -258,11 +243,33 @@ class Rows:
 
     def forget(self) -> None:
         """After a rollback: what was cached may be undone (the keys written stay a superset)."""
-        self.added = []
         self.cache.clear()
         self.changed.clear()
         self.touched.clear()
         self.fresh.clear()
+
+
+class Appended:
+    """The rows added to an `appends` table by the current batch: written with `COPY` at the flush,
+    never cached nor read back."""
+
+    def __init__(self, table: Table, physical: str, db: Db) -> None:
+        self.table, self.physical, self.db = table, physical, db
+        self.added: list[Row] = []
+        self._values_of = _getter(tuple(table.columns))
+
+    def put(self, row: Row) -> None:
+        self.added.append(row)
+
+    def flush(self) -> int:
+        written = len(self.added)
+        if written:
+            self.db.copy(self.physical, self.table.columns, map(self._values_of, self.added))
+        self.added = []
+        return written
+
+    def forget(self) -> None:
+        self.added = []
 
 
 def _getter(names: tuple[str, ...]) -> Callable[[Row], Key]:
@@ -307,7 +314,7 @@ class Projection:
         text = "|".join(f"{t.name}:{sorted(t.columns.items())}:{t.key}:{t.indexes}" for t in cls.tables)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
-    def __init__(self, rows: dict[str, Rows], settings: Settings) -> None:
+    def __init__(self, rows: dict[str, Rows | Appended], settings: Settings) -> None:
         self.rows, self.settings = rows, settings
         self._dispatch: dict[type, Callable[[Any], None]] = {
             cls: getattr(self, method) for cls, method in self.handlers.items()}

@@ -32,7 +32,7 @@ from infra.turns import Turns
 from projections.catalog import BY_NAME, PROJECTIONS, Catalog, Generation, status
 from projections.chain import HashChain, record_checkpoints
 from projections.db import Db
-from projections.model import Projection, Rows
+from projections.model import Appended, Projection, Rows
 from projections.read import read_models_channel
 
 log = logging.getLogger("yaosu.projections")
@@ -59,9 +59,12 @@ class LiveGeneration:
         self.catalog, self.cls, self.generation = catalog, projection, generation
         self.position = generation.position
         self.pending = self.position
-        self.rows = {}
+        self.rows: dict[str, Rows | Appended] = {}
         for table in projection.tables:
             physical = catalog.physical(projection.name, generation.gen, table.name)
+            if table.appends:
+                self.rows[table.name] = Appended(table, physical, catalog.db)
+                continue
             # Settling may write before the position first moves: an empty table is looked at, not assumed.
             empty = self.position == 0 and not catalog.db.query(f"SELECT 1 FROM {physical} LIMIT 1")
             self.rows[table.name] = Rows(table, physical, catalog.db, empty=empty)

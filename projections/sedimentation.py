@@ -36,7 +36,7 @@ from domain.supervision import (
 )
 from infra.settings import Settings
 from projections.db import Db
-from projections.model import Projection, Rows, Table
+from projections.model import Appended, Projection, Rows, Table
 
 FACTS = Table("facts", {"code": "TEXT", "name": "TEXT", "district": "TEXT", "department": "TEXT",
                         "registered_on": "DATE", "planned_start": "DATE", "started_on": "DATE", "completed_on": "DATE",
@@ -94,7 +94,7 @@ class Sedimentation(Projection):
         **{cls: "granted" for cls in GRANT_EVENTS},
     }
 
-    def __init__(self, rows: dict[str, Rows], settings: Settings) -> None:
+    def __init__(self, rows: dict[str, Rows | Appended], settings: Settings) -> None:
         super().__init__(rows, settings)
         self.thresholds = settings.thresholds
         self.changed: set[str] = set()  # projects whose facts this batch changed
@@ -332,11 +332,14 @@ def alerts(db: Db, t: dict[str, str], as_of: date, thresholds: Thresholds, *, di
     return ordered(found)
 
 
-def ranking(db: Db, t: dict[str, str], year: int, as_of: date, thresholds: Thresholds) -> list[DistrictScore]:
+def ranking(db: Db, t: dict[str, str], year: int, as_of: date, thresholds: Thresholds,
+            found: list[Alert] | None = None) -> list[DistrictScore]:
     """`domain.ranking.rank_districts` of the projects in `year`'s annual library at some time, with
-    the alerts of the index: the facts of the others, and evaluating the rules, are not needed."""
+    the alerts of the index (`found`: all of them on `as_of`, if the caller has read them already):
+    the facts of the others, and evaluating the rules, are not needed."""
     facts = load_facts(db, t, annual=year)
-    return rank_districts(facts, year, as_of, thresholds, alerts=alerts(db, t, as_of, thresholds))
+    found = alerts(db, t, as_of, thresholds) if found is None else found
+    return rank_districts(facts, year, as_of, thresholds, alerts=found)
 
 
 def alerts_of(facts: list[ProjectFacts], as_of: date, thresholds: Thresholds, *, district: str | None = None,

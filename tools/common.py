@@ -68,9 +68,9 @@ def free_port() -> int:
     above = range(ephemeral.stop, min(65536, ephemeral.stop + 4000))
     candidates = [*below, *above]
     rng = random.SystemRandom()
-    for _ in range(500):
-        port = rng.choice(candidates) if candidates else 0
-        if port and _port_is_free(port):
+    for _ in range(500 if candidates else 0):
+        port = rng.choice(candidates)
+        if _port_is_free(port):
             return port
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))

@@ -57,14 +57,24 @@ class Progress:
 
 
 def peak_memory() -> dict[str, float]:
-    """This process's peak resident set (Linux's VmHWM), in MB; nothing where the kernel does not say.
+    """This process's peak resident set, in MB (`peak_rss_mb`); nothing where the kernel does not say.
 
     Not `getrusage`: its peak starts from the parent's at the `exec`, so a command started by a large
     process would report that process's size."""
+    peak = peak_rss_mb("self")
+    return {} if peak is None else {"peak_rss_mb": round(peak, 1)}
+
+
+def peak_rss_mb(pid: int | str) -> float | None:
+    """A process's peak resident set so far (Linux's `VmHWM`), in MB."""
     try:
-        status = Path("/proc/self/status").read_text()
+        status = Path(f"/proc/{pid}/status").read_text()
     except OSError:
-        return {}
+        return None
+    for line in status.splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return None
     for line in status.splitlines():
         if line.startswith("VmHWM:"):
             return {"peak_rss_mb": round(int(line.split()[1]) / 1024, 1)}

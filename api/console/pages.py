@@ -173,11 +173,11 @@ def overview(request: Request) -> HTMLResponse:
     with read(request, stages.Stages, sedimentation.Sedimentation, factor_ledger.FactorLedger,
               libraries.Libraries) as view:
         board = stages.board(view.db, view.tables(stages.Stages), None, None, as_of)
-        ranking = sedimentation.ranking(view.db, view.tables(sedimentation.Sedimentation), year, as_of,
-                                        settings.thresholds)
         usage = factor_ledger.summary(view.db, view.tables(factor_ledger.FactorLedger), None, year, None)
         counts = sorted(libraries.counts(view.db, view.tables(libraries.Libraries)).items(), key=lambda item: -item[1])
         alerts = sedimentation.alerts(view.db, view.tables(sedimentation.Sedimentation), as_of, settings.thresholds)
+        ranking = sedimentation.ranking(view.db, view.tables(sedimentation.Sedimentation), year, as_of,
+                                        settings.thresholds, alerts)
     by_district: dict[str, dict[str, int]] = {}
     for alert in alerts:
         tally = by_district.setdefault(alert.district, {"red": 0, "yellow": 0})
