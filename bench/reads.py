@@ -1,5 +1,6 @@
-"""Reads at 32 concurrent clients (`wrk`, outside the server process), beside the bare floor; the
-console's overview page; the server's peak memory."""
+"""Reads at 32 concurrent clients (`wrk`, outside the server process), beside the bare floor and the
+server's own ceiling (`/healthz`, which reads nothing); the console's overview page; the server's
+peak memory."""
 
 from __future__ import annotations
 
@@ -90,6 +91,7 @@ def measure(figures: Figures, large: str, small: str) -> None:
                 wrk(figures, "history_floor", f"http://127.0.0.1:{floor_port}", history)  # its p99: what 32 clients wait even there
                 wrk(figures, "alerts", url, alerts)
                 wrk(figures, "stages", url, stages)
+                wrk(figures, "healthz", url, ["/healthz"])  # the server's own ceiling: an answer that reads nothing
                 figures.add("console_overview_3000_p95_ms", overview_p95_ms(url), "ms")
             figures.add("rss_serve_mb", peak_rss_mb(server.pid), "MB")
         with serving(small, "--no-projections") as (url, _):

@@ -22,7 +22,7 @@ from psycopg.sql import SQL, Identifier
 
 from infra.ledger import Ledger
 from infra.settings import Settings
-from projections.catalog import Catalog, status
+from projections.catalog import Catalog, Generation, status
 from projections.db import Db, NotBuilt
 from projections.model import Projection
 
@@ -48,20 +48,38 @@ class ReadModelBehind(Exception):
         self.wanted, self.position = wanted, position
 
 
+Generations = tuple[tuple[str, int, int], ...]
+
+
+def serving(catalog: Catalog, projections: Sequence[type[Projection]]) -> dict[str, Generation]:
+    """The generation serving each of these read models (`NotBuilt` if one has none)."""
+    active = {g.name: g for g in catalog.generations() if g.state == "active"}
+    missing = [p.name for p in projections if p.name not in active]
+    if missing:
+        raise NotBuilt(f"the {', '.join(missing)} read model is not built yet")
+    return {p.name: active[p.name] for p in projections}
+
+
+def generations(chosen: dict[str, Generation]) -> Generations:
+    """(name, generation, position) of each: what an answer read, exactly."""
+    return tuple((g.name, g.gen, g.position) for g in chosen.values())
+
+
+def position_of(read: Generations) -> int:
+    """The store position a reading of these generations reflects: the lowest of their positions."""
+    return min((position for _, _, position in read), default=0)
+
+
 class Snapshot:
     """One consistent reading of some read models: one connection, one transaction."""
 
     def __init__(self, db: Db, catalog: Catalog, projections: Sequence[type[Projection]]) -> None:
         self.db, self.catalog = db, catalog
-        serving = {g.name: g for g in catalog.generations() if g.state == "active"}
-        missing = [p.name for p in projections if p.name not in serving]
-        if missing:
-            raise NotBuilt(f"the {', '.join(missing)} read model is not built yet")
-        self._serving = {p.name: serving[p.name] for p in projections}
-        #: The store position this reading reflects: the lowest of its read models'.
-        self.position = min((g.position for g in self._serving.values()), default=0)
+        self._serving = serving(catalog, projections)
         #: What it reads, exactly: each read model's generation and position.
-        self.generations = tuple((g.name, g.gen, g.position) for g in self._serving.values())
+        self.generations = generations(self._serving)
+        #: The store position this reading reflects: the lowest of its read models'.
+        self.position = position_of(self.generations)
 
     def tables(self, projection: type[Projection]) -> dict[str, str]:
         """Physical table names of the serving generation (of a read model this snapshot declared)."""
@@ -121,6 +139,15 @@ class ReadModels:
                 if remaining <= 0 or (stored is not None and min_position > stored):
                     raise ReadModelBehind(min_position, view.position if view else 0, stored)
                 self._wait_for_move(moves, min(remaining, POLL_SECONDS if self.channel is None else 0.5))
+
+    def serving_now(self, *projections: type[Projection]) -> Generations | None:
+        """The generations serving these read models now, read in one statement without a transaction
+        (None: one is not built). An answer kept for exactly these needs no snapshot to be given again."""
+        with self.connection() as (_, catalog):
+            try:
+                return generations(serving(catalog, projections))
+            except NotBuilt:
+                return None
 
     def status(self, ledger: Ledger) -> list[dict[str, Any]]:
         """Position, head and lag of every live generation (`yaosu projections status`)."""

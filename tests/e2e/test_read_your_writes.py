@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -115,6 +116,42 @@ def test_a_position_not_reached_in_time_is_503_read_model_behind(ledger: Ledger,
             assert answer.status_code == 200 and answer.headers["Yaosu-Position"] == str(ledger.head())
             for bad in ({"min_position": -1}, {"wait_ms": 5001}, {"wait_ms": "soon"}):
                 assert client.get("/v1/stages", params=bad, headers=SUPERVISOR).status_code == 400
+    finally:
+        runner.close()
+        reads.close()
+
+
+def test_kept_answers_are_given_again_only_while_the_read_models_stand_still(ledger: Ledger,
+                                                                            settings: Settings) -> None:
+    """Answers are kept per read-model position: asked again, the same bytes and position; after a
+    write, the new state (as a server keeping no answers gives it), never the kept one."""
+    submit(ledger, *admitted(project_code(1), "annual"))
+    runner = Runner(ledger, settings)
+    runner.run_until_caught_up()
+    reads = ReadModels(settings)
+    keeping, plain = create_app(ledger, settings, reads), create_app(ledger, replace(settings, answer_cache_mb=0), reads)
+    try:
+        with TestClient(keeping) as kept, TestClient(plain) as fresh:
+            def answers(client: TestClient) -> dict[str, tuple[str, bytes]]:
+                found = {}
+                for path in READ_MODEL_ENDPOINTS:
+                    answer = client.get(path, headers=SUPERVISOR)
+                    assert answer.status_code == 200, (path, answer.text)
+                    found[path] = (answer.headers["Yaosu-Position"], answer.content)
+                return found
+
+            before = answers(kept)
+            assert answers(kept) == before == answers(fresh)
+            submit(ledger, msg("construction.started", {"date": "2021-03-01"}, code=project_code(1),
+                               at="2021-03-01T09:00:00+08:00"))
+            runner.run_until_caught_up()
+            after = answers(kept)
+            assert after == answers(fresh)
+            assert {position for position, _ in after.values()} == {str(ledger.head())}
+            assert after["/v1/stages"][1] != before["/v1/stages"][1]
+            behind = kept.get("/v1/stages", params={"min_position": ledger.head() + 1, "wait_ms": 0},
+                              headers=SUPERVISOR)
+            assert behind.status_code == 503 and behind.json()["code"] == "read_model_behind"
     finally:
         runner.close()
         reads.close()
