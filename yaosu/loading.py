@@ -75,10 +75,6 @@ def peak_rss_mb(pid: int | str) -> float | None:
         if line.startswith("VmHWM:"):
             return int(line.split()[1]) / 1024
     return None
-    for line in status.splitlines():
-        if line.startswith("VmHWM:"):
-            return {"peak_rss_mb": round(int(line.split()[1]) / 1024, 1)}
-    return {}
 
 
 def submit_all(ledger: Ledger, bodies: Iterable[Any], *, total: int | None, label: str) -> dict[str, Any]:
