@@ -36,12 +36,20 @@ def healthz() -> Response:
 
 
 @router.get("/readyz", response_model=schemas.Ready, responses=problems(503))
-def readyz(ledger: Store) -> Response:
+def readyz(request: Request, ledger: Store) -> Response:
+    """Ready: the store answers and no read model is halted at an event it cannot apply."""
+    reads: ReadModels | None = request.app.state.read_models
     try:
         head = ledger.head()
+        halts = reads.halts() if reads is not None else []
     except Exception as error:  # noqa: BLE001 - any store failure means not ready
         log.warning("readiness check failed: %s", error)
         return problem(503, "store_unavailable", f"the event store does not answer ({type(error).__name__})")
+    if halts:
+        named = "; ".join(f"{h.name} at position {h.position} (cannot apply the event at {h.event_position}, "
+                          f"{h.event_type}: {h.error})" for h in halts)
+        return problem(503, "read_model_halted", f"read model(s) halted: {named}", head=head,
+                       halted=[h.as_json() for h in halts])
     return JSON({"status": "ready", "head": head})
 
 
@@ -64,6 +72,12 @@ def store_metrics(ledger: Ledger, settings: Settings, reads: ReadModels | None) 
         if reads is not None:
             report = reads.status(ledger)
             labels = ["projection", "generation", "state"]
+            gauges.append(("yaosu_projection_halted",
+                           "1 while a read model is halted at an event it cannot apply (see /readyz), else 0",
+                           [*labels, "event_position"],
+                           [([r["projection"], str(r["generation"]), r["state"],
+                              str(r["halted"]["event_position"]) if r["halted"] else ""], 1 if r["halted"] else 0)
+                            for r in report]))
             for name, field, documentation in (
                     ("yaosu_projection_position", "position", "Store position each read model has applied"),
                     ("yaosu_projection_lag_events", "lag_events", "Events each read model is behind the store"),

@@ -61,5 +61,6 @@ RecordedTo = Annotated[Optional[date], Query(ge=FIRST_DAY, le=LAST_DAY, descript
                                              json_schema_extra={"pattern": DATE_PATTERN})]
 LateDays = Annotated[Optional[int], Query(ge=0, le=36_500,
                                           description="recorded at least this many days after it happened")]
-#: A name to match exactly (a department, user, token, message type or message id as stored).
-Exactly = Annotated[Optional[str], Query(min_length=1, max_length=200)]
+#: A name to match exactly (a department, user, token, message type or message id as stored); no stored
+#: name holds a control character (contract v1.2), and PostgreSQL's text cannot even be asked for NUL.
+Exactly = Annotated[Optional[str], Query(min_length=1, max_length=200, pattern=r"^[^\x00-\x1f\x7f-\x9f]+$")]

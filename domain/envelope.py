@@ -43,6 +43,16 @@ ENVELOPE_KEYS: Final = frozenset(
     {"message_id", "type", "occurred_at", "source", "actor", "project_code", "payload"}
 )
 MESSAGE_ID: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:/@-]{0,199}")
+#: Control characters (C0, DEL, C1): no text field holds them (contract v1.2), except tab and newline
+#: in free text. They stop or garble every reader downstream: PostgreSQL's text refuses NUL, a log line
+#: or a CSV row breaks at a carriage return, a terminal obeys an escape.
+CONTROL: Final = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+CONTROL_IN_FREE_TEXT: Final = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def shown(text: str) -> str:
+    """Text a sender sent, safe to quote in a reason: each control character written as an escape."""
+    return CONTROL.sub(lambda found: f"\\x{ord(found.group()):02x}", text)
 
 
 def message_id_of(body: Any) -> str | None:
@@ -59,7 +69,7 @@ def parse_envelope(body: Any, *, submitted_by: str) -> Envelope:
         raise Rejection("invalid", "a message must be a JSON object")
     unknown = sorted(set(body) - ENVELOPE_KEYS)
     if unknown:
-        raise Rejection("invalid", f"unknown envelope field(s): {', '.join(unknown)}")
+        raise Rejection("invalid", f"unknown envelope field(s): {shown(', '.join(unknown))}")
     message_id = message_id_of(body)
     if message_id is None:
         raise Rejection("invalid", "message_id: required, 1-200 characters of [A-Za-z0-9._:/@-]")
@@ -80,7 +90,7 @@ def parse_envelope(body: Any, *, submitted_by: str) -> Envelope:
     user = _text("actor.user", actor.get("user"))
     extra = sorted(set(actor) - {"department", "user"})
     if extra:
-        raise Rejection("invalid", f"unknown actor field(s): {', '.join(extra)}")
+        raise Rejection("invalid", f"unknown actor field(s): {shown(', '.join(extra))}")
     project_code: str | None = None
     if command_class.NEEDS_PROJECT:
         raw_code = body.get("project_code")
@@ -125,7 +135,7 @@ def parse_command(command_class: type[Command], payload: dict[str, Any]) -> Comm
     fields = _fields(command_class)
     unknown = sorted(set(payload) - {name for name, *_ in fields})
     if unknown:
-        raise Rejection("invalid", f"unknown payload field(s): {', '.join(unknown)}")
+        raise Rejection("invalid", f"unknown payload field(s): {shown(', '.join(unknown))}")
     values: dict[str, Any] = {}
     for name, kind, may_be_absent, meta in fields:
         raw = payload.get(name)
@@ -133,7 +143,7 @@ def parse_command(command_class: type[Command], payload: dict[str, Any]) -> Comm
             if may_be_absent:
                 continue
             raise Rejection("invalid", f"payload.{name}: required")
-        values[name] = _check(f"payload.{name}", _coerce(f"payload.{name}", kind, raw), meta)
+        values[name] = _check(f"payload.{name}", _coerce(f"payload.{name}", kind, raw, meta), meta)
     return command_class(**values)
 
 
@@ -144,9 +154,9 @@ def _unwrap_optional(hint: Any) -> tuple[Any, bool]:
     return hint, False
 
 
-def _coerce(path: str, kind: Any, raw: Any) -> Any:
+def _coerce(path: str, kind: Any, raw: Any, meta: Any) -> Any:
     if kind is str:
-        return _text(path, raw)
+        return _text(path, raw, free=bool(meta.get("free_text")))
     if kind is bool:
         if isinstance(raw, bool):
             return raw
@@ -178,11 +188,18 @@ def _check(path: str, value: Any, meta: Any) -> Any:
     return value
 
 
-def _text(path: str, raw: Any) -> str:
+def _text(path: str, raw: Any, *, free: bool = False) -> str:
+    """A string field: non-empty, bounded, without control characters (in free text, tab and newline
+    may stay)."""
     if not isinstance(raw, str) or not raw.strip():
         raise Rejection("invalid", f"{path}: required non-empty string")
     if len(raw) > MAX_TEXT:
         raise Rejection("invalid", f"{path}: longer than {MAX_TEXT} characters")
+    control = (CONTROL_IN_FREE_TEXT if free else CONTROL).search(raw)
+    if control is not None:
+        allowed = " (tab and newline are the only ones free text may hold)" if free else ""
+        raise Rejection("invalid", f"{path}: holds the control character U+{ord(control.group()):04X} at "
+                                   f"offset {control.start()}{allowed}")
     return raw.strip()
 
 

@@ -13,18 +13,25 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
+import re
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any, Final
 
 import orjson
 
-from domain.envelope import message_id_of
+from domain.envelope import MAX_DIGITS, message_id_of
 
 MAX_DEPTH: Final = 64
 MAX_ENVELOPE_BYTES: Final = 256 * 1024
 KEPT_BYTES: Final = 4 * 1024
 #: Integers beyond this are not exact as doubles, which is how most JSON readers hold numbers.
 _EXACT = 2**53
+#: Where a number with more digits than a double keeps could be: a run of more than `MAX_DIGITS`
+#: digits (and a point). Only then is the text read again, exactly, to look (inside a string such a
+#: run is harmless, and the second reading says so).
+_LONG_NUMBER = re.compile(rb"[0-9.]{%d,}" % (MAX_DIGITS + 1))
 
 
 @dataclass(frozen=True)
@@ -57,6 +64,10 @@ def inbound(raw: Any, *, key: bytes | None = None, origin: str | None = None) ->
             raw = orjson.loads(received)
         except orjson.JSONDecodeError as error:
             return _refused(received, f"the message is not JSON: {error}", None, arrival)
+        rounded = _rounded_number(received)
+        if rounded is not None:
+            return _refused(received, f"the number {rounded} has more than {MAX_DIGITS} significant digits: "
+                                      "it cannot be taken without rounding it", message_id_of(raw), arrival)
     try:
         body = canonical(raw, MAX_DEPTH)
     except _TooDeep:
@@ -70,6 +81,26 @@ def inbound(raw: Any, *, key: bytes | None = None, origin: str | None = None) ->
                         arrival)
     return Inbound(body=body, digest=hashlib.sha256(encoded).hexdigest(), message_id=message_id_of(body), size=size,
                    **arrival)
+
+
+def _rounded_number(received: bytes) -> str | None:
+    """The first number in a JSON text that a double would round (more than `MAX_DIGITS` significant
+    digits), as written; None if there is none. orjson reads numbers as doubles, so the digits lost
+    can only be seen in the text itself."""
+    if _LONG_NUMBER.search(received) is None:
+        return None
+    found: list[str] = []
+
+    def looked_at(literal: str) -> float:
+        if not found and len(Decimal(literal).normalize().as_tuple().digits) > MAX_DIGITS:
+            found.append(literal)
+        return 0.0
+
+    try:
+        json.loads(received, parse_float=looked_at)
+    except (ValueError, RecursionError):  # too deep for this reader: refused for its depth instead
+        return None
+    return found[0] if found else None
 
 
 def _refused(data: bytes, problem: str, message_id: str | None, arrival: dict[str, Any]) -> Inbound:

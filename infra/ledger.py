@@ -27,7 +27,7 @@ import threading
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timezone
 from typing import Any, Callable, Iterable, Sequence
 from uuid import UUID
 
@@ -48,6 +48,7 @@ from domain.parking import ParkedMessage
 from domain.project import Project, project_as_of, project_id
 from domain.receipt import MessageReceipt
 from domain.reference import CITY_CODE
+from domain.skips import EventSkip, operator_audit, skip_id
 from infra import metrics
 from infra.events_table import events_of, events_with_positions, stored_after, tracked_positions
 from infra.inbound import Inbound, inbound
@@ -302,6 +303,21 @@ class Ledger(Application[UUID]):
         if len(self._districts) > self._memory_size:
             self._districts.popitem(last=False)
         return str(district)
+
+    def skip_decision(self, read_model: str, position: int) -> EventSkip | None:
+        """The operator's decision that `read_model` goes on without the event at `position`, if taken."""
+        return self.get(skip_id(read_model, position))  # type: ignore[no-any-return]
+
+    def record_skip(self, read_model: str, position: int, *, event_type: str, error: str, reason: str,
+                    operator: str) -> int:
+        """Record the decision to skip one event for one read model; returns its position in the store."""
+        if self.skip_decision(read_model, position) is not None:
+            raise ValueError(f"skipping position {position} for {read_model} was decided already")
+        decision = EventSkip(read_model=read_model, position=position, event_type=event_type, error=error,
+                             reason=reason, audit=operator_audit(read_model, position, operator,
+                                                                 datetime.now(timezone.utc)))
+        recordings = self.save(decision)
+        return recordings[-1].notification.id
 
     def position_of(self, name: str) -> int | None:
         """The position recorded under `name` with the events (a Kafka partition, the relay)."""

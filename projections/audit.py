@@ -16,6 +16,7 @@ from domain.project import Project
 from domain.quota import QuotaPool
 from domain.reduction import EmissionReduction
 from domain.reference import CITY_CODE, CITY_TZ
+from domain.skips import EventSkip
 from infra.presenter import dotted_name
 from projections.db import Db
 from projections.model import Projection, Table, domain_events
@@ -33,8 +34,9 @@ ENTRIES = Table("entries", {
     appends=True)
 #: The district of each aggregate, from its first event (later ones do not repeat it).
 ORIGINS = Table("origins", {"originator_id": "TEXT", "district": "TEXT"}, key=("originator_id",))
-#: Every domain event: the pipeline's bookkeeping (receipts, parked messages, the clock) is not audited here.
-AUDITED = domain_events(Project, QuotaPool, EmissionReduction, SedimentationAlerts, AuditCheckpoint)
+#: Every domain event, and operators' decisions on the read models: the pipeline's bookkeeping (receipts,
+#: parked messages, the clock) is not audited here.
+AUDITED = domain_events(Project, QuotaPool, EmissionReduction, SedimentationAlerts, AuditCheckpoint, EventSkip)
 #: Filters on a column, by the query parameter's name.
 EQUALS = {"department": "department", "actor": "actor", "submitted_by": "submitted_by", "type": "type",
           "project": "subject", "district": "district", "message_id": "message_id"}

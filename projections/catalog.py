@@ -46,6 +46,31 @@ class Generation:
         return self.version == projection.version and self.shape == projection.shape()
 
 
+@dataclass(frozen=True)
+class Halt:
+    """A read model stopped by a stored event it cannot apply (停止): where, on what, and why.
+
+    Kept in the read-model database, so every process serving the store sees it (`/readyz`,
+    `/metrics`, the console), whichever process runs the projection.
+    """
+
+    name: str
+    gen: int
+    #: The last position the read model applied: it answers as of there.
+    position: int
+    #: The event it cannot apply, and what went wrong.
+    event_position: int
+    event_type: str
+    error: str
+    since: str
+    retries: int = 0
+
+    def as_json(self) -> dict[str, Any]:
+        return {"read_model": self.name, "generation": self.gen, "position": self.position,
+                "event_position": self.event_position, "event_type": self.event_type, "error": self.error,
+                "since": self.since, "retries": self.retries}
+
+
 class Catalog:
     """Where each read model's tables are: the generations table and the physical names."""
 
@@ -59,6 +84,30 @@ class Catalog:
                        "position BIGINT, state TEXT, shape TEXT, PRIMARY KEY (name, gen))")
             if "shape" not in db.columns(self.meta):  # made before generations had a shape
                 db.execute(f"ALTER TABLE {self.meta} ADD COLUMN shape TEXT")
+            db.execute(f"CREATE TABLE IF NOT EXISTS {self.halts_table} (name TEXT, gen INTEGER, position BIGINT, "
+                       "event_position BIGINT, event_type TEXT, error TEXT, since TEXT, retries INTEGER, "
+                       "PRIMARY KEY (name, gen))")
+
+    @property
+    def halts_table(self) -> str:
+        return f"{self.prefix}_halts"
+
+    def halts(self) -> list[Halt]:
+        """The read models stopped at an event they cannot apply, of generations not retired."""
+        rows = self.db.query(f"SELECT h.name, h.gen, h.position, h.event_position, h.event_type, h.error, h.since, "
+                             f"h.retries FROM {self.halts_table} h JOIN {self.meta} g ON g.name = h.name "
+                             "AND g.gen = h.gen WHERE g.state <> 'retired' ORDER BY h.name, h.gen")
+        return [Halt(*row) for row in rows]
+
+    def halt(self, halt: Halt) -> None:
+        self.db.execute(f"DELETE FROM {self.halts_table} WHERE name = ? AND gen = ?", [halt.name, halt.gen])
+        self.db.execute(f"INSERT INTO {self.halts_table} (name, gen, position, event_position, event_type, error, "
+                        "since, retries) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                        [halt.name, halt.gen, halt.position, halt.event_position, halt.event_type, halt.error,
+                         halt.since, halt.retries])
+
+    def resume(self, name: str, gen: int) -> None:
+        self.db.execute(f"DELETE FROM {self.halts_table} WHERE name = ? AND gen = ?", [name, gen])
 
     def physical(self, name: str, gen: int, table: str) -> str:
         return f"{self.prefix}_{name}_g{gen}_{table}"
@@ -105,11 +154,11 @@ class Catalog:
         log.info("projection %s: generation %d is now serving", projection.name, gen)
 
 
-
-
 def status(ledger: Ledger, catalog: Catalog) -> list[dict[str, Any]]:
-    """Position, store head and lag (events and seconds behind) of every live generation."""
+    """Position, store head and lag (events and seconds behind) of every live generation, and where
+    one is halted, at which event and why."""
     head = ledger.head()
+    halted = {(h.name, h.gen): h for h in catalog.halts()}
     report = []
     for g in catalog.generations():
         if g.state == "retired":
@@ -121,5 +170,6 @@ def status(ledger: Ledger, catalog: Catalog) -> list[dict[str, Any]]:
             seconds = max((datetime.now(timezone.utc) - recorded).total_seconds(), 0.0)
         report.append({"projection": g.name, "generation": g.gen, "version": g.version, "state": g.state,
                        "position": g.position, "head": head, "lag_events": behind, "lag_seconds": round(seconds, 3),
-                       "current": g.name in BY_NAME and g.built_by(BY_NAME[g.name])})
+                       "current": g.name in BY_NAME and g.built_by(BY_NAME[g.name]),
+                       "halted": halted[g.name, g.gen].as_json() if (g.name, g.gen) in halted else None})
     return report

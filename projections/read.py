@@ -22,7 +22,7 @@ from psycopg.sql import SQL, Identifier
 
 from infra.ledger import Ledger
 from infra.settings import Settings
-from projections.catalog import Catalog, Generation, status
+from projections.catalog import Catalog, Generation, Halt, status
 from projections.db import Db, NotBuilt
 from projections.model import Projection
 
@@ -153,6 +153,11 @@ class ReadModels:
         """Position, head and lag of every live generation (`yaosu projections status`)."""
         with self.connection() as (_, catalog):
             return status(ledger, catalog)
+
+    def halts(self) -> list[Halt]:
+        """The read models stopped at an event they cannot apply (whichever process runs them)."""
+        with self.connection() as (_, catalog):
+            return catalog.halts()
 
     # --- being told the read models moved ------------------------------------------------------
 

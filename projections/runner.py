@@ -14,10 +14,13 @@ and swapped in once it has caught up with the store; the old tables are then dro
 
 from __future__ import annotations
 
+import dataclasses
 import logging
+import re
 import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
+from datetime import datetime, timezone
 from typing import Any, Callable, Iterable, Sequence
 
 import psycopg
@@ -26,10 +29,10 @@ from psycopg.sql import SQL, Identifier
 
 from infra.clock import city_today
 from infra.ledger import Ledger
-from infra.resilience import keep_running
+from infra.resilience import TRANSIENT, keep_running
 from infra.settings import Settings
 from infra.turns import Turns
-from projections.catalog import BY_NAME, PROJECTIONS, Catalog, Generation, status
+from projections.catalog import BY_NAME, PROJECTIONS, Catalog, Generation, Halt, status
 from projections.chain import HashChain, record_checkpoints
 from projections.db import Db
 from projections.model import Appended, Projection, Rows
@@ -38,13 +41,30 @@ from projections.read import read_models_channel
 log = logging.getLogger("yaosu.projections")
 #: How often a following runner looks for closed days to checkpoint.
 CLOSE_DAYS_SECONDS = 60.0
-
+#: A halted read model tries its event again after this long, doubling up to `RETRY_MOST_SECONDS`.
+RETRY_FIRST_SECONDS = 5.0
+RETRY_MOST_SECONDS = 300.0
+#: A NUL escaped in a stored event's JSON (not an escaped backslash followed by `u0000`).
+_ESCAPED_NUL = re.compile(rb"(?<!\\)((?:\\\\)*)\\u0000")
 
 
 class ProjectionFailed(Exception):
-    def __init__(self, name: str, position: int, event_type: str, error: Exception) -> None:
+    def __init__(self, name: str, position: int, event_type: str, error: BaseException) -> None:
         super().__init__(f"projection {name} stopped at position {position} ({event_type}): {error!r}")
-        self.name, self.position, self.event_type = name, position, event_type
+        self.name, self.position, self.event_type, self.error = name, position, event_type, error
+
+
+class Undecodable:
+    """A stored event this code cannot decode: it fails the read models that handle its topic, there."""
+
+    def __init__(self, topic: str, error: Exception) -> None:
+        self.topic, self.error = topic, error
+
+
+def printable(error: BaseException, limit: int = 1000) -> str:
+    """What went wrong, as one line any store can keep and any log can show (no control characters)."""
+    text = f"{type(error).__name__}: {error}"
+    return re.sub(r"[\x00-\x1f\x7f-\x9f]", lambda m: f"\\x{ord(m.group()):02x}", text)[:limit]
 
 
 class LostTurn(Exception):
@@ -70,7 +90,15 @@ class LiveGeneration:
             self.rows[table.name] = Rows(table, physical, catalog.db, empty=empty)
         self.settings = settings
         self.projection = projection(self.rows, settings)
-        self.failed: ProjectionFailed | None = None
+        #: Stopped at an event it cannot apply (kept in the catalogue, so every process sees it); while
+        #: set, this read model alone tries that event again from time to time (at once after a restart).
+        self.halt = next((h for h in catalog.halts() if h.name == projection.name and h.gen == generation.gen), None)
+        self.next_try = 0.0
+        self.backoff = RETRY_FIRST_SECONDS
+        #: A batch failed: its events are applied one by one, alone, to find the one that cannot be.
+        self.isolating = False
+        #: Positions an operator decided this read model goes on without (`domain.skips`).
+        self.skipping: set[int] = set()
         #: Derived work left for later batches (`Projection.settle`).
         self.unsettled = True
         #: Deferred indexes made (once caught up; made again by each runner: `IF NOT EXISTS`).
@@ -85,10 +113,14 @@ class LiveGeneration:
         (none: only settle), and move the position there, with compare-and-set."""
         last = max(last, self.position)
         records = self.cls.records
-        self.projection.prefetch(event for _, event in events if event is not None)
+        if self.skipping:
+            events = [pair for pair in events if pair[0].id not in self.skipping]
+        self.projection.prefetch(event for _, event in events if event is not None and not isinstance(event, Undecodable))
         for stored, event in events:
             self.projection.position = position = stored.id
             try:
+                if isinstance(event, Undecodable):
+                    raise event.error
                 if records:
                     self.projection.record(stored)
                 if event is not None:
@@ -129,23 +161,46 @@ def _route(events: Sequence[tuple[Any, Any]], lives: Sequence[LiveGeneration]) -
     it handles, or with `records` every notification (its event if handled); less what one behind
     the others has applied already."""
     by_type: dict[type, list[list[tuple[Any, Any]]]] = {}
+    by_topic: dict[str, list[list[tuple[Any, Any]]]] = {}
     routed: dict[str, list[tuple[Any, Any]]] = {}
     for live in lives:
         routed[live.name] = share = []
         handled = live.cls.handlers
         if live.cls.records:
-            share.extend((n, e if type(e) in handled else None) for n, e in events)
+            share.extend((n, e if type(e) in handled or isinstance(e, Undecodable) else None) for n, e in events)
             continue
         for cls in handled:
             by_type.setdefault(cls, []).append(share)
+            by_topic.setdefault(get_topic(cls), []).append(share)
     for pair in events:
-        for share in by_type.get(type(pair[1]), ()):
+        event = pair[1]
+        for share in (by_topic.get(event.topic, ()) if isinstance(event, Undecodable) else by_type.get(type(event), ())):
             share.append(pair)
     for live in lives:
         share = routed[live.name]
         if share and share[0][0].id <= live.position:
             routed[live.name] = [(n, e) for n, e in share if n.id > live.position]
     return routed
+
+
+def _applied(live: LiveGeneration, events: Sequence[tuple[Any, Any]], last: int, caught_up: bool) -> None:
+    """`live.apply`, with any failure but a passing one (the database away) blamed on that read model."""
+    try:
+        live.apply(events, last, caught_up)
+    except (ProjectionFailed, LostTurn, *TRANSIENT):
+        raise
+    except Exception as error:  # a row it cannot write (e.g. a value its table refuses), at the flush
+        raise ProjectionFailed(live.name, last, "flush", error) from error
+
+
+def _without_nul(stored: Any) -> Any:
+    """The stored event with every NUL character in its strings replaced by U+FFFD: PostgreSQL's text
+    cannot hold NUL, and a read model must be able to show any text the store holds (the store itself
+    keeps the original, which the history and the feed give)."""
+    state = stored.state
+    if b"\\u0000" not in state:
+        return stored
+    return dataclasses.replace(stored, state=_ESCAPED_NUL.sub(rb"\1\\ufffd", state))
 
 
 class Runner:
@@ -224,19 +279,39 @@ class Runner:
     def _select(self, start: int, limit: int) -> Sequence[Any]:
         return self.ledger.notifications_after(start, limit)
 
+    def _decoded(self, notifications: Sequence[Any], wanted: set[str]) -> list[tuple[Any, Any]]:
+        """(notification, event) of a batch: decoded only where some projection handles the topic
+        (receipts are half the log); an event that cannot be decoded fails those projections, there."""
+        decoded = []
+        for n in notifications:
+            event = None
+            if n.topic in wanted:
+                try:
+                    event = self.ledger.decode(_without_nul(n))
+                except Exception as error:  # noqa: BLE001 - stops the read models that need it, loudly
+                    event = Undecodable(n.topic, error)
+            decoded.append((n, event))
+        return decoded
+
     def step(self, batch_size: int | None = None) -> int:
-        """Apply the next batch to every owned, working projection. Returns events read."""
+        """Apply the next batch to every owned, working projection. Returns events read.
+
+        A projection that fails on the batch is left out of it (the others go on, the batch is
+        applied again without it) and then finds, alone, the event it cannot apply: it stops there,
+        halted, until that event applies or an operator records the decision to skip it."""
         self._refresh()
-        live_generations = [w for w in self.generations.values() if w.failed is None and w.name in self._owned]
+        owned = [w for w in self.generations.values() if w.name in self._owned]
+        for live in owned:
+            if live.halt is not None or live.isolating:
+                self._recover(live, batch_size or self.batch_size)
+        live_generations = [w for w in owned if w.halt is None and not w.isolating]
         if not live_generations:
             return 0
         head = self.ledger.head()
         start = min(w.position for w in live_generations)
         notifications = self._read_after(start, batch_size or self.batch_size)
-        # Decode only what some projection handles (receipts are half the log); positions still move
-        # over every notification, so a batch of receipts alone advances the tracking too.
-        wanted = {get_topic(cls) for live in live_generations for cls in live.cls.handlers}
-        events = [(n, self.ledger.decode(n) if n.topic in wanted else None) for n in notifications]
+        # Positions still move over every notification, so a batch of receipts alone advances the tracking too.
+        events = self._decoded(notifications, {get_topic(cls) for live in live_generations for cls in live.cls.handlers})
         caught_up = len(notifications) < (batch_size or self.batch_size)
         working = live_generations if events else [w for w in live_generations if w.unsettled and caught_up]
         if working:
@@ -245,14 +320,15 @@ class Runner:
                     last = notifications[-1].id if notifications else 0
                     routed = _route(events, working)
                     for live in working:
-                        live.apply(routed[live.name], last, caught_up)
+                        _applied(live, routed[live.name], last, caught_up)
                     if self._channel is not None:  # readers in other processes: delivered on commit
                         self.db.execute("SELECT pg_notify(?, '')", [self._channel])
             except ProjectionFailed as failure:
                 for live in working:
                     live.rolled_back()
-                log.error("%s; fix the projection and restart: it will resume from there", failure)
-                self.generations[failure.name].failed = failure
+                log.warning("%s; applying its events one by one to find the one it cannot apply", failure)
+                self.generations[failure.name].isolating = True
+                self._ahead = None
                 return self.step(batch_size)  # the others go on without it
             except LostTurn as lost:
                 log.warning("%s; re-reading positions", lost)
@@ -266,8 +342,7 @@ class Runner:
                 raise
             for live in working:
                 live.committed()
-            for listener in self._moved_listeners:
-                listener()
+            self._moved()
         for live in live_generations:
             if live.position < head or live.unsettled:
                 continue
@@ -281,10 +356,93 @@ class Runner:
                 live.generation.state = "active"
         return len(events)
 
+    def _moved(self) -> None:
+        for listener in self._moved_listeners:
+            listener()
+
+    # --- a read model that cannot apply an event ----------------------------------------------
+
+    def _recover(self, live: LiveGeneration, limit: int) -> None:
+        """Apply one read model's next events alone, each in a transaction of its own: up to the event
+        it cannot apply (it halts there, or stays halted), or, all applied, back among the others."""
+        if live.halt is not None and time.monotonic() < live.next_try and not self._skip_decided(live):
+            return
+        notifications = self.ledger.notifications_after(live.position, limit)
+        share = _route(self._decoded(notifications, {get_topic(cls) for cls in live.cls.handlers}), [live])[live.name]
+        for pair in share:
+            if pair[0].id in live.skipping:
+                continue
+            try:
+                with self.db.transaction():
+                    _applied(live, [pair], pair[0].id, False)
+            except ProjectionFailed as failure:
+                live.rolled_back()
+                if self._skip_decided(live, pair[0].id):
+                    continue
+                if pair[0].id - 1 > live.position:  # all before it applied: readers are told exactly that
+                    with self.db.transaction():
+                        _applied(live, [], pair[0].id - 1, False)
+                    live.committed()
+                self._halt(live, pair, failure)
+                return
+            except BaseException:
+                live.rolled_back()
+                raise
+            live.committed()
+            self._moved()
+        if notifications:
+            with self.db.transaction():
+                _applied(live, [], notifications[-1].id, len(notifications) < limit)
+            live.committed()
+            self._moved()
+        if live.halt is not None:
+            with self.db.transaction():
+                self.catalog.resume(live.name, live.generation.gen)
+            log.warning("projection %s: applies again from position %d (it was halted at event %d)",
+                        live.name, live.position, live.halt.event_position)
+        live.halt, live.isolating, live.backoff = None, False, RETRY_FIRST_SECONDS
+
+    def _skip_decided(self, live: LiveGeneration, position: int | None = None) -> bool:
+        """Has an operator decided this read model goes on without the event at `position` (default:
+        the one it is halted at)? Then it will, from now on, and the log says so."""
+        if position is None:
+            if live.halt is None:
+                return False
+            position = live.halt.event_position
+        if position in live.skipping:
+            return True
+        decision = self.ledger.skip_decision(live.name, position)
+        if decision is None:
+            return False
+        live.skipping.add(position)
+        log.warning("projection %s: goes on without the event at position %d (%s), as %s decided: %s",
+                    live.name, position, decision.event_type, decision.audit.user, decision.reason)
+        return True
+
+    def _halt(self, live: LiveGeneration, pair: tuple[Any, Any], failure: ProjectionFailed) -> None:
+        stored, event = pair
+        error = printable(failure.error)
+        what = (event.topic if isinstance(event, Undecodable) else type(event).__qualname__) if event is not None \
+            else stored.topic
+        earlier = live.halt if live.halt is not None and live.halt.event_position == stored.id else None
+        if earlier is None:
+            live.backoff = RETRY_FIRST_SECONDS
+        live.halt = Halt(live.name, live.generation.gen, live.position, stored.id, what, error,
+                         earlier.since if earlier else datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                         earlier.retries + 1 if earlier else 0)
+        with self.db.transaction():
+            self.catalog.halt(live.halt)
+        live.next_try = time.monotonic() + live.backoff
+        log.error("projection %s halted at position %d: it cannot apply the event at position %d (%s): %s; "
+                  "the other read models go on; it tries again in %.0f s (attempt %d); to go on without that event: "
+                  "yaosu projections skip %s %d --reason '...'", live.name, live.position, stored.id,
+                  what, error, live.backoff, live.halt.retries + 1, live.name, stored.id)
+        live.backoff = min(live.backoff * 2, RETRY_MOST_SECONDS)
+
     @property
     def settling(self) -> bool:
         """Is derived work left (`Projection.settle`) that the next steps do, events or not?"""
-        return any(live.unsettled and live.failed is None for live in self.generations.values())
+        return any(live.unsettled and live.halt is None and not live.isolating for live in self.generations.values())
 
     def run_until_caught_up(self, progress: Callable[[int], None] | None = None, batch_size: int | None = None) -> int:
         total = 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import getpass
 import ipaddress
 import logging
 import os
@@ -88,7 +89,16 @@ def cmd_projections(args: argparse.Namespace, wiring: Wiring) -> int:
         for r in report:
             print(f"{r['projection']:<{width}}  {r['generation']:>3}  {r['version']:>7}  {r['state']:<8}  "
                   f"{r['position']:>8}  {r['head']:>8}  {r['lag_events']:>10}  {r['lag_seconds']:>11}")
-        return 0
+        for r in report:
+            if r["halted"]:
+                h = r["halted"]
+                print(f"HALTED {h['read_model']} (generation {h['generation']}) since {h['since']}: cannot apply the "
+                      f"event at position {h['event_position']} ({h['event_type']}): {h['error']} "
+                      f"[{h['retries']} retries]; to go on without it: yaosu projections skip {h['read_model']} "
+                      f"--position {h['event_position']} --reason '...'")
+        return 1 if any(r["halted"] for r in report) else 0
+    if args.action == "skip":
+        return skip_event(args, wiring)
     if args.action == "rebuild":
         names = args.names or list(BY_NAME)
         unknown = [n for n in names if n not in BY_NAME]
@@ -99,7 +109,11 @@ def cmd_projections(args: argparse.Namespace, wiring: Wiring) -> int:
         progress = Progress(ledger.head(), f"rebuild {', '.join(names)}", unit="event")
         runner.rebuild(names, progress.advance)
         print(orjson.dumps(progress.finish()).decode())
-        return 0
+        halted = [live.halt for live in runner.generations.values() if live.halt is not None]
+        for h in halted:
+            print(f"yaosu projections rebuild: {h.name} halted at the event at position {h.event_position} "
+                  f"({h.event_type}): {h.error}; the generation serving before keeps serving", file=sys.stderr)
+        return 1 if halted else 0
     signal.signal(signal.SIGTERM, lambda *_: runner.stop())
     logging.getLogger("yaosu").info("following %s (Ctrl-C or SIGTERM to stop)", wiring.settings.store_for_logs)
     settle_heap()
@@ -109,6 +123,35 @@ def cmd_projections(args: argparse.Namespace, wiring: Wiring) -> int:
         pass
     finally:
         runner.close()
+    return 0
+
+
+def skip_event(args: argparse.Namespace, wiring: Wiring) -> int:
+    """Record an operator's decision that a halted read model goes on without the event it cannot apply."""
+    from projections.catalog import Catalog
+    from projections.db import Db
+
+    if len(args.names) != 1 or args.position is None or not (args.reason or "").strip():
+        print("yaosu projections skip: name one read model, --position N (the event it is halted at) and "
+              "--reason '...' (kept in the store with your name)", file=sys.stderr)
+        return 2
+    name = args.names[0]
+    halts = [h for h in Catalog(Db(wiring.settings)).halts() if h.name == name]
+    halt = next((h for h in halts if h.event_position == args.position), None)
+    if halt is None:
+        where = ", ".join(f"halted at the event at position {h.event_position}" for h in halts) or "not halted"
+        print(f"yaosu projections skip: {name} is not halted at position {args.position} (it is {where}; "
+              "`yaosu projections status` shows every read model)", file=sys.stderr)
+        return 2
+    operator = args.operator or getpass.getuser()
+    try:
+        recorded = wiring.ledger.record_skip(name, halt.event_position, event_type=halt.event_type, error=halt.error,
+                                             reason=args.reason.strip(), operator=operator)
+    except ValueError as error:
+        print(f"yaosu projections skip: {error}", file=sys.stderr)
+        return 2
+    print(f"recorded at position {recorded}: {name} goes on without the event at position {halt.event_position} "
+          f"({halt.event_type}), as {operator} decided; the running projections pick it up within seconds")
     return 0
 
 
@@ -247,8 +290,12 @@ def parser() -> argparse.ArgumentParser:
     load.add_argument("file", type=Path)
     load.set_defaults(run=cmd_load)
     projections = sub.add_parser("projections", help="read models: status, rebuild, or run (follow the store)")
-    projections.add_argument("action", choices=("status", "rebuild", "run"))
-    projections.add_argument("names", nargs="*", help=f"for rebuild: some of {', '.join(BY_NAME)} (default all)")
+    projections.add_argument("action", choices=("status", "rebuild", "run", "skip"))
+    projections.add_argument("names", nargs="*", help=f"for rebuild: some of {', '.join(BY_NAME)} (default all); "
+                                                       "for skip: the halted read model")
+    projections.add_argument("--position", type=int, help="for skip: the position of the event it is halted at")
+    projections.add_argument("--reason", help="for skip: why it may go on without that event (kept in the store)")
+    projections.add_argument("--operator", help="for skip: who decides (default: the login name)")
     projections.add_argument("--batch-size", type=int, default=1000, help="events per transaction when following")
     projections.set_defaults(run=cmd_projections)
     consume = sub.add_parser("consume", help="consume portal messages from Kafka (yaosu.portal.v1)")

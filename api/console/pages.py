@@ -22,6 +22,7 @@ from api.console.session import COOKIE, LIFETIME_SECONDS, seal
 from api.reading import read
 from api.render import project_json
 from domain import reference
+from domain.envelope import CONTROL
 from domain.names import name_of
 from domain.policy import WARNING_CODES
 from domain.ranking import allocation_advice
@@ -325,7 +326,8 @@ def warnings_page(request: Request) -> HTMLResponse:
 def audit_page(request: Request) -> HTMLResponse:
     signed_in(request)
     query = request.query_params
-    text = {name: (query.get(name) or "").strip()[:200] or None
+    # No stored name holds a control character (and PostgreSQL cannot be asked for NUL): they match nothing.
+    text = {name: CONTROL.sub("\ufffd", (query.get(name) or "").strip()[:200]) or None
             for name in ("department", "actor", "submitted_by", "type", "project", "message_id")}
     late = query.get("late_days", "")
     after = query.get("after", "0")

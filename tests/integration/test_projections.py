@@ -121,8 +121,8 @@ def test_a_failing_projection_stops_at_the_event_and_says_where(
             runner.run_until_caught_up()
         first_land = next(i.position for i in ledger.feed(0, 10_000).items if isinstance(i.event, Project.LandSupplied))
         broken = runner.generations["broken"]
-        assert broken.failed is not None and broken.failed.position == first_land
-        assert broken.position < first_land  # nothing at or after the failure was committed
+        assert broken.halt is not None and broken.halt.event_position == first_land
+        assert broken.position == first_land - 1  # all before the failure, nothing at or after it
         assert f"position {first_land} (Project.LandSupplied)" in caplog.text
         assert runner.generations["libraries"].position == ledger.head()  # the others go on
         runner.step()
