@@ -29,10 +29,12 @@ from projections.libraries import Libraries
 from projections.read import ReadModels
 from projections.runner import Runner
 from tests.conftest import submit
-from tests.portal import CODE, OTHER, admitted, msg, register
+from tests.portal import CODE, admitted, msg, register
 from yaosu.cli import main
 
 SUPERVISOR = {"Authorization": "Bearer dev-supervisor"}
+#: A project registered after the event that cannot be applied.
+LATER = "2021-620102-48-01-000888"
 #: The read models that read a registration's name (and so cannot apply one without it).
 NEEDS_A_NAME = {"libraries", "stages", "sedimentation"}
 
@@ -58,7 +60,7 @@ def broken(ledger: Ledger) -> Iterator[tuple[Ledger, int]]:
     """A store with one project, then a registration without its name, then another project."""
     submit(ledger, *admitted(CODE, "annual"))
     position = inject(ledger, registration_of(ledger, "2021-620102-48-01-000777"), lambda s: s.pop("name"))
-    submit(ledger, *admitted(OTHER))
+    submit(ledger, *admitted(LATER))
     yield ledger, position
 
 
@@ -81,7 +83,7 @@ def test_a_read_model_halts_at_the_event_it_cannot_apply_and_only_a_recorded_ski
         assert "cannot apply the event at position" in caplog.text and "yaosu projections skip" in caplog.text
 
         # It stays there while more arrives (retrying, not skipping), and every reader is told.
-        submit(ledger, msg("stage.advanced", {"stage": "generation"}, code=OTHER))
+        submit(ledger, msg("stage.advanced", {"stage": "generation"}, code=LATER))
         runner.run_until_caught_up()
         assert runner.generations["libraries"].position == poison - 1
         assert runner.generations["audit"].position == ledger.head()
