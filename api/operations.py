@@ -45,6 +45,9 @@ def readyz(request: Request, ledger: Store) -> Response:
     except Exception as error:  # noqa: BLE001 - any store failure means not ready
         log.warning("readiness check failed: %s", error)
         return problem(503, "store_unavailable", f"the event store does not answer ({type(error).__name__})")
+    runner = getattr(request.app.state, "runner", None)
+    if runner is not None and runner.trouble:
+        return problem(503, "projections_failing", f"this server's projections runner: {runner.trouble}", head=head)
     if halts:
         named = "; ".join(f"{h.name} at position {h.position} (cannot apply the event at {h.event_position}, "
                           f"{h.event_type}: {h.error})" for h in halts)

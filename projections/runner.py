@@ -223,6 +223,8 @@ class Runner:
         self._moved_listeners: list[Callable[[], None]] = []
         self._channel = read_models_channel(self.db.schema, prefix) if self.db.dialect == "postgres" else None
         self._next_close = 0.0
+        #: What keeps this runner from following the store, while it does (None: it follows).
+        self.trouble: str | None = None
 
     def on_moved(self, listener: Callable[[], None]) -> None:
         """Call `listener` after each commit that moved the read models (readers in this process wait on it)."""
@@ -453,14 +455,31 @@ class Runner:
         return total
 
     def run_forever(self) -> None:
-        """Follow the store until `stop()`; survive the database going away and coming back."""
+        """Follow the store until `stop()`; survive the database going away and coming back, and keep
+        going, loudly, through anything else that fails outside a read model (`trouble` says what)."""
         def follow() -> None:
             self._written.clear()
-            if self.step() < self.batch_size and not self.settling:
+            try:
+                read = self.step()
+            except TRANSIENT:
+                raise
+            except Exception as error:  # a fault of the runner itself: never a silent stop
+                self.trouble = printable(error)
+                log.exception("the projections runner failed (%s); it starts again in %.0f s", self.trouble,
+                              RETRY_FIRST_SECONDS)
+                self.stopping.wait(RETRY_FIRST_SECONDS)
+                self._reset_connections()
+                return
+            self.trouble = None
+            if read < self.batch_size and not self.settling:
                 self._close_days()
                 self._wait()
 
-        keep_running(follow, self.stopping, log, recover=self._reset_connections)
+        try:
+            keep_running(follow, self.stopping, log, recover=self._reset_connections)
+        finally:
+            if not self.stopping.is_set():
+                self.trouble = "the projections runner stopped"
 
     def _close_days(self) -> None:
         """Checkpoint the audit chain's closed days, looked at once a minute while following."""

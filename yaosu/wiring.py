@@ -51,7 +51,9 @@ class Wiring:
         reads = ReadModels(self.settings) if self.keeps_read_models else None
         if runner is not None and reads is not None:
             runner.on_moved(reads.moved)
-        return create_app(ledger, self.settings, reads)
+        app = create_app(ledger, self.settings, reads)
+        app.state.runner = runner  # its trouble, if any, makes the server not ready (`/readyz`)
+        return app
 
     def portal_consumer(self, group: str, batch_size: int) -> PortalConsumer:
         from consumers.portal import PortalConsumer

@@ -5,24 +5,13 @@ operator's recorded decision (`yaosu projections skip`) sets one going again."""
 
 from __future__ import annotations
 
-import time
-from typing import Callable
-
 import httpx
 
 from infra.bootstrap import build_ledger
 from infra.settings import Settings
 from tests.e2e.test_server import ADMIN, SUPERVISOR, serving, yaosu
-from tests.integration.test_halts import LATER, NEEDS_A_NAME, inject, registration_of
+from tests.integration.test_halts import LATER, NEEDS_A_NAME, eventually, inject, registration_of
 from tests.portal import CODE, admitted
-
-
-def eventually(check: Callable[[], bool], what: str, seconds: float = 60) -> None:
-    """Wait for `check` to hold, looking every tenth of a second; fail naming `what` if it never does."""
-    deadline = time.monotonic() + seconds
-    while not check():
-        assert time.monotonic() < deadline, f"not within {seconds} s: {what}"
-        time.sleep(0.1)
 
 
 def test_a_halt_is_seen_by_every_reader_and_a_recorded_skip_ends_it(store: str) -> None:

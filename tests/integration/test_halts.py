@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from typing import Any, Iterator
+import threading
+import time
+from typing import Any, Callable, Iterator
 from unittest import mock
 
 import orjson
@@ -22,6 +24,7 @@ from domain.project import Project, project_id
 from domain.skips import EventSkip
 from infra.ledger import Ledger
 from infra.settings import Settings
+from projections import runner as runner_module
 from projections.audit import AuditTrail
 from projections.audit import searched as audit_search
 from projections.catalog import Catalog
@@ -204,3 +207,46 @@ def test_registration_without_its_name_is_what_the_fixture_stores(ledger: Ledger
     position = inject(ledger, registration_of(ledger, "2021-620102-48-01-000779"), lambda s: s.pop("name"))
     (item,) = ledger.feed(position - 1, 1).items
     assert isinstance(item.event, Project.Registered) and not hasattr(item.event, "name")
+
+
+def test_a_runner_that_fails_outside_any_read_model_is_not_ready_until_it_follows_again(
+        ledger: Ledger, settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Not a read model's event but the runner itself (a bug, a broken read): loud, and never a silent stop."""
+    submit(ledger, *admitted(CODE, "annual"))
+    monkeypatch.setattr(runner_module, "RETRY_FIRST_SECONDS", 0.1)
+    runner = Runner(ledger, settings, poll_seconds=0.05)
+    failing = threading.Event()
+    reading = runner.ledger.notifications_after
+
+    def broken_read(*args: Any, **kwargs: Any) -> Any:
+        if failing.is_set():
+            raise RuntimeError("a fault of the runner")
+        return reading(*args, **kwargs)
+
+    monkeypatch.setattr(runner.ledger, "notifications_after", broken_read)
+    reads = ReadModels(settings)
+    app = create_app(ledger, settings, reads)
+    app.state.runner = runner
+    follower = threading.Thread(target=runner.run_forever)
+    try:
+        follower.start()
+        with TestClient(app) as client:
+            eventually(lambda: client.get("/readyz").status_code == 200, "ready while it follows")
+            failing.set()
+            eventually(lambda: client.get("/readyz").json().get("code") == "projections_failing", "not ready")
+            assert "a fault of the runner" in client.get("/readyz").json()["detail"]
+            failing.clear()
+            eventually(lambda: client.get("/readyz").status_code == 200, "ready again once it follows")
+    finally:
+        runner.stop()
+        follower.join(timeout=30)
+        runner.close()
+        reads.close()
+
+
+def eventually(check: Callable[[], bool], what: str, seconds: float = 60) -> None:
+    """Wait for `check` to hold, looking every twentieth of a second; fail naming `what` if it never does."""
+    deadline = time.monotonic() + seconds
+    while not check():
+        assert time.monotonic() < deadline, f"not within {seconds} s: {what}"
+        time.sleep(0.05)
