@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+import anyio
 import fastapi_offline
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.openapi.docs import get_swagger_ui_html
@@ -31,18 +32,32 @@ SWAGGER_FILES = Path(fastapi_offline.__file__).parent / "static"
 
 
 @router.get("/healthz", response_model=schemas.Health)
-def healthz() -> Response:
+async def healthz() -> Response:
+    """Answered on the event loop: however busy the worker threads, a live process says so at once."""
     return JSON({"status": "ok"})
 
 
 @router.get("/readyz", response_model=schemas.Ready, responses=problems(503))
-def readyz(ledger: Store) -> Response:
+async def readyz(request: Request, ledger: Store) -> Response:
+    """Whether the store answers: asked on threads of its own, so busy routes cannot hold it up."""
     try:
-        head = ledger.head()
+        head = await anyio.to_thread.run_sync(ledger.head, limiter=checks_limiter(request))
     except Exception as error:  # noqa: BLE001 - any store failure means not ready
         log.warning("readiness check failed: %s", error)
         return problem(503, "store_unavailable", f"the event store does not answer ({type(error).__name__})")
     return JSON({"status": "ready", "head": head})
+
+
+#: Threads of the readiness checks, apart from the routes' worker threads.
+CHECK_THREADS = 2
+
+
+def checks_limiter(request: Request) -> anyio.CapacityLimiter:
+    """The readiness checks' own threads (made on the event loop, once per app)."""
+    limiter: anyio.CapacityLimiter | None = getattr(request.app.state, "checks_limiter", None)
+    if limiter is None:
+        limiter = request.app.state.checks_limiter = anyio.CapacityLimiter(CHECK_THREADS)
+    return limiter
 
 
 @router.get("/metrics", response_class=Response,

@@ -61,16 +61,34 @@ def dotted_name(qualname: str) -> str:
     return f"{_KINDS.get(owner, owner.lower())}.{re.sub(r'(?<!^)(?=[A-Z])', '_', name).lower()}"
 
 
-def event_json(item: StoredItem) -> dict[str, Any]:
-    """The event as one item of a project's history; never raises."""
+#: What of a kept message quotes its text: withheld from a reader who may not read it (`withheld`).
+KEPT_TEXT = ("body", "reason", "body_hash", "body_sha256", "kafka_key", "raw")
+
+
+def event_json(item: StoredItem, body_shown: bool = True) -> dict[str, Any]:
+    """The event as one item of a project's history or the feed; never raises. Without `body_shown`,
+    what quotes a kept message's text is withheld (see `withheld`)."""
     try:
         if item.event is None:
             raise ValueError(item.error or "not decoded")
         rendered = _event_json(item.position, item.event)
         dumps(rendered)  # what cannot be written must be caught here, not halfway through a page
-        return rendered
     except Exception as error:  # noqa: BLE001 - any failure is shown, not raised
-        return unreadable_json(item, f"{type(error).__name__}: {str(error)[:300]}")
+        rendered = unreadable_json(item, f"{type(error).__name__}: {str(error)[:300]}")
+    if not body_shown:
+        withheld(rendered["data"], rendered)
+    return rendered
+
+
+def withheld(data: dict[str, Any], rendered: dict[str, Any]) -> dict[str, Any]:
+    """Set to null what in `data` quotes a kept message's text, and name them in `rendered["withheld"]`:
+    the entry keeps its place in the list, so a reader paging on loses nothing but what it may not read."""
+    hidden = [name for name in KEPT_TEXT if data.get(name) is not None]
+    for name in hidden:
+        data[name] = None
+    if hidden:
+        rendered["withheld"] = hidden
+    return rendered
 
 
 def _event_json(position: int, event: Any) -> dict[str, Any]:
