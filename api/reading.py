@@ -139,9 +139,6 @@ class Answers:
         self._kept: OrderedDict[Hashable, tuple[int, bytes, list[tuple[bytes, bytes]], int]] = OrderedDict()
         self._lock = threading.Lock()
 
-    def __len__(self) -> int:
-        return len(self._kept)
-
     def get(self, key: Hashable) -> Response | None:
         with self._lock:
             found = self._kept.get(key)
