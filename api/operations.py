@@ -41,15 +41,18 @@ async def healthz() -> Response:
 async def readyz(request: Request, ledger: Store) -> Response:
     """Whether the store answers: asked on threads of its own, so busy routes cannot hold it up."""
     try:
-        head = await anyio.to_thread.run_sync(ledger.head, limiter=checks_limiter(request))
+        with anyio.fail_after(CHECK_SECONDS):
+            head = await anyio.to_thread.run_sync(ledger.head, abandon_on_cancel=True, limiter=checks_limiter(request))
     except Exception as error:  # noqa: BLE001 - any store failure means not ready
-        log.warning("readiness check failed: %s", error)
+        log.warning("readiness check failed: %r", error)
         return problem(503, "store_unavailable", f"the event store does not answer ({type(error).__name__})")
     return JSON({"status": "ready", "head": head})
 
 
 #: Threads of the readiness checks, apart from the routes' worker threads.
 CHECK_THREADS = 2
+#: A store that has not answered a readiness check in this long is not ready.
+CHECK_SECONDS = 5
 
 
 def checks_limiter(request: Request) -> anyio.CapacityLimiter:

@@ -227,11 +227,6 @@ class ReadModels:
         if told.done() and told.result() is not None:
             raise told.result()  # type: ignore[misc]
 
-    @property
-    def waiting(self) -> int:
-        """Readers waiting for a position now."""
-        return len(self._waiters)
-
     def _known_to_reach(self, projections: Sequence[type[Projection]], min_position: int) -> bool:
         # Positions only grow: what the watcher last read is a floor of what a snapshot will see.
         return min_position <= 0 or reflected([p.name for p in projections], self._seen) >= min_position
