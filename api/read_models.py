@@ -140,7 +140,7 @@ def get_parked(request: Request, who: Caller,
     found = parked.waiting(view.db, view.tables(parked.Parked), after, limit)
     for row in found:
         if not may_read_parked(who, row["body"]):
-            withheld(row, row)
+            withheld(row)
     return JSON({"parked": found, "next_after": found[-1]["position"] if found else after})
 
 

@@ -76,19 +76,21 @@ def event_json(item: StoredItem, body_shown: bool = True) -> dict[str, Any]:
     except Exception as error:  # noqa: BLE001 - any failure is shown, not raised
         rendered = unreadable_json(item, f"{type(error).__name__}: {str(error)[:300]}")
     if not body_shown:
-        withheld(rendered["data"], rendered)
+        withheld(rendered, rendered["data"])
     return rendered
 
 
-def withheld(data: dict[str, Any], rendered: dict[str, Any]) -> dict[str, Any]:
-    """Set to null what in `data` quotes a kept message's text, and name them in `rendered["withheld"]`:
-    the entry keeps its place in the list, so a reader paging on loses nothing but what it may not read."""
-    hidden = [name for name in KEPT_TEXT if data.get(name) is not None]
+def withheld(entry: dict[str, Any], data: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Set to null what quotes a kept message's text in `data` (the entry itself if not given), and
+    name those fields in `entry["withheld"]`: the entry keeps its place in the list, so a reader
+    paging on loses nothing but what it may not read."""
+    fields = entry if data is None else data
+    hidden = [name for name in KEPT_TEXT if fields.get(name) is not None]
     for name in hidden:
-        data[name] = None
+        fields[name] = None
     if hidden:
-        rendered["withheld"] = hidden
-    return rendered
+        entry["withheld"] = hidden
+    return entry
 
 
 def _event_json(position: int, event: Any) -> dict[str, Any]:

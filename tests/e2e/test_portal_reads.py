@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any, Iterator
 
+import orjson
 import pytest
 from fastapi.testclient import TestClient
 
@@ -17,7 +18,9 @@ from api import schemas
 from api.app import create_app
 from consumers.portal import KAFKA_PRINCIPAL
 from infra.ledger import Ledger
+from infra.presenter import StoredItem, event_json
 from infra.settings import Settings
+from infra.tokens import Principal, may_read_body
 from projections.read import ReadModels
 from projections.runner import Runner
 from tests.conftest import submit
@@ -128,3 +131,15 @@ def test_no_console_page_shows_another_portals_body(client: TestClient) -> None:
     assert download.status_code == 200
     assert secrets_in(download.text) == own("natural_resources") - {secret("natural_resources", "parked")}
     assert secrets_in(client.get("/v1/events?limit=1000").text) == own("natural_resources")  # with the session
+
+
+def test_an_event_that_cannot_be_read_shows_a_portal_nothing_of_what_was_stored() -> None:
+    """It cannot say who sent it: a portal sees its place in the feed and its error, not its data."""
+    stored = b'{"body": "' + secret("big_data", "http").encode() + b'"}'
+    item = StoredItem(7, None, topic="domain.receipt:MessageReceipt.Rejected", state=stored, error="damaged")
+    portal = Principal("natural_resources-portal", "portal", "natural_resources")
+    shown = event_json(item, body_shown=may_read_body(portal, item.event))
+    assert (shown["position"], shown["withheld"], shown["render_error"]) == (7, ["raw"], "ValueError: damaged")
+    assert not secrets_in(orjson.dumps(shown).decode())
+    assert secrets_in(orjson.dumps(event_json(item, body_shown=may_read_body(Principal("s", "supervisor"), None)))
+                      .decode()) == {secret("big_data", "http")}
