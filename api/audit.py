@@ -29,6 +29,7 @@ from api.params import (
 from api.reading import View, answered
 from api.render import project_json
 from infra.presenter import event_json, rejection_json
+from infra.tokens import may_read_body
 from projections import audit
 
 router = APIRouter(tags=["audit trail"])
@@ -87,7 +88,11 @@ def get_rejections(who: Caller, ledger: Store, after: After = 0, limit: Limit = 
 
 
 @router.get("/v1/events", response_model=schemas.FeedResponse, responses=problems(400, 401))
-def get_events(_: Caller, ledger: Store, after: After = 0, limit: Limit = 100) -> Response:
-    """The global event feed in store order, from after a position."""
+def get_events(who: Caller, ledger: Store, after: After = 0, limit: Limit = 100) -> Response:
+    """The global event feed in store order, from after a position.
+
+    A portal's token sees the bodies of the messages it sent only: of another's rejected or parked
+    message, the body and what quotes it are null and named in `withheld`."""
     page = ledger.feed(after, limit)
-    return JSON({"events": [event_json(i) for i in page.items], "next_after": page.next_after, "head": ledger.head()})
+    return JSON({"events": [event_json(i, body_shown=may_read_body(who, i.event)) for i in page.items],
+                 "next_after": page.next_after, "head": ledger.head()})

@@ -17,6 +17,8 @@ from api.json import JSON
 router = APIRouter(tags=["messages"])
 
 MAX_BODY_BYTES = 8 * 1024 * 1024
+#: The roles whose tokens may submit at all (which department they may speak for, the pipeline decides).
+SUBMITTING_ROLES = ("portal", "admin")
 
 
 async def read_body(request: Request, limit: int = MAX_BODY_BYTES) -> bytes:
@@ -37,12 +39,19 @@ async def read_body(request: Request, limit: int = MAX_BODY_BYTES) -> bytes:
 @router.post(
     "/v1/messages",
     response_model=schemas.SubmitResponse,
-    responses=problems(400, 401, 413),
+    responses=problems(400, 401, 403, 413),
     openapi_extra={"requestBody": {"required": True, "content": {"application/json": {
         "schema": {"$ref": "#/components/schemas/MessagesBody"}}}}},
 )
 async def submit(request: Request, who: Caller, ledger: Store, settings: Config) -> Response:
-    """Submit one envelope or an array of up to 1,000; one result per envelope, in order."""
+    """Submit one envelope or an array of up to 1,000; one result per envelope, in order.
+
+    A token whose role submits nothing (a supervisor's) is refused before its body is read: nothing
+    is stored. A portal's or an admin's message goes through the pipeline, which keeps a message it
+    refuses (a portal sending as another department: `forbidden`) like any other rejection."""
+    if who.role not in SUBMITTING_ROLES:
+        raise ProblemError(403, "forbidden", f"a {who.role}'s token reads; it does not submit messages",
+                           {"Connection": "close"})  # its body is not read
     raw = await read_body(request)
     try:
         body: Any = orjson.loads(raw)

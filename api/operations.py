@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import Any
 
+import anyio
 import fastapi_offline
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.openapi.docs import get_swagger_ui_html
@@ -31,19 +33,26 @@ SWAGGER_FILES = Path(fastapi_offline.__file__).parent / "static"
 
 
 @router.get("/healthz", response_model=schemas.Health)
-def healthz() -> Response:
+async def healthz() -> Response:
+    """Answered on the event loop: however busy the worker threads, a live process says so at once."""
     return JSON({"status": "ok"})
 
 
 @router.get("/readyz", response_model=schemas.Ready, responses=problems(503))
-def readyz(request: Request, ledger: Store) -> Response:
-    """Ready: the store answers and no read model is halted at an event it cannot apply."""
+async def readyz(request: Request, ledger: Store) -> Response:
+    """Ready: the store answers and no read model is halted at an event it cannot apply. Asked on
+    threads of its own, so busy routes cannot hold it up."""
     reads: ReadModels | None = request.app.state.read_models
+
+    def check() -> tuple[int, list[Any]]:
+        return ledger.head(), reads.halts() if reads is not None else []
+
     try:
-        head = ledger.head()
-        halts = reads.halts() if reads is not None else []
+        with anyio.fail_after(CHECK_SECONDS):
+            head, halts = await anyio.to_thread.run_sync(check, abandon_on_cancel=True,
+                                                         limiter=checks_limiter(request))
     except Exception as error:  # noqa: BLE001 - any store failure means not ready
-        log.warning("readiness check failed: %s", error)
+        log.warning("readiness check failed: %r", error)
         return problem(503, "store_unavailable", f"the event store does not answer ({type(error).__name__})")
     runner = getattr(request.app.state, "runner", None)
     if runner is not None and runner.trouble:
@@ -54,6 +63,20 @@ def readyz(request: Request, ledger: Store) -> Response:
         return problem(503, "read_model_halted", f"read model(s) halted: {named}", head=head,
                        halted=[h.as_json() for h in halts])
     return JSON({"status": "ready", "head": head})
+
+
+#: Threads of the readiness checks, apart from the routes' worker threads.
+CHECK_THREADS = 2
+#: A store that has not answered a readiness check in this long is not ready.
+CHECK_SECONDS = 5
+
+
+def checks_limiter(request: Request) -> anyio.CapacityLimiter:
+    """The readiness checks' own threads (made on the event loop, once per app)."""
+    limiter: anyio.CapacityLimiter | None = getattr(request.app.state, "checks_limiter", None)
+    if limiter is None:
+        limiter = request.app.state.checks_limiter = anyio.CapacityLimiter(CHECK_THREADS)
+    return limiter
 
 
 @router.get("/metrics", response_class=Response,

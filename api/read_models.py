@@ -46,7 +46,9 @@ from domain import reference
 from domain.names import name_of
 from domain.ranking import allocation_advice
 from infra.clock import city_today
+from infra.presenter import withheld
 from infra.settings import Settings
+from infra.tokens import may_read_parked
 from projections import factor_ledger, investment, libraries, parked, sedimentation, stages, warnings
 
 router = APIRouter(tags=["read models"])
@@ -127,12 +129,18 @@ def alerts_on(view: Reading, settings: Settings, when: date, **filters: str | No
 
 
 @router.get("/v1/parked", response_model=schemas.ParkedResponse, responses=PROBLEMS)
-@answered
-def get_parked(request: Request, _: Caller,
+@answered(per_portal=True)
+def get_parked(request: Request, who: Caller,
                view: View(parked.Parked), after: After = 0, limit: Limit = 100) -> Response:
     """Kafka messages waiting for a prerequisite (a project or a reduction not registered yet), in the
-    order parked: each is tried again after every later batch, and rejected for good after its window."""
+    order parked: each is tried again after every later batch, and rejected for good after its window.
+
+    A portal's token sees the body and reason of the messages it sent only (as its department); of
+    the others, they are null and named in `withheld`."""
     found = parked.waiting(view.db, view.tables(parked.Parked), after, limit)
+    for row in found:
+        if not may_read_parked(who, row["body"]):
+            withheld(row)
     return JSON({"parked": found, "next_after": found[-1]["position"] if found else after})
 
 

@@ -109,6 +109,8 @@ class HistoryEvent(BaseModel):
     warnings: list[Warning_] = Field(description="policy priorities the message did not follow")
     render_error: Optional[str] = Field(None, description="set when the stored event could not be shown: "
                                                           "`data.raw` then holds what was stored")
+    withheld: Optional[list[str]] = Field(None, description="the fields of `data` set to null because they "
+                                                            "quote a message another department sent")
 
 
 class HistoryResponse(BaseModel):
@@ -317,11 +319,13 @@ class ParkedItem(BaseModel):
     message_id: Optional[str]
     type: Optional[str]
     code: Literal["unknown_project", "unknown_reference"] = Field(description="what it waits for")
-    reason: str
+    reason: Optional[str] = Field(description="null when withheld")
     partition: Optional[str] = Field(description="the Kafka partition it was read from")
     offset: Optional[int]
     parked_at: datetime
-    body: Any
+    body: Any = Field(description="the message as received; null when withheld")
+    withheld: Optional[list[str]] = Field(None, description="the fields set to null because the message is "
+                                                            "another department's (a portal sees its own only)")
 
 
 class ParkedResponse(BaseModel):

@@ -61,16 +61,36 @@ def dotted_name(qualname: str) -> str:
     return f"{_KINDS.get(owner, owner.lower())}.{re.sub(r'(?<!^)(?=[A-Z])', '_', name).lower()}"
 
 
-def event_json(item: StoredItem) -> dict[str, Any]:
-    """The event as one item of a project's history; never raises."""
+#: What of a kept message quotes its text: withheld from a reader who may not read it (`withheld`).
+KEPT_TEXT = ("body", "reason", "body_hash", "body_sha256", "kafka_key", "raw")
+
+
+def event_json(item: StoredItem, body_shown: bool = True) -> dict[str, Any]:
+    """The event as one item of a project's history or the feed; never raises. Without `body_shown`,
+    what quotes a kept message's text is withheld (see `withheld`)."""
     try:
         if item.event is None:
             raise ValueError(item.error or "not decoded")
         rendered = _event_json(item.position, item.event)
         dumps(rendered)  # what cannot be written must be caught here, not halfway through a page
-        return rendered
     except Exception as error:  # noqa: BLE001 - any failure is shown, not raised
-        return unreadable_json(item, f"{type(error).__name__}: {str(error)[:300]}")
+        rendered = unreadable_json(item, f"{type(error).__name__}: {str(error)[:300]}")
+    if not body_shown:
+        withheld(rendered, rendered["data"])
+    return rendered
+
+
+def withheld(entry: dict[str, Any], data: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Set to null what quotes a kept message's text in `data` (the entry itself if not given), and
+    name those fields in `entry["withheld"]`: the entry keeps its place in the list, so a reader
+    paging on loses nothing but what it may not read."""
+    fields = entry if data is None else data
+    hidden = [name for name in KEPT_TEXT if fields.get(name) is not None]
+    for name in hidden:
+        fields[name] = None
+    if hidden:
+        entry["withheld"] = hidden
+    return entry
 
 
 def _event_json(position: int, event: Any) -> dict[str, Any]:

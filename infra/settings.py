@@ -39,6 +39,8 @@ class Settings:
     answer_cache_mb: float = 64
     #: Requests `yaosu serve` works on at once in worker threads; the rest wait on the event loop.
     worker_threads: int = 8
+    #: Readers waiting at once for a `min_position` (they hold no thread or connection); the next gets 503.
+    max_waiting: int = 128
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -68,6 +70,7 @@ class Settings:
             thresholds=thresholds_from(env),
             answer_cache_mb=number(env, "YAOSU_ANSWER_CACHE_MB", 64, float),
             worker_threads=number(env, "YAOSU_WORKER_THREADS", 8, int),
+            max_waiting=number(env, "YAOSU_MAX_WAITING", 128, int),
         )
 
     def principal(self, token: str) -> Principal | None:

@@ -17,6 +17,8 @@ from typing import Any
 import orjson
 
 from domain import reference
+from domain.parking import ParkedMessage
+from domain.receipt import MessageReceipt
 from domain.rejections import Rejection
 from infra.presenter import original_body
 
@@ -149,3 +151,25 @@ def sent_by(rejected: Any, principal: Principal) -> bool:
     if rejected.submitted_by == f"{principal.role}:{principal.name}":
         return True
     return bool(rejected.channel == "kafka" and claimed_department(original_body(rejected.body)) == principal.department)
+
+
+def may_read_body(principal: Principal, event: Any) -> bool:
+    """Whether this principal may read the message body (and what quotes it) that an event keeps:
+    a portal only of messages it sent (contract v1.1, "a portal sees only its own rejections");
+    supervisors and admins every one. An event that could not be decoded (None) cannot say who sent
+    it, so a portal is not shown its stored data."""
+    if principal.role != "portal":
+        return True
+    if event is None:
+        return False
+    if isinstance(event, MessageReceipt.Rejected):
+        return sent_by(event, principal)
+    if isinstance(event, ParkedMessage.Parked):
+        return bool(event.sender == principal.department)  # parked from Kafka: its sender is the department it names
+    return True
+
+
+def may_read_parked(principal: Principal, body: Any) -> bool:
+    """`may_read_body` of a parked message's body as the parked read model keeps it: from Kafka, which
+    carries no token, a portal's own message is one sent as its department."""
+    return principal.role != "portal" or claimed_department(body) == principal.department

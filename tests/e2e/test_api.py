@@ -121,13 +121,15 @@ def test_tokens(client: TestClient) -> None:
     assert client.post("/v1/messages", content=b"[]").status_code == 401
     (result,) = post(client, msg("data.provided", {"kind": "k", "reference": "r"}, dept="big_data"), NR_PORTAL)
     assert result["code"] == "forbidden"
-    (result,) = post(client, msg("data.provided", {"kind": "k", "reference": "r"}, dept="big_data"), SUPERVISOR)
-    assert result["code"] == "forbidden"
+    # A supervisor's token submits nothing: refused whole, nothing kept (issue 19, item 7).
+    refused = client.post("/v1/messages", json=msg("data.provided", {"kind": "k", "reference": "r"}, dept="big_data"),
+                          headers=SUPERVISOR)
+    assert refused.status_code == 403 and refused.json()["code"] == "forbidden"
     # A portal reads what a supervisor reads (v1.1), but of the rejections only those of what it sent.
     own = client.get("/v1/rejections", headers=NR_PORTAL)
     assert own.status_code == 200
     assert [r["submitted_by"] for r in own.json()["rejections"]] == ["portal:natural_resources-portal"]
-    assert len(client.get("/v1/rejections", headers=SUPERVISOR).json()["rejections"]) == 2
+    assert len(client.get("/v1/rejections", headers=SUPERVISOR).json()["rejections"]) == 1
     assert client.get(f"/v1/projects/{CODE}/history", headers=NR_PORTAL).status_code == 404  # read, not forbidden
 
 

@@ -11,14 +11,16 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from fastapi.testclient import TestClient
 
+from api.app import create_app
 from domain import reference
 from domain.commands import COMMANDS
 from infra.bootstrap import build_ledger
 from infra.ledger import Ledger
 from infra.settings import Settings
 from infra.tokens import Principal
-from tests.portal import AT, CODE, DISTRICT, EXAMPLES, NEW_CODE, OWNER, SETUP, msg
+from tests.portal import AT, CODE, DISTRICT, EXAMPLES, NEW_CODE, OWNER, REGISTRATION, SETUP, msg
 
 DEPARTMENTS = [*reference.DEPARTMENTS, *(reference.district_portal(d) for d in reference.DISTRICTS)]
 
@@ -106,3 +108,36 @@ def test_land_quotas_are_natural_resources_and_energy_quotas_development_reform(
                        dept=department, at=AT, mid=f"quota-{factor}-{n}")
             (result,) = ledger.submit([body], principal=admin, channel="test")
             assert (result.status == "accepted") == (department == owner), (factor, department, result)
+
+
+@pytest.mark.parametrize("token, expected", [
+    ("dev-supervisor", None),  # a role that cannot submit at all: 403, nothing stored
+    ("dev-finance", "forbidden"),  # a portal speaking for another department: a kept rejection
+    ("dev-development_reform", "accepted"),
+    ("dev-admin", "accepted"),
+])
+def test_over_http_a_role_that_cannot_submit_stores_nothing(store: str, token: str, expected: str | None) -> None:
+    """Through `POST /v1/messages` (issue 19, item 7): a supervisor's 1,000 junk envelopes were 1,000
+    `forbidden` rejections kept for ever; now the request is refused whole, before its body is read."""
+    settings = Settings(store=store)
+    ledger = build_ledger(settings)
+    try:
+        with TestClient(create_app(ledger, settings), headers={"Authorization": f"Bearer {token}"}) as client:
+            before = ledger.head()
+            junk = client.post("/v1/messages", json=[{"junk": n} for n in range(1000)])
+            one = client.post("/v1/messages", json=msg("project.registered", REGISTRATION, code=NEW_CODE, at=AT,
+                                                       mid=f"http-{token}"))
+            if expected is None:
+                for refused in (junk, one):
+                    assert refused.status_code == 403, refused.text[:300]
+                    assert refused.headers["content-type"] == "application/problem+json"
+                    assert refused.json()["code"] == "forbidden"
+                assert ledger.head() == before
+                assert ledger.rejections().items == []
+            else:
+                assert junk.status_code == 200 and one.status_code == 200, (junk.text, one.text)
+                (result,) = one.json()["results"]
+                assert (result["status"] if result["status"] == "accepted" else result["code"]) == expected
+                assert ledger.head() > before  # portals and admins keep going through the pipeline
+    finally:
+        ledger.close()
