@@ -294,10 +294,10 @@ def checks(facts: ProjectFacts, thresholds: Thresholds, *, lagging_years: Iterab
     found = [Check("not_started", None, lambda day: not_started_level(facts, day, thresholds), days(
         *lifecycle, *grant_days, ps + DAY * (thresholds.start_yellow_days + 1), ps + DAY * (thresholds.start_red_days + 1)))]
     if started is not None:
-        due_days = [point for year in lagging_years if year >= started.year
-                    for point in _reports_due(year, thresholds.report_due_days)]
+        reports_due = [point for year in lagging_years if year >= started.year
+                       for point in _reports_due(year, thresholds.report_due_days)]
         found.append(Check("lagging", None, lambda day: lagging_level(facts, day, thresholds), days(
-            *lifecycle, *(p.set_on for p in facts.plans), *(r.reported_on for r in facts.reports), *due_days)))
+            *lifecycle, *(p.set_on for p in facts.plans), *(r.reported_on for r in facts.reports), *reports_due)))
     for issue in facts.issues:
         found.append(Check("issue_overdue", issue.issue_id,
                            lambda day, i=issue: issue_level(facts, i, day, thresholds),  # type: ignore[misc]
