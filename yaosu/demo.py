@@ -26,8 +26,8 @@ OWNER_DEPARTMENTS = {"C": "industry_it", "D": "development_reform", "G": "transp
                      "K": "housing_construction", "A": "agriculture", "E": "housing_construction"}
 REDUCTION_POLLUTANTS = ("SO2", "NOx", "COD")
 FAIRS = ("中国兰州投资贸易洽谈会", "粤港澳大湾区招商推介会", "长三角产业对接会", "京津冀招商推介会")
-#: The lead unit that admits a project to a library beside development and reform (v1.2): every
-#: other project of such a library is admitted by it.
+#: A library's lead unit beside development and reform (v1.2): it admits every other project the
+#: demo puts in that library, development and reform the rest.
 LIBRARY_LEADS = {"special_bond": "finance", "general_bond": "finance", "municipal_budget": "finance",
                  "investment_attraction": "cooperation_exchange"}
 
