@@ -18,6 +18,23 @@ from domain.senders import ANYONE, ASSIGNEE, DISTRICT, GRANTOR, OWNER
 #: Every command class by its message type (filled as the classes below are defined).
 COMMANDS: Final[dict[str, type[Command]]] = {}
 
+#: Who may admit a project to each reserve library, and release it from it (v1.2): the library's
+#: lead units. Only the 一纵一横 library is open to the project's own horizontal owner (横向) and to
+#: its district's portal (纵向); the others unlock land and money, and are reviewed by the units that
+#: give them.
+LIBRARY_KEEPERS: Final[dict[str, frozenset[str]]] = {
+    "municipal": frozenset({"development_reform", OWNER, DISTRICT}),
+    **{library: frozenset({"development_reform"})
+       for library in ("fyp14", "rolling3y", "annual", "central_budget", "enterprise_bond")},
+    **{library: frozenset({"development_reform", "finance"})
+       for library in ("municipal_budget", "special_bond", "general_bond")},
+    "investment_attraction": frozenset({"cooperation_exchange", "investment_promotion", "development_reform"}),
+    "green_fund": frozenset({"finance", "financial_affairs", "development_reform"}),
+}
+assert LIBRARY_KEEPERS.keys() == reference.LIBRARIES.keys(), "every library has its keepers"
+#: Anyone who keeps some library: who could send an admission or a release at all.
+ANY_KEEPER: Final = frozenset().union(*LIBRARY_KEEPERS.values())
+
 YEAR: Final = {"min": reference.FIRST_YEAR, "max": reference.LAST_YEAR}
 POSITIVE: Final = {"positive": True}
 NON_NEGATIVE: Final = {"non_negative": True}
@@ -40,6 +57,10 @@ class Command:
     SENDERS: ClassVar[frozenset[str]]
     #: Messages about something other than a project (reductions, quotas) carry no code.
     NEEDS_PROJECT: ClassVar[bool] = True
+
+    def senders(self) -> frozenset[str]:
+        """Who may send this very message: `SENDERS`, unless what it names narrows them (a library)."""
+        return self.SENDERS
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -76,18 +97,24 @@ class SetPlan(Command):
 @dataclass(frozen=True)
 class AdmitProject(Command):
     TYPE = "project.admitted"
-    SENDERS = frozenset({"development_reform", OWNER, DISTRICT})
+    SENDERS = ANY_KEEPER
     library: str = field(metadata=choices(*reference.LIBRARIES))
     year: int | None = field(default=None, metadata=YEAR)
     opinion: str | None = None
+
+    def senders(self) -> frozenset[str]:
+        return LIBRARY_KEEPERS[self.library]
 
 
 @dataclass(frozen=True)
 class ReleaseProject(Command):
     TYPE = "project.released"
-    SENDERS = frozenset({"development_reform", OWNER})
+    SENDERS = ANY_KEEPER
     library: str = field(metadata=choices(*reference.LIBRARIES))
     reason: str
+
+    def senders(self) -> frozenset[str]:
+        return LIBRARY_KEEPERS[self.library]
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from typing import Callable, Final, Protocol
 from domain import commands as c
 from domain.audit import PolicyWarning
 from domain.envelope import Envelope
-from domain.policy import assess, enforce
+from domain.policy import PolicySettings, assess, enforce
 from domain.project import Project
 from domain.quota import QuotaPool
 from domain.reduction import EmissionReduction
@@ -24,7 +24,11 @@ from domain.senders import could_send, require_may_send
 
 
 class UnitOfWork(Protocol):
-    """The aggregates one message may read and change; new ones are added with `add`."""
+    """The aggregates one message may read and change; new ones are added with `add`. It carries the
+    deployment's settings of the rules, so that the handlers stay functions of what they are given."""
+
+    @property
+    def policy(self) -> PolicySettings: ...
 
     def find_project(self, code: str) -> Project | None: ...
 
@@ -46,7 +50,7 @@ def project_of(uow: UnitOfWork, envelope: Envelope) -> Project:
 def require_sender(envelope: Envelope, project: Project | None = None, **roles: str | None) -> None:
     if project is not None:
         roles = {"owner": project.department, "district": project.district, **roles}
-    require_may_send(type(envelope.command), envelope.audit.department, **roles)
+    require_may_send(envelope.command, envelope.audit.department, **roles)
 
 
 def open_project(uow: UnitOfWork, envelope: Envelope) -> Project:
@@ -169,15 +173,19 @@ def supply_land(cmd: c.SupplyLand, uow: UnitOfWork, envelope: Envelope) -> None:
                 "not_in_annual_plan",
                 f"project {project.code} is not in the annual library and has no recorded exception {cmd.exception!r}",
             )
-    # Land is capped only where a yearly land quota has been set for the district.
+    # Land is supplied only within the year's land plan, once approved (年度供地计划报市政府批准后开展供地工作).
     pool = uow.find_pool(project.district, year, "land")
-    if pool is not None:
-        pool.check_draw(cmd.area_mu)
-        pool.draw(envelope.audit.message_id, project.code, cmd.area_mu, envelope.audit)
+    if pool is None:
+        raise Rejection("quota_exceeded", f"no land quota is set for district {project.district} in {year}")
+    pool.check_draw(cmd.area_mu)
+    pool.draw(envelope.audit.message_id, project.code, cmd.area_mu, envelope.audit)
     project.supply_land(cmd.parcel, cmd.area_mu, cmd.method, cmd.exception, envelope.audit)
 
 
 def grant_energy(cmd: c.GrantEnergy, uow: UnitOfWork, envelope: Envelope) -> None:
+    last = uow.policy.exemption_last_year
+    if cmd.exempt and cmd.year > last:  # the epidemic exemption was for the 十三五 assessment only
+        raise Rejection("invalid", f"payload.exempt: energy is exempt from the cap up to {last}, not in {cmd.year}")
     project = project_receiving_a_factor(uow, envelope)
     if not cmd.exempt:
         pool = uow.find_pool(project.district, cmd.year, "energy")
@@ -301,6 +309,8 @@ def complete_project(cmd: c.CompleteProject, uow: UnitOfWork, envelope: Envelope
     require_sender(envelope, project)
     not_after_report(cmd.date, envelope)
     project.check_open()
+    if STAGES.index(project.stage) < STAGES.index("construction"):
+        raise Rejection("stage_order", f"project {project.code} is in {project.stage}: it completes from construction")
     if project.started_on is None:
         raise Rejection("stage_order", f"project {project.code} cannot complete before construction starts")
     if cmd.date < project.started_on:

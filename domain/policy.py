@@ -9,6 +9,7 @@ priority is a warning the message is accepted with, stored with its events (`ass
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Callable, Final
 
 from domain import commands as c
@@ -18,6 +19,16 @@ from domain.project import Project
 from domain.rejections import Rejection
 
 Check = Callable[[Project, Any, Audit], "str | None"]
+
+
+@dataclass(frozen=True)
+class PolicySettings:
+    """What a deployment may set of the rules (`infra.settings` reads it; the unit of work carries it)."""
+
+    #: The last year for which energy may be granted outside the district's cap (`exempt`, 防疫物资):
+    #: the 十三五 assessment the seed names (2016–2020) ends with it.
+    exemption_last_year: int = 2020
+
 
 RULES: Final[dict[type[c.Command], list[tuple[str, Check]]]] = {}
 PRIORITIES: Final[dict[type[c.Command], list[tuple[str, Check]]]] = {}

@@ -14,10 +14,13 @@ from domain.rejections import Rejection
 
 
 class Sent(Protocol):
-    """A message type as a command class declares it (`domain.commands.Command`)."""
+    """A message type as a command class declares it (`domain.commands.Command`): `SENDERS` may send
+    the type at all, `senders()` this very message (an admission: the keepers of its library)."""
 
     TYPE: ClassVar[str]
     SENDERS: ClassVar[frozenset[str]]
+
+    def senders(self) -> frozenset[str]: ...
 
 #: Roles that depend on the project (or on what the message names) rather than a fixed unit.
 OWNER: Final = "@owner"  # the project's horizontal owning department
@@ -35,12 +38,12 @@ def could_send(command: type[Sent], department: str) -> bool:
             or (DISTRICT in allowed and district_portal) or (OWNER in allowed and not district_portal))
 
 
-def require_may_send(command: type[Sent], department: str, **roles: str | None) -> None:
-    """Raise `forbidden` unless `department` may send this type.
+def require_may_send(command: Sent, department: str, **roles: str | None) -> None:
+    """Raise `forbidden` unless `department` may send this message.
 
     `roles` binds the relative roles for this message: owner, district, assignee, grantor.
     """
-    allowed = command.SENDERS
+    allowed = command.senders()
     bound = {
         OWNER: roles.get("owner"),
         DISTRICT: reference.district_portal(roles["district"]) if roles.get("district") else None,
@@ -51,6 +54,8 @@ def require_may_send(command: type[Sent], department: str, **roles: str | None) 
         return
     if any(bound.get(role) == department for role in allowed):
         return
-    raise Rejection("forbidden", f"{department} may not send {command.TYPE}")
+    library = getattr(command, "library", None)
+    about = f" for the {library} library" if library and allowed != command.SENDERS else ""
+    raise Rejection("forbidden", f"{department} may not send {command.TYPE}{about}")
 
 

@@ -26,6 +26,9 @@ class Thresholds:
     lag_yellow_points: Decimal = Decimal(10)
     lag_red_points: Decimal = Decimal(30)
     issue_red_days: int = 30
+    #: Days after a month's end by which its investment is reported (月度投资统计): the
+    #: time-proportional target counts a month only from then on.
+    report_due_days: int = 10
 
 
 @dataclass(frozen=True)
@@ -155,6 +158,14 @@ def whole_months(day: date) -> int:
     return day.month if (day + DAY).month != day.month else day.month - 1
 
 
+def months_due(day: date, due_days: int) -> int:
+    """Months of the day's year whose report was due by its end (the month's end plus `due_days`):
+    those the time-proportional target counts (序时进度). A month nobody could have reported yet
+    would make every project on track look behind at each month's end."""
+    reported_by = day - DAY * due_days
+    return whole_months(reported_by) if reported_by.year == day.year else 0
+
+
 def plan_for(facts: ProjectFacts, year: int, day: date) -> Decimal | None:
     """The year's plan as last set by the end of `d` (the latest business date wins)."""
     current = sorted((p for p in facts.plans if p.year == year and p.set_on <= day), key=lambda p: p.set_on)
@@ -201,7 +212,7 @@ def lagging_level(facts: ProjectFacts, day: date, thresholds: Thresholds) -> Fin
     if not _on(facts.started_on, day) or _closed(facts, day):
         return None
     planned = plan_for(facts, day.year, day)
-    months = whole_months(day)
+    months = months_due(day, thresholds.report_due_days)
     if not planned or months == 0:
         return None
     completed = completed_by(facts, day.year, day)
@@ -271,8 +282,8 @@ class Check:
 
 
 def checks(facts: ProjectFacts, thresholds: Thresholds, *, lagging_years: Iterable[int] = ()) -> list[Check]:
-    """The alerts this project may have. Lagging is measured within a year (January counts no whole
-    month yet), so only the month ends of `lagging_years` are among its days of change."""
+    """The alerts this project may have. Lagging is measured within a year (its first month counts
+    once its report is due), so only the due days of `lagging_years` are among its days of change."""
     lifecycle = [facts.registered_on, facts.started_on, facts.completed_on, facts.cancelled_on]
     grant_days = [day for g in facts.grants for day in (g.granted_on, g.reclaimed_on)]
 
@@ -283,10 +294,10 @@ def checks(facts: ProjectFacts, thresholds: Thresholds, *, lagging_years: Iterab
     found = [Check("not_started", None, lambda day: not_started_level(facts, day, thresholds), days(
         *lifecycle, *grant_days, ps + DAY * (thresholds.start_yellow_days + 1), ps + DAY * (thresholds.start_red_days + 1)))]
     if started is not None:
-        month_ends = [point for year in lagging_years if year >= started.year
-                      for point in _month_ends(max(started, date(year, 1, 1)), date(year, 12, 31))]
+        reports_due = [point for year in lagging_years if year >= started.year
+                       for point in _reports_due(year, thresholds.report_due_days)]
         found.append(Check("lagging", None, lambda day: lagging_level(facts, day, thresholds), days(
-            *lifecycle, *(p.set_on for p in facts.plans), *(r.reported_on for r in facts.reports), *month_ends)))
+            *lifecycle, *(p.set_on for p in facts.plans), *(r.reported_on for r in facts.reports), *reports_due)))
     for issue in facts.issues:
         found.append(Check("issue_overdue", issue.issue_id,
                            lambda day, i=issue: issue_level(facts, i, day, thresholds),  # type: ignore[misc]
@@ -318,14 +329,10 @@ def _since(check: Check, current: str, as_of: date) -> date:
     return since
 
 
-def _month_ends(first: date, last: date) -> list[date]:
-    points = []
-    year, month = first.year, first.month
-    while date(year, month, 1) <= last:
-        following = date(year + month // 12, month % 12 + 1, 1)
-        points += [following - DAY, following]
-        year, month = following.year, following.month
-    return points
+def _reports_due(year: int, due_days: int) -> list[date]:
+    """The days on which `months_due` grows in `year`, and the first of the next (a new year's target)."""
+    month_ends = (date(year + month // 12, month % 12 + 1, 1) - DAY for month in range(1, 13))
+    return [due for due in (end + DAY * due_days for end in month_ends) if due.year == year] + [date(year + 1, 1, 1)]
 
 
 def evaluate(facts: ProjectFacts, as_of: date, thresholds: Thresholds = Thresholds()) -> list[Alert]:

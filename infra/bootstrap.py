@@ -16,9 +16,9 @@ from infra.turns import lock_key
 def build_ledger(settings: Settings) -> Ledger:
     env = settings.persistence_env()
     if settings.location.kind != "postgres":
-        return Ledger(env=env)
+        return Ledger(env=env, policy=settings.policy)
     with schema_lock(settings.location):
-        return Ledger(env=env)  # creates the tables on first use
+        return Ledger(env=env, policy=settings.policy)  # creates the tables on first use
 
 
 @contextmanager

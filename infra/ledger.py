@@ -45,6 +45,7 @@ from eventsourcing.utils import get_topic
 
 from domain.alerts import alerts_id
 from domain.parking import ParkedMessage
+from domain.policy import PolicySettings
 from domain.project import Project, project_as_of, project_id
 from domain.receipt import MessageReceipt
 from domain.reference import CITY_CODE
@@ -91,8 +92,9 @@ class Ledger(Application[UUID]):
         # A process recorder: it can record a position (a Kafka offset) with the events.
         return self.factory.process_recorder()
 
-    def __init__(self, env: Any = None) -> None:
+    def __init__(self, env: Any = None, policy: PolicySettings = PolicySettings()) -> None:
         super().__init__(env)
+        self.policy = policy  # the deployment's settings of the rules, carried by each unit of work
         self._memory: OrderedDict[UUID, Aggregate] = OrderedDict()
         self._districts: OrderedDict[UUID, str] = OrderedDict()
         self._memory_size = int(self.env.get("LEDGER_CACHE_SIZE") or 20000)
@@ -177,7 +179,7 @@ class Ledger(Application[UUID]):
                     stored = self.position_of(tracking.application_name)
                     if stored is not None and stored >= tracking.notification_id:
                         raise AlreadyTracked(tracking.application_name, stored)
-                batch = BatchUnitOfWork(self.load_many, look_up_receipts=attempt > 0)
+                batch = BatchUnitOfWork(self.load_many, look_up_receipts=attempt > 0, policy=self.policy)
                 try:
                     batch.load(preload)
                     outcomes = decide(batch, prepared, principal, channel, parking)

@@ -12,6 +12,8 @@ from pathlib import Path
 from typing import Any, Mapping
 from urllib.parse import parse_qs, unquote, urlparse
 
+from domain.policy import PolicySettings
+from domain.reference import FIRST_YEAR, LAST_YEAR
 from domain.supervision import Thresholds
 from infra.tokens import Principal, development_tokens, load_tokens, token_hash
 
@@ -35,6 +37,8 @@ class Settings:
     #: made afresh by each process (its sessions then end with it).
     session_secret: bytes = field(default_factory=lambda: secrets.token_bytes(32), repr=False)
     thresholds: Thresholds = Thresholds()
+    #: What a deployment sets of the rules messages are decided by (the unit of work carries it).
+    policy: PolicySettings = PolicySettings()
     #: Bodies of read-model answers kept per position (api/reading.py); 0 keeps none.
     answer_cache_mb: float = 64
     #: Requests `yaosu serve` works on at once in worker threads; the rest wait on the event loop.
@@ -68,6 +72,7 @@ class Settings:
             park_window=timedelta(seconds=number(env, "YAOSU_PARK_WINDOW_SECONDS", 600, float)),
             **({"session_secret": env["YAOSU_SESSION_SECRET"].encode()} if env.get("YAOSU_SESSION_SECRET") else {}),
             thresholds=thresholds_from(env),
+            policy=policy_from(env),
             answer_cache_mb=number(env, "YAOSU_ANSWER_CACHE_MB", 64, float),
             worker_threads=number(env, "YAOSU_WORKER_THREADS", 8, int),
             max_waiting=number(env, "YAOSU_MAX_WAITING", 128, int),
@@ -143,12 +148,29 @@ THRESHOLD_VARIABLES = {
     "YAOSU_LAG_YELLOW_POINTS": ("lag_yellow_points", Decimal),
     "YAOSU_LAG_RED_POINTS": ("lag_red_points", Decimal),
     "YAOSU_ISSUE_RED_DAYS": ("issue_red_days", int),
+    "YAOSU_REPORT_DUE_DAYS": ("report_due_days", int),
 }
 
 
 def thresholds_from(env: Mapping[str, str]) -> Thresholds:
-    return Thresholds(**{field_name: number(env, variable, None, kind)
-                         for variable, (field_name, kind) in THRESHOLD_VARIABLES.items() if env.get(variable)})
+    thresholds = Thresholds(**{field_name: number(env, variable, None, kind)
+                               for variable, (field_name, kind) in THRESHOLD_VARIABLES.items() if env.get(variable)})
+    # A report is due some days after its month ends: within the year that follows, and not before.
+    within("YAOSU_REPORT_DUE_DAYS", thresholds.report_due_days, 0, 366)
+    return thresholds
+
+
+def policy_from(env: Mapping[str, str]) -> PolicySettings:
+    defaults = PolicySettings()
+    last = number(env, "YAOSU_EXEMPTION_LAST_YEAR", defaults.exemption_last_year, int)
+    return PolicySettings(exemption_last_year=within("YAOSU_EXEMPTION_LAST_YEAR", last, FIRST_YEAR, LAST_YEAR))
+
+
+def within(variable: str, value: int, low: int, high: int) -> int:
+    """The value, or one clear error naming the variable when it is out of its range."""
+    if not low <= value <= high:
+        raise ValueError(f"{variable} must be a whole number from {low} to {high}, not {value}")
+    return value
 
 
 def number(env: Mapping[str, str], variable: str, default: Any, kind: Any) -> Any:

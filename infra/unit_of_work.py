@@ -8,6 +8,7 @@ from uuid import UUID
 from eventsourcing.domain import Aggregate, CanMutateAggregate
 
 from domain.parking import ParkedMessage
+from domain.policy import PolicySettings
 from domain.project import Project, project_id
 from domain.quota import QuotaPool, quota_pool_id
 from domain.receipt import MessageReceipt
@@ -23,9 +24,11 @@ class BatchUnitOfWork:
     collects the events of each message in message order.
     """
 
-    def __init__(self, load_many: Callable[[Iterable[UUID]], dict[UUID, Any]], *, look_up_receipts: bool) -> None:
+    def __init__(self, load_many: Callable[[Iterable[UUID]], dict[UUID, Any]], *, look_up_receipts: bool,
+                 policy: PolicySettings = PolicySettings()) -> None:
         self.load_many = load_many
         self.look_up_receipts = look_up_receipts
+        self.policy = policy
         self.loaded: dict[UUID, Aggregate | None] = {}
         self.read_versions: dict[UUID, int] = {}
         self.touched: dict[UUID, Aggregate] = {}

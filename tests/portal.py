@@ -86,7 +86,9 @@ SETUP = [
     msg("issue.escalated", {"issue_id": "I-1", "title": "征地", "level": "city", "assigned_to": "natural_resources",
                             "due_date": "2021-04-30"}),
 ]
-STARTED = [msg("construction.started", {"date": "2021-03-01"}, at=AT)]
+#: Under construction (v1.2: a project completes from the construction stage only).
+STARTED = [*(msg("stage.advanced", {"stage": stage}, at=AT) for stage in ("generation", "approval", "construction")),
+           msg("construction.started", {"date": "2021-03-01"}, at=AT)]
 
 #: Per message type: a payload that the right sender gets accepted after SETUP (and what else it needs first).
 EXAMPLES: dict[str, tuple[dict[str, Any], list[dict[str, Any]]]] = {

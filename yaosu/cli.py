@@ -64,7 +64,8 @@ def cmd_demo(args: argparse.Namespace, wiring: Wiring) -> int:
     today = city_today()
     # This year's demo stops at today: nothing in it happens in the future.
     messages = demo_messages(args.year, projects=args.projects, seed=args.seed,
-                             until=today if args.year >= today.year else None)
+                             until=today if args.year >= today.year else None,
+                             exemption_last_year=wiring.settings.policy.exemption_last_year)
     summary = submit_all(ledger, messages, total=len(messages), label=f"demo {args.year}")
     print(orjson.dumps(summary).decode())
     return 0

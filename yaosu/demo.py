@@ -1,10 +1,12 @@
 """A realistic demo year of portal messages for Lanzhou, deterministic for a given seed.
 
-Projects across every district and many sectors are registered, admitted, guaranteed factors
-stage by stage, started (or not), report monthly investment (some lag badly) and complete.
-Among them are the mistakes real portals make: land for a project outside the annual library,
-factors before admission, energy beyond the district's quota, special bonds without the
-evaluations, wrong senders, malformed payloads, skipped stages, resends and a conflict.
+Projects across every district and many sectors are registered, admitted (each library by its
+lead units), guaranteed factors stage by stage, started (or not), report monthly investment (some
+lag badly) and complete. Among them are the mistakes real portals make: land for a project outside
+the annual library or beyond the land quota, factors before admission, energy beyond the district's
+quota or exempt after the 十三五 assessment, special bonds without the evaluations, wrong senders
+(a district portal admitting to the annual library), malformed payloads, skipped stages, a completion
+before construction, resends and a conflict.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from datetime import date, datetime, time, timedelta
 from typing import Any, Iterator
 
 from domain import reference
+from domain.policy import PolicySettings
 
 NAMES = ("轨道交通", "污水处理厂", "物流园", "新材料产业园", "数据中心", "中学", "医院", "文旅综合体",
          "光伏电站", "高速公路连接线", "冷链仓储", "智能制造基地", "城市更新片区", "供热管网", "农产品加工园")
@@ -23,11 +26,16 @@ OWNER_DEPARTMENTS = {"C": "industry_it", "D": "development_reform", "G": "transp
                      "K": "housing_construction", "A": "agriculture", "E": "housing_construction"}
 REDUCTION_POLLUTANTS = ("SO2", "NOx", "COD")
 FAIRS = ("中国兰州投资贸易洽谈会", "粤港澳大湾区招商推介会", "长三角产业对接会", "京津冀招商推介会")
+#: A library's lead unit beside development and reform (v1.2): it admits every other project the
+#: demo puts in that library, development and reform the rest.
+LIBRARY_LEADS = {"special_bond": "finance", "general_bond": "finance", "municipal_budget": "finance",
+                 "investment_attraction": "cooperation_exchange"}
 
 
 class _Writer:
-    def __init__(self, year: int) -> None:
+    def __init__(self, year: int, exemption_last_year: int) -> None:
         self.year = year
+        self.exemption_last_year = exemption_last_year
         self.messages: list[tuple[datetime, int, dict[str, Any]]] = []
         self.serial = 0
 
@@ -51,11 +59,14 @@ class _Writer:
         return message
 
 
-def demo_messages(year: int, projects: int = 300, seed: int = 149, until: date | None = None) -> list[dict[str, Any]]:
-    """Envelopes for one demo year, in business-time order (those that happened by `until`, if given:
-    a demo of the current year stops at today, with nothing dated in the future)."""
+def demo_messages(year: int, projects: int = 300, seed: int = 149, until: date | None = None,
+                  exemption_last_year: int = PolicySettings().exemption_last_year) -> list[dict[str, Any]]:
+    """Envelopes for one demo year of `projects` projects (the last of them the one most mistakes are
+    about), in business-time order (those that happened by `until`, if given: a demo of the current
+    year stops at today, with nothing dated in the future). Energy is exempt from the cap only in
+    years up to `exemption_last_year`, as the deployment's rules say."""
     rng = random.Random(seed)
-    w = _Writer(year)
+    w = _Writer(year, exemption_last_year)
     jan = date(year, 1, 4)
     districts = list(reference.DISTRICTS)
     for district in districts:
@@ -72,7 +83,7 @@ def demo_messages(year: int, projects: int = 300, seed: int = 149, until: date |
         if n % 6:  # most closures are done in time; a couple are late
             w.emit(due - timedelta(days=n * 3), "emission.reduction_completed", "ecology_environment",
                    {"reduction_id": f"RD-{year}-{n:03d}"})
-    for n in range(projects):
+    for n in range(projects - 1):
         _project(w, rng, n, districts)
     _mistakes(w, rng)
     w.messages.sort(key=lambda item: (item[0], item[1]))
@@ -103,17 +114,19 @@ def _project(w: _Writer, rng: random.Random, n: int, districts: list[str]) -> No
     planned = round(total * rng.uniform(0.25, 0.6))
     day = registered + timedelta(days=2)
     w.emit(day, "plan.set", "development_reform", {"year": year, "planned_investment": planned}, code)
-    w.emit(day, "project.admitted", rng.choice(["development_reform", owner_department]),
+    # 一纵一横: the municipal library takes projects from the owning department and the district too.
+    w.emit(day, "project.admitted", rng.choice(["development_reform", owner_department,
+                                                reference.district_portal(district)]),
            {"library": "municipal", "opinion": "符合入库条件"}, code)
     in_annual = rng.random() < 0.8
     if in_annual:
         w.emit(day + timedelta(days=1), "project.admitted", "development_reform", {"library": "annual", "year": year}, code)
     special = rng.choice(["central_budget", "special_bond", "general_bond", "investment_attraction", "fyp14", None])
     if special:
-        w.emit(day + timedelta(days=2), "project.admitted", "development_reform", {"library": special}, code)
+        w.emit(day + timedelta(days=2), "project.admitted", _admitter(special, n), {"library": special}, code)
     source = "central_budget" if special == "central_budget" else rng.choice(["municipal_budget", "bank_loan", "own_funds"])
     if source == "municipal_budget":  # its money comes from its library (v1.1)
-        w.emit(day + timedelta(days=2), "project.admitted", "development_reform", {"library": "municipal_budget"}, code)
+        w.emit(day + timedelta(days=2), "project.admitted", _admitter(source, n), {"library": "municipal_budget"}, code)
     if special == "investment_attraction":  # presented to investors outside the city (招商推介)
         for k, fair in enumerate(rng.sample(FAIRS, rng.randint(1, 2))):
             w.emit(day + timedelta(days=10 + 20 * k), "investment.pitched", rng.choice(["cooperation_exchange",
@@ -143,7 +156,8 @@ def _project(w: _Writer, rng: random.Random, n: int, districts: list[str]) -> No
     w.emit(approval_day, "stage.advanced", "development_reform", {"stage": "approval"}, code)
     if sector in ("C", "D"):
         # Energy for epidemic supplies is outside the cap; claimed for others it is flagged (exemption_unverified).
-        exempt = (sector == "C" and n % 9 == 0) or n % 23 == 0
+        # Only within the 十三五 assessment: later, such projects draw on the cap like any other.
+        exempt = ((sector == "C" and n % 9 == 0) or n % 23 == 0) and year <= w.exemption_last_year
         w.emit(approval_day + timedelta(days=2), "energy.granted", "development_reform",
                {"tce": rng.choice([500, 1200, 3000]), "year": year, **({"exempt": True} if exempt else {})}, code)
         if rng.random() < 0.3:
@@ -199,6 +213,12 @@ def _project(w: _Writer, rng: random.Random, n: int, districts: list[str]) -> No
         w.emit(date(year, 12, 20), "project.completed", "development_reform", {"date": date(year, 12, 18).isoformat()}, code)
 
 
+def _admitter(library: str, n: int) -> str:
+    """Who admits the n-th project to `library`: its lead unit for every other project, if it has one."""
+    lead = LIBRARY_LEADS.get(library)
+    return lead if lead and n % 2 else "development_reform"
+
+
 def _mistakes(w: _Writer, rng: random.Random) -> None:
     """Messages the rules must refuse; each kept in /v1/rejections with its code."""
     year = w.year
@@ -212,6 +232,9 @@ def _mistakes(w: _Writer, rng: random.Random) -> None:
     w.emit(day + timedelta(days=1), "project.admitted", "development_reform", {"library": "municipal"}, stray)
     w.emit(day + timedelta(days=1), "project.admitted", "development_reform", {"library": "special_bond"}, stray)
     w.emit(day + timedelta(days=1), "project.admitted", "development_reform", {"library": "annual"}, stray)  # no year
+    # The annual library unlocks land: its district's portal may not admit the project there, nor its owner to bonds.
+    w.emit(day + timedelta(days=1), "project.admitted", "district:620102", {"library": "annual", "year": year}, stray)
+    w.emit(day + timedelta(days=1), "project.admitted", "industry_it", {"library": "special_bond"}, stray)
     w.emit(day + timedelta(days=2), "land.supplied", "natural_resources",
            {"parcel": "LZ-X-1", "area_mu": 30, "method": "transfer"}, stray)
     w.emit(day + timedelta(days=2), "funds.allocated", "finance", {"source": "special_bond", "amount": 500}, stray)
@@ -221,6 +244,9 @@ def _mistakes(w: _Writer, rng: random.Random) -> None:
     w.emit(day + timedelta(days=2), "investment.reported", "statistics",
            {"period": f"{year}-09", "completed": 10}, stray)  # a month not over yet
     w.emit(day + timedelta(days=3), "energy.granted", "development_reform", {"tce": 10_000_000, "year": year}, stray)
+    if year > w.exemption_last_year:  # the epidemic exemption ended with the 十三五 assessment
+        w.emit(day + timedelta(days=3), "energy.granted", "development_reform",
+               {"tce": 800, "year": year, "exempt": True}, stray)
     w.emit(day + timedelta(days=3), "stage.advanced", "development_reform", {"stage": "construction"}, stray)
     w.emit(day + timedelta(days=4), "land.supplied", "finance", {"parcel": "LZ-X-2", "area_mu": 5, "method": "transfer"}, stray)
     w.emit(day + timedelta(days=4), "land.supplied", "natural_resources", {"parcel": "LZ-X-3", "area_mu": -5, "method": "transfer"}, stray)
@@ -231,6 +257,10 @@ def _mistakes(w: _Writer, rng: random.Random) -> None:
            {"rule": "not_in_annual_plan", "reference": "兰发改〔特〕1号", "reason": "重大民生项目"}, stray)
     w.emit(day + timedelta(days=7), "land.supplied", "natural_resources",
            {"parcel": "LZ-X-4", "area_mu": 12, "method": "standard_land", "exception": "兰发改〔特〕1号"}, stray)
+    w.emit(day + timedelta(days=7), "land.supplied", "natural_resources",  # far beyond the district's land plan
+           {"parcel": "LZ-X-5", "area_mu": 99_999, "method": "transfer", "exception": "兰发改〔特〕1号"}, stray)
+    w.emit(day + timedelta(days=8), "project.completed", "development_reform",  # still in planning
+           {"date": (day + timedelta(days=8)).isoformat()}, stray)
     # Resends: the same message twice is a duplicate; the same id with another body a conflict.
     resent = [m for _, _, m in w.messages if m["type"] == "data.provided"][:5]
     for message in resent:

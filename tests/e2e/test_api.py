@@ -13,7 +13,7 @@ from api.app import create_app
 from domain.commands import COMMANDS
 from infra.bootstrap import build_ledger
 from infra.settings import Settings
-from tests.portal import CODE, admitted, msg
+from tests.portal import CODE, admitted, land_quota, msg
 
 ADMIN = {"Authorization": "Bearer dev-admin"}
 SUPERVISOR = {"Authorization": "Bearer dev-supervisor"}
@@ -43,9 +43,9 @@ def snapshot(client: TestClient) -> tuple[Any, Any]:
 def test_submit_then_read_state_and_history(client: TestClient) -> None:
     land = msg("land.supplied", {"parcel": "LZ-2021-017", "area_mu": 86.5, "method": "transfer"},
                dept="natural_resources", mid="nr-portal-2021-000042")
-    results = post(client, [*admitted(CODE, "annual"), land, land])
-    assert [r["status"] for r in results] == ["accepted"] * 4 + ["duplicate"]
-    assert results[3]["position"] > results[2]["position"]
+    results = post(client, [*admitted(CODE, "annual"), land_quota(100), land, land])  # v1.2: land within a quota
+    assert [r["status"] for r in results] == ["accepted"] * 5 + ["duplicate"]
+    assert results[4]["position"] > results[3]["position"]
     state = client.get(f"/v1/projects/{CODE}", headers=SUPERVISOR).json()
     schemas.ProjectState.model_validate(state)
     assert state["factors"]["land"][0]["quantity"] == 86.5 and state["factor_totals"] == {"land": 86.5}
@@ -54,7 +54,8 @@ def test_submit_then_read_state_and_history(client: TestClient) -> None:
     schemas.HistoryResponse.model_validate(history)
     last = history["events"][-1]
     assert last["type"] == "land.supplied" and last["event"] == "project.land_supplied"
-    assert last["message_id"] == "nr-portal-2021-000042" and last["position"] == results[3]["position"] - 1  # then its receipt
+    # the land event comes before its draw on the land quota and its receipt
+    assert last["message_id"] == "nr-portal-2021-000042" and last["position"] == results[4]["position"] - 2
     assert last["actor"] == {"department": "natural_resources", "user": "zhang.san"}
     assert last["occurred_at"] == "2021-03-01T09:00:00+08:00" and last["recorded_at"] and last["source"]
     assert last["data"] == {"parcel": "LZ-2021-017", "area_mu": 86.5, "method": "transfer", "exception": None}

@@ -19,7 +19,7 @@ from tests.readmodels import demo_store
 from yaosu.demo import batches, demo_messages
 
 OTHER = Thresholds(start_yellow_days=15, start_red_days=45, lag_yellow_points=Decimal(5), lag_red_points=Decimal(20),
-                   issue_red_days=10)
+                   issue_red_days=10, report_due_days=20)
 
 
 def days(first: date, last: date, step: int = 1) -> Iterator[date]:

@@ -22,7 +22,7 @@ from projections.catalog import PROJECTIONS, Catalog, status
 from projections.db import Db
 from projections.runner import Runner
 from tests.conftest import fresh_store, submit
-from tests.portal import msg
+from tests.portal import land_quota, msg
 from tests.readmodels import dump
 
 
@@ -34,6 +34,8 @@ def start_runner(store: str, log: Path) -> subprocess.Popen[bytes]:
 def project_messages(thread: int, n: int) -> list[dict[str, Any]]:
     code = f"2021-62010{2 + thread % 4}-48-0{1 + thread}-{n:06d}"
     return [
+        # v1.2: land only within a land quota, here one no project exhausts (set again with each project).
+        land_quota(1_000_000, district=f"62010{2 + thread % 4}"),
         msg("project.registered", {"name": f"p{thread}-{n}", "district": f"62010{2 + thread % 4}", "sector": "C",
                                    "department": "industry_it", "owner": "o", "total_investment": 1000,
                                    "planned_start": "2021-03-01", "planned_completion": "2022-03-01",

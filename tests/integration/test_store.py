@@ -17,7 +17,7 @@ from infra.bootstrap import build_ledger
 from infra.ledger import Ledger
 from infra.settings import Settings
 from tests.conftest import submit
-from tests.portal import CODE, FACTOR_MESSAGES, admitted, energy_quota, msg, reduction
+from tests.portal import CODE, FACTOR_MESSAGES, admitted, energy_quota, land_quota, msg, reduction
 
 
 def accept_all(ledger: Ledger, *bodies: Any) -> None:
@@ -28,7 +28,7 @@ def accept_all(ledger: Ledger, *bodies: Any) -> None:
 def test_events_survive_a_new_process_with_every_audit_field(ledger: Ledger, settings: Settings) -> None:
     land = msg("land.supplied", {"parcel": "LZ-2021-017", "area_mu": 86.5, "method": "transfer"},
                dept="natural_resources", at="2021-03-01T09:00:00+08:00", mid="nr-portal-2021-000042")
-    accept_all(ledger, *admitted(CODE, "annual"), land)
+    accept_all(ledger, *admitted(CODE, "annual"), land_quota(100), land)
     reopened = build_ledger(settings)  # another process sees the same store
     try:
         history = reopened.history(CODE)
@@ -49,7 +49,7 @@ def test_events_survive_a_new_process_with_every_audit_field(ledger: Ledger, set
 
 
 def test_every_factor_message_is_stored_and_replayed(ledger: Ledger) -> None:
-    accept_all(ledger, *admitted(CODE, "annual"), energy_quota(5000), reduction())
+    accept_all(ledger, *admitted(CODE, "annual"), energy_quota(5000), land_quota(5000), reduction())
     accept_all(ledger, *[msg(t, p, dept=d) for t, (d, p) in FACTOR_MESSAGES.items()])
     project = ledger.project(CODE)
     assert project is not None

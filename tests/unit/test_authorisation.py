@@ -1,7 +1,8 @@
 """The authorisation matrix: every department × every message type × every token role.
 
-The expected senders below are written out from the contract's table (`docs/contract.md`, v1.1
-"Who"), not read from the code's table, so the two are checked against each other. A sender the
+The expected senders below are written out from the contract's tables (`docs/contract.md`, v1.1
+"Who", and v1.2 "Holes closed" for who admits to which library), not read from the code's tables,
+so the two are checked against each other. A sender the
 contract allows has its message accepted; any other is `forbidden`. A portal token may speak only
 as its own department, a supervisor's token never submits, an admin's may speak as anyone.
 """
@@ -28,8 +29,8 @@ DEPARTMENTS = [*reference.DEPARTMENTS, *(reference.district_portal(d) for d in r
 CONTRACT: dict[str, set[str]] = {
     "project.registered": {"development_reform", DISTRICT},
     "plan.set": {"development_reform"},
-    "project.admitted": {"development_reform", OWNER, DISTRICT},
-    "project.released": {"development_reform", OWNER},
+    "project.admitted": {"development_reform"},  # to `rolling3y`, the example's library (see LIBRARIES)
+    "project.released": {"development_reform"},  # from `annual`
     "stage.advanced": {"development_reform"},
     "funds.allocated": {"development_reform", "finance"},
     "bond.evaluated": {"finance"},
@@ -51,6 +52,21 @@ CONTRACT: dict[str, set[str]] = {
     "exception.approved": {"development_reform"},
     "investment.pitched": {"cooperation_exchange", "investment_promotion"},
     "quota.set": {"development_reform"},  # an energy quota; land quotas are natural_resources'
+}
+
+#: v1.2: who may admit a project to each library and release it (the contract's table, written out).
+LIBRARIES: dict[str, set[str]] = {
+    "municipal": {"development_reform", OWNER, DISTRICT},
+    "fyp14": {"development_reform"},
+    "rolling3y": {"development_reform"},
+    "annual": {"development_reform"},
+    "central_budget": {"development_reform"},
+    "enterprise_bond": {"development_reform"},
+    "municipal_budget": {"development_reform", "finance"},
+    "special_bond": {"development_reform", "finance"},
+    "general_bond": {"development_reform", "finance"},
+    "investment_attraction": {"cooperation_exchange", "investment_promotion", "development_reform"},
+    "green_fund": {"finance", "financial_affairs", "development_reform"},
 }
 
 NOT_ABOUT_A_PROJECT = {t for t, c in COMMANDS.items() if not c.NEEDS_PROJECT}
@@ -141,3 +157,32 @@ def test_over_http_a_role_that_cannot_submit_stores_nothing(store: str, token: s
                 assert ledger.head() > before  # portals and admins keep going through the pipeline
     finally:
         ledger.close()
+
+
+def test_the_library_table_covers_every_library() -> None:
+    assert set(LIBRARIES) == set(reference.LIBRARIES)
+
+
+@pytest.mark.parametrize("library", sorted(reference.LIBRARIES))
+def test_exactly_the_librarys_keepers_admit_to_it_and_release_from_it(library: str) -> None:
+    """Every department and district portal, admitting CODE (owned by `industry_it`, in 620102) to
+    `library` and then releasing it: accepted exactly for the contract's senders of that library."""
+    shared = build_ledger(Settings(store="memory://"))
+    assert all(r.status == "accepted" for r in shared.submit(SETUP, principal=Principal("setup", "admin"), channel="test"))
+    year = {"year": 2022} if library == "annual" else {}  # SETUP admitted it to annual for 2021
+    wrong: list[str] = []
+    for n, department in enumerate(DEPARTMENTS):
+        expected = "accepted" if department in LIBRARIES[library] else "forbidden"
+        ledger = fresh("project.admitted") if expected == "accepted" else shared
+        if library == "municipal" and expected == "accepted":  # SETUP admitted it there: release first
+            assert ledger.submit([msg("project.released", {"library": library, "reason": "重新入库"}, at=AT,
+                                      mid=f"out-{n}")], principal=portal("development_reform"),
+                                 channel="test")[0].status == "accepted"
+        for k, (type_, payload) in enumerate((("project.admitted", {"library": library, **year}),
+                                              ("project.released", {"library": library, "reason": "调出"}))):
+            (result,) = ledger.submit([msg(type_, payload, dept=department, at=AT, mid=f"lib-{n}-{k}")],
+                                      principal=portal(department), channel="test")
+            outcome = "accepted" if result.status == "accepted" else result.code
+            if outcome != expected:
+                wrong.append(f"{department} {type_} {library}: {outcome} ({result.reason})")
+    assert not wrong, "\n".join(wrong)

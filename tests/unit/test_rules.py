@@ -41,7 +41,7 @@ def factor(type_: str, **changes: Any) -> dict[str, Any]:
 @pytest.fixture
 def ready(memory_ledger: Ledger) -> Ledger:
     """A project in the municipal and annual libraries, with quotas and a reduction to draw on."""
-    accept_all(memory_ledger, *admitted(CODE, "annual"), energy_quota(5000), reduction("RD-1", 100))
+    accept_all(memory_ledger, *admitted(CODE, "annual"), energy_quota(5000), land_quota(5000), reduction("RD-1", 100))
     return memory_ledger
 
 
@@ -59,6 +59,8 @@ def test_every_message_type_is_accepted_with_its_effect(ready: Ledger) -> None:
     bodies += [
         msg("plan.set", {"year": 2021, "planned_investment": 4800}),
         msg("stage.advanced", {"stage": "generation"}),
+        msg("stage.advanced", {"stage": "approval"}),
+        msg("stage.advanced", {"stage": "construction"}),
         msg("bond.evaluated", {"kind": "financial", "evaluator": "某会计师事务所", "passed": True}, dept="finance"),
         msg("exception.approved", {"rule": "not_in_annual_plan", "reference": "EX-1", "reason": "民生"}),
         msg("issue.resolved", {"issue_id": "I-1", "resolution": "已解决"}, dept="natural_resources"),
@@ -73,7 +75,7 @@ def test_every_message_type_is_accepted_with_its_effect(ready: Ledger) -> None:
     p = project(ready)
     assert {g.factor for g in p.grants.values()} == {"funds", "land", "energy", "emission", "data", "utilities", "talent"}
     assert p.plans == {2021: 4800}
-    assert p.stage == "generation"
+    assert p.stage == "construction"
     assert p.evaluations == {"financial": True}
     assert p.exceptions == {"EX-1": "not_in_annual_plan"}
     assert p.issues["I-1"]["resolved_on"] is not None
@@ -141,7 +143,7 @@ def test_land_needs_the_annual_library_of_that_year(memory_ledger: Ledger) -> No
 
 
 def test_land_outside_the_annual_library_with_a_recorded_exception(memory_ledger: Ledger) -> None:
-    accept_all(memory_ledger, *admitted(CODE))
+    accept_all(memory_ledger, *admitted(CODE), land_quota(5000))
     assert rejected(memory_ledger, factor("land.supplied", exception="EX-9")) == "not_in_annual_plan"
     accept_all(memory_ledger, msg("exception.approved", {"rule": "not_in_annual_plan", "reference": "EX-9",
                                                           "reason": "省重点交通项目"}))
@@ -149,7 +151,7 @@ def test_land_outside_the_annual_library_with_a_recorded_exception(memory_ledger
 
 
 def test_the_annual_library_admits_a_project_for_each_year(memory_ledger: Ledger) -> None:
-    accept_all(memory_ledger, *admitted(CODE, "annual"))
+    accept_all(memory_ledger, *admitted(CODE, "annual"), *(land_quota(100, year=year) for year in (2022, 2023)))
     assert rejected(memory_ledger, msg("project.admitted", {"library": "annual", "year": 2021})) == "invalid_state"
     accept_all(memory_ledger, msg("project.admitted", {"library": "annual", "year": 2022}))
     accept_all(memory_ledger, msg("land.supplied", {"parcel": "P", "area_mu": 1, "method": "transfer"},
@@ -164,7 +166,7 @@ def test_a_sender_that_could_never_send_a_type_is_forbidden_before_anything_is_l
     assert rejected(memory_ledger, factor("land.supplied") | {"actor": {"department": "water", "user": "x"}}) == "forbidden"
 
 
-def test_land_draws_on_a_land_quota_where_one_is_set(ready: Ledger) -> None:
+def test_land_draws_on_the_land_quota(ready: Ledger) -> None:
     accept_all(ready, land_quota(100))
     accept_all(ready, factor("land.supplied", area_mu=80))
     assert rejected(ready, factor("land.supplied", area_mu=30)) == "quota_exceeded"
@@ -185,7 +187,7 @@ def test_energy_without_a_quota_is_refused(memory_ledger: Ledger) -> None:
 
 
 def test_exempt_energy_does_not_count_against_the_quota(ready: Ledger) -> None:
-    accept_all(ready, factor("energy.granted", tce=100000, exempt=True), factor("energy.granted", tce=5000))
+    accept_all(ready, factor("energy.granted", tce=100000, year=2020, exempt=True), factor("energy.granted", tce=5000))
     assert rejected(ready, factor("energy.granted", tce=1)) == "quota_exceeded"
 
 
@@ -264,6 +266,7 @@ def test_stages_move_forward_one_step_at_a_time(ready: Ledger) -> None:
 
 
 def test_construction_starts_once_and_completion_follows_it(ready: Ledger) -> None:
+    accept_all(ready, stage("generation"), stage("approval"), stage("construction"))
     assert rejected(ready, msg("project.completed", {"date": "2021-12-01"}, at="2021-12-31T18:00:00+08:00")) == "stage_order"
     accept_all(ready, msg("construction.started", {"date": "2021-04-01"}, at="2021-12-31T18:00:00+08:00"))
     assert rejected(ready, msg("construction.started", {"date": "2021-05-01"}, at="2021-12-31T18:00:00+08:00")) == "stage_order"
@@ -282,6 +285,7 @@ def test_a_start_or_completion_cannot_be_dated_after_its_report(ready: Ledger) -
 @pytest.mark.parametrize("type_", sorted(FACTOR_MESSAGES))
 def test_a_closed_project_takes_no_more_factors(ready: Ledger, closing: str, type_: str) -> None:
     if closing == "completed":
+        accept_all(ready, stage("generation"), stage("approval"), stage("construction"))
         accept_all(ready, msg("construction.started", {"date": "2021-02-01"}), msg("project.completed", {"date": "2021-02-28"}))  # noqa: E501
     else:
         accept_all(ready, msg("project.cancelled", {"reason": "撤销"}))
@@ -322,10 +326,10 @@ def test_project_messages_from_the_wrong_department_are_forbidden(ready: Ledger,
     assert rejected(ready, msg(type_, payload, dept="water")) == "forbidden"
 
 
-def test_the_owning_department_may_admit_but_another_may_not(memory_ledger: Ledger) -> None:
+def test_the_owning_department_may_admit_to_the_municipal_library_but_another_may_not(memory_ledger: Ledger) -> None:
     accept_all(memory_ledger, register())
-    assert rejected(memory_ledger, msg("project.admitted", {"library": "fyp14"}, dept="transport")) == "forbidden"
-    accept_all(memory_ledger, msg("project.admitted", {"library": "fyp14"}, dept="industry_it"))
+    assert rejected(memory_ledger, msg("project.admitted", {"library": "municipal"}, dept="transport")) == "forbidden"
+    accept_all(memory_ledger, msg("project.admitted", {"library": "municipal"}, dept="industry_it"))
 
 
 def test_a_district_portal_registers_and_starts_only_its_own_projects(memory_ledger: Ledger) -> None:

@@ -16,6 +16,7 @@ from domain.supervision import (
     ReportFact,
     Thresholds,
     evaluate,
+    months_due,
     whole_months,
 )
 
@@ -76,44 +77,70 @@ def month_end(period: str) -> date:
     return date(year + month // 12, month % 12 + 1, 1) - timedelta(days=1)
 
 
+# v1.2: a month counts in the target once its report is due, 10 days after its end by default.
 @pytest.mark.parametrize("reports,as_of,expected", [
     ({"2021-01": 100, "2021-02": 100, "2021-03": 100}, "2021-03-31", []),          # on plan
     ({"2021-01": 100, "2021-02": 100, "2021-03": 100}, "2021-03-30", []),          # 2 months: 16.7 % each
-    # 16.7 % done: 8.3 points behind after March, 16.7 after April → yellow from April's last day
-    ({"2021-01": 100, "2021-02": 100}, "2021-04-30", [("lagging", "yellow", D("2021-04-30"))]),
-    # 0.8 % done: yellow from February, red (32.5 points) from April's last day
-    ({"2021-01": 10}, "2021-05-31", [("lagging", "red", D("2021-04-30"))]),
-    ({"2021-01": 10}, "2021-04-29", [("lagging", "yellow", D("2021-02-28"))]),
+    # 16.7 % done: 8.3 points behind once March is due, 16.7 once April is (May 10) → yellow from then
+    ({"2021-01": 100, "2021-02": 100}, "2021-04-30", []),
+    ({"2021-01": 100, "2021-02": 100}, "2021-05-09", []),
+    ({"2021-01": 100, "2021-02": 100}, "2021-05-10", [("lagging", "yellow", D("2021-05-10"))]),
+    # 0.8 % done: yellow once February is due (March 10), red (32.5 points) once April is (May 10)
+    ({"2021-01": 10}, "2021-05-31", [("lagging", "red", D("2021-05-10"))]),
+    ({"2021-01": 10}, "2021-04-29", [("lagging", "yellow", D("2021-03-10"))]),
 ])
 def test_lagging(reports: dict, as_of: str, expected: list) -> None:
     assert only(started(reports), as_of) == expected
 
 
 def test_lagging_yellow_at_exactly_ten_points_red_beyond_thirty() -> None:
-    # 3 whole months: expected 25 %; 180/1200 = 15 % → gap 10 → yellow.
-    assert only(started({"2021-01": 180}), "2021-03-31")[0][:2] == ("lagging", "yellow")
+    # 3 months due: expected 25 %; 180/1200 = 15 % → gap 10 → yellow.
+    assert only(started({"2021-01": 180}), "2021-04-10")[0][:2] == ("lagging", "yellow")
     # gap exactly 30 is yellow; just beyond is red.
-    assert only(started({"2021-01": 60}, planned=1200), "2021-04-30")[0][:2] == ("lagging", "yellow")  # 33.3-5=28.3
-    assert only(started({}, planned=1200), "2021-04-30")[0][:2] == ("lagging", "red")  # 33.3
+    assert only(started({"2021-01": 60}, planned=1200), "2021-05-10")[0][:2] == ("lagging", "yellow")  # 33.3-5=28.3
+    assert only(started({}, planned=1200), "2021-05-10")[0][:2] == ("lagging", "red")  # 33.3
 
 
 def test_a_report_counts_from_the_day_it_was_made() -> None:
     late = ProjectFacts(**{**started({}).__dict__, "reports": (
         ReportFact("2021-01", Decimal(50), D("2021-01-31")), ReportFact("2021-02", Decimal(50), D("2021-02-28")),
-        ReportFact("2021-03", Decimal(200), D("2021-04-08")))})
-    assert only(late, "2021-03-31") == [("lagging", "yellow", D("2021-03-31"))]  # 8.3 % done of 25 %
-    assert only(late, "2021-04-08") == []  # the March report arrives: 25 % of 25 %
+        ReportFact("2021-03", Decimal(200), D("2021-04-15")))})
+    assert only(late, "2021-04-10") == [("lagging", "yellow", D("2021-04-10"))]  # March due: 8.3 % done of 25 %
+    assert only(late, "2021-04-15") == []  # the March report arrives: 25 % of 25 %
 
 
 def test_a_later_report_corrects_a_month_from_its_day() -> None:
     corrected = ProjectFacts(**{**started({}).__dict__, "reports": (
-        ReportFact("2021-01", Decimal(100), D("2021-01-31")), ReportFact("2021-01", Decimal(0), D("2021-03-05")))})
-    assert only(corrected, "2021-02-28") == []  # 8.3 % done of 16.7 %
-    assert only(corrected, "2021-03-05") == [("lagging", "yellow", D("2021-03-05"))]  # corrected to nothing
+        ReportFact("2021-01", Decimal(100), D("2021-01-31")), ReportFact("2021-01", Decimal(0), D("2021-03-15")))})
+    assert only(corrected, "2021-03-14") == []  # February due: 8.3 % done of 16.7 %
+    assert only(corrected, "2021-03-15") == [("lagging", "yellow", D("2021-03-15"))]  # corrected to nothing
 
 
 def test_whole_months() -> None:
     assert [whole_months(D(d)) for d in ("2021-01-31", "2021-02-01", "2021-12-30", "2021-12-31")] == [1, 1, 11, 12]
+
+
+def test_a_month_counts_once_its_report_is_due() -> None:
+    days = ("2021-01-31", "2021-02-09", "2021-02-10", "2021-12-09", "2021-12-10", "2021-12-31", "2022-01-10")
+    assert [months_due(D(d), 10) for d in days] == [0, 0, 1, 10, 11, 11, 0]
+    assert [months_due(D(d), 0) for d in days] == [whole_months(D(d)) for d in days]  # due at the month's end
+
+
+def test_a_project_that_reports_on_time_at_pace_is_never_behind() -> None:
+    """90 % of the plan's pace, each month reported on the 5th of the next (before it is due): never
+    lagging. Counting a month from its end made it 10 points behind at every month's end."""
+    steady = ProjectFacts(**{**started({}).__dict__, "reports": tuple(
+        ReportFact(f"2021-{m:02d}", Decimal(90), month_end(f"2021-{m:02d}") + timedelta(days=5)) for m in range(1, 12))})
+    behind = [day for day in (D("2021-01-01") + timedelta(days=n) for n in range(365))
+              if any(a.rule == "lagging" for a in evaluate(steady, day))]
+    assert behind == []
+    assert only(steady, "2021-03-31", Thresholds(report_due_days=0)) == [("lagging", "yellow", D("2021-03-31"))]
+
+
+def test_the_report_due_days_are_configurable() -> None:
+    facts = started({"2021-01": 100, "2021-02": 100})
+    assert only(facts, "2021-05-04", Thresholds(report_due_days=3)) == [("lagging", "yellow", D("2021-05-03"))]
+    assert only(facts, "2021-05-04", Thresholds(report_due_days=5)) == []
 
 
 def test_issue_overdue() -> None:

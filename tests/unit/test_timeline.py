@@ -73,7 +73,8 @@ def ordered(alerts: list[Alert]) -> list[Alert]:
 
 
 THRESHOLDS = st.sampled_from([Thresholds(), Thresholds(start_yellow_days=10, start_red_days=20, issue_red_days=5,
-                                                       lag_yellow_points=Decimal(5), lag_red_points=Decimal(15))])
+                                                       lag_yellow_points=Decimal(5), lag_red_points=Decimal(15)),
+                               Thresholds(report_due_days=0), Thresholds(report_due_days=45)])
 
 
 @settings(max_examples=300, deadline=None)
