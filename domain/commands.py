@@ -38,6 +38,8 @@ ANY_KEEPER: Final = frozenset().union(*LIBRARY_KEEPERS.values())
 YEAR: Final = {"min": reference.FIRST_YEAR, "max": reference.LAST_YEAR}
 POSITIVE: Final = {"positive": True}
 NON_NEGATIVE: Final = {"non_negative": True}
+#: Free text (an opinion, a reason, a title): the one place tab and newline may stand (contract v1.2).
+FREE_TEXT: Final = {"free_text": True}
 
 
 def choices(*values: str) -> dict[str, Any]:
@@ -100,7 +102,7 @@ class AdmitProject(Command):
     SENDERS = ANY_KEEPER
     library: str = field(metadata=choices(*reference.LIBRARIES))
     year: int | None = field(default=None, metadata=YEAR)
-    opinion: str | None = None
+    opinion: str | None = field(default=None, metadata=FREE_TEXT)
 
     def senders(self) -> frozenset[str]:
         return LIBRARY_KEEPERS[self.library]
@@ -111,7 +113,7 @@ class ReleaseProject(Command):
     TYPE = "project.released"
     SENDERS = ANY_KEEPER
     library: str = field(metadata=choices(*reference.LIBRARIES))
-    reason: str
+    reason: str = field(metadata=FREE_TEXT)
 
     def senders(self) -> frozenset[str]:
         return LIBRARY_KEEPERS[self.library]
@@ -122,7 +124,7 @@ class AdvanceStage(Command):
     TYPE = "stage.advanced"
     SENDERS = frozenset({"development_reform"})
     stage: str = field(metadata=choices(*reference.STAGES[1:]))
-    reason: str | None = None
+    reason: str | None = field(default=None, metadata=FREE_TEXT)
 
 
 @dataclass(frozen=True)
@@ -223,7 +225,7 @@ class EscalateIssue(Command):
     TYPE = "issue.escalated"
     SENDERS = frozenset({ANYONE})
     issue_id: str
-    title: str
+    title: str = field(metadata=FREE_TEXT)
     level: str = field(metadata=choices(*reference.ISSUE_LEVELS))
     assigned_to: str = field(metadata={"department": True})
     due_date: date
@@ -234,7 +236,7 @@ class ResolveIssue(Command):
     TYPE = "issue.resolved"
     SENDERS = frozenset({"development_reform", ASSIGNEE})
     issue_id: str
-    resolution: str
+    resolution: str = field(metadata=FREE_TEXT)
 
 
 @dataclass(frozen=True)
@@ -258,9 +260,9 @@ class PitchInvestment(Command):
 
     TYPE = "investment.pitched"
     SENDERS = frozenset({"cooperation_exchange", "investment_promotion"})
-    event: str
+    event: str = field(metadata=FREE_TEXT)
     date: date
-    counterpart: str | None = None
+    counterpart: str | None = field(default=None, metadata=FREE_TEXT)
 
 
 @dataclass(frozen=True)
@@ -276,7 +278,7 @@ class CancelProject(Command):
 
     TYPE = "project.cancelled"
     SENDERS = frozenset({"development_reform"})
-    reason: str
+    reason: str = field(metadata=FREE_TEXT)
 
 
 @dataclass(frozen=True)
@@ -285,7 +287,7 @@ class ReclaimFactor(Command):
     SENDERS = frozenset({GRANTOR})
     factor: str = field(metadata=choices(*reference.FACTORS))
     grant_id: str
-    reason: str
+    reason: str = field(metadata=FREE_TEXT)
 
 
 @dataclass(frozen=True)
@@ -294,7 +296,7 @@ class ApproveException(Command):
     SENDERS = frozenset({"development_reform"})
     rule: str = field(metadata=choices(*reference.EXCEPTION_RULES))
     reference: str
-    reason: str
+    reason: str = field(metadata=FREE_TEXT)
 
 
 @dataclass(frozen=True)
