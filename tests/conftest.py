@@ -18,6 +18,8 @@ from infra.tokens import Principal
 
 ROOT = Path(__file__).resolve().parent.parent
 ADMIN = Principal("test", "admin")
+#: The base URL of in-process test clients: a loopback name, one the app serves (not TestClient's `testserver`).
+LOCAL = "http://localhost"
 
 
 def service(variable: str, environment: str, prefix: str = "") -> str:

@@ -22,6 +22,7 @@ from domain.names import name_of
 from domain.reference import CITY_TZ
 from infra.settings import Settings
 from projections.runner import Runner
+from tests.conftest import LOCAL
 from tests.portal import register
 from tests.readmodels import demo_store
 
@@ -36,7 +37,7 @@ MONEY = "#,##0.00"
 
 @pytest.fixture
 def client(settings: Settings) -> Iterator[TestClient]:
-    with demo_store(settings, projects=60) as (ledger, reads), TestClient(create_app(ledger, settings, reads)) as test:
+    with demo_store(settings, projects=60) as (ledger, reads), TestClient(create_app(ledger, settings, reads), base_url=LOCAL) as test:
         yield test
 
 
