@@ -16,6 +16,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from infra import metrics
@@ -148,6 +149,10 @@ class Guard:
                               "YAOSU_ALLOWED_HOSTS)")(scope, receive, send_marked)
                 return
             await self.app(scope, receive, send_marked)
+        except ClientDisconnect:
+            # Gone while its body was read (it hung up, or `yaosu serve` cut it off for being slow):
+            # no one to answer, and nothing failed here.
+            status = 499
         except Exception:
             log.exception("unhandled error on %s %s", scope.get("method"), scope.get("path"))
             if started:

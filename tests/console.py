@@ -31,5 +31,5 @@ def sign_in(client: TestClient, token: str = "dev-supervisor") -> None:
 
 def sign_out(client: TestClient) -> httpx.Response:
     """Send the sign-out form of a page (its token is this session's)."""
-    csrf = csrf_of(client.get("/console/health").text)
+    csrf = csrf_of(client.get("/console/rejections").text)
     return client.post("/console/logout", data={"csrf": csrf}, follow_redirects=False)
