@@ -207,6 +207,30 @@ def test_a_token_taken_out_of_the_file_is_refused_within_seconds(store: str, tmp
             ledger.close()
 
 
+def test_two_servers_on_one_store_end_sessions_and_tokens_together(store: str, tmp_path: Path) -> None:
+    """As deployed: two `yaosu serve` processes behind one address, one store, one secret, one tokens file."""
+    tokens = tmp_path / "tokens.json"
+    kept = add_token(tokens, "supervisor", "supervisor", None)
+    leaver = add_token(tokens, "leaver", "supervisor", None)
+    env = {**os.environ, "YAOSU_STORE": store, "YAOSU_TOKENS_FILE": str(tokens), "YAOSU_SESSION_SECRET": SECRET.decode()}
+    with serving(store, env=env) as a, serving(store, env=env) as b, \
+            httpx.Client(base_url=a, timeout=30) as browser, httpx.Client(base_url=b, timeout=30) as other:
+        csrf = csrf_of(browser.get("/console/login").text)
+        assert browser.post("/console/login", data={"token": kept, "csrf": csrf, "next": "/console"}).status_code == 303
+        other.cookies.set("yaosu_session", browser.cookies["yaosu_session"])
+        assert other.get("/console/rejections").status_code == 200
+        assert browser.post("/console/logout", data={"csrf": csrf_of(browser.get("/console/rejections").text)}
+                            ).status_code == 303
+        within(10, lambda: other.get("/console/rejections").status_code == 303, "B refuses the signed-out cookie")
+        # Withdrawal: the line taken out of the file is refused by both within seconds.
+        entries = orjson.loads(tokens.read_bytes())["tokens"]
+        tokens.write_bytes(orjson.dumps({"tokens": [e for e in entries if e["name"] != "leaver"]}))
+        for url in (a, b):
+            within(10, lambda: httpx.get(f"{url}/v1/rejections", headers={"Authorization": f"Bearer {leaver}"}
+                                         ).status_code == 401, f"{url} refuses the withdrawn token")
+            assert httpx.get(f"{url}/v1/rejections", headers={"Authorization": f"Bearer {kept}"}).status_code == 200
+
+
 def test_a_tokens_file_read_again_only_when_it_changed(tmp_path: Path) -> None:
     tokens = tmp_path / "tokens.json"
     add_token(tokens, "one", "supervisor", None)
