@@ -13,7 +13,8 @@ from fastapi.responses import Response
 from fastapi.staticfiles import StaticFiles
 
 from api import audit, errors, messages, operations, read_models, schemas
-from api.console import pages
+from api.console import forms, pages
+from api.console.session import EndedSessions
 from api.json import JSON
 from api.reading import Answers
 from infra.ledger import Ledger
@@ -26,7 +27,10 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     # anyio's default is 40 threads; with more than a few, they only take the interpreter's lock
     # from each other and the slowest answers wait longest.
     anyio.to_thread.current_default_thread_limiter().total_tokens = app.state.settings.worker_threads
-    yield
+    try:
+        yield
+    finally:
+        app.state.sessions.close()
 
 
 def create_app(ledger: Ledger, settings: Settings, reads: ReadModels | None = None) -> FastAPI:
@@ -42,6 +46,7 @@ def create_app(ledger: Ledger, settings: Settings, reads: ReadModels | None = No
         redoc_url=None,
     )
     app.state.ledger, app.state.settings, app.state.read_models = ledger, settings, reads
+    app.state.sessions = EndedSessions(settings)
     app.state.answers = Answers(int(settings.answer_cache_mb * 2**20)) if settings.answer_cache_mb > 0 else None
     app.state.store_metrics = operations.store_metrics(ledger, settings, reads)
     errors.install(app)
@@ -53,6 +58,10 @@ def create_app(ledger: Ledger, settings: Settings, reads: ReadModels | None = No
     @app.exception_handler(pages.NotSignedIn)
     async def _sign_in_first(request: Request, _: pages.NotSignedIn) -> Response:
         return pages.login_redirect(request)
+
+    @app.exception_handler(forms.CrossSite)
+    async def _cross_site(request: Request, refused: forms.CrossSite) -> Response:
+        return pages.refused(request, refused.why)
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:

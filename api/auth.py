@@ -1,6 +1,9 @@
 """Who is calling: the bearer token (hashed, compared with the tokens file) and what the store gives
 each route. Every role reads (contract v1.1); what a token may submit is decided per message by the
-pipeline, so a refused message is kept like any other rejection."""
+pipeline, so a refused message is kept like any other rejection.
+
+The console's session cookie stands for its token on reads only (the console links to the API's
+downloads): a browser sends cookies with a request any page makes, so a cookie never writes."""
 
 from __future__ import annotations
 
@@ -9,23 +12,27 @@ from typing import Annotated
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from api.console.session import COOKIE, opened
+from api.console.session import COOKIE, Session, opened
 from api.errors import ProblemError
 from infra.ledger import Ledger
 from infra.settings import Settings
 from infra.tokens import Principal
 
+#: The methods a session cookie may be used for: those that change nothing.
+READ_METHODS = frozenset({"GET", "HEAD"})
 _bearer = HTTPBearer(auto_error=False, description="a token from the tokens file (`yaosu tokens add`)")
 
 
 async def caller(request: Request,
                  credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> Principal:
     if credentials is None or not credentials.credentials.strip():
-        # The console's session (its pages link to exports of the API) stands for the token it was opened with.
-        signed_in = session_principal(request)
-        if signed_in is not None:
-            return signed_in
-        raise ProblemError(401, "unauthenticated", "send Authorization: Bearer <token>")
+        # The console's session (its pages link to exports of the API) stands for the token it was
+        # opened with, on reads: another site's page can make this browser post with its cookie (CSRF).
+        if request.method in READ_METHODS:
+            signed_in = session_principal(request)
+            if signed_in is not None:
+                return signed_in
+        raise ProblemError(401, "unauthenticated", "send Authorization: Bearer <token> (a console session only reads)")
     found = settings_of(request).principal(credentials.credentials.strip())
     if found is None:
         raise ProblemError(401, "unauthenticated", "unknown token")
@@ -34,8 +41,16 @@ async def caller(request: Request,
 
 def session_principal(request: Request) -> Principal | None:
     """Who is signed in to the console, if anyone (and their token is still in the tokens)."""
-    digest = opened(request.cookies.get(COOKIE), settings_of(request).session_secret)
-    return settings_of(request).tokens.get(digest) if digest else None
+    session = open_session(request)
+    return settings_of(request).tokens.get(session.token_sha256) if session else None
+
+
+def open_session(request: Request) -> Session | None:
+    """The console session the request's cookie names, unless it has expired or been signed out."""
+    session = opened(request.cookies.get(COOKIE), settings_of(request).session_secret)
+    if session is None or request.app.state.sessions.has_ended(session):
+        return None
+    return session
 
 
 def settings_of(request: Request) -> Settings:

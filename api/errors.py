@@ -1,7 +1,8 @@
 """Errors as `application/problem+json` with a stable `code`, and the guard around every request.
 
-The guard answers what no handler caught with a 500 problem and `Connection: close` (the
-connection is not reused after a failure), and marks every answer `nosniff`.
+The guard answers a request for a host name that is not served with a 400 problem before anything
+else (DNS rebinding), answers what no handler caught with a 500 problem and `Connection: close` (the
+connection is not reused after a failure), and marks every answer `nosniff` and not to be framed.
 """
 
 from __future__ import annotations
@@ -15,9 +16,11 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from infra import metrics
+from infra.parsing import ascii_integer
 from projections.db import NotBuilt
 from projections.read import ReadModelBehind
 
@@ -87,15 +90,37 @@ def install(app: FastAPI) -> None:
         return problem(503, "read_model_behind", str(error), {"Yaosu-Position": str(error.position),
                                                               "Retry-After": "1"}, position=error.position)
 
-    app.add_middleware(Guard)
+    app.add_middleware(Guard, allowed_hosts=app.state.settings.allowed_hosts)
+
+
+def host_name(headers: list[tuple[bytes, bytes]]) -> str | None:
+    """The name in the request's one Host header, without its port (`[::1]` keeps its brackets);
+    None if there is not exactly one, or it is not a name with an optional port."""
+    found = [value for name, value in headers if name == b"host"]
+    if len(found) != 1:
+        return None
+    text = found[0].decode("latin-1").lower()
+    if text.startswith("["):
+        end = text.find("]") + 1
+        if end == 0:
+            return None
+        name, rest = text[:end], text[end:]
+    else:
+        name, colon, port = text.partition(":")
+        rest = colon + port
+    if rest and not (rest.startswith(":") and ascii_integer(rest[1:], 0, 65535) is not None):
+        return None
+    return name or None
 
 
 class Guard:
-    """Pure ASGI middleware: `nosniff` on every answer; a failure becomes a 500 problem that closes
-    the connection, instead of a connection reset; each request counted and timed."""
+    """Pure ASGI middleware: only the configured host names are served; `nosniff` and no framing on
+    every answer; a failure becomes a 500 problem that closes the connection, instead of a connection
+    reset; each request counted and timed."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, allowed_hosts: tuple[str, ...]) -> None:
         self.app = app
+        self.allowed_hosts = frozenset(allowed_hosts)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -107,7 +132,8 @@ class Guard:
             nonlocal started, status
             if message["type"] == "http.response.start":
                 started, status = True, message["status"]
-                headers = [*message.get("headers", []), (b"x-content-type-options", b"nosniff")]
+                headers = [*message.get("headers", []), (b"x-content-type-options", b"nosniff"),
+                           (b"x-frame-options", b"DENY")]  # beside the console's frame-ancestors, for old browsers
                 position = scope.get("state", {}).get(POSITION_STATE)
                 if position is not None:  # the snapshot the answer was read from (api/reading.py)
                     headers.append((b"yaosu-position", str(position).encode()))
@@ -115,7 +141,18 @@ class Guard:
             await send(message)
 
         try:
+            host = host_name(scope["headers"])
+            if host not in self.allowed_hosts:
+                # Before routing or reading a byte of the body: a page of another site's name that
+                # resolves here (DNS rebinding) reaches nothing.
+                await problem(400, "host_not_allowed", "this server does not serve that host name (see "
+                              "YAOSU_ALLOWED_HOSTS)")(scope, receive, send_marked)
+                return
             await self.app(scope, receive, send_marked)
+        except ClientDisconnect:
+            # Gone while its body was read (it hung up, or `yaosu serve` cut it off for being slow):
+            # no one to answer, and nothing failed here.
+            status = 499
         except Exception:
             log.exception("unhandled error on %s %s", scope.get("method"), scope.get("path"))
             if started:

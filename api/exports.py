@@ -44,7 +44,9 @@ FACTOR_UNITS: dict[str, tuple[str, str]] = {"funds": UNITS["money"], "land": UNI
                                             "energy": UNITS["energy"], "emission": ("吨", "t")}
 #: Excel's limit of a cell's text; a kept rejection body can be longer.
 CELL_LIMIT = 32767
-#: A CSV cell starting with these is run as a formula by Excel: text from portals must not be.
+#: A CSV cell starting with these is run as a formula by Excel: text from portals must not be. Their
+#: full-width and small forms (＝＋－＠, ﹦﹢﹣﹫) too, which a spreadsheet may read as them: any first
+#: character whose compatibility form (NFKC) starts with one of these.
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 Lang = Literal["zh", "en"]
@@ -146,9 +148,13 @@ def _csv_text(value: Cell) -> str:
         return format(value, "f")
     if isinstance(value, datetime):
         return value.isoformat(sep=" ")
-    if isinstance(value, str) and value.startswith(_FORMULA_START):
+    if isinstance(value, str) and starts_a_formula(value):
         return "'" + value
     return str(value)
+
+
+def starts_a_formula(text: str) -> bool:
+    return bool(text) and unicodedata.normalize("NFKC", text[0]).startswith(_FORMULA_START)
 
 
 def workbook(sheets: Sequence[tuple[str, Sequence[Table]]], lang: Lang) -> bytes:

@@ -13,6 +13,7 @@ from api import schemas
 from api.auth import Caller, Config, Store
 from api.errors import ProblemError, problems
 from api.json import JSON
+from infra.parsing import ascii_integer
 
 router = APIRouter(tags=["messages"])
 
@@ -24,8 +25,8 @@ SUBMITTING_ROLES = ("portal", "admin")
 async def read_body(request: Request, limit: int = MAX_BODY_BYTES) -> bytes:
     """The body, counted while it is read: a chunked upload stops at the limit, not at its end."""
     too_large = ProblemError(413, "body_too_large", f"the body exceeds {limit} bytes", {"Connection": "close"})
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:  # refused before reading a byte
+    declared = ascii_integer(request.headers.get("content-length"))
+    if declared is not None and declared > limit:  # refused before reading a byte
         raise too_large
     chunks, size = [], 0
     async for chunk in request.stream():

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import functools
+import ipaddress
 import os
+import re
 import secrets
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -15,9 +17,14 @@ from urllib.parse import parse_qs, unquote, urlparse
 from domain.policy import PolicySettings
 from domain.reference import FIRST_YEAR, LAST_YEAR
 from domain.supervision import Thresholds
-from infra.tokens import Principal, development_tokens, load_tokens, token_hash
+from infra.tokens import Principal, TokensFile, development_tokens, token_hash
 
 ROOT = Path(__file__).resolve().parent.parent
+#: Host names a browser uses for this machine: served always (a DNS rebinding attack sends its own name).
+LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "[::1]")
+#: HMAC-SHA256 keys shorter than its block of output are guessable sooner than the hash is broken.
+MIN_SESSION_SECRET_BYTES = 32
+_HOST_NAME = re.compile(r"(?=.{1,253}$)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*")
 DEFAULT_STORE = f"sqlite:///{ROOT / 'var' / 'yaosu.db'}"
 
 
@@ -45,6 +52,12 @@ class Settings:
     worker_threads: int = 8
     #: Readers waiting at once for a `min_position` (they hold no thread or connection); the next gets 503.
     max_waiting: int = 128
+    #: The names in the Host header that are served (any port); any other is answered 400 before
+    #: anything else is done (DNS rebinding). The loopback names always; others from YAOSU_ALLOWED_HOSTS.
+    allowed_hosts: tuple[str, ...] = LOOPBACK_HOSTS
+    #: How long `yaosu serve` waits for a request's headers and body, from the connection's first
+    #: byte (or the end of the previous answer) to the body's last: a slower client is cut off.
+    read_timeout_seconds: float = 30.0
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -54,8 +67,9 @@ class Settings:
         # The well-known development tokens serve the embedded store out of the box; on a shared
         # database they must be asked for, so a deployment never opens with them by mistake.
         embedded = not store.startswith(("postgresql:", "postgres:"))
+        tokens: Mapping[str, Principal]
         if tokens_file:
-            tokens = load_tokens(Path(tokens_file))
+            tokens = TokensFile(Path(tokens_file))
         elif embedded or env.get("YAOSU_DEV_TOKENS") == "1":
             tokens = development_tokens()
         else:
@@ -70,12 +84,16 @@ class Settings:
             development_tokens=uses_development_tokens,
             aggregate_cache=number(env, "YAOSU_AGGREGATE_CACHE", 20000, int),
             park_window=timedelta(seconds=number(env, "YAOSU_PARK_WINDOW_SECONDS", 600, float)),
-            **({"session_secret": env["YAOSU_SESSION_SECRET"].encode()} if env.get("YAOSU_SESSION_SECRET") else {}),
+            **({"session_secret": session_secret(env["YAOSU_SESSION_SECRET"])} if env.get("YAOSU_SESSION_SECRET")
+               else {}),
             thresholds=thresholds_from(env),
             policy=policy_from(env),
             answer_cache_mb=number(env, "YAOSU_ANSWER_CACHE_MB", 64, float),
             worker_threads=number(env, "YAOSU_WORKER_THREADS", 8, int),
             max_waiting=number(env, "YAOSU_MAX_WAITING", 128, int),
+            allowed_hosts=(*LOOPBACK_HOSTS, *host_names(env.get("YAOSU_ALLOWED_HOSTS", ""))),
+            read_timeout_seconds=positive(number(env, "YAOSU_READ_TIMEOUT_SECONDS", 30.0, float),
+                                          "YAOSU_READ_TIMEOUT_SECONDS"),
         )
 
     def principal(self, token: str) -> Principal | None:
@@ -181,6 +199,48 @@ def number(env: Mapping[str, str], variable: str, default: Any, kind: Any) -> An
         return kind(env[variable])
     except (ValueError, ArithmeticError):
         raise ValueError(f"{variable} must be a number, not {env[variable]!r}") from None
+
+
+def positive(value: float, variable: str) -> float:
+    if not value > 0:
+        raise ValueError(f"{variable} must be more than 0, not {value}")
+    return value
+
+
+def session_secret(text: str) -> bytes:
+    secret = text.encode()
+    if len(secret) < MIN_SESSION_SECRET_BYTES:
+        raise ValueError(f"YAOSU_SESSION_SECRET must be at least {MIN_SESSION_SECRET_BYTES} bytes, not {len(secret)} "
+                         "(make one with: python -c 'import secrets; print(secrets.token_urlsafe(32))')")
+    return secret
+
+
+def host_names(text: str) -> tuple[str, ...]:
+    """YAOSU_ALLOWED_HOSTS: names as the Host header gives them, without a port, comma-separated."""
+    names = []
+    for entry in (part.strip().lower() for part in text.split(",")):
+        if not entry:
+            continue
+        try:
+            address = ipaddress.ip_address(entry.strip("[]"))
+        except ValueError:
+            if not _HOST_NAME.fullmatch(entry):
+                raise ValueError(f"YAOSU_ALLOWED_HOSTS: {entry!r} is not a host name (give names like "
+                                 "yaosu.example.gov.cn or 10.0.0.5, comma-separated, without scheme or port)") from None
+            names.append(entry)
+        else:
+            names.append(f"[{address}]" if address.version == 6 else str(address))
+    return tuple(names)
+
+
+def is_loopback_host(host: str) -> bool:
+    """Whether a host to listen on or a name to serve stands for this machine only."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 def redacted(url: str) -> str:

@@ -8,11 +8,14 @@ submit for any department, recorded as such.
 from __future__ import annotations
 
 import hashlib
+import logging
 import re
 import secrets
+import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator, Mapping
 
 import orjson
 
@@ -21,6 +24,8 @@ from domain.parking import ParkedMessage
 from domain.receipt import MessageReceipt
 from domain.rejections import Rejection
 from infra.presenter import original_body
+
+log = logging.getLogger("yaosu.tokens")
 
 
 @dataclass(frozen=True)
@@ -96,6 +101,66 @@ def load_tokens(path: Path) -> dict[str, Principal]:
         tokens[digest] = principal
         names.add(name)
     return tokens
+
+
+class TokensFile(Mapping[str, Principal]):
+    """The tokens file as it is now: read again when it changes (looked at at most once a second), so
+    that a line taken out withdraws its token, and the console sessions opened with it, within
+    seconds in every process that reads the file. A file that stops parsing (or goes missing) keeps
+    the tokens last read, and says so in the log each time it changes."""
+
+    CHECK_EVERY_SECONDS = 1.0
+    #: A file changed this recently may still be being written: looked at again even if it seems unchanged
+    #: (a file system's clock ticks coarsely; two writes in one tick leave the same mtime).
+    SETTLED_AFTER_SECONDS = 2.0
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._lock = threading.Lock()
+        self._signature = self._settled_signature()
+        self._tokens = load_tokens(path)  # at start, a flaw is one clear error
+        self._checked = time.monotonic()
+
+    def _settled_signature(self) -> tuple[int, int, int] | None:
+        try:
+            found = self.path.stat()
+        except OSError:
+            return 0, 0, -1  # missing: said once, then quiet until it is back
+        if time.time() - found.st_mtime < self.SETTLED_AFTER_SECONDS:
+            return None
+        return found.st_ino, found.st_mtime_ns, found.st_size
+
+    def current(self) -> dict[str, Principal]:
+        if time.monotonic() - self._checked < self.CHECK_EVERY_SECONDS:
+            return self._tokens
+        with self._lock:
+            if time.monotonic() - self._checked >= self.CHECK_EVERY_SECONDS:
+                self._refresh()
+                self._checked = time.monotonic()
+        return self._tokens
+
+    def _refresh(self) -> None:
+        signature = self._settled_signature()
+        if signature is not None and signature == self._signature:
+            return
+        self._signature = signature
+        try:
+            tokens = load_tokens(self.path)
+        except ValueError as error:
+            log.error("%s: KEEPING THE %d TOKENS LAST READ until the file is mended", error, len(self._tokens))
+            return
+        if tokens != self._tokens:
+            log.info("tokens file %s read again: %d token(s)", self.path, len(tokens))
+        self._tokens = tokens
+
+    def __getitem__(self, digest: str) -> Principal:
+        return self.current()[digest]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.current())
+
+    def __len__(self) -> int:
+        return len(self.current())
 
 
 def add_token(path: Path, name: str, role: str, department: str | None) -> str:

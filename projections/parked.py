@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from domain.parking import ParkedMessage
+from infra.parsing import ascii_integer
 from infra.presenter import original_body
 from projections.db import Db
 from projections.model import Projection, Table
@@ -36,7 +37,7 @@ def waiting(db: Db, t: dict[str, str], after: int, limit: int) -> list[dict[str,
         [after, limit])]
     for row in rows:
         where, _, offset = row.pop("origin").rpartition("@")
-        row.update(partition=where or None, offset=int(offset) if offset.isdigit() else None,
+        row.update(partition=where or None, offset=ascii_integer(offset),
                    body=original_body(row["body"]))
         del row["parked_id"]
     return rows

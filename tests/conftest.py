@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import uuid
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -18,6 +19,13 @@ from infra.tokens import Principal
 
 ROOT = Path(__file__).resolve().parent.parent
 ADMIN = Principal("test", "admin")
+#: The base URL of in-process test clients: a loopback name, one the app serves (not TestClient's `testserver`).
+LOCAL = "http://localhost"
+
+
+def serving_testserver(settings: Settings) -> Settings:
+    """These settings, also serving the name schemathesis's ASGI client sends (`Host: testserver`)."""
+    return replace(settings, allowed_hosts=(*settings.allowed_hosts, "testserver"))
 
 
 def service(variable: str, environment: str, prefix: str = "") -> str:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import gc
 import getpass
-import ipaddress
 import logging
 import os
 import signal
@@ -19,7 +18,7 @@ import orjson
 
 from infra.clock import city_today
 from infra.metrics import serve_process_metrics
-from infra.settings import Settings
+from infra.settings import Settings, is_loopback_host
 from infra.tokens import add_token
 from projections.catalog import BY_NAME
 from yaosu.demo import demo_messages
@@ -30,14 +29,22 @@ from yaosu.wiring import Wiring
 def cmd_serve(args: argparse.Namespace, wiring: Wiring) -> int:
     import uvicorn
 
+    from yaosu.protocol import bounded
+
     settings = wiring.settings
     if not settings.tokens:
         print("yaosu serve: no tokens: set YAOSU_TOKENS_FILE (or YAOSU_DEV_TOKENS=1 to use the development "
               "tokens on this store)", file=sys.stderr)
         return 2
-    if settings.development_tokens and not is_loopback(args.host):
+    if settings.development_tokens and not is_loopback_host(args.host):
         print(f"yaosu serve: the development tokens (dev-admin, ...) are known to everyone: they are served on "
               f"127.0.0.1 only, not on {args.host} (set YAOSU_TOKENS_FILE, see `yaosu tokens add`)", file=sys.stderr)
+        return 2
+    if not is_loopback_host(args.host) and all(is_loopback_host(name) for name in settings.allowed_hosts):
+        # Only loopback names would be served: every client reaching this address by name would get a 400.
+        print(f"yaosu serve: listening on {args.host} needs YAOSU_ALLOWED_HOSTS, the host names clients use to "
+              "reach this server (e.g. yaosu.example.gov.cn), comma-separated; only loopback names are served "
+              "without it", file=sys.stderr)
         return 2
     runner = wiring.runner() if args.projections and wiring.keeps_read_models else None
     app = wiring.app(runner)
@@ -49,7 +56,8 @@ def cmd_serve(args: argparse.Namespace, wiring: Wiring) -> int:
     logging.getLogger("yaosu").info("serving %s on http://%s:%d", settings.store_for_logs, args.host, args.port)
     settle_heap()
     try:
-        uvicorn.run(app, host=args.host, port=args.port, log_level="info", access_log=args.access_log)
+        uvicorn.run(app, host=args.host, port=args.port, log_level="info", access_log=args.access_log,
+                    http=bounded(settings.read_timeout_seconds))
     finally:
         if runner is not None:
             runner.stop()
@@ -243,15 +251,6 @@ def cmd_monitor(args: argparse.Namespace, wiring: Wiring) -> int:
     finally:
         monitor.close()
     return 0
-
-
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def cmd_tokens(args: argparse.Namespace, _: Wiring) -> int:

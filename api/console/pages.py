@@ -8,27 +8,31 @@ sign in, and back.
 from __future__ import annotations
 
 import re
+import unicodedata
 from datetime import date
 from decimal import Decimal, InvalidOperation
 from typing import Any
-from urllib.parse import parse_qs, quote, urlencode
+from urllib.parse import quote, urlencode
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from starlette.concurrency import run_in_threadpool
 
-from api.auth import session_principal
+from api.auth import open_session
+from api.console.forms import SIGN_IN_COOKIE, form_token, posted_form
 from api.console.i18n import DEFAULT, LANGUAGES, environment
-from api.console.session import COOKIE, LIFETIME_SECONDS, seal
+from api.console.session import COOKIE, LIFETIME_SECONDS, new_id, seal
+from api.params import LAST_POSITION
 from api.reading import read
 from api.render import project_json
 from domain import reference
-from domain.envelope import CONTROL
 from domain.names import name_of
 from domain.policy import WARNING_CODES
 from domain.ranking import allocation_advice
 from domain.supervision import LEVELS, RULES, evaluate
 from infra import kafka
 from infra.clock import city_today
+from infra.parsing import ascii_integer
 from infra.presenter import event_json, rejection_json
 from infra.settings import Settings
 from infra.tokens import Principal, token_hash
@@ -64,19 +68,23 @@ def language(request: Request) -> str:
 def page(request: Request, template: str, status_code: int = 200, **context: Any) -> HTMLResponse:
     lang = language(request)
     parts = request.url.path.split("/")
+    session = getattr(request.state, "session", None)
     html = environment(lang).get_template(template).render(
         request_path=request.url.path, query=request.url.query, navigation=NAVIGATION,
         section=parts[2] if len(parts) > 2 and parts[2] else "overview",
-        who=getattr(request.state, "principal", None), **context)
+        who=getattr(request.state, "principal", None),
+        # The token of this session's forms (sign-out, ...): see api/console/forms.py.
+        csrf=form_token(settings_of(request).session_secret, session.session_id) if session else None, **context)
     return HTMLResponse(html, status_code=status_code, headers={
         "Content-Security-Policy": POLICY, "Cache-Control": "no-store", "Referrer-Policy": "same-origin"})
 
 
 def signed_in(request: Request) -> Principal:
-    found = session_principal(request)
+    session = open_session(request)
+    found = settings_of(request).tokens.get(session.token_sha256) if session else None
     if found is None:
         raise NotSignedIn
-    request.state.principal = found
+    request.state.principal, request.state.session = found, session
     return found
 
 
@@ -107,8 +115,29 @@ def as_of_and_year(request: Request) -> tuple[date, int]:
 
 
 def year_of(request: Request, default: int) -> int:
-    raw = request.query_params.get("year", "")
-    return int(raw) if raw.isdigit() and reference.FIRST_YEAR <= int(raw) <= reference.LAST_YEAR else default
+    found = ascii_integer(request.query_params.get("year"), reference.FIRST_YEAR, reference.LAST_YEAR)
+    return default if found is None else found
+
+
+def whole_number(request: Request, name: str, highest: int) -> int | None:
+    """A count or position from the query, in ASCII digits up to `highest`; anything else None."""
+    return ascii_integer(request.query_params.get(name), 0, highest)
+
+
+def text_filter(request: Request, name: str) -> str | None:
+    """A free-text filter (200 characters at most); one with a control character matches nothing
+    kept (they are refused in every text field), so it is not a filter: None, as if not given."""
+    value = (request.query_params.get(name) or "").strip()[:200]
+    return value if value and not any(unicodedata.category(ch) in ("Cc", "Cs") for ch in value) else None
+
+
+def amount(request: Request, name: str) -> Decimal:
+    """A positive amount under 10^12 from the query; anything else (NaN, infinities, words) 0."""
+    try:
+        value = Decimal((request.query_params.get(name) or "0").strip())
+    except (InvalidOperation, ValueError):
+        return Decimal(0)
+    return value if value.is_finite() and 0 < value < Decimal("1e12") else Decimal(0)
 
 
 def choice(request: Request, name: str, allowed: Any) -> str | None:
@@ -131,17 +160,30 @@ def safe_next(target: str | None) -> str:
 
 @router.get("/login")
 def login_form(request: Request) -> HTMLResponse:
-    return page(request, "login.html", next=safe_next(request.query_params.get("next")), failed=False)
+    return sign_in_page(request, safe_next(request.query_params.get("next")))
+
+
+def sign_in_page(request: Request, target: str, status_code: int = 200, failed: bool = False) -> HTMLResponse:
+    """The sign-in form, bound to this browser by a cookie of its own (sign-in CSRF: another site's
+    page cannot sign this browser in with its token)."""
+    binding = request.cookies.get(SIGN_IN_COOKIE) or ""
+    if not re.fullmatch(r"[A-Za-z0-9_-]{24}", binding):
+        binding = new_id()
+    answer = page(request, "login.html", status_code=status_code, next=target, failed=failed,
+                  sign_in_token=form_token(settings_of(request).session_secret, binding))
+    answer.set_cookie(SIGN_IN_COOKIE, binding, max_age=LIFETIME_SECONDS, httponly=True, samesite="strict",
+                      secure=request.url.scheme == "https", path="/console/login")
+    return answer
 
 
 @router.post("/login")
 async def login(request: Request) -> Response:
-    form = parse_qs((await request.body()).decode("utf-8", errors="replace"))
-    token = (form.get("token") or [""])[0].strip()
-    target = safe_next((form.get("next") or [""])[0])
+    form = await posted_form(request, request.cookies.get(SIGN_IN_COOKIE))
+    token = form.get("token", "").strip()
+    target = safe_next(form.get("next"))
     settings = settings_of(request)
     if not token or settings.principal(token) is None:
-        return page(request, "login.html", status_code=401, next=target, failed=True)
+        return sign_in_page(request, target, status_code=401, failed=True)
     answer = RedirectResponse(target, status_code=303)
     answer.set_cookie(COOKIE, seal(token_hash(token), settings.session_secret), max_age=LIFETIME_SECONDS,
                       httponly=True, samesite="strict", secure=request.url.scheme == "https", path="/")
@@ -149,10 +191,20 @@ async def login(request: Request) -> Response:
 
 
 @router.post("/logout")
-def logout() -> Response:
+async def logout(request: Request) -> Response:
+    session = open_session(request)
     answer = RedirectResponse("/console/login", status_code=303)
+    if session is not None:  # signing out someone not signed in changes nothing: no form to check
+        await posted_form(request, session.session_id)
+        # Recorded in the store: the cookie is refused by every process serving it, not only this browser.
+        await run_in_threadpool(request.app.state.sessions.end, session)
     answer.delete_cookie(COOKIE, path="/")
     return answer
+
+
+def refused(request: Request, why: str) -> HTMLResponse:
+    """A form refused for where it came from (api/console/forms.py): 403, saying why and what to do."""
+    return page(request, "refused.html", status_code=403, why=why)
 
 
 @router.get("/lang/{lang}")
@@ -298,11 +350,8 @@ def rankings(request: Request) -> HTMLResponse:
         ranking = sedimentation.ranking(view.db, view.tables(sedimentation.Sedimentation), year, as_of,
                                         settings.thresholds)
     factor = choice(request, "factor", ("land", "energy", "special_bond")) or "land"
-    try:
-        total = Decimal(request.query_params.get("total") or "0")
-    except InvalidOperation:
-        total = Decimal(0)
-    advice = allocation_advice(ranking, total) if 0 < total < Decimal("1e12") else []
+    total = amount(request, "total")
+    advice = allocation_advice(ranking, total) if total else []
     return page(request, "rankings.html", as_of=as_of, year=year, ranking=ranking, factor=factor, total=total,
                 advice=advice, export=export("/v1/rankings/districts", format="xlsx", year=year,
                                              as_of=as_of.isoformat()))
@@ -325,17 +374,13 @@ def warnings_page(request: Request) -> HTMLResponse:
 @router.get("/audit")
 def audit_page(request: Request) -> HTMLResponse:
     signed_in(request)
-    query = request.query_params
-    # No stored name holds a control character (and PostgreSQL cannot be asked for NUL): they match nothing.
-    text = {name: CONTROL.sub("\ufffd", (query.get(name) or "").strip()[:200]) or None
+    text = {name: text_filter(request, name)
             for name in ("department", "actor", "submitted_by", "type", "project", "message_id")}
-    late = query.get("late_days", "")
-    after = query.get("after", "0")
     filters = {**text, "district": choice(request, "district", reference.DISTRICTS),
                "from": day(request, "from", None), "to": day(request, "to", None),
                "recorded_from": day(request, "recorded_from", None), "recorded_to": day(request, "recorded_to", None),
-               "late_days": int(late) if late.isdigit() and int(late) <= 36_500 else None}
-    position = int(after) if after.isdigit() and int(after) <= 2**53 else 0
+               "late_days": whole_number(request, "late_days", 36_500)}
+    position = whole_number(request, "after", LAST_POSITION) or 0
     with read(request, audit.AuditTrail) as view:
         found = audit.searched(view.db, view.tables(audit.AuditTrail), filters, position, 200)
     for entry in found:  # the others are reductions or districts: no page of their own
@@ -350,8 +395,7 @@ def audit_page(request: Request) -> HTMLResponse:
 @router.get("/rejections")
 def rejections_page(request: Request) -> HTMLResponse:
     who = signed_in(request)
-    after = request.query_params.get("after", "0")
-    position = int(after) if after.isdigit() and int(after) <= 2**53 else 0
+    position = whole_number(request, "after", LAST_POSITION) or 0
     listed = request.app.state.ledger.rejections(position, 100, sent_by=who if who.role == "portal" else None)
     return page(request, "rejections.html", rejections=[rejection_json(i) for i in listed.items],
                 next_after=listed.next_after, after=position, export=export("/v1/rejections", format="xlsx"))

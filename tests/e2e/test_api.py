@@ -13,6 +13,7 @@ from api.app import create_app
 from domain.commands import COMMANDS
 from infra.bootstrap import build_ledger
 from infra.settings import Settings
+from tests.conftest import LOCAL
 from tests.portal import CODE, admitted, land_quota, msg
 
 ADMIN = {"Authorization": "Bearer dev-admin"}
@@ -23,7 +24,7 @@ NR_PORTAL = {"Authorization": "Bearer dev-natural_resources"}
 @pytest.fixture
 def client(settings: Settings) -> Iterator[TestClient]:
     ledger = build_ledger(settings)
-    with TestClient(create_app(ledger, settings)) as test_client:
+    with TestClient(create_app(ledger, settings), base_url=LOCAL) as test_client:
         yield test_client
     ledger.close()
 

@@ -13,12 +13,12 @@ from api.app import create_app
 from api.console.i18n import translations
 from infra.settings import Settings
 from tests.conftest import submit
+from tests.console import post_sign_in, sign_in, sign_out
 from tests.portal import admitted, msg
 from tests.readmodels import demo_store
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "api" / "console" / "templates"
 HOSTILE = ("<script>alert(1)</script>", '"><img src=x onerror=alert(1)>')
-FORM = {"content-type": "application/x-www-form-urlencoded"}
 
 
 @pytest.fixture
@@ -31,30 +31,23 @@ def client(settings: Settings) -> Iterator[TestClient]:
         runner = Runner(ledger, settings)
         runner.run_until_caught_up()
         runner.close()
-        with TestClient(create_app(ledger, settings, reads), base_url="https://yaosu.test") as test:
+        with TestClient(create_app(ledger, settings, reads), base_url="https://localhost") as test:
             yield test
-
-
-def sign_in(client: TestClient, token: str = "dev-supervisor") -> None:
-    answer = client.post("/console/login", content=f"token={token}&next=/console/alerts", headers=FORM,
-                         follow_redirects=False)
-    assert answer.status_code == 303 and answer.headers["location"] == "/console/alerts"
 
 
 def test_pages_want_a_session_and_the_cookie_is_kept_close(client: TestClient) -> None:
     away = client.get("/console/alerts?as_of=2021-09-30", follow_redirects=False)
     assert away.status_code == 303 and away.headers["location"] == "/console/login?next=/console/alerts%3Fas_of%3D2021-09-30"
-    wrong = client.post("/console/login", content="token=nope&next=/console", headers=FORM)
+    wrong = post_sign_in(client, "nope")
     assert wrong.status_code == 401 and "令牌无效" in wrong.text
-    answer = client.post("/console/login", content="token=dev-supervisor&next=https://evil.example/",
-                         headers=FORM, follow_redirects=False)
+    answer = post_sign_in(client, "dev-supervisor", "https://evil.example/")
     assert answer.headers["location"] == "/console"  # never sent elsewhere
     cookie = answer.headers["set-cookie"]
     assert "HttpOnly" in cookie and "SameSite=strict" in cookie and "Secure" in cookie  # served over HTTPS here
     assert "dev-supervisor" not in cookie  # the token's hash is signed in it, never the token
     assert client.get("/console").status_code == 200
     assert client.get("/v1/alerts?as_of=2021-09-30").status_code == 200  # the API's exports open with it too
-    out = client.post("/console/logout", follow_redirects=False)
+    out = sign_out(client)
     assert out.status_code == 303 and client.get("/console", follow_redirects=False).status_code == 303
 
 

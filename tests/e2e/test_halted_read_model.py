@@ -9,6 +9,7 @@ import httpx
 
 from infra.bootstrap import build_ledger
 from infra.settings import Settings
+from tests.console import sign_in
 from tests.e2e.test_server import ADMIN, SUPERVISOR, serving, yaosu
 from tests.integration.test_halts import LATER, NEEDS_A_NAME, eventually, inject, registration_of
 from tests.portal import CODE, admitted
@@ -48,7 +49,7 @@ def halt_seen_and_skipped(server: str, store: str) -> None:
     assert http.get(f"/v1/stages?min_position={later}&wait_ms=200", headers=SUPERVISOR).status_code == 503
 
     console = httpx.Client(base_url=server, timeout=30)
-    console.post("/console/login", data={"token": "dev-supervisor"})
+    sign_in(console)
     page = console.get("/console/health")
     assert page.status_code == 200 and 'id="halted"' in page.text and "已停止" in page.text
 

@@ -16,6 +16,7 @@ from infra.ledger import Ledger
 from infra.settings import Settings
 from projections.read import ReadModels
 from projections.runner import Runner
+from tests.conftest import LOCAL
 from tests.portal import CODE, OTHER, msg, register
 
 SUPERVISOR = {"Authorization": "Bearer dev-supervisor"}
@@ -34,7 +35,7 @@ def ledger(settings: Settings) -> Iterator[Ledger]:
 
 @pytest.fixture
 def client(ledger: Ledger, settings: Settings) -> Iterator[TestClient]:
-    with TestClient(create_app(ledger, settings)) as test:
+    with TestClient(create_app(ledger, settings), base_url=LOCAL) as test:
         yield test
 
 
@@ -127,7 +128,7 @@ def test_lagging_counts_a_month_once_its_report_is_due(client: TestClient, ledge
     runner.close()
     reads = ReadModels(settings)
     try:
-        with TestClient(create_app(ledger, settings, reads)) as reader:
+        with TestClient(create_app(ledger, settings, reads), base_url=LOCAL) as reader:
             def lagging(as_of: str) -> list[tuple[str, str]]:
                 answer = reader.get(f"/v1/alerts?as_of={as_of}&rule=lagging", headers=SUPERVISOR)
                 assert answer.status_code == 200, answer.text

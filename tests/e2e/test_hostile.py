@@ -20,6 +20,7 @@ from infra import presenter
 from infra.inbound import KEPT_BYTES, MAX_DEPTH
 from infra.ledger import Ledger
 from infra.settings import Settings
+from tests.conftest import LOCAL
 from tests.portal import CODE, admitted, msg
 
 ADMIN = {"Authorization": "Bearer dev-admin"}
@@ -28,7 +29,7 @@ SUPERVISOR = {"Authorization": "Bearer dev-supervisor"}
 
 @pytest.fixture
 def client(ledger: Ledger, settings: Settings) -> Iterator[TestClient]:
-    with TestClient(create_app(ledger, settings), raise_server_exceptions=False) as test_client:
+    with TestClient(create_app(ledger, settings), base_url=LOCAL, raise_server_exceptions=False) as test_client:
         yield test_client
 
 
@@ -174,8 +175,11 @@ def test_out_of_range_parameters_are_400(client: TestClient, path: str) -> None:
 
 
 def test_a_trailing_slash_is_not_redirected_with_the_callers_host(client: TestClient) -> None:
-    answer = client.get("/v1/events/", headers={**SUPERVISOR, "Host": "evil.example"}, follow_redirects=False)
+    answer = client.get("/v1/events/", headers={**SUPERVISOR, "Host": "localhost:8000"}, follow_redirects=False)
     assert answer.status_code == 404 and "location" not in answer.headers
+    # Another name is not served at all (issue 19, item 9).
+    answer = client.get("/v1/events/", headers={**SUPERVISOR, "Host": "evil.example"}, follow_redirects=False)
+    assert answer.status_code == 400 and answer.json()["code"] == "host_not_allowed"
 
 
 def test_every_answer_says_nosniff_and_a_failure_closes_the_connection(

@@ -14,6 +14,7 @@ import schemathesis
 
 from api.app import create_app
 from infra.settings import Settings
+from tests.conftest import serving_testserver
 from tests.readmodels import demo_store
 
 ADMIN = {"Authorization": "Bearer dev-admin"}
@@ -44,7 +45,8 @@ def unavailable_only_when_behind(ctx: Any, response: Any, case: Any) -> bool | N
 @pytest.fixture
 def api_schema(settings: Settings) -> Iterator[Any]:
     with demo_store(settings, projects=30) as (ledger, reads):
-        yield schemathesis.openapi.from_asgi("/openapi.json", create_app(ledger, settings, reads), config=CONFIG)
+        yield schemathesis.openapi.from_asgi("/openapi.json", create_app(ledger, serving_testserver(settings), reads),
+                                             config=CONFIG)
 
 
 schema = schemathesis.pytest.from_fixture("api_schema")

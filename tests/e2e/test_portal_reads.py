@@ -23,8 +23,8 @@ from infra.settings import Settings
 from infra.tokens import Principal, may_read_body
 from projections.read import ReadModels
 from projections.runner import Runner
-from tests.conftest import submit
-from tests.e2e.test_console import sign_in
+from tests.conftest import LOCAL, submit
+from tests.console import sign_in
 from tests.portal import CODE, admitted, msg
 from tests.unit.test_parking import parking
 
@@ -56,7 +56,7 @@ def client(ledger: Ledger, settings: Settings) -> Iterator[TestClient]:
     submit(ledger, *admitted(CODE))
     reads = ReadModels(settings)
     try:
-        with TestClient(create_app(ledger, settings, reads)) as test:
+        with TestClient(create_app(ledger, settings, reads), base_url=LOCAL) as test:
             for department, token in PORTALS.items():
                 messages = sent(department)
                 answer = test.post("/v1/messages", json=messages["http"], headers=bearer(token))

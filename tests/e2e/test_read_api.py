@@ -13,6 +13,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from api import schemas
 from api.app import create_app
 from infra.settings import Settings
+from tests.conftest import LOCAL
 from tests.readmodels import demo_store
 
 SUPERVISOR = {"Authorization": "Bearer dev-supervisor"}
@@ -20,7 +21,7 @@ SUPERVISOR = {"Authorization": "Bearer dev-supervisor"}
 
 @pytest.fixture
 def client(settings: Settings) -> Iterator[TestClient]:
-    with demo_store(settings, projects=60) as (ledger, reads), TestClient(create_app(ledger, settings, reads)) as test:
+    with demo_store(settings, projects=60) as (ledger, reads), TestClient(create_app(ledger, settings, reads), base_url=LOCAL) as test:
         yield test
 
 

@@ -30,7 +30,7 @@ from infra.ledger import Ledger
 from infra.settings import Settings
 from projections.read import CONNECTIONS, ReadModels
 from projections.runner import Runner
-from tests.conftest import submit
+from tests.conftest import LOCAL, submit
 from tests.e2e.test_read_your_writes import post, project_code
 from tests.e2e.test_server import SUPERVISOR, environment, serving, yaosu
 from tests.portal import admitted
@@ -119,7 +119,7 @@ def answering(ledger: Ledger, settings: Settings, cache_mb: float) -> Iterator[t
     reads = ReadModels(settings)
     app = create_app(ledger, replace(settings, answer_cache_mb=cache_mb), reads)
     try:
-        with TestClient(app, headers=SUPERVISOR) as client:
+        with TestClient(app, headers=SUPERVISOR, base_url=LOCAL) as client:
             yield client, app.state.answers
     finally:
         reads.close()

@@ -21,7 +21,7 @@ from infra.ledger import Ledger
 from infra.settings import Settings
 from projections.read import ReadModels
 from projections.runner import Runner
-from tests.conftest import fresh_store, submit
+from tests.conftest import LOCAL, fresh_store, submit
 from tests.e2e.test_server import ADMIN, SUPERVISOR, environment, serving
 from tests.portal import admitted, msg
 
@@ -85,7 +85,7 @@ def test_every_read_model_answer_says_its_position(ledger: Ledger, settings: Set
     runner.run_until_caught_up()
     reads = ReadModels(settings)
     try:
-        with TestClient(create_app(ledger, settings, reads)) as client:
+        with TestClient(create_app(ledger, settings, reads), base_url=LOCAL) as client:
             for path in READ_MODEL_ENDPOINTS:
                 answer = client.get(path, headers=SUPERVISOR)
                 assert answer.status_code == 200, (path, answer.text)
@@ -102,7 +102,7 @@ def test_a_position_not_reached_in_time_is_503_read_model_behind(ledger: Ledger,
     submit(ledger, admitted(project_code(2))[0])
     reads = ReadModels(settings)
     try:
-        with TestClient(create_app(ledger, settings, reads)) as client:
+        with TestClient(create_app(ledger, settings, reads), base_url=LOCAL) as client:
             for wanted, wait_ms in ((ledger.head(), 200), (ledger.head() + 1000, 5000)):
                 answer = client.get("/v1/stages", params={"min_position": wanted, "wait_ms": wait_ms},
                                     headers=SUPERVISOR)
@@ -131,7 +131,7 @@ def test_kept_answers_are_given_again_only_while_the_read_models_stand_still(led
     reads = ReadModels(settings)
     keeping, plain = create_app(ledger, settings, reads), create_app(ledger, replace(settings, answer_cache_mb=0), reads)
     try:
-        with TestClient(keeping) as kept, TestClient(plain) as fresh:
+        with TestClient(keeping, base_url=LOCAL) as kept, TestClient(plain, base_url=LOCAL) as fresh:
             def answers(client: TestClient) -> dict[str, tuple[str, bytes]]:
                 found = {}
                 for path in READ_MODEL_ENDPOINTS:

@@ -28,6 +28,7 @@ from infra.settings import Settings
 from projections.catalog import Catalog
 from projections.read import ReadModels
 from projections.runner import Runner
+from tests.console import sign_in
 from tests.portal import REGISTRATION
 
 ADMIN = {"Authorization": "Bearer dev-admin", "Content-Type": "application/json"}
@@ -47,7 +48,7 @@ class Path:
 
 @pytest.fixture(scope="module", params=["sqlite", "postgres"])
 def path(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    from tests.conftest import fresh_store
+    from tests.conftest import LOCAL, fresh_store
 
     pg = request.getfixturevalue("pg_url") if request.param == "postgres" else None
     settings_ = Settings(store=fresh_store(request.param, tmp_path_factory.mktemp("unicode"), pg))
@@ -55,9 +56,9 @@ def path(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactor
     runner = Runner(ledger, settings_)
     reads = ReadModels(settings_)
     try:
-        with TestClient(create_app(ledger, settings_, reads)) as client:
+        with TestClient(create_app(ledger, settings_, reads), base_url=LOCAL) as client:
             runner.run_until_caught_up()
-            client.post("/console/login", data={"token": "dev-supervisor"})
+            sign_in(client)
             yield Path(client, runner, Catalog(runner.db))
     finally:
         reads.close()

@@ -31,7 +31,8 @@ from projections.catalog import Catalog
 from projections.libraries import Libraries
 from projections.read import ReadModels
 from projections.runner import Runner
-from tests.conftest import submit
+from tests.conftest import LOCAL, submit
+from tests.console import sign_in
 from tests.portal import CODE, admitted, msg, register
 from yaosu.cli import main
 
@@ -92,7 +93,7 @@ def test_a_read_model_halts_at_the_event_it_cannot_apply_and_only_a_recorded_ski
         assert runner.generations["audit"].position == ledger.head()
         reads = ReadModels(settings)
         try:
-            with TestClient(create_app(ledger, settings, reads)) as client:
+            with TestClient(create_app(ledger, settings, reads), base_url=LOCAL) as client:
                 ready = client.get("/readyz")
                 assert ready.status_code == 503 and ready.json()["code"] == "read_model_halted"
                 assert {h["read_model"] for h in ready.json()["halted"]} == NEEDS_A_NAME
@@ -104,7 +105,7 @@ def test_a_read_model_halts_at_the_event_it_cannot_apply_and_only_a_recorded_ski
                         'state="active"} 1.0') in metrics
                 assert 'yaosu_projection_halted{event_position="",generation="1",projection="audit",state="active"} 0.0' \
                     in metrics
-                client.post("/console/login", data={"token": "dev-supervisor"})
+                sign_in(client)
                 page = client.get("/console/health")
                 assert page.status_code == 200 and 'id="halted"' in page.text
                 assert f"yaosu projections skip libraries --position {poison}" in page.text
@@ -192,7 +193,7 @@ def test_text_with_nul_stored_by_an_older_version_reaches_every_read_model(ledge
         runner.close()
     reads = ReadModels(settings)
     try:
-        with TestClient(create_app(ledger, settings, reads)) as client:
+        with TestClient(create_app(ledger, settings, reads), base_url=LOCAL) as client:
             members = client.get("/v1/libraries/municipal", headers=SUPERVISOR).json()["members"]
             assert {m["name"] for m in members if m["code"] == code} == {"城关\ufffd项目"}
             history = client.get(f"/v1/projects/{code}/history", headers=SUPERVISOR).json()["events"]
@@ -230,7 +231,7 @@ def test_a_runner_that_fails_outside_any_read_model_is_not_ready_until_it_follow
     follower = threading.Thread(target=runner.run_forever)
     try:
         follower.start()
-        with TestClient(app) as client:
+        with TestClient(app, base_url=LOCAL) as client:
             eventually(lambda: client.get("/readyz").status_code == 200, "ready while it follows")
             failing.set()
             eventually(lambda: client.get("/readyz").json().get("code") == "projections_failing", "not ready")

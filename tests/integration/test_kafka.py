@@ -28,7 +28,7 @@ from infra.ledger import Ledger
 from infra.settings import Settings
 from projections.read import ReadModels
 from projections.runner import Runner
-from tests.conftest import fresh_store
+from tests.conftest import LOCAL, fresh_store
 from tests.kafkatools import (
     business_load,
     differences,
@@ -149,7 +149,7 @@ def test_ten_thousand_portal_messages_exactly_once_with_rejections_and_events_re
         message = orjson.loads(record.value)["message"]
         assert record.key == (v1_key(message) if isinstance(message, dict) else None)
 
-    text = TestClient(create_app(ledger, kafka_settings)).get("/metrics").text
+    text = TestClient(create_app(ledger, kafka_settings), base_url=LOCAL).get("/metrics").text
     lag = {s.labels["name"]: s.value for family in text_string_to_metric_families(text) for s in family.samples
            if family.name in ("yaosu_consumer_lag_messages", "yaosu_relay_lag_events")}
     portal = kafka.topic(kafka_settings, kafka.PORTAL)
@@ -277,7 +277,7 @@ def test_a_message_whose_prerequisite_comes_later_waits_parked_then_passes(
             time.sleep(0.2)
         ((_, origin),) = ledger.waiting()[0].items()
         assert origin.startswith(f"kafka:{kafka.topic(kafka_settings, kafka.PORTAL)}:")
-        app = TestClient(create_app(ledger, kafka_settings, reads))
+        app = TestClient(create_app(ledger, kafka_settings, reads), base_url=LOCAL)
         runner.run_until_caught_up()
         listed = app.get("/v1/parked", headers=supervisor).json()["parked"]
         assert [(p["message_id"], p["code"]) for p in listed] == [("early-1", "unknown_reference")]

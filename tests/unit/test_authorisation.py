@@ -21,6 +21,7 @@ from infra.bootstrap import build_ledger
 from infra.ledger import Ledger
 from infra.settings import Settings
 from infra.tokens import Principal
+from tests.conftest import LOCAL
 from tests.portal import AT, CODE, DISTRICT, EXAMPLES, NEW_CODE, OWNER, REGISTRATION, SETUP, msg
 
 DEPARTMENTS = [*reference.DEPARTMENTS, *(reference.district_portal(d) for d in reference.DISTRICTS)]
@@ -138,7 +139,8 @@ def test_over_http_a_role_that_cannot_submit_stores_nothing(store: str, token: s
     settings = Settings(store=store)
     ledger = build_ledger(settings)
     try:
-        with TestClient(create_app(ledger, settings), headers={"Authorization": f"Bearer {token}"}) as client:
+        with TestClient(create_app(ledger, settings), headers={"Authorization": f"Bearer {token}"},
+                        base_url=LOCAL) as client:
             before = ledger.head()
             junk = client.post("/v1/messages", json=[{"junk": n} for n in range(1000)])
             one = client.post("/v1/messages", json=msg("project.registered", REGISTRATION, code=NEW_CODE, at=AT,

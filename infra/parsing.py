@@ -1,0 +1,20 @@
+"""Numbers read from what a caller sends (query values, headers): ASCII digits only.
+
+`str.isdigit` is true of superscripts (`²`), and `int()` takes other scripts' digits, underscores,
+spaces and signs: a check with one and a conversion with the other answered 500. One parser, used
+wherever a number comes from outside.
+"""
+
+from __future__ import annotations
+
+import re
+
+_ASCII_DIGITS = re.compile(r"[0-9]{1,19}")  # `[0-9]`, not `\d`: `\d` is any script's digit
+
+
+def ascii_integer(text: str | None, lowest: int = 0, highest: int = 2**63 - 1) -> int | None:
+    """The integer `text` spells in ASCII digits, if it is one within [lowest, highest]; else None."""
+    if text is None or not _ASCII_DIGITS.fullmatch(text):
+        return None
+    value = int(text)
+    return value if lowest <= value <= highest else None
