@@ -8,6 +8,7 @@ import getpass
 import logging
 import os
 import signal
+import socket
 import sys
 import threading
 from datetime import date
@@ -46,22 +47,47 @@ def cmd_serve(args: argparse.Namespace, wiring: Wiring) -> int:
               "reach this server (e.g. yaosu.example.gov.cn), comma-separated; only loopback names are served "
               "without it", file=sys.stderr)
         return 2
+    taken = port_taken(args.host, args.port)
+    if taken:
+        print(f"yaosu serve: cannot listen on {args.host}:{args.port} ({taken}): choose another port with --port "
+              f"(make run PORT={args.port + 1})", file=sys.stderr)
+        return 2
     runner = wiring.runner() if args.projections and wiring.keeps_read_models else None
     app = wiring.app(runner)
-    if runner is not None:
-        threading.Thread(target=runner.run_forever, name="projections", daemon=True).start()
+    following = threading.Thread(target=runner.run_forever, name="projections", daemon=True) if runner else None
+    if following is not None:
+        following.start()
     if settings.development_tokens:
         logging.getLogger("yaosu").warning(
             "using the development tokens (dev-admin, dev-supervisor, dev-<department>): set YAOSU_TOKENS_FILE in production")
     logging.getLogger("yaosu").info("serving %s on http://%s:%d", settings.store_for_logs, args.host, args.port)
     settle_heap()
+    # uvicorn stops on SIGTERM and then raises it again to the handler it found: a handler that returns
+    # lets the clean-up below run (the default one would end the process before it).
+    signal.signal(signal.SIGTERM, lambda *_: None)
     try:
         uvicorn.run(app, host=args.host, port=args.port, log_level="info", access_log=args.access_log,
                     http=bounded(settings.read_timeout_seconds))
     finally:
-        if runner is not None:
+        if runner is not None and following is not None:
             runner.stop()
+            following.join(timeout=30)  # it stops between batches
+            runner.close()
+        wiring.close()  # every connection closed: SQLite folds its write-ahead log back and removes it
     return 0
+
+
+def port_taken(host: str, port: int) -> str | None:
+    """Why `host:port` cannot be listened on (in use, not this machine's), or None: asked before saying
+    "serving", which uvicorn prints before it finds out."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn does: TIME_WAIT is no obstacle
+        try:
+            probe.bind((host, port))
+        except OSError as error:
+            return error.strerror or str(error)
+    return None
 
 
 def cmd_demo(args: argparse.Namespace, wiring: Wiring) -> int:

@@ -28,6 +28,7 @@ class Wiring:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self._ledger: Ledger | None = None
+        self._reads: list[ReadModels] = []
 
     @property
     def ledger(self) -> Ledger:
@@ -49,11 +50,22 @@ class Wiring:
 
         ledger = self.ledger  # first: opening the store makes its schema, where the read models live
         reads = ReadModels(self.settings) if self.keeps_read_models else None
+        if reads is not None:
+            self._reads.append(reads)
         if runner is not None and reads is not None:
             runner.on_moved(reads.moved)
         app = create_app(ledger, self.settings, reads)
         app.state.runner = runner  # its trouble, if any, makes the server not ready (`/readyz`)
         return app
+
+    def close(self) -> None:
+        """Close what this wiring opened (the read models' connections, then the store's)."""
+        for reads in self._reads:
+            reads.close()
+        self._reads.clear()
+        if self._ledger is not None:
+            self._ledger.close()
+            self._ledger = None
 
     def portal_consumer(self, group: str, batch_size: int) -> PortalConsumer:
         from consumers.portal import PortalConsumer

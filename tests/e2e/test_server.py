@@ -226,3 +226,25 @@ def test_a_chunked_body_over_the_limit_is_refused_while_it_is_read(server: str) 
     except httpx.HTTPError:
         pass  # the server may close the connection while the client is still sending: also a refusal
     assert sent < 20 * 1024 * 1024  # it stopped reading near the 8 MiB limit, not after 100 MiB
+
+
+def test_a_clean_stop_leaves_no_write_ahead_log(tmp_path: Path) -> None:
+    """Every connection closed at SIGTERM: SQLite folds its WAL back into the store and removes it."""
+    store = f"sqlite:///{tmp_path / 'yaosu.db'}"
+    with serving(store) as url:
+        assert httpx.post(f"{url}/v1/messages", json=admitted("2021-620102-48-01-000001"), headers=ADMIN,
+                          timeout=30).status_code == 200
+        assert (tmp_path / "yaosu.db-wal").exists()  # while serving, the log is there
+    assert (tmp_path / "yaosu.db").exists()
+    assert not (tmp_path / "yaosu.db-wal").exists()
+
+
+def test_a_port_in_use_is_said_before_serving_is_claimed(tmp_path: Path) -> None:
+    store = f"sqlite:///{tmp_path / 'yaosu.db'}"
+    with serving(store) as url:
+        port = url.rsplit(":", 1)[1]
+        second = subprocess.run([sys.executable, "-m", "yaosu", "serve", "--port", port], env=environment(store),
+                                capture_output=True, text=True, timeout=60, check=False)
+    assert second.returncode == 2
+    assert f"cannot listen on 127.0.0.1:{port}" in second.stderr and "--port" in second.stderr
+    assert "serving" not in second.stderr + second.stdout
