@@ -165,7 +165,9 @@ class Ledger(Application[UUID]):
                 parking: Parking | None, preload: Sequence[UUID] = ()) -> list[Result]:
         started = time.perf_counter()
         results = self._attempts(prepared, principal, channel, tracking, parking, preload)
-        metrics.count_batch(channel, ((r.status, r.code) for r in results), time.perf_counter() - started)
+        # A parked message counts once when parked and once when decided, not at each try in between.
+        metrics.count_batch(channel, ((r.status, r.code) for r in results if r.status != "parked" or r.position),
+                            time.perf_counter() - started)
         return results
 
     def _attempts(self, prepared: list[Inbound], principal: Principal, channel: str, tracking: Tracking | None,
