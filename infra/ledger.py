@@ -77,6 +77,12 @@ REJECTED_TOPIC = get_topic(MessageReceipt.Rejected)
 PARKING_TOPICS = [get_topic(ParkedMessage.Parked), get_topic(ParkedMessage.Released)]
 
 
+#: By kind of aggregate: the fields that name the subject of its events on Kafka, and their names there.
+_SUBJECTS: dict[str, dict[str, str]] = {
+    "Project": {"code": "project_code"}, "SedimentationAlerts": {"code": "project_code"},
+    "EmissionReduction": {"reduction_id": "reduction_id"}, "QuotaPool": {"year": "year", "factor": "factor"}}
+
+
 @dataclass(frozen=True)
 class Page:
     """Events of the log in order, and the position to read after for the next page."""
@@ -116,7 +122,7 @@ class Ledger(Application[UUID]):
     def __init__(self, env: Any = None) -> None:
         super().__init__(env)
         self._memory: OrderedDict[UUID, Aggregate] = OrderedDict()
-        self._districts: OrderedDict[UUID, str] = OrderedDict()
+        self._about: OrderedDict[UUID, dict[str, Any]] = OrderedDict()
         self._memory_size = int(self.env.get("LEDGER_CACHE_SIZE") or 20000)
         self.submit_budget = float(self.env.get("SUBMIT_BUDGET_SECONDS") or SUBMIT_BUDGET_SECONDS)
         # One batch at a time per process: aggregates in memory are changed in place.
@@ -363,16 +369,26 @@ class Ledger(Application[UUID]):
 
     def district_of(self, event: Any) -> str:
         """The district of an event's aggregate (a project's, a pool's, a reduction's): what keys it on
-        Kafka, so that all events of one aggregate keep their order. Read once per aggregate."""
+        Kafka, so that all events of one aggregate keep their order."""
+        return str(self.about(event)["district"])
+
+    def about(self, event: Any) -> dict[str, Any]:
+        """What an event's record on Kafka names: `district`, the district of its aggregate (its key),
+        and its subject: `project_code` (a project's events and its alerts), `reduction_id`, or a quota
+        pool's `year` and `factor`. Read once per aggregate, from its first event when that says it all."""
         aggregate_id = event.originator_id
-        district = getattr(event, "district", None) or self._districts.get(aggregate_id)
-        if not district:
-            district = getattr(self.get(aggregate_id), "district", None) or CITY_CODE
-        self._districts[aggregate_id] = district
-        self._districts.move_to_end(aggregate_id)
-        if len(self._districts) > self._memory_size:
-            self._districts.popitem(last=False)
-        return str(district)
+        names = self._about.get(aggregate_id)
+        if names is None:
+            kind = type(event).__qualname__.partition(".")[0]
+            fields = _SUBJECTS.get(kind, {})
+            source = event if all(hasattr(event, f) for f in ("district", *fields)) else self.get(aggregate_id)
+            names = {"district": str(getattr(source, "district", None) or CITY_CODE),
+                     **{shown: getattr(source, field) for field, shown in fields.items() if hasattr(source, field)}}
+        self._about[aggregate_id] = names
+        self._about.move_to_end(aggregate_id)
+        if len(self._about) > self._memory_size:
+            self._about.popitem(last=False)
+        return names
 
     def position_of(self, name: str) -> int | None:
         """The position recorded under `name` with the events (a Kafka partition, the relay)."""
