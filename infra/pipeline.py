@@ -151,8 +151,11 @@ def _conflict(uow: BatchUnitOfWork, item: Inbound, sender: str, submitted_by: st
     reason = f"message_id {item.message_id} was already used for a different body"
     conflict = conflict_receipt_id(sender, item.message_id or "", item.digest)
     if uow.find_receipt(conflict) is not None:  # this very conflicting body was kept already
-        return (Result(item.message_id, "rejected", code="conflict", reason=reason),
-                uow.end_message() if released else None)
+        result = Result(item.message_id, "rejected", code="conflict", reason=reason)
+        if released:
+            return result, uow.end_message()
+        uow.abandon_message()
+        return result, None
     return _reject(uow, conflict, item, None, Rejection("conflict", reason), submitted_by, channel)
 
 
