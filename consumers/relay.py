@@ -22,7 +22,8 @@ from typing import Any
 import orjson
 from eventsourcing.utils import get_topic
 
-from domain.alerts import SedimentationAlerts
+from domain.alerts import SedimentationAlerts, SupervisionClock
+from domain.parking import ParkedMessage
 from domain.project import Project
 from domain.quota import QuotaPool
 from domain.receipt import MessageReceipt
@@ -43,6 +44,10 @@ REJECTED = get_topic(MessageReceipt.Rejected)
 #: of a project's alert record, checkpoints (to `yaosu.audit.v1`), and whatever is added to it later.
 CONTRACT = (*(f"{get_topic(cls)}." for cls in (Project, QuotaPool, EmissionReduction)),
             get_topic(SedimentationAlerts.Changed))
+
+#: The pipeline's own bookkeeping, not published either and in no audit trail (an alert record's
+#: opening and checkpoints are not published, but are in the audit trail).
+BOOKKEEPING = tuple(f"{get_topic(cls)}." for cls in (MessageReceipt, ParkedMessage, SupervisionClock))
 
 
 def published(topic: str) -> bool:
