@@ -20,6 +20,7 @@ from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from infra import metrics
+from infra.ledger import Contended
 from infra.parsing import ascii_integer
 from projections.db import NotBuilt
 from projections.read import ReadModelBehind
@@ -80,6 +81,11 @@ def install(app: FastAPI) -> None:
     async def _http(_: Request, error: StarletteHTTPException) -> Response:
         code = {404: "not_found", 405: "method_not_allowed"}.get(error.status_code, "http_error")
         return problem(error.status_code, code, str(error.detail), dict(error.headers or {}))
+
+    @app.exception_handler(Contended)
+    async def _contended(_: Request, error: Contended) -> Response:
+        # Others kept changing what this batch read, past its budget: nothing was stored; send it again.
+        return problem(503, "contended", str(error), {"Retry-After": str(error.retry_after)})
 
     @app.exception_handler(NotBuilt)
     async def _not_built(_: Request, error: NotBuilt) -> Response:

@@ -40,7 +40,7 @@ async def read_body(request: Request, limit: int = MAX_BODY_BYTES) -> bytes:
 @router.post(
     "/v1/messages",
     response_model=schemas.SubmitResponse,
-    responses=problems(400, 401, 403, 413),
+    responses=problems(400, 401, 403, 413, 503),
     openapi_extra={"requestBody": {"required": True, "content": {"application/json": {
         "schema": {"$ref": "#/components/schemas/MessagesBody"}}}}},
 )

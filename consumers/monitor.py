@@ -25,7 +25,7 @@ from kafka.partitioner.default import murmur2
 from domain.alerts import CLOCK_ID, SedimentationAlerts, SupervisionClock, alert_changes, alerts_id
 from domain.reference import district_of
 from domain.supervision import Alert, ProjectFacts, evaluate
-from infra import kafka, presenter
+from infra import kafka, metrics, presenter
 from infra.clock import city_today
 from infra.ledger import Ledger
 from infra.resilience import keep_running
@@ -40,6 +40,8 @@ CHANGED = get_topic(SedimentationAlerts.Changed)
 OWN_TOPICS = frozenset(get_topic(cls) for cls in (SedimentationAlerts.Opened, SedimentationAlerts.Changed,
                                                   SupervisionClock.Started, SupervisionClock.DayEvaluated))
 MAX_CATCH_UP_DAYS = 800
+#: The label of the monitor's own metrics.
+MONITOR = "yaosu-monitor"
 
 
 class Interrupted(Exception):
@@ -135,6 +137,9 @@ class Monitor:
                 if attempt == 4:
                     raise
         self.publish()
+        clock: SupervisionClock | None = self.ledger.get(CLOCK_ID)
+        if clock is not None and clock.evaluated_through is not None:
+            metrics.MONITOR_BEHIND.labels(MONITOR).set(max((today - clock.evaluated_through).days, 0))
         return made
 
     def _evaluate_through(self, today: date) -> int:
@@ -147,6 +152,7 @@ class Monitor:
         day = first
         while day <= today and not self.stopping.is_set():
             made += self._evaluate(day, clock if (last is None or day > last) else None)
+            metrics.MONITOR_DAYS.labels(MONITOR).inc()
             day += timedelta(days=1)
         return made
 
@@ -169,6 +175,8 @@ class Monitor:
                 recorded.pop((change.project_code, change.key), None)
             else:
                 recorded[(change.project_code, change.key)] = change.alert.level
+        for change in changes:
+            metrics.ALERT_CHANGES.labels(change.change).inc()
         if changes:
             log.info("%s: %d alert change(s)", day, len(changes))
         return len(changes)
@@ -216,22 +224,24 @@ class Monitor:
         while batch := self.ledger.notifications_after(after, 5000, [CHANGED]):
             for n in batch:
                 e: Any = self.ledger.decode(n)
-                key = self.ledger.district_of(e).encode()  # as on every topic: by district
+                district = self.ledger.district_of(e)
+                key = district.encode()  # as on every topic: by district, named in the value (v1.2)
                 partition = partitions[(murmur2(key) & 0x7FFFFFFF) % len(partitions)]  # Kafka's own choice
                 if n.id <= self._published.get(partition, 0):
                     continue
                 value = sedimentation.alert_json(e.audit.subject, e.rule, e.ref, e.level, e.since, e.detail,
                                                  department=e.department, leader=e.leader, change=e.change,
-                                                 as_of=e.audit.business_date, position=n.id)
-                futures.append(self._producer.send(kafka.topic(self.settings, kafka.ALERTS), key=key,
+                                                 as_of=e.audit.business_date, position=n.id, district=district)
+                futures.append((e.change, self._producer.send(kafka.topic(self.settings, kafka.ALERTS), key=key,
                                                    value=presenter.dumps(value),
                                                    partition=partition,
-                                                   headers=[("position", str(n.id).encode())]))
+                                                   headers=[("position", str(n.id).encode())])))
                 self._published[partition] = n.id
             after = batch[-1].id
         self._producer.flush()
-        for future in futures:
+        for change, future in futures:
             future.get(timeout=30)
+            metrics.ALERTS_PUBLISHED.labels(change).inc()
         return len(futures)
 
     # --- following -----------------------------------------------------------------------------

@@ -22,7 +22,7 @@ from kafka.errors import KafkaError
 from kafka.structs import OffsetAndMetadata
 
 from infra import kafka
-from infra.ledger import AlreadyTracked, Ledger
+from infra.ledger import AlreadyTracked, Contended, Ledger
 from infra.pipeline import Parking
 from infra.resilience import keep_running
 from infra.settings import Settings
@@ -105,6 +105,10 @@ class PortalConsumer:
                      tp.partition, already.stored)
             client.seek(tp, already.stored + 1)
             return
+        except Contended as contended:  # nothing of it stored: read it again at the next poll
+            log.warning("partition %d offsets %d-%d: %s", tp.partition, records[0].offset, last, contended)
+            client.seek(tp, records[0].offset)
+            return
         self.processed += len(records)
         counts: dict[str, int] = {}
         for r in results:
@@ -128,7 +132,11 @@ class PortalConsumer:
         mine = [i for i, origin in self._waiting.items() if origin.partition("@")[0] in self._owned]
         if not mine:
             return 0
-        results = self.ledger.retry_parked(mine, principal=KAFKA_PRINCIPAL, parking=self.parking())
+        try:
+            results = self.ledger.retry_parked(mine, principal=KAFKA_PRINCIPAL, parking=self.parking())
+        except Contended as contended:  # they wait on, and are tried again after the next batch
+            log.warning("parked messages: %s", contended)
+            return len(mine)
         decided = [r for r in results if r.status != "parked"]
         if decided:
             log.info("parked messages: %d decided (%s), %d still waiting", len(decided),

@@ -1,9 +1,10 @@
 """`yaosu relay`: every domain event to `yaosu.events.v1`, in store order (the outbox), and the audit
 chain's daily checkpoints to `yaosu.audit.v1`.
 
-Domain events only: projects, quota pools, reductions and alert changes, not the pipeline's own
-bookkeeping (receipts, parked messages, the monitor's clock). Key: the district of the event's
-aggregate, as on the inbound topic; header `position`. Messages rejected from Kafka also go to
+Contract events only: projects, quota pools, reductions and alert changes, not the store's own
+records (receipts, parked messages, the monitor's clock, an alert record's opening). Key: the
+district of the event's aggregate, as on the inbound topic, named in the value as `district`
+beside its subject (`project_code`, `reduction_id`, a pool's `year` and `factor`); header `position`. Messages rejected from Kafka also go to
 `yaosu.portal.v1.rejected` with their code and reason, under the key they came with: the event
 store is the outbox, so a rejection is forwarded even if the portal consumer crashed right after
 storing it.
@@ -21,10 +22,13 @@ from typing import Any
 import orjson
 from eventsourcing.utils import get_topic
 
-from domain.alerts import SupervisionClock
+from domain.alerts import SedimentationAlerts, SupervisionClock
 from domain.parking import ParkedMessage
+from domain.project import Project
+from domain.quota import QuotaPool
 from domain.receipt import MessageReceipt
-from infra import kafka, presenter
+from domain.reduction import EmissionReduction
+from infra import kafka, metrics, presenter
 from infra.ledger import Ledger
 from infra.resilience import keep_running
 from infra.settings import Settings
@@ -35,8 +39,20 @@ TRACKING = "relay:" + kafka.EVENTS
 
 
 REJECTED = get_topic(MessageReceipt.Rejected)
-#: Events of the pipeline's own aggregates: kept in the store, not published.
+#: What `yaosu.events.v1` carries: the contract's events (projects, quota pools, reductions, alert
+#: changes). The rest is the store's own: receipts, parked messages, the monitor's clock, the opening
+#: of a project's alert record, checkpoints (to `yaosu.audit.v1`), and whatever is added to it later.
+CONTRACT = (*(f"{get_topic(cls)}." for cls in (Project, QuotaPool, EmissionReduction)),
+            get_topic(SedimentationAlerts.Changed))
+
+#: The pipeline's own bookkeeping, not published either and in no audit trail (an alert record's
+#: opening and checkpoints are not published, but are in the audit trail).
 BOOKKEEPING = tuple(f"{get_topic(cls)}." for cls in (MessageReceipt, ParkedMessage, SupervisionClock))
+
+
+def published(topic: str) -> bool:
+    """Whether an event of this stored topic is published on `yaosu.events.v1`."""
+    return topic.startswith(CONTRACT)
 
 
 def rejected_value(event: Any) -> bytes:
@@ -81,6 +97,8 @@ class Relay:
         start = self.position
         notifications = self.ledger.notifications_after(start, self.batch_size)
         if not notifications:
+            metrics.RELAY_POSITION.labels(TRACKING).set(start)
+            metrics.RELAY_BEHIND.labels(TRACKING).set(0)
             return 0
         futures = []
         for n in notifications:
@@ -96,14 +114,24 @@ class Relay:
                 stored = self.ledger.stored_item(n)
                 futures.append(producer.send(kafka.topic(self.settings, kafka.AUDIT), key=b"checkpoint",
                                              value=presenter.dumps(presenter.event_json(stored)), headers=headers))
-            elif not n.topic.startswith(BOOKKEEPING):
+            elif published(n.topic):
                 stored = self.ledger.stored_item(n)
-                key = self.ledger.district_of(stored.event).encode() if stored.event is not None else None
+                # Each record names what its key means (`district`) and its subject (v1.2), beside the
+                # history item it always was.
+                about = self.ledger.about(stored.event) if stored.event is not None else {}
+                key = str(about["district"]).encode() if about else None
                 futures.append(producer.send(kafka.topic(self.settings, kafka.EVENTS), key=key,
-                                             value=presenter.dumps(presenter.event_json(stored)), headers=headers))
+                                             value=presenter.dumps({**presenter.event_json(stored), **about}),
+                                             headers=headers))
         producer.flush()
+        sent: dict[str, int] = {}
         for future in futures:
-            future.get(timeout=30)  # raises if the broker refused any of them
+            topic = future.get(timeout=30).topic  # raises if the broker refused any of them
+            sent[topic] = sent.get(topic, 0) + 1
         self.ledger.record_position(TRACKING, notifications[-1].id)
+        for topic, records in sent.items():
+            metrics.RELAYED.labels(topic).inc(records)
+        metrics.RELAY_POSITION.labels(TRACKING).set(notifications[-1].id)
+        metrics.RELAY_BEHIND.labels(TRACKING).set(max(self.ledger.head() - notifications[-1].id, 0))
         log.info("relayed positions %d-%d", notifications[0].id, notifications[-1].id)
         return len(notifications)

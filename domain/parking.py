@@ -3,8 +3,12 @@
 Kafka keeps order only within a partition, so a grant can arrive before the registration of its
 project, or an advance before its reduction. Such a message (`unknown_project`,
 `unknown_reference`) is parked instead of rejected, tried again after each later batch that
-stores something, and rejected for good only once its window has passed. A parked message has no
-receipt yet: its message_id is not used up until it is released.
+stores something, and rejected for good only once its window has passed.
+
+Its message_id is taken when it is parked: the first body decides the id, whether it waits or
+not, so another body under the same id is a `conflict` while it waits (as it would be after a
+direct load). It is judged again only once what it waits for is there; if that never comes, it is
+rejected for good with the code it was parked for, not with whatever later state says of it.
 """
 
 from __future__ import annotations
@@ -15,7 +19,10 @@ from uuid import UUID, uuid5
 
 from eventsourcing.domain import Aggregate, event
 
+from domain.envelope import Envelope
+from domain.handlers import UnitOfWork, project_of, reduction_of
 from domain.project import NAMESPACE
+from domain.rejections import Rejection
 
 #: Rejections that may only mean "not yet" for a message from Kafka.
 PARKABLE: Final = frozenset({"unknown_project", "unknown_reference"})
@@ -24,6 +31,20 @@ PARKABLE: Final = frozenset({"unknown_project", "unknown_reference"})
 def parked_id(sender: str, message_id: str | None, body_hash: str) -> UUID:
     """Where a parked message lives: like its receipt, by its sender and message_id."""
     return uuid5(NAMESPACE, f"parked:{sender}:{message_id}" if message_id else f"parked-body:{sender}:{body_hash}")
+
+
+def still_missing(envelope: Envelope, uow: UnitOfWork) -> Rejection | None:
+    """What a parked message still waits for (its project, the reduction it names), or None: the same
+    rejection the rules give, checked before any other rule so that later state cannot hide it."""
+    try:
+        if envelope.project_code is not None:
+            project_of(uow, envelope)
+        reduction_id = getattr(envelope.command, "reduction_id", None)
+        if isinstance(reduction_id, str):
+            reduction_of(uow, reduction_id)
+    except Rejection as missing:
+        return missing
+    return None
 
 
 class ParkedMessage(Aggregate):

@@ -66,17 +66,23 @@ def consumer(settings: Settings, group: str, **options: Any) -> KafkaConsumer:
 
 
 def district_key(message: Any, reduction_districts: Mapping[str, str] | None = None) -> bytes:
-    """The recommended key of a portal message (v1.1): its district. The area of its project code; the
-    district of a quota; for a reduction, the district it was registered with (the city by default),
-    which its later messages must be given by the sender (`reduction_districts`)."""
+    """The recommended key of a portal message (v1.2): the district of the pool it draws on, else of its
+    subject. An `emission.advanced`, the district of the reduction it draws on (v1.2), so that all draws
+    on one reduction keep their order, as all draws on a district's quotas do; otherwise the area of its
+    project code; the district of a quota; for a reduction's own messages, the district it was
+    registered with. A reduction's district (the city by default) must be known to the sender
+    (`reduction_districts`)."""
     body = message if isinstance(message, dict) else {}
     payload = body.get("payload") if isinstance(body.get("payload"), dict) else {}
+    reduction = (reduction_districts or {}).get(str(payload.get("reduction_id")), CITY_CODE).encode()
+    if body.get("type") == "emission.advanced":
+        return reduction
     code = body.get("project_code")
     if isinstance(code, str) and is_project_code(code):
         return district_of(code).encode()
     if body.get("type") in ("quota.set", "emission.reduction_registered") and isinstance(payload.get("district"), str):
         return str(payload["district"]).encode()
-    return (reduction_districts or {}).get(str(payload.get("reduction_id")), CITY_CODE).encode()
+    return reduction
 
 
 def tracking_name(topic_name: str, partition: int) -> str:

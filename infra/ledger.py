@@ -5,7 +5,10 @@ every effect and every receipt of the batch in one transaction, with a position 
 if one is given. Redelivery is detected by the store: a receipt's id is derived from its
 message_id, so a second receipt for the same id collides on its first version. The first attempt
 of a batch assumes every message is new (the common case: no look-up per message); on any
-collision nothing is stored, and the batch runs again with each receipt looked up.
+collision nothing is stored, and the batch runs again with each receipt looked up, after a
+growing, jittered pause; after `SERIALISE_AFTER` collisions it waits for its turn among the
+contenders (an advisory lock on PostgreSQL) and runs again without pause. Past its time budget
+it gives up with `Contended`, nothing stored: a message is decided, or left to be sent again.
 
 Aggregates are kept in memory between batches and changed in place. A batch is saved only if no
 other process has moved an aggregate it read (checked by the recorder inside the insert
@@ -26,9 +29,10 @@ import random
 import threading
 import time
 from collections import OrderedDict
+from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Callable, Iterable, Iterator, Sequence
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application, ProcessingEvent, project_aggregate
@@ -41,6 +45,8 @@ from eventsourcing.persistence import (
     StoredEvent,
     Tracking,
 )
+from eventsourcing.postgres import PostgresApplicationRecorder
+from eventsourcing.sqlite import SQLiteApplicationRecorder
 from eventsourcing.utils import get_topic
 
 from domain.alerts import alerts_id
@@ -55,16 +61,28 @@ from infra.events_table import events_of, events_with_positions, stored_after, t
 from infra.inbound import Inbound, inbound
 from infra.pipeline import Parking, Result, decide
 from infra.presenter import StoredItem
+from infra.recorder import sqlite_writer
 from infra.tokens import Principal
 from infra.tokens import sent_by as is_sent_by
+from infra.turns import lock_key
 from infra.unit_of_work import BatchUnitOfWork
 
 log = logging.getLogger("yaosu.ledger")
 
-MAX_ATTEMPTS = 8
+#: Collisions after which a batch waits for its turn among contenders instead of racing on.
+SERIALISE_AFTER = 3
+MAX_BACKOFF_SECONDS = 0.5
+#: How long a batch may take to get decided under contention (`YAOSU_SUBMIT_BUDGET_SECONDS`).
+SUBMIT_BUDGET_SECONDS = 10.0
 REJECTIONS_SCANNED = 10_000
 REJECTED_TOPIC = get_topic(MessageReceipt.Rejected)
 PARKING_TOPICS = [get_topic(ParkedMessage.Parked), get_topic(ParkedMessage.Released)]
+
+
+#: By kind of aggregate: the fields that name the subject of its events on Kafka, and their names there.
+_SUBJECTS: dict[str, dict[str, str]] = {
+    "Project": {"code": "project_code"}, "SedimentationAlerts": {"code": "project_code"},
+    "EmissionReduction": {"reduction_id": "reduction_id"}, "QuotaPool": {"year": "year", "factor": "factor"}}
 
 
 @dataclass(frozen=True)
@@ -83,6 +101,17 @@ class AlreadyTracked(Exception):
         self.stored = stored
 
 
+class Contended(Exception):
+    """Others kept changing what a batch read, past its budget: nothing of it is stored, and it may be
+    sent again as it is (HTTP: 503 with Retry-After; Kafka: the batch is read again at the next poll)."""
+
+    retry_after = 1
+
+    def __init__(self, messages: int, collisions: int) -> None:
+        super().__init__(f"a batch of {messages} message(s) collided {collisions} times with others deciding "
+                         "on the same projects or pools; nothing of it was stored: send it again")
+
+
 class Ledger(Application[UUID]):
     """The ledger of projects, quota pools, emission reductions and message receipts."""
 
@@ -96,8 +125,9 @@ class Ledger(Application[UUID]):
         super().__init__(env)
         self.policy = policy  # the deployment's settings of the rules, carried by each unit of work
         self._memory: OrderedDict[UUID, Aggregate] = OrderedDict()
-        self._districts: OrderedDict[UUID, str] = OrderedDict()
+        self._about: OrderedDict[UUID, dict[str, Any]] = OrderedDict()
         self._memory_size = int(self.env.get("LEDGER_CACHE_SIZE") or 20000)
+        self.submit_budget = float(self.env.get("SUBMIT_BUDGET_SECONDS") or SUBMIT_BUDGET_SECONDS)
         # One batch at a time per process: aggregates in memory are changed in place.
         self._submitting = threading.Lock()
         self._commit_listeners: list[Callable[[], None]] = []
@@ -168,40 +198,87 @@ class Ledger(Application[UUID]):
                 parking: Parking | None, preload: Sequence[UUID] = ()) -> list[Result]:
         started = time.perf_counter()
         results = self._attempts(prepared, principal, channel, tracking, parking, preload)
-        metrics.count_batch(channel, ((r.status, r.code) for r in results), time.perf_counter() - started)
+        # A parked message counts once when parked and once when decided, not at each try in between.
+        metrics.count_batch(channel, ((r.status, r.code) for r in results if r.status != "parked" or r.position),
+                            time.perf_counter() - started)
         return results
 
     def _attempts(self, prepared: list[Inbound], principal: Principal, channel: str, tracking: Tracking | None,
                   parking: Parking | None, preload: Sequence[UUID]) -> list[Result]:
-        with self._submitting:
-            for attempt in range(MAX_ATTEMPTS):
-                if attempt and tracking is not None:
+        """Decide and store the batch, again on fresh state after each collision (or lost connection),
+        waiting a little longer each time; after a few collisions, in turn with other contenders.
+        Within the budget it is decided; beyond it, `Contended` (or the lost connection's error)
+        and nothing stored."""
+        with self._submitting, ExitStack() as turn:
+            deadline = time.monotonic() + self.submit_budget
+            collisions = 0
+            while True:
+                if collisions and tracking is not None:
                     stored = self.position_of(tracking.application_name)
                     if stored is not None and stored >= tracking.notification_id:
                         raise AlreadyTracked(tracking.application_name, stored)
-                batch = BatchUnitOfWork(self.load_many, look_up_receipts=attempt > 0, policy=self.policy)
                 try:
-                    batch.load(preload)
-                    outcomes = decide(batch, prepared, principal, channel, parking)
-                    recordings = self._store(batch, tracking) if batch.events or tracking else []
+                    return self._attempt(prepared, principal, channel, tracking, parking, preload,
+                                         look_up_receipts=collisions > 0)
                 except (IntegrityError, OperationalError, InterfaceError) as collision:
-                    # A collision (or a connection lost to a restart): nothing was stored; run
-                    # the batch again on fresh state and fresh connections.
-                    self._forget(batch.loaded)
-                    if attempt == MAX_ATTEMPTS - 1:
+                    # A collision (or a connection lost to a restart): nothing was stored; run the
+                    # batch again on fresh state and fresh connections.
+                    collisions += 1
+                    left = deadline - time.monotonic()
+                    if left <= 0:
+                        if isinstance(collision, IntegrityError):
+                            raise Contended(len(prepared), collisions) from collision
                         raise
                     log.debug("batch of %d: %s; retrying on fresh state", len(prepared), collision)
-                    time.sleep(random.uniform(0, 0.005 * 2**attempt))
-                    continue
-                except BaseException:
-                    self._forget(batch.loaded)
-                    raise
-                self._remember(batch.loaded.values())
-                positions = [r.notification.id for r in recordings]
-                return [Result(**{**result.__dict__,
-                                  "position": positions[last] if last is not None and positions else None})
-                        for result, last in outcomes]
-        raise AssertionError("unreachable")
+                    if isinstance(collision, IntegrityError) and collisions >= SERIALISE_AFTER:
+                        if collisions == SERIALISE_AFTER:
+                            turn.enter_context(self._turn(deadline, len(prepared), collisions))
+                        continue  # in turn, only a batch that never collided can still get in between
+                    time.sleep(random.uniform(0, min(left, MAX_BACKOFF_SECONDS, 0.005 * 2**collisions)))
+
+    def _attempt(self, prepared: list[Inbound], principal: Principal, channel: str, tracking: Tracking | None,
+                 parking: Parking | None, preload: Sequence[UUID], *, look_up_receipts: bool) -> list[Result]:
+        batch = BatchUnitOfWork(self.load_many, look_up_receipts=look_up_receipts, policy=self.policy)
+        try:
+            batch.load(preload)
+            outcomes = decide(batch, prepared, principal, channel, parking)
+            recordings = self._store(batch, tracking) if batch.events or tracking else []
+        except BaseException:
+            self._forget(batch.loaded)  # changed in memory, not stored
+            raise
+        self._remember(batch.loaded.values())
+        positions = [r.notification.id for r in recordings]
+        return [Result(**{**result.__dict__, "position": positions[last] if last is not None and positions else None})
+                for result, last in outcomes]
+
+    @contextmanager
+    def _turn(self, deadline: float, messages: int, collisions: int) -> Iterator[None]:
+        """Contenders' turn, held across load, decide and store: on PostgreSQL an advisory lock that
+        every process's contenders take; on SQLite this process's writer lock, which every writer
+        of the file in this process takes to store."""
+        datastore = getattr(self.recorder, "datastore", None)
+        if isinstance(self.recorder, PostgresApplicationRecorder):
+            key = lock_key(f"yaosu-submit:{datastore.schema}")
+            with datastore.get_connection() as conn:
+                while not conn.execute("SELECT pg_try_advisory_lock(%s)", [key]).fetchone()["pg_try_advisory_lock"]:
+                    if time.monotonic() >= deadline:
+                        raise Contended(messages, collisions)
+                    time.sleep(random.uniform(0.002, 0.02))
+                try:
+                    yield
+                finally:
+                    with suppress(Exception):  # a connection lost has released it anyway
+                        conn.execute("SELECT pg_advisory_unlock(%s)", [key])
+        elif isinstance(self.recorder, SQLiteApplicationRecorder):
+            writer = sqlite_writer(datastore.pool.db_name)
+            if not writer.acquire(timeout=max(0.0, deadline - time.monotonic())):
+                raise Contended(messages, collisions)
+            try:
+                yield
+            finally:
+                writer.release()
+        else:
+            yield  # in memory: one process, its batches one at a time already
 
     def waiting(self, after: int = 0, known: dict[UUID, str] | None = None) -> tuple[dict[UUID, str], int]:
         """Parked messages not yet released (by id, in the order parked, with where each was read),
@@ -295,16 +372,26 @@ class Ledger(Application[UUID]):
 
     def district_of(self, event: Any) -> str:
         """The district of an event's aggregate (a project's, a pool's, a reduction's): what keys it on
-        Kafka, so that all events of one aggregate keep their order. Read once per aggregate."""
+        Kafka, so that all events of one aggregate keep their order."""
+        return str(self.about(event)["district"])
+
+    def about(self, event: Any) -> dict[str, Any]:
+        """What an event's record on Kafka names: `district`, the district of its aggregate (its key),
+        and its subject: `project_code` (a project's events and its alerts), `reduction_id`, or a quota
+        pool's `year` and `factor`. Read once per aggregate, from its first event when that says it all."""
         aggregate_id = event.originator_id
-        district = getattr(event, "district", None) or self._districts.get(aggregate_id)
-        if not district:
-            district = getattr(self.get(aggregate_id), "district", None) or CITY_CODE
-        self._districts[aggregate_id] = district
-        self._districts.move_to_end(aggregate_id)
-        if len(self._districts) > self._memory_size:
-            self._districts.popitem(last=False)
-        return str(district)
+        names = self._about.get(aggregate_id)
+        if names is None:
+            kind = type(event).__qualname__.partition(".")[0]
+            fields = _SUBJECTS.get(kind, {})
+            source = event if all(hasattr(event, f) for f in ("district", *fields)) else self.get(aggregate_id)
+            names = {"district": str(getattr(source, "district", None) or CITY_CODE),
+                     **{shown: getattr(source, field) for field, shown in fields.items() if hasattr(source, field)}}
+        self._about[aggregate_id] = names
+        self._about.move_to_end(aggregate_id)
+        if len(self._about) > self._memory_size:
+            self._about.popitem(last=False)
+        return names
 
     def skip_decision(self, read_model: str, position: int) -> EventSkip | None:
         """The operator's decision that `read_model` goes on without the event at `position`, if taken."""

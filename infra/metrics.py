@@ -1,6 +1,7 @@
 """Metrics (监控指标) through `prometheus_client`: what each process counts, and what the store says.
 
-Each process counts what it does itself in `PROCESS` (HTTP requests, messages decided, batches):
+Each process counts what it does itself in `PROCESS` (HTTP requests, messages decided, batches,
+records relayed, alert changes recorded and published, how far behind the relay and the monitor are):
 `yaosu serve` shows it on `/metrics`, the other long-running commands on `--metrics-port`. What the
 store says (its head, each read model's lag, positions, consumer lag, parked messages) is read when
 `/metrics` is asked, by `StoreCollector`.
@@ -11,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any, Callable, Iterable
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_server
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
@@ -29,6 +30,22 @@ BATCH_MESSAGES = Histogram("yaosu_pipeline_batch_messages", "Messages per batch 
 BATCH_DURATION = Histogram("yaosu_pipeline_batch_duration_seconds", "Time to decide and store one batch",
                            ["channel"], registry=PROCESS,
                            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30))
+
+# The relay (`yaosu relay`) and the monitor (`yaosu monitor`), on their `--metrics-port`: labelled, so
+# that a process that does not relay or monitor shows none of them.
+RELAYED = Counter("yaosu_relay_records", "Records the relay sent to Kafka and the broker acknowledged, by topic",
+                  ["topic"], registry=PROCESS)
+RELAY_POSITION = Gauge("yaosu_relay_position", "Store position the relay has sent up to", ["name"], registry=PROCESS)
+RELAY_BEHIND = Gauge("yaosu_relay_behind_events", "Events stored after what the relay has sent, at its last step",
+                     ["name"], registry=PROCESS)
+ALERT_CHANGES = Counter("yaosu_monitor_alert_changes", "Alert changes the monitor recorded in the store, by change",
+                        ["change"], registry=PROCESS)
+ALERTS_PUBLISHED = Counter("yaosu_monitor_alert_changes_published",
+                           "Alert changes the monitor published to the alerts topic, by change", ["change"],
+                           registry=PROCESS)
+MONITOR_DAYS = Counter("yaosu_monitor_days_evaluated", "Days the monitor evaluated", ["monitor"], registry=PROCESS)
+MONITOR_BEHIND = Gauge("yaosu_monitor_behind_days", "Days from the last day the monitor evaluated to today",
+                       ["monitor"], registry=PROCESS)
 
 
 def count_batch(channel: str, statuses: Iterable[tuple[str, str | None]], seconds: float) -> None:

@@ -6,7 +6,8 @@ conflict; otherwise the token must speak for the department the envelope claims
 (`domain.handlers`). Every message ends accepted, duplicate or rejected with a code and a reason,
 and leaves a receipt in the unit of work, saved in the same transaction as its effects. From
 Kafka, a message refused only because its prerequisite has not arrived is parked instead
-(`domain.parking`) and decided when it is tried again.
+(`domain.parking`) and decided when it is tried again. The first body under a message_id decides
+it, parked or not: a later different body is a `conflict`, kept.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from uuid import UUID
 from domain.audit import PolicyWarning
 from domain.envelope import Envelope, parse_envelope
 from domain.handlers import handle
-from domain.parking import PARKABLE, ParkedMessage, parked_id
+from domain.parking import PARKABLE, ParkedMessage, parked_id, still_missing
 from domain.receipt import MessageReceipt, conflict_receipt_id, receipt_id
 from domain.rejections import Rejection
 from infra.inbound import Inbound
@@ -67,71 +68,95 @@ Outcome = tuple[Result, Optional[int]]
 def decide(uow: BatchUnitOfWork, prepared: list[Inbound], principal: Principal, channel: str,
            parking: Parking | None = None) -> list[Outcome]:
     """Run each message through the pipeline into `uow`, in order; nothing is stored here."""
-    uow.prefetch(item.body for item in prepared)
+    senders = [sender_of(principal, item.body) for item in prepared]
+    # What waits parked under these message ids is read with the batch (one query), whatever the
+    # channel: a parked message has taken its id, and another body under it is a conflict.
+    uow.prefetch((item.body for item in prepared),
+                 [parked_id(sender, item.message_id, item.digest) for sender, item in zip(senders, prepared)])
     submitted_by = f"{principal.role}:{principal.name}"
-    outcomes: list[Outcome] = []
-    for item in prepared:
-        message_id = item.message_id
-        sender = sender_of(principal, item.body)
-        receipt = receipt_id(sender, message_id, item.digest)
-        waiting = uow.find_parked(parked_id(sender, message_id, item.digest)) if parking else None
-        if waiting is not None and waiting.released:
-            waiting = None
-        earlier = uow.find_receipt(receipt)
-        if earlier is not None:
-            uow.abandon_message()  # a message seen before changes nothing
-            if earlier.body_hash == item.digest:  # the original outcome, once more
-                if waiting is not None:  # decided meanwhile by another way in: it waits no more
-                    _release(uow, waiting, "duplicate")
-                outcomes.append((Result(message_id, "duplicate", code=earlier.code, reason=earlier.reason),
-                                 uow.end_message() if waiting is not None else None))
-                continue
-            reason = f"message_id {message_id} was already used for a different body"
-            conflict = conflict_receipt_id(sender, message_id or "", item.digest)
-            if uow.find_receipt(conflict) is not None:
-                uow.abandon_message()  # this very conflicting body was kept already
-                outcomes.append((Result(message_id, "rejected", code="conflict", reason=reason), None))
-                continue
-            outcomes.append(_reject(uow, conflict, item, None, Rejection("conflict", reason), submitted_by, channel))
-            continue
-        envelope: Envelope | None = None
-        try:
-            if item.problem is not None:
-                raise Rejection("invalid", item.problem)
-            refuse_token(principal, item.body)
-            envelope = parse_envelope(item.body, submitted_by=submitted_by)
-            warnings = handle(envelope, uow)
-        except Rejection as rejection:
-            uow.abandon_message()
-            if parking is not None and rejection.code in PARKABLE:
-                if waiting is None:
-                    outcomes.append(_park(uow, sender, item, rejection))
-                    continue
-                if not waiting.expired(parking.window, parking.now):
-                    outcomes.append((Result(message_id, "parked", code=rejection.code, reason=rejection.reason), None))
-                    continue
-            if waiting is not None:
-                _release(uow, waiting, "expired" if rejection.code in PARKABLE else "rejected")
-            outcomes.append(_reject(uow, receipt, item, envelope, rejection, submitted_by, channel))
-            continue
-        except Exception as error:  # noqa: BLE001
-            # A message the code cannot handle must not stall every message after it (a Kafka
-            # partition would retry it forever): keep it, rejected, with what went wrong.
-            uow.abandon_message()
-            log.exception("message %s could not be processed", message_id)
-            rejection = Rejection("invalid", f"{UNPROCESSABLE} ({type(error).__name__}: {str(error)[:200]})")
-            if waiting is not None:
-                _release(uow, waiting, "rejected")
-            outcomes.append(_reject(uow, receipt, item, envelope, rejection, submitted_by, channel))
-            continue
-        if waiting is not None:
-            _release(uow, waiting, "accepted")
-        uow.add(MessageReceipt.accept(
-            receipt, message_id=envelope.audit.message_id, message_type=envelope.audit.message_type,
-            body_hash=item.digest, subject=envelope.audit.subject, submitted_by=submitted_by, channel=channel,
-        ))
-        outcomes.append((Result(message_id, "accepted", warnings=warnings), uow.end_message()))
-    return outcomes
+    return [_decide_one(uow, item, sender, principal, submitted_by, channel, parking)
+            for sender, item in zip(senders, prepared)]
+
+
+def _decide_one(uow: BatchUnitOfWork, item: Inbound, sender: str, principal: Principal, submitted_by: str,
+                channel: str, parking: Parking | None) -> Outcome:
+    receipt = receipt_id(sender, item.message_id, item.digest)
+    waiting = uow.find_parked(parked_id(sender, item.message_id, item.digest))
+    if waiting is not None and waiting.released:
+        waiting = None
+    mine = waiting if waiting is not None and waiting.body_hash == item.digest else None  # this very message waits
+    earlier = uow.find_receipt(receipt)
+    if earlier is not None:
+        return _seen_before(uow, item, earlier, mine, sender, submitted_by, channel)
+    if waiting is not None and mine is None:  # another body came first under this id and waits: it decides the id
+        uow.abandon_message()
+        return _conflict(uow, item, sender, submitted_by, channel)
+    envelope: Envelope | None = None
+    try:
+        if item.problem is not None:
+            raise Rejection("invalid", item.problem)
+        refuse_token(principal, item.body)
+        envelope = parse_envelope(item.body, submitted_by=submitted_by)
+        if mine is not None and parking is not None and (missing := still_missing(envelope, uow)) is not None:
+            raise missing  # judged only once what it waits for is there
+        warnings = handle(envelope, uow)
+    except Rejection as rejection:
+        uow.abandon_message()
+        if parking is not None and rejection.code in PARKABLE:
+            if mine is None:
+                return _park(uow, receipt, sender, item, rejection, submitted_by, channel)
+            if not mine.expired(parking.window, parking.now):
+                return Result(item.message_id, "parked", code=rejection.code, reason=rejection.reason), None
+            # Its window has passed: rejected for what it waited for, not for what came after it.
+            _release(uow, mine, "expired")
+            return _reject(uow, receipt, item, envelope, Rejection(mine.code, mine.reason), submitted_by, channel)
+        if mine is not None:
+            _release(uow, mine, "rejected")
+        return _reject(uow, receipt, item, envelope, rejection, submitted_by, channel)
+    except Exception as error:  # noqa: BLE001
+        # A message the code cannot handle must not stall every message after it (a Kafka
+        # partition would retry it forever): keep it, rejected, with what went wrong.
+        uow.abandon_message()
+        log.exception("message %s could not be processed", item.message_id)
+        rejection = Rejection("invalid", f"{UNPROCESSABLE} ({type(error).__name__}: {str(error)[:200]})")
+        if mine is not None:
+            _release(uow, mine, "rejected")
+        return _reject(uow, receipt, item, envelope, rejection, submitted_by, channel)
+    if mine is not None:
+        _release(uow, mine, "accepted")
+    uow.add(MessageReceipt.accept(
+        receipt, message_id=envelope.audit.message_id, message_type=envelope.audit.message_type,
+        body_hash=item.digest, subject=envelope.audit.subject, submitted_by=submitted_by, channel=channel,
+    ))
+    return Result(item.message_id, "accepted", warnings=warnings), uow.end_message()
+
+
+def _seen_before(uow: BatchUnitOfWork, item: Inbound, earlier: MessageReceipt, mine: ParkedMessage | None,
+                 sender: str, submitted_by: str, channel: str) -> Outcome:
+    """A message whose id was decided before: the same body is a duplicate, another a conflict."""
+    uow.abandon_message()  # a message seen before changes nothing
+    if earlier.body_hash == item.digest:  # the original outcome, once more
+        if mine is not None:  # decided meanwhile by another way in: it waits no more
+            _release(uow, mine, "duplicate")
+        return (Result(item.message_id, "duplicate", code=earlier.code, reason=earlier.reason),
+                uow.end_message() if mine is not None else None)
+    if mine is not None:  # its id was taken by another body before it was parked (a store of an older version)
+        _release(uow, mine, "rejected")
+    return _conflict(uow, item, sender, submitted_by, channel, released=mine is not None)
+
+
+def _conflict(uow: BatchUnitOfWork, item: Inbound, sender: str, submitted_by: str, channel: str,
+              released: bool = False) -> Outcome:
+    """A body under a message_id that another body took: rejected `conflict`, kept once per body."""
+    reason = f"message_id {item.message_id} was already used for a different body"
+    conflict = conflict_receipt_id(sender, item.message_id or "", item.digest)
+    if uow.find_receipt(conflict) is not None:  # this very conflicting body was kept already
+        result = Result(item.message_id, "rejected", code="conflict", reason=reason)
+        if released:
+            return result, uow.end_message()
+        uow.abandon_message()
+        return result, None
+    return _reject(uow, conflict, item, None, Rejection("conflict", reason), submitted_by, channel)
 
 
 def _reject(uow: BatchUnitOfWork, receipt: UUID, item: Inbound, envelope: Envelope | None, rejection: Rejection,
@@ -147,7 +172,12 @@ def _reject(uow: BatchUnitOfWork, receipt: UUID, item: Inbound, envelope: Envelo
     return Result(item.message_id, "rejected", code=rejection.code, reason=rejection.reason), uow.end_message()
 
 
-def _park(uow: BatchUnitOfWork, sender: str, item: Inbound, rejection: Rejection) -> Outcome:
+def _park(uow: BatchUnitOfWork, receipt: UUID, sender: str, item: Inbound, rejection: Rejection, submitted_by: str,
+          channel: str) -> Outcome:
+    # Parking writes no receipt, so nothing would collide with an earlier body under this id: look.
+    earlier = uow.find_receipt(receipt, look_up=True)
+    if earlier is not None:
+        return _seen_before(uow, item, earlier, None, sender, submitted_by, channel)
     raw_type = item.body.get("type") if isinstance(item.body, dict) else None
     uow.add(ParkedMessage(
         sender=sender, message_id=item.message_id, message_type=raw_type if isinstance(raw_type, str) else None,

@@ -34,9 +34,9 @@ class BatchUnitOfWork:
         self.touched: dict[UUID, Aggregate] = {}
         self.events: list[CanMutateAggregate[UUID]] = []
 
-    def prefetch(self, bodies: Iterable[Any]) -> None:
-        """Load, in one query, the projects, reductions and pools these messages name."""
-        wanted = set()
+    def prefetch(self, bodies: Iterable[Any], also: Iterable[UUID] = ()) -> None:
+        """Load, in one query, the projects, reductions and pools these messages name (and `also`)."""
+        wanted = set(also)
         for body in bodies:
             if not isinstance(body, dict):
                 continue
@@ -72,17 +72,16 @@ class BatchUnitOfWork:
     def find_reduction(self, reduction_id: str) -> EmissionReduction | None:
         return self._get(reduction_id_of(reduction_id))
 
-    def find_receipt(self, receipt: UUID) -> MessageReceipt | None:
-        # The first attempt at a batch assumes its messages are new: no look-up per message.
-        if receipt in self.loaded or self.look_up_receipts:
+    def find_receipt(self, receipt: UUID, look_up: bool = False) -> MessageReceipt | None:
+        # The first attempt at a batch assumes its messages are new: no look-up per message
+        # (a receipt written for one that was not collides on its first version), unless asked.
+        if receipt in self.loaded or self.look_up_receipts or look_up:
             return self._get(receipt)
         return None
 
     def find_parked(self, parked: UUID) -> ParkedMessage | None:
-        # Likewise: parked messages being tried again are loaded with the batch (`load`).
-        if parked in self.loaded or self.look_up_receipts:
-            return self._get(parked)  # type: ignore[no-any-return]
-        return None
+        # Read with the batch (`prefetch`): parking writes no receipt, so nothing else would tell.
+        return self._get(parked)  # type: ignore[no-any-return]
 
     def load(self, ids: Iterable[UUID]) -> list[Any]:
         """Load these aggregates now, in one query; those stored, in the order asked."""

@@ -5,10 +5,12 @@ from __future__ import annotations
 import random
 import time
 from typing import Any, Callable, Iterable
+from uuid import UUID
 
 import orjson
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
+from domain.project import project_id
 from domain.reference import CITY_CODE
 from infra import kafka
 from infra.ledger import Ledger
@@ -48,7 +50,8 @@ def v1_key(message: Any) -> bytes | None:
 
 
 def v1_1_key(messages: list[Any]) -> Callable[[Any], bytes | None]:
-    """The key of contract v1.1 (the district), knowing each reduction's district as its sender does."""
+    """The key of contract v1.2 (the district of what a message draws on, else of its subject), knowing
+    each reduction's district as its sender does."""
     districts = {m["payload"]["reduction_id"]: m["payload"].get("district", CITY_CODE) for m in messages
                  if isinstance(m, dict) and m.get("type") == "emission.reduction_registered"}
     return lambda m: kafka.district_key(m, districts) if isinstance(m, dict) else None
@@ -90,20 +93,32 @@ def produce_by_department(settings: Settings, messages: list[dict[str, Any]],
             producer.close()
 
 
-def business_load(projects: int = 400, seed: int = 11) -> list[dict[str, Any]]:
+def business_load(projects: int = 400, seed: int = 11) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """A demo year as the departments send it, in business order, where the order matters: quotas too
-    tight for every grant, and each district's emission credits advanced from a reduction of its own
-    district, right after that reduction is registered, more than it holds."""
+    tight for every grant, and emission credits advanced, more than a reduction holds, from a reduction
+    of the project's own district registered right before, or (every other advance whose project is
+    neither closed nor reclaims anything) from another district's reduction: contract v1.2 keys such
+    an advance by the reduction's district, so draws on one reduction keep their order.
+
+    Returned as (first, rest): the registrations and admissions of the projects drawing on another
+    district's reduction come first, to be consumed before the rest. What their other messages do is
+    then ordered with the advance by no key, and must not decide it: only the reduction's order does."""
     messages = [m for m in demo_messages(2021, projects=projects, seed=seed)
                 if m["type"] not in ("emission.reduction_registered", "emission.reduction_completed")]
     district = lambda m: m["project_code"][5:11]  # noqa: E731
     asked: dict[tuple[str, str], float] = {}
+    settled: set[str] = set()  # projects whose fate no later message of theirs changes
     for m in messages:
         if m["type"] == "energy.granted":
             asked[(district(m), "energy")] = asked.get((district(m), "energy"), 0) + m["payload"]["tce"]
         if m["type"] == "land.supplied" and m["payload"]["area_mu"] > 0:
             asked[(district(m), "land")] = asked.get((district(m), "land"), 0) + m["payload"]["area_mu"]
-    first_advance: dict[str, dict[str, Any]] = {}
+        if m["type"] == "project.admitted":
+            settled.add(m["project_code"])
+    settled -= {m["project_code"] for m in messages if m["type"] in CLOSING}
+    reductions: dict[str, str] = {}  # district → its reduction, once registered
+    advances = 0
+    crossing: set[str] = set()
     out: list[dict[str, Any]] = []
     for m in messages:
         if m["type"] == "quota.set":
@@ -111,18 +126,38 @@ def business_load(projects: int = 400, seed: int = 11) -> list[dict[str, Any]]:
             m = {**m, "payload": {**m["payload"], "amount": round(need * 0.6, 1)}}
         if m["type"] == "emission.advanced":
             d = district(m)
-            m = {**m, "payload": {**m["payload"], "reduction_id": f"RD-2021-{d}", "pollutant": "SO2", "tonnes": 5}}
-            if d not in first_advance:
-                first_advance[d] = m
+            if d not in reductions:
+                reductions[d] = f"RD-2021-{d}"
                 out.append({**m, "message_id": f"reduction-2021-{d}", "type": "emission.reduction_registered",
                             "project_code": None, "payload": {
-                                "reduction_id": f"RD-2021-{d}", "enterprise": f"兰州某厂{d}", "pollutant": "SO2",
+                                "reduction_id": reductions[d], "enterprise": f"兰州某厂{d}", "pollutant": "SO2",
                                 "tonnes": 12, "due_date": "2021-12-31", "district": d}})
+            advances += 1
+            elsewhere = sorted(r for other, r in reductions.items() if other != d)
+            if advances % 2 == 0 and elsewhere and m["project_code"] in settled:
+                drawn = elsewhere[advances % len(elsewhere)]
+                crossing.add(m["project_code"])
+            else:
+                drawn = reductions[d]
+            m = {**m, "payload": {**m["payload"], "reduction_id": drawn, "pollutant": "SO2", "tonnes": 5}}
         out.append(m)
     for m in out:
         if m.get("project_code") is None:
             m.pop("project_code", None)
-    return out
+    ahead = [m.get("project_code") in crossing and m["type"] in ("project.registered", "project.admitted") for m in out]
+    return [m for m, first in zip(out, ahead) if first], [m for m, first in zip(out, ahead) if not first]
+
+
+#: What closes a project, or gives an emission credit back to a reduction.
+CLOSING = ("project.completed", "project.cancelled", "project.released", "factor.reclaimed")
+
+
+def crossing_projects(messages: list[dict[str, Any]]) -> set[str]:
+    """Projects of one district drawing on a reduction registered for another."""
+    districts = {m["payload"]["reduction_id"]: m["payload"]["district"] for m in messages
+                 if m["type"] == "emission.reduction_registered"}
+    return {m["project_code"] for m in messages if m["type"] == "emission.advanced"
+            and districts.get(m["payload"]["reduction_id"]) != m["project_code"][5:11]}
 
 
 def wait_settled(ledger: Ledger, timeout: float = 120) -> None:
@@ -157,14 +192,16 @@ SHARED = ("QuotaPool.", "EmissionReduction.")
 BOOKKEEPING = ("ParkedMessage.",)
 
 
-def signature(ledger: Ledger, *, shared_in_order: bool = False) -> dict[str, Any]:
+def signature(ledger: Ledger, *, shared_in_order: bool = False, unordered: Iterable[str] = ()) -> dict[str, Any]:
     """What a store holds, comparable between runs: per aggregate its events without record times.
 
     Parked messages are the consumer's bookkeeping: what counts is how each was decided (its receipt).
     Quota pools and reductions that messages of several partitions draw on are compared as sets,
-    unless `shared_in_order`: with district keys, one partition holds all that draws on them."""
+    unless `shared_in_order`: with district keys, one partition holds all that draws on them. So are
+    the events of the projects `unordered` (their codes): drawn on from another partition."""
     per_aggregate: dict[str, list[Any]] = {}
     receipts = set()
+    mixed = {project_id(code) for code in unordered}
     after = 0
     while batch := ledger.feed(after, 5000).items:
         for item in batch:
@@ -175,7 +212,8 @@ def signature(ledger: Ledger, *, shared_in_order: bool = False) -> dict[str, Any
                 continue
             if name.startswith(BOOKKEEPING):
                 continue
-            state = {k: v for k, v in vars(e).items() if k not in ("timestamp", "originator_id")}
+            hidden = ("timestamp", "originator_id", *(("originator_version",) if e.originator_id in mixed else ()))
+            state = {k: v for k, v in vars(e).items() if k not in hidden}
             if name.startswith(SHARED) and not shared_in_order:  # draws from several partitions interleave
                 per_aggregate.setdefault(str(e.originator_id), []).append(
                     (name, state.get("grant_id"), str(state.get("amount", state.get("tonnes")))))
@@ -183,7 +221,7 @@ def signature(ledger: Ledger, *, shared_in_order: bool = False) -> dict[str, Any
             per_aggregate.setdefault(str(e.originator_id), []).append((name, repr(sorted(state.items()))))
         after = batch[-1].position
     for key, events in per_aggregate.items():
-        if events and events[0][0].startswith(SHARED) and not shared_in_order:
+        if (events and events[0][0].startswith(SHARED) and not shared_in_order) or UUID(key) in mixed:
             per_aggregate[key] = sorted(events, key=repr)
     return {"aggregates": per_aggregate, "receipts": receipts}
 

@@ -9,8 +9,11 @@ import subprocess
 import sys
 import threading
 import time
+from collections import Counter
+from datetime import date
 from pathlib import Path
 from typing import Any, Iterator
+from urllib.request import urlopen
 
 import orjson
 import pytest
@@ -20,17 +23,21 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from api.app import create_app
 from consumers import relay as relay_module
+from consumers.monitor import MONITOR, Monitor
 from consumers.portal import KAFKA_PRINCIPAL
 from consumers.relay import Relay
+from domain.alerts import alerts_id
 from infra import kafka
 from infra.bootstrap import build_ledger
 from infra.ledger import Ledger
+from infra.metrics import serve_process_metrics
 from infra.settings import Settings
 from projections.read import ReadModels
 from projections.runner import Runner
 from tests.conftest import LOCAL, fresh_store
 from tests.kafkatools import (
     business_load,
+    crossing_projects,
     differences,
     portal_load,
     produce,
@@ -43,7 +50,8 @@ from tests.kafkatools import (
 )
 from tests.portal import msg, reduction
 from tools import services
-from yaosu.demo import batches
+from tools.common import free_port
+from yaosu.demo import batches, demo_messages
 
 SETUP, LOAD = portal_load()
 HISTORY_FIELDS = {"position", "type", "event", "subject", "data", "occurred_at", "recorded_at", "actor", "source",
@@ -127,8 +135,8 @@ def test_ten_thousand_portal_messages_exactly_once_with_rejections_and_events_re
 
     relay = Relay(ledger, kafka_settings)
     relay.run(until_caught_up=True)
-    # Domain events, not the pipeline's bookkeeping (rolled-back attempts leave gaps in the ids).
-    published = [i for i in ledger.feed(0, 1_000_000).items if not i.topic.startswith(relay_module.BOOKKEEPING)]
+    # Contract events, not the store's own records (rolled-back attempts leave gaps in the ids).
+    published = [i for i in ledger.feed(0, 1_000_000).items if relay_module.published(i.topic)]
     events = read_topic(kafka_settings, kafka.EVENTS)
     positions = {int(dict(r.headers)["position"]): r for r in events}
     assert set(positions) == {i.position for i in published} and len(events) == len(published)  # each once
@@ -200,7 +208,10 @@ def test_two_consumers_share_the_partitions_and_one_dies_mid_batch(
     assert "partition" in (tmp_path / "second.log").read_text()
 
 
-BUSINESS = business_load()
+BUSINESS_FIRST, BUSINESS_REST = business_load()
+BUSINESS = BUSINESS_FIRST + BUSINESS_REST
+#: Projects drawing on another district's reduction: their histories interleave two partitions.
+CROSSING = crossing_projects(BUSINESS)
 
 
 @pytest.fixture(scope="module")
@@ -209,18 +220,23 @@ def business_reference(pg_url: str, tmp_path_factory: pytest.TempPathFactory) ->
     ledger = build_ledger(Settings(store=fresh_store("postgres", tmp_path_factory.mktemp("business"), pg_url)))
     for chunk in batches(BUSINESS, 500):
         ledger.submit(chunk, principal=KAFKA_PRINCIPAL, channel="kafka")
-    found = signature(ledger, shared_in_order=True)
+    found = signature(ledger, shared_in_order=True, unordered=CROSSING)
     ledger.close()
     return found
 
 
 def test_district_keys_keep_business_order_through_crashes(
         kafka_settings: Settings, ledger: Ledger, business_reference: dict[str, Any], tmp_path: Path) -> None:
-    """Departments' portals produce as things happen, keyed by district (v1.1); quotas and reductions are
-    too small for every grant, so order decides who gets them; the consumers are killed at random."""
+    """Departments' portals produce as things happen, keyed by district (v1.2: an advance by its
+    reduction's); quotas and reductions are too small for every grant, and advances draw on other
+    districts' reductions too, so order decides who gets them; the consumers are killed at random."""
+    assert len(CROSSING) >= 10
     log = tmp_path / "consumers.log"
-    producing = threading.Thread(target=produce_by_department, args=(kafka_settings, BUSINESS, v1_1_key(BUSINESS)))
+    key = v1_1_key(BUSINESS)
+    produce_by_department(kafka_settings, BUSINESS_FIRST, key)  # the crossing projects, admitted
     consumers = [consumer_process(kafka_settings, log), consumer_process(kafka_settings, log)]
+    wait_consumed(kafka_settings, ledger)
+    producing = threading.Thread(target=produce_by_department, args=(kafka_settings, BUSINESS_REST, key))
     producing.start()
     try:
         rng = random.Random(149)
@@ -235,10 +251,12 @@ def test_district_keys_keep_business_order_through_crashes(
     finally:
         for consumer in consumers:
             stop(consumer)
-    found = signature(ledger, shared_in_order=True)
-    assert not differences(found, business_reference)  # histories, pools and reductions, in order
+    found = signature(ledger, shared_in_order=True, unordered=CROSSING)
+    # Histories, pools and reductions, in order, and every decision with its code.
+    assert not differences(found, business_reference)
     codes = lambda sig: sorted(c for *_, c in sig["receipts"] if c)  # noqa: E731
     assert codes(found) == codes(business_reference) and codes(found).count("quota_exceeded") > 50
+    assert codes(found).count("credit_exceeded") >= 10
 
 
 def test_the_v1_keys_still_work_and_nothing_waits_for_good_by_mistake(
@@ -257,8 +275,8 @@ def test_the_v1_keys_still_work_and_nothing_waits_for_good_by_mistake(
 
 def test_a_message_whose_prerequisite_comes_later_waits_parked_then_passes(
         kafka_settings: Settings, ledger: Ledger, tmp_path: Path) -> None:
-    """An advance keyed by its project's district reaches the consumer before the registration of its
-    reduction, keyed by the city, on another partition: it waits, and passes once the reduction is in."""
+    """An advance reaches the consumer before the registration of its reduction (its sender produced it
+    first): it waits, and passes once the reduction is in."""
     setup = [m for m in BUSINESS if m["type"] != "emission.advanced"][:1500]
     produce(kafka_settings, setup, v1_1_key(BUSINESS))
     consumer = consumer_process(kafka_settings, tmp_path / "consumer.log", park_window=60)
@@ -323,4 +341,61 @@ def test_each_closed_day_is_checkpointed_once_and_published_to_the_audit_topic(k
         assert checkpoint_at not in {int(dict(r.headers)["position"]) for r in read_topic(kafka_settings, kafka.EVENTS)}
         assert chain.verify(ledger, None, None).ok
     finally:
+        ledger.close()
+
+
+def test_the_relay_and_the_monitor_publish_contract_events_naming_key_and_subject_and_count_what_they_do(
+        kafka_settings: Settings) -> None:
+    ledger = build_ledger(kafka_settings)
+    runner = Runner(ledger, kafka_settings)
+    monitor = Monitor(ledger, kafka_settings)
+    port = free_port()
+    try:
+        for chunk in batches(demo_messages(2021, projects=120), 500):
+            ledger.submit(chunk, principal=KAFKA_PRINCIPAL, channel="kafka")
+        runner.run_until_caught_up()
+        counted = lambda: {(s.name, tuple(sorted(s.labels.items()))): s.value  # noqa: E731
+                           for f in text_string_to_metric_families(urlopen(f"http://127.0.0.1:{port}/metrics").read()
+                                                                   .decode()) for s in f.samples}
+        serve_process_metrics(port)  # as `--metrics-port` does
+        before = counted()
+        made = monitor.run_once(date(2021, 12, 31))
+        assert made > 0 and ledger.get(alerts_id(next(iter(monitor.recorded()))[0])) is not None
+        Relay(ledger, kafka_settings).run(until_caught_up=True)
+        records = read_topic(kafka_settings, kafka.EVENTS)
+        values = [orjson.loads(r.value) for r in records]
+        assert {v["event"] for v in values} >= {"project.registered", "reduction.advanced", "quota.created",
+                                                "sedimentationalerts.changed"}
+        assert not [v for v in values if v["event"] in ("sedimentationalerts.opened", "supervisionclock.started",
+                                                        "supervisionclock.day_evaluated") or v["type"].startswith(
+                                                            "message.")]
+        for record, value in zip(records, values):  # each names what its key means, and its subject
+            assert value["district"].encode() == record.key
+            kind = value["event"].partition(".")[0]
+            names = {"project": ["project_code"], "sedimentationalerts": ["project_code"],
+                     "reduction": ["reduction_id"], "quota": ["year", "factor"]}[kind]
+            assert all(value[name] not in (None, "") for name in names), value
+            if kind == "reduction":
+                assert value["reduction_id"].startswith("RD-")
+        alerts = [orjson.loads(r.value) for r in read_topic(kafka_settings, kafka.ALERTS)]
+        assert len(alerts) == made and all(r.key == a["district"].encode()
+                                           for r, a in zip(read_topic(kafka_settings, kafka.ALERTS), alerts))
+
+        after = counted()
+        grew = lambda name, **labels: (after.get((name, tuple(sorted(labels.items()))), 0)  # noqa: E731
+                                       - before.get((name, tuple(sorted(labels.items()))), 0))
+        events_topic = kafka.topic(kafka_settings, kafka.EVENTS)
+        assert grew("yaosu_relay_records_total", topic=events_topic) == len(records)
+        assert after[("yaosu_relay_behind_events", (("name", relay_module.TRACKING),))] == 0
+        assert after[("yaosu_relay_position", (("name", relay_module.TRACKING),))] == ledger.position_of(
+            relay_module.TRACKING)
+        changes = Counter(a["change"] for a in alerts)
+        for change, n in changes.items():
+            assert grew("yaosu_monitor_alert_changes_total", change=change) == n
+            assert grew("yaosu_monitor_alert_changes_published_total", change=change) == n
+        assert grew("yaosu_monitor_days_evaluated_total", monitor=MONITOR) == 1
+        assert after[("yaosu_monitor_behind_days", (("monitor", MONITOR),))] == 0
+    finally:
+        monitor.close()
+        runner.close()
         ledger.close()

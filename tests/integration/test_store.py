@@ -14,7 +14,7 @@ from domain.commands import ProvideData
 from domain.handlers import HANDLERS
 from domain.quota import quota_pool_id
 from infra.bootstrap import build_ledger
-from infra.ledger import Ledger
+from infra.ledger import SERIALISE_AFTER, Contended, Ledger
 from infra.settings import Settings
 from tests.conftest import submit
 from tests.portal import CODE, FACTOR_MESSAGES, admitted, energy_quota, land_quota, msg, reduction
@@ -117,42 +117,97 @@ def test_a_message_the_code_cannot_handle_is_kept_and_the_batch_goes_on(
     assert "KeyError" in ledger.rejections().items[-1].event.reason
 
 
-def test_eight_threads_interleaving_on_one_project_lose_nothing(ledger: Ledger, settings: Settings) -> None:
-    # Two ledgers, as two processes would be: each serialises its own batches, so the races
-    # between them are decided by the store alone.
-    other = build_ledger(settings)
+def race_on_one_project(ledgers: list[Ledger], threads: int, per_thread: int = 12) -> None:
+    """`threads` threads on `ledgers` (as many processes would be: each serialises its own batches, so
+    the races between them are decided by the store alone) post grants on one project, a third of them
+    energy racing for the district's last units of quota: each is decided, none lost, none raised."""
+    ledger = ledgers[0]
     accept_all(ledger, *admitted(CODE, "annual"), energy_quota(100))
-    per_thread = 12
     outcomes: list[str] = []
+    failures: list[BaseException] = []
     lock = threading.Lock()
 
     def post(thread: int) -> None:
-        for n in range(per_thread):
-            if n % 3 == 0:  # energy grants race for the district's last units of quota
-                body = msg("energy.granted", {"tce": 10, "year": 2021}, mid=f"t{thread}-{n}")
-            else:
-                body = msg("data.provided", {"kind": "k", "reference": f"{thread}-{n}"}, dept="big_data",
-                           mid=f"t{thread}-{n}")
-            (result,) = submit(ledger if thread % 2 else other, body)
-            with lock:
-                outcomes.append(f"{body['type']}:{result.status}:{result.code}")
+        try:
+            for n in range(per_thread):
+                if n % 3 == 0:  # energy grants race for the district's last units of quota
+                    body = msg("energy.granted", {"tce": 10, "year": 2021}, mid=f"t{thread}-{n}")
+                else:
+                    body = msg("data.provided", {"kind": "k", "reference": f"{thread}-{n}"}, dept="big_data",
+                               mid=f"t{thread}-{n}")
+                (result,) = submit(ledgers[thread % len(ledgers)], body)
+                with lock:
+                    outcomes.append(f"{body['type']}:{result.status}:{result.code}")
+        except BaseException as error:  # noqa: BLE001 - what a caller would have got instead of a decision
+            failures.append(error)
 
-    threads = [threading.Thread(target=post, args=(t,)) for t in range(8)]
-    for t in threads:
+    workers = [threading.Thread(target=post, args=(t,)) for t in range(threads)]
+    for t in workers:
         t.start()
-    for t in threads:
+    for t in workers:
         t.join()
+    assert not failures, failures[:3]
+    energy, data = threads * (per_thread // 3), threads * (per_thread - per_thread // 3)
     counts = Counter(outcomes)
-    assert counts["data.provided:accepted:None"] == 8 * 8
+    assert counts["data.provided:accepted:None"] == data
     assert counts["energy.granted:accepted:None"] == 10  # 100 tce / 10 tce: no more, no less
-    assert counts["energy.granted:rejected:quota_exceeded"] == 8 * 4 - 10
+    assert counts["energy.granted:rejected:quota_exceeded"] == energy - 10
     project = ledger.project(CODE)
     assert project is not None
-    assert Counter(g.factor for g in project.grants.values()) == {"data": 64, "energy": 10}
+    assert Counter(g.factor for g in project.grants.values()) == {"data": data, "energy": 10}
     pool = ledger.repository.get(quota_pool_id("620102", 2021, "energy"))
     assert pool.remaining == 0 and len(pool.drawn) == 10
-    assert len(ledger.history(CODE)) == 3 + 74
-    other.close()
+    assert len(ledger.history(CODE)) == 3 + data + 10
+
+
+def test_eight_threads_interleaving_on_one_project_lose_nothing(ledger: Ledger, settings: Settings) -> None:
+    other = build_ledger(settings)
+    try:
+        race_on_one_project([ledger, other], threads=8)
+    finally:
+        other.close()
+
+
+def test_twenty_four_threads_on_six_ledgers_each_decide_every_message(ledger: Ledger, settings: Settings) -> None:
+    # Far more contention than the busy machine that saw 8 threads raise after 8 short retries.
+    others = [build_ledger(settings) for _ in range(5)]
+    try:
+        race_on_one_project([ledger, *others], threads=24)
+    finally:
+        for other in others:
+            other.close()
+
+
+def test_past_its_budget_a_batch_that_always_collides_is_contended_and_stores_nothing(
+        settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("YAOSU_SUBMIT_BUDGET_SECONDS", "1")
+    ledger, other = build_ledger(settings), build_ledger(settings)
+    try:
+        accept_all(ledger, *admitted(CODE))
+        provide_data = HANDLERS[ProvideData]
+        meanwhile: list[str] = []
+
+        def another_process_changes_the_project_first(cmd: Any, ws: Any, env: Any) -> None:
+            # Between this batch's read and its store, another process always changes the project.
+            body = msg("funds.allocated", {"source": "own_funds", "amount": 1}, dept="finance")
+            meanwhile.append(body["message_id"])
+            assert [r.status for r in submit(other, body)] == ["accepted"]
+            provide_data(cmd, ws, env)
+
+        monkeypatch.setitem(HANDLERS, ProvideData, another_process_changes_the_project_first)
+        contended = msg("data.provided", {"kind": "k", "reference": "r"}, dept="big_data", mid="contended-1")
+        with pytest.raises(Contended) as raised:
+            submit(ledger, contended)
+        assert raised.value.retry_after == 1 and "nothing of it was stored" in str(raised.value)
+        assert len(meanwhile) > SERIALISE_AFTER  # it collided, then waited for its turn, and still collided
+        monkeypatch.undo()
+        project = ledger.project(CODE)
+        assert project is not None and "contended-1" not in project.grants and len(project.grants) == len(meanwhile)
+        assert not [i for i in ledger.feed(0, 10_000).items if getattr(i.event, "message_id", None) == "contended-1"]
+        assert [r.status for r in submit(ledger, contended)] == ["accepted"]  # sent again, it is decided
+    finally:
+        ledger.close()
+        other.close()
 
 
 def test_the_same_message_from_four_threads_has_one_effect(ledger: Ledger, settings: Settings) -> None:
