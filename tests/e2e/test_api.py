@@ -13,7 +13,7 @@ from api.app import create_app
 from domain.commands import COMMANDS
 from infra.bootstrap import build_ledger
 from infra.settings import Settings
-from tests.conftest import LOCAL
+from tests.conftest import LOCAL, submit
 from tests.portal import CODE, admitted, land_quota, msg
 
 ADMIN = {"Authorization": "Bearer dev-admin"}
@@ -165,3 +165,25 @@ def test_openapi_describes_every_message_type(client: TestClient) -> None:
     assert spec["paths"]["/v1/messages"]["post"]["requestBody"]["content"]["application/json"]["schema"]
     names = [n for n in spec["components"]["schemas"] if n.endswith("Message")]
     assert len(names) == len(COMMANDS)
+
+
+def test_a_batch_past_its_budget_is_503_contended_and_stores_nothing(settings: Settings) -> None:
+    """Another process keeps changing what the batch read (here once, with no budget left to retry):
+    nothing is stored, and the caller is told to send the same body again."""
+    ledger, other = build_ledger(settings), build_ledger(settings)
+    try:
+        assert {r.status for r in submit(ledger, *admitted(CODE))} == {"accepted"}  # kept in its memory
+        data = {"kind": "geology", "reference": "GS-1"}
+        assert submit(other, msg("data.provided", data, dept="big_data"))[0].status == "accepted"
+        ledger.submit_budget = 0.0
+        with TestClient(create_app(ledger, settings), base_url=LOCAL) as client:
+            head = ledger.head()
+            body = msg("data.provided", {**data, "reference": "GS-2"}, dept="big_data")
+            answer = client.post("/v1/messages", json=body, headers=ADMIN)
+            assert answer.status_code == 503 and answer.headers["Retry-After"] == "1"
+            assert answer.json()["code"] == "contended" and ledger.head() == head
+            ledger.submit_budget = 10.0
+            assert client.post("/v1/messages", json=body, headers=ADMIN).json()["results"][0]["status"] == "accepted"
+    finally:
+        other.close()
+        ledger.close()
