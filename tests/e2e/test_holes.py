@@ -11,7 +11,6 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.app import create_app
-from infra.bootstrap import build_ledger
 from infra.ledger import Ledger
 from infra.settings import Settings
 from projections.read import ReadModels
@@ -24,13 +23,6 @@ SUPERVISOR = {"Authorization": "Bearer dev-supervisor"}
 
 def token(department: str) -> dict[str, str]:
     return {"Authorization": f"Bearer dev-{department.replace(':', '-')}"}
-
-
-@pytest.fixture
-def ledger(settings: Settings) -> Iterator[Ledger]:
-    opened = build_ledger(settings)
-    yield opened
-    opened.close()
 
 
 @pytest.fixture
