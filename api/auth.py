@@ -11,6 +11,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.concurrency import run_in_threadpool
 
 from api.console.session import COOKIE, Session, opened
 from api.errors import ProblemError
@@ -29,7 +30,8 @@ async def caller(request: Request,
         # The console's session (its pages link to exports of the API) stands for the token it was
         # opened with, on reads: another site's page can make this browser post with its cookie (CSRF).
         if request.method in READ_METHODS:
-            signed_in = session_principal(request)
+            # Whether it was signed out is a read of the store: off the event loop, which must stay free.
+            signed_in = await run_in_threadpool(session_principal, request)
             if signed_in is not None:
                 return signed_in
         raise ProblemError(401, "unauthenticated", "send Authorization: Bearer <token> (a console session only reads)")

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
-import anyio
 import fastapi_offline
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.openapi.docs import get_swagger_ui_html
@@ -48,9 +49,7 @@ async def readyz(request: Request, ledger: Store) -> Response:
         return ledger.head(), reads.halts() if reads is not None else []
 
     try:
-        with anyio.fail_after(CHECK_SECONDS):
-            head, halts = await anyio.to_thread.run_sync(check, abandon_on_cancel=True,
-                                                         limiter=checks_limiter(request))
+        head, halts = await asyncio.wait_for(asyncio.shield(readiness_check(request, check)), CHECK_SECONDS)
     except Exception as error:  # noqa: BLE001 - any store failure means not ready
         log.warning("readiness check failed: %r", error)
         return problem(503, "store_unavailable", f"the event store does not answer ({type(error).__name__})")
@@ -65,18 +64,21 @@ async def readyz(request: Request, ledger: Store) -> Response:
     return JSON({"status": "ready", "head": head})
 
 
-#: Threads of the readiness checks, apart from the routes' worker threads.
-CHECK_THREADS = 2
 #: A store that has not answered a readiness check in this long is not ready.
 CHECK_SECONDS = 5
 
 
-def checks_limiter(request: Request) -> anyio.CapacityLimiter:
-    """The readiness checks' own threads (made on the event loop, once per app)."""
-    limiter: anyio.CapacityLimiter | None = getattr(request.app.state, "checks_limiter", None)
-    if limiter is None:
-        limiter = request.app.state.checks_limiter = anyio.CapacityLimiter(CHECK_THREADS)
-    return limiter
+def readiness_check(request: Request, check: Callable[[], Any]) -> asyncio.Future[Any]:
+    """The readiness check under way, or a new one, on a thread of its own: however often a load
+    balancer asks while the store hangs, one thread waits for it, not one per probe."""
+    state = request.app.state
+    running: asyncio.Future[Any] | None = getattr(state, "readiness", None)
+    if running is None or running.done():
+        executor = getattr(state, "readiness_executor", None)
+        if executor is None:
+            executor = state.readiness_executor = ThreadPoolExecutor(1, thread_name_prefix="readiness")
+        running = state.readiness = asyncio.wrap_future(executor.submit(check))
+    return running
 
 
 @router.get("/metrics", response_class=Response,

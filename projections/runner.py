@@ -167,7 +167,9 @@ def _route(events: Sequence[tuple[Any, Any]], lives: Sequence[LiveGeneration]) -
         routed[live.name] = share = []
         handled = live.cls.handlers
         if live.cls.records:
-            share.extend((n, e if type(e) in handled or isinstance(e, Undecodable) else None) for n, e in events)
+            topics = {get_topic(cls) for cls in handled}
+            share.extend((n, e if type(e) in handled or (isinstance(e, Undecodable) and e.topic in topics) else None)
+                         for n, e in events)
             continue
         for cls in handled:
             by_type.setdefault(cls, []).append(share)
@@ -246,8 +248,11 @@ class Runner:
 
     def _prepare(self, projection: type[Projection], *, fresh: bool = False) -> None:
         with self.db.transaction():
+            halted = {h.gen for h in self.catalog.halts() if h.name == projection.name}
             current = [g for g in self.catalog.generations(projection.name)
                        if g.state != "retired" and g.built_by(projection)]
+            # A build halted at an event never catches up: follow the serving generation, not it.
+            current = [g for g in current if not (g.state == "building" and g.gen in halted)] or current
             if fresh or not current:
                 generation = self.catalog.create(projection)
             else:
@@ -305,7 +310,10 @@ class Runner:
         owned = [w for w in self.generations.values() if w.name in self._owned]
         for live in owned:
             if live.halt is not None or live.isolating:
-                self._recover(live, batch_size or self.batch_size)
+                try:
+                    self._recover(live, batch_size or self.batch_size)
+                except LostTurn as lost:
+                    return self._lost(lost)
         live_generations = [w for w in owned if w.halt is None and not w.isolating]
         if not live_generations:
             return 0
@@ -333,11 +341,7 @@ class Runner:
                 self._ahead = None
                 return self.step(batch_size)  # the others go on without it
             except LostTurn as lost:
-                log.warning("%s; re-reading positions", lost)
-                self.generations.clear()
-                if self.db.dialect == "postgres":
-                    self._owned.clear()
-                return 0
+                return self._lost(lost)
             except BaseException:
                 for live in working:
                     live.rolled_back()
@@ -358,6 +362,13 @@ class Runner:
                 live.generation.state = "active"
         return len(events)
 
+    def _lost(self, lost: LostTurn) -> int:
+        log.warning("%s; re-reading positions", lost)
+        self.generations.clear()
+        if self.db.dialect == "postgres":
+            self._owned.clear()
+        return 0
+
     def _moved(self) -> None:
         for listener in self._moved_listeners:
             listener()
@@ -374,35 +385,41 @@ class Runner:
         for pair in share:
             if pair[0].id in live.skipping:
                 continue
-            try:
-                with self.db.transaction():
-                    _applied(live, [pair], pair[0].id, False)
-            except ProjectionFailed as failure:
-                live.rolled_back()
-                if self._skip_decided(live, pair[0].id):
-                    continue
-                if pair[0].id - 1 > live.position:  # all before it applied: readers are told exactly that
-                    with self.db.transaction():
-                        _applied(live, [], pair[0].id - 1, False)
-                    live.committed()
-                self._halt(live, pair, failure)
-                return
-            except BaseException:
-                live.rolled_back()
-                raise
-            live.committed()
-            self._moved()
+            failure = self._alone(live, [pair], pair[0].id, False)
+            if failure is None or self._skip_decided(live, pair[0].id):
+                continue
+            if pair[0].id - 1 > live.position:  # all before it applied: readers are told exactly that
+                self._alone(live, [], pair[0].id - 1, False)  # (what would fail here is this event's to answer for)
+            self._halt(live, pair, failure)
+            return
         if notifications:
-            with self.db.transaction():
-                _applied(live, [], notifications[-1].id, len(notifications) < limit)
-            live.committed()
-            self._moved()
+            # Settling once caught up is derived work of its own: what fails there halts it too, never the runner.
+            failure = self._alone(live, [], notifications[-1].id, len(notifications) < limit)
+            if failure is not None:
+                self._halt(live, (notifications[-1], None), failure)
+                return
         if live.halt is not None:
             with self.db.transaction():
                 self.catalog.resume(live.name, live.generation.gen)
             log.warning("projection %s: applies again from position %d (it was halted at event %d)",
                         live.name, live.position, live.halt.event_position)
         live.halt, live.isolating, live.backoff = None, False, RETRY_FIRST_SECONDS
+
+    def _alone(self, live: LiveGeneration, events: list[tuple[Any, Any]], last: int,
+               caught_up: bool) -> ProjectionFailed | None:
+        """Apply to one read model in a transaction of its own; what it cannot apply is returned, undone."""
+        try:
+            with self.db.transaction():
+                _applied(live, events, last, caught_up)
+        except ProjectionFailed as failure:
+            live.rolled_back()
+            return failure
+        except BaseException:
+            live.rolled_back()
+            raise
+        live.committed()
+        self._moved()
+        return None
 
     def _skip_decided(self, live: LiveGeneration, position: int | None = None) -> bool:
         """Has an operator decided this read model goes on without the event at `position` (default:
@@ -425,7 +442,7 @@ class Runner:
         stored, event = pair
         error = printable(failure.error)
         what = (event.topic if isinstance(event, Undecodable) else type(event).__qualname__) if event is not None \
-            else stored.topic
+            else failure.event_type if failure.event_type == "settle" else stored.topic
         earlier = live.halt if live.halt is not None and live.halt.event_position == stored.id else None
         if earlier is None:
             live.backoff = RETRY_FIRST_SECONDS
@@ -437,7 +454,7 @@ class Runner:
         live.next_try = time.monotonic() + live.backoff
         log.error("projection %s halted at position %d: it cannot apply the event at position %d (%s): %s; "
                   "the other read models go on; it tries again in %.0f s (attempt %d); to go on without that event: "
-                  "yaosu projections skip %s %d --reason '...'", live.name, live.position, stored.id,
+                  "yaosu projections skip %s --position %d --reason '...'", live.name, live.position, stored.id,
                   what, error, live.backoff, live.halt.retries + 1, live.name, stored.id)
         live.backoff = min(live.backoff * 2, RETRY_MOST_SECONDS)
 

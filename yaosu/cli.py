@@ -72,7 +72,8 @@ def cmd_serve(args: argparse.Namespace, wiring: Wiring) -> int:
         if runner is not None and following is not None:
             runner.stop()
             following.join(timeout=30)  # it stops between batches
-            runner.close()
+            if not following.is_alive():  # else its connection is still in use: the process's end closes it
+                runner.close()
         wiring.close()  # every connection closed: SQLite folds its write-ahead log back and removes it
     return 0
 
@@ -147,7 +148,9 @@ def cmd_projections(args: argparse.Namespace, wiring: Wiring) -> int:
         halted = [live.halt for live in runner.generations.values() if live.halt is not None]
         for h in halted:
             print(f"yaosu projections rebuild: {h.name} halted at the event at position {h.event_position} "
-                  f"({h.event_type}): {h.error}; the generation serving before keeps serving", file=sys.stderr)
+                  f"({h.event_type}): {h.error}; the generation serving before keeps serving (to go on without that "
+                  f"event: yaosu projections skip {h.name} --position {h.event_position} --reason '...', then "
+                  "rebuild again)", file=sys.stderr)
         return 1 if halted else 0
     signal.signal(signal.SIGTERM, lambda *_: runner.stop())
     logging.getLogger("yaosu").info("following %s (Ctrl-C or SIGTERM to stop)", wiring.settings.store_for_logs)
@@ -163,6 +166,8 @@ def cmd_projections(args: argparse.Namespace, wiring: Wiring) -> int:
 
 def skip_event(args: argparse.Namespace, wiring: Wiring) -> int:
     """Record an operator's decision that a halted read model goes on without the event it cannot apply."""
+    from eventsourcing.persistence import IntegrityError
+
     from projections.catalog import Catalog
     from projections.db import Db
 
@@ -171,7 +176,11 @@ def skip_event(args: argparse.Namespace, wiring: Wiring) -> int:
               "--reason '...' (kept in the store with your name)", file=sys.stderr)
         return 2
     name = args.names[0]
-    halts = [h for h in Catalog(Db(wiring.settings)).halts() if h.name == name]
+    db = Db(wiring.settings)
+    try:
+        halts = [h for h in Catalog(db).halts() if h.name == name]
+    finally:
+        db.close()
     halt = next((h for h in halts if h.event_position == args.position), None)
     if halt is None:
         where = ", ".join(f"halted at the event at position {h.event_position}" for h in halts) or "not halted"
@@ -182,8 +191,9 @@ def skip_event(args: argparse.Namespace, wiring: Wiring) -> int:
     try:
         recorded = wiring.ledger.record_skip(name, halt.event_position, event_type=halt.event_type, error=halt.error,
                                              reason=args.reason.strip(), operator=operator)
-    except ValueError as error:
-        print(f"yaosu projections skip: {error}", file=sys.stderr)
+    except (ValueError, IntegrityError) as error:  # decided already (here, or by someone at the same moment)
+        print(f"yaosu projections skip: {error if isinstance(error, ValueError) else 'decided already'}",
+              file=sys.stderr)
         return 2
     print(f"recorded at position {recorded}: {name} goes on without the event at position {halt.event_position} "
           f"({halt.event_type}), as {operator} decided; the running projections pick it up within seconds")

@@ -192,7 +192,7 @@ async def login(request: Request) -> Response:
 
 @router.post("/logout")
 async def logout(request: Request) -> Response:
-    session = open_session(request)
+    session = await run_in_threadpool(open_session, request)  # a read of the store: off the event loop
     answer = RedirectResponse("/console/login", status_code=303)
     if session is not None:  # signing out someone not signed in changes nothing: no form to check
         await posted_form(request, session.session_id)

@@ -251,3 +251,28 @@ def eventually(check: Callable[[], bool], what: str, seconds: float = 60) -> Non
     while not check():
         assert time.monotonic() < deadline, f"not within {seconds} s: {what}"
         time.sleep(0.05)
+
+
+class SettlesBadly(Libraries):
+    """Applies every event, but its derived work once caught up fails: a halt of its own, not the runner's."""
+
+    name = "settles_badly"
+
+    def settle(self, caught_up: bool) -> bool:
+        if caught_up:
+            raise ValueError("derived work that cannot be done")
+        return False
+
+
+def test_derived_work_that_fails_halts_that_read_model_and_the_others_go_on(ledger: Ledger, settings: Settings) -> None:
+    submit(ledger, *admitted(CODE, "annual"))
+    runner = Runner(ledger, settings, projections=[Libraries, SettlesBadly])
+    try:
+        runner.run_until_caught_up()
+        broken = runner.generations["settles_badly"]
+        assert broken.halt is not None and broken.halt.event_type == "settle"
+        assert runner.generations["libraries"].position == ledger.head()
+        assert runner.trouble is None
+        assert [h.name for h in Catalog(runner.db).halts()] == ["settles_badly"]
+    finally:
+        runner.close()
