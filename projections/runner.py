@@ -27,6 +27,7 @@ import psycopg
 from eventsourcing.utils import get_topic
 from psycopg.sql import SQL, Identifier
 
+from domain.envelope import shown
 from infra.clock import city_today
 from infra.ledger import Ledger
 from infra.resilience import TRANSIENT, keep_running
@@ -63,8 +64,7 @@ class Undecodable:
 
 def printable(error: BaseException, limit: int = 1000) -> str:
     """What went wrong, as one line any store can keep and any log can show (no control characters)."""
-    text = f"{type(error).__name__}: {error}"
-    return re.sub(r"[\x00-\x1f\x7f-\x9f]", lambda m: f"\\x{ord(m.group()):02x}", text)[:limit]
+    return shown(f"{type(error).__name__}: {error}")[:limit]
 
 
 class LostTurn(Exception):

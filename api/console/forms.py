@@ -36,6 +36,7 @@ class CrossSite(Exception):
 
     def __init__(self, why: str) -> None:
         super().__init__(why)
+        #: One of a few fixed sentences, each in the console's catalogue (the page says it in its language).
         self.why = why
 
 
@@ -48,7 +49,7 @@ def from_here(request: Request) -> None:
     """Refuse a request a page of another origin made (the headers a browser sets, not a script)."""
     fetch_site = request.headers.get("sec-fetch-site")
     if fetch_site is not None and fetch_site not in ("same-origin", "none"):
-        raise CrossSite(f"the form was sent from another site (Sec-Fetch-Site: {fetch_site})")
+        raise CrossSite("the form was sent from another site")
     origin = request.headers.get("origin")
     if origin is not None and not same_origin(origin, request):
         raise CrossSite("the form was sent from another origin")
