@@ -17,9 +17,9 @@ from api.console import forms, pages
 from api.console.session import EndedSessions
 from api.json import JSON
 from api.reading import Answers
-from infra.ledger import Ledger
 from infra.settings import Settings
 from projections.read import ReadModels
+from service.ledger import Ledger
 
 
 @asynccontextmanager

@@ -29,8 +29,8 @@ from api.params import (
 from api.reading import View, answered
 from api.render import project_json
 from infra.presenter import event_json, rejection_json
-from infra.tokens import may_read_body
 from projections import audit
+from service.authorisation import may_read_body
 
 router = APIRouter(tags=["audit trail"])
 

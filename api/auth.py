@@ -15,9 +15,9 @@ from starlette.concurrency import run_in_threadpool
 
 from api.console.session import COOKIE, Session, opened
 from api.errors import ProblemError
-from infra.ledger import Ledger
 from infra.settings import Settings
 from infra.tokens import Principal
+from service.ledger import Ledger
 
 #: The methods a session cookie may be used for: those that change nothing.
 READ_METHODS = frozenset({"GET", "HEAD"})

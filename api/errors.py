@@ -20,10 +20,10 @@ from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from infra import metrics
-from infra.ledger import Contended
 from infra.parsing import ascii_integer
 from projections.db import NotBuilt
 from projections.read import ReadModelBehind
+from service.ledger import Contended
 
 log = logging.getLogger("yaosu.api")
 

@@ -20,12 +20,12 @@ from api.auth import Store
 from api.errors import problem, problems
 from api.json import JSON
 from infra import kafka
-from infra.ledger import Ledger
 from infra.metrics import PROCESS, StoreCollector
 from infra.settings import Settings
 from projections import parked
 from projections.db import NotBuilt
 from projections.read import ReadModels
+from service.ledger import Ledger
 
 log = logging.getLogger("yaosu.api")
 router = APIRouter(tags=["operations"])

@@ -48,8 +48,8 @@ from domain.ranking import allocation_advice
 from infra.clock import city_today
 from infra.presenter import withheld
 from infra.settings import Settings
-from infra.tokens import may_read_parked
 from projections import factor_ledger, investment, libraries, parked, sedimentation, stages, warnings
+from service.authorisation import may_read_parked
 
 router = APIRouter(tags=["read models"])
 PROBLEMS = problems(400, 401, 503)

@@ -15,9 +15,9 @@ import orjson
 import psycopg
 
 from bench.common import ADMIN, PYTHON, ROOT, Figures, drop_schema, environment, pg_base, pg_store, say, serving
-from infra.bootstrap import build_ledger
 from infra.settings import Settings
 from infra.tokens import Principal
+from service.bootstrap import build_ledger
 from yaosu.demo import demo_messages
 
 BATCH = 500

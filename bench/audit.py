@@ -10,9 +10,9 @@ import subprocess
 from bench.common import PYTHON, ROOT, Figures, environment, say, serving
 from bench.reads import CLIENTS, SECONDS, THREADS, codes, wrk
 from domain import reference
-from infra.bootstrap import build_ledger
 from infra.settings import Settings
 from projections.runner import Runner
+from service.bootstrap import build_ledger
 
 VERIFIED = re.compile(r"verified positions \d+-(\d+): head [0-9a-f]{64} \(([\d,]+) events, ([\d,]+) events/s")
 

@@ -14,9 +14,9 @@ from bench.common import Figures, drop_schema, peak_rss_mb, pg_store, say, stop,
 from consumers.portal import KAFKA_PRINCIPAL
 from domain.reference import CITY_CODE
 from infra import kafka
-from infra.bootstrap import build_ledger
-from infra.ledger import Ledger
 from infra.settings import Settings
+from service.bootstrap import build_ledger
+from service.ledger import Ledger
 from yaosu.demo import demo_messages
 
 NAIVE_MESSAGES = 1000

@@ -18,9 +18,9 @@ from eventsourcing.projection import ProjectionRunner
 
 from bench.common import Figures, pg_base, say, yaosu
 from domain.project import GRANT_EVENTS
-from infra.bootstrap import build_ledger
-from infra.ledger import Ledger
 from infra.settings import Settings
+from service.bootstrap import build_ledger
+from service.ledger import Ledger
 
 PER_EVENT_EVENTS = 4000
 

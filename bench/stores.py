@@ -7,9 +7,9 @@ import time
 import psycopg
 
 from bench.common import drop_schema, pg_base, pg_store, say
-from infra.bootstrap import build_ledger
 from infra.settings import Settings
 from projections.runner import Runner
+from service.bootstrap import build_ledger
 from yaosu.demo import demo_messages
 from yaosu.loading import submit_all
 

@@ -27,13 +27,13 @@ from domain.reference import district_of
 from domain.supervision import Alert, ProjectFacts, evaluate
 from infra import kafka, metrics, presenter
 from infra.clock import city_today
-from infra.ledger import Ledger
 from infra.resilience import keep_running
 from infra.settings import Settings
 from infra.turns import Turns
 from projections import sedimentation
 from projections.db import NotBuilt
 from projections.read import ReadModelBehind, ReadModels
+from service.ledger import Ledger
 
 log = logging.getLogger("yaosu.monitor")
 CHANGED = get_topic(SedimentationAlerts.Changed)

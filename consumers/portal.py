@@ -22,11 +22,11 @@ from kafka.errors import KafkaError
 from kafka.structs import OffsetAndMetadata
 
 from infra import kafka
-from infra.ledger import AlreadyTracked, Contended, Ledger
-from infra.pipeline import Parking
 from infra.resilience import keep_running
 from infra.settings import Settings
 from infra.tokens import Principal
+from service.ledger import AlreadyTracked, Contended, Ledger
+from service.pipeline import Parking
 
 log = logging.getLogger("yaosu.consume.portal")
 KAFKA_PRINCIPAL = Principal("kafka", "admin")

@@ -29,10 +29,10 @@ from domain.quota import QuotaPool
 from domain.receipt import MessageReceipt
 from domain.reduction import EmissionReduction
 from infra import kafka, metrics, presenter
-from infra.ledger import Ledger
 from infra.resilience import keep_running
 from infra.settings import Settings
 from projections.chain import CHECKPOINTED
+from service.ledger import Ledger
 
 log = logging.getLogger("yaosu.relay")
 TRACKING = "relay:" + kafka.EVENTS

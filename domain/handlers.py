@@ -2,7 +2,7 @@
 
 A handler checks every rule first and only then triggers events, so a rejection never leaves
 a half-changed aggregate behind. It reaches aggregates through a `UnitOfWork` (what one batch of
-messages reads and changes), which `infra.unit_of_work` implements over the event store.
+messages reads and changes), which `service.unit_of_work` implements over the event store.
 """
 
 from __future__ import annotations

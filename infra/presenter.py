@@ -17,7 +17,7 @@ import orjson
 from eventsourcing.domain import CanMutateAggregate
 
 from domain.audit import Audit
-from infra.inbound import MAX_DEPTH, nested_deeper_than
+from infra.parsing import MAX_DEPTH, nested_deeper_than
 
 _HIDDEN = frozenset({"originator_id", "originator_version", "timestamp", "originator_topic", "audit"})
 _KINDS = {"Project": "project", "QuotaPool": "quota", "EmissionReduction": "reduction", "MessageReceipt": "message",

@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
-from infra.ledger import Ledger
 from projections.audit import AuditTrail
 from projections.chain import HashChain
 from projections.db import Db, NotBuilt
@@ -24,6 +23,7 @@ from projections.parked import Parked
 from projections.sedimentation import Sedimentation
 from projections.stages import Stages
 from projections.warnings import Warnings
+from service.ledger import Ledger
 
 log = logging.getLogger("yaosu.projections")
 

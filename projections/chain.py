@@ -24,10 +24,10 @@ from eventsourcing.utils import get_topic
 from domain.checkpoint import AuditCheckpoint
 from domain.reference import CITY_TZ
 from infra.chain import GENESIS, link
-from infra.ledger import Ledger
 from infra.transcoder import recorded_at
 from projections.db import Db
 from projections.model import Projection, Table
+from service.ledger import Ledger
 
 log = logging.getLogger("yaosu.audit")
 

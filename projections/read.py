@@ -24,12 +24,12 @@ import psycopg
 from prometheus_client import Gauge
 from psycopg.sql import SQL, Identifier
 
-from infra.ledger import Ledger
 from infra.metrics import PROCESS
 from infra.settings import Settings
 from projections.catalog import Catalog, Generation, Halt, status
 from projections.db import Db, NotBuilt
 from projections.model import Projection
+from service.ledger import Ledger
 
 log = logging.getLogger("yaosu.projections")
 

@@ -29,7 +29,6 @@ from psycopg.sql import SQL, Identifier
 
 from domain.envelope import shown
 from infra.clock import city_today
-from infra.ledger import Ledger
 from infra.resilience import TRANSIENT, keep_running
 from infra.settings import Settings
 from infra.turns import Turns
@@ -38,6 +37,7 @@ from projections.chain import HashChain, record_checkpoints
 from projections.db import Db
 from projections.model import Appended, Projection, Rows
 from projections.read import read_models_channel
+from service.ledger import Ledger
 
 log = logging.getLogger("yaosu.projections")
 #: How often a following runner looks for closed days to checkpoint.

@@ -11,11 +11,11 @@ from typing import Any, Iterator
 import psycopg
 import pytest
 
-from infra.bootstrap import build_ledger
-from infra.ledger import Ledger
-from infra.pipeline import Result
 from infra.settings import Settings
 from infra.tokens import Principal
+from service.bootstrap import build_ledger
+from service.ledger import Ledger
+from service.pipeline import Result
 
 ROOT = Path(__file__).resolve().parent.parent
 ADMIN = Principal("test", "admin")

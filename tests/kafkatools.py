@@ -13,8 +13,8 @@ from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from domain.project import project_id
 from domain.reference import CITY_CODE
 from infra import kafka
-from infra.ledger import Ledger
 from infra.settings import Settings
+from service.ledger import Ledger
 from yaosu.demo import demo_messages
 
 

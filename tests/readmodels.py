@@ -22,12 +22,12 @@ from domain.supervision import (
     Thresholds,
     evaluate,
 )
-from infra.bootstrap import build_ledger
-from infra.ledger import Ledger
 from infra.settings import Settings
 from projections.catalog import PROJECTIONS, Catalog
 from projections.read import ReadModels
 from projections.runner import Runner
+from service.bootstrap import build_ledger
+from service.ledger import Ledger
 from tests.conftest import submit
 from yaosu.demo import batches, demo_messages
 

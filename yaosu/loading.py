@@ -8,8 +8,8 @@ from collections import Counter
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
-from infra.ledger import Ledger
 from infra.tokens import Principal
+from service.ledger import Ledger
 
 CLI_PRINCIPAL = Principal("cli", "admin")
 BATCH = 500

@@ -9,12 +9,12 @@ from __future__ import annotations
 from datetime import date
 from typing import TYPE_CHECKING, Callable
 
-from infra.bootstrap import build_ledger
 from infra.clock import city_today
-from infra.ledger import Ledger
 from infra.settings import Settings
 from projections.read import ReadModels
 from projections.runner import Runner
+from service.bootstrap import build_ledger
+from service.ledger import Ledger
 
 if TYPE_CHECKING:
     from fastapi import FastAPI

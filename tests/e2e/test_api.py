@@ -11,8 +11,8 @@ from fastapi.testclient import TestClient
 from api import schemas
 from api.app import create_app
 from domain.commands import COMMANDS
-from infra.bootstrap import build_ledger
 from infra.settings import Settings
+from service.bootstrap import build_ledger
 from tests.conftest import LOCAL, submit
 from tests.portal import CODE, admitted, land_quota, msg
 

@@ -24,10 +24,10 @@ from hypothesis import strategies as st
 
 from api.app import create_app
 from api.exports import _FORMULA_START, _csv_text
-from infra.bootstrap import build_ledger
 from infra.parsing import ascii_integer
 from infra.settings import Settings
 from infra.tokens import TokensFile, add_token
+from service.bootstrap import build_ledger
 from tests.conftest import LOCAL, submit
 from tests.console import FORM, csrf_of, post_sign_in, sign_in, sign_out
 from tests.e2e.test_server import environment, serving

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import httpx
 
-from infra.bootstrap import build_ledger
 from infra.settings import Settings
+from service.bootstrap import build_ledger
 from tests.console import sign_in
 from tests.e2e.test_server import ADMIN, SUPERVISOR, serving, yaosu
 from tests.integration.test_halts import LATER, NEEDS_A_NAME, eventually, inject, registration_of

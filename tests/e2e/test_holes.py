@@ -11,10 +11,10 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.app import create_app
-from infra.ledger import Ledger
 from infra.settings import Settings
 from projections.read import ReadModels
 from projections.runner import Runner
+from service.ledger import Ledger
 from tests.conftest import LOCAL
 from tests.portal import CODE, OTHER, msg, register
 

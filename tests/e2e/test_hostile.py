@@ -17,9 +17,9 @@ from domain.audit import Audit
 from domain.project import project_id
 from domain.reference import CITY_TZ
 from infra import presenter
-from infra.inbound import KEPT_BYTES, MAX_DEPTH
-from infra.ledger import Ledger
 from infra.settings import Settings
+from service.inbound import KEPT_BYTES, MAX_DEPTH
+from service.ledger import Ledger
 from tests.conftest import LOCAL
 from tests.portal import CODE, admitted, msg
 

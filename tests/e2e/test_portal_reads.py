@@ -17,12 +17,13 @@ from fastapi.testclient import TestClient
 from api import schemas
 from api.app import create_app
 from consumers.portal import KAFKA_PRINCIPAL
-from infra.ledger import Ledger
 from infra.presenter import StoredItem, event_json
 from infra.settings import Settings
-from infra.tokens import Principal, may_read_body
+from infra.tokens import Principal
 from projections.read import ReadModels
 from projections.runner import Runner
+from service.authorisation import may_read_body
+from service.ledger import Ledger
 from tests.conftest import LOCAL, submit
 from tests.console import sign_in
 from tests.portal import CODE, admitted, msg

@@ -26,10 +26,10 @@ from hypothesis import strategies as st
 
 from api.app import create_app
 from api.reading import Answers
-from infra.ledger import Ledger
 from infra.settings import Settings
 from projections.read import CONNECTIONS, ReadModels
 from projections.runner import Runner
+from service.ledger import Ledger
 from tests.conftest import LOCAL, submit
 from tests.e2e.test_read_your_writes import post, project_code
 from tests.e2e.test_server import SUPERVISOR, environment, serving, yaosu

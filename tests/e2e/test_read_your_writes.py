@@ -17,10 +17,10 @@ import httpx
 from fastapi.testclient import TestClient
 
 from api.app import create_app
-from infra.ledger import Ledger
 from infra.settings import Settings
 from projections.read import ReadModels
 from projections.runner import Runner
+from service.ledger import Ledger
 from tests.conftest import LOCAL, fresh_store, submit
 from tests.e2e.test_server import ADMIN, SUPERVISOR, environment, serving
 from tests.portal import admitted, msg

@@ -23,11 +23,11 @@ from hypothesis import strategies as st
 from api.app import create_app
 from domain import commands
 from domain.envelope import CONTROL, CONTROL_IN_FREE_TEXT, MAX_TEXT
-from infra.bootstrap import build_ledger
 from infra.settings import Settings
 from projections.catalog import Catalog
 from projections.read import ReadModels
 from projections.runner import Runner
+from service.bootstrap import build_ledger
 from tests.console import sign_in
 from tests.portal import REGISTRATION
 

@@ -9,11 +9,11 @@ from decimal import Decimal
 from typing import Iterator
 
 from domain.supervision import Alert, Thresholds
-from infra.bootstrap import build_ledger
 from infra.settings import Settings
 from projections import sedimentation
 from projections.read import ReadModels
 from projections.runner import Runner
+from service.bootstrap import build_ledger
 from tests.conftest import submit
 from tests.readmodels import demo_store
 from yaosu.demo import batches, demo_messages

@@ -18,12 +18,12 @@ import pytest
 from consumers.relay import BOOKKEEPING
 from domain.reference import CITY_TZ
 from infra.chain import GENESIS, link
-from infra.ledger import Ledger
 from infra.presenter import event_json
 from infra.settings import Settings
 from projections import audit, chain
 from projections.read import ReadModels
 from projections.runner import Runner
+from service.ledger import Ledger
 from tests.conftest import submit
 from tests.portal import admitted
 from tests.readmodels import demo_store

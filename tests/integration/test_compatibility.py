@@ -17,11 +17,11 @@ from uuid import UUID
 import orjson
 from eventsourcing.persistence import StoredEvent
 
-from infra.ledger import Ledger
 from infra.presenter import dumps, event_json
 from infra.settings import Settings
 from projections.catalog import PROJECTIONS
 from projections.runner import Runner
+from service.ledger import Ledger
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 

@@ -22,7 +22,6 @@ from fastapi.testclient import TestClient
 from api.app import create_app
 from domain.project import Project, project_id
 from domain.skips import EventSkip
-from infra.ledger import Ledger
 from infra.settings import Settings
 from projections import runner as runner_module
 from projections.audit import AuditTrail
@@ -31,6 +30,7 @@ from projections.catalog import Catalog
 from projections.libraries import Libraries
 from projections.read import ReadModels
 from projections.runner import Runner
+from service.ledger import Ledger
 from tests.conftest import LOCAL, submit
 from tests.console import sign_in
 from tests.portal import CODE, admitted, msg, register

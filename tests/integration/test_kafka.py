@@ -28,12 +28,12 @@ from consumers.portal import KAFKA_PRINCIPAL
 from consumers.relay import Relay
 from domain.alerts import alerts_id
 from infra import kafka
-from infra.bootstrap import build_ledger
-from infra.ledger import Ledger
 from infra.metrics import serve_process_metrics
 from infra.settings import Settings
 from projections.read import ReadModels
 from projections.runner import Runner
+from service.bootstrap import build_ledger
+from service.ledger import Ledger
 from tests.conftest import LOCAL, fresh_store
 from tests.kafkatools import (
     business_load,

@@ -11,10 +11,10 @@ import orjson
 from consumers.monitor import Monitor
 from domain.supervision import Thresholds
 from infra import kafka
-from infra.bootstrap import build_ledger
 from infra.settings import Settings
 from projections import sedimentation
 from projections.runner import Runner
+from service.bootstrap import build_ledger
 from tests.conftest import submit
 from tests.kafkatools import read_topic
 from yaosu.demo import batches, demo_messages

@@ -14,13 +14,13 @@ import pytest
 from domain.project import Project
 from domain.ranking import allocation_advice, rank_districts
 from domain.supervision import Thresholds
-from infra.ledger import Ledger
 from infra.settings import Settings
 from projections import libraries, model, sedimentation, stages
 from projections.catalog import Catalog
 from projections.libraries import Libraries
 from projections.model import Projection, Table
 from projections.runner import Runner
+from service.ledger import Ledger
 from tests.conftest import submit
 from tests.portal import msg
 from tests.readmodels import dump, project_codes, reference_alerts, reference_facts

@@ -11,11 +11,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from infra.ledger import Ledger
 from infra.settings import Settings
 from projections import model
 from projections.db import Db
 from projections.model import Rows, Table, Written
+from service.ledger import Ledger
 
 TABLE = Table("kv", {"k": "TEXT", "n": "INTEGER", "v": "BIGINT"}, key=("k", "n"))
 OPS = st.lists(st.tuples(st.sampled_from(["put", "delete", "get"]), st.sampled_from("abc"), st.integers(0, 12),

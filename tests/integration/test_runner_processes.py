@@ -15,12 +15,12 @@ from typing import Any
 import psycopg
 import pytest
 
-from infra.bootstrap import build_ledger
-from infra.ledger import Ledger
 from infra.settings import Settings
 from projections.catalog import PROJECTIONS, Catalog, status
 from projections.db import Db
 from projections.runner import Runner
+from service.bootstrap import build_ledger
+from service.ledger import Ledger
 from tests.conftest import fresh_store, submit
 from tests.portal import land_quota, msg
 from tests.readmodels import dump

@@ -13,9 +13,9 @@ import pytest
 from domain.commands import ProvideData
 from domain.handlers import HANDLERS
 from domain.quota import quota_pool_id
-from infra.bootstrap import build_ledger
-from infra.ledger import SERIALISE_AFTER, Contended, Ledger
 from infra.settings import Settings
+from service.bootstrap import build_ledger
+from service.ledger import SERIALISE_AFTER, Contended, Ledger
 from tests.conftest import submit
 from tests.portal import CODE, FACTOR_MESSAGES, admitted, energy_quota, land_quota, msg, reduction
 

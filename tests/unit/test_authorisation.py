@@ -17,10 +17,10 @@ from fastapi.testclient import TestClient
 from api.app import create_app
 from domain import reference
 from domain.commands import COMMANDS
-from infra.bootstrap import build_ledger
-from infra.ledger import Ledger
 from infra.settings import Settings
 from infra.tokens import Principal
+from service.bootstrap import build_ledger
+from service.ledger import Ledger
 from tests.conftest import LOCAL
 from tests.portal import AT, CODE, DISTRICT, EXAMPLES, NEW_CODE, OWNER, REGISTRATION, SETUP, msg
 

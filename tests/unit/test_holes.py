@@ -22,11 +22,11 @@ from domain.handlers import handle
 from domain.policy import PolicySettings
 from domain.project import Project
 from domain.rejections import Rejection
-from infra.bootstrap import build_ledger
-from infra.ledger import Ledger
 from infra.settings import Settings
 from infra.tokens import Principal
-from infra.unit_of_work import BatchUnitOfWork
+from service.bootstrap import build_ledger
+from service.ledger import Ledger
+from service.unit_of_work import BatchUnitOfWork
 from tests.conftest import submit
 from tests.portal import CODE, admitted, energy_quota, land_quota, msg, register
 

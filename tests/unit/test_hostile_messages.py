@@ -19,11 +19,11 @@ from hypothesis import strategies as st
 from domain.commands import COMMANDS
 from domain.rejections import REJECTION_CODES
 from infra import presenter
-from infra.bootstrap import build_ledger
-from infra.ledger import Ledger
-from infra.pipeline import UNPROCESSABLE
 from infra.settings import Settings
 from infra.tokens import Principal
+from service.bootstrap import build_ledger
+from service.ledger import Ledger
+from service.pipeline import UNPROCESSABLE
 from tests.portal import AT, CODE, EXAMPLE_SENDERS, EXAMPLES, NEW_CODE, SETUP, msg
 
 ADMIN = Principal("fuzz", "admin")

@@ -16,11 +16,11 @@ from consumers.portal import KAFKA_PRINCIPAL
 from domain.receipt import MessageReceipt
 from domain.reduction import EmissionReduction
 from domain.reference import CITY_CODE
-from infra.bootstrap import build_ledger
-from infra.ledger import Ledger
 from infra.metrics import PROCESS
-from infra.pipeline import Parking, Result
 from infra.settings import Settings
+from service.bootstrap import build_ledger
+from service.ledger import Ledger
+from service.pipeline import Parking, Result
 from tests.portal import CODE, OTHER, admitted, msg, reduction
 
 NOW = datetime(2026, 1, 1, tzinfo=timezone.utc)

@@ -9,8 +9,8 @@ import pytest
 
 from domain.policy import PRIORITIES, RULES, WARNING_CODES
 from domain.reference import FUND_LIBRARIES
-from infra.ledger import Ledger
 from infra.presenter import event_json
+from service.ledger import Ledger
 from tests.conftest import submit
 from tests.portal import CODE, admitted, energy_quota, msg
 

@@ -15,8 +15,8 @@ from domain.quota import quota_pool_id
 from domain.reduction import reduction_id_of
 from domain.reference import is_department
 from domain.senders import ANYONE, ASSIGNEE, DISTRICT, GRANTOR, OWNER
-from infra.ledger import Ledger
 from infra.tokens import Principal
+from service.ledger import Ledger
 from tests.conftest import submit
 from tests.portal import CODE, FACTOR_MESSAGES, OTHER, admitted, energy_quota, land_quota, msg, reduction, register
 

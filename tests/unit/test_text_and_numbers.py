@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from domain.envelope import CONTROL, parse_envelope, shown
 from domain.rejections import Rejection
-from infra.inbound import inbound
+from service.inbound import inbound
 from tests.portal import REGISTRATION, msg, register
 
 

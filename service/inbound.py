@@ -22,8 +22,8 @@ from typing import Any, Final
 import orjson
 
 from domain.envelope import MAX_DIGITS, message_id_of
+from infra.parsing import MAX_DEPTH
 
-MAX_DEPTH: Final = 64
 MAX_ENVELOPE_BYTES: Final = 256 * 1024
 KEPT_BYTES: Final = 4 * 1024
 #: Integers beyond this are not exact as doubles, which is how most JSON readers hold numbers.
@@ -128,17 +128,6 @@ def canonical(value: Any, levels: int) -> Any:
     if type(value) is float and value.is_integer() and abs(value) < _EXACT:
         return int(value)
     return value
-
-
-def nested_deeper_than(value: Any, limit: int) -> bool:
-    """Whether arrays and objects nest more than `limit` levels (level by level, not recursing)."""
-    level, depth = [value], 0
-    while containers := [item for item in level if isinstance(item, (dict, list))]:
-        depth += 1
-        if depth > limit:
-            return True
-        level = [inner for c in containers for inner in (c.values() if isinstance(c, dict) else c)]
-    return False
 
 
 def _deep_dumps(value: Any) -> str:

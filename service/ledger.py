@@ -1,6 +1,6 @@
 """The `Ledger` application (台账): the event store's one public face.
 
-Commands: `submit` runs a batch of raw messages through the pipeline (`infra.pipeline`) and saves
+Commands: `submit` runs a batch of raw messages through the pipeline (`service.pipeline`) and saves
 every effect and every receipt of the batch in one transaction, with a position (a Kafka offset)
 if one is given. Redelivery is detected by the store: a receipt's id is derived from its
 message_id, so a second receipt for the same id collides on its first version. The first attempt
@@ -58,14 +58,14 @@ from domain.reference import CITY_CODE
 from domain.skips import EventSkip, operator_audit, skip_id
 from infra import metrics
 from infra.events_table import events_of, events_with_positions, stored_after, tracked_positions
-from infra.inbound import Inbound, inbound
-from infra.pipeline import Parking, Result, decide
 from infra.presenter import StoredItem
 from infra.recorder import sqlite_writer
 from infra.tokens import Principal
-from infra.tokens import sent_by as is_sent_by
 from infra.turns import lock_key
-from infra.unit_of_work import BatchUnitOfWork
+from service.authorisation import sent_by as is_sent_by
+from service.inbound import Inbound, inbound
+from service.pipeline import Parking, Result, decide
+from service.unit_of_work import BatchUnitOfWork
 
 log = logging.getLogger("yaosu.ledger")
 

@@ -1,6 +1,6 @@
 """The message pipeline (消息处理): what becomes of each message of a batch, in order.
 
-A body arrives (`infra.inbound`); a resend of it is a duplicate, its message_id with another body a
+A body arrives (`service.inbound`); a resend of it is a duplicate, its message_id with another body a
 conflict; otherwise the token must speak for the department the envelope claims
 (`infra.tokens`), the envelope must parse (`domain.envelope`), and the rules must let it through
 (`domain.handlers`). Every message ends accepted, duplicate or rejected with a code and a reason,
@@ -24,9 +24,10 @@ from domain.handlers import handle
 from domain.parking import PARKABLE, ParkedMessage, parked_id, still_missing
 from domain.receipt import MessageReceipt, conflict_receipt_id, receipt_id
 from domain.rejections import Rejection
-from infra.inbound import Inbound
-from infra.tokens import Principal, refuse_token, sender_of
-from infra.unit_of_work import BatchUnitOfWork
+from infra.tokens import Principal
+from service.authorisation import refuse_token, sender_of
+from service.inbound import Inbound
+from service.unit_of_work import BatchUnitOfWork
 
 log = logging.getLogger("yaosu.pipeline")
 

@@ -8,9 +8,9 @@ from typing import Iterator
 import psycopg
 from psycopg.sql import SQL, Identifier
 
-from infra.ledger import Ledger
 from infra.settings import Settings, StoreLocation
 from infra.turns import lock_key
+from service.ledger import Ledger
 
 
 def build_ledger(settings: Settings) -> Ledger:
