@@ -2,7 +2,7 @@
 
 A list is declared once as a `Listing`: its columns and where its rows are in the JSON answer.
 `download` turns that answer into CSV or XLSX; `workbook` writes several tables into one file
-(the monthly report). Codes are shown by `domain.names.name_of`, headers in Chinese or English.
+(the monthly report). Codes are shown by `infra.catalogue.name_of`, headers in Chinese or English.
 """
 
 from __future__ import annotations
@@ -20,8 +20,8 @@ import xlsxwriter
 from fastapi.responses import Response
 
 from api.json import JSON
-from domain.names import name_of
 from domain.reference import CITY_TZ
+from infra.catalogue import name_of
 from infra.presenter import dumps
 
 CSV_MEDIA_TYPE = "text/csv"

@@ -43,8 +43,8 @@ from api.params import (
 )
 from api.reading import Reading, View, answered
 from domain import reference
-from domain.names import name_of
 from domain.ranking import allocation_advice
+from infra.catalogue import name_of
 from infra.clock import city_today
 from infra.presenter import withheld
 from infra.settings import Settings

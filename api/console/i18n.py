@@ -1,9 +1,8 @@
-"""The console's languages: one message catalogue (Simplified Chinese for the English msgids), read with
-Babel at start-up, and one Jinja2 environment per language with its gettext and code names installed."""
+"""The console's languages: the one message catalogue (`infra.catalogue`: Simplified Chinese for the
+English msgids), and one Jinja2 environment per language with its gettext and code names installed."""
 
 from __future__ import annotations
 
-import gettext
 from datetime import date, datetime
 from decimal import Decimal
 from functools import cache
@@ -11,33 +10,17 @@ from pathlib import Path
 from typing import Any, Final
 
 import jinja2
-from babel.messages.mofile import write_mo
-from babel.messages.pofile import read_po
 
 from api.console import charts
 from domain import reference
-from domain.names import name_of
 from domain.policy import WARNING_CODES
 from domain.reference import CITY_TZ
 from domain.supervision import LEVELS, RULES
+from infra.catalogue import name_of, translations
 
 HERE = Path(__file__).resolve().parent
 LANGUAGES: Final = ("zh", "en")
 DEFAULT: Final = "zh"
-
-
-@cache
-def translations(lang: str) -> gettext.NullTranslations:
-    if lang == "en":
-        return gettext.NullTranslations()  # the msgids are the English
-    from io import BytesIO
-
-    with (HERE / "locale" / "zh_CN" / "LC_MESSAGES" / "messages.po").open("rb") as po:
-        catalogue = read_po(po, locale="zh_CN")
-    compiled = BytesIO()
-    write_mo(compiled, catalogue)
-    compiled.seek(0)
-    return gettext.GNUTranslations(compiled)
 
 
 def number(value: Any, places: int = 0) -> str:

@@ -26,11 +26,11 @@ from api.params import LAST_POSITION
 from api.reading import read
 from api.render import project_json
 from domain import reference
-from domain.names import name_of
 from domain.policy import WARNING_CODES
 from domain.ranking import allocation_advice
 from domain.supervision import LEVELS, RULES, evaluate
 from infra import kafka
+from infra.catalogue import name_of
 from infra.clock import city_today
 from infra.parsing import ascii_integer
 from infra.presenter import event_json, rejection_json

@@ -18,8 +18,8 @@ from fastapi.testclient import TestClient
 
 from api import exports
 from api.app import create_app
-from domain.names import name_of
 from domain.reference import CITY_TZ
+from infra.catalogue import name_of
 from infra.settings import Settings
 from projections.runner import Runner
 from tests.conftest import LOCAL, serving_testserver

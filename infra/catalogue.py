@@ -1,12 +1,24 @@
-"""Names of the reference codes as supervisors read them (名称): Chinese, and English.
+"""The one catalogue of what supervisors read (措辞与名称): names of codes and the domain's texts, in
+Chinese and in English.
 
-Districts, sectors, libraries and departments carry their Chinese names in `domain.reference`;
-the other codes have theirs here. `name_of(kind, code, lang)` is the one way to show a code.
+Texts are Babel message catalogues under `infra/locale/`: `zh_CN` (the console's English msgids,
+and every text code) and `en` (every text code). A text is said by its code and parameters
+(`domain.texts.Detail`): `said(code, params, lang)`; a placeholder may name the kind of code it
+holds (`{factors:factor}`), shown by `name_of`. `name_of(kind, code, lang)` is the one way to
+show a code.
 """
 
 from __future__ import annotations
 
-from typing import Final
+import gettext
+import string
+from functools import cache
+from io import BytesIO
+from pathlib import Path
+from typing import Any, Final, Mapping
+
+from babel.messages.mofile import write_mo
+from babel.messages.pofile import read_po
 
 from domain import reference
 from domain.commands import COMMANDS
@@ -82,3 +94,48 @@ def name_of(kind: str, code: str | None, lang: str = "zh") -> str:
     if kind in ("department", "sector") and code in CHINESE[kind] and not code.startswith("district:"):
         return code.replace("_", " ").capitalize() if kind == "department" else f"{code} {CHINESE[kind][code]}"
     return code.replace("_", " ")
+
+
+LOCALE = Path(__file__).resolve().parent / "locale"
+#: The catalogue of each language the console and the exports speak.
+LOCALES: Final = {"zh": "zh_CN", "en": "en"}
+
+
+@cache
+def translations(lang: str) -> gettext.GNUTranslations:
+    """The language's catalogue (a msgid it lacks is said as itself: the console's English)."""
+    with (LOCALE / LOCALES[lang] / "LC_MESSAGES" / "messages.po").open("rb") as po:
+        catalogue = read_po(po, locale=LOCALES[lang])
+    compiled = BytesIO()
+    write_mo(compiled, catalogue)
+    compiled.seek(0)
+    return gettext.GNUTranslations(compiled)
+
+
+@cache
+def text_codes(lang: str = "en") -> frozenset[str]:
+    """Every text code the language's catalogue says (a code is a msgid with a dot and no space)."""
+    with (LOCALE / LOCALES[lang] / "LC_MESSAGES" / "messages.po").open("rb") as po:
+        catalogue = read_po(po, locale=LOCALES[lang])
+    return frozenset(str(m.id) for m in catalogue if m.id and " " not in str(m.id) and "." in str(m.id) and m.string)
+
+
+class _Wording(string.Formatter):
+    """Fills a text's placeholders: `{name:kind}` shows a code (or a list of codes) by its name."""
+
+    def __init__(self, lang: str) -> None:
+        self.lang = lang
+
+    def format_field(self, value: Any, format_spec: str) -> str:
+        if format_spec in KINDS:
+            codes = value if isinstance(value, (list, tuple)) else [value]
+            return ("、" if self.lang == "zh" else ", ").join(name_of(format_spec, str(c), self.lang) for c in codes)
+        if isinstance(value, (list, tuple)):
+            return ("、" if self.lang == "zh" else ", ").join(str(v) for v in value)
+        return super().format_field(value, format_spec)
+
+
+def said(code: str, params: Mapping[str, Any], lang: str = "en") -> str:
+    """A text in the language asked for; a code the catalogue lacks is said as the code itself."""
+    wording = translations(lang).gettext(code)
+    return _Wording(lang).vformat(wording, (), dict(params)) if wording != code else code
