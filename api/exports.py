@@ -21,7 +21,7 @@ from fastapi.responses import Response
 
 from api.json import JSON
 from domain.reference import CITY_TZ
-from infra.catalogue import name_of
+from infra.catalogue import name_of, said
 from infra.presenter import dumps
 
 CSV_MEDIA_TYPE = "text/csv"
@@ -33,7 +33,7 @@ DOWNLOADS: dict[int | str, dict[str, Any]] = {
           "content": {CSV_MEDIA_TYPE: _BINARY, XLSX_MEDIA_TYPE: _BINARY}}}
 
 Kind = Literal["text", "int", "number", "money", "area", "energy", "quantity", "rate", "date", "datetime",
-               "code", "codes", "unit", "bool", "json"]
+               "code", "codes", "unit", "bool", "json", "said"]
 #: Excel number formats. A unit goes into the header (计划投资(万元)) so that the cell stays a number.
 NUMBER_FORMATS: dict[str, str] = {"int": "0", "number": "0.0", "money": "#,##0.00", "area": "#,##0.00",
                                   "energy": "#,##0.00", "quantity": "#,##0.00", "rate": "0.00%",
@@ -83,6 +83,8 @@ class Column:
             return ("是" if value else "否") if lang == "zh" else ("yes" if value else "no")
         if self.kind == "json":
             return value if isinstance(value, str) else dumps(value).decode()
+        if self.kind == "said" and row.get("detail_code"):  # a text the domain said: in the language asked for
+            return said(row["detail_code"], row.get("detail_params") or {}, lang)
         if self.kind == "datetime":
             # Excel has no time zones: shown in city time, to the second.
             moment = value if isinstance(value, datetime) else datetime.fromisoformat(value)
@@ -275,7 +277,7 @@ REJECTIONS = Listing("rejections", "退回消息", "Rejections", (
     Column("position", "序号", "Position", "int"), Column("received_at", "接收时间", "Received at", "datetime"),
     Column("message_id", "消息编号", "Message"), Column("type", "消息类型", "Type"),
     Column("code", "退回代码", "Code"), Column("code", "退回原因类别", "Reason kind", "code", "rejection"),
-    Column("reason", "退回原因", "Reason"), Column("subject", "对象", "Subject"),
+    Column("reason", "退回原因", "Reason", "said"), Column("subject", "对象", "Subject"),
     Column("submitted_by", "报送方", "Submitted by"), Column("channel", "渠道", "Channel"),
     Column("body", "原始消息", "Body", "json")), rows_at("rejections"))
 

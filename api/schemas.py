@@ -87,6 +87,8 @@ class MessageResult(BaseModel):
     position: Optional[int] = Field(None, description="store position of the message's last event")
     code: Optional[str] = None
     reason: Optional[str] = None
+    detail_code: Optional[str] = Field(None, description="what `reason` says, as a text code (v1.2)")
+    detail_params: Optional[dict[str, Any]] = Field(None, description="the text code's parameters (v1.2)")
     warnings: Optional[list[Warning_]] = Field(None, description="policy priorities an accepted message did not follow")
 
 
@@ -130,6 +132,9 @@ class Rejection(BaseModel):
     type: Optional[str]
     code: str
     reason: str
+    detail_code: Optional[str] = Field(None, description="what `reason` says, as a text code (v1.2); null when it "
+                                                         "was kept before reasons had codes")
+    detail_params: Optional[dict[str, Any]] = Field(None, description="the text code's parameters (v1.2)")
     subject: Optional[str]
     received_at: datetime
     submitted_by: str
@@ -320,6 +325,9 @@ class ParkedItem(BaseModel):
     type: Optional[str]
     code: Literal["unknown_project", "unknown_reference"] = Field(description="what it waits for")
     reason: Optional[str] = Field(description="null when withheld")
+    detail_code: Optional[str] = Field(None, description="what `reason` says, as a text code (v1.2)")
+    detail_params: Optional[dict[str, Any]] = Field(None, description="the text code's parameters (v1.2); null when "
+                                                                      "withheld")
     partition: Optional[str] = Field(description="the Kafka partition it was read from")
     offset: Optional[int]
     parked_at: datetime

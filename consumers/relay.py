@@ -19,7 +19,6 @@ import logging
 import threading
 from typing import Any
 
-import orjson
 from eventsourcing.utils import get_topic
 
 from domain.alerts import SedimentationAlerts, SupervisionClock
@@ -56,8 +55,10 @@ def published(topic: str) -> bool:
 
 
 def rejected_value(event: Any) -> bytes:
-    return orjson.dumps({"message": presenter.original_body(event.body), "code": event.code, "reason": event.reason,
-                         "message_id": event.message_id})
+    # `presenter.dumps`: a reason's parameters may hold amounts (decimals), written as exact JSON numbers.
+    return presenter.dumps({"message": presenter.original_body(event.body), "code": event.code, "reason": event.reason,
+                            "detail_code": event.detail_code, "detail_params": event.detail_params,
+                            "message_id": event.message_id})
 
 
 class Relay:

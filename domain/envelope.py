@@ -1,6 +1,7 @@
 """The envelope (消息信封): `parse_envelope` turns a JSON body into an `Envelope` with a typed command.
 
-It raises `Rejection('invalid' | 'unknown_type', ...)` for anything that does not fit the contract.
+It raises `Rejection('invalid.…' | 'unknown_type.…', ...)` for anything that does not fit the contract:
+a small set of text codes, each with the field's path (`field`) and what was wrong with it.
 One generic parser reads every command from its type hints and field metadata (`domain.commands`),
 so the contract lives in one place.
 """
@@ -66,45 +67,46 @@ def message_id_of(body: Any) -> str | None:
 
 def parse_envelope(body: Any, *, submitted_by: str) -> Envelope:
     if not isinstance(body, dict):
-        raise Rejection("invalid", "a message must be a JSON object")
+        raise Rejection("invalid.not_an_object")
     unknown = sorted(set(body) - ENVELOPE_KEYS)
     if unknown:
-        raise Rejection("invalid", f"unknown envelope field(s): {shown(', '.join(unknown))}")
+        raise Rejection("invalid.unknown_fields", field="envelope", names=[shown(name) for name in unknown])
     message_id = message_id_of(body)
     if message_id is None:
-        raise Rejection("invalid", "message_id: required, 1-200 characters of [A-Za-z0-9._:/@-]")
+        raise Rejection("invalid.message_id", field="message_id")
     message_type = body.get("type")
     if not isinstance(message_type, str):
-        raise Rejection("invalid", "type: required string")
+        raise Rejection("invalid.required_string", field="type")
     command_class = COMMANDS.get(message_type)
     if command_class is None:
-        raise Rejection("unknown_type", f"unknown message type {message_type!r}")
+        raise Rejection("unknown_type.unknown", type=message_type)
     occurred_at = _datetime("occurred_at", body.get("occurred_at"))
     source = _text("source", body.get("source"))
     actor = body.get("actor")
     if not isinstance(actor, dict):
-        raise Rejection("invalid", "actor: required object with department and user")
+        raise Rejection("invalid.actor", field="actor")
     department = _text("actor.department", actor.get("department"))
     if not reference.is_department(department):
-        raise Rejection("invalid", f"actor.department: unknown department {department!r}")
+        raise Rejection("invalid.unknown_department", field="actor.department", value=department)
     user = _text("actor.user", actor.get("user"))
     extra = sorted(set(actor) - {"department", "user"})
     if extra:
-        raise Rejection("invalid", f"unknown actor field(s): {shown(', '.join(extra))}")
+        raise Rejection("invalid.unknown_fields", field="actor", names=[shown(name) for name in extra])
     project_code: str | None = None
     if command_class.NEEDS_PROJECT:
         raw_code = body.get("project_code")
         if not isinstance(raw_code, str):
-            raise Rejection("invalid", "project_code: required for this message type")
-        try:
-            project_code = ProjectCode(raw_code).value
-        except ValueError as error:
-            raise Rejection("invalid", f"project_code: {error}") from None
+            raise Rejection("invalid.project_code_required", field="project_code")
+        if not reference.is_project_code(raw_code):
+            raise Rejection("invalid.not_a_project_code", field="project_code", value=raw_code)
+        if not reference.FIRST_YEAR <= int(raw_code[:4]) <= reference.LAST_YEAR:
+            raise Rejection("invalid.implausible_year", field="project_code", value=raw_code)
+        project_code = ProjectCode(raw_code).value
     elif body.get("project_code") is not None:
-        raise Rejection("invalid", f"project_code: {message_type} is not about a project")
+        raise Rejection("invalid.not_about_a_project", field="project_code", type=message_type)
     payload = body.get("payload")
     if not isinstance(payload, dict):
-        raise Rejection("invalid", "payload: required object")
+        raise Rejection("invalid.required_object", field="payload")
     command = parse_command(command_class, payload)
     subject = project_code or str(getattr(command, "reduction_id", None) or getattr(command, "district"))
     audit = Audit(
@@ -135,14 +137,14 @@ def parse_command(command_class: type[Command], payload: dict[str, Any]) -> Comm
     fields = _fields(command_class)
     unknown = sorted(set(payload) - {name for name, *_ in fields})
     if unknown:
-        raise Rejection("invalid", f"unknown payload field(s): {shown(', '.join(unknown))}")
+        raise Rejection("invalid.unknown_fields", field="payload", names=[shown(name) for name in unknown])
     values: dict[str, Any] = {}
     for name, kind, may_be_absent, meta in fields:
         raw = payload.get(name)
         if raw is None:
             if may_be_absent:
                 continue
-            raise Rejection("invalid", f"payload.{name}: required")
+            raise Rejection("invalid.field_missing", field=f"payload.{name}")
         values[name] = _check(f"payload.{name}", _coerce(f"payload.{name}", kind, raw, meta), meta)
     return command_class(**values)
 
@@ -160,11 +162,11 @@ def _coerce(path: str, kind: Any, raw: Any, meta: Any) -> Any:
     if kind is bool:
         if isinstance(raw, bool):
             return raw
-        raise Rejection("invalid", f"{path}: must be true or false")
+        raise Rejection("invalid.not_a_boolean", field=path)
     if kind is int:
         if isinstance(raw, int) and not isinstance(raw, bool):
             return raw
-        raise Rejection("invalid", f"{path}: must be a whole number")
+        raise Rejection("invalid.not_an_integer", field=path)
     if kind is Decimal:
         return _decimal(path, raw)
     if kind is date:
@@ -174,17 +176,17 @@ def _coerce(path: str, kind: Any, raw: Any, meta: Any) -> Any:
 
 def _check(path: str, value: Any, meta: Any) -> Any:
     if "choices" in meta and value not in meta["choices"]:
-        raise Rejection("invalid", f"{path}: {value!r} is not one of {', '.join(meta['choices'])}")
+        raise Rejection("invalid.not_a_choice", field=path, value=value, choices=list(meta["choices"]))
     if meta.get("positive") and value <= 0:
-        raise Rejection("invalid", f"{path}: must be greater than 0")
+        raise Rejection("invalid.not_positive", field=path)
     if meta.get("non_negative") and value < 0:
-        raise Rejection("invalid", f"{path}: must not be negative")
+        raise Rejection("invalid.negative", field=path)
     if "min" in meta and not meta["min"] <= value <= meta["max"]:
-        raise Rejection("invalid", f"{path}: must be between {meta['min']} and {meta['max']}")
+        raise Rejection("invalid.out_of_bounds", field=path, min=meta["min"], max=meta["max"])
     if "pattern" in meta and not re.fullmatch(meta["pattern"], value):
-        raise Rejection("invalid", f"{path}: {value!r} does not match {meta['pattern']}")
+        raise Rejection("invalid.pattern", field=path, value=value, pattern=meta["pattern"])
     if meta.get("department") and not reference.is_department(value):
-        raise Rejection("invalid", f"{path}: unknown department {value!r}")
+        raise Rejection("invalid.unknown_department", field=path, value=value)
     return value
 
 
@@ -192,33 +194,32 @@ def _text(path: str, raw: Any, *, free: bool = False) -> str:
     """A string field: non-empty, bounded, without control characters (in free text, tab and newline
     may stay)."""
     if not isinstance(raw, str) or not raw.strip():
-        raise Rejection("invalid", f"{path}: required non-empty string")
+        raise Rejection("invalid.empty_text", field=path)
     if len(raw) > MAX_TEXT:
-        raise Rejection("invalid", f"{path}: longer than {MAX_TEXT} characters")
+        raise Rejection("invalid.too_long", field=path, max=MAX_TEXT)
     control = (CONTROL_IN_FREE_TEXT if free else CONTROL).search(raw)
     if control is not None:
-        allowed = " (tab and newline are the only ones free text may hold)" if free else ""
-        raise Rejection("invalid", f"{path}: holds the control character U+{ord(control.group()):04X} at "
-                                   f"offset {control.start()}{allowed}")
+        raise Rejection("invalid.control_character_in_free_text" if free else "invalid.control_character", field=path,
+                        character=f"U+{ord(control.group()):04X}", offset=control.start())
     return raw.strip()
 
 
 def _decimal(path: str, raw: Any) -> Decimal:
     """An amount: a JSON number (never a string), in its one canonical form (`5.0` is `5`)."""
     if isinstance(raw, bool) or not isinstance(raw, (int, float)):
-        raise Rejection("invalid", f"{path}: must be a JSON number")
+        raise Rejection("invalid.not_a_number", field=path)
     if isinstance(raw, int):
         if abs(raw) >= AMOUNT_LIMIT:
-            raise Rejection("invalid", f"{path}: {raw} is out of range (below {AMOUNT_LIMIT:f})")
+            raise Rejection("invalid.out_of_range", field=path, value=str(raw), limit=int(AMOUNT_LIMIT))
         return Decimal(raw)
     if not math.isfinite(raw) or abs(raw) >= AMOUNT_LIMIT:
-        raise Rejection("invalid", f"{path}: {raw!r} is out of range (below {AMOUNT_LIMIT:f})")
+        raise Rejection("invalid.out_of_range", field=path, value=repr(raw), limit=int(AMOUNT_LIMIT))
     value = canonical_decimal(Decimal(repr(raw)))  # the shortest text that reads back as this double
     sign, digits, exponent = value.as_tuple()
     if len(digits) > MAX_DIGITS:
-        raise Rejection("invalid", f"{path}: {raw!r} has more than {MAX_DIGITS} significant digits")
+        raise Rejection("invalid.too_many_digits", field=path, value=repr(raw), max=MAX_DIGITS)
     if isinstance(exponent, int) and exponent < -MAX_PLACES:
-        raise Rejection("invalid", f"{path}: {raw!r} has more than {MAX_PLACES} decimal places")
+        raise Rejection("invalid.too_many_places", field=path, value=repr(raw), max=MAX_PLACES)
     return value
 
 
@@ -240,8 +241,9 @@ def _date(path: str, raw: Any) -> date:
         else:
             if reference.FIRST_YEAR <= value.year <= reference.LAST_YEAR:
                 return value
-            raise Rejection("invalid", f"{path}: {raw} is not between {reference.FIRST_YEAR} and {reference.LAST_YEAR}")
-    raise Rejection("invalid", f"{path}: must be an ISO date YYYY-MM-DD")
+            raise Rejection("invalid.year_out_of_range", field=path, value=raw, first=reference.FIRST_YEAR,
+                            last=reference.LAST_YEAR)
+    raise Rejection("invalid.not_a_date", field=path)
 
 
 def _datetime(path: str, raw: Any) -> datetime:
@@ -252,7 +254,8 @@ def _datetime(path: str, raw: Any) -> datetime:
             pass
         else:
             if not reference.FIRST_YEAR <= value.year <= reference.LAST_YEAR:
-                raise Rejection("invalid", f"{path}: {raw} is not between {reference.FIRST_YEAR} and {reference.LAST_YEAR}")
+                raise Rejection("invalid.year_out_of_range", field=path, value=raw, first=reference.FIRST_YEAR,
+                                last=reference.LAST_YEAR)
             # A portal that omits the offset means the city's own time.
             return value if value.tzinfo else value.replace(tzinfo=reference.CITY_TZ)
-    raise Rejection("invalid", f"{path}: must be an ISO date-time such as 2021-03-01T09:00:00+08:00")
+    raise Rejection("invalid.not_a_datetime", field=path)

@@ -43,7 +43,7 @@ def project_of(uow: UnitOfWork, envelope: Envelope) -> Project:
     assert envelope.project_code is not None
     project = uow.find_project(envelope.project_code)
     if project is None:
-        raise Rejection("unknown_project", f"no project is registered as {envelope.project_code}")
+        raise Rejection("unknown_project.not_registered", project=envelope.project_code)
     return project
 
 
@@ -72,7 +72,7 @@ def project_receiving_a_factor(uow: UnitOfWork, envelope: Envelope) -> Project:
 def reduction_of(uow: UnitOfWork, reduction_id: str) -> EmissionReduction:
     reduction = uow.find_reduction(reduction_id)
     if reduction is None:
-        raise Rejection("unknown_reference", f"no emission reduction is registered as {reduction_id!r}")
+        raise Rejection("unknown_reference.no_reduction", reduction=reduction_id)
     return reduction
 
 
@@ -86,11 +86,11 @@ def register_project(cmd: c.RegisterProject, uow: UnitOfWork, envelope: Envelope
     area = ProjectCode(envelope.project_code).area
     require_sender(envelope, district=area)
     if area != cmd.district:
-        raise Rejection("invalid", f"payload.district: {cmd.district} is not the area {area} of the project code")
+        raise Rejection("invalid.not_the_area", field="payload.district", district=cmd.district, area=area)
     if uow.find_project(envelope.project_code) is not None:
-        raise Rejection("already_registered", f"project {envelope.project_code} is already registered")
+        raise Rejection("already_registered.project", project=envelope.project_code)
     if cmd.planned_completion < cmd.planned_start:
-        raise Rejection("invalid", "payload.planned_completion: before planned_start")
+        raise Rejection("invalid.before", field="payload.planned_completion", other="planned_start")
     uow.add(
         Project(
             code=envelope.project_code,
@@ -120,8 +120,9 @@ def admit_project(cmd: c.AdmitProject, uow: UnitOfWork, envelope: Envelope) -> N
     enforce(project, cmd, envelope.audit)
     # The annual library (年度计划) admits a project again for each year.
     if project.in_library(cmd.library, cmd.year if cmd.library == "annual" else None):
-        year = f" for {cmd.year}" if cmd.library == "annual" and cmd.year else ""
-        raise Rejection("invalid_state", f"project {project.code} is already in the {cmd.library} library{year}")
+        if cmd.library == "annual" and cmd.year:
+            raise Rejection("invalid_state.in_the_library_for", project=project.code, library=cmd.library, year=cmd.year)
+        raise Rejection("invalid_state.in_the_library", project=project.code, library=cmd.library)
     project.admit(cmd.library, cmd.year, cmd.opinion, envelope.audit)
 
 
@@ -129,7 +130,7 @@ def release_project(cmd: c.ReleaseProject, uow: UnitOfWork, envelope: Envelope) 
     project = project_of(uow, envelope)
     require_sender(envelope, project)
     if not project.in_library(cmd.library):
-        raise Rejection("invalid_state", f"project {project.code} is not in the {cmd.library} library")
+        raise Rejection("invalid_state.not_in_the_library", project=project.code, library=cmd.library)
     project.release(cmd.library, cmd.reason, envelope.audit)
 
 
@@ -137,10 +138,10 @@ def advance_stage(cmd: c.AdvanceStage, uow: UnitOfWork, envelope: Envelope) -> N
     project = open_project(uow, envelope)
     expected = STAGES[STAGES.index(project.stage) + 1] if project.stage != STAGES[-1] else None
     if cmd.stage != expected:
-        raise Rejection(
-            "stage_order",
-            f"project {project.code} is in {project.stage}; the next stage is {expected or 'none'}, not {cmd.stage}",
-        )
+        if expected is None:
+            raise Rejection("stage_order.last_stage", project=project.code, stage=project.stage, asked=cmd.stage)
+        raise Rejection("stage_order.next_stage", project=project.code, stage=project.stage, expected=expected,
+                        asked=cmd.stage)
     project.advance_stage(cmd.stage, cmd.reason, envelope.audit)
 
 
@@ -152,7 +153,7 @@ def evaluate_bond(cmd: c.EvaluateBond, uow: UnitOfWork, envelope: Envelope) -> N
 def approve_exception(cmd: c.ApproveException, uow: UnitOfWork, envelope: Envelope) -> None:
     project = open_project(uow, envelope)
     if cmd.reference in project.exceptions:
-        raise Rejection("invalid_state", f"exception {cmd.reference!r} is already recorded")
+        raise Rejection("invalid_state.exception_recorded", exception=cmd.reference)
     project.approve_exception(cmd.rule, cmd.reference, cmd.reason, envelope.audit)
 
 
@@ -167,16 +168,13 @@ def supply_land(cmd: c.SupplyLand, uow: UnitOfWork, envelope: Envelope) -> None:
     year = envelope.audit.business_date.year
     if not project.in_library("annual", year):
         if cmd.exception is None:
-            raise Rejection("not_in_annual_plan", f"project {project.code} is not in the annual library for {year}")
+            raise Rejection("not_in_annual_plan.not_in_the_annual_library", project=project.code, year=year)
         if project.exceptions.get(cmd.exception) != "not_in_annual_plan":
-            raise Rejection(
-                "not_in_annual_plan",
-                f"project {project.code} is not in the annual library and has no recorded exception {cmd.exception!r}",
-            )
+            raise Rejection("not_in_annual_plan.no_exception", project=project.code, exception=cmd.exception)
     # Land is supplied only within the year's land plan, once approved (年度供地计划报市政府批准后开展供地工作).
     pool = uow.find_pool(project.district, year, "land")
     if pool is None:
-        raise Rejection("quota_exceeded", f"no land quota is set for district {project.district} in {year}")
+        raise Rejection("quota_exceeded.no_quota", factor="land", district=project.district, year=year)
     pool.check_draw(cmd.area_mu)
     pool.draw(envelope.audit.message_id, project.code, cmd.area_mu, envelope.audit)
     project.supply_land(cmd.parcel, cmd.area_mu, cmd.method, cmd.exception, envelope.audit)
@@ -185,14 +183,12 @@ def supply_land(cmd: c.SupplyLand, uow: UnitOfWork, envelope: Envelope) -> None:
 def grant_energy(cmd: c.GrantEnergy, uow: UnitOfWork, envelope: Envelope) -> None:
     last = uow.policy.exemption_last_year
     if cmd.exempt and cmd.year > last:  # the epidemic exemption was for the 十三五 assessment only
-        raise Rejection("invalid", f"payload.exempt: energy is exempt from the cap up to {last}, not in {cmd.year}")
+        raise Rejection("invalid.exempt_after", field="payload.exempt", last=last, year=cmd.year)
     project = project_receiving_a_factor(uow, envelope)
     if not cmd.exempt:
         pool = uow.find_pool(project.district, cmd.year, "energy")
         if pool is None:
-            raise Rejection(
-                "quota_exceeded", f"no energy quota is set for district {project.district} in {cmd.year}"
-            )
+            raise Rejection("quota_exceeded.no_quota", factor="energy", district=project.district, year=cmd.year)
         pool.check_draw(cmd.tce)
         pool.draw(envelope.audit.message_id, project.code, cmd.tce, envelope.audit)
     project.grant_energy(cmd.tce, cmd.year, cmd.exempt, envelope.audit)
@@ -201,7 +197,7 @@ def grant_energy(cmd: c.GrantEnergy, uow: UnitOfWork, envelope: Envelope) -> Non
 def register_reduction(cmd: c.RegisterReduction, uow: UnitOfWork, envelope: Envelope) -> None:
     require_sender(envelope)
     if uow.find_reduction(cmd.reduction_id) is not None:
-        raise Rejection("invalid_state", f"reduction {cmd.reduction_id!r} is already registered")
+        raise Rejection("invalid_state.reduction_registered", reduction=cmd.reduction_id)
     uow.add(
         EmissionReduction(
             reduction_id=cmd.reduction_id,
@@ -227,7 +223,7 @@ def complete_reduction(cmd: c.CompleteReduction, uow: UnitOfWork, envelope: Enve
     require_sender(envelope)
     reduction = reduction_of(uow, cmd.reduction_id)
     if reduction.completed_on is not None:
-        raise Rejection("invalid_state", f"reduction {cmd.reduction_id!r} is already completed")
+        raise Rejection("invalid_state.reduction_completed", reduction=cmd.reduction_id)
     reduction.complete(envelope.audit)
 
 
@@ -252,10 +248,9 @@ def escalate_issue(cmd: c.EscalateIssue, uow: UnitOfWork, envelope: Envelope) ->
     earlier = project.issues.get(cmd.issue_id)
     if earlier is not None:  # escalated again (分级调度): only while open, and only upwards
         if earlier["resolved_on"] is not None:
-            raise Rejection("invalid_state", f"issue {cmd.issue_id!r} is already resolved")
+            raise Rejection("invalid_state.issue_resolved", issue=cmd.issue_id)
         if ISSUE_LEVELS.index(cmd.level) <= ISSUE_LEVELS.index(earlier["level"]):
-            raise Rejection("invalid_state", f"issue {cmd.issue_id!r} is already at the {earlier['level']} level; "
-                                             f"it can be escalated again only to a higher one, not {cmd.level}")
+            raise Rejection("invalid_state.issue_level", issue=cmd.issue_id, level=earlier["level"], asked=cmd.level)
     project.escalate_issue(cmd.issue_id, cmd.title, cmd.level, cmd.assigned_to, cmd.due_date, envelope.audit)
 
 
@@ -263,17 +258,18 @@ def resolve_issue(cmd: c.ResolveIssue, uow: UnitOfWork, envelope: Envelope) -> N
     project = project_of(uow, envelope)
     issue = project.issues.get(cmd.issue_id)
     if issue is None:
-        raise Rejection("unknown_reference", f"project {project.code} has no issue {cmd.issue_id!r}")
+        raise Rejection("unknown_reference.no_issue", project=project.code, issue=cmd.issue_id)
     require_sender(envelope, project, assignee=issue["assigned_to"])
     if issue["resolved_on"] is not None:
-        raise Rejection("invalid_state", f"issue {cmd.issue_id!r} is already resolved")
+        raise Rejection("invalid_state.issue_resolved", issue=cmd.issue_id)
     project.resolve_issue(cmd.issue_id, cmd.resolution, envelope.audit)
 
 
 def not_after_report(day: date, envelope: Envelope) -> None:
     # A date in a payload says when it happened; it cannot be later than the report of it.
     if day > envelope.audit.business_date:
-        raise Rejection("invalid", f"payload.date: {day} is after the message's occurred_at ({envelope.audit.business_date})")
+        raise Rejection("invalid.after_the_report", field="payload.date", date=day.isoformat(),
+                        reported=envelope.audit.business_date.isoformat())
 
 
 def start_construction(cmd: c.StartConstruction, uow: UnitOfWork, envelope: Envelope) -> None:
@@ -282,7 +278,7 @@ def start_construction(cmd: c.StartConstruction, uow: UnitOfWork, envelope: Enve
     not_after_report(cmd.date, envelope)
     project.check_open()
     if project.started_on is not None:
-        raise Rejection("stage_order", f"project {project.code} already started on {project.started_on}")
+        raise Rejection("stage_order.already_started", project=project.code, started=project.started_on.isoformat())
     project.start_construction(cmd.date, envelope.audit)
 
 
@@ -291,7 +287,7 @@ def report_investment(cmd: c.ReportInvestment, uow: UnitOfWork, envelope: Envelo
     require_sender(envelope, project)
     enforce(project, cmd, envelope.audit)
     if project.cancelled_on is not None:
-        raise Rejection("closed_project", f"project {project.code} is cancelled")
+        raise Rejection("closed_project.cancelled", project=project.code)
     project.report_investment(cmd.period, cmd.completed, envelope.audit)
 
 
@@ -310,11 +306,12 @@ def complete_project(cmd: c.CompleteProject, uow: UnitOfWork, envelope: Envelope
     not_after_report(cmd.date, envelope)
     project.check_open()
     if STAGES.index(project.stage) < STAGES.index("construction"):
-        raise Rejection("stage_order", f"project {project.code} is in {project.stage}: it completes from construction")
+        raise Rejection("stage_order.completes_from_construction", project=project.code, stage=project.stage)
     if project.started_on is None:
-        raise Rejection("stage_order", f"project {project.code} cannot complete before construction starts")
+        raise Rejection("stage_order.not_started", project=project.code)
     if cmd.date < project.started_on:
-        raise Rejection("stage_order", f"completion {cmd.date} is before the start {project.started_on}")
+        raise Rejection("stage_order.completion_before_start", date=cmd.date.isoformat(),
+                        started=project.started_on.isoformat())
     project.complete(cmd.date, envelope.audit)
 
 
@@ -342,7 +339,7 @@ def set_quota(cmd: c.SetQuota, uow: UnitOfWork, envelope: Envelope) -> None:
     # Land quotas come from natural resources, energy quotas from development and reform.
     owner = {"land": "natural_resources", "energy": "development_reform"}[cmd.factor]
     if envelope.audit.department != owner:
-        raise Rejection("forbidden", f"{envelope.audit.department} may not set the {cmd.factor} quota")
+        raise Rejection("forbidden.quota", department=envelope.audit.department, factor=cmd.factor)
     pool = uow.find_pool(cmd.district, cmd.year, cmd.factor)
     if pool is None:
         uow.add(QuotaPool(district=cmd.district, year=cmd.year, factor=cmd.factor, amount=cmd.amount, audit=envelope.audit))
@@ -388,7 +385,7 @@ def handle(envelope: Envelope, uow: UnitOfWork) -> tuple[PolicyWarning, ...]:
     # A sender that could never send this type is refused before anything is looked up, so
     # the answer reveals nothing about which projects exist.
     if not could_send(type(envelope.command), envelope.audit.department):
-        raise Rejection("forbidden", f"{envelope.audit.department} may not send {envelope.audit.message_type}")
+        raise Rejection("forbidden.type", department=envelope.audit.department, type=envelope.audit.message_type)
     project = uow.find_project(envelope.project_code) if envelope.project_code else None
     warnings = assess(project, envelope.command, envelope.audit) if project is not None else ()
     if warnings:

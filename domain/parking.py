@@ -56,7 +56,8 @@ class ParkedMessage(Aggregate):
 
     @event("Parked")
     def __init__(self, sender: str, message_id: str | None, message_type: str | None, body_hash: str, body: str,
-                 kafka_key: str | None, origin: str, code: str, reason: str) -> None:
+                 kafka_key: str | None, origin: str, code: str, reason: str, detail_code: str | None = None,
+                 detail_params: dict[str, Any] | None = None) -> None:
         self.sender = sender
         self.message_id = message_id
         self.message_type = message_type
@@ -65,7 +66,9 @@ class ParkedMessage(Aggregate):
         self.kafka_key = kafka_key
         self.origin = origin  # the partition and offset it was read from
         self.code = code
-        self.reason = reason
+        self.reason = reason  # in English; what it says, by code (None when parked before texts had codes):
+        self.detail_code = detail_code
+        self.detail_params = detail_params
         self.released: str | None = None
 
     def expired(self, window: timedelta, now: datetime) -> bool:

@@ -17,8 +17,9 @@ from domain import reference
 from domain.audit import Audit, PolicyWarning
 from domain.project import Project
 from domain.rejections import Rejection
+from domain.texts import Detail
 
-Check = Callable[[Project, Any, Audit], "str | None"]
+Check = Callable[[Project, Any, Audit], "Detail | str | None"]
 
 
 @dataclass(frozen=True)
@@ -59,11 +60,12 @@ def priority(command: type[c.Command], code: str) -> Callable[[Check], Check]:
 
 
 def enforce(project: Project, cmd: c.Command, audit: Audit) -> None:
-    """Refuse the message with the code of the first rule it breaks."""
+    """Refuse the message with the code of the first rule it breaks, saying what the rule says."""
     for code, check in RULES.get(type(cmd), ()):
-        reason = check(project, cmd, audit)
-        if reason is not None:
-            raise Rejection(code, reason)
+        said = check(project, cmd, audit)
+        if said is not None:
+            assert isinstance(said, Detail) and said.code.startswith(f"{code}."), (code, said)
+            raise Rejection(said.code, **said.params)
 
 
 def assess(project: Project, cmd: c.Command, audit: Audit) -> tuple[PolicyWarning, ...]:
@@ -76,52 +78,60 @@ def assess(project: Project, cmd: c.Command, audit: Audit) -> tuple[PolicyWarnin
 
 
 @rule(c.AllocateFunds, "not_in_library")
-def funds_from_their_own_library(project: Project, cmd: c.AllocateFunds, audit: Audit) -> str | None:
+def funds_from_their_own_library(project: Project, cmd: c.AllocateFunds, audit: Audit) -> Detail | None:
     library = reference.FUND_LIBRARIES.get(cmd.source)
     if library is None or project.in_library(library):
         return None
-    return f"{cmd.source} funds go to projects in the {library} library; project {project.code} is not in it"
+    return Detail("not_in_library.source", {"source": cmd.source, "library": library, "project": project.code})
+
+
+#: What a special bond lacks when one evaluation alone is missing (`bond_not_eligible.evaluations`: both).
+EVALUATION_MISSING: Final = {"financial": "bond_not_eligible.financial_evaluation",
+                             "legal": "bond_not_eligible.legal_evaluation"}
+assert set(EVALUATION_MISSING) == set(reference.EVALUATION_KINDS)
 
 
 @rule(c.AllocateFunds, "bond_not_eligible")
-def special_bonds_need_revenue_and_evaluations(project: Project, cmd: c.AllocateFunds, audit: Audit) -> str | None:
+def special_bonds_need_revenue_and_evaluations(project: Project, cmd: c.AllocateFunds, audit: Audit) -> Detail | None:
     if cmd.source != "special_bond":
         return None
     if not project.revenue_generating:
-        return f"project {project.code} generates no revenue: special bonds need revenue (use general bonds)"
+        return Detail("bond_not_eligible.no_revenue", {"project": project.code})
     missing = [k for k in reference.EVALUATION_KINDS if not project.evaluations.get(k)]
     if missing:
-        return f"project {project.code} lacks a passed {' and '.join(missing)} evaluation for special bonds"
+        # A text for each case, so that each language names the evaluations its own way.
+        text = "bond_not_eligible.evaluations" if len(missing) > 1 else EVALUATION_MISSING[missing[0]]
+        return Detail(text, {"project": project.code, "missing": missing})
     return None
 
 
 @rule(c.AllocateFunds, "bond_not_eligible")
-def general_bonds_for_projects_without_revenue(project: Project, cmd: c.AllocateFunds, audit: Audit) -> str | None:
+def general_bonds_for_projects_without_revenue(project: Project, cmd: c.AllocateFunds, audit: Audit) -> Detail | None:
     if cmd.source == "general_bond" and project.revenue_generating:
-        return f"project {project.code} generates revenue: general bonds are for projects without (use special bonds)"
+        return Detail("bond_not_eligible.revenue", {"project": project.code})
     return None
 
 
 @rule(c.PitchInvestment, "not_in_library")
-def pitched_from_the_attraction_library(project: Project, cmd: c.PitchInvestment, audit: Audit) -> str | None:
+def pitched_from_the_attraction_library(project: Project, cmd: c.PitchInvestment, audit: Audit) -> Detail | None:
     if project.in_library("investment_attraction"):
         return None
-    return (f"project {project.code} is not in the investment_attraction library: "
-            "赴外招商必须从在库项目中进行筛选")
+    return Detail("not_in_library.pitch", {"project": project.code, "library": "investment_attraction"})
 
 
 @rule(c.AdmitProject, "invalid")
-def the_annual_library_by_year(project: Project, cmd: c.AdmitProject, audit: Audit) -> str | None:
+def the_annual_library_by_year(project: Project, cmd: c.AdmitProject, audit: Audit) -> Detail | None:
     if cmd.library == "annual" and cmd.year is None:
-        return "payload.year: required to admit a project to the annual library"
+        return Detail("invalid.annual_year", {"field": "payload.year"})
     return None
 
 
 @rule(c.ReportInvestment, "invalid")
-def investment_reported_after_the_month(project: Project, cmd: c.ReportInvestment, audit: Audit) -> str | None:
+def investment_reported_after_the_month(project: Project, cmd: c.ReportInvestment, audit: Audit) -> Detail | None:
     month = audit.business_date.strftime("%Y-%m")
     if cmd.period > month:
-        return f"payload.period: {cmd.period} is after the month the report was made ({month})"
+        return Detail("invalid.period_after_the_report", {"field": "payload.period", "period": cmd.period,
+                                                          "month": month})
     return None
 
 

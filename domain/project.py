@@ -110,19 +110,19 @@ class Project(Aggregate):
 
     def check_open(self) -> None:
         if self.closed:
-            raise Rejection("closed_project", f"project {self.code} is {self.status}")
+            raise Rejection("closed_project.closed", project=self.code, status=self.status)
 
     def check_may_receive_factor(self) -> None:
         self.check_open()
         if not self.libraries:
-            raise Rejection("not_admitted", f"project {self.code} is in no reserve library")
+            raise Rejection("not_admitted.no_library", project=self.code)
 
     def live_grant(self, grant_id: str, factor: str) -> Grant:
         grant = self.grants.get(grant_id)
         if grant is None or grant.factor != factor:
-            raise Rejection("unknown_reference", f"project {self.code} has no {factor} grant {grant_id!r}")
+            raise Rejection("unknown_reference.no_grant", project=self.code, factor=factor, grant=grant_id)
         if grant.reclaimed_on is not None:
-            raise Rejection("invalid_state", f"grant {grant_id!r} was already reclaimed")
+            raise Rejection("invalid_state.grant_reclaimed", grant=grant_id)
         return grant
 
     # --- events ----------------------------------------------------------------------------

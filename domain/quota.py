@@ -42,11 +42,8 @@ class QuotaPool(Aggregate):
 
     def check_draw(self, amount: Decimal) -> None:
         if amount > self.remaining:
-            raise Rejection(
-                "quota_exceeded",
-                f"{amount} exceeds the {self.factor} quota remaining for district "
-                f"{self.district} in {self.year} ({self.remaining} of {self.quota})",
-            )
+            raise Rejection("quota_exceeded.remaining", amount=amount, factor=self.factor, district=self.district,
+                            year=self.year, remaining=self.remaining, quota=self.quota)
 
     @event("QuotaSet")
     def set_quota(self, amount: Decimal, audit: Audit) -> None:

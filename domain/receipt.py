@@ -30,7 +30,8 @@ def conflict_receipt_id(sender: str, message_id: str, body_hash: str) -> UUID:
 
 
 class MessageReceipt(Aggregate):
-    """What became of one message: accepted, or rejected with a code and a reason."""
+    """What became of one message: accepted, or rejected with a code and a reason (and what the reason
+    says, as a text code and its parameters)."""
 
     class Accepted(Aggregate.Created):
         message_id: str
@@ -44,7 +45,7 @@ class MessageReceipt(Aggregate):
             aggregate.message_id = self.message_id
             aggregate.body_hash = self.body_hash
             aggregate.status = "accepted"
-            aggregate.code = aggregate.reason = None
+            aggregate.code = aggregate.reason = aggregate.detail_code = aggregate.detail_params = None
 
     class Rejected(Aggregate.Created):
         message_id: str | None
@@ -61,6 +62,10 @@ class MessageReceipt(Aggregate):
         body_sha256: str | None = None
         #: The message's Kafka key (base64), which its forwarded rejection keeps.
         kafka_key: str | None = None
+        #: What `reason` says in English, as a text code and its parameters (`domain.texts.Detail`), so
+        #: that each reader can say it in its own language. Kept before reasons had codes: None, by default.
+        detail_code: str | None = None
+        detail_params: dict[str, Any] | None = None
         class_version = 2
 
         @staticmethod
@@ -73,6 +78,8 @@ class MessageReceipt(Aggregate):
             aggregate.status = "rejected"
             aggregate.code = self.code
             aggregate.reason = self.reason
+            aggregate.detail_code = self.detail_code
+            aggregate.detail_params = self.detail_params
 
     @classmethod
     def accept(cls, receipt: UUID, **fields: Any) -> MessageReceipt:

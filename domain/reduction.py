@@ -58,15 +58,11 @@ class EmissionReduction(Aggregate):
 
     def check_advance(self, pollutant: str, tonnes: Decimal) -> None:
         if pollutant != self.pollutant:
-            raise Rejection(
-                "credit_exceeded",
-                f"reduction {self.reduction_id} is of {self.pollutant}, not {pollutant}",
-            )
+            raise Rejection("credit_exceeded.pollutant", reduction=self.reduction_id, pollutant=self.pollutant,
+                            asked=pollutant)
         if tonnes > self.remaining:
-            raise Rejection(
-                "credit_exceeded",
-                f"{tonnes} t of {pollutant} exceeds the {self.remaining} t remaining of reduction {self.reduction_id}",
-            )
+            raise Rejection("credit_exceeded.remaining", tonnes=tonnes, pollutant=pollutant, remaining=self.remaining,
+                            reduction=self.reduction_id)
 
     @event("Advanced")
     def advance(self, grant_id: str, project_code: str, tonnes: Decimal, audit: Audit) -> None:

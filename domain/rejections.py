@@ -1,8 +1,16 @@
-"""Rejection codes: every way a portal message can be refused, each machine-readable."""
+"""Rejection codes: every way a portal message can be refused, each machine-readable.
+
+A rejection says *why* as a text code and its parameters (`domain.texts.Detail`), never as a
+sentence: `Rejection("quota_exceeded.remaining", amount=..., ...)`. The text code's first part is the
+rejection code; the catalogue (`infra.catalogue.said`) words it in English, for the stored `reason`,
+and in Chinese, for the console and the exports.
+"""
 
 from __future__ import annotations
 
-from typing import Final
+from typing import Any, Final
+
+from domain.texts import Detail
 
 REJECTION_CODES: Final[dict[str, str]] = {
     "invalid": "the envelope or its payload does not fit the contract",
@@ -25,11 +33,14 @@ REJECTION_CODES: Final[dict[str, str]] = {
 
 
 class Rejection(Exception):
-    """A rule refused a message. Raised by the domain, answered as `rejected` with `code`."""
+    """A rule refused a message. Raised by the domain, answered as `rejected` with `code` (the text
+    code's first part) and what it says, `detail`: the text code (`invalid.field_missing`) and its
+    language-neutral parameters (field paths, codes, numbers, ISO dates)."""
 
-    def __init__(self, code: str, reason: str) -> None:
-        if code not in REJECTION_CODES:
-            raise ValueError(f"unknown rejection code {code!r}")
-        super().__init__(f"{code}: {reason}")
+    def __init__(self, text: str, /, **params: Any) -> None:
+        code = text.partition(".")[0]
+        if code not in REJECTION_CODES or "." not in text:
+            raise ValueError(f"{text!r} is not a rejection's text code (<rejection code>.<what>)")
+        super().__init__(text, params)
         self.code = code
-        self.reason = reason
+        self.detail = Detail(text, params)

@@ -55,7 +55,8 @@ def require_may_send(command: Sent, department: str, **roles: str | None) -> Non
     if any(bound.get(role) == department for role in allowed):
         return
     library = getattr(command, "library", None)
-    about = f" for the {library} library" if library and allowed != command.SENDERS else ""
-    raise Rejection("forbidden", f"{department} may not send {command.TYPE}{about}")
+    if library and allowed != command.SENDERS:  # an admission: the keepers of that library only
+        raise Rejection("forbidden.library", department=department, type=command.TYPE, library=library)
+    raise Rejection("forbidden.type", department=department, type=command.TYPE)
 
 

@@ -61,8 +61,9 @@ def dotted_name(qualname: str) -> str:
     return f"{_KINDS.get(owner, owner.lower())}.{re.sub(r'(?<!^)(?=[A-Z])', '_', name).lower()}"
 
 
-#: What of a kept message quotes its text: withheld from a reader who may not read it (`withheld`).
-KEPT_TEXT = ("body", "reason", "body_hash", "body_sha256", "kafka_key", "raw")
+#: What of a kept message quotes its text: withheld from a reader who may not read it (`withheld`). A
+#: reason's parameters quote it as the reason does (a field's value); its text code does not.
+KEPT_TEXT = ("body", "reason", "detail_params", "body_hash", "body_sha256", "kafka_key", "raw")
 
 
 def event_json(item: StoredItem, body_shown: bool = True) -> dict[str, Any]:
@@ -141,6 +142,9 @@ def rejection_json(item: StoredItem) -> dict[str, Any]:
         "type": event.message_type,
         "code": event.code,
         "reason": event.reason,
+        # What the reason says, for a reader in another language (null: kept before reasons had codes).
+        "detail_code": event.detail_code,
+        "detail_params": event.detail_params,
         "subject": event.subject,
         "received_at": event.timestamp,
         "submitted_by": event.submitted_by,

@@ -30,11 +30,11 @@ def sender_of(principal: Principal, body: Any) -> str:
 
 def refuse_token(principal: Principal, body: Any) -> None:
     if principal.role == "supervisor":
-        raise Rejection("forbidden", "a supervisor's token reads; it does not submit messages")
+        raise Rejection("forbidden.supervisor_token")
     if principal.role == "portal":
         department = claimed_department(body)
         if department != principal.department:
-            raise Rejection("forbidden", f"this token may submit only as {principal.department}, not as {department}")
+            raise Rejection("forbidden.token_department", allowed=principal.department, department=department)
 
 
 def sent_by(rejected: Any, principal: Principal) -> bool:

@@ -22,6 +22,8 @@ from typing import Any, Final
 import orjson
 
 from domain.envelope import MAX_DIGITS, message_id_of
+from domain.texts import Detail
+from infra.catalogue import said
 from infra.parsing import MAX_DEPTH
 
 MAX_ENVELOPE_BYTES: Final = 256 * 1024
@@ -40,13 +42,18 @@ class Inbound:
     digest: str  # sha256 of the canonical JSON (of the bytes themselves when not JSON)
     message_id: str | None
     size: int  # bytes of the envelope as received (or as canonical JSON)
-    problem: str | None = None  # why it is refused before any rule runs
+    refusal: Detail | None = None  # why it is refused before any rule runs (an `invalid.…` text)
     truncated: bool = False
     kept: str | None = None  # the text kept of a message refused outright
     #: From Kafka: the record's key (base64, as kept with a rejection or a parked message) and
     #: where it was read (`kafka:<topic>:<partition>@<offset>`).
     key: str | None = None
     origin: str | None = None
+
+    @property
+    def problem(self) -> str | None:
+        """Why it is refused before any rule runs, in English."""
+        return said(self.refusal.code, self.refusal.params) if self.refusal is not None else None
 
     @property
     def text(self) -> str:
@@ -63,21 +70,23 @@ def inbound(raw: Any, *, key: bytes | None = None, origin: str | None = None) ->
         try:
             raw = orjson.loads(received)
         except orjson.JSONDecodeError as error:
-            return _refused(received, f"the message is not JSON: {error}", None, arrival)
+            return _refused(received, Detail("invalid.not_json", {"error": error.msg, "line": error.lineno,
+                                                                  "column": error.colno, "char": error.pos}),
+                            None, arrival)
         rounded = _rounded_number(received)
         if rounded is not None:
-            return _refused(received, f"the number {rounded} has more than {MAX_DIGITS} significant digits: "
-                                      "it cannot be taken without rounding it", message_id_of(raw), arrival)
+            return _refused(received, Detail("invalid.rounded_number", {"number": rounded, "max": MAX_DIGITS}),
+                            message_id_of(raw), arrival)
     try:
         body = canonical(raw, MAX_DEPTH)
     except _TooDeep:
         text = received if received is not None else _deep_dumps(raw).encode()
-        return _refused(text, f"the message is nested deeper than {MAX_DEPTH} levels", message_id_of(raw), arrival)
+        return _refused(text, Detail("invalid.too_deep", {"max": MAX_DEPTH}), message_id_of(raw), arrival)
     encoded = orjson.dumps(body, option=orjson.OPT_SORT_KEYS)
     size = len(received) if received is not None else len(encoded)
     if size > MAX_ENVELOPE_BYTES:
         return _refused(received or orjson.dumps(body),
-                        f"the envelope has {size} bytes; at most {MAX_ENVELOPE_BYTES} are taken", message_id_of(body),
+                        Detail("invalid.too_large", {"size": size, "max": MAX_ENVELOPE_BYTES}), message_id_of(body),
                         arrival)
     return Inbound(body=body, digest=hashlib.sha256(encoded).hexdigest(), message_id=message_id_of(body), size=size,
                    **arrival)
@@ -103,11 +112,11 @@ def _rounded_number(received: bytes) -> str | None:
     return found[0] if found else None
 
 
-def _refused(data: bytes, problem: str, message_id: str | None, arrival: dict[str, Any]) -> Inbound:
+def _refused(data: bytes, refusal: Detail, message_id: str | None, arrival: dict[str, Any]) -> Inbound:
     truncated = len(data) > MAX_ENVELOPE_BYTES
     kept = data[:KEPT_BYTES] if truncated else data
     return Inbound(body=None, digest=hashlib.sha256(data).hexdigest(), message_id=message_id, size=len(data),
-                   problem=problem, truncated=truncated, kept=kept.decode("utf-8", errors="replace"), **arrival)
+                   refusal=refusal, truncated=truncated, kept=kept.decode("utf-8", errors="replace"), **arrival)
 
 
 class _TooDeep(Exception):

@@ -24,6 +24,8 @@ from domain.handlers import handle
 from domain.parking import PARKABLE, ParkedMessage, parked_id, still_missing
 from domain.receipt import MessageReceipt, conflict_receipt_id, receipt_id
 from domain.rejections import Rejection
+from domain.texts import Detail
+from infra.catalogue import said
 from infra.tokens import Principal
 from service.authorisation import refuse_token, sender_of
 from service.inbound import Inbound
@@ -31,8 +33,33 @@ from service.unit_of_work import BatchUnitOfWork
 
 log = logging.getLogger("yaosu.pipeline")
 
-#: The reason of a message kept as `invalid` because the code failed on it (a bug, not bad input).
+#: The reason of a message kept as `invalid` because the code failed on it (a bug, not bad input):
+#: how `invalid.unprocessable` begins in English.
 UNPROCESSABLE = "the message could not be processed"
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """A rejection as it is kept and answered: its code, its reason in English, and what the reason says
+    (`detail`: None only for one parked before reasons had codes)."""
+
+    code: str
+    reason: str
+    detail: Detail | None
+
+    @classmethod
+    def of(cls, rejection: Rejection) -> Refusal:
+        return cls(rejection.code, said(rejection.detail.code, rejection.detail.params), rejection.detail)
+
+    @classmethod
+    def kept(cls, code: str, reason: str, detail_code: str | None, detail_params: dict[str, Any] | None) -> Refusal:
+        """As a receipt or a parked message keeps it."""
+        return cls(code, reason, Detail(detail_code, detail_params or {}) if detail_code is not None else None)
+
+    def fields(self) -> dict[str, Any]:
+        """`code`, `reason`, `detail_code` and `detail_params`, as events keep them and results give them."""
+        return {"code": self.code, "reason": self.reason, "detail_code": self.detail.code if self.detail else None,
+                "detail_params": dict(self.detail.params) if self.detail else None}
 
 
 @dataclass(frozen=True)
@@ -52,6 +79,9 @@ class Result:
     position: int | None = None
     code: str | None = None
     reason: str | None = None
+    #: What `reason` says, by text code and parameters (contract v1.2), so each reader may say it its own way.
+    detail_code: str | None = None
+    detail_params: dict[str, Any] | None = None
     #: Policy priorities an accepted message did not follow (v1.1).
     warnings: tuple[PolicyWarning, ...] = ()
 
@@ -94,8 +124,8 @@ def _decide_one(uow: BatchUnitOfWork, item: Inbound, sender: str, principal: Pri
         return _conflict(uow, item, sender, submitted_by, channel)
     envelope: Envelope | None = None
     try:
-        if item.problem is not None:
-            raise Rejection("invalid", item.problem)
+        if item.refusal is not None:
+            raise Rejection(item.refusal.code, **item.refusal.params)
         refuse_token(principal, item.body)
         envelope = parse_envelope(item.body, submitted_by=submitted_by)
         if mine is not None and parking is not None and (missing := still_missing(envelope, uow)) is not None:
@@ -105,24 +135,25 @@ def _decide_one(uow: BatchUnitOfWork, item: Inbound, sender: str, principal: Pri
         uow.abandon_message()
         if parking is not None and rejection.code in PARKABLE:
             if mine is None:
-                return _park(uow, receipt, sender, item, rejection, submitted_by, channel)
+                return _park(uow, receipt, sender, item, Refusal.of(rejection), submitted_by, channel)
             if not mine.expired(parking.window, parking.now):
-                return Result(item.message_id, "parked", code=rejection.code, reason=rejection.reason), None
+                return Result(item.message_id, "parked", **Refusal.of(rejection).fields()), None
             # Its window has passed: rejected for what it waited for, not for what came after it.
             _release(uow, mine, "expired")
-            return _reject(uow, receipt, item, envelope, Rejection(mine.code, mine.reason), submitted_by, channel)
+            waited_for = Refusal.kept(mine.code, mine.reason, mine.detail_code, mine.detail_params)
+            return _reject(uow, receipt, item, envelope, waited_for, submitted_by, channel)
         if mine is not None:
             _release(uow, mine, "rejected")
-        return _reject(uow, receipt, item, envelope, rejection, submitted_by, channel)
+        return _reject(uow, receipt, item, envelope, Refusal.of(rejection), submitted_by, channel)
     except Exception as error:  # noqa: BLE001
         # A message the code cannot handle must not stall every message after it (a Kafka
         # partition would retry it forever): keep it, rejected, with what went wrong.
         uow.abandon_message()
         log.exception("message %s could not be processed", item.message_id)
-        rejection = Rejection("invalid", f"{UNPROCESSABLE} ({type(error).__name__}: {str(error)[:200]})")
+        rejection = Rejection("invalid.unprocessable", error=type(error).__name__, message=str(error)[:200])
         if mine is not None:
             _release(uow, mine, "rejected")
-        return _reject(uow, receipt, item, envelope, rejection, submitted_by, channel)
+        return _reject(uow, receipt, item, envelope, Refusal.of(rejection), submitted_by, channel)
     if mine is not None:
         _release(uow, mine, "accepted")
     uow.add(MessageReceipt.accept(
@@ -139,7 +170,9 @@ def _seen_before(uow: BatchUnitOfWork, item: Inbound, earlier: MessageReceipt, m
     if earlier.body_hash == item.digest:  # the original outcome, once more
         if mine is not None:  # decided meanwhile by another way in: it waits no more
             _release(uow, mine, "duplicate")
-        return (Result(item.message_id, "duplicate", code=earlier.code, reason=earlier.reason),
+        original = (Refusal.kept(earlier.code, earlier.reason, earlier.detail_code, earlier.detail_params).fields()
+                    if earlier.code is not None else {})
+        return (Result(item.message_id, "duplicate", **original),
                 uow.end_message() if mine is not None else None)
     if mine is not None:  # its id was taken by another body before it was parked (a store of an older version)
         _release(uow, mine, "rejected")
@@ -149,31 +182,30 @@ def _seen_before(uow: BatchUnitOfWork, item: Inbound, earlier: MessageReceipt, m
 def _conflict(uow: BatchUnitOfWork, item: Inbound, sender: str, submitted_by: str, channel: str,
               released: bool = False) -> Outcome:
     """A body under a message_id that another body took: rejected `conflict`, kept once per body."""
-    reason = f"message_id {item.message_id} was already used for a different body"
+    refusal = Refusal.of(Rejection("conflict.message_id", message_id=item.message_id))
     conflict = conflict_receipt_id(sender, item.message_id or "", item.digest)
     if uow.find_receipt(conflict) is not None:  # this very conflicting body was kept already
-        result = Result(item.message_id, "rejected", code="conflict", reason=reason)
+        result = Result(item.message_id, "rejected", **refusal.fields())
         if released:
             return result, uow.end_message()
         uow.abandon_message()
         return result, None
-    return _reject(uow, conflict, item, None, Rejection("conflict", reason), submitted_by, channel)
+    return _reject(uow, conflict, item, None, refusal, submitted_by, channel)
 
 
-def _reject(uow: BatchUnitOfWork, receipt: UUID, item: Inbound, envelope: Envelope | None, rejection: Rejection,
+def _reject(uow: BatchUnitOfWork, receipt: UUID, item: Inbound, envelope: Envelope | None, refusal: Refusal,
             submitted_by: str, channel: str) -> Outcome:
     raw_type = item.body.get("type") if isinstance(item.body, dict) else None
     uow.add(MessageReceipt.reject(
         receipt, message_id=item.message_id, message_type=raw_type if isinstance(raw_type, str) else None,
         body_hash=item.digest, subject=envelope.audit.subject if envelope else None, submitted_by=submitted_by,
-        channel=channel, code=rejection.code, reason=rejection.reason, body=item.text,
-        body_length=item.size if item.truncated else None, body_sha256=item.digest if item.truncated else None,
-        kafka_key=item.key,
+        channel=channel, body=item.text, body_length=item.size if item.truncated else None,
+        body_sha256=item.digest if item.truncated else None, kafka_key=item.key, **refusal.fields(),
     ))
-    return Result(item.message_id, "rejected", code=rejection.code, reason=rejection.reason), uow.end_message()
+    return Result(item.message_id, "rejected", **refusal.fields()), uow.end_message()
 
 
-def _park(uow: BatchUnitOfWork, receipt: UUID, sender: str, item: Inbound, rejection: Rejection, submitted_by: str,
+def _park(uow: BatchUnitOfWork, receipt: UUID, sender: str, item: Inbound, refusal: Refusal, submitted_by: str,
           channel: str) -> Outcome:
     # Parking writes no receipt, so nothing would collide with an earlier body under this id: look.
     earlier = uow.find_receipt(receipt, look_up=True)
@@ -182,9 +214,8 @@ def _park(uow: BatchUnitOfWork, receipt: UUID, sender: str, item: Inbound, rejec
     raw_type = item.body.get("type") if isinstance(item.body, dict) else None
     uow.add(ParkedMessage(
         sender=sender, message_id=item.message_id, message_type=raw_type if isinstance(raw_type, str) else None,
-        body_hash=item.digest, body=item.text, kafka_key=item.key, origin=item.origin or "", code=rejection.code,
-        reason=rejection.reason))
-    return Result(item.message_id, "parked", code=rejection.code, reason=rejection.reason), uow.end_message()
+        body_hash=item.digest, body=item.text, kafka_key=item.key, origin=item.origin or "", **refusal.fields()))
+    return Result(item.message_id, "parked", **refusal.fields()), uow.end_message()
 
 
 def _release(uow: BatchUnitOfWork, waiting: ParkedMessage, outcome: str) -> None:

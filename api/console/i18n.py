@@ -16,7 +16,7 @@ from domain import reference
 from domain.policy import WARNING_CODES
 from domain.reference import CITY_TZ
 from domain.supervision import LEVELS, RULES
-from infra.catalogue import name_of, translations
+from infra.catalogue import name_of, said, translations
 
 HERE = Path(__file__).resolve().parent
 LANGUAGES: Final = ("zh", "en")
@@ -39,13 +39,22 @@ def when(value: Any) -> str:
     return str(value) if value is not None else "—"
 
 
+def said_of(item: dict[str, Any], text: str, lang: str) -> str:
+    """An item's text (`reason`, `detail`) in the page's language, from its `detail_code` and `detail_params`;
+    as it was kept when it has none (kept before texts had codes)."""
+    if item.get("detail_code"):
+        return said(item["detail_code"], item.get("detail_params") or {}, lang)
+    return str(item.get(text) or "")
+
+
 @cache
 def environment(lang: str) -> jinja2.Environment:
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(HERE / "templates"), autoescape=True,
                              extensions=["jinja2.ext.i18n"], undefined=jinja2.StrictUndefined,
                              trim_blocks=True, lstrip_blocks=True)
     env.install_gettext_translations(translations(lang), newstyle=True)  # type: ignore[attr-defined]
-    env.filters.update(name=lambda code, kind: name_of(kind, code, lang), number=number, when=when)
+    env.filters.update(name=lambda code, kind: name_of(kind, code, lang), number=number, when=when,
+                       said=lambda item, text="reason": said_of(item, text, lang))
     env.globals.update(lang=lang, charts=charts, districts_all=list(reference.DISTRICTS),
                        sectors_all=list(reference.SECTORS), departments_all=list(reference.DEPARTMENTS),
                        libraries_all=list(reference.LIBRARIES), factors_all=list(reference.FACTORS),

@@ -19,7 +19,7 @@ from fastapi.testclient import TestClient
 from api import exports
 from api.app import create_app
 from domain.reference import CITY_TZ
-from infra.catalogue import name_of
+from infra.catalogue import name_of, said
 from infra.settings import Settings
 from projections.runner import Runner
 from tests.conftest import LOCAL, serving_testserver
@@ -90,6 +90,8 @@ def expected(column: exports.Column, row: dict[str, Any], lang: str) -> Any:
         return datetime.fromisoformat(value).astimezone(CITY_TZ).replace(tzinfo=None, microsecond=0)
     if column.kind == "date":
         return date.fromisoformat(value)
+    if column.kind == "said" and row.get("detail_code"):  # a text the domain said, in the export's language
+        return said(row["detail_code"], row["detail_params"] or {}, lang)
     return value
 
 

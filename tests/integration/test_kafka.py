@@ -151,6 +151,8 @@ def test_ten_thousand_portal_messages_exactly_once_with_rejections_and_events_re
     forwarded = {int(dict(r.headers)["position"]): orjson.loads(r.value) for r in rejected}
     assert len(forwarded) == len(kept) > 100
     assert {v["code"] for v in forwarded.values()} >= {"invalid", "conflict", "not_admitted", "unknown_type"}
+    assert all(v["detail_code"].startswith(f'{v["code"]}.') and isinstance(v["detail_params"], dict)
+               for v in forwarded.values())  # what each reason says, by code (v1.2)
     garbage = [v for v in forwarded.values() if isinstance(v["message"], str)]
     assert len(garbage) == 60 and all(v["message"].startswith("garbage") for v in garbage)
     for record in rejected:  # each under the key its message came with

@@ -13,6 +13,7 @@ from domain.commands import COMMANDS
 from domain.envelope import parse_envelope
 from domain.reference import ProjectCode
 from domain.rejections import Rejection
+from service.pipeline import Refusal
 from tests.portal import CODE, msg, register
 
 
@@ -24,7 +25,7 @@ def invalid(body: Any) -> str:
     with pytest.raises(Rejection) as caught:
         parse(body)
     assert caught.value.code == "invalid"
-    return caught.value.reason
+    return Refusal.of(caught.value).reason  # the reason kept and answered, in English
 
 
 def test_a_registration_parses_into_typed_values() -> None:

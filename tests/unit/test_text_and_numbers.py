@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 from domain.envelope import CONTROL, parse_envelope, shown
 from domain.rejections import Rejection
 from service.inbound import inbound
+from service.pipeline import Refusal
 from tests.portal import REGISTRATION, msg, register
 
 
@@ -68,7 +69,7 @@ def test_a_text_field_holds_no_control_character(text: str, field: str) -> None:
         parse_envelope(body, submitted_by="test")
     except Rejection as rejection:
         assert rejection.code == "invalid"
-        assert CONTROL.search(rejection.reason) is None  # what it says can be shown and stored anywhere
+        assert CONTROL.search(Refusal.of(rejection).reason) is None  # what it says can be shown and stored anywhere
         refused = True
     else:
         refused = False
@@ -80,5 +81,5 @@ def test_what_a_reason_quotes_of_a_sender_is_escaped() -> None:
     body["payload"]["co\x00lour\x1b[31m"] = 1
     with pytest.raises(Rejection) as refused:
         parse_envelope(body, submitted_by="test")
-    assert refused.value.reason == "unknown payload field(s): co\\x00lour\\x1b[31m"
+    assert Refusal.of(refused.value).reason == "unknown payload field(s): co\\x00lour\\x1b[31m"
     assert shown("a\tb\x85") == "a\\x09b\\x85"
