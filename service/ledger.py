@@ -53,7 +53,7 @@ from domain.alerts import alerts_id
 from domain.parking import ParkedMessage
 from domain.policy import PolicySettings
 from domain.project import Project, project_as_of, project_id
-from domain.receipt import MessageReceipt
+from domain.receipt import REJECTED_TOPIC, MessageReceipt
 from domain.reference import CITY_CODE
 from domain.skips import EventSkip, operator_audit, skip_id
 from infra import metrics
@@ -75,7 +75,6 @@ MAX_BACKOFF_SECONDS = 0.5
 #: How long a batch may take to get decided under contention (`YAOSU_SUBMIT_BUDGET_SECONDS`).
 SUBMIT_BUDGET_SECONDS = 10.0
 REJECTIONS_SCANNED = 10_000
-REJECTED_TOPIC = get_topic(MessageReceipt.Rejected)
 PARKING_TOPICS = [get_topic(ParkedMessage.Parked), get_topic(ParkedMessage.Released)]
 
 
