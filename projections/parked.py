@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from domain.parking import ParkedMessage
-from infra.parsing import ascii_integer
+from infra.kafka import KafkaOrigin
 from infra.presenter import original_body
 from projections.db import Db
 from projections.model import Projection, Table
@@ -36,8 +36,8 @@ def waiting(db: Db, t: dict[str, str], after: int, limit: int) -> list[dict[str,
         f"SELECT {', '.join(PARKED.columns)} FROM {t['parked']} WHERE position > ? ORDER BY position LIMIT ?",
         [after, limit])]
     for row in rows:
-        where, _, offset = row.pop("origin").rpartition("@")
-        row.update(partition=where or None, offset=ascii_integer(offset),
+        origin = KafkaOrigin.parse(row.pop("origin"))
+        row.update(partition=origin.tracking if origin else None, offset=origin.offset if origin else None,
                    body=original_body(row["body"]))
         del row["parked_id"]
     return rows

@@ -182,7 +182,7 @@ def _park(uow: BatchUnitOfWork, receipt: UUID, sender: str, item: Inbound, rejec
     raw_type = item.body.get("type") if isinstance(item.body, dict) else None
     uow.add(ParkedMessage(
         sender=sender, message_id=item.message_id, message_type=raw_type if isinstance(raw_type, str) else None,
-        body_hash=item.digest, body=item.text, kafka_key=item.key, origin=item.origin or "", code=rejection.code,
+        body_hash=item.digest, body=item.text, kafka_key=item.key, origin=str(item.origin or ""), code=rejection.code,
         reason=rejection.reason))
     return Result(item.message_id, "parked", code=rejection.code, reason=rejection.reason), uow.end_message()
 
