@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 
 from domain.commands import COMMANDS
-from domain.handlers import HANDLERS
 from domain.envelope import parse_envelope
+from domain.handlers import HANDLERS
 from domain.reference import ProjectCode
 from domain.rejections import Rejection
 from tests.portal import CODE, msg, register
