@@ -14,10 +14,8 @@ import httpx
 import orjson
 import psycopg
 
-from bench.common import ADMIN, PYTHON, ROOT, Figures, drop_schema, environment, pg_base, pg_store, say, serving
-from infra.settings import Settings
+from bench.common import ADMIN, PYTHON, ROOT, Figures, drop_schema, environment, pg_base, pg_store, say, serving, wired
 from infra.tokens import Principal
-from service.bootstrap import build_ledger
 from yaosu.demo import demo_messages
 
 BATCH = 500
@@ -76,12 +74,12 @@ def measure(figures: Figures) -> None:
             drop_schema(schema)
             naive = f"bench_append_naive_{repetition}"
             drop_schema(naive)
-            ledger = build_ledger(Settings(store=pg_store(naive)))
-            started = time.perf_counter()
-            for message in messages[:NAIVE_MESSAGES]:
-                ledger.submit([message], principal=Principal("bench", "admin"), channel="http")
-            figures.add("append_naive_events_per_s", ledger.head() / (time.perf_counter() - started), "events/s")
-            ledger.close()
+            with wired(pg_store(naive)) as wiring:
+                ledger = wiring.ledger
+                started = time.perf_counter()
+                for message in messages[:NAIVE_MESSAGES]:
+                    ledger.submit([message], principal=Principal("bench", "admin"), channel="http")
+                figures.add("append_naive_events_per_s", ledger.head() / (time.perf_counter() - started), "events/s")
             drop_schema(naive)
 
 

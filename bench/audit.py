@@ -7,12 +7,9 @@ from __future__ import annotations
 import re
 import subprocess
 
-from bench.common import PYTHON, ROOT, Figures, environment, say, serving
+from bench.common import PYTHON, ROOT, Figures, environment, say, serving, wired
 from bench.reads import CLIENTS, SECONDS, THREADS, codes, wrk
 from domain import reference
-from infra.settings import Settings
-from projections.runner import Runner
-from service.bootstrap import build_ledger
 
 VERIFIED = re.compile(r"verified positions \d+-(\d+): head [0-9a-f]{64} \(([\d,]+) events, ([\d,]+) events/s")
 
@@ -44,13 +41,11 @@ def paths(projects: int) -> list[str]:
 
 
 def measure(figures: Figures, store: str) -> None:
-    settings = Settings(store=store)
-    ledger = build_ledger(settings)
-    runner = Runner(ledger, settings)
-    say(f"audit: read models of {ledger.head():,} events caught up first")
-    runner.run_until_caught_up(batch_size=10_000)
-    runner.close()
-    ledger.close()
+    with wired(store) as wiring:
+        runner = wiring.runner()
+        say(f"audit: read models of {wiring.ledger.head():,} events caught up first")
+        runner.run_until_caught_up(batch_size=10_000)
+        runner.close()
     for repetition in range(3):
         say(f"audit verify, repetition {repetition + 1} of 3")
         figures.add("audit_verify_events_per_s", verify(store), "events/s")

@@ -15,8 +15,10 @@ from typing import Any, Iterator
 import httpx
 import psycopg
 
+from infra.settings import Settings
 from tools.common import free_port
 from yaosu import loading
+from yaosu.wiring import Wiring
 
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
@@ -74,6 +76,17 @@ def checkpoint() -> None:
 
 def environment(store: str, **more: str) -> dict[str, str]:
     return {**os.environ, "YAOSU_STORE": store, "YAOSU_DEV_TOKENS": "1", "PYTHONPATH": str(ROOT), **more}
+
+
+def settings_for(store: str, **more: str) -> Settings:
+    """The settings a `yaosu` process started by `yaosu()` on `store` reads from its environment."""
+    return Settings.from_env(environment(store, **more))
+
+
+def wired(store: str, **more: str) -> Wiring:
+    """The composition root on `store`, with those settings: what a benchmark opens in its own process is
+    built as what it measures is (close it, or use it in `with`)."""
+    return Wiring(settings_for(store, **more))
 
 
 def peak_rss_mb(pid: int) -> float:

@@ -16,10 +16,9 @@ from eventsourcing.postgres import PostgresTrackingRecorder
 from eventsourcing.projection import Projection as LibraryProjection
 from eventsourcing.projection import ProjectionRunner
 
-from bench.common import Figures, pg_base, say, yaosu
+from bench.common import Figures, pg_base, say, wired, yaosu
 from domain.project import GRANT_EVENTS
 from infra.settings import Settings
-from service.bootstrap import build_ledger
 from service.ledger import Ledger
 
 PER_EVENT_EVENTS = 4000
@@ -100,22 +99,20 @@ def read_floor(ledger: Ledger) -> float:
 
 def measure(figures: Figures, store: str, small: str) -> None:
     """`store`: a million events or more; `small`: another, to show the memory does not grow with the store."""
-    settings = Settings(store=store)
-    ledger = build_ledger(settings)
-    say(f"rebuild: {ledger.head():,} events")
-    schema = settings.location.schema
-    for repetition in range(3):
-        say(f"rebuild, repetition {repetition + 1} of 3")
-        rate, rss = rebuild(store)
-        figures.add("rebuild_events_per_s", rate, "events/s")
-        figures.add("rss_rebuild_mb", rss, "MB")
-        figures.add("rebuild_per_event_events_per_s", per_event(ledger, settings, schema), "events/s")
-        figures.add("notification_read_floor_events_per_s", read_floor(ledger), "events/s")
-    figures.add("store_events", ledger.head(), "events")
-    ledger.close()
-    small_ledger = build_ledger(Settings(store=small))
-    figures.add("small_store_events", small_ledger.head(), "events")
-    small_ledger.close()
+    with wired(store) as wiring:
+        ledger, settings = wiring.ledger, wiring.settings
+        say(f"rebuild: {ledger.head():,} events")
+        for repetition in range(3):
+            say(f"rebuild, repetition {repetition + 1} of 3")
+            rate, rss = rebuild(store)
+            figures.add("rebuild_events_per_s", rate, "events/s")
+            figures.add("rss_rebuild_mb", rss, "MB")
+            figures.add("rebuild_per_event_events_per_s", per_event(ledger, settings, settings.location.schema),
+                        "events/s")
+            figures.add("notification_read_floor_events_per_s", read_floor(ledger), "events/s")
+        figures.add("store_events", ledger.head(), "events")
+    with wired(small) as wiring:
+        figures.add("small_store_events", wiring.ledger.head(), "events")
     figures.add("rss_rebuild_small_store_mb", rebuild(small)[1], "MB")
 
 

@@ -6,10 +6,7 @@ import time
 
 import psycopg
 
-from bench.common import drop_schema, pg_base, pg_store, say
-from infra.settings import Settings
-from projections.runner import Runner
-from service.bootstrap import build_ledger
+from bench.common import drop_schema, pg_base, pg_store, say, wired
 from yaosu.demo import demo_messages
 from yaosu.loading import submit_all
 
@@ -32,18 +29,17 @@ def filled(name: str, *, projects: int, events: int = 0, read_models: bool = Tru
         return store
     started = time.monotonic()
     drop_schema(schema)
-    ledger = build_ledger(Settings(store=store))
-    year = 2021
-    while year == 2021 or ledger.head() < events:
-        messages = demo_messages(year, projects=projects, seed=year)
-        say(f"filling {schema}: demo year {year}, {projects:,} projects, {len(messages):,} messages")
-        submit_all(ledger, messages, total=len(messages), label=f"{schema} {year}")
-        year += 1
-    if read_models:
-        runner = Runner(ledger, Settings(store=store))
-        runner.run_until_caught_up()
-        runner.close()
-    ledger.close()
+    with wired(store) as wiring:
+        year = 2021
+        while year == 2021 or wiring.ledger.head() < events:
+            messages = demo_messages(year, projects=projects, seed=year)
+            say(f"filling {schema}: demo year {year}, {projects:,} projects, {len(messages):,} messages")
+            submit_all(wiring.ledger, messages, total=len(messages), label=f"{schema} {year}")
+            year += 1
+        if read_models:
+            runner = wiring.runner()
+            runner.run_until_caught_up()
+            runner.close()
     with psycopg.connect(pg_base(), autocommit=True) as conn:
         conn.execute(f"CREATE TABLE {schema}.bench_filled ()")
     filling_seconds += time.monotonic() - started

@@ -22,6 +22,7 @@ from kafka.errors import KafkaError
 from kafka.structs import OffsetAndMetadata
 
 from infra import kafka
+from infra.kafka import KafkaOrigin
 from infra.resilience import keep_running
 from infra.settings import Settings
 from infra.tokens import Principal
@@ -45,7 +46,7 @@ class PortalConsumer:
         self.stopping = threading.Event()
         self.processed = 0
         # Parked messages (by id, with where each was read), followed through the store from `_followed`.
-        self._waiting: dict[UUID, str] = {}
+        self._waiting: dict[UUID, KafkaOrigin | None] = {}
         self._followed = 0
         self._owned: set[str] = set()
         self._last_retry = 0.0
@@ -98,7 +99,7 @@ class PortalConsumer:
         try:
             results = self.ledger.submit(
                 bodies, principal=KAFKA_PRINCIPAL, channel="kafka", tracking=Tracking(tracking_name(tp), last),
-                keys=[r.key for r in records], origins=[f"{tracking_name(tp)}@{r.offset}" for r in records],
+                keys=[r.key for r in records], origins=[KafkaOrigin(tracking_name(tp), r.offset) for r in records],
                 parking=self.parking())
         except AlreadyTracked as already:
             log.info("partition %d: offsets to %d were processed elsewhere; resuming after them",
@@ -129,7 +130,7 @@ class PortalConsumer:
         """Try again what waits from the partitions this consumer owns; returns how many are left."""
         self._last_retry = time.monotonic()
         self._waiting, self._followed = self.ledger.waiting(self._followed, self._waiting)
-        mine = [i for i, origin in self._waiting.items() if origin.partition("@")[0] in self._owned]
+        mine = [i for i, origin in self._waiting.items() if origin and origin.tracking in self._owned]
         if not mine:
             return 0
         try:

@@ -22,22 +22,21 @@ from typing import Any
 from eventsourcing.utils import get_topic
 
 from domain.alerts import SedimentationAlerts, SupervisionClock
+from domain.checkpoint import CHECKPOINTED
 from domain.parking import ParkedMessage
 from domain.project import Project
 from domain.quota import QuotaPool
-from domain.receipt import MessageReceipt
+from domain.receipt import REJECTED_TOPIC, MessageReceipt
 from domain.reduction import EmissionReduction
 from infra import kafka, metrics, presenter
 from infra.resilience import keep_running
 from infra.settings import Settings
-from projections.chain import CHECKPOINTED
 from service.ledger import Ledger
 
 log = logging.getLogger("yaosu.relay")
 TRACKING = "relay:" + kafka.EVENTS
 
 
-REJECTED = get_topic(MessageReceipt.Rejected)
 #: What `yaosu.events.v1` carries: the contract's events (projects, quota pools, reductions, alert
 #: changes). The rest is the store's own: receipts, parked messages, the monitor's clock, the opening
 #: of a project's alert record, checkpoints (to `yaosu.audit.v1`), and whatever is added to it later.
@@ -104,7 +103,7 @@ class Relay:
         futures = []
         for n in notifications:
             headers = [("position", str(n.id).encode())]
-            if n.topic == REJECTED:
+            if n.topic == REJECTED_TOPIC:
                 event: Any = self.ledger.decode(n)
                 if event.channel == "kafka":
                     key = base64.b64decode(event.kafka_key) if event.kafka_key else None

@@ -11,6 +11,7 @@ from typing import Any
 from uuid import UUID, uuid5
 
 from eventsourcing.domain import Aggregate, event
+from eventsourcing.utils import get_topic
 
 from domain.project import NAMESPACE
 
@@ -29,3 +30,7 @@ class AuditCheckpoint(Aggregate):
     @event("Recorded")
     def __init__(self, day: date, position: int, head: str) -> None:
         self.day, self.position, self.head = day, position, head
+
+
+#: The stored topic of a checkpoint: what the chain read model follows and the relay sends to `yaosu.audit.v1`.
+CHECKPOINTED = get_topic(AuditCheckpoint.Recorded)

@@ -7,17 +7,19 @@ whatever the rules become later. The rules live in the plain methods named `chec
 
 from __future__ import annotations
 
+import dataclasses
 import functools
-from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable, TypeVar
 from uuid import UUID, uuid5
 
 from eventsourcing.domain import Aggregate, CanMutateAggregate, event
 
 from domain.audit import Audit
 from domain.rejections import Rejection
+
+_Method = TypeVar("_Method", bound=Callable[..., None])
 
 NAMESPACE = UUID("6f1d0f3e-8a57-4c52-9c43-5a1e1b9b2a10")
 
@@ -26,7 +28,7 @@ def project_id(code: str) -> UUID:
     return uuid5(NAMESPACE, f"project:{code}")
 
 
-@dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True)
 class Grant:
     """One factor granted to a project, with who granted it and on what basis."""
 
@@ -38,6 +40,39 @@ class Grant:
     quantity: Decimal | None = None
     reclaimed_on: date | None = None
     reclaim_reason: str | None = None
+
+
+#: What each grant event grants, by the qualified name of its aggregate class and the event's name, as
+#: `@grant_event` declares it; read through `grant_events`.
+_GRANTS_DECLARED: dict[str, dict[str, tuple[str, str | None]]] = {}
+
+
+def grant_event(name: str, factor: str, quantity: str | None = None) -> Callable[[_Method], _Method]:
+    """`@event(name)` for an event that grants `factor`, its quantity in the parameter `quantity` (None: unmeasured).
+
+    Declaring the factor beside the event is what puts the event in GRANT_EVENTS, which the read models that
+    count grants (stages, factor ledger, sedimentation) follow: a grant event cannot be left out of them.
+    """
+
+    def declared(method: _Method) -> _Method:
+        declared_on = _GRANTS_DECLARED.setdefault(method.__qualname__.rpartition(".")[0], {})
+        if name in declared_on:
+            raise TypeError(f"grant event {name} is declared twice")
+        declared_on[name] = (factor, quantity)
+        return event(name)(method)
+
+    return declared
+
+
+def grant_events(aggregate: type[Aggregate]) -> dict[type, tuple[str, str | None]]:
+    """The event classes of `aggregate` declared by `@grant_event`, each with its factor and quantity attribute."""
+    found: dict[type, tuple[str, str | None]] = {}
+    for name, (factor, quantity) in _GRANTS_DECLARED.get(aggregate.__qualname__, {}).items():
+        event_class = getattr(aggregate, name)
+        if quantity is not None and quantity not in {field.name for field in dataclasses.fields(event_class)}:
+            raise TypeError(f"grant event {name} has no attribute {quantity!r} for its quantity")
+        found[event_class] = (factor, quantity)
+    return found
 
 
 class Project(Aggregate):
@@ -155,33 +190,33 @@ class Project(Aggregate):
     def approve_exception(self, rule: str, reference: str, reason: str, audit: Audit) -> None:
         self.exceptions[reference] = rule
 
-    @event("FundsAllocated")
+    @grant_event("FundsAllocated", "funds", quantity="amount")
     def allocate_funds(self, source: str, amount: Decimal, document: str | None, audit: Audit) -> None:
         self._grant("funds", audit, amount, source=source, document=document)
 
-    @event("LandSupplied")
+    @grant_event("LandSupplied", "land", quantity="area_mu")
     def supply_land(
         self, parcel: str, area_mu: Decimal, method: str, exception: str | None, audit: Audit
     ) -> None:
         self._grant("land", audit, area_mu, parcel=parcel, method=method, exception=exception)
 
-    @event("EnergyGranted")
+    @grant_event("EnergyGranted", "energy", quantity="tce")
     def grant_energy(self, tce: Decimal, year: int, exempt: bool, audit: Audit) -> None:
         self._grant("energy", audit, tce, year=year, exempt=exempt)
 
-    @event("EmissionAdvanced")
+    @grant_event("EmissionAdvanced", "emission", quantity="tonnes")
     def advance_emission(self, reduction_id: str, pollutant: str, tonnes: Decimal, audit: Audit) -> None:
         self._grant("emission", audit, tonnes, reduction_id=reduction_id, pollutant=pollutant)
 
-    @event("DataProvided")
+    @grant_event("DataProvided", "data")
     def provide_data(self, kind: str, reference: str, audit: Audit) -> None:
         self._grant("data", audit, None, kind=kind, reference=reference)
 
-    @event("UtilityConnected")
+    @grant_event("UtilityConnected", "utilities")
     def connect_utility(self, utility: str, reference: str | None, audit: Audit) -> None:
         self._grant("utilities", audit, None, utility=utility, reference=reference)
 
-    @event("TalentAssigned")
+    @grant_event("TalentAssigned", "talent")
     def assign_talent(self, person: str, role: str, organisation: str | None, audit: Audit) -> None:
         self._grant("talent", audit, None, person=person, role=role, organisation=organisation)
 
@@ -314,13 +349,6 @@ def project_as_of(events: Iterable[CanMutateAggregate[UUID]], as_of: date) -> Pr
     return project
 
 
-#: Events that grant a factor: event class → (factor, the attribute holding its quantity).
-GRANT_EVENTS: dict[type, tuple[str, str | None]] = {
-    Project.FundsAllocated: ("funds", "amount"),
-    Project.LandSupplied: ("land", "area_mu"),
-    Project.EnergyGranted: ("energy", "tce"),
-    Project.EmissionAdvanced: ("emission", "tonnes"),
-    Project.DataProvided: ("data", None),
-    Project.UtilityConnected: ("utilities", None),
-    Project.TalentAssigned: ("talent", None),
-}
+#: Events that grant a factor: event class → (factor, the attribute holding its quantity), derived from the
+#: `@grant_event` declarations so a new grant event is in every read model that counts grants.
+GRANT_EVENTS: dict[type, tuple[str, str | None]] = grant_events(Project)

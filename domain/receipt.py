@@ -12,6 +12,7 @@ from typing import Any
 from uuid import UUID, uuid5
 
 from eventsourcing.domain import Aggregate
+from eventsourcing.utils import get_topic
 
 from domain.project import NAMESPACE
 
@@ -88,3 +89,7 @@ class MessageReceipt(Aggregate):
     @classmethod
     def reject(cls, receipt: UUID, **fields: Any) -> MessageReceipt:
         return cls._create(cls.Rejected, id=receipt, **fields)
+
+
+#: The stored topic of a rejection: what the rejections listing scans and the relay forwards from Kafka.
+REJECTED_TOPIC = get_topic(MessageReceipt.Rejected)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from typing import Any, Mapping
 
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
@@ -10,6 +11,7 @@ from kafka.admin import NewTopic
 from kafka.errors import KafkaError, TopicAlreadyExistsError
 
 from domain.reference import CITY_CODE, district_of, is_project_code
+from infra.parsing import ascii_integer
 from infra.settings import Settings
 
 log = logging.getLogger("yaosu.kafka")
@@ -88,6 +90,32 @@ def district_key(message: Any, reduction_districts: Mapping[str, str] | None = N
 def tracking_name(topic_name: str, partition: int) -> str:
     """The name under which a partition's offset is recorded in the store with its effects."""
     return f"kafka:{topic_name}:{partition}"
+
+
+@dataclass(frozen=True)
+class KafkaOrigin:
+    """Where a message was read: its partition's tracking name (`tracking_name`) and its offset.
+
+    Stored as the text `<tracking>@<offset>` (a parked message's `origin`), as it always was, or "" for a message
+    not read from Kafka: `str` writes it, `parse` reads it back; a topic name cannot hold `@`, so the last one
+    splits it.
+    """
+
+    tracking: str
+    offset: int
+
+    def __str__(self) -> str:
+        return f"{self.tracking}@{self.offset}"
+
+    @classmethod
+    def parse(cls, text: str) -> KafkaOrigin | None:
+        if not text:
+            return None
+        tracking, at, offset = text.rpartition("@")
+        number = ascii_integer(offset)
+        if not at or not tracking or number is None:
+            raise ValueError(f"not a Kafka origin (<tracking>@<offset>): {text!r}")
+        return cls(tracking, number)
 
 
 def portal_lag(settings: Settings, recorded: dict[str, int]) -> dict[str, int]:

@@ -19,9 +19,8 @@ from datetime import date, datetime, timezone
 from typing import Any, Callable
 
 from eventsourcing.persistence import IntegrityError
-from eventsourcing.utils import get_topic
 
-from domain.checkpoint import AuditCheckpoint
+from domain.checkpoint import CHECKPOINTED, AuditCheckpoint
 from domain.reference import CITY_TZ
 from infra.chain import GENESIS, link
 from infra.transcoder import recorded_at
@@ -35,7 +34,6 @@ LINKS = Table("links", {"position": "BIGINT", "hash": "TEXT"}, key=("position",)
 DAYS = Table("days", {"day": "DATE", "position": "BIGINT", "hash": "TEXT", "checkpointed_at": "BIGINT"},
              key=("day",))
 HEAD = Table("head", {"name": "TEXT", "position": "BIGINT", "hash": "TEXT", "day": "DATE"}, key=("name",))
-CHECKPOINTED = get_topic(AuditCheckpoint.Recorded)
 #: Where each `yaosu audit verify` leaves its verdict (the console's health page shows the last).
 VERIFIED = "yaosu_audit_verified"
 

@@ -7,7 +7,7 @@ from typing import Any
 import orjson
 
 from domain.parking import ParkedMessage
-from infra.parsing import ascii_integer
+from infra.kafka import KafkaOrigin
 from infra.presenter import dumps, original_body
 from projections.db import Db
 from projections.model import Projection, Table
@@ -40,8 +40,9 @@ def waiting(db: Db, t: dict[str, str], after: int, limit: int) -> list[dict[str,
         f"SELECT {', '.join(PARKED.columns)} FROM {t['parked']} WHERE position > ? ORDER BY position LIMIT ?",
         [after, limit])]
     for row in rows:
-        where, _, offset = row.pop("origin").rpartition("@")
-        row.update(partition=where or None, offset=ascii_integer(offset), body=original_body(row["body"]),
+        origin = KafkaOrigin.parse(row.pop("origin"))
+        row.update(partition=origin.tracking if origin else None, offset=origin.offset if origin else None,
+                   body=original_body(row["body"]),
                    detail_params=orjson.loads(row["detail_params"]) if row["detail_params"] is not None else None)
         del row["parked_id"]
     return rows

@@ -24,6 +24,7 @@ import orjson
 from domain.envelope import MAX_DIGITS, message_id_of
 from domain.texts import Detail
 from infra.catalogue import said
+from infra.kafka import KafkaOrigin
 from infra.parsing import MAX_DEPTH
 
 MAX_ENVELOPE_BYTES: Final = 256 * 1024
@@ -46,9 +47,9 @@ class Inbound:
     truncated: bool = False
     kept: str | None = None  # the text kept of a message refused outright
     #: From Kafka: the record's key (base64, as kept with a rejection or a parked message) and
-    #: where it was read (`kafka:<topic>:<partition>@<offset>`).
+    #: where it was read.
     key: str | None = None
-    origin: str | None = None
+    origin: KafkaOrigin | None = None
 
     @property
     def problem(self) -> str | None:
@@ -61,7 +62,7 @@ class Inbound:
         return self.kept if self.kept is not None else orjson.dumps(self.body).decode()
 
 
-def inbound(raw: Any, *, key: bytes | None = None, origin: str | None = None) -> Inbound:
+def inbound(raw: Any, *, key: bytes | None = None, origin: KafkaOrigin | None = None) -> Inbound:
     """What arrived (bytes, or JSON already decoded), made safe; `key` and `origin` from Kafka."""
     arrival = {"key": base64.b64encode(key).decode() if key is not None else None, "origin": origin}
     received: bytes | None = None

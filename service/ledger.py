@@ -53,11 +53,12 @@ from domain.alerts import alerts_id
 from domain.parking import ParkedMessage
 from domain.policy import PolicySettings
 from domain.project import Project, project_as_of, project_id
-from domain.receipt import MessageReceipt
+from domain.receipt import REJECTED_TOPIC, MessageReceipt
 from domain.reference import CITY_CODE
 from domain.skips import EventSkip, operator_audit, skip_id
 from infra import metrics
 from infra.events_table import events_of, events_with_positions, stored_after, tracked_positions
+from infra.kafka import KafkaOrigin
 from infra.presenter import StoredItem
 from infra.recorder import sqlite_writer
 from infra.tokens import Principal
@@ -75,7 +76,6 @@ MAX_BACKOFF_SECONDS = 0.5
 #: How long a batch may take to get decided under contention (`YAOSU_SUBMIT_BUDGET_SECONDS`).
 SUBMIT_BUDGET_SECONDS = 10.0
 REJECTIONS_SCANNED = 10_000
-REJECTED_TOPIC = get_topic(MessageReceipt.Rejected)
 PARKING_TOPICS = [get_topic(ParkedMessage.Parked), get_topic(ParkedMessage.Released)]
 
 
@@ -173,7 +173,7 @@ class Ledger(Application[UUID]):
             self._memory.pop(aggregate_id, None)
 
     def submit(self, bodies: Sequence[Any], *, principal: Principal, channel: str, tracking: Tracking | None = None,
-               keys: Sequence[bytes | None] | None = None, origins: Sequence[str] | None = None,
+               keys: Sequence[bytes | None] | None = None, origins: Sequence[KafkaOrigin] | None = None,
                parking: Parking | None = None) -> list[Result]:
         """Process a batch atomically; one result per body, in order.
 
@@ -191,7 +191,8 @@ class Ledger(Application[UUID]):
         ids = list(ids)
         waiting = [p for p in self.load_many(ids).values() if p is not None and p.released is None]
         prepared = [inbound(p.body.encode(), key=base64.b64decode(p.kafka_key) if p.kafka_key else None,
-                            origin=p.origin) for p in sorted(waiting, key=lambda p: ids.index(p.id))]
+                            origin=KafkaOrigin.parse(p.origin))
+                    for p in sorted(waiting, key=lambda p: ids.index(p.id))]
         return self._submit(prepared, principal, "kafka", None, parking, preload=[p.id for p in waiting])
 
     def _submit(self, prepared: list[Inbound], principal: Principal, channel: str, tracking: Tracking | None,
@@ -280,7 +281,8 @@ class Ledger(Application[UUID]):
         else:
             yield  # in memory: one process, its batches one at a time already
 
-    def waiting(self, after: int = 0, known: dict[UUID, str] | None = None) -> tuple[dict[UUID, str], int]:
+    def waiting(self, after: int = 0, known: dict[UUID, KafkaOrigin | None] | None = None
+                ) -> tuple[dict[UUID, KafkaOrigin | None], int]:
         """Parked messages not yet released (by id, in the order parked, with where each was read),
         from those `known` at position `after` and what was parked and released since; and the
         position read up to, to follow on from."""
@@ -290,7 +292,7 @@ class Ledger(Application[UUID]):
             for n in batch:
                 event = self.decode(n)
                 if isinstance(event, ParkedMessage.Parked):
-                    waiting[event.originator_id] = event.origin
+                    waiting[event.originator_id] = KafkaOrigin.parse(event.origin)
                 else:
                     waiting.pop(event.originator_id, None)
             position = batch[-1].id

@@ -214,7 +214,7 @@ def _park(uow: BatchUnitOfWork, receipt: UUID, sender: str, item: Inbound, refus
     raw_type = item.body.get("type") if isinstance(item.body, dict) else None
     uow.add(ParkedMessage(
         sender=sender, message_id=item.message_id, message_type=raw_type if isinstance(raw_type, str) else None,
-        body_hash=item.digest, body=item.text, kafka_key=item.key, origin=item.origin or "", **refusal.fields()))
+        body_hash=item.digest, body=item.text, kafka_key=item.key, origin=str(item.origin or ""), **refusal.fields()))
     return Result(item.message_id, "parked", **refusal.fields()), uow.end_message()
 
 

@@ -7,7 +7,7 @@ Kafka sides are imported when asked for, so a command loads only what it runs.
 from __future__ import annotations
 
 from datetime import date
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from infra.clock import city_today
 from infra.settings import Settings
@@ -57,6 +57,12 @@ class Wiring:
         app = create_app(ledger, self.settings, reads)
         app.state.runner = runner  # its trouble, if any, makes the server not ready (`/readyz`)
         return app
+
+    def __enter__(self) -> Wiring:
+        return self
+
+    def __exit__(self, *_: Any) -> None:
+        self.close()
 
     def close(self) -> None:
         """Close what this wiring opened (the read models' connections, then the store's)."""

@@ -17,6 +17,7 @@ from fastapi.testclient import TestClient
 from api import schemas
 from api.app import create_app
 from consumers.portal import KAFKA_PRINCIPAL
+from infra.kafka import KafkaOrigin
 from infra.presenter import StoredItem, event_json
 from infra.settings import Settings
 from infra.tokens import Principal
@@ -63,7 +64,7 @@ def client(ledger: Ledger, settings: Settings) -> Iterator[TestClient]:
                 answer = test.post("/v1/messages", json=messages["http"], headers=bearer(token))
                 assert answer.json()["results"][0]["code"] == "invalid", answer.text
                 results = ledger.submit(messages["kafka"], principal=KAFKA_PRINCIPAL, channel="kafka",
-                                        keys=[b"620102"] * 2, origins=[f"kafka:yaosu.portal.v1:0@{n}" for n in (1, 2)],
+                                        keys=[b"620102"] * 2, origins=[KafkaOrigin("kafka:yaosu.portal.v1:0", n) for n in (1, 2)],
                                         parking=parking())
                 assert [r.status for r in results] == ["rejected", "parked"], results
             runner = Runner(ledger, settings)

@@ -296,7 +296,7 @@ def test_a_message_whose_prerequisite_comes_later_waits_parked_then_passes(
         while not ledger.waiting()[0] and time.monotonic() < deadline:
             time.sleep(0.2)
         ((_, origin),) = ledger.waiting()[0].items()
-        assert origin.startswith(f"kafka:{kafka.topic(kafka_settings, kafka.PORTAL)}:")
+        assert origin.tracking.startswith(f"kafka:{kafka.topic(kafka_settings, kafka.PORTAL)}:")
         app = TestClient(create_app(ledger, kafka_settings, reads), base_url=LOCAL)
         runner.run_until_caught_up()
         listed = app.get("/v1/parked", headers=supervisor).json()["parked"]

@@ -11,6 +11,7 @@ import pytest
 
 from domain.commands import COMMANDS
 from domain.envelope import parse_envelope
+from domain.handlers import HANDLERS
 from domain.reference import ProjectCode
 from domain.rejections import Rejection
 from service.pipeline import Refusal
@@ -116,6 +117,11 @@ def test_payload_bounds(payload: dict, fragment: str) -> None:
 
 def test_every_type_has_a_command() -> None:
     assert COMMANDS and all(t == c.TYPE and c.SENDERS for t, c in COMMANDS.items())
+
+
+def test_every_command_has_its_handler() -> None:
+    # Without one, every message of the type would be kept as `invalid` (the code failed on it), not refused loudly.
+    assert not [t for t, command in COMMANDS.items() if command not in HANDLERS]
 
 
 def test_unknown_type() -> None:

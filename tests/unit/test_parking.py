@@ -16,6 +16,7 @@ from consumers.portal import KAFKA_PRINCIPAL
 from domain.receipt import MessageReceipt
 from domain.reduction import EmissionReduction
 from domain.reference import CITY_CODE
+from infra.kafka import KafkaOrigin
 from infra.metrics import PROCESS
 from infra.settings import Settings
 from service.bootstrap import build_ledger
@@ -33,7 +34,7 @@ def parking(later: timedelta = timedelta(0)) -> Parking:
 
 def from_kafka(ledger: Ledger, *bodies: Any, later: timedelta = timedelta(0)) -> list[Result]:
     return ledger.submit(list(bodies), principal=KAFKA_PRINCIPAL, channel="kafka", keys=[b"620102"] * len(bodies),
-                         origins=[f"kafka:yaosu.portal.v1:0@{n}" for n in range(len(bodies))],
+                         origins=[KafkaOrigin("kafka:yaosu.portal.v1:0", n) for n in range(len(bodies))],
                          parking=parking(later))
 
 
@@ -46,7 +47,7 @@ def test_a_message_before_its_project_waits_then_passes(memory_ledger: Ledger) -
     (result,) = from_kafka(memory_ledger, EARLY)
     assert (result.status, result.code) == ("parked", "unknown_project")
     assert not memory_ledger.rejections().items  # not rejected, and its message_id not used up
-    assert list(memory_ledger.waiting()[0].values()) == ["kafka:yaosu.portal.v1:0@0"]
+    assert [str(origin) for origin in memory_ledger.waiting()[0].values()] == ["kafka:yaosu.portal.v1:0@0"]
     assert [r.status for r in retry(memory_ledger)] == ["parked"]  # still nothing to wait for
     from_kafka(memory_ledger, *admitted(CODE))
     assert [r.status for r in retry(memory_ledger)] == ["accepted"]
