@@ -21,9 +21,11 @@ from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 
 from domain import reference
+from domain.audit import PolicyWarning
 from domain.commands import COMMANDS
 from domain.policy import WARNING_CODES
 from domain.rejections import REJECTION_CODES
+from domain.texts import Detail
 
 #: The Chinese name of each code, by kind.
 CHINESE: Final[dict[str, dict[str, str]]] = {
@@ -40,6 +42,7 @@ CHINESE: Final[dict[str, dict[str, str]]] = {
     "rule": {"not_started": "应开未开", "lagging": "严重滞后", "issue_overdue": "协调事项逾期",
              "reduction_overdue": "减排量逾期"},
     "level": {"yellow": "黄色", "red": "红色"},
+    "nature": {reference.EPIDEMIC_SUPPLIES: "防疫物资"},
     "change": {"raised": "发出", "escalated": "升级", "deescalated": "降级", "cleared": "解除"},
     "source": {"central_budget": "中央预算内投资", "provincial_budget": "省级预算内投资",
                "municipal_budget": "市级预算内投资", "special_bond": "专项债券", "general_bond": "一般债券",
@@ -139,3 +142,21 @@ def said(code: str, params: Mapping[str, Any], lang: str = "en") -> str:
     """A text in the language asked for; a code the catalogue lacks is said as the code itself."""
     wording = translations(lang).gettext(code)
     return _Wording(lang).vformat(wording, (), dict(params)) if wording != code else code
+
+
+def say(text: Detail | str, lang: str = "en") -> str:
+    """What the domain said, in words; the words an older event recorded stay as they were."""
+    return text if isinstance(text, str) else said(text.code, text.params, lang)
+
+
+def detail_json(text: Detail | str, key: str = "detail") -> dict[str, Any]:
+    """A text as the API gives it: in English under `key`, with `detail_code` and `detail_params`
+    (null for the words an older event recorded)."""
+    if isinstance(text, str):
+        return {key: text, "detail_code": None, "detail_params": None}
+    return {key: say(text), **text.json()}
+
+
+def warning_json(warning: PolicyWarning) -> dict[str, Any]:
+    """A warning as the API gives it: its code, and its reason."""
+    return {"code": warning.code, **detail_json(warning.reason, "reason")}
