@@ -1,11 +1,12 @@
 """The one catalogue of what supervisors read (措辞与名称): names of codes and the domain's texts, in
 Chinese and in English.
 
-Texts are Babel message catalogues under `infra/locale/`: `zh_CN` (the console's English msgids,
-and every text code) and `en` (every text code). A text is said by its code and parameters
-(`domain.texts.Detail`): `said(code, params, lang)`; a placeholder may name the kind of code it
-holds (`{factors:factor}`), shown by `name_of`. `name_of(kind, code, lang)` is the one way to
-show a code.
+Texts are Babel message catalogues under `infra/locale/`: `zh_CN` (the console's English msgids, and
+every name and text code) and `en` (every name and text code). A code's name is the msgid `kind.code`
+(`district.620102`), shown by `name_of(kind, code, lang)`: the one way to show a code. A text is said
+by its code and parameters (`domain.texts.Detail`): `said(code, params, lang)`; a placeholder may name
+the kind of code it holds (`{factors:factor}`), shown by `name_of`. A new code needs its entry in both
+files (tests/unit/test_catalogue.py and test_texts.py fail without).
 """
 
 from __future__ import annotations
@@ -26,8 +27,8 @@ from domain.texts import Detail
 #: The kinds of code the catalogue names: each code's name is the msgid `kind.code` (`district.620102`,
 #: `factor.land`, `message.alert.cleared`); a text's code never starts with a kind.
 KINDS: Final = ("district", "sector", "library", "department", "stage", "factor", "status", "rule", "level",
-                "change", "source", "issue_level", "rejection", "warning", "message", "nature", "read_model",
-                "read_model_state")
+                "change", "source", "issue_level", "rejection", "warning", "message", "nature", "utility",
+                "read_model", "read_model_state")
 
 
 def name_of(kind: str, code: str | None, lang: str = "zh") -> str:

@@ -107,9 +107,12 @@ def english_on(html: str) -> set[str]:
 def test_a_chinese_page_shows_no_english(client: TestClient) -> None:
     sign_in(client)
     code = get(client, f"/v1/alerts?as_of={AS_OF}")["alerts"][0]["project_code"]
+    # A project being built has every kind of grant: funds, land, utilities (named by code), talent.
+    built = next(s for s in get(client, "/v1/stages")["stages"] if s["stage"] == "construction")["projects"][0]["code"]
     pages = ["/console", f"/console?as_of={AS_OF}&year=2021", "/console/libraries/municipal",
              "/console/libraries/annual?district=620102", f"/console/alerts?as_of={AS_OF}",
              f"/console/projects/{code}", f"/console/projects/{code}?as_of=2021-06-01&from=2021-01-01&to=2021-12-31",
+             f"/console/projects/{built}",
              "/console/ledger?year=2021", f"/console/rankings?year=2021&as_of={AS_OF}&factor=land&total=1000",
              "/console/warnings", "/console/audit", "/console/health"]
     # Not yet /console/rejections: its reasons become codes with the rejections' (another change of issue 20).

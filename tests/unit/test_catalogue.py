@@ -36,6 +36,7 @@ CODES: dict[str, tuple[str, ...]] = {
     "warning": tuple(WARNING_CODES),
     "message": (*COMMANDS, *(f"alert.{change}" for change in CHANGES)),
     "nature": (reference.EPIDEMIC_SUPPLIES,),
+    "utility": reference.UTILITIES,
     "read_model": tuple(p.name for p in PROJECTIONS),
     "read_model_state": ("building", "active", "retired"),
 }

@@ -108,7 +108,7 @@ def representative(wording: str) -> dict[str, Any]:
 CODE_OF = {"district": "620102", "sector": "C", "library": "annual", "department": "finance", "stage": "approval",
            "factor": "land", "status": "completed", "rule": "lagging", "level": "red", "change": "raised",
            "source": "special_bond", "issue_level": "city", "rejection": "forbidden", "warning": "budget_priority",
-           "message": "funds.allocated", "nature": "epidemic_supplies", "read_model": "stages",
+           "message": "funds.allocated", "nature": "epidemic_supplies", "utility": "power", "read_model": "stages",
            "read_model_state": "active"}
 
 
