@@ -70,6 +70,8 @@ class Column:
 
     def value(self, row: dict[str, Any], lang: Lang) -> Cell:
         value = row.get(self.key)
+        if self.kind == "said" and row.get("detail_code"):  # a text by code: in the file's language
+            return said(row["detail_code"], row.get("detail_params") or {}, lang)
         if value is None:
             return None
         if self.kind == "code":
@@ -243,7 +245,7 @@ STAGES = Listing("stages", "项目阶段", "Stages", (
 ALERT_COLUMNS = (
     Column("project_code", "项目代码", "Project code"), DISTRICT, Column("rule", "预警类型", "Rule", "code", "rule"),
     Column("level", "预警等级", "Level", "code", "level"), Column("since", "预警起始日", "Since", "date"),
-    Column("detail", "说明", "Detail"), Column("ref", "关联事项", "Concerns"), DEPARTMENT,
+    Column("detail", "说明", "Detail", "said"), Column("ref", "关联事项", "Concerns"), DEPARTMENT,
     Column("leader", "包抓领导", "Responsible leader"))
 ALERTS = Listing("alerts", "要素沉淀预警", "Alerts", ALERT_COLUMNS, rows_at("alerts"))
 
@@ -284,7 +286,7 @@ REJECTIONS = Listing("rejections", "退回消息", "Rejections", (
 WARNING_COLUMNS = (
     Column("position", "序号", "Position", "int"), Column("occurred_at", "业务时间", "Occurred at", "datetime"),
     Column("project_code", "项目代码", "Project code"), DISTRICT, Column("code", "提示代码", "Code"),
-    Column("code", "提示类别", "Warning", "code", "warning"), Column("reason", "说明", "Reason"),
+    Column("code", "提示类别", "Warning", "code", "warning"), Column("reason", "说明", "Reason", "said"),
     Column("type", "消息类型", "Message type"), Column("message_id", "消息编号", "Message"),
     Column("department", "报送部门", "Sent by", "code", "department"))
 WARNINGS = Listing("warnings", "政策提示", "Warnings", WARNING_COLUMNS, rows_at("warnings"))

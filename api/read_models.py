@@ -44,7 +44,7 @@ from api.params import (
 from api.reading import Reading, View, answered
 from domain import reference
 from domain.ranking import allocation_advice
-from infra.catalogue import name_of
+from infra.catalogue import detail_json, name_of
 from infra.clock import city_today
 from infra.presenter import withheld
 from infra.settings import Settings
@@ -183,7 +183,8 @@ def get_advice(request: Request, _: Caller, view: View(sedimentation.Sedimentati
     ranking = sedimentation.ranking(view.db, view.tables(sedimentation.Sedimentation), year, when, settings.thresholds)
     amount = Decimal(repr(total))
     return JSON({"year": year, "as_of": when, "factor": factor, "total": amount,
-                 "shares": [share.__dict__ for share in allocation_advice(ranking, amount)]})
+                 "shares": [{**share.__dict__, **detail_json(share.reason, "reason")}
+                            for share in allocation_advice(ranking, amount)]})
 
 
 @router.get("/v1/reports/monthly", response_class=Response, responses={

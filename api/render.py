@@ -8,6 +8,7 @@ from typing import Any
 
 from domain import reference
 from domain.project import Project
+from infra.catalogue import name_of
 
 
 def project_json(project: Project, as_of: date | None) -> dict[str, Any]:
@@ -42,7 +43,7 @@ def project_json(project: Project, as_of: date | None) -> dict[str, Any]:
         "version": project.version,
         "name": project.name,
         "district": project.district,
-        "district_name": reference.DISTRICTS.get(project.district),
+        "district_name": name_of("district", project.district),
         "sector": project.sector,
         "department": project.department,
         "owner": project.owner,

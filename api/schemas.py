@@ -75,7 +75,14 @@ MESSAGES_BODY: dict[str, Any] = {
 }
 
 
-class Warning_(BaseModel):
+class Said(BaseModel):
+    """A text's code and parameters beside its English words (v1.2): the catalogue words it in Chinese too."""
+
+    detail_code: Optional[str] = Field(None, description="the text's code (null: words recorded before texts had codes)")
+    detail_params: Optional[dict[str, Any]] = Field(None, description="the text's parameters, by name")
+
+
+class Warning_(Said):
     model_config = ConfigDict(title="Warning")
     code: Literal[tuple(WARNING_CODES)]  # type: ignore[valid-type]
     reason: str
@@ -302,7 +309,7 @@ class InvestmentResponse(BaseModel):
     rows: list[InvestmentRow]
 
 
-class AlertItem(BaseModel):
+class AlertItem(Said):
     project_code: str
     rule: Literal[RULES]  # type: ignore[valid-type]
     level: Literal[LEVELS]  # type: ignore[valid-type]
@@ -341,7 +348,7 @@ class ParkedResponse(BaseModel):
     next_after: int
 
 
-class WarningItem(BaseModel):
+class WarningItem(Said):
     position: int
     project_code: str
     message_id: str
@@ -400,7 +407,7 @@ class RankingResponse(BaseModel):
     districts: list[DistrictRow]
 
 
-class ShareRow(BaseModel):
+class ShareRow(Said):
     district: str
     score: Number
     weight: Number

@@ -229,7 +229,7 @@ class Monitor:
                 partition = partitions[(murmur2(key) & 0x7FFFFFFF) % len(partitions)]  # Kafka's own choice
                 if n.id <= self._published.get(partition, 0):
                     continue
-                value = sedimentation.alert_json(e.audit.subject, e.rule, e.ref, e.level, e.since, e.detail,
+                value = sedimentation.alert_json(e.audit.subject, e.rule, e.ref, e.level, e.since, e.said,
                                                  department=e.department, leader=e.leader, change=e.change,
                                                  as_of=e.audit.business_date, position=n.id, district=district)
                 futures.append((e.change, self._producer.send(kafka.topic(self.settings, kafka.ALERTS), key=key,

@@ -18,6 +18,7 @@ from domain.audit import Audit
 from domain.project import NAMESPACE
 from domain.reference import CITY_TZ
 from domain.supervision import Alert
+from domain.texts import Detail
 
 RAISED, ESCALATED, DEESCALATED, CLEARED = CHANGES = ("raised", "escalated", "deescalated", "cleared")
 
@@ -79,11 +80,11 @@ class SedimentationAlerts(Aggregate):
         rule, _, ref = change.key.partition(":")
         department, leader = ((alert.department, alert.leader) if alert
                               else self.responsible.get(change.key, ("", None)))
+        said = alert.detail if alert else Detail("cleared.no_longer_applies", {"rule": rule, "day": day.isoformat()})
         self.change(key=change.key, rule=rule, ref=ref or None, change=change.change,
-                    level=alert.level if alert else None, since=alert.since if alert else None,
-                    detail=alert.detail if alert else f"{rule} no longer applies on {day}",
+                    level=alert.level if alert else None, since=alert.since if alert else None, detail="",
                     audit=monitor_audit(self.code, change.key, change.change, day), department=department,
-                    leader=leader)
+                    leader=leader, detail_code=said.code, detail_params=dict(said.params))
 
     class Changed(Aggregate.Event):
         key: str
@@ -92,19 +93,32 @@ class SedimentationAlerts(Aggregate):
         change: str
         level: str | None
         since: date | None
+        #: The words recorded before details had codes; since then "", and the code and its params say it.
         detail: str
         audit: Audit
         department: str
         leader: str | None
-        class_version = 2
+        detail_code: str | None
+        detail_params: dict[str, Any] | None
+        class_version = 3
 
         @staticmethod
         def upcast_v1_v2(state: dict[str, Any]) -> None:
             state.update(department="", leader=None)  # recorded before alerts named who answers for them
 
+        @staticmethod
+        def upcast_v2_v3(state: dict[str, Any]) -> None:
+            state.update(detail_code=None, detail_params=None)  # recorded as words, before details had codes
+
+        @property
+        def said(self) -> Detail | str:
+            """What the change says: its code and params, or the words an older event recorded."""
+            return Detail(self.detail_code, self.detail_params or {}) if self.detail_code else self.detail
+
     @event(Changed)
     def change(self, key: str, rule: str, ref: str | None, change: str, level: str | None, since: date | None,
-               detail: str, audit: Audit, department: str, leader: str | None) -> None:
+               detail: str, audit: Audit, department: str, leader: str | None, detail_code: str | None,
+               detail_params: dict[str, Any] | None) -> None:
         if level is None:
             self.levels.pop(key, None)
         else:

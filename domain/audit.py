@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime
+from typing import Any
 
 from domain import reference
+from domain.texts import Detail
 
 
 @dataclass(frozen=True)
@@ -13,7 +15,22 @@ class PolicyWarning:
     """A policy priority the message did not follow (政策提示): accepted, and flagged."""
 
     code: str
-    reason: str
+    #: Why, as the catalogue words it; an event stored before reasons had codes has its words instead.
+    reason: Detail | str
+
+    @staticmethod
+    def stored(value: Any) -> PolicyWarning:
+        """A warning as an event keeps it: a [code, words] pair (older events), or its code and reason's code."""
+        if isinstance(value, PolicyWarning):
+            return value
+        if isinstance(value, dict):
+            return PolicyWarning(value["code"], Detail(value["detail_code"], value.get("detail_params") or {}))
+        return PolicyWarning(*value)
+
+    def stored_form(self) -> list[str] | dict[str, Any]:
+        if isinstance(self.reason, str):
+            return [self.code, self.reason]
+        return {"code": self.code, "detail_code": self.reason.code, "detail_params": dict(self.reason.params)}
 
 
 @dataclass(frozen=True)
@@ -33,9 +50,8 @@ class Audit:
     warnings: tuple[PolicyWarning, ...] = ()
 
     def __post_init__(self) -> None:
-        # Read back from the store, warnings come as [code, reason] pairs.
-        object.__setattr__(self, "warnings", tuple(w if isinstance(w, PolicyWarning) else PolicyWarning(*w)
-                                                   for w in self.warnings))
+        # Read back from the store, warnings come as they are stored (`PolicyWarning.stored_form`).
+        object.__setattr__(self, "warnings", tuple(PolicyWarning.stored(w) for w in self.warnings))
 
     @property
     def business_date(self) -> date:

@@ -31,7 +31,7 @@ LIBRARY_KEEPERS: Final[dict[str, frozenset[str]]] = {
     "investment_attraction": frozenset({"cooperation_exchange", "investment_promotion", "development_reform"}),
     "green_fund": frozenset({"finance", "financial_affairs", "development_reform"}),
 }
-assert LIBRARY_KEEPERS.keys() == reference.LIBRARIES.keys(), "every library has its keepers"
+assert LIBRARY_KEEPERS.keys() == set(reference.LIBRARIES), "every library has its keepers"
 #: Anyone who keeps some library: who could send an admission or a release at all.
 ANY_KEEPER: Final = frozenset().union(*LIBRARY_KEEPERS.values())
 

@@ -19,7 +19,8 @@ from domain.project import Project
 from domain.rejections import Rejection
 from domain.texts import Detail
 
-Check = Callable[[Project, Any, Audit], "Detail | str | None"]
+#: A rule's or a priority's check: why the message goes against it, as a code the catalogue words, or None.
+Check = Callable[[Project, Any, Audit], "Detail | None"]
 
 
 @dataclass(frozen=True)
@@ -139,26 +140,28 @@ def investment_reported_after_the_month(project: Project, cmd: c.ReportInvestmen
 
 
 @priority(c.AllocateFunds, "budget_priority")
-def municipal_money_follows_higher_money(project: Project, cmd: c.AllocateFunds, audit: Audit) -> str | None:
+def municipal_money_follows_higher_money(project: Project, cmd: c.AllocateFunds, audit: Audit) -> Detail | None:
     if cmd.source != "municipal_budget" or project.priority != "none":
         return None
     if any(g.factor == "funds" and g.detail.get("source") in ("central_budget", "provincial_budget")
            for g in project.grants.values()):
         return None
-    return (f"project {project.code} has no central or provincial budget money and no priority: "
-            "municipal budget money goes to such projects first")
+    return Detail("budget_priority.no_higher_money", {"project": project.code})
 
 
 @priority(c.StartConstruction, "started_before_approval")
-def started_in_approval_or_later(project: Project, cmd: c.StartConstruction, audit: Audit) -> str | None:
+def started_in_approval_or_later(project: Project, cmd: c.StartConstruction, audit: Audit) -> Detail | None:
     if project.stage in ("planning", "generation"):
-        return f"project {project.code} started construction in its {project.stage} stage, before approval"
+        return Detail("started_before_approval.stage", {"project": project.code, "stage": project.stage})
     return None
 
 
 @priority(c.GrantEnergy, "exemption_unverified")
-def exemption_for_epidemic_supplies(project: Project, cmd: c.GrantEnergy, audit: Audit) -> str | None:
+def exemption_for_epidemic_supplies(project: Project, cmd: c.GrantEnergy, audit: Audit) -> Detail | None:
     if cmd.exempt and project.nature != reference.EPIDEMIC_SUPPLIES:
-        return (f"energy exempt from the cap for project {project.code}, whose nature is "
-                f"{project.nature or 'not recorded'}, not {reference.EPIDEMIC_SUPPLIES}")
+        if not project.nature:
+            return Detail("exemption_unverified.no_nature", {"project": project.code,
+                                                             "nature": reference.EPIDEMIC_SUPPLIES})
+        return Detail("exemption_unverified.other_nature", {"project": project.code, "recorded": project.nature,
+                                                            "nature": reference.EPIDEMIC_SUPPLIES})
     return None

@@ -24,6 +24,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Iterable
 
 from domain.supervision import Alert, ProjectFacts, Thresholds, completed_by, evaluate, plan_for, whole_months
+from domain.texts import Detail
 
 CENT = Decimal("0.01")
 TENTH = Decimal("0.1")
@@ -52,7 +53,7 @@ class Share:
     score: Decimal
     weight: Decimal
     share: Decimal
-    reason: str
+    reason: Detail  # how the share was weighed (`advice.weight`)
 
 
 def rank_districts(facts: Iterable[ProjectFacts], year: int, as_of: date, thresholds: Thresholds = Thresholds(),
@@ -108,9 +109,9 @@ def allocation_advice(ranking: list[DistrictScore], total: Decimal) -> list[Shar
         weights, whole = [Decimal(1)] * len(ranking), Decimal(len(ranking))
     shares = [_places(total * weight / whole, CENT) for weight in weights]
     shares[0] += total - sum(shares, Decimal(0))  # the top district: `ranking` is best first
-    return [Share(row.district, row.score, weight, share,
-                  f"score {row.score} × annual planned investment {row.planned_investment} 万元 = weight "
-                  f"{_places(weight, TENTH)}, {_places(100 * weight / whole, TENTH)}% of all")
+    return [Share(row.district, row.score, weight, share, Detail("advice.weight", {
+                "score": str(row.score), "planned_investment": str(row.planned_investment),
+                "weight": str(_places(weight, TENTH)), "percent": str(_places(100 * weight / whole, TENTH))}))
             for row, weight, share in zip(ranking, weights, shares)]
 
 

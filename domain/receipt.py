@@ -30,6 +30,10 @@ def conflict_receipt_id(sender: str, message_id: str, body_hash: str) -> UUID:
     return uuid5(NAMESPACE, f"conflict:{sender}:{message_id}:{body_hash}")
 
 
+#: How a message arrived: a portal over HTTP or Kafka, or a bulk load from the command line.
+CHANNELS = ("http", "kafka", "cli")
+
+
 class MessageReceipt(Aggregate):
     """What became of one message: accepted, or rejected with a code and a reason (and what the reason
     says, as a text code and its parameters)."""

@@ -1,5 +1,8 @@
 """Reference tables of the domain: areas, sectors, libraries, stages, factors, departments.
 
+The codes only: what each is called, in Chinese and in English, is the catalogue's
+(`infra.catalogue.name_of`, keyed `district.620102`).
+
 Everything here comes from `docs/domain.md` (the seed 兰政办发〔2020〕149号). The tables are
 plain data so that the API, the demo and the rules read the same source.
 """
@@ -22,61 +25,24 @@ LAST_YEAR: Final = 2100
 #: Lanzhou itself: where a reduction is keyed when its enterprise's district is not given.
 CITY_CODE: Final = "620100"
 
-DISTRICTS: Final[dict[str, str]] = {
-    "620102": "城关区",
-    "620103": "七里河区",
-    "620104": "西固区",
-    "620105": "安宁区",
-    "620111": "红古区",
-    "620121": "永登县",
-    "620122": "皋兰县",
-    "620123": "榆中县",
-    "620171": "兰州新区",
-    "620190": "兰州高新技术产业开发区",
-    "620191": "兰州经济技术开发区",
-    "620192": "兰州国际陆港",
-    "620193": "榆中生态创新城",
-}
+DISTRICTS: Final = (
+    "620102", "620103", "620104", "620105", "620111", "620121", "620122",
+    "620123", "620171", "620190", "620191", "620192", "620193",
+)
 
 #: GB/T 4754-2017 sections.
-SECTORS: Final[dict[str, str]] = {
-    "A": "农、林、牧、渔业",
-    "B": "采矿业",
-    "C": "制造业",
-    "D": "电力、热力、燃气及水生产和供应业",
-    "E": "建筑业",
-    "F": "批发和零售业",
-    "G": "交通运输、仓储和邮政业",
-    "H": "住宿和餐饮业",
-    "I": "信息传输、软件和信息技术服务业",
-    "J": "金融业",
-    "K": "房地产业",
-    "L": "租赁和商务服务业",
-    "M": "科学研究和技术服务业",
-    "N": "水利、环境和公共设施管理业",
-    "O": "居民服务、修理和其他服务业",
-    "P": "教育",
-    "Q": "卫生和社会工作",
-    "R": "文化、体育和娱乐业",
-    "S": "公共管理、社会保障和社会组织",
-    "T": "国际组织",
-}
+SECTORS: Final = (
+    "A", "B", "C", "D", "E", "F", "G", "H", "I", "J",
+    "K", "L", "M", "N", "O", "P", "Q", "R", "S", "T",
+)
 
 #: Reserve libraries (项目储备库). `municipal` is the 一纵一横 library itself: its members are
 #: seen by district (vertical) and by owning department (horizontal).
-LIBRARIES: Final[dict[str, str]] = {
-    "municipal": "市级项目储备库(一纵一横)",
-    "fyp14": "“十四五”规划项目库",
-    "rolling3y": "三年滚动项目库",
-    "annual": "年度计划项目库",
-    "central_budget": "中央和省预算内投资项目库",
-    "municipal_budget": "市级预算内投资项目库",
-    "special_bond": "专项债券项目库",
-    "general_bond": "一般债券项目库",
-    "investment_attraction": "招商引资项目库",
-    "enterprise_bond": "企业债券项目库",
-    "green_fund": "绿色生态产业发展基金项目库",
-}
+LIBRARIES: Final = (
+    "municipal", "fyp14", "rolling3y", "annual",
+    "central_budget", "municipal_budget", "special_bond", "general_bond",
+    "investment_attraction", "enterprise_bond", "green_fund",
+)
 
 STAGES: Final = ("planning", "generation", "approval", "construction", "completion")
 
@@ -116,32 +82,14 @@ EXCEPTION_RULES: Final = ("not_in_annual_plan",)
 #: Departments that speak to Yaosu (actor.department). The responsible units of the seed,
 #: plus the industry departments that own projects horizontally. A district's own portal
 #: speaks as `district:<area code>`.
-DEPARTMENTS: Final[dict[str, str]] = {
-    "development_reform": "市发展和改革委员会",
-    "finance": "市财政局",
-    "natural_resources": "市自然资源局",
-    "ecology_environment": "市生态环境局",
-    "big_data": "市大数据管理局",
-    "industry_it": "市工业和信息化局",
-    "housing_construction": "市住房和城乡建设局",
-    "water": "市水务局",
-    "power_supply": "国网兰州供电公司",
-    "gas": "兰州燃气公司",
-    "organisation": "市委组织部",
-    "human_resources": "市人力资源和社会保障局",
-    "statistics": "市统计局",
-    "transport": "市交通运输局",
-    "education": "市教育局",
-    "health": "市卫生健康委员会",
-    "culture_tourism": "市文化和旅游局",
-    "agriculture": "市农业农村局",
-    "commerce": "市商务局",
-    "investment_promotion": "市招商局",
-    "cooperation_exchange": "市政府合作交流办",
-    "science_technology": "市科学技术局",
-    "financial_affairs": "市地方金融监督管理局",
-    "government_services": "市政务服务中心",
-}
+DEPARTMENTS: Final = (
+    "development_reform", "finance", "natural_resources", "ecology_environment",
+    "big_data", "industry_it", "housing_construction", "water",
+    "power_supply", "gas", "organisation", "human_resources",
+    "statistics", "transport", "education", "health",
+    "culture_tourism", "agriculture", "commerce", "investment_promotion",
+    "cooperation_exchange", "science_technology", "financial_affairs", "government_services",
+)
 DISTRICT_PORTAL_PREFIX: Final = "district:"
 
 

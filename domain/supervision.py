@@ -12,6 +12,8 @@ from datetime import date, timedelta
 from decimal import Decimal
 from typing import Callable, Iterable, Mapping
 
+from domain.texts import Detail
+
 DAY = timedelta(days=1)
 RULES = ("not_started", "lagging", "issue_overdue", "reduction_overdue")
 LEVELS = ("yellow", "red")
@@ -133,7 +135,7 @@ class Alert:
     level: str
     since: date
     district: str
-    detail: str
+    detail: Detail  # what it says (`DETAILS`), in words by the catalogue
     ref: str | None = None  # the issue or reduction it concerns
     department: str = ""  # who answers for it: the project's horizontal owner
     leader: str | None = None  # and its responsible leader (包抓领导) on that day
@@ -253,17 +255,18 @@ def _days_since(iso: str, day: date) -> int:
     return (day - date.fromisoformat(iso)).days
 
 
-#: What each rule's detail says on a day, from its finding's `about`: the one wording of every alert.
-DETAILS: dict[str, Callable[[tuple[str, ...], date], str]] = {
-    "not_started": lambda about, day: (f"应开未开: planned to start {about[0]}, {_days_since(about[0], day)} days "
-                                       f"ago, holding {about[1]}"),
-    "lagging": lambda about, day: (f"严重滞后: {about[0]}% of the {about[1]} plan done against {about[2]}% expected "
-                                   f"after {about[3]} months ({about[4]} points behind)"),
-    "issue_overdue": lambda about, day: (f"issue {about[0]} ({about[1]}) unresolved {_days_since(about[2], day)} "
-                                         f"days after its due date {about[2]}"),
+#: What each rule's detail says on a day, from its finding's `about`: the one statement of every alert,
+#: worded by the catalogue (`infra.catalogue.said`).
+DETAILS: dict[str, Callable[[tuple[str, ...], date], Detail]] = {
+    "not_started": lambda about, day: Detail("not_started.late", {
+        "planned_start": about[0], "days": _days_since(about[0], day), "factors": about[1].split(", ")}),
+    "lagging": lambda about, day: Detail("lagging.behind", {
+        "done": about[0], "year": int(about[1]), "expected": about[2], "months": int(about[3]), "gap": about[4]}),
+    "issue_overdue": lambda about, day: Detail("issue_overdue.unresolved", {
+        "issue": about[0], "title": about[1], "days": _days_since(about[2], day), "due_date": about[2]}),
     "reduction_overdue": lambda about, day: (
-        f"reduction {about[1]} advanced from is not complete by its due date {about[2]}" if about[0] == "due" else
-        f"project completed on {about[2]} before reduction {about[1]} was complete"),
+        Detail("reduction_overdue.due", {"reduction": about[1], "due_date": about[2]}) if about[0] == "due" else
+        Detail("reduction_overdue.project_completed", {"reduction": about[1], "completed_on": about[2]})),
 }
 
 

@@ -17,6 +17,8 @@ import orjson
 from eventsourcing.domain import CanMutateAggregate
 
 from domain.audit import Audit
+from domain.texts import Detail
+from infra.catalogue import say, warning_json
 from infra.parsing import MAX_DEPTH, nested_deeper_than
 
 _HIDDEN = frozenset({"originator_id", "originator_version", "timestamp", "originator_topic", "audit"})
@@ -97,6 +99,8 @@ def withheld(entry: dict[str, Any], data: dict[str, Any] | None = None) -> dict[
 def _event_json(position: int, event: Any) -> dict[str, Any]:
     audit: Audit | None = getattr(event, "audit", None)
     data = {k: v for k, v in vars(event).items() if k not in _HIDDEN}
+    if data.get("detail_code"):  # said by code (an alert change): in English, as before it had one
+        data["detail"] = say(Detail(data["detail_code"], data.get("detail_params") or {}))
     return {
         "position": position,
         # An event caused by a portal message carries that message's type.
@@ -110,7 +114,7 @@ def _event_json(position: int, event: Any) -> dict[str, Any]:
         "source": audit.source if audit else None,
         "message_id": audit.message_id if audit else data.get("message_id"),
         "submitted_by": audit.submitted_by if audit else data.get("submitted_by"),
-        "warnings": [{"code": w.code, "reason": w.reason} for w in audit.warnings] if audit else [],
+        "warnings": [warning_json(w) for w in audit.warnings] if audit else [],
     }
 
 

@@ -25,8 +25,8 @@ _ENCODERS: dict[type, tuple[str, Callable[[Any], Any]]] = {
     datetime: ("datetime", datetime.isoformat),
     date: ("date", date.isoformat),
     UUID: ("uuid", lambda u: u.hex),
-    # Warnings as [code, reason] pairs, and only where there are some: older events had none.
-    Audit: ("audit", lambda a: {k: getattr(a, k) if k != "warnings" else [[w.code, w.reason] for w in a.warnings]
+    # Warnings as `PolicyWarning.stored_form`, and only where there are some: older events had none.
+    Audit: ("audit", lambda a: {k: getattr(a, k) if k != "warnings" else [w.stored_form() for w in a.warnings]
                                 for k in a.__dataclass_fields__ if k != "warnings" or a.warnings}),
 }
 _DECODERS: dict[str, Callable[[Any], Any]] = {

@@ -34,6 +34,8 @@ from domain.supervision import (
     evaluate,
     timeline,
 )
+from domain.texts import Detail
+from infra.catalogue import detail_json
 from infra.settings import Settings
 from projections.db import Db
 from projections.model import Appended, Projection, Rows, Table
@@ -354,8 +356,9 @@ def ordered(found: list[Alert]) -> list[Alert]:
     return sorted(found, key=lambda a: (a.district, a.project_code, a.rule, a.ref or ""))
 
 
-def alert_json(project_code: str, rule: str, ref: str | None, level: str | None, since: date | None, detail: str,
-               **more: Any) -> dict[str, Any]:
-    """An alert as `GET /v1/alerts` and the monitor's messages on `yaosu.alerts.v1` show it."""
-    return {"project_code": project_code, "rule": rule, "ref": ref, "level": level, "since": since, "detail": detail,
-            **more}
+def alert_json(project_code: str, rule: str, ref: str | None, level: str | None, since: date | None,
+               detail: Detail | str, **more: Any) -> dict[str, Any]:
+    """An alert as `GET /v1/alerts` and the monitor's messages on `yaosu.alerts.v1` show it: its detail
+    in English, with its code and params (an older recorded change: its words, and no code)."""
+    return {"project_code": project_code, "rule": rule, "ref": ref, "level": level, "since": since,
+            **detail_json(detail), **more}

@@ -5,13 +5,17 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
+import orjson
+
 from domain.project import Project
 from domain.reference import district_of
+from infra.catalogue import warning_json
 from projections.db import Db
 from projections.model import Projection, Table, domain_events
 
 WARNINGS = Table("warnings", {"position": "BIGINT", "n": "INTEGER", "project_code": "TEXT", "message_id": "TEXT",
-                              "type": "TEXT", "code": "TEXT", "reason": "TEXT", "occurred_at": "TEXT",
+                              "type": "TEXT", "code": "TEXT", "reason": "TEXT", "detail_code": "TEXT",
+                              "detail_params": "TEXT", "occurred_at": "TEXT",
                               "business_date": "DATE", "district": "TEXT", "department": "TEXT"},
                  key=("position", "n"), indexes=(("code",), ("district",), ("department",), ("business_date",)), appends=True)
 #: Every event of a project: warnings ride in the audit of whichever events a message caused.
@@ -28,9 +32,10 @@ class Warnings(Projection):
     def warned(self, e: Any) -> None:
         audit = e.audit
         for n, warning in enumerate(audit.warnings):
+            shown = warning_json(warning)
             self.rows["warnings"].put({
                 "position": self.position, "n": n, "project_code": audit.subject, "message_id": audit.message_id,
-                "type": audit.message_type, "code": warning.code, "reason": warning.reason,
+                "type": audit.message_type, **shown, "detail_params": orjson.dumps(shown["detail_params"]).decode(),
                 "occurred_at": audit.occurred_at.isoformat(), "business_date": audit.business_date,
                 "district": district_of(audit.subject), "department": audit.department})
 
@@ -51,4 +56,5 @@ def listed(db: Db, t: dict[str, str], filters: dict[str, Any], after: int, limit
     found = [WARNINGS.decode(r) for r in rows]
     for row in found:
         del row["n"], row["business_date"]
+        row["detail_params"] = orjson.loads(row["detail_params"]) if row["detail_params"] else None
     return found

@@ -25,7 +25,7 @@ from domain.parking import PARKABLE, ParkedMessage, parked_id, still_missing
 from domain.receipt import MessageReceipt, conflict_receipt_id, receipt_id
 from domain.rejections import Rejection
 from domain.texts import Detail
-from infra.catalogue import said
+from infra.catalogue import said, warning_json
 from infra.tokens import Principal
 from service.authorisation import refuse_token, sender_of
 from service.inbound import Inbound
@@ -88,7 +88,7 @@ class Result:
     def as_json(self) -> dict[str, Any]:
         shown = {k: v for k, v in self.__dict__.items() if (v is not None and k != "warnings") or k == "message_id"}
         if self.warnings:
-            shown["warnings"] = [{"code": w.code, "reason": w.reason} for w in self.warnings]
+            shown["warnings"] = [warning_json(w) for w in self.warnings]
         return shown
 
 

@@ -17,6 +17,7 @@ from typing import Any, Iterator
 
 from domain import reference
 from domain.policy import PolicySettings
+from infra.catalogue import name_of
 
 NAMES = ("轨道交通", "污水处理厂", "物流园", "新材料产业园", "数据中心", "中学", "医院", "文旅综合体",
          "光伏电站", "高速公路连接线", "冷链仓储", "智能制造基地", "城市更新片区", "供热管网", "农产品加工园")
@@ -103,7 +104,7 @@ def _project(w: _Writer, rng: random.Random, n: int, districts: list[str]) -> No
     total = rng.choice([3000, 8000, 15000, 30000, 60000, 120000])
     revenue = rng.random() < 0.5
     w.emit(registered, "project.registered", rng.choice(["development_reform", reference.district_portal(district)]), {
-        "name": f"{reference.DISTRICTS[district][:2]}{rng.choice(NAMES)}{n + 1}号",
+        "name": f"{name_of('district', district)[:2]}{rng.choice(NAMES)}{n + 1}号",
         "district": district, "sector": sector, "department": owner_department,
         "owner": f"兰州{rng.choice(['城投', '建投', '产投', '交投', '水投'])}集团", "total_investment": total,
         "planned_start": planned_start.isoformat(),

@@ -7,7 +7,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from functools import cache
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, Mapping
 
 import jinja2
 
@@ -16,7 +16,8 @@ from domain import reference
 from domain.policy import WARNING_CODES
 from domain.reference import CITY_TZ
 from domain.supervision import LEVELS, RULES
-from infra.catalogue import name_of, said, translations
+from domain.texts import Detail
+from infra.catalogue import name_of, said, say, translations
 
 HERE = Path(__file__).resolve().parent
 LANGUAGES: Final = ("zh", "en")
@@ -39,12 +40,15 @@ def when(value: Any) -> str:
     return str(value) if value is not None else "—"
 
 
-def said_of(item: dict[str, Any], text: str, lang: str) -> str:
-    """An item's text (`reason`, `detail`) in the page's language, from its `detail_code` and `detail_params`;
-    as it was kept when it has none (kept before texts had codes)."""
-    if item.get("detail_code"):
-        return said(item["detail_code"], item.get("detail_params") or {}, lang)
-    return str(item.get(text) or "")
+def worded(value: Any, lang: str, key: str = "detail") -> str:
+    """A text in the page's language: a `Detail`, or an item of the API with `detail_code` (else its
+    words under `key`, as an older event recorded them)."""
+    if isinstance(value, Detail):
+        return say(value, lang)
+    if isinstance(value, Mapping):
+        code = value.get("detail_code")
+        return said(code, value.get("detail_params") or {}, lang) if code else str(value.get(key) or "")
+    return "" if value is None else str(value)
 
 
 @cache
@@ -54,7 +58,7 @@ def environment(lang: str) -> jinja2.Environment:
                              trim_blocks=True, lstrip_blocks=True)
     env.install_gettext_translations(translations(lang), newstyle=True)  # type: ignore[attr-defined]
     env.filters.update(name=lambda code, kind: name_of(kind, code, lang), number=number, when=when,
-                       said=lambda item, text="reason": said_of(item, text, lang))
+                       said=lambda value, key="detail": worded(value, lang, key))
     env.globals.update(lang=lang, charts=charts, districts_all=list(reference.DISTRICTS),
                        sectors_all=list(reference.SECTORS), departments_all=list(reference.DEPARTMENTS),
                        libraries_all=list(reference.LIBRARIES), factors_all=list(reference.FACTORS),

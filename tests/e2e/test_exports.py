@@ -86,6 +86,8 @@ def expected(column: exports.Column, row: dict[str, Any], lang: str) -> Any:
         return UNITS[value][lang == "en"] if value in UNITS else None
     if column.kind == "bool":
         return {("zh", True): "是", ("zh", False): "否", ("en", True): "yes", ("en", False): "no"}[lang, value]
+    if column.kind == "said" and row.get("detail_code"):  # a text by code, in the file's language (issue 20)
+        return said(row["detail_code"], row["detail_params"], lang)
     if column.kind == "datetime":
         return datetime.fromisoformat(value).astimezone(CITY_TZ).replace(tzinfo=None, microsecond=0)
     if column.kind == "date":

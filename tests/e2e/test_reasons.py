@@ -16,7 +16,7 @@ from fastapi.testclient import TestClient
 
 from api import schemas
 from api.app import create_app
-from api.console.i18n import said_of
+from api.console.i18n import worded
 from consumers.portal import KAFKA_PRINCIPAL
 from infra.settings import Settings
 from projections.read import ReadModels
@@ -113,4 +113,4 @@ def export(client: TestClient, lang: str) -> list[list[str]]:
 def test_a_reason_without_a_code_is_shown_as_it_was_kept() -> None:
     """A rejection kept before reasons had codes (null `detail_code`) is shown in its English, on every page."""
     kept: dict[str, Any] = {"reason": "no project is registered as X", "detail_code": None, "detail_params": None}
-    assert said_of(kept, "reason", "zh") == "no project is registered as X"
+    assert worded(kept, "zh", "reason") == "no project is registered as X"

@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 from domain.envelope import parse_envelope
 from domain.receipt import MessageReceipt
 from domain.rejections import REJECTION_CODES, Rejection
-from infra.catalogue import CHINESE, said, text_codes, translations
+from infra.catalogue import KINDS, said, text_codes, translations
 from infra.presenter import StoredItem, rejection_json
 from service.inbound import inbound
 from service.ledger import Ledger
@@ -53,7 +53,7 @@ def wording(code: str, lang: str) -> str:
 
 def placeholders(text: str) -> dict[str, str]:
     """Each placeholder's parameter, with the kind of code it is shown as ('' when none)."""
-    return {re.split(r"[.\[]", name)[0]: spec if spec in CHINESE else ""
+    return {re.split(r"[.\[]", name)[0]: spec if spec in KINDS else ""
             for _, name, spec, _ in string.Formatter().parse(text) if name}
 
 
@@ -71,7 +71,7 @@ def test_every_text_code_of_a_rejection_is_worded_in_both_languages_with_the_sam
 def sample(name: str, kind: str) -> Any:
     """A representative value of a parameter: a code of its kind, a list where one is joined, else text."""
     if kind:
-        return next(iter(CHINESE[kind]))
+        return next(m for m in translations("zh")._catalog if isinstance(m, str) and m.startswith(f"{kind}."))[len(kind) + 1:]
     return {"names": ["colour", "size"], "choices": ["a", "b"], "missing": ["financial", "legal"], "offset": 3,
             "max": 15, "min": 1, "year": 2021, "amount": 5, "tonnes": 5, "remaining": 2, "quota": 10}.get(name, "x-1")
 
