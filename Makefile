@@ -32,7 +32,7 @@ test: check  ## the whole suite against a throwaway PostgreSQL and Kafka it star
 
 check: install  ## the import contract (layers) and ruff
 	$(BIN)/lint-imports
-	$(BIN)/ruff check yaosu api consumers projections infra domain tests tools bench
+	$(BIN)/ruff check yaosu api consumers projections service infra domain tests tools bench
 
 # Every speed figure, the median of 3, each beside what it is compared with (bench/run.py), on real
 # PostgreSQL restarted with fsync on and Kafka; the README's performance table is rewritten from it.
