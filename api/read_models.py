@@ -5,7 +5,7 @@ from __future__ import annotations
 import calendar
 from datetime import date
 from decimal import Decimal
-from typing import Any
+from typing import Any, Mapping
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
@@ -14,6 +14,7 @@ from api import exports, schemas
 from api.auth import Caller, Config
 from api.errors import problems
 from api.json import JSON
+from api.listings import Filters
 from api.params import (
     AdviceFactor,
     After,
@@ -25,14 +26,12 @@ from api.params import (
     Format,
     From,
     Lang,
-    Level,
     LibraryPath,
     Limit,
     Month,
     ProjectCode,
     ReportFormat,
     RequiredYear,
-    Rule,
     Sector,
     Sender,
     Stage,
@@ -110,22 +109,14 @@ def get_investment(request: Request, _: Caller,
 @router.get("/v1/alerts", response_model=schemas.AlertsResponse, responses=LISTS)
 @answered
 def get_alerts(request: Request, _: Caller, view: View(sedimentation.Sedimentation), settings: Config,
-               as_of: AsOf = None, district: District = None,
-               level: Level = None, rule: Rule = None, department: Department = None, format: Format = "json",
-               lang: Lang = "zh") -> Response:
+               asked: Filters(sedimentation.ALERTS), format: Format = "json", lang: Lang = "zh") -> Response:
     """Sedimentation alerts (要素沉淀) as of a business date (default today, city time), from the read model."""
-    found = alerts_on(view, settings, as_of or city_today(), district=district, level=level, rule=rule,
-                      department=department)
-    return exports.download(exports.ALERTS, found, format, lang)
+    return exports.download(sedimentation.ALERTS, alerts_on(view, settings, asked), format, lang)
 
 
-def alerts_on(view: Reading, settings: Settings, when: date, **filters: str | None) -> dict[str, Any]:
-    found = sedimentation.alerts(view.db, view.tables(sedimentation.Sedimentation), when, settings.thresholds,
-                                 **filters)
-    return {"as_of": when, "alerts": [
-        sedimentation.alert_json(a.project_code, a.rule, a.ref, a.level, a.since, a.detail, district=a.district,
-                                 department=a.department, leader=a.leader)
-        for a in found]}
+def alerts_on(view: Reading, settings: Settings, asked: Mapping[str, Any]) -> dict[str, Any]:
+    found = sedimentation.listed_alerts(view.of(sedimentation.Sedimentation), asked, settings.thresholds)
+    return sedimentation.ALERTS.body(found, asked)
 
 
 @router.get("/v1/parked", response_model=schemas.ParkedResponse, responses=PROBLEMS)
@@ -207,7 +198,7 @@ def get_monthly_report(request: Request, _: Caller, view: View(stages.Stages, li
         stage_counts=[{"stage": s["stage"], "count": s["count"]} for s in board["stages"]],
         library_totals=[{"library": name, **libraries.matrix(view.db, library_tables, name)["totals"]}
                         for name in reference.LIBRARIES],
-        alerts=alerts_on(view, settings, end), ranking=ranking_on(view, settings, year, end),
+        alerts=alerts_on(view, settings, {"as_of": end}), ranking=ranking_on(view, settings, year, end),
         ledger={"rows": factor_ledger.summary(view.db, ledger, None, year, None)},
         warnings={"warnings": warnings_between(view, first, end)})
 

@@ -15,11 +15,12 @@ from typing import Any, Literal, Optional, Union
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, create_model
 
+from api.listings import item_model, response_model
 from domain import reference
 from domain.commands import COMMANDS, Command
 from domain.policy import WARNING_CODES
 from domain.project import STATUSES
-from domain.supervision import LEVELS, RULES
+from projections import audit, sedimentation
 
 Number = Union[int, float]
 
@@ -297,21 +298,8 @@ class InvestmentResponse(BaseModel):
     rows: list[InvestmentRow]
 
 
-class AlertItem(BaseModel):
-    project_code: str
-    rule: Literal[RULES]  # type: ignore[valid-type]
-    level: Literal[LEVELS]  # type: ignore[valid-type]
-    since: date
-    district: str
-    detail: str
-    ref: Optional[str]
-    department: str = Field(description="the project's horizontal owner, who answers for the alert")
-    leader: Optional[str] = Field(description="the project's responsible leader (包抓领导) on that day, if any")
-
-
-class AlertsResponse(BaseModel):
-    as_of: date
-    alerts: list[AlertItem]
+AlertItem = item_model(sedimentation.ALERTS)
+AlertsResponse = response_model(sedimentation.ALERTS, AlertItem)
 
 
 class ParkedItem(BaseModel):
@@ -350,25 +338,8 @@ class WarningsResponse(BaseModel):
     next_after: int
 
 
-class AuditEntry(BaseModel):
-    position: int
-    type: str = Field(description="the message type (or the event's, for events no message caused)")
-    event: str
-    subject: Optional[str] = Field(None, description="the project (or reduction, district) it was about")
-    district: str
-    department: Optional[str] = Field(None, description="the department that sent the message")
-    actor: Optional[str] = Field(None, description="the user who did it, as the portal said")
-    submitted_by: Optional[str] = Field(None, description="the token that submitted it")
-    message_id: Optional[str] = None
-    business_date: date = Field(description="when it happened (city time)")
-    recorded_on: date = Field(description="when the store recorded it (city time)")
-    recorded_at: datetime
-    late_days: int = Field(description="days between happening and recording")
-
-
-class AuditResponse(BaseModel):
-    entries: list[AuditEntry]
-    next_after: int
+AuditEntry = item_model(audit.AUDIT)
+AuditResponse = response_model(audit.AUDIT, AuditEntry)
 
 
 class DistrictRow(BaseModel):

@@ -17,10 +17,13 @@ from typing import Any, Collection, Iterable
 
 import orjson
 
+from domain import reference
 from domain.project import GRANT_EVENTS, Project, is_leader
 from domain.ranking import DistrictScore, rank_districts
 from domain.reduction import EmissionReduction
 from domain.supervision import (
+    LEVELS,
+    RULES,
     Alert,
     GrantFact,
     IssueFact,
@@ -36,6 +39,7 @@ from domain.supervision import (
 )
 from infra.settings import Settings
 from projections.db import Db
+from projections.listing import Column, Listing, Tables, day, one_of
 from projections.model import Appended, Projection, Rows, Table
 
 FACTS = Table("facts", {"code": "TEXT", "name": "TEXT", "district": "TEXT", "department": "TEXT",
@@ -330,6 +334,38 @@ def alerts(db: Db, t: dict[str, str], as_of: date, thresholds: Thresholds, *, di
     if unsettled:
         found += alerts_of(load_facts(db, t, codes=unsettled), as_of, thresholds, **filters)
     return ordered(found)
+
+
+#: The alerts on a day, as `GET /v1/alerts`, its download and the console's 预警 page show them.
+ALERTS = Listing(
+    "alerts", "要素沉淀预警", "Alerts", rows="alerts", item="AlertItem", response="AlertsResponse",
+    columns=(
+        Column("project_code", "项目代码", "Project code", look="project"),
+        Column("district", "县区", "District", "code", "district"),
+        Column("rule", "预警类型", "Rule", "code", "rule", choices=RULES),
+        Column("level", "预警等级", "Level", "code", "level", choices=LEVELS, look="chip"),
+        Column("since", "预警起始日", "Since", "date"),
+        Column("detail", "说明", "Detail", "said"),
+        Column("ref", "关联事项", "Concerns", nullable=True),
+        Column("department", "责任部门", "Responsible department", "code", "department",
+               "the project's horizontal owner, who answers for the alert"),
+        Column("leader", "包抓领导", "Responsible leader",
+               description="the project's responsible leader (包抓领导) on that day, if any", nullable=True)),
+    filters=(
+        day("as_of", None, description="a business date (city time)", zh="截至日期", en="As of", today=True),
+        one_of("district", "district", reference.DISTRICTS),
+        one_of("department", "department", reference.DEPARTMENTS),
+        one_of("rule", "rule", RULES), one_of("level", "level", LEVELS)),
+    order=("district", "project_code", "rule", "ref"), echo=("as_of",), row_look="level",
+    shown=("level", "rule", "project_code", "district", "department", "leader", "since", "detail"))
+
+
+def listed_alerts(tables: Tables, asked: dict[str, Any], thresholds: Thresholds) -> list[dict[str, Any]]:
+    """`ALERTS`: the alerts on `as_of` matching the filters given, as the API shows them."""
+    found = alerts(tables.db, tables.names, asked["as_of"], thresholds,
+                   **{f.name: asked.get(f.name) for f in ALERTS.filters if f.column})
+    return [alert_json(a.project_code, a.rule, a.ref, a.level, a.since, a.detail, district=a.district,
+                       department=a.department, leader=a.leader) for a in found]
 
 
 def ranking(db: Db, t: dict[str, str], year: int, as_of: date, thresholds: Thresholds,

@@ -8,7 +8,6 @@ sign in, and back.
 from __future__ import annotations
 
 import re
-import unicodedata
 from datetime import date
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -19,6 +18,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from api.auth import open_session
+from api.console import tables
 from api.console.forms import SIGN_IN_COOKIE, form_token, posted_form
 from api.console.i18n import DEFAULT, LANGUAGES, environment
 from api.console.session import COOKIE, LIFETIME_SECONDS, new_id, seal
@@ -28,7 +28,7 @@ from api.render import project_json
 from domain import reference
 from domain.policy import WARNING_CODES
 from domain.ranking import allocation_advice
-from domain.supervision import LEVELS, RULES, evaluate
+from domain.supervision import evaluate
 from infra import kafka
 from infra.catalogue import name_of
 from infra.clock import city_today
@@ -122,13 +122,6 @@ def year_of(request: Request, default: int) -> int:
 def whole_number(request: Request, name: str, highest: int) -> int | None:
     """A count or position from the query, in ASCII digits up to `highest`; anything else None."""
     return ascii_integer(request.query_params.get(name), 0, highest)
-
-
-def text_filter(request: Request, name: str) -> str | None:
-    """A free-text filter (200 characters at most); one with a control character matches nothing
-    kept (they are refused in every text field), so it is not a filter: None, as if not given."""
-    value = (request.query_params.get(name) or "").strip()[:200]
-    return value if value and not any(unicodedata.category(ch) in ("Cc", "Cs") for ch in value) else None
 
 
 def amount(request: Request, name: str) -> Decimal:
@@ -279,16 +272,14 @@ def library(request: Request, library: str) -> HTMLResponse:
 @router.get("/alerts")
 def alerts_page(request: Request) -> HTMLResponse:
     signed_in(request)
-    settings = settings_of(request)
-    as_of = day(request, "as_of", city_today()) or city_today()
-    filters = {"district": choice(request, "district", reference.DISTRICTS),
-               "department": choice(request, "department", reference.DEPARTMENTS),
-               "rule": choice(request, "rule", RULES), "level": choice(request, "level", LEVELS)}
+    listing, lang = sedimentation.ALERTS, language(request)
+    asked = listing.parsed(request.query_params)
     with read(request, sedimentation.Sedimentation) as view:
-        found = sedimentation.alerts(view.db, view.tables(sedimentation.Sedimentation), as_of, settings.thresholds,
-                                     **filters)
-    return page(request, "alerts.html", as_of=as_of, filters=filters, alerts=found,
-                export=export("/v1/alerts", format="xlsx", as_of=as_of.isoformat(), **filters))
+        found = sedimentation.listed_alerts(view.of(sedimentation.Sedimentation), asked,
+                                            settings_of(request).thresholds)
+    return page(request, "alerts.html", as_of=asked["as_of"], form=tables.form(listing, asked, lang),
+                table=tables.table(listing, found, lang, asked["as_of"]),
+                export=tables.link("/v1/alerts", asked, format="xlsx"))
 
 
 @router.get("/projects/{code}")
@@ -374,22 +365,16 @@ def warnings_page(request: Request) -> HTMLResponse:
 @router.get("/audit")
 def audit_page(request: Request) -> HTMLResponse:
     signed_in(request)
-    text = {name: text_filter(request, name)
-            for name in ("department", "actor", "submitted_by", "type", "project", "message_id")}
-    filters = {**text, "district": choice(request, "district", reference.DISTRICTS),
-               "from": day(request, "from", None), "to": day(request, "to", None),
-               "recorded_from": day(request, "recorded_from", None), "recorded_to": day(request, "recorded_to", None),
-               "late_days": whole_number(request, "late_days", 36_500)}
+    listing, lang = audit.AUDIT, language(request)
+    assert listing.paging is not None
+    asked = listing.parsed(request.query_params)
     position = whole_number(request, "after", LAST_POSITION) or 0
     with read(request, audit.AuditTrail) as view:
-        found = audit.searched(view.db, view.tables(audit.AuditTrail), filters, position, 200)
-    for entry in found:  # the others are reductions or districts: no page of their own
-        entry["is_project"] = bool(entry["subject"] and PROJECT_CODE.fullmatch(entry["subject"]))
-    shown = {k: (v.isoformat() if isinstance(v, date) else v) for k, v in filters.items()}
-    return page(request, "audit.html", filters=shown, entries=found, after=position,
-                next_after=found[-1]["position"] if len(found) == 200 else None,
-                more=urlencode({k: v for k, v in shown.items() if v is not None}),
-                export=export("/v1/audit", format="xlsx", limit=1000, **shown))
+        found = audit.searched(view.of(audit.AuditTrail), asked, position, listing.paging.page)
+    full = len(found) == listing.paging.page
+    return page(request, "audit.html", form=tables.form(listing, asked, lang), table=tables.table(listing, found, lang),
+                next_page=tables.link("/console/audit", asked, after=found[-1]["position"]) if full else None,
+                export=tables.link("/v1/audit", asked, format="xlsx", limit=listing.paging.most))
 
 
 @router.get("/rejections")
