@@ -15,17 +15,18 @@ unit, and how the console shows it), the `name_of` kind of a code, and how the A
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any, Callable, Literal, Mapping
+from functools import cache
+from typing import Annotated, Any, Callable, Literal, Mapping
+
+from pydantic import Field, TypeAdapter, ValidationError
 
 from domain import reference
 from domain.reference import CITY_TZ
 from infra.catalogue import name_of, said
 from infra.clock import city_today
-from infra.parsing import ascii_integer
 from infra.presenter import dumps
 from projections.db import Db
 from projections.model import Table
@@ -149,23 +150,23 @@ class Filter:
         return f"{self.name}_" if self.name in ("from", "type", "format") else self.name
 
     def parsed(self, raw: str | None) -> Any:
-        """The value of a lenient query string (the console's): None if missing or one the API refuses."""
+        """The value of a lenient query string (the console's): None if missing or one the API refuses
+        (checked as the API checks it, by the same constraints), surrounding spaces aside."""
         text = (raw or "").strip()
         if not text:
             return None
-        if self.choices is not None:
-            return text if text in self.choices else None
-        if self.type is int:
-            return ascii_integer(text, self.ge if self.ge is not None else 0,
-                                 self.le if self.le is not None else LAST_POSITION)
-        if self.type is date:
-            try:
-                day = date.fromisoformat(text)
-            except ValueError:
-                return None
-            return day if (self.ge is None or day >= self.ge) and (self.le is None or day <= self.le) else None
-        text = text[:self.max_length] if self.max_length else text
-        return text if self.pattern is None or re.search(self.pattern, text) else None
+        try:
+            return _checked(self).validate_python(text)
+        except ValidationError:
+            return None
+
+
+@cache
+def _checked(f: Filter) -> TypeAdapter[Any]:
+    """A filter's value checked as the API's query parameter is (`api.listings.parameter`)."""
+    base: Any = Literal[f.choices] if f.choices is not None else f.type  # type: ignore[valid-type]
+    return TypeAdapter(Annotated[base, Field(ge=f.ge, le=f.le, pattern=f.pattern if f.type is str else None,
+                                             min_length=f.min_length, max_length=f.max_length)])
 
 
 def exactly(name: str, column: str | None = None, **more: Any) -> Filter:
