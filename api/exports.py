@@ -23,6 +23,7 @@ from fastapi.responses import Response
 from api.json import JSON
 from projections import audit, sedimentation
 from projections.listing import Cell, Column, Lang, Listing
+from projections.warnings import LISTING as WARNINGS
 
 CSV_MEDIA_TYPE = "text/csv"
 XLSX_MEDIA_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -209,14 +210,6 @@ REJECTIONS = Listing("rejections", "退回消息", "Rejections", (
     Column("submitted_by", "报送方", "Submitted by"), Column("channel", "渠道", "Channel"),
     Column("body", "原始消息", "Body", "json")), "rejections")
 
-WARNING_COLUMNS = (
-    Column("position", "序号", "Position", "int"), Column("occurred_at", "业务时间", "Occurred at", "datetime"),
-    Column("project_code", "项目代码", "Project code"), DISTRICT, Column("code", "提示代码", "Code"),
-    Column("code", "提示类别", "Warning", "code", "warning"), Column("reason", "说明", "Reason"),
-    Column("type", "消息类型", "Message type"), Column("message_id", "消息编号", "Message"),
-    Column("department", "报送部门", "Sent by", "code", "department"))
-WARNINGS = Listing("warnings", "政策提示", "Warnings", WARNING_COLUMNS, "warnings")
-
 AUDIT = audit.AUDIT
 
 # --- the monthly report's overview -------------------------------------------------------------
@@ -282,4 +275,4 @@ def monthly_report(month: str, lang: Lang, *, stage_counts: list[dict[str, Any]]
 
 #: In the report the alerts and warnings sheets carry short names.
 REPORT_ALERTS = replace(ALERTS, zh="预警", en="Alerts")
-REPORT_WARNINGS = Listing("warnings", "提示", "Warnings", WARNING_COLUMNS, "warnings")
+REPORT_WARNINGS = replace(WARNINGS, zh="提示", en="Warnings")

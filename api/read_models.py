@@ -24,7 +24,6 @@ from api.params import (
     District,
     Factor,
     Format,
-    From,
     Lang,
     LibraryPath,
     Limit,
@@ -33,11 +32,8 @@ from api.params import (
     ReportFormat,
     RequiredYear,
     Sector,
-    Sender,
     Stage,
-    To,
     Total,
-    WarningCode,
     Year,
 )
 from api.reading import Reading, View, answered
@@ -137,15 +133,11 @@ def get_parked(request: Request, who: Caller,
 
 @router.get("/v1/warnings", response_model=schemas.WarningsResponse, responses=LISTS)
 @answered
-def get_warnings(request: Request, _: Caller, view: View(warnings.Warnings), code: WarningCode = None,
-                 district: District = None, department: Sender = None,
-                 from_: From = None, to: To = None, after: After = 0, limit: Limit = 100, format: Format = "json",
-                 lang: Lang = "zh") -> Response:
+def get_warnings(request: Request, _: Caller, view: View(warnings.Warnings), asked: Filters(warnings.LISTING),
+                 format: Format = "json", lang: Lang = "zh") -> Response:
     """Policy priorities messages did not follow (accepted, and flagged), in the order stored."""
-    filters = {"code": code, "district": district, "department": department, "from": from_, "to": to}
-    found = warnings.listed(view.db, view.tables(warnings.Warnings), filters, after, limit)
-    body = {"warnings": found, "next_after": found[-1]["position"] if found else after}
-    return exports.download(exports.WARNINGS, body, format, lang)
+    found = warnings.listed(view.of(warnings.Warnings), asked, asked["after"], asked["limit"])
+    return exports.download(warnings.LISTING, warnings.LISTING.body(found, asked, asked["after"]), format, lang)
 
 
 @router.get("/v1/rankings/districts", response_model=schemas.RankingResponse, responses=LISTS)
@@ -205,8 +197,8 @@ def get_monthly_report(request: Request, _: Caller, view: View(stages.Stages, li
 
 def warnings_between(view: Reading, first: date, last: date) -> list[dict[str, Any]]:
     """Every warning whose business date falls in [first, last], page by page."""
-    tables, found, after = view.tables(warnings.Warnings), [], 0
-    while page := warnings.listed(view.db, tables, {"from": first, "to": last}, after, 1000):
+    tables, found, after = view.of(warnings.Warnings), [], 0
+    while page := warnings.listed(tables, {"from": first, "to": last}, after, 1000):
         found += page
         after = page[-1]["position"]
     return found

@@ -20,7 +20,7 @@ from domain import reference
 from domain.commands import COMMANDS, Command
 from domain.policy import WARNING_CODES
 from domain.project import STATUSES
-from projections import audit, sedimentation
+from projections import audit, sedimentation, warnings
 
 Number = Union[int, float]
 
@@ -321,21 +321,8 @@ class ParkedResponse(BaseModel):
     next_after: int
 
 
-class WarningItem(BaseModel):
-    position: int
-    project_code: str
-    message_id: str
-    type: str
-    code: Literal[tuple(WARNING_CODES)]  # type: ignore[valid-type]
-    reason: str
-    occurred_at: datetime
-    district: str
-    department: str = Field(description="the department that sent the message")
-
-
-class WarningsResponse(BaseModel):
-    warnings: list[WarningItem]
-    next_after: int
+WarningItem = item_model(warnings.LISTING)
+WarningsResponse = response_model(warnings.LISTING, WarningItem)
 
 
 AuditEntry = item_model(audit.AUDIT)

@@ -209,7 +209,7 @@ class Listing:
     item: str = ""  # the API's model of a row (e.g. `AuditEntry`) and of the answer
     response: str = ""
     fields: tuple[Column, ...] = ()  # more fields of each row the API gives, neither downloaded nor shown
-    shown: tuple[str, ...] = ()  # the columns of the console's table, in its order (default: all)
+    shown: tuple[str | Column, ...] = ()  # the console table's columns (by key), in its order (default: all)
     echo: tuple[str, ...] = ()  # filters the answer states beside its rows (e.g. `as_of`)
     row_look: str = ""  # the key whose value is each console row's class (an alert's level)
 
@@ -228,16 +228,22 @@ class Listing:
     def label(self, f: Filter, lang: str) -> str:
         """A filter's label: its own, or its column's."""
         own = f.zh if lang == "zh" else f.en
-        return own or self.column(f.column or f.name).label(lang)
+        key = f.column or f.name
+        # A code downloaded twice (as it is, and named) is asked for by its name.
+        named = [c for c in (*self.columns, *self.fields) if c.key == key and c.names == f.names]
+        return own or (named[0] if named else self.column(key)).label(lang)
 
     @property
     def page_columns(self) -> tuple[Column, ...]:
-        return tuple(self.column(k) for k in self.shown) if self.shown else self.columns
+        return tuple(k if isinstance(k, Column) else self.column(k) for k in self.shown) if self.shown else self.columns
 
     @property
     def item_fields(self) -> tuple[Column, ...]:
         """Every field of a row in the API's answer, in the order of the answer's model."""
-        return (*self.columns, *(f for f in self.fields if all(c.key != f.key for c in self.columns)))
+        found: dict[str, Column] = {}
+        for column in (*self.columns, *self.fields):
+            found.setdefault(column.key, column)  # a code downloaded twice (as it is and named) is one field
+        return tuple(found.values())
 
     def parsed(self, query: Mapping[str, str]) -> dict[str, Any]:
         """The filters of a lenient query string (the console's): each parsed, a bad one None."""

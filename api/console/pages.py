@@ -17,7 +17,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from api.auth import open_session
+from api.auth import open_session, settings_of
 from api.console import tables
 from api.console.forms import SIGN_IN_COOKIE, form_token, posted_form
 from api.console.i18n import DEFAULT, LANGUAGES, environment
@@ -26,7 +26,6 @@ from api.params import LAST_POSITION
 from api.reading import read
 from api.render import project_json
 from domain import reference
-from domain.policy import WARNING_CODES
 from domain.ranking import allocation_advice
 from domain.supervision import evaluate
 from infra import kafka
@@ -92,10 +91,6 @@ def named_by(request: Request) -> Any:
     """Names of codes in the page's language, for what the page works out before rendering."""
     lang = language(request)
     return lambda kind, code: name_of(kind, code, lang)
-
-
-def settings_of(request: Request) -> Settings:
-    return request.app.state.settings  # type: ignore[no-any-return]
 
 
 def day(request: Request, name: str, default: date | None) -> date | None:
@@ -351,15 +346,16 @@ def rankings(request: Request) -> HTMLResponse:
 @router.get("/warnings")
 def warnings_page(request: Request) -> HTMLResponse:
     signed_in(request)
-    filters = {"code": choice(request, "code", WARNING_CODES),
-               "district": choice(request, "district", reference.DISTRICTS),
-               "department": choice(request, "department", reference.DEPARTMENTS),
-               "from": day(request, "from", None), "to": day(request, "to", None)}
+    listing, lang = warnings.LISTING, language(request)
+    assert listing.paging is not None
+    asked = listing.parsed(request.query_params)
+    position = whole_number(request, "after", LAST_POSITION) or 0
     with read(request, warnings.Warnings) as view:
-        found = warnings.listed(view.db, view.tables(warnings.Warnings), filters, 0, 1000)
-    shown = {k: (v.isoformat() if isinstance(v, date) else v) for k, v in filters.items()}
-    return page(request, "warnings.html", filters=shown, warnings=found,
-                export=export("/v1/warnings", format="xlsx", **shown))
+        found = warnings.listed(view.of(warnings.Warnings), asked, position, listing.paging.page)
+    full = len(found) == listing.paging.page
+    return page(request, "warnings.html", form=tables.form(listing, asked, lang), table=tables.table(listing, found, lang),
+                next_page=tables.link("/console/warnings", asked, after=found[-1]["position"]) if full else None,
+                export=tables.link("/v1/warnings", asked, format="xlsx", limit=listing.paging.most))
 
 
 @router.get("/audit")

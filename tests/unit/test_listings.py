@@ -26,13 +26,14 @@ from api.console import tables
 from api.console.i18n import environment
 from api.listings import Asked, Filters, item_model, response_model
 from infra.settings import Settings
-from projections import audit, sedimentation
+from projections import audit, sedimentation, warnings
 from projections.listing import DATE_PATTERN, Column, Filter, Listing
 
 #: Every declared listing, its route, and its models in api/schemas.py.
 DECLARED: dict[str, tuple[Listing, str, Any, Any]] = {
     "alerts": (sedimentation.ALERTS, "/v1/alerts", schemas.AlertItem, schemas.AlertsResponse),
     "audit": (audit.AUDIT, "/v1/audit", schemas.AuditEntry, schemas.AuditResponse),
+    "warnings": (warnings.LISTING, "/v1/warnings", schemas.WarningItem, schemas.WarningsResponse),
 }
 
 
@@ -182,3 +183,12 @@ def test_asked_is_kept_by_its_values() -> None:
     assert Asked({"a": 1, "b": None}) == Asked({"b": None, "a": 1})
     assert hash(Asked({"a": 1, "b": None})) == hash(Asked({"b": None, "a": 1}))
     assert Asked({"a": 1}) != Asked({"a": 2})
+
+
+def test_the_console_filters_warnings_by_any_sender_as_the_api_does() -> None:
+    """The API took a district portal as the warnings' sender; the console's own list took departments only."""
+    portal = "district:620102"
+    assert warnings.LISTING.parsed({"department": portal})["department"] == portal
+    assert TestClient(app_of(warnings.LISTING)).get("/asked", params={"department": portal}).json()["department"] == portal
+    department = next(f for f in tables.form(warnings.LISTING, {}, "zh") if f.name == "department")
+    assert portal in department.options and "natural_resources" in department.options
