@@ -21,7 +21,7 @@ import xlsxwriter
 from fastapi.responses import Response
 
 from api.json import JSON
-from projections import audit, sedimentation
+from projections import audit, libraries, sedimentation
 from projections.listing import Cell, Column, Lang, Listing
 from projections.warnings import LISTING as WARNINGS
 
@@ -158,12 +158,7 @@ DISTRICT = Column("district", "县区", "District", "code", "district")
 SECTOR = Column("sector", "行业", "Sector", "code", "sector")
 DEPARTMENT = Column("department", "责任部门", "Department", "code", "department")
 
-MEMBER_COLUMNS = (
-    Column("library", "项目库", "Library", "code", "library"), PROJECT_CODE, Column("name", "项目名称", "Project"),
-    DISTRICT, SECTOR, DEPARTMENT, Column("total_investment", "总投资", "Total investment", "money"),
-    Column("admitted_on", "入库日期", "Admitted on", "date"), Column("year", "计划年度", "Plan year", "int"),
-    Column("opinion", "入库意见", "Opinion"))
-LIBRARY = Listing("library", "项目储备库", "Reserve library", MEMBER_COLUMNS, "members")
+LIBRARY = libraries.LISTING
 
 STAGES = Listing("stages", "项目阶段", "Stages", (
     Column("stage", "阶段", "Stage", "code", "stage"), PROJECT_CODE, Column("name", "项目名称", "Project"), DISTRICT,

@@ -20,7 +20,6 @@ from api.params import (
     After,
     AsOf,
     By,
-    Department,
     District,
     Factor,
     Format,
@@ -31,7 +30,6 @@ from api.params import (
     ProjectCode,
     ReportFormat,
     RequiredYear,
-    Sector,
     Stage,
     Total,
     Year,
@@ -54,12 +52,10 @@ LISTS = {**PROBLEMS, **exports.DOWNLOADS}
 @router.get("/v1/libraries/{library}", response_model=schemas.LibraryResponse, responses=LISTS)
 @answered
 def get_library(request: Request, library: LibraryPath, _: Caller, view: View(libraries.Libraries),
-                district: District = None, sector: Sector = None,
-                department: Department = None, format: Format = "json", lang: Lang = "zh") -> Response:
+                asked: Filters(libraries.LISTING), format: Format = "json", lang: Lang = "zh") -> Response:
     """Members of a reserve library, filterable by district (一纵), sector and department (一横), with totals."""
-    filters = {"district": district, "sector": sector, "department": department}
-    found = libraries.members(view.db, view.tables(libraries.Libraries), library, filters)
-    return exports.download(exports.LIBRARY, found, format, lang, name=f"library-{library}",
+    found = libraries.members(view.of(libraries.Libraries), library, asked)
+    return exports.download(libraries.LISTING, found, format, lang, name=f"library-{library}",
                             title=name_of("library", library, lang))
 
 
@@ -67,7 +63,7 @@ def get_library(request: Request, library: LibraryPath, _: Caller, view: View(li
 @answered
 def get_matrix(request: Request, library: LibraryPath, _: Caller, view: View(libraries.Libraries)) -> Response:
     """District × sector counts and total investment of a library (一纵一横)."""
-    return JSON(libraries.matrix(view.db, view.tables(libraries.Libraries), library))
+    return JSON(libraries.matrix(view.of(libraries.Libraries), library))
 
 
 @router.get("/v1/stages", response_model=schemas.StagesResponse, responses=LISTS)
@@ -183,12 +179,12 @@ def get_monthly_report(request: Request, _: Caller, view: View(stages.Stages, li
     year, number = int(month[:4]), int(month[5:])
     first, end = date(year, number, 1), date(year, number, calendar.monthrange(year, number)[1])
     board = stages.board(view.db, view.tables(stages.Stages), None, None, city_today())
-    library_tables = view.tables(libraries.Libraries)
+    library_tables = view.of(libraries.Libraries)
     ledger = view.tables(factor_ledger.FactorLedger)
     return exports.monthly_report(
         month, lang,
         stage_counts=[{"stage": s["stage"], "count": s["count"]} for s in board["stages"]],
-        library_totals=[{"library": name, **libraries.matrix(view.db, library_tables, name)["totals"]}
+        library_totals=[{"library": name, **libraries.matrix(library_tables, name)["totals"]}
                         for name in reference.LIBRARIES],
         alerts=alerts_on(view, settings, {"as_of": end}), ranking=ranking_on(view, settings, year, end),
         ledger={"rows": factor_ledger.summary(view.db, ledger, None, year, None)},

@@ -20,7 +20,7 @@ from domain import reference
 from domain.commands import COMMANDS, Command
 from domain.policy import WARNING_CODES
 from domain.project import STATUSES
-from projections import audit, sedimentation, warnings
+from projections import audit, libraries, sedimentation, warnings
 
 Number = Union[int, float]
 
@@ -189,17 +189,7 @@ class Ready(BaseModel):
     head: int
 
 
-class Member(BaseModel):
-    library: str
-    code: str
-    name: str
-    district: str
-    sector: str
-    department: str
-    total_investment: Number
-    admitted_on: date
-    year: Optional[int]
-    opinion: Optional[str]
+Member = item_model(libraries.LISTING)
 
 
 class Totals(BaseModel):

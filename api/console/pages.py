@@ -215,7 +215,7 @@ def overview(request: Request) -> HTMLResponse:
               libraries.Libraries) as view:
         board = stages.board(view.db, view.tables(stages.Stages), None, None, as_of)
         usage = factor_ledger.summary(view.db, view.tables(factor_ledger.FactorLedger), None, year, None)
-        counts = sorted(libraries.counts(view.db, view.tables(libraries.Libraries)).items(), key=lambda item: -item[1])
+        counts = sorted(libraries.counts(view.of(libraries.Libraries)).items(), key=lambda item: -item[1])
         alerts = sedimentation.alerts(view.db, view.tables(sedimentation.Sedimentation), as_of, settings.thresholds)
         ranking = sedimentation.ranking(view.db, view.tables(sedimentation.Sedimentation), year, as_of,
                                         settings.thresholds, alerts)
@@ -250,18 +250,18 @@ def library(request: Request, library: str) -> HTMLResponse:
     signed_in(request)
     if library not in reference.LIBRARIES:
         return page(request, "missing.html", status_code=404, what=library)
-    filters = {"district": choice(request, "district", reference.DISTRICTS),
-               "sector": choice(request, "sector", reference.SECTORS),
-               "department": choice(request, "department", reference.DEPARTMENTS)}
+    listing, lang = libraries.LISTING, language(request)
+    asked = listing.parsed(request.query_params)
     with read(request, libraries.Libraries) as view:
-        found = libraries.members(view.db, view.tables(libraries.Libraries), library, filters)
-        grid = libraries.matrix(view.db, view.tables(libraries.Libraries), library)
+        found = libraries.members(view.of(libraries.Libraries), library, asked)
+        grid = libraries.matrix(view.of(libraries.Libraries), library)
     sectors = sorted({c["sector"] for c in grid["cells"]})
     cells = {(c["district"], c["sector"]): c for c in grid["cells"]}
-    return page(request, "library.html", library=library, filters=filters, found=found, sectors=sectors,
+    return page(request, "library.html", library=library, found=found, sectors=sectors,
                 districts=sorted({c["district"] for c in grid["cells"]}), cells=cells,
                 most=max((c["projects"] for c in grid["cells"]), default=0),
-                export=export(f"/v1/libraries/{library}", format="xlsx", **filters))
+                form=tables.form(listing, asked, lang), table=tables.table(listing, found["members"], lang),
+                export=tables.link(f"/v1/libraries/{library}", asked, format="xlsx"))
 
 
 @router.get("/alerts")

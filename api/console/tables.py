@@ -14,7 +14,9 @@ from domain import reference
 from infra.catalogue import name_of
 from projections.listing import Column, Filter, Listing, spoken
 
-MEASURES = frozenset({"money", "area", "energy", "quantity"})
+#: Decimals shown of each kind of amount (万元 to the unit, 亩 and 吨标煤 to a tenth).
+DECIMALS = {"money": 0, "area": 1, "energy": 1, "quantity": 1}
+MEASURES = frozenset(DECIMALS)
 NUMBERS = frozenset({"int", "number", "rate", *MEASURES})
 
 
@@ -78,7 +80,7 @@ def field(listing: Listing, f: Filter, value: Any, lang: str) -> Field:
 
 def table(listing: Listing, rows: Sequence[Mapping[str, Any]], lang: str, as_of: date | None = None) -> Shown:
     columns = listing.page_columns
-    return Shown(tuple(Header(c.label(lang), "n" if c.kind in NUMBERS else "") for c in columns),
+    return Shown(tuple(Header(c.header(lang), "n" if c.kind in NUMBERS else "") for c in columns),
                  tuple(Row(tuple(cell(c, r, lang, as_of) for c in columns),
                            str(r.get(listing.row_look) or "") if listing.row_look else "") for r in rows))
 
@@ -106,7 +108,7 @@ def shown(column: Column, row: Mapping[str, Any], lang: str) -> str | None:
     if column.kind in ("date", "datetime"):
         return when(value)
     if column.kind in MEASURES:
-        return number(value, 2)
+        return number(value, DECIMALS[column.kind])
     if column.kind == "bool":
         return ("是" if value else "否") if lang == "zh" else ("yes" if value else "no")
     return str(value)

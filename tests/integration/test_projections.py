@@ -18,6 +18,7 @@ from infra.settings import Settings
 from projections import libraries, model, sedimentation, stages
 from projections.catalog import Catalog
 from projections.libraries import Libraries
+from projections.listing import Tables
 from projections.model import Projection, Table
 from projections.runner import Runner
 from service.ledger import Ledger
@@ -148,18 +149,18 @@ def test_a_new_version_is_built_beside_the_old_and_swapped_in(
     load(ledger, demo_messages(2021, projects=20))
     old = Runner(ledger, settings, projections=[Libraries])
     old.run_until_caught_up()
-    before = libraries.matrix(old.db, old.catalog.active(Libraries), "municipal")
+    before = libraries.matrix(Tables(old.db, old.catalog.active(Libraries)), "municipal")
     old.close()
     new = Runner(ledger, settings, batch_size=100, projections=[successor])
     try:
         new.step()
         gens = {g.gen: g.state for g in new.catalog.generations("libraries")}
         assert gens == {1: "active", 2: "building"}  # the old one serves while the new one builds
-        assert libraries.matrix(new.db, new.catalog.active(Libraries), "municipal") == before
+        assert libraries.matrix(Tables(new.db, new.catalog.active(Libraries)), "municipal") == before
         new.run_until_caught_up()
         assert {g.gen: g.state for g in new.catalog.generations("libraries")} == {1: "retired", 2: "active"}
         assert new.catalog.active(successor)["members"].endswith("_g2_members")
-        assert libraries.matrix(new.db, new.catalog.active(Libraries), "municipal") == before
+        assert libraries.matrix(Tables(new.db, new.catalog.active(Libraries)), "municipal") == before
         assert not new.db.query(_tables_like(new.catalog), ["rm_libraries_g1_%"])
     finally:
         new.close()
