@@ -21,7 +21,7 @@ import xlsxwriter
 from fastapi.responses import Response
 
 from api.json import JSON
-from projections import audit, libraries, sedimentation
+from projections import audit, factor_ledger, libraries, sedimentation, stages
 from projections.listing import Cell, Column, Lang, Listing
 from projections.warnings import LISTING as WARNINGS
 
@@ -160,31 +160,11 @@ DEPARTMENT = Column("department", "责任部门", "Department", "code", "departm
 
 LIBRARY = libraries.LISTING
 
-STAGES = Listing("stages", "项目阶段", "Stages", (
-    Column("stage", "阶段", "Stage", "code", "stage"), PROJECT_CODE, Column("name", "项目名称", "Project"), DISTRICT,
-    SECTOR, Column("status", "状态", "Status", "code", "status"),
-    Column("stage_since", "进入阶段日期", "In stage since", "date"),
-    Column("days_in_stage", "本阶段天数", "Days in stage", "int"),
-    Column("satisfied", "已保障要素", "Factors in place", "codes", "factor"),
-    Column("missing", "缺少要素", "Factors missing", "codes", "factor")),
-    lambda body: [{**project, "stage": stage["stage"]} for stage in body["stages"] for project in stage["projects"]])
-
+STAGES = stages.LISTING
 ALERTS = sedimentation.ALERTS
 
-FACTOR = Column("factor", "要素", "Factor", "code", "factor")
-LEDGER_COLUMNS = (
-    DISTRICT, Column("year", "年度", "Year", "int"), FACTOR, Column("factor", "单位", "Unit", "unit"),
-    Column("quota", "年度指标", "Quota", "quantity"), Column("grants", "供给笔数", "Grants", "int"),
-    Column("granted", "已供给", "Granted", "quantity"), Column("exempt", "豁免", "Exempt", "quantity"),
-    Column("reclaimed", "已收回", "Reclaimed", "quantity"), Column("remaining", "剩余指标", "Remaining", "quantity"))
-LEDGER = Listing("ledger", "要素台账", "Factor ledger", LEDGER_COLUMNS, "rows")
-GRANTS = Listing("grants", "项目要素供给", "Project grants", (
-    Column("grant_id", "供给编号", "Grant"), PROJECT_CODE, DISTRICT, FACTOR, Column("year", "年度", "Year", "int"),
-    Column("quantity", "数量", "Quantity", "quantity"), Column("factor", "单位", "Unit", "unit"),
-    Column("exempt", "豁免", "Exempt", "bool"), Column("department", "供给部门", "Granted by", "code", "department"),
-    Column("granted_on", "供给日期", "Granted on", "date"), Column("reclaimed_on", "收回日期", "Reclaimed on", "date"),
-    Column("reclaim_reason", "收回原因", "Reclaim reason"), Column("detail", "明细", "Detail", "json")),
-    "grants")
+LEDGER = factor_ledger.LISTING
+GRANTS = factor_ledger.PROJECT_GRANTS
 
 RANKING_COLUMNS = (
     Column("rank", "名次", "Rank", "int"), DISTRICT, Column("score", "得分", "Score", "number"),

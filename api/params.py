@@ -8,8 +8,7 @@ from typing import Annotated, Literal, Optional
 from fastapi import Path, Query
 
 from domain import reference
-from domain.policy import WARNING_CODES
-from projections.listing import DATE_PATTERN, FIRST_DAY, LAST_DAY, LAST_POSITION, SENDERS
+from projections.listing import DATE_PATTERN, FIRST_DAY, LAST_DAY, LAST_POSITION
 
 ProjectCodePath = Annotated[str, Path(pattern=reference.PROJECT_CODE_PATTERN, description="national project code",
                                       examples=["2021-620102-48-01-000123"])]
@@ -20,22 +19,10 @@ AsOf = Annotated[Optional[date], Query(ge=FIRST_DAY, le=LAST_DAY, description="a
 Year = Annotated[Optional[int], Query(ge=reference.FIRST_YEAR, le=reference.LAST_YEAR)]
 After = Annotated[int, Query(ge=0, le=LAST_POSITION, description="the position to read after")]
 Limit = Annotated[int, Query(ge=1, le=1000)]
-District = Annotated[Optional[Literal[tuple(reference.DISTRICTS)]], Query()]  # type: ignore[misc]
-Sector = Annotated[Optional[Literal[tuple(reference.SECTORS)]], Query()]  # type: ignore[misc]
-Department = Annotated[Optional[Literal[tuple(reference.DEPARTMENTS)]], Query()]  # type: ignore[misc]
-Stage = Annotated[Optional[Literal[reference.STAGES]], Query()]  # type: ignore[misc]
-Factor = Annotated[Optional[Literal[reference.FACTORS]], Query()]  # type: ignore[misc]
-ProjectCode = Annotated[Optional[str], Query(pattern=reference.PROJECT_CODE_PATTERN)]
 By = Annotated[Literal["sector", "district"], Query()]
-WarningCode = Annotated[Optional[Literal[tuple(WARNING_CODES)]], Query()]  # type: ignore[misc]
-From = Annotated[Optional[date], Query(alias="from", ge=FIRST_DAY, le=LAST_DAY, description="first business date",
-                                       json_schema_extra={"pattern": DATE_PATTERN})]
-To = Annotated[Optional[date], Query(ge=FIRST_DAY, le=LAST_DAY, description="last business date",
-                                     json_schema_extra={"pattern": DATE_PATTERN})]
 RequiredYear = Annotated[int, Query(ge=reference.FIRST_YEAR, le=reference.LAST_YEAR, description="the plan's year")]
 AdviceFactor = Annotated[Literal["land", "energy", "special_bond"], Query(description="what the total is of")]
 Total = Annotated[float, Query(gt=0, lt=1e12, description="the city's total to split (亩, 吨标煤 or 万元)")]
-Sender = Annotated[Optional[Literal[SENDERS]], Query(description="the department that sent the message")]  # type: ignore[valid-type]
 
 Format = Annotated[Literal["json", "csv", "xlsx"], Query(description="`csv` or `xlsx` to download the list")]
 Lang = Annotated[Literal["zh", "en"], Query(description="the language of a download's headers and names")]

@@ -20,17 +20,13 @@ from api.params import (
     After,
     AsOf,
     By,
-    District,
-    Factor,
     Format,
     Lang,
     LibraryPath,
     Limit,
     Month,
-    ProjectCode,
     ReportFormat,
     RequiredYear,
-    Stage,
     Total,
     Year,
 )
@@ -68,26 +64,25 @@ def get_matrix(request: Request, library: LibraryPath, _: Caller, view: View(lib
 
 @router.get("/v1/stages", response_model=schemas.StagesResponse, responses=LISTS)
 @answered
-def get_stages(request: Request, _: Caller, view: View(stages.Stages), stage: Stage = None,
-               district: District = None, format: Format = "json",
-               lang: Lang = "zh") -> Response:
+def get_stages(request: Request, _: Caller, view: View(stages.Stages), asked: Filters(stages.LISTING),
+               format: Format = "json", lang: Lang = "zh") -> Response:
     """Projects per stage with days in stage and the stage's factor checklist (satisfied / missing)."""
-    found = stages.board(view.db, view.tables(stages.Stages), stage, district, city_today())
-    return exports.download(exports.STAGES, found, format, lang)
+    found = stages.board(view.of(stages.Stages), asked, city_today())
+    return exports.download(stages.LISTING, found, format, lang)
 
 
 @router.get("/v1/ledger", response_model=schemas.LedgerResponse, responses=LISTS)
 @answered
-def get_ledger(request: Request, _: Caller, view: View(factor_ledger.FactorLedger), district: District = None,
-               year: Year = None, factor: Factor = None,
-               project: ProjectCode = None, format: Format = "json", lang: Lang = "zh") -> Response:
+def get_ledger(request: Request, _: Caller, view: View(factor_ledger.FactorLedger),
+               asked: Filters(factor_ledger.LISTING), of: Filters(factor_ledger.PROJECT_GRANTS),
+               format: Format = "json", lang: Lang = "zh") -> Response:
     """The factor ledger per district × year × factor; with `project`, that project's grants."""
-    tables = view.tables(factor_ledger.FactorLedger)
-    if project is not None:
-        grants = {"project": project, "grants": factor_ledger.project_grants(view.db, tables, project)}
-        return exports.download(exports.GRANTS, grants, format, lang)
-    rows = {"rows": factor_ledger.summary(view.db, tables, district, year, factor)}
-    return exports.download(exports.LEDGER, rows, format, lang)
+    tables = view.of(factor_ledger.FactorLedger)
+    if of["project"] is not None:
+        grants = {"project": of["project"], "grants": factor_ledger.project_grants(tables, of["project"])}
+        return exports.download(factor_ledger.PROJECT_GRANTS, grants, format, lang)
+    rows = {"rows": factor_ledger.summary(tables, asked)}
+    return exports.download(factor_ledger.LISTING, rows, format, lang)
 
 
 @router.get("/v1/stats/investment", response_model=schemas.InvestmentResponse, responses=PROBLEMS)
@@ -178,16 +173,15 @@ def get_monthly_report(request: Request, _: Caller, view: View(stages.Stages, li
     Stages and libraries are counted as they are now: those read models keep no history."""
     year, number = int(month[:4]), int(month[5:])
     first, end = date(year, number, 1), date(year, number, calendar.monthrange(year, number)[1])
-    board = stages.board(view.db, view.tables(stages.Stages), None, None, city_today())
+    board = stages.board(view.of(stages.Stages), {}, city_today())
     library_tables = view.of(libraries.Libraries)
-    ledger = view.tables(factor_ledger.FactorLedger)
     return exports.monthly_report(
         month, lang,
         stage_counts=[{"stage": s["stage"], "count": s["count"]} for s in board["stages"]],
         library_totals=[{"library": name, **libraries.matrix(library_tables, name)["totals"]}
                         for name in reference.LIBRARIES],
         alerts=alerts_on(view, settings, {"as_of": end}), ranking=ranking_on(view, settings, year, end),
-        ledger={"rows": factor_ledger.summary(view.db, ledger, None, year, None)},
+        ledger={"rows": factor_ledger.summary(view.of(factor_ledger.FactorLedger), {"year": year})},
         warnings={"warnings": warnings_between(view, first, end)})
 
 

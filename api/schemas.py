@@ -20,7 +20,7 @@ from domain import reference
 from domain.commands import COMMANDS, Command
 from domain.policy import WARNING_CODES
 from domain.project import STATUSES
-from projections import audit, libraries, sedimentation, warnings
+from projections import audit, factor_ledger, libraries, sedimentation, warnings
 
 Number = Union[int, float]
 
@@ -241,31 +241,8 @@ class StagesResponse(BaseModel):
     stages: list[BoardStage]
 
 
-class LedgerRow(BaseModel):
-    district: str
-    year: int
-    factor: str
-    quota: Optional[Number]
-    grants: int
-    granted: Number
-    exempt: Number
-    reclaimed: Number
-    remaining: Optional[Number]
-
-
-class LedgerGrant(BaseModel):
-    grant_id: str
-    code: str
-    district: str
-    factor: str
-    year: int
-    quantity: Optional[Number]
-    exempt: bool
-    department: str
-    granted_on: date
-    reclaimed_on: Optional[date]
-    reclaim_reason: Optional[str]
-    detail: dict[str, Any]
+LedgerRow = item_model(factor_ledger.LISTING)
+LedgerGrant = item_model(factor_ledger.PROJECT_GRANTS)
 
 
 class LedgerResponse(BaseModel):

@@ -52,8 +52,9 @@ UNITS: dict[str, tuple[str, str]] = {"money": ("万元", "10k yuan"), "area": ("
 FACTOR_UNITS: dict[str, tuple[str, str]] = {"funds": UNITS["money"], "land": UNITS["area"],
                                             "energy": UNITS["energy"], "emission": ("吨", "t")}
 #: The JSON type of each kind (a code with choices is one of them).
-TYPES: dict[str, Any] = {"text": str, "said": str, "int": int, "number": float, "money": float, "area": float,
-                         "energy": float, "quantity": float, "rate": float, "date": date, "datetime": datetime,
+TYPES: dict[str, Any] = {"text": str, "said": str, "int": int, "number": int | float, "money": int | float,
+                         "area": int | float, "energy": int | float, "quantity": int | float, "rate": int | float,
+                         "date": date, "datetime": datetime,
                          "code": str, "codes": list[str], "unit": str, "bool": bool, "json": Any}
 Cell = str | int | float | Decimal | date | datetime | None
 

@@ -213,8 +213,8 @@ def overview(request: Request) -> HTMLResponse:
     as_of, year = as_of_and_year(request)
     with read(request, stages.Stages, sedimentation.Sedimentation, factor_ledger.FactorLedger,
               libraries.Libraries) as view:
-        board = stages.board(view.db, view.tables(stages.Stages), None, None, as_of)
-        usage = factor_ledger.summary(view.db, view.tables(factor_ledger.FactorLedger), None, year, None)
+        board = stages.board(view.of(stages.Stages), {}, as_of)
+        usage = factor_ledger.summary(view.of(factor_ledger.FactorLedger), {"year": year})
         counts = sorted(libraries.counts(view.of(libraries.Libraries)).items(), key=lambda item: -item[1])
         alerts = sedimentation.alerts(view.db, view.tables(sedimentation.Sedimentation), as_of, settings.thresholds)
         ranking = sedimentation.ranking(view.db, view.tables(sedimentation.Sedimentation), year, as_of,
@@ -317,14 +317,13 @@ def compare(ledger: Any, facts: Any, code: str, since: date, until: date, settin
 @router.get("/ledger")
 def ledger_page(request: Request) -> HTMLResponse:
     signed_in(request)
-    year = year_of(request, city_today().year)
-    filters = {"district": choice(request, "district", reference.DISTRICTS),
-               "factor": choice(request, "factor", reference.FACTORS)}
+    listing, lang = factor_ledger.LISTING, language(request)
+    parsed = listing.parsed(request.query_params)
+    asked = {**parsed, "year": parsed["year"] or city_today().year}  # the page shows a year: this one by default
     with read(request, factor_ledger.FactorLedger) as view:
-        rows = factor_ledger.summary(view.db, view.tables(factor_ledger.FactorLedger), filters["district"], year,
-                                     filters["factor"])
-    return page(request, "ledger.html", year=year, filters=filters, rows=rows,
-                export=export("/v1/ledger", format="xlsx", year=year, **filters))
+        rows = factor_ledger.summary(view.of(factor_ledger.FactorLedger), asked)
+    return page(request, "ledger.html", year=asked["year"], form=tables.form(listing, asked, lang),
+                table=tables.table(listing, rows, lang), export=tables.link("/v1/ledger", asked, format="xlsx"))
 
 
 @router.get("/rankings")

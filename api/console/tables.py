@@ -33,6 +33,7 @@ class Field:
     size: int = 0
     placeholder: str = ""
     min: Any = None
+    max: Any = None
 
 
 @dataclass(frozen=True)
@@ -74,7 +75,7 @@ def field(listing: Listing, f: Filter, value: Any, lang: str) -> Field:
     if f.type is date:
         return Field(f.name, label, "date", now)
     if f.type is int:
-        return Field(f.name, label, "number", now, min=f.ge)
+        return Field(f.name, label, "number", now, min=f.ge, max=f.le)
     return Field(f.name, label, "text", now, size=f.size, placeholder=f.placeholder)
 
 

@@ -204,7 +204,8 @@ def test_alerts_and_ranking_from_the_read_model_match_a_replay_of_history(ledger
 def test_the_stage_board_checklist(ledger: Ledger, runner: Runner) -> None:
     load(ledger, demo_messages(2021, projects=30))
     runner.run_until_caught_up()
-    board = stages.board(runner.db, runner.catalog.active(stages.Stages), "construction", None, date(2022, 1, 1))
+    board = stages.board(Tables(runner.db, runner.catalog.active(stages.Stages)), {"stage": "construction"},
+                         date(2022, 1, 1))
     (construction,) = board["stages"]
     assert construction["count"] > 10
     for project in construction["projects"]:
