@@ -55,12 +55,12 @@ def search_audit(request: Request, _: Caller, view: View(audit.AuditTrail), aske
 
 @router.get("/v1/rejections", response_model=schemas.RejectionsResponse,
             responses={**problems(400, 401), **exports.DOWNLOADS})
-def get_rejections(who: Caller, ledger: Store, after: After = 0, limit: Limit = 100, format: Format = "json",
+def get_rejections(who: Caller, ledger: Store, asked: Filters(exports.REJECTIONS), format: Format = "json",
                    lang: Lang = "zh") -> Response:
     """Rejected messages with code, reason and the original body, in the order received.
 
     A portal's token sees the rejections of the messages it sent; `next_after` continues the list."""
-    page = ledger.rejections(after, limit, sent_by=who if who.role == "portal" else None)
+    page = ledger.rejections(asked["after"], asked["limit"], sent_by=who if who.role == "portal" else None)
     body = {"rejections": [rejection_json(i) for i in page.items], "next_after": page.next_after}
     return exports.download(exports.REJECTIONS, body, format, lang)
 

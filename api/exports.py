@@ -22,7 +22,7 @@ from fastapi.responses import Response
 
 from api.json import JSON
 from projections import audit, factor_ledger, libraries, sedimentation, stages
-from projections.listing import Cell, Column, Lang, Listing
+from projections.listing import Cell, Column, Lang, Listing, Paging
 from projections.warnings import LISTING as WARNINGS
 
 CSV_MEDIA_TYPE = "text/csv"
@@ -166,24 +166,35 @@ ALERTS = sedimentation.ALERTS
 LEDGER = factor_ledger.LISTING
 GRANTS = factor_ledger.PROJECT_GRANTS
 
-RANKING_COLUMNS = (
-    Column("rank", "名次", "Rank", "int"), DISTRICT, Column("score", "得分", "Score", "number"),
-    Column("projects", "年度计划项目数", "Annual projects", "int"),
-    Column("due_to_start", "应开工项目数", "Due to start", "int"), Column("started", "已开工项目数", "Started", "int"),
-    Column("start_rate", "开工率", "Start rate", "rate"),
-    Column("planned_investment", "年度计划投资", "Planned investment", "money"),
-    Column("completed_investment", "已完成投资", "Completed investment", "money"),
-    Column("investment_rate", "投资完成率", "Investment rate", "rate"),
-    Column("red_alerts", "红色预警", "Red alerts", "int"), Column("yellow_alerts", "黄色预警", "Yellow alerts", "int"))
-RANKING = Listing("district-ranking", "区县排名", "District ranking", RANKING_COLUMNS, "districts")
+RANKING = sedimentation.RANKING
 
-REJECTIONS = Listing("rejections", "退回消息", "Rejections", (
-    Column("position", "序号", "Position", "int"), Column("received_at", "接收时间", "Received at", "datetime"),
-    Column("message_id", "消息编号", "Message"), Column("type", "消息类型", "Type"),
-    Column("code", "退回代码", "Code"), Column("code", "退回原因类别", "Reason kind", "code", "rejection"),
-    Column("reason", "退回原因", "Reason"), Column("subject", "对象", "Subject"),
-    Column("submitted_by", "报送方", "Submitted by"), Column("channel", "渠道", "Channel"),
-    Column("body", "原始消息", "Body", "json")), "rejections")
+#: Rejected messages, as `GET /v1/rejections` and its download show them. Declared here, not beside
+#: their query: they are read from the ledger (`service.ledger.Ledger.rejections`), a layer below the
+#: read models' declarations, and only the API's route lists them.
+REJECTIONS = Listing(
+    "rejections", "退回消息", "Rejections", rows="rejections", item="Rejection", response="RejectionsResponse",
+    columns=(
+        Column("position", "序号", "Position", "int"),
+        Column("received_at", "接收时间", "Received at", "datetime"),
+        Column("message_id", "消息编号", "Message", nullable=True, look="code"),
+        Column("type", "消息类型", "Type", nullable=True),
+        Column("code", "退回代码", "Code"),
+        Column("code", "退回原因类别", "Reason kind", "code", "rejection"),
+        Column("reason", "退回原因", "Reason", "said"),
+        Column("subject", "对象", "Subject", nullable=True),
+        Column("submitted_by", "报送方", "Submitted by"),
+        Column("channel", "渠道", "Channel"),
+        Column("body", "原始消息", "Body", "json",
+               description="the message as received: its JSON, or its text when it was not JSON")),
+    fields=(
+        Column("body_truncated", "已截断", "Truncated", "bool", nullable=True,
+               description="true when the message was too large to keep whole: `body` is its first KiBs"),
+        Column("body_length", "字节数", "Bytes", "int", description="bytes of a message too large to keep whole",
+               nullable=True),
+        Column("body_sha256", "摘要", "SHA-256", description="sha256 of a message too large to keep whole",
+               nullable=True)),
+    paging=Paging(page=100))
+
 
 AUDIT = audit.AUDIT
 

@@ -48,6 +48,8 @@ def parameter(f: Filter) -> inspect.Parameter:
     query = Query(alias=f.name if f.argument != f.name else None, ge=f.ge, le=f.le,
                   pattern=f.pattern if f.type is str else None, min_length=f.min_length, max_length=f.max_length,
                   description=f.description, json_schema_extra={"pattern": DATE_PATTERN} if f.type is date else None)
+    if f.required:
+        return inspect.Parameter(f.argument, inspect.Parameter.KEYWORD_ONLY, annotation=Annotated[base, query])
     return inspect.Parameter(f.argument, inspect.Parameter.KEYWORD_ONLY, default=None,
                              annotation=Annotated[Optional[base], query])
 

@@ -134,16 +134,15 @@ def get_warnings(request: Request, _: Caller, view: View(warnings.Warnings), ask
 @router.get("/v1/rankings/districts", response_model=schemas.RankingResponse, responses=LISTS)
 @answered
 def get_ranking(request: Request, _: Caller, view: View(sedimentation.Sedimentation), settings: Config,
-                year: RequiredYear, as_of: AsOf = None,
-                format: Format = "json", lang: Lang = "zh") -> Response:
+                asked: Filters(sedimentation.RANKING), format: Format = "json", lang: Lang = "zh") -> Response:
     """大干大支持: districts by how their annual-library projects start and invest, as of a business date
     (default today); the score is explained in the README."""
-    return exports.download(exports.RANKING, ranking_on(view, settings, year, as_of or city_today()), format, lang)
+    return exports.download(sedimentation.RANKING, ranking_on(view, settings, asked), format, lang)
 
 
-def ranking_on(view: Reading, settings: Settings, year: int, when: date) -> dict[str, Any]:
-    ranking = sedimentation.ranking(view.db, view.tables(sedimentation.Sedimentation), year, when, settings.thresholds)
-    return {"year": year, "as_of": when, "districts": [row.__dict__ for row in ranking]}
+def ranking_on(view: Reading, settings: Settings, asked: Mapping[str, Any]) -> dict[str, Any]:
+    found = sedimentation.listed_ranking(view.of(sedimentation.Sedimentation), asked, settings.thresholds)
+    return sedimentation.RANKING.body(found, asked)
 
 
 @router.get("/v1/allocation/advice", response_model=schemas.AdviceResponse, responses=PROBLEMS)
@@ -154,7 +153,7 @@ def get_advice(request: Request, _: Caller, view: View(sedimentation.Sedimentati
     """A city total of land, energy or special-bond quota split over the ranked districts by score ×
     annual planned investment. Advice only: nothing is stored."""
     when: date = as_of or city_today()
-    ranking = sedimentation.ranking(view.db, view.tables(sedimentation.Sedimentation), year, when, settings.thresholds)
+    ranking = sedimentation.ranking(view.of(sedimentation.Sedimentation), year, when, settings.thresholds)
     amount = Decimal(repr(total))
     return JSON({"year": year, "as_of": when, "factor": factor, "total": amount,
                  "shares": [share.__dict__ for share in allocation_advice(ranking, amount)]})
@@ -180,7 +179,7 @@ def get_monthly_report(request: Request, _: Caller, view: View(stages.Stages, li
         stage_counts=[{"stage": s["stage"], "count": s["count"]} for s in board["stages"]],
         library_totals=[{"library": name, **libraries.matrix(library_tables, name)["totals"]}
                         for name in reference.LIBRARIES],
-        alerts=alerts_on(view, settings, {"as_of": end}), ranking=ranking_on(view, settings, year, end),
+        alerts=alerts_on(view, settings, {"as_of": end}), ranking=ranking_on(view, settings, {"year": year, "as_of": end}),
         ledger={"rows": factor_ledger.summary(view.of(factor_ledger.FactorLedger), {"year": year})},
         warnings={"warnings": warnings_between(view, first, end)})
 

@@ -15,6 +15,7 @@ from typing import Any, Literal, Optional, Union
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, create_model
 
+from api import exports
 from api.listings import item_model, response_model
 from domain import reference
 from domain.commands import COMMANDS, Command
@@ -125,26 +126,8 @@ class FeedResponse(BaseModel):
     head: int
 
 
-class Rejection(BaseModel):
-    position: int
-    message_id: Optional[str]
-    type: Optional[str]
-    code: str
-    reason: str
-    subject: Optional[str]
-    received_at: datetime
-    submitted_by: str
-    channel: str
-    body: Any = Field(description="the message as received: its JSON, or its text when it was not JSON")
-    body_truncated: Optional[bool] = Field(None, description="true when the message was too large to keep whole: "
-                                                             "`body` is its first KiBs")
-    body_length: Optional[int] = Field(None, description="bytes of a message too large to keep whole")
-    body_sha256: Optional[str] = Field(None, description="sha256 of a message too large to keep whole")
-
-
-class RejectionsResponse(BaseModel):
-    rejections: list[Rejection]
-    next_after: int
+Rejection = item_model(exports.REJECTIONS)
+RejectionsResponse = response_model(exports.REJECTIONS, Rejection)
 
 
 class Library(BaseModel):
@@ -296,25 +279,8 @@ AuditEntry = item_model(audit.AUDIT)
 AuditResponse = response_model(audit.AUDIT, AuditEntry)
 
 
-class DistrictRow(BaseModel):
-    district: str
-    projects: int = Field(description="projects in the annual library for the year, on the date")
-    due_to_start: int
-    started: int
-    start_rate: Number
-    planned_investment: Number
-    completed_investment: Number
-    investment_rate: Number
-    red_alerts: int
-    yellow_alerts: int
-    score: Number = Field(description="0-100: 40 × start rate + 40 × progress + 20 × (1 - alert load)")
-    rank: int = Field(description="1 is best; ties share a rank")
-
-
-class RankingResponse(BaseModel):
-    year: int
-    as_of: date
-    districts: list[DistrictRow]
+DistrictRow = item_model(sedimentation.RANKING)
+RankingResponse = response_model(sedimentation.RANKING, DistrictRow)
 
 
 class ShareRow(BaseModel):

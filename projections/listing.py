@@ -144,6 +144,7 @@ class Filter:
     size: int = 0  # the console's text box, in characters
     placeholder: str = ""
     today: bool = False  # not given: the city's today (the API states it as null)
+    required: bool = False
 
     @property
     def argument(self) -> str:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import dataclasses
 from collections import defaultdict
 from datetime import date
-from typing import Any, Collection, Iterable
+from typing import Any, Collection, Iterable, Mapping
 
 import orjson
 
@@ -39,7 +39,7 @@ from domain.supervision import (
 )
 from infra.settings import Settings
 from projections.db import Db
-from projections.listing import Column, Listing, Tables, day, one_of
+from projections.listing import Column, Filter, Listing, Tables, day, one_of
 from projections.model import Appended, Projection, Rows, Table
 
 FACTS = Table("facts", {"code": "TEXT", "name": "TEXT", "district": "TEXT", "department": "TEXT",
@@ -368,14 +368,44 @@ def listed_alerts(tables: Tables, asked: dict[str, Any], thresholds: Thresholds)
                        department=a.department, leader=a.leader) for a in found]
 
 
-def ranking(db: Db, t: dict[str, str], year: int, as_of: date, thresholds: Thresholds,
+#: The district ranking (大干大支持), as `GET /v1/rankings/districts` and its download show it.
+RANKING = Listing(
+    "district-ranking", "区县排名", "District ranking", rows="districts", item="DistrictRow",
+    response="RankingResponse",
+    columns=(
+        Column("rank", "名次", "Rank", "int", description="1 is best; ties share a rank"),
+        Column("district", "县区", "District", "code", "district"),
+        Column("score", "得分", "Score", "number",
+               description="0-100: 40 × start rate + 40 × progress + 20 × (1 - alert load)"),
+        Column("projects", "年度计划项目数", "Annual projects", "int",
+               description="projects in the annual library for the year, on the date"),
+        Column("due_to_start", "应开工项目数", "Due to start", "int"),
+        Column("started", "已开工项目数", "Started", "int"),
+        Column("start_rate", "开工率", "Start rate", "rate"),
+        Column("planned_investment", "年度计划投资", "Planned investment", "money"),
+        Column("completed_investment", "已完成投资", "Completed investment", "money"),
+        Column("investment_rate", "投资完成率", "Investment rate", "rate"),
+        Column("red_alerts", "红色预警", "Red alerts", "int"),
+        Column("yellow_alerts", "黄色预警", "Yellow alerts", "int")),
+    filters=(Filter("year", int, None, ge=reference.FIRST_YEAR, le=reference.LAST_YEAR, description="the plan's year",
+                    zh="计划年度", en="Plan year", required=True),
+             day("as_of", None, description="a business date (city time)", zh="截至日期", en="As of", today=True)),
+    echo=("year", "as_of"), order=("rank", "district"))
+
+
+def ranking(tables: Tables, year: int, as_of: date, thresholds: Thresholds,
             found: list[Alert] | None = None) -> list[DistrictScore]:
     """`domain.ranking.rank_districts` of the projects in `year`'s annual library at some time, with
     the alerts of the index (`found`: all of them on `as_of`, if the caller has read them already):
     the facts of the others, and evaluating the rules, are not needed."""
-    facts = load_facts(db, t, annual=year)
-    found = alerts(db, t, as_of, thresholds) if found is None else found
+    facts = load_facts(tables.db, tables.names, annual=year)
+    found = alerts(tables.db, tables.names, as_of, thresholds) if found is None else found
     return rank_districts(facts, year, as_of, thresholds, alerts=found)
+
+
+def listed_ranking(tables: Tables, asked: Mapping[str, Any], thresholds: Thresholds) -> list[dict[str, Any]]:
+    """`RANKING`: the districts on `as_of` for the plan of `year`."""
+    return [row.__dict__ for row in ranking(tables, asked["year"], asked["as_of"], thresholds)]
 
 
 def alerts_of(facts: list[ProjectFacts], as_of: date, thresholds: Thresholds, *, district: str | None = None,

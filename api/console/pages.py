@@ -216,9 +216,9 @@ def overview(request: Request) -> HTMLResponse:
         board = stages.board(view.of(stages.Stages), {}, as_of)
         usage = factor_ledger.summary(view.of(factor_ledger.FactorLedger), {"year": year})
         counts = sorted(libraries.counts(view.of(libraries.Libraries)).items(), key=lambda item: -item[1])
-        alerts = sedimentation.alerts(view.db, view.tables(sedimentation.Sedimentation), as_of, settings.thresholds)
-        ranking = sedimentation.ranking(view.db, view.tables(sedimentation.Sedimentation), year, as_of,
-                                        settings.thresholds, alerts)
+        tables = view.of(sedimentation.Sedimentation)
+        alerts = sedimentation.alerts(tables.db, tables.names, as_of, settings.thresholds)
+        ranking = sedimentation.ranking(tables, year, as_of, settings.thresholds, alerts)
     by_district: dict[str, dict[str, int]] = {}
     for alert in alerts:
         tally = by_district.setdefault(alert.district, {"red": 0, "yellow": 0})
@@ -332,8 +332,7 @@ def rankings(request: Request) -> HTMLResponse:
     settings = settings_of(request)
     as_of, year = as_of_and_year(request)
     with read(request, sedimentation.Sedimentation) as view:
-        ranking = sedimentation.ranking(view.db, view.tables(sedimentation.Sedimentation), year, as_of,
-                                        settings.thresholds)
+        ranking = sedimentation.ranking(view.of(sedimentation.Sedimentation), year, as_of, settings.thresholds)
     factor = choice(request, "factor", ("land", "energy", "special_bond")) or "land"
     total = amount(request, "total")
     advice = allocation_advice(ranking, total) if total else []
