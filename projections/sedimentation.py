@@ -311,21 +311,19 @@ def load_facts(db: Db, t: dict[str, str], district: str | None = None,
     return result
 
 
-def alerts(db: Db, t: dict[str, str], as_of: date, thresholds: Thresholds, *, district: str | None = None,
-           level: str | None = None, rule: str | None = None, department: str | None = None) -> list[Alert]:
-    """The alerts on `as_of`, filtered, in the order lists show them: the stretches that cover the day,
-    and the projects not settled yet (or all, if the stretches were computed with other thresholds)
-    evaluated from their facts."""
-    filters = {"district": district, "level": level, "rule": rule, "department": department}
+def alerts(db: Db, t: dict[str, str], as_of: date, thresholds: Thresholds, **filters: Any) -> list[Alert]:
+    """The alerts on `as_of` matching `ALERTS`' filters given (by name; None is not a filter), in the order
+    lists show them: the stretches that cover the day, and the projects not settled yet (or all, if the
+    stretches were computed with other thresholds) evaluated from their facts."""
     stored = db.query(f"SELECT value FROM {t['thresholds']} WHERE name = 'alerts'")
     if not stored or stored[0][0] != fingerprint(thresholds):
-        return alerts_of(load_facts(db, t, district), as_of, thresholds, level=level, rule=rule, department=department)
+        return alerts_of(load_facts(db, t, filters.get("district")), as_of, thresholds, **filters)
     unsettled = {code for (code,) in db.query(f"SELECT code FROM {t['unsettled']}")}
-    where = " ".join(f"AND {column} = ?" for column, value in filters.items() if value)
+    clauses, params = ALERTS.where(filters)  # each filter's column is a column of the stretches
     found = []
     for raw in db.query(f"SELECT {', '.join(STRETCHES.columns)} FROM {t['stretches']} "
-                        f"WHERE first_day <= ? AND (last_day IS NULL OR last_day >= ?) {where}",
-                        [as_of, as_of, *(value for value in filters.values() if value)]):
+                        f"WHERE {' AND '.join(['first_day <= ?', '(last_day IS NULL OR last_day >= ?)', *clauses])}",
+                        [as_of, as_of, *params]):
         row = STRETCHES.decode(raw)
         if row["code"] not in unsettled:
             stretch = Stretch(row["rule"], row["ref"], row["level"], row["since"], row["first_day"], row["last_day"],
@@ -363,7 +361,7 @@ ALERTS = Listing(
 def listed_alerts(tables: Tables, asked: dict[str, Any], thresholds: Thresholds) -> list[dict[str, Any]]:
     """`ALERTS`: the alerts on `as_of` matching the filters given, as the API shows them."""
     found = alerts(tables.db, tables.names, asked["as_of"], thresholds,
-                   **{f.name: asked.get(f.name) for f in ALERTS.filters if f.column})
+                   **{f.name: asked.get(f.name) for f in ALERTS.filters if f.column})  # the day is not a filter
     return [alert_json(a.project_code, a.rule, a.ref, a.level, a.since, a.detail, district=a.district,
                        department=a.department, leader=a.leader) for a in found]
 
@@ -408,16 +406,16 @@ def listed_ranking(tables: Tables, asked: Mapping[str, Any], thresholds: Thresho
     return [row.__dict__ for row in ranking(tables, asked["year"], asked["as_of"], thresholds)]
 
 
-def alerts_of(facts: list[ProjectFacts], as_of: date, thresholds: Thresholds, *, district: str | None = None,
-              level: str | None = None, rule: str | None = None, department: str | None = None) -> list[Alert]:
-    """The alerts of these projects on `as_of`, filtered, in the order lists show them."""
+def alerts_of(facts: list[ProjectFacts], as_of: date, thresholds: Thresholds, **filters: Any) -> list[Alert]:
+    """The alerts of these projects on `as_of` matching `ALERTS`' filters given, in the order lists show them."""
+    wanted = [(f.column, filters[f.name]) for f in ALERTS.filters if f.column and filters.get(f.name) is not None]
     found = [a for f in facts for a in evaluate(f, as_of, thresholds)]
-    return ordered([a for a in found if (district is None or a.district == district) and (level is None or a.level == level)
-                    and (rule is None or a.rule == rule) and (department is None or a.department == department)])
+    return ordered([a for a in found if all(getattr(a, column) == value for column, value in wanted)])
 
 
 def ordered(found: list[Alert]) -> list[Alert]:
-    return sorted(found, key=lambda a: (a.district, a.project_code, a.rule, a.ref or ""))
+    """In `ALERTS`' order (an alert without an issue or reduction first)."""
+    return sorted(found, key=lambda a: tuple(getattr(a, key) or "" for key in ALERTS.order))
 
 
 def alert_json(project_code: str, rule: str, ref: str | None, level: str | None, since: date | None, detail: str,

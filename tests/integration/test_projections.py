@@ -189,7 +189,7 @@ def test_alerts_and_ranking_from_the_read_model_match_a_replay_of_history(ledger
         assert fast == slow, as_of
         seen_rules |= {(a.rule, a.level) for a in fast}
         leaders |= {a.leader for a in fast}
-        ranking = sedimentation.ranking(runner.db, tables, 2021, as_of, Thresholds())  # alerts of the index
+        ranking = sedimentation.ranking(Tables(runner.db, tables), 2021, as_of, Thresholds())  # alerts of the index
         assert ranking == rank_districts(replayed, 2021, as_of), as_of
         assert ranking == rank_districts(sedimentation.load_facts(runner.db, tables), 2021, as_of), as_of
         assert allocation_advice(ranking, Decimal(5000)) == allocation_advice(rank_districts(replayed, 2021, as_of),

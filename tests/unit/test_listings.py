@@ -25,6 +25,7 @@ from api import errors, exports, read_models, schemas
 from api.console import tables
 from api.console.i18n import environment
 from api.listings import Asked, Filters, item_model, response_model
+from infra.catalogue import said
 from infra.settings import Settings
 from projections import audit, factor_ledger, libraries, sedimentation, stages, warnings
 from projections.listing import DATE_PATTERN, Column, Filter, Listing
@@ -205,3 +206,16 @@ def test_the_console_filters_warnings_by_any_sender_as_the_api_does() -> None:
     assert TestClient(app_of(warnings.LISTING)).get("/asked", params={"department": portal}).json()["department"] == portal
     department = next(f for f in tables.form(warnings.LISTING, {}, "zh") if f.name == "department")
     assert portal in department.options and "natural_resources" in department.options
+
+
+def test_a_text_column_says_the_row_s_text_code_in_the_language_asked_for() -> None:
+    """A `said` column (an alert's detail, a warning's or rejection's reason) is said from `detail_code` and
+    `detail_params` when the row has them, in the download's and the page's language; else as it is."""
+    detail = sedimentation.ALERTS.column("detail")
+    english = {"detail": "planned to start 2021-06-27"}
+    coded = {**english, "detail_code": "not_started.late", "detail_params": {"days": 95}}
+    for lang in ("zh", "en"):
+        assert detail.value(english, lang) == tables.shown(detail, english, lang) == "planned to start 2021-06-27"
+        assert detail.value(coded, lang) == tables.shown(detail, coded, lang) == \
+            said("not_started.late", {"days": 95}, lang)
+    assert {c.kind for c in (warnings.LISTING.column("reason"), exports.REJECTIONS.column("reason"))} == {"said"}
