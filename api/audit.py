@@ -10,22 +10,8 @@ from api import exports, schemas
 from api.auth import Caller, Store
 from api.errors import ProblemError, problems
 from api.json import JSON
-from api.params import (
-    After,
-    AsOf,
-    District,
-    Exactly,
-    Format,
-    From,
-    Lang,
-    LateDays,
-    Limit,
-    ProjectCode,
-    ProjectCodePath,
-    RecordedFrom,
-    RecordedTo,
-    To,
-)
+from api.listings import Filters
+from api.params import After, AsOf, Format, Lang, Limit, ProjectCodePath
 from api.reading import View, answered
 from api.render import project_json
 from infra.presenter import event_json, rejection_json
@@ -57,32 +43,24 @@ def get_history(code: ProjectCodePath, _: Caller, ledger: Store) -> Response:
 @router.get("/v1/audit", response_model=schemas.AuditResponse,
             responses={**problems(400, 401, 503), **exports.DOWNLOADS})
 @answered
-def search_audit(request: Request, _: Caller, view: View(audit.AuditTrail), department: Exactly = None,
-                 actor: Exactly = None, submitted_by: Exactly = None, type: Exactly = None,
-                 project: ProjectCode = None, district: District = None, from_: From = None, to: To = None,
-                 recorded_from: RecordedFrom = None, recorded_to: RecordedTo = None, message_id: Exactly = None,
-                 late_days: LateDays = None, after: After = 0, limit: Limit = 100, format: Format = "json",
-                 lang: Lang = "zh") -> Response:
+def search_audit(request: Request, _: Caller, view: View(audit.AuditTrail), asked: Filters(audit.AUDIT),
+                 format: Format = "json", lang: Lang = "zh") -> Response:
     """Every domain event that matches all the filters given, in store order: who sent it (`department`,
     `actor`, `submitted_by`), what (`type`, `project`, `district`, `message_id`), when it happened
-    (`from`/`to`) and was recorded (`recorded_from`/`recorded_to`), and `late_days`: recorded at least
-    that many days after it happened. `next_after` continues the list."""
-    filters = {"department": department, "actor": actor, "submitted_by": submitted_by, "type": type,
-               "project": project, "district": district, "from": from_, "to": to, "recorded_from": recorded_from,
-               "recorded_to": recorded_to, "message_id": message_id, "late_days": late_days}
-    found = audit.searched(view.db, view.tables(audit.AuditTrail), filters, after, limit)
-    body = {"entries": found, "next_after": found[-1]["position"] if found else after}
-    return exports.download(exports.AUDIT, body, format, lang)
+    (`from`/`to`) and was recorded (`recorded_from`/`recorded_to`), and how late it was recorded.
+    `next_after` continues the list."""
+    found = audit.searched(view.of(audit.AuditTrail), asked, asked["after"], asked["limit"])
+    return exports.download(audit.AUDIT, audit.AUDIT.body(found, asked, asked["after"]), format, lang)
 
 
 @router.get("/v1/rejections", response_model=schemas.RejectionsResponse,
             responses={**problems(400, 401), **exports.DOWNLOADS})
-def get_rejections(who: Caller, ledger: Store, after: After = 0, limit: Limit = 100, format: Format = "json",
+def get_rejections(who: Caller, ledger: Store, asked: Filters(exports.REJECTIONS), format: Format = "json",
                    lang: Lang = "zh") -> Response:
     """Rejected messages with code, reason and the original body, in the order received.
 
     A portal's token sees the rejections of the messages it sent; `next_after` continues the list."""
-    page = ledger.rejections(after, limit, sent_by=who if who.role == "portal" else None)
+    page = ledger.rejections(asked["after"], asked["limit"], sent_by=who if who.role == "portal" else None)
     body = {"rejections": [rejection_json(i) for i in page.items], "next_after": page.next_after}
     return exports.download(exports.REJECTIONS, body, format, lang)
 

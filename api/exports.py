@@ -1,8 +1,9 @@
 """Downloads of the lists (导出): CSV and Excel for supervisors who report upward in Excel.
 
-A list is declared once as a `Listing`: its columns and where its rows are in the JSON answer.
-`download` turns that answer into CSV or XLSX; `workbook` writes several tables into one file
-(the monthly report). Codes are shown by `infra.catalogue.name_of`, headers in Chinese or English.
+A list is declared once as a `projections.listing.Listing`, beside its query in its read model (those
+without one yet are declared below): its columns and where its rows are in the JSON answer. `download`
+turns that answer into CSV or XLSX; `workbook` writes several tables into one file (the monthly report).
+Codes are shown by `infra.catalogue.name_of`, headers in Chinese or English.
 """
 
 from __future__ import annotations
@@ -10,19 +11,19 @@ from __future__ import annotations
 import csv
 import io
 import unicodedata
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any, Callable, Literal, Sequence
+from typing import Any, Sequence
 from urllib.parse import quote
 
 import xlsxwriter
 from fastapi.responses import Response
 
 from api.json import JSON
-from domain.reference import CITY_TZ
-from infra.catalogue import name_of, said
-from infra.presenter import dumps
+from projections import audit, factor_ledger, libraries, sedimentation, stages
+from projections.listing import Cell, Column, Lang, Listing, Paging
+from projections.warnings import LISTING as WARNINGS
 
 CSV_MEDIA_TYPE = "text/csv"
 XLSX_MEDIA_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -32,81 +33,16 @@ DOWNLOADS: dict[int | str, dict[str, Any]] = {
     200: {"description": "the list; as a download with `format=csv` or `format=xlsx`",
           "content": {CSV_MEDIA_TYPE: _BINARY, XLSX_MEDIA_TYPE: _BINARY}}}
 
-Kind = Literal["text", "int", "number", "money", "area", "energy", "quantity", "rate", "date", "datetime",
-               "code", "codes", "unit", "bool", "json", "said"]
-#: Excel number formats. A unit goes into the header (计划投资(万元)) so that the cell stays a number.
+#: Excel number formats (a unit goes into the header: `Column.header`).
 NUMBER_FORMATS: dict[str, str] = {"int": "0", "number": "0.0", "money": "#,##0.00", "area": "#,##0.00",
                                   "energy": "#,##0.00", "quantity": "#,##0.00", "rate": "0.00%",
                                   "date": "yyyy-mm-dd", "datetime": "yyyy-mm-dd hh:mm:ss"}
-UNITS: dict[str, tuple[str, str]] = {"money": ("万元", "10k yuan"), "area": ("亩", "mu"), "energy": ("吨标煤", "tce")}
-#: The unit of a factor's quantities in the factor ledger (the others are counted, not measured).
-FACTOR_UNITS: dict[str, tuple[str, str]] = {"funds": UNITS["money"], "land": UNITS["area"],
-                                            "energy": UNITS["energy"], "emission": ("吨", "t")}
 #: Excel's limit of a cell's text; a kept rejection body can be longer.
 CELL_LIMIT = 32767
 #: A CSV cell starting with these is run as a formula by Excel: text from portals must not be. Their
 #: full-width and small forms (＝＋－＠, ﹦﹢﹣﹫) too, which a spreadsheet may read as them: any first
 #: character whose compatibility form (NFKC) starts with one of these.
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-
-Lang = Literal["zh", "en"]
-Cell = str | int | float | Decimal | date | datetime | None
-
-
-@dataclass(frozen=True)
-class Column:
-    key: str
-    zh: str
-    en: str
-    kind: Kind = "text"
-    names: str = ""  # the `name_of` kind of a code column
-
-    def header(self, lang: Lang) -> str:
-        unit = UNITS.get(self.kind)
-        title = self.zh if lang == "zh" else self.en
-        if not unit:
-            return title
-        return f"{title}({unit[0]})" if lang == "zh" else f"{title} ({unit[1]})"
-
-    def value(self, row: dict[str, Any], lang: Lang) -> Cell:
-        value = row.get(self.key)
-        if self.kind == "said" and row.get("detail_code"):  # a text by code: in the file's language
-            return said(row["detail_code"], row.get("detail_params") or {}, lang)
-        if value is None:
-            return None
-        if self.kind == "code":
-            return name_of(self.names, value, lang)
-        if self.kind == "codes":
-            return ("、" if lang == "zh" else ", ").join(name_of(self.names, v, lang) for v in value)
-        if self.kind == "unit":
-            unit = FACTOR_UNITS.get(value)
-            return unit[0 if lang == "zh" else 1] if unit else None
-        if self.kind == "bool":
-            return ("是" if value else "否") if lang == "zh" else ("yes" if value else "no")
-        if self.kind == "json":
-            return value if isinstance(value, str) else dumps(value).decode()
-        if self.kind == "said" and row.get("detail_code"):  # a text the domain said: in the language asked for
-            return said(row["detail_code"], row.get("detail_params") or {}, lang)
-        if self.kind == "datetime":
-            # Excel has no time zones: shown in city time, to the second.
-            moment = value if isinstance(value, datetime) else datetime.fromisoformat(value)
-            return moment.astimezone(CITY_TZ).replace(tzinfo=None, microsecond=0)
-        return value  # type: ignore[no-any-return]
-
-
-@dataclass(frozen=True)
-class Listing:
-    """A list as it is downloaded: file and sheet names, columns, and its rows in the JSON answer."""
-
-    name: str  # ASCII, for the file name
-    zh: str
-    en: str
-    columns: tuple[Column, ...]
-    rows: Callable[[dict[str, Any]], list[dict[str, Any]]]
-
-    def title(self, lang: Lang) -> str:
-        return self.zh if lang == "zh" else self.en
-
 
 @dataclass(frozen=True)
 class Table:
@@ -123,7 +59,7 @@ def download(listing: Listing, body: dict[str, Any], format: str, lang: Lang, *,
     and `title` when the list's own names would not tell one download from another)."""
     if format == "json":
         return JSON(body)
-    table = Table(listing.columns, listing.rows(body))
+    table = Table(listing.columns, listing.rows_of(body))
     name, title = name or listing.name, title or listing.title(lang)
     if format == "csv":
         return attachment(csv_bytes(table, lang), CSV_MEDIA_TYPE, name, title, "csv")
@@ -215,10 +151,6 @@ def _width(text: str) -> int:
     return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in line[:200])
 
 
-def rows_at(key: str) -> Callable[[dict[str, Any]], list[dict[str, Any]]]:
-    return lambda body: body[key]  # type: ignore[no-any-return]
-
-
 # --- what each list shows ----------------------------------------------------------------------
 
 PROJECT_CODE = Column("code", "项目代码", "Project code")
@@ -226,78 +158,45 @@ DISTRICT = Column("district", "县区", "District", "code", "district")
 SECTOR = Column("sector", "行业", "Sector", "code", "sector")
 DEPARTMENT = Column("department", "责任部门", "Department", "code", "department")
 
-MEMBER_COLUMNS = (
-    Column("library", "项目库", "Library", "code", "library"), PROJECT_CODE, Column("name", "项目名称", "Project"),
-    DISTRICT, SECTOR, DEPARTMENT, Column("total_investment", "总投资", "Total investment", "money"),
-    Column("admitted_on", "入库日期", "Admitted on", "date"), Column("year", "计划年度", "Plan year", "int"),
-    Column("opinion", "入库意见", "Opinion"))
-LIBRARY = Listing("library", "项目储备库", "Reserve library", MEMBER_COLUMNS, rows_at("members"))
+LIBRARY = libraries.LISTING
 
-STAGES = Listing("stages", "项目阶段", "Stages", (
-    Column("stage", "阶段", "Stage", "code", "stage"), PROJECT_CODE, Column("name", "项目名称", "Project"), DISTRICT,
-    SECTOR, Column("status", "状态", "Status", "code", "status"),
-    Column("stage_since", "进入阶段日期", "In stage since", "date"),
-    Column("days_in_stage", "本阶段天数", "Days in stage", "int"),
-    Column("satisfied", "已保障要素", "Factors in place", "codes", "factor"),
-    Column("missing", "缺少要素", "Factors missing", "codes", "factor")),
-    lambda body: [{**project, "stage": stage["stage"]} for stage in body["stages"] for project in stage["projects"]])
+STAGES = stages.LISTING
+ALERTS = sedimentation.ALERTS
 
-ALERT_COLUMNS = (
-    Column("project_code", "项目代码", "Project code"), DISTRICT, Column("rule", "预警类型", "Rule", "code", "rule"),
-    Column("level", "预警等级", "Level", "code", "level"), Column("since", "预警起始日", "Since", "date"),
-    Column("detail", "说明", "Detail", "said"), Column("ref", "关联事项", "Concerns"), DEPARTMENT,
-    Column("leader", "包抓领导", "Responsible leader"))
-ALERTS = Listing("alerts", "要素沉淀预警", "Alerts", ALERT_COLUMNS, rows_at("alerts"))
+LEDGER = factor_ledger.LISTING
+GRANTS = factor_ledger.PROJECT_GRANTS
 
-FACTOR = Column("factor", "要素", "Factor", "code", "factor")
-LEDGER_COLUMNS = (
-    DISTRICT, Column("year", "年度", "Year", "int"), FACTOR, Column("factor", "单位", "Unit", "unit"),
-    Column("quota", "年度指标", "Quota", "quantity"), Column("grants", "供给笔数", "Grants", "int"),
-    Column("granted", "已供给", "Granted", "quantity"), Column("exempt", "豁免", "Exempt", "quantity"),
-    Column("reclaimed", "已收回", "Reclaimed", "quantity"), Column("remaining", "剩余指标", "Remaining", "quantity"))
-LEDGER = Listing("ledger", "要素台账", "Factor ledger", LEDGER_COLUMNS, rows_at("rows"))
-GRANTS = Listing("grants", "项目要素供给", "Project grants", (
-    Column("grant_id", "供给编号", "Grant"), PROJECT_CODE, DISTRICT, FACTOR, Column("year", "年度", "Year", "int"),
-    Column("quantity", "数量", "Quantity", "quantity"), Column("factor", "单位", "Unit", "unit"),
-    Column("exempt", "豁免", "Exempt", "bool"), Column("department", "供给部门", "Granted by", "code", "department"),
-    Column("granted_on", "供给日期", "Granted on", "date"), Column("reclaimed_on", "收回日期", "Reclaimed on", "date"),
-    Column("reclaim_reason", "收回原因", "Reclaim reason"), Column("detail", "明细", "Detail", "json")),
-    rows_at("grants"))
+RANKING = sedimentation.RANKING
 
-RANKING_COLUMNS = (
-    Column("rank", "名次", "Rank", "int"), DISTRICT, Column("score", "得分", "Score", "number"),
-    Column("projects", "年度计划项目数", "Annual projects", "int"),
-    Column("due_to_start", "应开工项目数", "Due to start", "int"), Column("started", "已开工项目数", "Started", "int"),
-    Column("start_rate", "开工率", "Start rate", "rate"),
-    Column("planned_investment", "年度计划投资", "Planned investment", "money"),
-    Column("completed_investment", "已完成投资", "Completed investment", "money"),
-    Column("investment_rate", "投资完成率", "Investment rate", "rate"),
-    Column("red_alerts", "红色预警", "Red alerts", "int"), Column("yellow_alerts", "黄色预警", "Yellow alerts", "int"))
-RANKING = Listing("district-ranking", "区县排名", "District ranking", RANKING_COLUMNS, rows_at("districts"))
+#: Rejected messages, as `GET /v1/rejections` and its download show them. Declared here, not beside
+#: their query: they are read from the ledger (`service.ledger.Ledger.rejections`), a layer below the
+#: read models' declarations, and only the API's route lists them.
+REJECTIONS = Listing(
+    "rejections", "退回消息", "Rejections", rows="rejections", item="Rejection", response="RejectionsResponse",
+    columns=(
+        Column("position", "序号", "Position", "int"),
+        Column("received_at", "接收时间", "Received at", "datetime"),
+        Column("message_id", "消息编号", "Message", nullable=True, look="code"),
+        Column("type", "消息类型", "Type", nullable=True),
+        Column("code", "退回代码", "Code"),
+        Column("code", "退回原因类别", "Reason kind", "code", "rejection"),
+        Column("reason", "退回原因", "Reason", "said"),
+        Column("subject", "对象", "Subject", nullable=True),
+        Column("submitted_by", "报送方", "Submitted by"),
+        Column("channel", "渠道", "Channel", "code", "channel"),
+        Column("body", "原始消息", "Body", "json",
+               description="the message as received: its JSON, or its text when it was not JSON")),
+    fields=(
+        Column("body_truncated", "已截断", "Truncated", "bool", nullable=True,
+               description="true when the message was too large to keep whole: `body` is its first KiBs"),
+        Column("body_length", "字节数", "Bytes", "int", description="bytes of a message too large to keep whole",
+               nullable=True),
+        Column("body_sha256", "摘要", "SHA-256", description="sha256 of a message too large to keep whole",
+               nullable=True)),
+    paging=Paging(page=100))
 
-REJECTIONS = Listing("rejections", "退回消息", "Rejections", (
-    Column("position", "序号", "Position", "int"), Column("received_at", "接收时间", "Received at", "datetime"),
-    Column("message_id", "消息编号", "Message"), Column("type", "消息类型", "Type"),
-    Column("code", "退回代码", "Code"), Column("code", "退回原因类别", "Reason kind", "code", "rejection"),
-    Column("reason", "退回原因", "Reason", "said"), Column("subject", "对象", "Subject"),
-    Column("submitted_by", "报送方", "Submitted by"), Column("channel", "渠道", "Channel"),
-    Column("body", "原始消息", "Body", "json")), rows_at("rejections"))
 
-WARNING_COLUMNS = (
-    Column("position", "序号", "Position", "int"), Column("occurred_at", "业务时间", "Occurred at", "datetime"),
-    Column("project_code", "项目代码", "Project code"), DISTRICT, Column("code", "提示代码", "Code"),
-    Column("code", "提示类别", "Warning", "code", "warning"), Column("reason", "说明", "Reason", "said"),
-    Column("type", "消息类型", "Message type"), Column("message_id", "消息编号", "Message"),
-    Column("department", "报送部门", "Sent by", "code", "department"))
-WARNINGS = Listing("warnings", "政策提示", "Warnings", WARNING_COLUMNS, rows_at("warnings"))
-
-AUDIT = Listing("audit", "审计查询", "Audit trail", (
-    Column("position", "序号", "Position", "int"), Column("type", "消息类型", "Message type"),
-    Column("subject", "对象", "Subject"), DISTRICT, Column("department", "报送部门", "Sent by", "code", "department"),
-    Column("actor", "经办人", "User"), Column("submitted_by", "报送方", "Submitted by"),
-    Column("message_id", "消息编号", "Message"), Column("business_date", "业务日期", "Happened on"),
-    Column("recorded_at", "记录时间", "Recorded at", "datetime"), Column("late_days", "迟报天数", "Days late", "int")),
-    rows_at("entries"))
+AUDIT = audit.AUDIT
 
 # --- the monthly report's overview -------------------------------------------------------------
 
@@ -353,7 +252,7 @@ def monthly_report(month: str, lang: Lang, *, stage_counts: list[dict[str, Any]]
               f"{year}年能耗与用地指标使用" if zh else f"Energy and land quota use in {year}"),
     ]
     sheets = [("总览" if zh else "Overview", overview)]
-    sheets += [(listing.title(lang), [Table(listing.columns, listing.rows(body))])
+    sheets += [(listing.title(lang), [Table(listing.columns, listing.rows_of(body))])
                for listing, body in ((RANKING, ranking), (REPORT_ALERTS, alerts), (LEDGER, ledger),
                                      (REPORT_WARNINGS, warnings))]
     title = f"{year}年{number}月要素保障月报" if zh else f"Monthly report {month}"
@@ -361,5 +260,5 @@ def monthly_report(month: str, lang: Lang, *, stage_counts: list[dict[str, Any]]
 
 
 #: In the report the alerts and warnings sheets carry short names.
-REPORT_ALERTS = Listing("alerts", "预警", "Alerts", ALERT_COLUMNS, rows_at("alerts"))
-REPORT_WARNINGS = Listing("warnings", "提示", "Warnings", WARNING_COLUMNS, rows_at("warnings"))
+REPORT_ALERTS = replace(ALERTS, zh="预警", en="Alerts")
+REPORT_WARNINGS = replace(WARNINGS, zh="提示", en="Warnings")

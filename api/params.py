@@ -8,45 +8,21 @@ from typing import Annotated, Literal, Optional
 from fastapi import Path, Query
 
 from domain import reference
-from domain.policy import WARNING_CODES
-from domain.supervision import LEVELS, RULES
-
-FIRST_DAY, LAST_DAY = date(reference.FIRST_YEAR, 1, 1), date(reference.LAST_YEAR, 12, 31)
-assert (reference.FIRST_YEAR, reference.LAST_YEAR) == (1990, 2100), "DATE_PATTERN below states these years"
-#: Store positions: JSON readers hold integers as doubles, exact up to 2**53.
-LAST_POSITION = 2**53
+from projections.listing import DATE_PATTERN, FIRST_DAY, LAST_DAY, LAST_POSITION
 
 ProjectCodePath = Annotated[str, Path(pattern=reference.PROJECT_CODE_PATTERN, description="national project code",
                                       examples=["2021-620102-48-01-000123"])]
 LibraryPath = Annotated[Literal[tuple(reference.LIBRARIES)], Path(description="a reserve library")]  # type: ignore[misc]
 
-#: Dates of the business years (FIRST_YEAR to LAST_YEAR), as a pattern OpenAPI can state.
-DATE_PATTERN = r"^(199[0-9]|20[0-9][0-9]|2100)-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$"
 AsOf = Annotated[Optional[date], Query(ge=FIRST_DAY, le=LAST_DAY, description="a business date (city time)",
                                        json_schema_extra={"pattern": DATE_PATTERN})]
 Year = Annotated[Optional[int], Query(ge=reference.FIRST_YEAR, le=reference.LAST_YEAR)]
 After = Annotated[int, Query(ge=0, le=LAST_POSITION, description="the position to read after")]
 Limit = Annotated[int, Query(ge=1, le=1000)]
-District = Annotated[Optional[Literal[tuple(reference.DISTRICTS)]], Query()]  # type: ignore[misc]
-Sector = Annotated[Optional[Literal[tuple(reference.SECTORS)]], Query()]  # type: ignore[misc]
-Department = Annotated[Optional[Literal[tuple(reference.DEPARTMENTS)]], Query()]  # type: ignore[misc]
-Stage = Annotated[Optional[Literal[reference.STAGES]], Query()]  # type: ignore[misc]
-Factor = Annotated[Optional[Literal[reference.FACTORS]], Query()]  # type: ignore[misc]
-ProjectCode = Annotated[Optional[str], Query(pattern=reference.PROJECT_CODE_PATTERN)]
-Level = Annotated[Optional[Literal[LEVELS]], Query()]  # type: ignore[misc]
-Rule = Annotated[Optional[Literal[RULES]], Query()]  # type: ignore[misc]
 By = Annotated[Literal["sector", "district"], Query()]
-WarningCode = Annotated[Optional[Literal[tuple(WARNING_CODES)]], Query()]  # type: ignore[misc]
-From = Annotated[Optional[date], Query(alias="from", ge=FIRST_DAY, le=LAST_DAY, description="first business date",
-                                       json_schema_extra={"pattern": DATE_PATTERN})]
-To = Annotated[Optional[date], Query(ge=FIRST_DAY, le=LAST_DAY, description="last business date",
-                                     json_schema_extra={"pattern": DATE_PATTERN})]
 RequiredYear = Annotated[int, Query(ge=reference.FIRST_YEAR, le=reference.LAST_YEAR, description="the plan's year")]
 AdviceFactor = Annotated[Literal["land", "energy", "special_bond"], Query(description="what the total is of")]
 Total = Annotated[float, Query(gt=0, lt=1e12, description="the city's total to split (亩, 吨标煤 or 万元)")]
-Sender = Annotated[Optional[Literal[(*reference.DEPARTMENTS, *(reference.district_portal(d)  # type: ignore[misc]
-                                                                 for d in reference.DISTRICTS))]],
-                   Query(description="the department that sent the message")]
 
 Format = Annotated[Literal["json", "csv", "xlsx"], Query(description="`csv` or `xlsx` to download the list")]
 Lang = Annotated[Literal["zh", "en"], Query(description="the language of a download's headers and names")]
@@ -55,12 +31,3 @@ MONTH_PATTERN = r"^(199[0-9]|20[0-9][0-9]|2100)-(0[1-9]|1[0-2])$"
 Month = Annotated[str, Query(pattern=MONTH_PATTERN, description="the report's month, YYYY-MM",
                              examples=["2021-09"])]
 ReportFormat = Annotated[Literal["xlsx"], Query(description="the report is a workbook")]
-RecordedFrom = Annotated[Optional[date], Query(ge=FIRST_DAY, le=LAST_DAY, description="first record date (city time)",
-                                               json_schema_extra={"pattern": DATE_PATTERN})]
-RecordedTo = Annotated[Optional[date], Query(ge=FIRST_DAY, le=LAST_DAY, description="last record date (city time)",
-                                             json_schema_extra={"pattern": DATE_PATTERN})]
-LateDays = Annotated[Optional[int], Query(ge=0, le=36_500,
-                                          description="recorded at least this many days after it happened")]
-#: A name to match exactly (a department, user, token, message type or message id as stored); no stored
-#: name holds a control character (contract v1.2), and PostgreSQL's text cannot even be asked for NUL.
-Exactly = Annotated[Optional[str], Query(min_length=1, max_length=200, pattern=r"^[^\x00-\x1f\x7f-\x9f]+$")]

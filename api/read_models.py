@@ -5,7 +5,7 @@ from __future__ import annotations
 import calendar
 from datetime import date
 from decimal import Decimal
-from typing import Any
+from typing import Any, Mapping
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
@@ -14,31 +14,20 @@ from api import exports, schemas
 from api.auth import Caller, Config
 from api.errors import problems
 from api.json import JSON
+from api.listings import Filters
 from api.params import (
     AdviceFactor,
     After,
     AsOf,
     By,
-    Department,
-    District,
-    Factor,
     Format,
-    From,
     Lang,
-    Level,
     LibraryPath,
     Limit,
     Month,
-    ProjectCode,
     ReportFormat,
     RequiredYear,
-    Rule,
-    Sector,
-    Sender,
-    Stage,
-    To,
     Total,
-    WarningCode,
     Year,
 )
 from api.reading import Reading, View, answered
@@ -59,12 +48,10 @@ LISTS = {**PROBLEMS, **exports.DOWNLOADS}
 @router.get("/v1/libraries/{library}", response_model=schemas.LibraryResponse, responses=LISTS)
 @answered
 def get_library(request: Request, library: LibraryPath, _: Caller, view: View(libraries.Libraries),
-                district: District = None, sector: Sector = None,
-                department: Department = None, format: Format = "json", lang: Lang = "zh") -> Response:
+                asked: Filters(libraries.LISTING), format: Format = "json", lang: Lang = "zh") -> Response:
     """Members of a reserve library, filterable by district (一纵), sector and department (一横), with totals."""
-    filters = {"district": district, "sector": sector, "department": department}
-    found = libraries.members(view.db, view.tables(libraries.Libraries), library, filters)
-    return exports.download(exports.LIBRARY, found, format, lang, name=f"library-{library}",
+    found = libraries.members(view.of(libraries.Libraries), library, asked)
+    return exports.download(libraries.LISTING, found, format, lang, name=f"library-{library}",
                             title=name_of("library", library, lang))
 
 
@@ -72,31 +59,30 @@ def get_library(request: Request, library: LibraryPath, _: Caller, view: View(li
 @answered
 def get_matrix(request: Request, library: LibraryPath, _: Caller, view: View(libraries.Libraries)) -> Response:
     """District × sector counts and total investment of a library (一纵一横)."""
-    return JSON(libraries.matrix(view.db, view.tables(libraries.Libraries), library))
+    return JSON(libraries.matrix(view.of(libraries.Libraries), library))
 
 
 @router.get("/v1/stages", response_model=schemas.StagesResponse, responses=LISTS)
 @answered
-def get_stages(request: Request, _: Caller, view: View(stages.Stages), stage: Stage = None,
-               district: District = None, format: Format = "json",
-               lang: Lang = "zh") -> Response:
+def get_stages(request: Request, _: Caller, view: View(stages.Stages), asked: Filters(stages.LISTING),
+               format: Format = "json", lang: Lang = "zh") -> Response:
     """Projects per stage with days in stage and the stage's factor checklist (satisfied / missing)."""
-    found = stages.board(view.db, view.tables(stages.Stages), stage, district, city_today())
-    return exports.download(exports.STAGES, found, format, lang)
+    found = stages.board(view.of(stages.Stages), asked, city_today())
+    return exports.download(stages.LISTING, found, format, lang)
 
 
 @router.get("/v1/ledger", response_model=schemas.LedgerResponse, responses=LISTS)
 @answered
-def get_ledger(request: Request, _: Caller, view: View(factor_ledger.FactorLedger), district: District = None,
-               year: Year = None, factor: Factor = None,
-               project: ProjectCode = None, format: Format = "json", lang: Lang = "zh") -> Response:
+def get_ledger(request: Request, _: Caller, view: View(factor_ledger.FactorLedger),
+               asked: Filters(factor_ledger.LISTING), of: Filters(factor_ledger.PROJECT_GRANTS),
+               format: Format = "json", lang: Lang = "zh") -> Response:
     """The factor ledger per district × year × factor; with `project`, that project's grants."""
-    tables = view.tables(factor_ledger.FactorLedger)
-    if project is not None:
-        grants = {"project": project, "grants": factor_ledger.project_grants(view.db, tables, project)}
-        return exports.download(exports.GRANTS, grants, format, lang)
-    rows = {"rows": factor_ledger.summary(view.db, tables, district, year, factor)}
-    return exports.download(exports.LEDGER, rows, format, lang)
+    tables = view.of(factor_ledger.FactorLedger)
+    if of["project"] is not None:
+        grants = {"project": of["project"], "grants": factor_ledger.project_grants(tables, of["project"])}
+        return exports.download(factor_ledger.PROJECT_GRANTS, grants, format, lang)
+    rows = {"rows": factor_ledger.summary(tables, asked)}
+    return exports.download(factor_ledger.LISTING, rows, format, lang)
 
 
 @router.get("/v1/stats/investment", response_model=schemas.InvestmentResponse, responses=PROBLEMS)
@@ -110,22 +96,14 @@ def get_investment(request: Request, _: Caller,
 @router.get("/v1/alerts", response_model=schemas.AlertsResponse, responses=LISTS)
 @answered
 def get_alerts(request: Request, _: Caller, view: View(sedimentation.Sedimentation), settings: Config,
-               as_of: AsOf = None, district: District = None,
-               level: Level = None, rule: Rule = None, department: Department = None, format: Format = "json",
-               lang: Lang = "zh") -> Response:
+               asked: Filters(sedimentation.ALERTS), format: Format = "json", lang: Lang = "zh") -> Response:
     """Sedimentation alerts (要素沉淀) as of a business date (default today, city time), from the read model."""
-    found = alerts_on(view, settings, as_of or city_today(), district=district, level=level, rule=rule,
-                      department=department)
-    return exports.download(exports.ALERTS, found, format, lang)
+    return exports.download(sedimentation.ALERTS, alerts_on(view, settings, asked), format, lang)
 
 
-def alerts_on(view: Reading, settings: Settings, when: date, **filters: str | None) -> dict[str, Any]:
-    found = sedimentation.alerts(view.db, view.tables(sedimentation.Sedimentation), when, settings.thresholds,
-                                 **filters)
-    return {"as_of": when, "alerts": [
-        sedimentation.alert_json(a.project_code, a.rule, a.ref, a.level, a.since, a.detail, district=a.district,
-                                 department=a.department, leader=a.leader)
-        for a in found]}
+def alerts_on(view: Reading, settings: Settings, asked: Mapping[str, Any]) -> dict[str, Any]:
+    found = sedimentation.listed_alerts(view.of(sedimentation.Sedimentation), asked, settings.thresholds)
+    return sedimentation.ALERTS.body(found, asked)
 
 
 @router.get("/v1/parked", response_model=schemas.ParkedResponse, responses=PROBLEMS)
@@ -146,30 +124,25 @@ def get_parked(request: Request, who: Caller,
 
 @router.get("/v1/warnings", response_model=schemas.WarningsResponse, responses=LISTS)
 @answered
-def get_warnings(request: Request, _: Caller, view: View(warnings.Warnings), code: WarningCode = None,
-                 district: District = None, department: Sender = None,
-                 from_: From = None, to: To = None, after: After = 0, limit: Limit = 100, format: Format = "json",
-                 lang: Lang = "zh") -> Response:
+def get_warnings(request: Request, _: Caller, view: View(warnings.Warnings), asked: Filters(warnings.LISTING),
+                 format: Format = "json", lang: Lang = "zh") -> Response:
     """Policy priorities messages did not follow (accepted, and flagged), in the order stored."""
-    filters = {"code": code, "district": district, "department": department, "from": from_, "to": to}
-    found = warnings.listed(view.db, view.tables(warnings.Warnings), filters, after, limit)
-    body = {"warnings": found, "next_after": found[-1]["position"] if found else after}
-    return exports.download(exports.WARNINGS, body, format, lang)
+    found = warnings.listed(view.of(warnings.Warnings), asked, asked["after"], asked["limit"])
+    return exports.download(warnings.LISTING, warnings.LISTING.body(found, asked, asked["after"]), format, lang)
 
 
 @router.get("/v1/rankings/districts", response_model=schemas.RankingResponse, responses=LISTS)
 @answered
 def get_ranking(request: Request, _: Caller, view: View(sedimentation.Sedimentation), settings: Config,
-                year: RequiredYear, as_of: AsOf = None,
-                format: Format = "json", lang: Lang = "zh") -> Response:
+                asked: Filters(sedimentation.RANKING), format: Format = "json", lang: Lang = "zh") -> Response:
     """大干大支持: districts by how their annual-library projects start and invest, as of a business date
     (default today); the score is explained in the README."""
-    return exports.download(exports.RANKING, ranking_on(view, settings, year, as_of or city_today()), format, lang)
+    return exports.download(sedimentation.RANKING, ranking_on(view, settings, asked), format, lang)
 
 
-def ranking_on(view: Reading, settings: Settings, year: int, when: date) -> dict[str, Any]:
-    ranking = sedimentation.ranking(view.db, view.tables(sedimentation.Sedimentation), year, when, settings.thresholds)
-    return {"year": year, "as_of": when, "districts": [row.__dict__ for row in ranking]}
+def ranking_on(view: Reading, settings: Settings, asked: Mapping[str, Any]) -> dict[str, Any]:
+    found = sedimentation.listed_ranking(view.of(sedimentation.Sedimentation), asked, settings.thresholds)
+    return sedimentation.RANKING.body(found, asked)
 
 
 @router.get("/v1/allocation/advice", response_model=schemas.AdviceResponse, responses=PROBLEMS)
@@ -180,7 +153,7 @@ def get_advice(request: Request, _: Caller, view: View(sedimentation.Sedimentati
     """A city total of land, energy or special-bond quota split over the ranked districts by score ×
     annual planned investment. Advice only: nothing is stored."""
     when: date = as_of or city_today()
-    ranking = sedimentation.ranking(view.db, view.tables(sedimentation.Sedimentation), year, when, settings.thresholds)
+    ranking = sedimentation.ranking(view.of(sedimentation.Sedimentation), year, when, settings.thresholds)
     amount = Decimal(repr(total))
     return JSON({"year": year, "as_of": when, "factor": factor, "total": amount,
                  "shares": [{**share.__dict__, **detail_json(share.reason, "reason")}
@@ -200,23 +173,22 @@ def get_monthly_report(request: Request, _: Caller, view: View(stages.Stages, li
     Stages and libraries are counted as they are now: those read models keep no history."""
     year, number = int(month[:4]), int(month[5:])
     first, end = date(year, number, 1), date(year, number, calendar.monthrange(year, number)[1])
-    board = stages.board(view.db, view.tables(stages.Stages), None, None, city_today())
-    library_tables = view.tables(libraries.Libraries)
-    ledger = view.tables(factor_ledger.FactorLedger)
+    board = stages.board(view.of(stages.Stages), {}, city_today())
+    library_tables = view.of(libraries.Libraries)
     return exports.monthly_report(
         month, lang,
         stage_counts=[{"stage": s["stage"], "count": s["count"]} for s in board["stages"]],
-        library_totals=[{"library": name, **libraries.matrix(view.db, library_tables, name)["totals"]}
+        library_totals=[{"library": name, **libraries.matrix(library_tables, name)["totals"]}
                         for name in reference.LIBRARIES],
-        alerts=alerts_on(view, settings, end), ranking=ranking_on(view, settings, year, end),
-        ledger={"rows": factor_ledger.summary(view.db, ledger, None, year, None)},
+        alerts=alerts_on(view, settings, {"as_of": end}), ranking=ranking_on(view, settings, {"year": year, "as_of": end}),
+        ledger={"rows": factor_ledger.summary(view.of(factor_ledger.FactorLedger), {"year": year})},
         warnings={"warnings": warnings_between(view, first, end)})
 
 
 def warnings_between(view: Reading, first: date, last: date) -> list[dict[str, Any]]:
     """Every warning whose business date falls in [first, last], page by page."""
-    tables, found, after = view.tables(warnings.Warnings), [], 0
-    while page := warnings.listed(view.db, tables, {"from": first, "to": last}, after, 1000):
+    tables, found, after = view.of(warnings.Warnings), [], 0
+    while page := warnings.listed(tables, {"from": first, "to": last}, after, 1000):
         found += page
         after = page[-1]["position"]
     return found

@@ -25,10 +25,12 @@ from starlette.concurrency import run_in_threadpool
 
 from api.auth import Store
 from api.errors import POSITION_STATE, ProblemError
+from api.listings import Asked
 from api.params import LAST_POSITION
 from infra.clock import city_today
 from infra.tokens import Principal
 from projections.db import Db
+from projections.listing import Tables
 from projections.model import Projection
 from projections.read import ReadModels, Snapshot, TooManyWaiting, position_of
 
@@ -94,6 +96,10 @@ class Reading:
 
     def tables(self, projection: type[Projection]) -> dict[str, str]:
         return self._opened().tables(projection)
+
+    def of(self, projection: type[Projection]) -> Tables:
+        """A read model's tables in this snapshot, as its query functions take them."""
+        return self._opened().of(projection)
 
     def close(self) -> None:
         self._stack.close()
@@ -171,12 +177,15 @@ class Answers:
 
 
 def asked_of(request: Request, arguments: dict[str, Any]) -> tuple[Hashable, ...]:
-    """What an answer depends on: the route and the values of the parameters it declares, as validated.
+    """What an answer depends on: the route and the values of the parameters it declares, as validated
+    (a listing's filters among them).
     Parameters it does not declare change nothing in the answer, so they are not part of it (and
     `min_position`/`wait_ms`, declared by the snapshot, say how long to wait, not what to answer)."""
     route = request.scope["route"]
     names = [field.name for field in (*route.dependant.path_params, *route.dependant.query_params)]
-    return (route.path, *((name, arguments[name]) for name in names))
+    # A listing's filters are one parameter (`api.listings.Filters`): the values it gathered.
+    filters = [(name, value) for name, value in arguments.items() if isinstance(value, Asked)]
+    return (route.path, *((name, arguments[name]) for name in names), *filters)
 
 
 def answered(route: Callable[..., Response] | None = None, *, per_portal: bool = False) -> Any:

@@ -15,11 +15,13 @@ from typing import Any, Literal, Optional, Union
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, create_model
 
+from api import exports
+from api.listings import item_model, response_model
 from domain import reference
 from domain.commands import COMMANDS, Command
 from domain.policy import WARNING_CODES
 from domain.project import STATUSES
-from domain.supervision import LEVELS, RULES
+from projections import audit, factor_ledger, libraries, sedimentation, warnings
 
 Number = Union[int, float]
 
@@ -133,29 +135,8 @@ class FeedResponse(BaseModel):
     head: int
 
 
-class Rejection(BaseModel):
-    position: int
-    message_id: Optional[str]
-    type: Optional[str]
-    code: str
-    reason: str
-    detail_code: Optional[str] = Field(None, description="what `reason` says, as a text code (v1.2); null when it "
-                                                         "was kept before reasons had codes")
-    detail_params: Optional[dict[str, Any]] = Field(None, description="the text code's parameters (v1.2)")
-    subject: Optional[str]
-    received_at: datetime
-    submitted_by: str
-    channel: str
-    body: Any = Field(description="the message as received: its JSON, or its text when it was not JSON")
-    body_truncated: Optional[bool] = Field(None, description="true when the message was too large to keep whole: "
-                                                             "`body` is its first KiBs")
-    body_length: Optional[int] = Field(None, description="bytes of a message too large to keep whole")
-    body_sha256: Optional[str] = Field(None, description="sha256 of a message too large to keep whole")
-
-
-class RejectionsResponse(BaseModel):
-    rejections: list[Rejection]
-    next_after: int
+Rejection = item_model(exports.REJECTIONS)
+RejectionsResponse = response_model(exports.REJECTIONS, Rejection)
 
 
 class Library(BaseModel):
@@ -200,17 +181,7 @@ class Ready(BaseModel):
     head: int
 
 
-class Member(BaseModel):
-    library: str
-    code: str
-    name: str
-    district: str
-    sector: str
-    department: str
-    total_investment: Number
-    admitted_on: date
-    year: Optional[int]
-    opinion: Optional[str]
+Member = item_model(libraries.LISTING)
 
 
 class Totals(BaseModel):
@@ -262,31 +233,8 @@ class StagesResponse(BaseModel):
     stages: list[BoardStage]
 
 
-class LedgerRow(BaseModel):
-    district: str
-    year: int
-    factor: str
-    quota: Optional[Number]
-    grants: int
-    granted: Number
-    exempt: Number
-    reclaimed: Number
-    remaining: Optional[Number]
-
-
-class LedgerGrant(BaseModel):
-    grant_id: str
-    code: str
-    district: str
-    factor: str
-    year: int
-    quantity: Optional[Number]
-    exempt: bool
-    department: str
-    granted_on: date
-    reclaimed_on: Optional[date]
-    reclaim_reason: Optional[str]
-    detail: dict[str, Any]
+LedgerRow = item_model(factor_ledger.LISTING)
+LedgerGrant = item_model(factor_ledger.PROJECT_GRANTS)
 
 
 class LedgerResponse(BaseModel):
@@ -309,21 +257,8 @@ class InvestmentResponse(BaseModel):
     rows: list[InvestmentRow]
 
 
-class AlertItem(Said):
-    project_code: str
-    rule: Literal[RULES]  # type: ignore[valid-type]
-    level: Literal[LEVELS]  # type: ignore[valid-type]
-    since: date
-    district: str
-    detail: str
-    ref: Optional[str]
-    department: str = Field(description="the project's horizontal owner, who answers for the alert")
-    leader: Optional[str] = Field(description="the project's responsible leader (包抓领导) on that day, if any")
-
-
-class AlertsResponse(BaseModel):
-    as_of: date
-    alerts: list[AlertItem]
+AlertItem = item_model(sedimentation.ALERTS)
+AlertsResponse = response_model(sedimentation.ALERTS, AlertItem)
 
 
 class ParkedItem(BaseModel):
@@ -348,63 +283,16 @@ class ParkedResponse(BaseModel):
     next_after: int
 
 
-class WarningItem(Said):
-    position: int
-    project_code: str
-    message_id: str
-    type: str
-    code: Literal[tuple(WARNING_CODES)]  # type: ignore[valid-type]
-    reason: str
-    occurred_at: datetime
-    district: str
-    department: str = Field(description="the department that sent the message")
+WarningItem = item_model(warnings.LISTING)
+WarningsResponse = response_model(warnings.LISTING, WarningItem)
 
 
-class WarningsResponse(BaseModel):
-    warnings: list[WarningItem]
-    next_after: int
+AuditEntry = item_model(audit.AUDIT)
+AuditResponse = response_model(audit.AUDIT, AuditEntry)
 
 
-class AuditEntry(BaseModel):
-    position: int
-    type: str = Field(description="the message type (or the event's, for events no message caused)")
-    event: str
-    subject: Optional[str] = Field(None, description="the project (or reduction, district) it was about")
-    district: str
-    department: Optional[str] = Field(None, description="the department that sent the message")
-    actor: Optional[str] = Field(None, description="the user who did it, as the portal said")
-    submitted_by: Optional[str] = Field(None, description="the token that submitted it")
-    message_id: Optional[str] = None
-    business_date: date = Field(description="when it happened (city time)")
-    recorded_on: date = Field(description="when the store recorded it (city time)")
-    recorded_at: datetime
-    late_days: int = Field(description="days between happening and recording")
-
-
-class AuditResponse(BaseModel):
-    entries: list[AuditEntry]
-    next_after: int
-
-
-class DistrictRow(BaseModel):
-    district: str
-    projects: int = Field(description="projects in the annual library for the year, on the date")
-    due_to_start: int
-    started: int
-    start_rate: Number
-    planned_investment: Number
-    completed_investment: Number
-    investment_rate: Number
-    red_alerts: int
-    yellow_alerts: int
-    score: Number = Field(description="0-100: 40 × start rate + 40 × progress + 20 × (1 - alert load)")
-    rank: int = Field(description="1 is best; ties share a rank")
-
-
-class RankingResponse(BaseModel):
-    year: int
-    as_of: date
-    districts: list[DistrictRow]
+DistrictRow = item_model(sedimentation.RANKING)
+RankingResponse = response_model(sedimentation.RANKING, DistrictRow)
 
 
 class ShareRow(Said):

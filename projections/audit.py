@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
+from domain import reference
 from domain.alerts import SedimentationAlerts
 from domain.checkpoint import AuditCheckpoint
 from domain.project import Project
@@ -18,7 +19,7 @@ from domain.reduction import EmissionReduction
 from domain.reference import CITY_CODE, CITY_TZ
 from domain.skips import EventSkip
 from infra.presenter import dotted_name
-from projections.db import Db
+from projections.listing import SENDERS, Column, Filter, Listing, Paging, Tables, day, exactly, one_of, paged
 from projections.model import Projection, Table, domain_events
 
 ENTRIES = Table("entries", {
@@ -37,14 +38,6 @@ ORIGINS = Table("origins", {"originator_id": "TEXT", "district": "TEXT"}, key=("
 #: Every domain event, and operators' decisions on the read models: the pipeline's bookkeeping (receipts,
 #: parked messages, the clock) is not audited here.
 AUDITED = domain_events(Project, QuotaPool, EmissionReduction, SedimentationAlerts, AuditCheckpoint, EventSkip)
-#: Filters on a column, by the query parameter's name.
-EQUALS = {"department": "department", "actor": "actor", "submitted_by": "submitted_by", "type": "type",
-          "project": "subject", "district": "district", "message_id": "message_id"}
-#: Ranges: (parameter, column, operator).
-RANGES = (("from", "business_date", ">="), ("to", "business_date", "<="), ("recorded_from", "recorded_on", ">="),
-          ("recorded_to", "recorded_on", "<="), ("late_days", "late_days", ">="))
-
-
 class AuditTrail(Projection):
     name = "audit"
     version = 1
@@ -78,17 +71,47 @@ class AuditTrail(Projection):
             "late_days": (recorded_on - happened).days})
 
 
-def searched(db: Db, t: dict[str, str], filters: dict[str, Any], after: int, limit: int) -> list[dict[str, Any]]:
-    """Entries matching every filter given, in store order, after a position."""
-    where, params = ["position > ?"], [after]
-    for name, column in EQUALS.items():
-        if filters.get(name) is not None:
-            where.append(f"{column} = ?")
-            params.append(filters[name])
-    for name, column, operator in RANGES:
-        if filters.get(name) is not None:
-            where.append(f"{column} {operator} ?")
-            params.append(filters[name])
-    rows = db.query(f"SELECT {', '.join(ENTRIES.columns)} FROM {t['entries']} WHERE {' AND '.join(where)} "
-                    "ORDER BY position LIMIT ?", [*params, limit])
-    return [ENTRIES.decode(r) for r in rows]
+#: The audit search, as `GET /v1/audit`, its download and the console's 审计查询 page show it.
+AUDIT = Listing(
+    "audit", "审计查询", "Audit trail", rows="entries", item="AuditEntry", response="AuditResponse",
+    columns=(
+        Column("position", "序号", "Position", "int"),
+        Column("type", "消息类型", "Message type", "code", "message",
+               "the message type (or the event's, for events no message caused)"),
+        Column("subject", "对象", "Subject", description="the project (or reduction, district) it was about",
+               nullable=True, look="project"),
+        Column("district", "县区", "District", "code", "district"),
+        Column("department", "报送部门", "Sent by", "code", "department", "the department that sent the message",
+               nullable=True),
+        Column("actor", "经办人", "User", description="the user who did it, as the portal said", nullable=True),
+        Column("submitted_by", "报送方", "Submitted by", description="the token that submitted it", nullable=True),
+        Column("message_id", "消息编号", "Message", nullable=True, look="code"),
+        Column("business_date", "业务日期", "Happened on", "date", description="when it happened (city time)"),
+        Column("recorded_at", "记录时间", "Recorded at", "datetime"),
+        Column("late_days", "迟报天数", "Days late", "int", description="days between happening and recording")),
+    fields=(Column("event", "事件", "Event"),
+            Column("recorded_on", "记录日期", "Recorded on", "date",
+                   description="when the store recorded it (city time)")),
+    filters=(
+        exactly("department", offered=SENDERS, names="department", zh="部门", en="Department"),
+        exactly("actor", size=10), exactly("submitted_by", size=10),
+        exactly("type", size=16, placeholder="land.supplied"),
+        exactly("project", "subject", pattern=reference.PROJECT_CODE_PATTERN, min_length=None, max_length=None,
+                size=24, zh="项目代码", en="Project code"),
+        one_of("district", "district", reference.DISTRICTS),
+        exactly("message_id", size=12),
+        day("from", "business_date", ">=", description="first business date", zh="业务日期自", en="Happened from"),
+        day("to", "business_date", "<=", description="last business date", zh="业务日期至", en="Happened to"),
+        day("recorded_from", "recorded_on", ">=", description="first record date (city time)", zh="记录日期自",
+            en="Recorded from"),
+        day("recorded_to", "recorded_on", "<=", description="last record date (city time)", zh="记录日期至",
+            en="Recorded to"),
+        Filter("late_days", int, "late_days", ">=", ge=0, le=36_500,
+               description="recorded at least this many days after it happened", zh="迟报至少(天)",
+               en="Recorded late by at least (days)")),
+    paging=Paging(page=200), order=("position",))
+
+
+def searched(tables: Tables, asked: dict[str, Any], after: int, limit: int) -> list[dict[str, Any]]:
+    """Entries matching every filter given (`AUDIT`'s), in store order, after a position."""
+    return paged(AUDIT, tables, ENTRIES, asked, after, limit)

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Any
+from typing import Any, Mapping
 
 import orjson
 
+from domain import reference
 from domain.project import GRANT_EVENTS, Project
 from domain.quota import QuotaPool
-from projections.db import Db
+from projections.listing import Column, Filter, Listing, Tables, one_of
 from projections.model import Projection, Table, amount
 
 PROJECTS = Table("projects", {"code": "TEXT", "district": "TEXT"}, key=("code",))
@@ -63,12 +64,43 @@ class FactorLedger(Projection):
         self.rows["pools"].update(e.originator_id.hex, quota=e.amount)
 
 
-def summary(db: Db, t: dict[str, str], district: str | None, year: int | None, factor: str | None) -> list[dict[str, Any]]:
-    where, params = ["1 = 1"], []
-    for column, value in (("district", district), ("year", year), ("factor", factor)):
-        if value is not None:
-            where.append(f"{column} = ?")
-            params.append(value)
+DISTRICT = Column("district", "县区", "District", "code", "district")
+FACTOR = Column("factor", "要素", "Factor", "code", "factor")
+#: A factor's unit, beside its quantities (the cells stay numbers).
+UNIT = Column("factor", "单位", "Unit", "unit")
+#: The ledger per district × year × factor, as `GET /v1/ledger`, its download and the console's 要素台账 show it.
+LISTING = Listing(
+    "ledger", "要素台账", "Factor ledger", rows="rows", item="LedgerRow",
+    columns=(DISTRICT, Column("year", "年度", "Year", "int"), FACTOR, UNIT,
+             Column("quota", "年度指标", "Quota", "quantity", nullable=True),
+             Column("grants", "供给笔数", "Grants", "int"), Column("granted", "已供给", "Granted", "quantity"),
+             Column("exempt", "豁免", "Exempt", "quantity"), Column("reclaimed", "已收回", "Reclaimed", "quantity"),
+             Column("remaining", "剩余指标", "Remaining", "quantity", nullable=True)),
+    filters=(Filter("year", int, "year", ge=reference.FIRST_YEAR, le=reference.LAST_YEAR, zh="年度", en="Year"),
+             one_of("district", "district", reference.DISTRICTS), one_of("factor", "factor", reference.FACTORS)),
+    order=("district", "year", "factor"), shown=("district", FACTOR, "quota", "grants", "granted", "exempt",
+                                                 "reclaimed", "remaining"))
+#: One project's grants (`GET /v1/ledger?project=`).
+PROJECT_GRANTS = Listing(
+    "grants", "项目要素供给", "Project grants", rows="grants", item="LedgerGrant",
+    columns=(Column("grant_id", "供给编号", "Grant"), Column("code", "项目代码", "Project code", look="project"),
+             DISTRICT, FACTOR, Column("year", "年度", "Year", "int"),
+             Column("quantity", "数量", "Quantity", "quantity", nullable=True), UNIT,
+             Column("exempt", "豁免", "Exempt", "bool"),
+             Column("department", "供给部门", "Granted by", "code", "department"),
+             Column("granted_on", "供给日期", "Granted on", "date"),
+             Column("reclaimed_on", "收回日期", "Reclaimed on", "date", nullable=True),
+             Column("reclaim_reason", "收回原因", "Reclaim reason", nullable=True),
+             Column("detail", "明细", "Detail", "json")),
+    filters=(Filter("project", str, "code", pattern=reference.PROJECT_CODE_PATTERN),),
+    order=("granted_on", "grant_id"))
+
+
+def summary(tables: Tables, asked: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """`LISTING`: the ledger's cells matching the filters given."""
+    db, t = tables.db, tables.names
+    clauses, params = LISTING.where(asked)
+    where = ["1 = 1", *clauses]
     cells: dict[tuple[str, int, str], dict[str, Any]] = {}
 
     def cell(d: str, y: int, f: str) -> dict[str, Any]:
@@ -91,9 +123,10 @@ def summary(db: Db, t: dict[str, str], district: str | None, year: int | None, f
     return sorted(cells.values(), key=lambda c: (c["district"], c["year"], c["factor"]))
 
 
-def project_grants(db: Db, t: dict[str, str], code: str) -> list[dict[str, Any]]:
-    rows = db.query(f"SELECT {', '.join(GRANTS.columns)} FROM {t['grants']} WHERE code = ? ORDER BY granted_on, grant_id",
-                    [code])
+def project_grants(tables: Tables, code: str) -> list[dict[str, Any]]:
+    """`PROJECT_GRANTS`: a project's grants, in the order granted."""
+    rows = tables.db.query(f"SELECT {', '.join(GRANTS.columns)} FROM {tables['grants']} WHERE code = ? "
+                           f"ORDER BY {', '.join(PROJECT_GRANTS.order)}", [code])
     grants = [GRANTS.decode(r) for r in rows]
     for g in grants:
         g["detail"] = orjson.loads(g["detail"])

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Any
+from typing import Any, Mapping
 
+from domain import reference
 from domain.project import Project
-from projections.db import Db
+from projections.listing import Column, Listing, Tables, one_of
 from projections.model import Projection, Table, amount
 
 PROJECT = Table("projects", {"code": "TEXT", "name": "TEXT", "district": "TEXT", "sector": "TEXT",
@@ -40,26 +41,41 @@ class Libraries(Projection):
         self.rows["members"].delete(e.library, e.audit.subject)
 
 
-FILTERS = ("district", "sector", "department")
+#: A library's members, as `GET /v1/libraries/{library}`, its download and the console's library page show them.
+LISTING = Listing(
+    "library", "项目储备库", "Reserve library", rows="members", item="Member",
+    columns=(
+        Column("library", "项目库", "Library", "code", "library"),
+        Column("code", "项目代码", "Project code", look="project"),
+        Column("name", "项目名称", "Project"),
+        Column("district", "县区", "District", "code", "district"),
+        Column("sector", "行业", "Sector", "code", "sector"),
+        Column("department", "责任部门", "Department", "code", "department"),
+        Column("total_investment", "总投资", "Total investment", "money"),
+        Column("admitted_on", "入库日期", "Admitted on", "date"),
+        Column("year", "计划年度", "Plan year", "int", nullable=True),
+        Column("opinion", "入库意见", "Opinion", nullable=True)),
+    filters=(one_of("district", "district", reference.DISTRICTS), one_of("sector", "sector", reference.SECTORS),
+             one_of("department", "department", reference.DEPARTMENTS)),
+    order=("district", "code"),
+    shown=("code", "name", "district", "sector", "department", "total_investment", "admitted_on", "year"))
 
 
-def members(db: Db, t: dict[str, str], library: str, filters: dict[str, str | None]) -> dict[str, Any]:
-    where, params = ["library = ?"], [library]
-    for column in FILTERS:
-        if filters.get(column):
-            where.append(f"{column} = ?")
-            params.append(filters[column])
-    rows = db.query(f"SELECT {', '.join(MEMBERS.columns)} FROM {t['members']} WHERE {' AND '.join(where)} "
-                    "ORDER BY district, code", params)
+def members(tables: Tables, library: str, asked: Mapping[str, Any]) -> dict[str, Any]:
+    """`LISTING`: the members of a library matching the filters given, with their totals."""
+    clauses, params = LISTING.where(asked)
+    rows = tables.db.query(f"SELECT {', '.join(MEMBERS.columns)} FROM {tables['members']} "
+                           f"WHERE {' AND '.join(['library = ?', *clauses])} ORDER BY {', '.join(LISTING.order)}",
+                           [library, *params])
     found = [MEMBERS.decode(r) for r in rows]
-    return {"library": library, "filters": {k: v for k, v in filters.items() if v},
+    return {"library": library, "filters": {k: v for k, v in asked.items() if v},
             "members": found,
             "totals": {"projects": len(found),
                        "total_investment": amount(sum((m["total_investment"] for m in found), Decimal(0)))}}
 
 
-def matrix(db: Db, t: dict[str, str], library: str) -> dict[str, Any]:
-    rows = db.query(f"SELECT district, sector, COUNT(*), SUM(total_investment) FROM {t['members']} "
+def matrix(tables: Tables, library: str) -> dict[str, Any]:
+    rows = tables.db.query(f"SELECT district, sector, COUNT(*), SUM(total_investment) FROM {tables['members']} "
                     "WHERE library = ? GROUP BY district, sector ORDER BY district, sector", [library])
     cells = [{"district": d, "sector": s, "projects": n, "total_investment": amount(v)} for d, s, n, v in rows]
     return {"library": library, "cells": cells,
@@ -67,7 +83,8 @@ def matrix(db: Db, t: dict[str, str], library: str) -> dict[str, Any]:
                        "total_investment": amount(sum((c["total_investment"] for c in cells), Decimal(0)))}}
 
 
-def counts(db: Db, t: dict[str, str]) -> dict[str, int]:
+def counts(tables: Tables) -> dict[str, int]:
     """Members of each library."""
-    return {library: n for library, n in db.query(f"SELECT library, COUNT(*) FROM {t['members']} GROUP BY library")}
+    return {library: n for library, n in tables.db.query(
+        f"SELECT library, COUNT(*) FROM {tables['members']} GROUP BY library")}
 

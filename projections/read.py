@@ -28,6 +28,7 @@ from infra.metrics import PROCESS
 from infra.settings import Settings
 from projections.catalog import Catalog, Generation, Halt, status
 from projections.db import Db, NotBuilt
+from projections.listing import Tables
 from projections.model import Projection
 from service.ledger import Ledger
 
@@ -101,6 +102,10 @@ class Snapshot:
         """Physical table names of the serving generation (of a read model this snapshot declared)."""
         generation = self._serving[projection.name]
         return {t.name: self.catalog.physical(projection.name, generation.gen, t.name) for t in projection.tables}
+
+    def of(self, projection: type[Projection]) -> Tables:
+        """A read model's tables in this snapshot, as its query functions take them."""
+        return Tables(self.db, self.tables(projection))
 
 
 @dataclass(eq=False)

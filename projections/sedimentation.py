@@ -13,14 +13,17 @@ from __future__ import annotations
 import dataclasses
 from collections import defaultdict
 from datetime import date
-from typing import Any, Collection, Iterable
+from typing import Any, Collection, Iterable, Mapping
 
 import orjson
 
+from domain import reference
 from domain.project import GRANT_EVENTS, Project, is_leader
 from domain.ranking import DistrictScore, rank_districts
 from domain.reduction import EmissionReduction
 from domain.supervision import (
+    LEVELS,
+    RULES,
     Alert,
     GrantFact,
     IssueFact,
@@ -38,6 +41,7 @@ from domain.texts import Detail
 from infra.catalogue import detail_json
 from infra.settings import Settings
 from projections.db import Db
+from projections.listing import Column, Filter, Listing, Tables, day, one_of
 from projections.model import Appended, Projection, Rows, Table
 
 FACTS = Table("facts", {"code": "TEXT", "name": "TEXT", "district": "TEXT", "department": "TEXT",
@@ -309,21 +313,19 @@ def load_facts(db: Db, t: dict[str, str], district: str | None = None,
     return result
 
 
-def alerts(db: Db, t: dict[str, str], as_of: date, thresholds: Thresholds, *, district: str | None = None,
-           level: str | None = None, rule: str | None = None, department: str | None = None) -> list[Alert]:
-    """The alerts on `as_of`, filtered, in the order lists show them: the stretches that cover the day,
-    and the projects not settled yet (or all, if the stretches were computed with other thresholds)
-    evaluated from their facts."""
-    filters = {"district": district, "level": level, "rule": rule, "department": department}
+def alerts(db: Db, t: dict[str, str], as_of: date, thresholds: Thresholds, **filters: Any) -> list[Alert]:
+    """The alerts on `as_of` matching `ALERTS`' filters given (by name; None is not a filter), in the order
+    lists show them: the stretches that cover the day, and the projects not settled yet (or all, if the
+    stretches were computed with other thresholds) evaluated from their facts."""
     stored = db.query(f"SELECT value FROM {t['thresholds']} WHERE name = 'alerts'")
     if not stored or stored[0][0] != fingerprint(thresholds):
-        return alerts_of(load_facts(db, t, district), as_of, thresholds, level=level, rule=rule, department=department)
+        return alerts_of(load_facts(db, t, filters.get("district")), as_of, thresholds, **filters)
     unsettled = {code for (code,) in db.query(f"SELECT code FROM {t['unsettled']}")}
-    where = " ".join(f"AND {column} = ?" for column, value in filters.items() if value)
+    clauses, params = ALERTS.where(filters)  # each filter's column is a column of the stretches
     found = []
     for raw in db.query(f"SELECT {', '.join(STRETCHES.columns)} FROM {t['stretches']} "
-                        f"WHERE first_day <= ? AND (last_day IS NULL OR last_day >= ?) {where}",
-                        [as_of, as_of, *(value for value in filters.values() if value)]):
+                        f"WHERE {' AND '.join(['first_day <= ?', '(last_day IS NULL OR last_day >= ?)', *clauses])}",
+                        [as_of, as_of, *params]):
         row = STRETCHES.decode(raw)
         if row["code"] not in unsettled:
             stretch = Stretch(row["rule"], row["ref"], row["level"], row["since"], row["first_day"], row["last_day"],
@@ -334,26 +336,88 @@ def alerts(db: Db, t: dict[str, str], as_of: date, thresholds: Thresholds, *, di
     return ordered(found)
 
 
-def ranking(db: Db, t: dict[str, str], year: int, as_of: date, thresholds: Thresholds,
+#: The alerts on a day, as `GET /v1/alerts`, its download and the console's 预警 page show them.
+ALERTS = Listing(
+    "alerts", "要素沉淀预警", "Alerts", rows="alerts", item="AlertItem", response="AlertsResponse",
+    columns=(
+        Column("project_code", "项目代码", "Project code", look="project"),
+        Column("district", "县区", "District", "code", "district"),
+        Column("rule", "预警类型", "Rule", "code", "rule", choices=RULES),
+        Column("level", "预警等级", "Level", "code", "level", choices=LEVELS, look="chip"),
+        Column("since", "预警起始日", "Since", "date"),
+        Column("detail", "说明", "Detail", "said"),
+        Column("ref", "关联事项", "Concerns", nullable=True),
+        Column("department", "责任部门", "Responsible department", "code", "department",
+               "the project's horizontal owner, who answers for the alert"),
+        Column("leader", "包抓领导", "Responsible leader",
+               description="the project's responsible leader (包抓领导) on that day, if any", nullable=True)),
+    filters=(
+        day("as_of", None, description="a business date (city time)", zh="截至日期", en="As of", today=True),
+        one_of("district", "district", reference.DISTRICTS),
+        one_of("department", "department", reference.DEPARTMENTS),
+        one_of("rule", "rule", RULES), one_of("level", "level", LEVELS)),
+    order=("district", "project_code", "rule", "ref"), echo=("as_of",), row_look="level",
+    shown=("level", "rule", "project_code", "district", "department", "leader", "since", "detail"))
+
+
+def listed_alerts(tables: Tables, asked: dict[str, Any], thresholds: Thresholds) -> list[dict[str, Any]]:
+    """`ALERTS`: the alerts on `as_of` matching the filters given, as the API shows them."""
+    found = alerts(tables.db, tables.names, asked["as_of"], thresholds,
+                   **{f.name: asked.get(f.name) for f in ALERTS.filters if f.column})  # the day is not a filter
+    return [alert_json(a.project_code, a.rule, a.ref, a.level, a.since, a.detail, district=a.district,
+                       department=a.department, leader=a.leader) for a in found]
+
+
+#: The district ranking (大干大支持), as `GET /v1/rankings/districts` and its download show it.
+RANKING = Listing(
+    "district-ranking", "区县排名", "District ranking", rows="districts", item="DistrictRow",
+    response="RankingResponse",
+    columns=(
+        Column("rank", "名次", "Rank", "int", description="1 is best; ties share a rank"),
+        Column("district", "县区", "District", "code", "district"),
+        Column("score", "得分", "Score", "number",
+               description="0-100: 40 × start rate + 40 × progress + 20 × (1 - alert load)"),
+        Column("projects", "年度计划项目数", "Annual projects", "int",
+               description="projects in the annual library for the year, on the date"),
+        Column("due_to_start", "应开工项目数", "Due to start", "int"),
+        Column("started", "已开工项目数", "Started", "int"),
+        Column("start_rate", "开工率", "Start rate", "rate"),
+        Column("planned_investment", "年度计划投资", "Planned investment", "money"),
+        Column("completed_investment", "已完成投资", "Completed investment", "money"),
+        Column("investment_rate", "投资完成率", "Investment rate", "rate"),
+        Column("red_alerts", "红色预警", "Red alerts", "int"),
+        Column("yellow_alerts", "黄色预警", "Yellow alerts", "int")),
+    filters=(Filter("year", int, None, ge=reference.FIRST_YEAR, le=reference.LAST_YEAR, description="the plan's year",
+                    zh="计划年度", en="Plan year", required=True),
+             day("as_of", None, description="a business date (city time)", zh="截至日期", en="As of", today=True)),
+    echo=("year", "as_of"), order=("rank", "district"))
+
+
+def ranking(tables: Tables, year: int, as_of: date, thresholds: Thresholds,
             found: list[Alert] | None = None) -> list[DistrictScore]:
     """`domain.ranking.rank_districts` of the projects in `year`'s annual library at some time, with
     the alerts of the index (`found`: all of them on `as_of`, if the caller has read them already):
     the facts of the others, and evaluating the rules, are not needed."""
-    facts = load_facts(db, t, annual=year)
-    found = alerts(db, t, as_of, thresholds) if found is None else found
+    facts = load_facts(tables.db, tables.names, annual=year)
+    found = alerts(tables.db, tables.names, as_of, thresholds) if found is None else found
     return rank_districts(facts, year, as_of, thresholds, alerts=found)
 
 
-def alerts_of(facts: list[ProjectFacts], as_of: date, thresholds: Thresholds, *, district: str | None = None,
-              level: str | None = None, rule: str | None = None, department: str | None = None) -> list[Alert]:
-    """The alerts of these projects on `as_of`, filtered, in the order lists show them."""
+def listed_ranking(tables: Tables, asked: Mapping[str, Any], thresholds: Thresholds) -> list[dict[str, Any]]:
+    """`RANKING`: the districts on `as_of` for the plan of `year`."""
+    return [row.__dict__ for row in ranking(tables, asked["year"], asked["as_of"], thresholds)]
+
+
+def alerts_of(facts: list[ProjectFacts], as_of: date, thresholds: Thresholds, **filters: Any) -> list[Alert]:
+    """The alerts of these projects on `as_of` matching `ALERTS`' filters given, in the order lists show them."""
+    wanted = [(f.column, filters[f.name]) for f in ALERTS.filters if f.column and filters.get(f.name) is not None]
     found = [a for f in facts for a in evaluate(f, as_of, thresholds)]
-    return ordered([a for a in found if (district is None or a.district == district) and (level is None or a.level == level)
-                    and (rule is None or a.rule == rule) and (department is None or a.department == department)])
+    return ordered([a for a in found if all(getattr(a, column) == value for column, value in wanted)])
 
 
 def ordered(found: list[Alert]) -> list[Alert]:
-    return sorted(found, key=lambda a: (a.district, a.project_code, a.rule, a.ref or ""))
+    """In `ALERTS`' order (an alert without an issue or reduction first)."""
+    return sorted(found, key=lambda a: tuple(getattr(a, key) or "" for key in ALERTS.order))
 
 
 def alert_json(project_code: str, rule: str, ref: str | None, level: str | None, since: date | None,

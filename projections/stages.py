@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import Any
+from typing import Any, Mapping
 
 from domain import reference
 from domain.project import GRANT_EVENTS, Project, coordination_in_place, is_leader, project_status
-from projections.db import Db
+from projections.listing import Column, Listing, Tables, one_of
 from projections.model import Projection, Table
 
 #: What the board counts per project: live grants of each factor, issues escalated, leaders assigned.
@@ -77,16 +77,32 @@ class Stages(Projection):
         self.rows["board"].update(e.audit.subject, cancelled_on=e.audit.business_date)
 
 
-def board(db: Db, t: dict[str, str], stage: str | None, district: str | None, today: date) -> dict[str, Any]:
-    where, params = ["1 = 1"], []
-    if stage:
-        where.append("stage = ?")
-        params.append(stage)
-    if district:
-        where.append("district = ?")
-        params.append(district)
-    rows = [BOARD.decode(r) for r in db.query(
-        f"SELECT {', '.join(BOARD.columns)} FROM {t['board']} WHERE {' AND '.join(where)} ORDER BY code", params)]
+#: The board's projects, one row per project under its stage, as `GET /v1/stages` and its download show them.
+LISTING = Listing(
+    "stages", "项目阶段", "Stages",  # rows flattened from the board: their model is `BoardProject` and its stage
+    rows=lambda body: [{**project, "stage": entry["stage"]} for entry in body["stages"] for project in entry["projects"]],
+    columns=(
+        Column("stage", "阶段", "Stage", "code", "stage"),
+        Column("code", "项目代码", "Project code", look="project"),
+        Column("name", "项目名称", "Project"),
+        Column("district", "县区", "District", "code", "district"),
+        Column("sector", "行业", "Sector", "code", "sector"),
+        Column("status", "状态", "Status", "code", "status"),
+        Column("stage_since", "进入阶段日期", "In stage since", "date"),
+        Column("days_in_stage", "本阶段天数", "Days in stage", "int"),
+        Column("satisfied", "已保障要素", "Factors in place", "codes", "factor"),
+        Column("missing", "缺少要素", "Factors missing", "codes", "factor")),
+    filters=(one_of("stage", "stage", reference.STAGES), one_of("district", "district", reference.DISTRICTS)),
+    order=("code",))
+
+
+def board(tables: Tables, asked: Mapping[str, Any], today: date) -> dict[str, Any]:
+    """`LISTING`: the projects of each stage (of those asked for), with their checklists on `today`."""
+    clauses, params = LISTING.where(asked)
+    rows = [BOARD.decode(r) for r in tables.db.query(
+        f"SELECT {', '.join(BOARD.columns)} FROM {tables['board']} WHERE {' AND '.join(['1 = 1', *clauses])} "
+        f"ORDER BY {', '.join(LISTING.order)}", params)]
+    stage = asked.get("stage")
     stages: dict[str, dict[str, Any]] = {
         s: {"stage": s, "factors": list(reference.STAGE_FACTORS[s]), "projects": []}
         for s in reference.STAGES if not stage or s == stage}

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import date
-from typing import Any
+from typing import Any, Mapping
 
 import orjson
 
+from domain import reference
+from domain.policy import WARNING_CODES
 from domain.project import Project
 from domain.reference import district_of
 from infra.catalogue import warning_json
-from projections.db import Db
+from projections.listing import SENDERS, Column, Listing, Paging, Tables, day, one_of, paged
 from projections.model import Projection, Table, domain_events
 
 WARNINGS = Table("warnings", {"position": "BIGINT", "n": "INTEGER", "project_code": "TEXT", "message_id": "TEXT",
@@ -40,20 +41,35 @@ class Warnings(Projection):
                 "district": district_of(audit.subject), "department": audit.department})
 
 
-def listed(db: Db, t: dict[str, str], filters: dict[str, Any], after: int, limit: int) -> list[dict[str, Any]]:
-    where, params = ["position > ?"], [after]
-    for column in ("code", "district", "department"):
-        if filters.get(column) is not None:
-            where.append(f"{column} = ?")
-            params.append(filters[column])
-    for column, operator in (("from", ">="), ("to", "<=")):
-        day: date | None = filters.get(column)
-        if day is not None:
-            where.append(f"business_date {operator} ?")
-            params.append(day)
-    rows = db.query(f"SELECT {', '.join(WARNINGS.columns)} FROM {t['warnings']} WHERE {' AND '.join(where)} "
-                    "ORDER BY position, n LIMIT ?", [*params, limit])
-    found = [WARNINGS.decode(r) for r in rows]
+#: The code of a warning, named (the download shows its code too).
+KIND = Column("code", "提示类别", "Warning", "code", "warning", choices=tuple(WARNING_CODES), look="warning")
+#: Warnings, as `GET /v1/warnings`, its download, the monthly report and the console's 政策提示 page show them.
+LISTING = Listing(
+    "warnings", "政策提示", "Warnings", rows="warnings", item="WarningItem", response="WarningsResponse",
+    columns=(
+        Column("position", "序号", "Position", "int"),
+        Column("occurred_at", "业务时间", "Occurred at", "datetime"),
+        Column("project_code", "项目代码", "Project code", look="project"),
+        Column("district", "县区", "District", "code", "district"),
+        Column("code", "提示代码", "Code", choices=tuple(WARNING_CODES)), KIND,
+        Column("reason", "说明", "Reason", "said"),
+        Column("type", "消息类型", "Message type", "code", "message"),
+        Column("message_id", "消息编号", "Message", look="code"),
+        Column("department", "报送部门", "Sent by", "code", "department", "the department that sent the message")),
+    filters=(
+        one_of("code", "warning", WARNING_CODES),
+        one_of("district", "district", reference.DISTRICTS),
+        # Any sender: a district portal's messages are warned too.
+        one_of("department", "department", SENDERS, description="the department that sent the message"),
+        day("from", "business_date", ">=", description="first business date", zh="起始", en="From"),
+        day("to", "business_date", "<=", description="last business date", zh="截止", en="To")),
+    paging=Paging(page=1000), order=("position", "n"),
+    shown=(KIND, "project_code", "district", "department", "type", "message_id", "occurred_at", "reason"))
+
+
+def listed(tables: Tables, asked: Mapping[str, Any], after: int, limit: int) -> list[dict[str, Any]]:
+    """Warnings matching every filter given (`LISTING`'s), in the order stored, after a position."""
+    found = paged(LISTING, tables, WARNINGS, asked, after, limit)
     for row in found:
         del row["n"], row["business_date"]
         row["detail_params"] = orjson.loads(row["detail_params"]) if row["detail_params"] else None

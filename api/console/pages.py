@@ -8,7 +8,6 @@ sign in, and back.
 from __future__ import annotations
 
 import re
-import unicodedata
 from datetime import date
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -18,7 +17,8 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from api.auth import open_session
+from api.auth import open_session, settings_of
+from api.console import tables
 from api.console.forms import SIGN_IN_COOKIE, form_token, posted_form
 from api.console.i18n import DEFAULT, LANGUAGES, environment
 from api.console.session import COOKIE, LIFETIME_SECONDS, new_id, seal
@@ -26,9 +26,8 @@ from api.params import LAST_POSITION
 from api.reading import read
 from api.render import project_json
 from domain import reference
-from domain.policy import WARNING_CODES
 from domain.ranking import allocation_advice
-from domain.supervision import LEVELS, RULES, evaluate
+from domain.supervision import evaluate
 from infra import kafka
 from infra.catalogue import name_of
 from infra.clock import city_today
@@ -94,10 +93,6 @@ def named_by(request: Request) -> Any:
     return lambda kind, code: name_of(kind, code, lang)
 
 
-def settings_of(request: Request) -> Settings:
-    return request.app.state.settings  # type: ignore[no-any-return]
-
-
 def day(request: Request, name: str, default: date | None) -> date | None:
     """A date from the query; a missing or mistyped one is the default (the page says which it shows)."""
     raw = request.query_params.get(name, "")
@@ -122,13 +117,6 @@ def year_of(request: Request, default: int) -> int:
 def whole_number(request: Request, name: str, highest: int) -> int | None:
     """A count or position from the query, in ASCII digits up to `highest`; anything else None."""
     return ascii_integer(request.query_params.get(name), 0, highest)
-
-
-def text_filter(request: Request, name: str) -> str | None:
-    """A free-text filter (200 characters at most); one with a control character matches nothing
-    kept (they are refused in every text field), so it is not a filter: None, as if not given."""
-    value = (request.query_params.get(name) or "").strip()[:200]
-    return value if value and not any(unicodedata.category(ch) in ("Cc", "Cs") for ch in value) else None
 
 
 def amount(request: Request, name: str) -> Decimal:
@@ -225,12 +213,12 @@ def overview(request: Request) -> HTMLResponse:
     as_of, year = as_of_and_year(request)
     with read(request, stages.Stages, sedimentation.Sedimentation, factor_ledger.FactorLedger,
               libraries.Libraries) as view:
-        board = stages.board(view.db, view.tables(stages.Stages), None, None, as_of)
-        usage = factor_ledger.summary(view.db, view.tables(factor_ledger.FactorLedger), None, year, None)
-        counts = sorted(libraries.counts(view.db, view.tables(libraries.Libraries)).items(), key=lambda item: -item[1])
-        alerts = sedimentation.alerts(view.db, view.tables(sedimentation.Sedimentation), as_of, settings.thresholds)
-        ranking = sedimentation.ranking(view.db, view.tables(sedimentation.Sedimentation), year, as_of,
-                                        settings.thresholds, alerts)
+        board = stages.board(view.of(stages.Stages), {}, as_of)
+        usage = factor_ledger.summary(view.of(factor_ledger.FactorLedger), {"year": year})
+        counts = sorted(libraries.counts(view.of(libraries.Libraries)).items(), key=lambda item: -item[1])
+        tables = view.of(sedimentation.Sedimentation)
+        alerts = sedimentation.alerts(tables.db, tables.names, as_of, settings.thresholds)
+        ranking = sedimentation.ranking(tables, year, as_of, settings.thresholds, alerts)
     by_district: dict[str, dict[str, int]] = {}
     for alert in alerts:
         tally = by_district.setdefault(alert.district, {"red": 0, "yellow": 0})
@@ -262,33 +250,31 @@ def library(request: Request, library: str) -> HTMLResponse:
     signed_in(request)
     if library not in reference.LIBRARIES:
         return page(request, "missing.html", status_code=404, what=library)
-    filters = {"district": choice(request, "district", reference.DISTRICTS),
-               "sector": choice(request, "sector", reference.SECTORS),
-               "department": choice(request, "department", reference.DEPARTMENTS)}
+    listing, lang = libraries.LISTING, language(request)
+    asked = listing.parsed(request.query_params)
     with read(request, libraries.Libraries) as view:
-        found = libraries.members(view.db, view.tables(libraries.Libraries), library, filters)
-        grid = libraries.matrix(view.db, view.tables(libraries.Libraries), library)
+        found = libraries.members(view.of(libraries.Libraries), library, asked)
+        grid = libraries.matrix(view.of(libraries.Libraries), library)
     sectors = sorted({c["sector"] for c in grid["cells"]})
     cells = {(c["district"], c["sector"]): c for c in grid["cells"]}
-    return page(request, "library.html", library=library, filters=filters, found=found, sectors=sectors,
+    return page(request, "library.html", library=library, found=found, sectors=sectors,
                 districts=sorted({c["district"] for c in grid["cells"]}), cells=cells,
                 most=max((c["projects"] for c in grid["cells"]), default=0),
-                export=export(f"/v1/libraries/{library}", format="xlsx", **filters))
+                form=tables.form(listing, asked, lang), table=tables.table(listing, found["members"], lang),
+                export=tables.link(f"/v1/libraries/{library}", asked, format="xlsx"))
 
 
 @router.get("/alerts")
 def alerts_page(request: Request) -> HTMLResponse:
     signed_in(request)
-    settings = settings_of(request)
-    as_of = day(request, "as_of", city_today()) or city_today()
-    filters = {"district": choice(request, "district", reference.DISTRICTS),
-               "department": choice(request, "department", reference.DEPARTMENTS),
-               "rule": choice(request, "rule", RULES), "level": choice(request, "level", LEVELS)}
+    listing, lang = sedimentation.ALERTS, language(request)
+    asked = listing.parsed(request.query_params)
     with read(request, sedimentation.Sedimentation) as view:
-        found = sedimentation.alerts(view.db, view.tables(sedimentation.Sedimentation), as_of, settings.thresholds,
-                                     **filters)
-    return page(request, "alerts.html", as_of=as_of, filters=filters, alerts=found,
-                export=export("/v1/alerts", format="xlsx", as_of=as_of.isoformat(), **filters))
+        found = sedimentation.listed_alerts(view.of(sedimentation.Sedimentation), asked,
+                                            settings_of(request).thresholds)
+    return page(request, "alerts.html", as_of=asked["as_of"], form=tables.form(listing, asked, lang),
+                table=tables.table(listing, found, lang, asked["as_of"]),
+                export=tables.link("/v1/alerts", asked, format="xlsx"))
 
 
 @router.get("/projects/{code}")
@@ -331,14 +317,13 @@ def compare(ledger: Any, facts: Any, code: str, since: date, until: date, settin
 @router.get("/ledger")
 def ledger_page(request: Request) -> HTMLResponse:
     signed_in(request)
-    year = year_of(request, city_today().year)
-    filters = {"district": choice(request, "district", reference.DISTRICTS),
-               "factor": choice(request, "factor", reference.FACTORS)}
+    listing, lang = factor_ledger.LISTING, language(request)
+    parsed = listing.parsed(request.query_params)
+    asked = {**parsed, "year": parsed["year"] or city_today().year}  # the page shows a year: this one by default
     with read(request, factor_ledger.FactorLedger) as view:
-        rows = factor_ledger.summary(view.db, view.tables(factor_ledger.FactorLedger), filters["district"], year,
-                                     filters["factor"])
-    return page(request, "ledger.html", year=year, filters=filters, rows=rows,
-                export=export("/v1/ledger", format="xlsx", year=year, **filters))
+        rows = factor_ledger.summary(view.of(factor_ledger.FactorLedger), asked)
+    return page(request, "ledger.html", year=asked["year"], form=tables.form(listing, asked, lang),
+                table=tables.table(listing, rows, lang), export=tables.link("/v1/ledger", asked, format="xlsx"))
 
 
 @router.get("/rankings")
@@ -347,8 +332,7 @@ def rankings(request: Request) -> HTMLResponse:
     settings = settings_of(request)
     as_of, year = as_of_and_year(request)
     with read(request, sedimentation.Sedimentation) as view:
-        ranking = sedimentation.ranking(view.db, view.tables(sedimentation.Sedimentation), year, as_of,
-                                        settings.thresholds)
+        ranking = sedimentation.ranking(view.of(sedimentation.Sedimentation), year, as_of, settings.thresholds)
     factor = choice(request, "factor", ("land", "energy", "special_bond")) or "land"
     total = amount(request, "total")
     advice = allocation_advice(ranking, total) if total else []
@@ -360,36 +344,31 @@ def rankings(request: Request) -> HTMLResponse:
 @router.get("/warnings")
 def warnings_page(request: Request) -> HTMLResponse:
     signed_in(request)
-    filters = {"code": choice(request, "code", WARNING_CODES),
-               "district": choice(request, "district", reference.DISTRICTS),
-               "department": choice(request, "department", reference.DEPARTMENTS),
-               "from": day(request, "from", None), "to": day(request, "to", None)}
+    listing, lang = warnings.LISTING, language(request)
+    assert listing.paging is not None
+    asked = listing.parsed(request.query_params)
+    position = whole_number(request, "after", LAST_POSITION) or 0
     with read(request, warnings.Warnings) as view:
-        found = warnings.listed(view.db, view.tables(warnings.Warnings), filters, 0, 1000)
-    shown = {k: (v.isoformat() if isinstance(v, date) else v) for k, v in filters.items()}
-    return page(request, "warnings.html", filters=shown, warnings=found,
-                export=export("/v1/warnings", format="xlsx", **shown))
+        found = warnings.listed(view.of(warnings.Warnings), asked, position, listing.paging.page)
+    full = len(found) == listing.paging.page
+    return page(request, "warnings.html", form=tables.form(listing, asked, lang), table=tables.table(listing, found, lang),
+                next_page=tables.link("/console/warnings", asked, after=found[-1]["position"]) if full else None,
+                export=tables.link("/v1/warnings", asked, format="xlsx", limit=listing.paging.most))
 
 
 @router.get("/audit")
 def audit_page(request: Request) -> HTMLResponse:
     signed_in(request)
-    text = {name: text_filter(request, name)
-            for name in ("department", "actor", "submitted_by", "type", "project", "message_id")}
-    filters = {**text, "district": choice(request, "district", reference.DISTRICTS),
-               "from": day(request, "from", None), "to": day(request, "to", None),
-               "recorded_from": day(request, "recorded_from", None), "recorded_to": day(request, "recorded_to", None),
-               "late_days": whole_number(request, "late_days", 36_500)}
+    listing, lang = audit.AUDIT, language(request)
+    assert listing.paging is not None
+    asked = listing.parsed(request.query_params)
     position = whole_number(request, "after", LAST_POSITION) or 0
     with read(request, audit.AuditTrail) as view:
-        found = audit.searched(view.db, view.tables(audit.AuditTrail), filters, position, 200)
-    for entry in found:  # the others are reductions or districts: no page of their own
-        entry["is_project"] = bool(entry["subject"] and PROJECT_CODE.fullmatch(entry["subject"]))
-    shown = {k: (v.isoformat() if isinstance(v, date) else v) for k, v in filters.items()}
-    return page(request, "audit.html", filters=shown, entries=found, after=position,
-                next_after=found[-1]["position"] if len(found) == 200 else None,
-                more=urlencode({k: v for k, v in shown.items() if v is not None}),
-                export=export("/v1/audit", format="xlsx", limit=1000, **shown))
+        found = audit.searched(view.of(audit.AuditTrail), asked, position, listing.paging.page)
+    full = len(found) == listing.paging.page
+    return page(request, "audit.html", form=tables.form(listing, asked, lang), table=tables.table(listing, found, lang),
+                next_page=tables.link("/console/audit", asked, after=found[-1]["position"]) if full else None,
+                export=tables.link("/v1/audit", asked, format="xlsx", limit=listing.paging.most))
 
 
 @router.get("/rejections")

@@ -65,7 +65,7 @@ def search(reads: ReadModels, **filters: Any) -> list[int]:
     """Every position the search gives, page by page."""
     found, after = [], 0
     with reads.snapshot(audit.AuditTrail) as view:
-        while page := audit.searched(view.db, view.tables(audit.AuditTrail), filters, after, 37):
+        while page := audit.searched(view.of(audit.AuditTrail), filters, after, 37):
             found += [row["position"] for row in page]
             after = page[-1]["position"]
     return found

@@ -126,7 +126,7 @@ def test_a_read_model_halts_at_the_event_it_cannot_apply_and_only_a_recorded_ski
         assert [(d.read_model, d.position, d.audit.user) for d in decisions] == [("libraries", poison, "li.si")]
         runner.run_until_caught_up()
         with ReadModels(settings).snapshot(AuditTrail) as view:  # the audit search finds who decided
-            found = audit_search(view.db, view.tables(AuditTrail), {"actor": "li.si"}, 0, 10)
+            found = audit_search(view.of(AuditTrail), {"actor": "li.si"}, 0, 10)
         assert [(e["type"], e["subject"]) for e in found] == [("read_model.event_skipped", "libraries")]
         assert runner.generations["libraries"].position == ledger.head()
         assert halted(runner) == {name: poison for name in NEEDS_A_NAME - {"libraries"}}

@@ -18,6 +18,7 @@ from infra.settings import Settings
 from projections import libraries, model, sedimentation, stages
 from projections.catalog import Catalog
 from projections.libraries import Libraries
+from projections.listing import Tables
 from projections.model import Projection, Table
 from projections.runner import Runner
 from service.ledger import Ledger
@@ -148,18 +149,18 @@ def test_a_new_version_is_built_beside_the_old_and_swapped_in(
     load(ledger, demo_messages(2021, projects=20))
     old = Runner(ledger, settings, projections=[Libraries])
     old.run_until_caught_up()
-    before = libraries.matrix(old.db, old.catalog.active(Libraries), "municipal")
+    before = libraries.matrix(Tables(old.db, old.catalog.active(Libraries)), "municipal")
     old.close()
     new = Runner(ledger, settings, batch_size=100, projections=[successor])
     try:
         new.step()
         gens = {g.gen: g.state for g in new.catalog.generations("libraries")}
         assert gens == {1: "active", 2: "building"}  # the old one serves while the new one builds
-        assert libraries.matrix(new.db, new.catalog.active(Libraries), "municipal") == before
+        assert libraries.matrix(Tables(new.db, new.catalog.active(Libraries)), "municipal") == before
         new.run_until_caught_up()
         assert {g.gen: g.state for g in new.catalog.generations("libraries")} == {1: "retired", 2: "active"}
         assert new.catalog.active(successor)["members"].endswith("_g2_members")
-        assert libraries.matrix(new.db, new.catalog.active(Libraries), "municipal") == before
+        assert libraries.matrix(Tables(new.db, new.catalog.active(Libraries)), "municipal") == before
         assert not new.db.query(_tables_like(new.catalog), ["rm_libraries_g1_%"])
     finally:
         new.close()
@@ -188,7 +189,7 @@ def test_alerts_and_ranking_from_the_read_model_match_a_replay_of_history(ledger
         assert fast == slow, as_of
         seen_rules |= {(a.rule, a.level) for a in fast}
         leaders |= {a.leader for a in fast}
-        ranking = sedimentation.ranking(runner.db, tables, 2021, as_of, Thresholds())  # alerts of the index
+        ranking = sedimentation.ranking(Tables(runner.db, tables), 2021, as_of, Thresholds())  # alerts of the index
         assert ranking == rank_districts(replayed, 2021, as_of), as_of
         assert ranking == rank_districts(sedimentation.load_facts(runner.db, tables), 2021, as_of), as_of
         assert allocation_advice(ranking, Decimal(5000)) == allocation_advice(rank_districts(replayed, 2021, as_of),
@@ -203,7 +204,8 @@ def test_alerts_and_ranking_from_the_read_model_match_a_replay_of_history(ledger
 def test_the_stage_board_checklist(ledger: Ledger, runner: Runner) -> None:
     load(ledger, demo_messages(2021, projects=30))
     runner.run_until_caught_up()
-    board = stages.board(runner.db, runner.catalog.active(stages.Stages), "construction", None, date(2022, 1, 1))
+    board = stages.board(Tables(runner.db, runner.catalog.active(stages.Stages)), {"stage": "construction"},
+                         date(2022, 1, 1))
     (construction,) = board["stages"]
     assert construction["count"] > 10
     for project in construction["projects"]:

@@ -1,0 +1,125 @@
+"""A listing's page, derived from its declaration (`projections.listing.Listing`): the filter form and
+the table the macros `listing_form` and `listing_table` (templates/macros.html) draw. A new column or
+filter in a read model's declaration shows here with no page code."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from typing import Any, Mapping, Sequence
+from urllib.parse import urlencode
+
+from api.console.i18n import number, when
+from domain import reference
+from infra.catalogue import name_of
+from projections.listing import Column, Filter, Listing, spoken
+
+#: Decimals shown of each kind of amount (万元 to the unit, 亩 and 吨标煤 to a tenth).
+DECIMALS = {"money": 0, "area": 1, "energy": 1, "quantity": 1}
+MEASURES = frozenset(DECIMALS)
+NUMBERS = frozenset({"int", "number", "rate", *MEASURES})
+
+
+@dataclass(frozen=True)
+class Field:
+    """One filter of the form: how it is asked for, and the value it has now."""
+
+    name: str
+    label: str
+    input: str  # "select", "date", "number" or "text"
+    value: str
+    options: tuple[str, ...] = ()
+    names: str = ""
+    size: int = 0
+    placeholder: str = ""
+    min: Any = None
+    max: Any = None
+
+
+@dataclass(frozen=True)
+class Cell:
+    text: str | None  # None: nothing to show (drawn as —)
+    value: Any = None
+    look: str = ""
+    link: str | None = None
+    css: str = ""
+
+
+@dataclass(frozen=True)
+class Row:
+    cells: tuple[Cell, ...]
+    look: str = ""
+
+
+@dataclass(frozen=True)
+class Header:
+    label: str
+    css: str = ""
+
+
+@dataclass(frozen=True)
+class Shown:
+    headers: tuple[Header, ...]
+    rows: tuple[Row, ...]
+
+
+def form(listing: Listing, asked: Mapping[str, Any], lang: str) -> tuple[Field, ...]:
+    return tuple(field(listing, f, asked.get(f.name), lang) for f in listing.filters)
+
+
+def field(listing: Listing, f: Filter, value: Any, lang: str) -> Field:
+    label, now = listing.label(f, lang), "" if value is None else str(value)
+    offered = f.choices if f.choices is not None else f.offered
+    if offered is not None:
+        return Field(f.name, label, "select", now, tuple(offered), f.names)
+    if f.type is date:
+        return Field(f.name, label, "date", now)
+    if f.type is int:
+        return Field(f.name, label, "number", now, min=f.ge, max=f.le)
+    return Field(f.name, label, "text", now, size=f.size, placeholder=f.placeholder)
+
+
+def table(listing: Listing, rows: Sequence[Mapping[str, Any]], lang: str, as_of: date | None = None) -> Shown:
+    columns = listing.page_columns
+    return Shown(tuple(Header(c.header(lang), "n" if c.kind in NUMBERS else "") for c in columns),
+                 tuple(Row(tuple(cell(c, r, lang, as_of) for c in columns),
+                           str(r.get(listing.row_look) or "") if listing.row_look else "") for r in rows))
+
+
+def cell(column: Column, row: Mapping[str, Any], lang: str, as_of: date | None) -> Cell:
+    value = row.get(column.key)
+    css = "n" if column.kind in NUMBERS else "detail" if column.kind == "said" else ""
+    text = shown(column, row, lang)
+    link = None
+    if column.look == "project" and isinstance(value, str) and reference.is_project_code(value):
+        link = f"/console/projects/{value}" + (f"?as_of={as_of}" if as_of else "")
+    return Cell(text, value, column.look, link, css)
+
+
+def shown(column: Column, row: Mapping[str, Any], lang: str) -> str | None:
+    """A value as the page shows it: codes by their names, texts in the page's language, times in city time."""
+    value = row.get(column.key)
+    if value is None or value == "":
+        return None
+    if column.kind == "said":
+        return spoken(row, column.key, lang)
+    if column.kind in ("code", "codes"):
+        return ("、" if lang == "zh" else ", ").join(
+            name_of(column.names, v, lang) for v in (value if column.kind == "codes" else [value]))
+    if column.kind in ("date", "datetime"):
+        return when(value)
+    if column.kind in MEASURES:
+        return number(value, DECIMALS[column.kind])
+    if column.kind == "bool":
+        return ("是" if value else "否") if lang == "zh" else ("yes" if value else "no")
+    return str(value)
+
+
+def query_of(asked: Mapping[str, Any]) -> dict[str, str]:
+    """The filters given, as a query string states them (for the export link and the next page)."""
+    return {name: value.isoformat() if isinstance(value, date) else str(value)
+            for name, value in asked.items() if value is not None}
+
+
+def link(path: str, asked: Mapping[str, Any], **more: Any) -> str:
+    return f"{path}?{urlencode({**{k: v for k, v in more.items() if v is not None}, **query_of(asked)})}"

@@ -1,0 +1,295 @@
+"""A listing (列表), declared once beside its query: its filters, its columns, its order and paging.
+
+The API's query parameters and response model, the CSV/XLSX download and the console's form and table
+are all derived from a `Listing` (api/listings.py, api/exports.py, api/console/pages.py): adding a
+column or a filter to a list is a change to its read model (and at most its template).
+
+A `Filter` is a query parameter: how it is checked (type, bounds, pattern, choices), how the query
+uses it (the column it compares, by an operator), and how it is asked for (label, description). The
+API refuses a value outside its bounds (400); the console reads the same declaration leniently:
+a value the API would refuse is ignored there, as if not given (`Filter.parsed`).
+
+A `Column` is a field of each row: its labels, what kind of value it is (and so its Excel format and
+unit, and how the console shows it), the `name_of` kind of a code, and how the API describes it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from functools import cache
+from typing import Annotated, Any, Callable, Literal, Mapping
+
+from pydantic import Field, TypeAdapter, ValidationError
+
+from domain import reference
+from domain.reference import CITY_TZ
+from infra.catalogue import name_of, said
+from infra.clock import city_today
+from infra.presenter import dumps
+from projections.db import Db
+from projections.model import Table
+
+FIRST_DAY, LAST_DAY = date(reference.FIRST_YEAR, 1, 1), date(reference.LAST_YEAR, 12, 31)
+assert (reference.FIRST_YEAR, reference.LAST_YEAR) == (1990, 2100), "DATE_PATTERN below states these years"
+#: Dates of the business years (FIRST_YEAR to LAST_YEAR), as a pattern OpenAPI can state.
+DATE_PATTERN = r"^(199[0-9]|20[0-9][0-9]|2100)-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$"
+#: Store positions: JSON readers hold integers as doubles, exact up to 2**53.
+LAST_POSITION = 2**53
+#: A name to match exactly (a department, user, token, message type or message id as stored): no stored
+#: name holds a control character (contract v1.2), and PostgreSQL's text cannot even be asked for NUL.
+NO_CONTROLS = r"^[^\x00-\x1f\x7f-\x9f]+$"
+#: Who sends messages: the departments and the district portals.
+SENDERS: tuple[str, ...] = (*reference.DEPARTMENTS, *(reference.district_portal(d) for d in reference.DISTRICTS))
+
+Lang = Literal["zh", "en"]
+Kind = Literal["text", "said", "int", "number", "money", "area", "energy", "quantity", "rate", "date", "datetime",
+               "code", "codes", "unit", "bool", "json"]
+#: A unit goes into the header (计划投资(万元)) so that the cell stays a number.
+UNITS: dict[str, tuple[str, str]] = {"money": ("万元", "10k yuan"), "area": ("亩", "mu"), "energy": ("吨标煤", "tce")}
+#: The unit of a factor's quantities in the factor ledger (the others are counted, not measured).
+FACTOR_UNITS: dict[str, tuple[str, str]] = {"funds": UNITS["money"], "land": UNITS["area"],
+                                            "energy": UNITS["energy"], "emission": ("吨", "t")}
+#: The JSON type of each kind (a code with choices is one of them).
+TYPES: dict[str, Any] = {"text": str, "said": str, "int": int, "number": int | float, "money": int | float,
+                         "area": int | float, "energy": int | float, "quantity": int | float, "rate": int | float,
+                         "date": date, "datetime": datetime,
+                         "code": str, "codes": list[str], "unit": str, "bool": bool, "json": Any}
+Cell = str | int | float | Decimal | date | datetime | None
+
+
+@dataclass(frozen=True)
+class Column:
+    key: str
+    zh: str
+    en: str
+    kind: Kind = "text"
+    names: str = ""  # the `name_of` kind of a code column
+    description: str | None = None  # as the API describes the field
+    nullable: bool = False
+    choices: tuple[str, ...] | None = None  # the codes the field holds, if a closed set
+    look: str = ""  # how the console shows it, beside its kind: "chip", "project" (a link), "code"
+
+    def label(self, lang: str) -> str:
+        return self.zh if lang == "zh" else self.en
+
+    def header(self, lang: str) -> str:
+        unit = UNITS.get(self.kind)
+        title = self.label(lang)
+        if not unit:
+            return title
+        return f"{title}({unit[0]})" if lang == "zh" else f"{title} ({unit[1]})"
+
+    def value(self, row: Mapping[str, Any], lang: str) -> Cell:
+        """The cell of a download: codes by their names, texts in the language asked for."""
+        value = row.get(self.key)
+        if value is None:
+            return None
+        if self.kind == "code":
+            return name_of(self.names, value, lang)
+        if self.kind == "codes":
+            return ("、" if lang == "zh" else ", ").join(name_of(self.names, v, lang) for v in value)
+        if self.kind == "said":
+            return spoken(row, self.key, lang)
+        if self.kind == "unit":
+            unit = FACTOR_UNITS.get(value)
+            return unit[0 if lang == "zh" else 1] if unit else None
+        if self.kind == "bool":
+            return ("是" if value else "否") if lang == "zh" else ("yes" if value else "no")
+        if self.kind == "json":
+            return value if isinstance(value, str) else dumps(value).decode()
+        if self.kind == "datetime":
+            # Excel has no time zones: shown in city time, to the second.
+            moment = value if isinstance(value, datetime) else datetime.fromisoformat(value)
+            return moment.astimezone(CITY_TZ).replace(tzinfo=None, microsecond=0)
+        return value  # type: ignore[no-any-return]
+
+    @property
+    def type(self) -> Any:
+        """The field's type in the API's response model."""
+        found = Literal[self.choices] if self.choices else TYPES[self.kind]  # type: ignore[valid-type]
+        return found | None if self.nullable else found
+
+
+def spoken(row: Mapping[str, Any], key: str, lang: str) -> str | None:
+    """A text of the domain in the language asked for: by its code and parameters when the row has
+    them (`detail_code`, `detail_params`), else the row's text as it is."""
+    code = row.get("detail_code")
+    return said(code, row.get("detail_params") or {}, lang) if code else row.get(key)
+
+
+Operator = Literal["=", ">=", "<="]
+
+
+@dataclass(frozen=True)
+class Filter:
+    """A query parameter of a listing: named as the API and the console's query string name it."""
+
+    name: str
+    type: type = str
+    column: str | None = None  # the column it compares; None: the query uses it otherwise (e.g. `as_of`)
+    operator: Operator = "="
+    ge: Any = None
+    le: Any = None
+    pattern: str | None = None
+    min_length: int | None = None
+    max_length: int | None = None
+    choices: tuple[str, ...] | None = None  # the only values it takes
+    names: str = ""  # the `name_of` kind of its values, for the console's choice
+    offered: tuple[str, ...] | None = None  # a free text the console offers these values of (a choice)
+    description: str | None = None
+    zh: str = ""  # its label in the console (default: its column's)
+    en: str = ""
+    size: int = 0  # the console's text box, in characters
+    placeholder: str = ""
+    today: bool = False  # not given: the city's today (the API states it as null)
+    required: bool = False
+
+    @property
+    def argument(self) -> str:
+        """Its name as a Python parameter (`from` is a keyword)."""
+        return f"{self.name}_" if self.name in ("from", "type", "format") else self.name
+
+    def parsed(self, raw: str | None) -> Any:
+        """The value of a lenient query string (the console's): None if missing or one the API refuses
+        (checked as the API checks it, by the same constraints), surrounding spaces aside."""
+        text = (raw or "").strip()
+        if not text:
+            return None
+        try:
+            return _checked(self).validate_python(text)
+        except ValidationError:
+            return None
+
+
+@cache
+def _checked(f: Filter) -> TypeAdapter[Any]:
+    """A filter's value checked as the API's query parameter is (`api.listings.parameter`)."""
+    base: Any = Literal[f.choices] if f.choices is not None else f.type  # type: ignore[valid-type]
+    return TypeAdapter(Annotated[base, Field(ge=f.ge, le=f.le, pattern=f.pattern if f.type is str else None,
+                                             min_length=f.min_length, max_length=f.max_length)])
+
+
+def exactly(name: str, column: str | None = None, **more: Any) -> Filter:
+    """A name matched exactly, as stored (a department, user, token, message type or message id)."""
+    return Filter(name, str, column or name, **{"min_length": 1, "max_length": 200, "pattern": NO_CONTROLS, **more})
+
+
+def one_of(name: str, names: str, choices: Any, column: str | None = None, **more: Any) -> Filter:
+    """A code of a closed set (a district, a rule), named by `name_of(names, ...)` in the console."""
+    return Filter(name, str, column or name, choices=tuple(choices), names=names, **more)
+
+
+def day(name: str, column: str | None, operator: Operator = "=", **more: Any) -> Filter:
+    """A business date (city time) of the business years."""
+    return Filter(name, date, column, operator, ge=FIRST_DAY, le=LAST_DAY, **more)
+
+
+@dataclass(frozen=True)
+class Paging:
+    """A list read in store order after a position: `after` and `limit` (the console's page is `page` rows)."""
+
+    key: str = "position"
+    limit: int = 100
+    most: int = 1000
+    page: int = 200
+
+
+@dataclass(frozen=True)
+class Listing:
+    """A list: file and sheet names, where its rows are in the JSON answer, its columns and filters."""
+
+    name: str  # ASCII, for the file name
+    zh: str
+    en: str
+    columns: tuple[Column, ...]
+    rows: Callable[[dict[str, Any]], list[dict[str, Any]]] | str  # a key of the JSON answer, or how to find them
+    filters: tuple[Filter, ...] = ()
+    paging: Paging | None = None
+    order: tuple[str, ...] = ()  # the sort key of its rows
+    item: str = ""  # the API's model of a row (e.g. `AuditEntry`) and of the answer
+    response: str = ""
+    fields: tuple[Column, ...] = ()  # more fields of each row the API gives, neither downloaded nor shown
+    shown: tuple[str | Column, ...] = ()  # the console table's columns (by key), in its order (default: all)
+    echo: tuple[str, ...] = ()  # filters the answer states beside its rows (e.g. `as_of`)
+    row_look: str = ""  # the key whose value is each console row's class (an alert's level)
+
+    def title(self, lang: str) -> str:
+        return self.zh if lang == "zh" else self.en
+
+    def rows_of(self, body: dict[str, Any]) -> list[dict[str, Any]]:
+        return body[self.rows] if isinstance(self.rows, str) else self.rows(body)
+
+    def column(self, key: str) -> Column:
+        return next(c for c in (*self.columns, *self.fields) if c.key == key)
+
+    def filter(self, name: str) -> Filter:
+        return next(f for f in self.filters if f.name == name)
+
+    def label(self, f: Filter, lang: str) -> str:
+        """A filter's label: its own, or its column's."""
+        own = f.zh if lang == "zh" else f.en
+        key = f.column or f.name
+        # A code downloaded twice (as it is, and named) is asked for by its name.
+        named = [c for c in (*self.columns, *self.fields) if c.key == key and c.names == f.names]
+        return own or (named[0] if named else self.column(key)).label(lang)
+
+    @property
+    def page_columns(self) -> tuple[Column, ...]:
+        return tuple(k if isinstance(k, Column) else self.column(k) for k in self.shown) if self.shown else self.columns
+
+    @property
+    def item_fields(self) -> tuple[Column, ...]:
+        """Every field of a row in the API's answer, in the order of the answer's model."""
+        found: dict[str, Column] = {}
+        for column in (*self.columns, *self.fields):
+            found.setdefault(column.key, column)  # a code downloaded twice (as it is and named) is one field
+        return tuple(found.values())
+
+    def parsed(self, query: Mapping[str, str]) -> dict[str, Any]:
+        """The filters of a lenient query string (the console's): each parsed, a bad one None."""
+        return self.defaulted({f.name: f.parsed(query.get(f.name)) for f in self.filters})
+
+    def defaulted(self, asked: Mapping[str, Any]) -> dict[str, Any]:
+        """The filters as the query takes them: a date not given that defaults to today is today."""
+        return {**asked, **{f.name: city_today() for f in self.filters if f.today and asked.get(f.name) is None}}
+
+    def where(self, asked: Mapping[str, Any]) -> tuple[list[str], list[Any]]:
+        """The SQL conditions (and their parameters) of the filters given that compare a column."""
+        clauses, params = [], []
+        for f in self.filters:
+            if f.column is not None and asked.get(f.name) is not None:
+                clauses.append(f"{f.column} {f.operator} ?")
+                params.append(asked[f.name])
+        return clauses, params
+
+    def body(self, rows: list[dict[str, Any]], asked: Mapping[str, Any], after: int = 0) -> dict[str, Any]:
+        """The API's answer: what it echoes, its rows, and where a paged list continues."""
+        key = self.rows if isinstance(self.rows, str) else self.name
+        answer = {**{name: asked[name] for name in self.echo}, key: rows}
+        if self.paging is not None:
+            answer["next_after"] = rows[-1][self.paging.key] if rows else after
+        return answer
+
+
+@dataclass(frozen=True)
+class Tables:
+    """A read model's tables in one snapshot: what its query functions read (`view.of(Projection)`)."""
+
+    db: Db
+    names: Mapping[str, str]
+
+    def __getitem__(self, table: str) -> str:
+        return self.names[table]
+
+
+def paged(listing: Listing, tables: Tables, table: Table, asked: Mapping[str, Any], after: int,
+          limit: int) -> list[dict[str, Any]]:
+    """Rows of a table matching the listing's filters, in its order, after a position: a range of an index."""
+    assert listing.paging is not None, f"{listing.name} is not paged"
+    clauses, params = listing.where(asked)
+    where = " AND ".join([f"{listing.paging.key} > ?", *clauses])
+    rows = tables.db.query(f"SELECT {', '.join(table.columns)} FROM {tables[table.name]} WHERE {where} "
+                           f"ORDER BY {', '.join(listing.order)} LIMIT ?", [after, *params, limit])
+    return [table.decode(r) for r in rows]
