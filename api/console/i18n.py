@@ -17,7 +17,8 @@ from domain.policy import WARNING_CODES
 from domain.reference import CITY_TZ
 from domain.supervision import LEVELS, RULES
 from domain.texts import Detail
-from infra.catalogue import name_of, said, say, translations
+from infra.catalogue import name_of, say, translations
+from projections.listing import spoken
 
 HERE = Path(__file__).resolve().parent
 LANGUAGES: Final = ("zh", "en")
@@ -46,8 +47,7 @@ def worded(value: Any, lang: str, key: str = "detail") -> str:
     if isinstance(value, Detail):
         return say(value, lang)
     if isinstance(value, Mapping):
-        code = value.get("detail_code")
-        return said(code, value.get("detail_params") or {}, lang) if code else str(value.get(key) or "")
+        return str(spoken(value, key, lang) or "")
     return "" if value is None else str(value)
 
 
