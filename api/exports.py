@@ -22,7 +22,7 @@ from fastapi.responses import Response
 
 from api.json import JSON
 from projections import audit, factor_ledger, libraries, sedimentation, stages
-from projections.listing import Cell, Column, Lang, Listing, Paging
+from projections.listing import DISTRICT, Cell, Column, Lang, Listing, Paging
 from projections.warnings import LISTING as WARNINGS
 
 CSV_MEDIA_TYPE = "text/csv"
@@ -152,11 +152,6 @@ def _width(text: str) -> int:
 
 
 # --- what each list shows ----------------------------------------------------------------------
-
-PROJECT_CODE = Column("code", "项目代码", "Project code")
-DISTRICT = Column("district", "县区", "District", "code", "district")
-SECTOR = Column("sector", "行业", "Sector", "code", "sector")
-DEPARTMENT = Column("department", "责任部门", "Department", "code", "department")
 
 LIBRARY = libraries.LISTING
 

@@ -54,7 +54,25 @@ class ParkedMessage(Aggregate):
     def create_id(sender: str, message_id: str | None, body_hash: str, **_: Any) -> UUID:
         return parked_id(sender, message_id, body_hash)
 
-    @event("Parked")
+    class Parked(Aggregate.Created):
+        sender: str
+        message_id: str | None
+        message_type: str | None
+        body_hash: str
+        body: str
+        kafka_key: str | None
+        origin: str
+        code: str
+        reason: str
+        detail_code: str | None
+        detail_params: dict[str, Any] | None
+        class_version = 2
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            state.update(detail_code=None, detail_params=None)  # parked before reasons had codes
+
+    @event(Parked)
     def __init__(self, sender: str, message_id: str | None, message_type: str | None, body_hash: str, body: str,
                  kafka_key: str | None, origin: str, code: str, reason: str, detail_code: str | None = None,
                  detail_params: dict[str, Any] | None = None) -> None:

@@ -99,7 +99,7 @@ def withheld(entry: dict[str, Any], data: dict[str, Any] | None = None) -> dict[
 def _event_json(position: int, event: Any) -> dict[str, Any]:
     audit: Audit | None = getattr(event, "audit", None)
     data = {k: v for k, v in vars(event).items() if k not in _HIDDEN}
-    if data.get("detail_code"):  # said by code (an alert change): in English, as before it had one
+    if "detail" in data and data.get("detail_code"):  # an alert change said by code: its English, as before
         data["detail"] = say(Detail(data["detail_code"], data.get("detail_params") or {}))
     return {
         "position": position,

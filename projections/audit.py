@@ -19,7 +19,7 @@ from domain.reduction import EmissionReduction
 from domain.reference import CITY_CODE, CITY_TZ
 from domain.skips import EventSkip
 from infra.presenter import dotted_name
-from projections.listing import SENDERS, Column, Filter, Listing, Paging, Tables, day, exactly, one_of, paged
+from projections.listing import DISTRICT, SENDERS, Column, Filter, Listing, Paging, Tables, day, exactly, one_of, paged
 from projections.model import Projection, Table, domain_events
 
 ENTRIES = Table("entries", {
@@ -80,7 +80,7 @@ AUDIT = Listing(
                "the message type (or the event's, for events no message caused)"),
         Column("subject", "对象", "Subject", description="the project (or reduction, district) it was about",
                nullable=True, look="project"),
-        Column("district", "县区", "District", "code", "district"),
+        DISTRICT,
         Column("department", "报送部门", "Sent by", "code", "department", "the department that sent the message",
                nullable=True),
         Column("actor", "经办人", "User", description="the user who did it, as the portal said", nullable=True),

@@ -10,7 +10,7 @@ import orjson
 from domain import reference
 from domain.project import GRANT_EVENTS, Project
 from domain.quota import QuotaPool
-from projections.listing import Column, Filter, Listing, Tables, one_of
+from projections.listing import DISTRICT, Column, Filter, Listing, Tables, one_of, project_code
 from projections.model import Projection, Table, amount
 
 PROJECTS = Table("projects", {"code": "TEXT", "district": "TEXT"}, key=("code",))
@@ -64,7 +64,6 @@ class FactorLedger(Projection):
         self.rows["pools"].update(e.originator_id.hex, quota=e.amount)
 
 
-DISTRICT = Column("district", "县区", "District", "code", "district")
 FACTOR = Column("factor", "要素", "Factor", "code", "factor")
 #: A factor's unit, beside its quantities (the cells stay numbers).
 UNIT = Column("factor", "单位", "Unit", "unit")
@@ -83,7 +82,7 @@ LISTING = Listing(
 #: One project's grants (`GET /v1/ledger?project=`).
 PROJECT_GRANTS = Listing(
     "grants", "项目要素供给", "Project grants", rows="grants", item="LedgerGrant",
-    columns=(Column("grant_id", "供给编号", "Grant"), Column("code", "项目代码", "Project code", look="project"),
+    columns=(Column("grant_id", "供给编号", "Grant"), project_code(),
              DISTRICT, FACTOR, Column("year", "年度", "Year", "int"),
              Column("quantity", "数量", "Quantity", "quantity", nullable=True), UNIT,
              Column("exempt", "豁免", "Exempt", "bool"),

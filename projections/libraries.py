@@ -7,7 +7,17 @@ from typing import Any, Mapping
 
 from domain import reference
 from domain.project import Project
-from projections.listing import Column, Listing, Tables, one_of
+from projections.listing import (
+    DEPARTMENT,
+    DISTRICT,
+    PROJECT_NAME,
+    SECTOR,
+    Column,
+    Listing,
+    Tables,
+    one_of,
+    project_code,
+)
 from projections.model import Projection, Table, amount
 
 PROJECT = Table("projects", {"code": "TEXT", "name": "TEXT", "district": "TEXT", "sector": "TEXT",
@@ -46,11 +56,11 @@ LISTING = Listing(
     "library", "项目储备库", "Reserve library", rows="members", item="Member",
     columns=(
         Column("library", "项目库", "Library", "code", "library"),
-        Column("code", "项目代码", "Project code", look="project"),
-        Column("name", "项目名称", "Project"),
-        Column("district", "县区", "District", "code", "district"),
-        Column("sector", "行业", "Sector", "code", "sector"),
-        Column("department", "责任部门", "Department", "code", "department"),
+        project_code(),
+        PROJECT_NAME,
+        DISTRICT,
+        SECTOR,
+        DEPARTMENT,
         Column("total_investment", "总投资", "Total investment", "money"),
         Column("admitted_on", "入库日期", "Admitted on", "date"),
         Column("year", "计划年度", "Plan year", "int", nullable=True),

@@ -112,6 +112,18 @@ class Column:
         return found | None if self.nullable else found
 
 
+#: The columns many lists share, worded once.
+DISTRICT = Column("district", "县区", "District", "code", "district")
+SECTOR = Column("sector", "行业", "Sector", "code", "sector")
+DEPARTMENT = Column("department", "责任部门", "Department", "code", "department")
+PROJECT_NAME = Column("name", "项目名称", "Project")
+
+
+def project_code(key: str = "code") -> Column:
+    """The project's code, linked to its page on the console."""
+    return Column(key, "项目代码", "Project code", look="project")
+
+
 def spoken(row: Mapping[str, Any], key: str, lang: str) -> str | None:
     """A text of the domain in the language asked for: by its code and parameters when the row has
     them (`detail_code`, `detail_params`), else the row's text as it is."""

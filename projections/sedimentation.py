@@ -41,7 +41,7 @@ from domain.texts import Detail
 from infra.catalogue import detail_json
 from infra.settings import Settings
 from projections.db import Db
-from projections.listing import Column, Filter, Listing, Tables, day, one_of
+from projections.listing import DISTRICT, Column, Filter, Listing, Tables, day, one_of, project_code
 from projections.model import Appended, Projection, Rows, Table
 
 FACTS = Table("facts", {"code": "TEXT", "name": "TEXT", "district": "TEXT", "department": "TEXT",
@@ -340,8 +340,8 @@ def alerts(db: Db, t: dict[str, str], as_of: date, thresholds: Thresholds, **fil
 ALERTS = Listing(
     "alerts", "要素沉淀预警", "Alerts", rows="alerts", item="AlertItem", response="AlertsResponse",
     columns=(
-        Column("project_code", "项目代码", "Project code", look="project"),
-        Column("district", "县区", "District", "code", "district"),
+        project_code("project_code"),
+        DISTRICT,
         Column("rule", "预警类型", "Rule", "code", "rule", choices=RULES),
         Column("level", "预警等级", "Level", "code", "level", choices=LEVELS, look="chip"),
         Column("since", "预警起始日", "Since", "date"),
@@ -374,7 +374,7 @@ RANKING = Listing(
     response="RankingResponse",
     columns=(
         Column("rank", "名次", "Rank", "int", description="1 is best; ties share a rank"),
-        Column("district", "县区", "District", "code", "district"),
+        DISTRICT,
         Column("score", "得分", "Score", "number",
                description="0-100: 40 × start rate + 40 × progress + 20 × (1 - alert load)"),
         Column("projects", "年度计划项目数", "Annual projects", "int",

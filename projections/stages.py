@@ -7,7 +7,7 @@ from typing import Any, Mapping
 
 from domain import reference
 from domain.project import GRANT_EVENTS, Project, coordination_in_place, is_leader, project_status
-from projections.listing import Column, Listing, Tables, one_of
+from projections.listing import DISTRICT, PROJECT_NAME, SECTOR, Column, Listing, Tables, one_of, project_code
 from projections.model import Projection, Table
 
 #: What the board counts per project: live grants of each factor, issues escalated, leaders assigned.
@@ -83,10 +83,10 @@ LISTING = Listing(
     rows=lambda body: [{**project, "stage": entry["stage"]} for entry in body["stages"] for project in entry["projects"]],
     columns=(
         Column("stage", "阶段", "Stage", "code", "stage"),
-        Column("code", "项目代码", "Project code", look="project"),
-        Column("name", "项目名称", "Project"),
-        Column("district", "县区", "District", "code", "district"),
-        Column("sector", "行业", "Sector", "code", "sector"),
+        project_code(),
+        PROJECT_NAME,
+        DISTRICT,
+        SECTOR,
         Column("status", "状态", "Status", "code", "status"),
         Column("stage_since", "进入阶段日期", "In stage since", "date"),
         Column("days_in_stage", "本阶段天数", "Days in stage", "int"),

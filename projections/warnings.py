@@ -11,7 +11,7 @@ from domain.policy import WARNING_CODES
 from domain.project import Project
 from domain.reference import district_of
 from infra.catalogue import warning_json
-from projections.listing import SENDERS, Column, Listing, Paging, Tables, day, one_of, paged
+from projections.listing import DISTRICT, SENDERS, Column, Listing, Paging, Tables, day, one_of, paged, project_code
 from projections.model import Projection, Table, domain_events
 
 WARNINGS = Table("warnings", {"position": "BIGINT", "n": "INTEGER", "project_code": "TEXT", "message_id": "TEXT",
@@ -49,8 +49,8 @@ LISTING = Listing(
     columns=(
         Column("position", "序号", "Position", "int"),
         Column("occurred_at", "业务时间", "Occurred at", "datetime"),
-        Column("project_code", "项目代码", "Project code", look="project"),
-        Column("district", "县区", "District", "code", "district"),
+        project_code("project_code"),
+        DISTRICT,
         Column("code", "提示代码", "Code", choices=tuple(WARNING_CODES)), KIND,
         Column("reason", "说明", "Reason", "said"),
         Column("type", "消息类型", "Message type", "code", "message"),

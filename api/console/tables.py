@@ -88,7 +88,8 @@ def table(listing: Listing, rows: Sequence[Mapping[str, Any]], lang: str, as_of:
 
 def cell(column: Column, row: Mapping[str, Any], lang: str, as_of: date | None) -> Cell:
     value = row.get(column.key)
-    css = "n" if column.kind in NUMBERS else "detail" if column.kind == "said" else ""
+    css = ("n" if column.kind in NUMBERS else "detail" if column.kind == "said"
+           else "whole" if column.kind in ("date", "datetime") or column.look == "project" else "")
     text = shown(column, row, lang)
     link = None
     if column.look == "project" and isinstance(value, str) and reference.is_project_code(value):

@@ -76,6 +76,16 @@ def test_each_way_a_rejection_is_read_gives_its_text_code_and_parameters(client:
         QUOTA_REASON, "quota_exceeded.remaining", QUOTA_PARAMS)
 
 
+def test_another_portal_reads_no_word_of_a_rejection_in_the_feed(client: TestClient) -> None:
+    """What quotes a message another portal sent is withheld in the feed: its reason, its parameters,
+    and no other field says them again (an English `detail` rendered from the code)."""
+    client.post("/v1/messages", json=TOO_MUCH, headers=ADMIN)
+    events = client.get("/v1/events?limit=1000", headers={"Authorization": "Bearer dev-big_data"}).json()["events"]
+    (kept,) = [e for e in events if e["event"] == "message.rejected"]
+    assert kept["data"]["reason"] is None and kept["data"]["detail_params"] is None
+    assert not any(isinstance(v, str) and "exceeds" in v for v in kept["data"].values()), kept["data"]
+
+
 def test_a_parked_message_is_listed_with_its_text_code(client: TestClient, ledger: Ledger, settings: Settings) -> None:
     waiting = msg("data.provided", {"kind": "k", "reference": "r"}, code=UNREGISTERED, dept="big_data", mid="early-1")
     (result,) = ledger.submit([waiting], principal=KAFKA_PRINCIPAL, channel="kafka", keys=[b"620102"],

@@ -213,9 +213,9 @@ def test_a_text_column_says_the_row_s_text_code_in_the_language_asked_for() -> N
     `detail_params` when the row has them, in the download's and the page's language; else as it is."""
     detail = sedimentation.ALERTS.column("detail")
     english = {"detail": "planned to start 2021-06-27"}
-    coded = {**english, "detail_code": "not_started.late", "detail_params": {"days": 95}}
+    coded = {**english, "detail_code": "not_started.late", "detail_params": {"planned_start": "2021-06-27", "days": 95, "factors": ["land"]}}
     for lang in ("zh", "en"):
         assert detail.value(english, lang) == tables.shown(detail, english, lang) == "planned to start 2021-06-27"
         assert detail.value(coded, lang) == tables.shown(detail, coded, lang) == \
-            said("not_started.late", {"days": 95}, lang)
+            said("not_started.late", coded["detail_params"], lang)
     assert {c.kind for c in (warnings.LISTING.column("reason"), exports.REJECTIONS.column("reason"))} == {"said"}

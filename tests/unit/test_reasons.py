@@ -21,6 +21,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from domain.envelope import parse_envelope
+from domain.parking import ParkedMessage
 from domain.receipt import MessageReceipt
 from domain.rejections import REJECTION_CODES, Rejection
 from infra.catalogue import KINDS, said, text_codes, translations
@@ -178,6 +179,22 @@ def test_a_rejection_kept_before_reasons_had_codes_reads_with_null_ones(memory_l
     shown = rejection_json(StoredItem(kept.position, old))
     assert (shown["reason"], shown["detail_code"], shown["detail_params"]) == (
         "unknown envelope field(s): not", None, None)
+
+
+def test_a_message_parked_before_reasons_had_codes_reads_with_null_ones(memory_ledger: Ledger) -> None:
+    """A `Parked` event of version 1 (stored without `detail_code` and `detail_params`) is upcast: the
+    parked read model and the feed read it with null codes instead of halting on a missing attribute."""
+    from_kafka(memory_ledger, EARLY)
+    stored = next(n for n in memory_ledger.recorder.select_notifications(start=1, limit=100)
+                  if n.topic.endswith("ParkedMessage.Parked"))
+    state = memory_ledger.mapper.transcoder.decode(stored.state)
+    assert state.pop("detail_code") == "unknown_project.not_registered"
+    state.pop("detail_params")
+    state.pop("class_version", None)  # as version 1 wrote it
+    old = memory_ledger.decode(StoredEvent(originator_id=stored.originator_id, originator_version=1,
+                                           topic=stored.topic, state=memory_ledger.mapper.transcoder.encode(state)))
+    assert isinstance(old, ParkedMessage.Parked)
+    assert (old.reason, old.detail_code, old.detail_params) == (f"no project is registered as {CODE}", None, None)
 
 
 def test_a_parked_message_keeps_what_it_waits_for_and_is_rejected_for_it_when_its_window_passes(
