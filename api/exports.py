@@ -182,12 +182,12 @@ REJECTIONS = Listing(
         Column("body", "原始消息", "Body", "json",
                description="the message as received: its JSON, or its text when it was not JSON")),
     fields=(
-        Column("body_truncated", "已截断", "Truncated", "bool", nullable=True,
+        Column("body_truncated", "已截断", "Truncated", "bool", nullable=True, optional=True,
                description="true when the message was too large to keep whole: `body` is its first KiBs"),
         Column("body_length", "字节数", "Bytes", "int", description="bytes of a message too large to keep whole",
-               nullable=True),
+               nullable=True, optional=True),
         Column("body_sha256", "摘要", "SHA-256", description="sha256 of a message too large to keep whole",
-               nullable=True)),
+               nullable=True, optional=True)),
     paging=Paging(page=100))
 
 

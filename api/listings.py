@@ -77,7 +77,7 @@ def Filters(listing: Listing) -> Any:  # noqa: N802 - reads as a type in a signa
 def item_model(listing: Listing) -> type[BaseModel]:
     """The model of a row, named as the listing says (e.g. `AuditEntry`): every field it gives, with a
     text's code and parameters beside it when it says one."""
-    fields: dict[str, Any] = {c.key: (c.type, Field(None if c.nullable else ..., description=c.description))
+    fields: dict[str, Any] = {c.key: (c.type, Field(None if c.optional else ..., description=c.description))
                               for c in listing.item_fields}
     if any(c.kind == "said" for c in listing.item_fields):
         fields["detail_code"] = (Optional[str], Field(None, description="the code of the text (its catalogue's)"))

@@ -68,6 +68,7 @@ class Column:
     names: str = ""  # the `name_of` kind of a code column
     description: str | None = None  # as the API describes the field
     nullable: bool = False
+    optional: bool = False  # may be left out of an item (null by default); else always given, even when null
     choices: tuple[str, ...] | None = None  # the codes the field holds, if a closed set
     look: str = ""  # how the console shows it, beside its kind: "chip", "project" (a link), "code"
 

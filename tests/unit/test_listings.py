@@ -219,3 +219,28 @@ def test_a_text_column_says_the_row_s_text_code_in_the_language_asked_for() -> N
         assert detail.value(coded, lang) == tables.shown(detail, coded, lang) == \
             said("not_started.late", coded["detail_params"], lang)
     assert {c.kind for c in (warnings.LISTING.column("reason"), exports.REJECTIONS.column("reason"))} == {"said"}
+
+
+#: What each derived item model required before its listing was declared (the published contract of
+#: v1.1): a field that may be null is still always given, so it stays required; only those a reader
+#: may find absent are not.
+REQUIRED_BEFORE = {
+    "AlertItem": {"department", "detail", "district", "leader", "level", "project_code", "ref", "rule", "since"},
+    "AuditEntry": {"business_date", "district", "event", "late_days", "position", "recorded_at", "recorded_on", "type"},
+    "DistrictRow": {"completed_investment", "district", "due_to_start", "investment_rate", "planned_investment",
+                    "projects", "rank", "red_alerts", "score", "start_rate", "started", "yellow_alerts"},
+    "LedgerGrant": {"code", "department", "detail", "district", "exempt", "factor", "grant_id", "granted_on",
+                    "quantity", "reclaim_reason", "reclaimed_on", "year"},
+    "LedgerRow": {"district", "exempt", "factor", "granted", "grants", "quota", "reclaimed", "remaining", "year"},
+    "Member": {"admitted_on", "code", "department", "district", "library", "name", "opinion", "sector",
+               "total_investment", "year"},
+    "Rejection": {"body", "channel", "code", "message_id", "position", "reason", "received_at", "subject",
+                  "submitted_by", "type"},
+    "WarningItem": {"code", "department", "district", "message_id", "occurred_at", "position", "project_code",
+                    "reason", "type"},
+}
+
+
+@pytest.mark.parametrize("model", sorted(REQUIRED_BEFORE))
+def test_a_derived_item_model_requires_what_the_contract_required(model: str) -> None:
+    assert set(getattr(schemas, model).model_json_schema().get("required", [])) == REQUIRED_BEFORE[model]
