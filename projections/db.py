@@ -147,6 +147,10 @@ class Db:
             # A new version of a read model with other columns is being built; the serving one
             # cannot answer this code's query until it is swapped in.
             raise NotBuilt(f"this read model is being rebuilt; try again shortly ({error.diag.message_primary})") from None
+        except sqlite3.OperationalError as error:
+            if not str(error).startswith(("no such column", "no such table")):
+                raise
+            raise NotBuilt(f"this read model is being rebuilt; try again shortly ({error})") from None
 
     def _run(self, work: Any) -> Any:
         """Run a statement; outside a transaction, once more on a new connection if the server restarted."""

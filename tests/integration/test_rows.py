@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from infra.settings import Settings
 from projections import model
-from projections.db import Db
+from projections.db import Db, NotBuilt
 from projections.model import Rows, Table, Written
 from service.ledger import Ledger
 
@@ -74,3 +74,13 @@ def test_a_key_written_is_always_among_the_written(keys: list[tuple[str, int]]) 
     for key in keys:
         written.add(key)
     assert all(key in written for key in keys)
+
+
+def test_a_query_for_columns_a_serving_generation_lacks_is_not_built_yet_on_both_stores(db: Db) -> None:
+    """While a new version of a read model (with another column) is being built, the serving generation
+    cannot answer the new code's query: 503 `read_model_not_ready` on either store, never a 500."""
+    db.execute("CREATE TABLE IF NOT EXISTS rm_shape_probe (position BIGINT)")
+    with pytest.raises(NotBuilt):
+        db.query("SELECT detail_code FROM rm_shape_probe")
+    with pytest.raises(NotBuilt):
+        db.query("SELECT position FROM rm_no_such_table")
