@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import gettext
 import string
+import unicodedata
 from functools import cache
 from io import BytesIO
 from pathlib import Path
@@ -76,10 +77,16 @@ class _Wording(string.Formatter):
     def format_field(self, value: Any, format_spec: str) -> str:
         if format_spec in KINDS:
             codes = value if isinstance(value, (list, tuple)) else [value]
-            return ("、" if self.lang == "zh" else ", ").join(name_of(format_spec, str(c), self.lang) for c in codes)
+            return ("、" if self.lang == "zh" else ", ").join(inert(name_of(format_spec, str(c), self.lang)) for c in codes)
         if isinstance(value, (list, tuple)):
-            return ("、" if self.lang == "zh" else ", ").join(str(v) for v in value)
-        return super().format_field(value, format_spec)
+            return ("、" if self.lang == "zh" else ", ").join(inert(str(v)) for v in value)
+        return inert(super().format_field(value, format_spec))
+
+
+def inert(text: str) -> str:
+    """A parameter as a text quotes it: what a sender sent may hold control or bidirectional-format
+    characters (U+202E turns a line around), each written as its escape, as `repr` would."""
+    return "".join(f"\\u{ord(ch):04x}" if unicodedata.category(ch) in ("Cc", "Cf") else ch for ch in text)
 
 
 def said(code: str, params: Mapping[str, Any], lang: str = "en") -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import string
+import unicodedata
 from datetime import date, datetime, timezone
 from decimal import Decimal
 from typing import Any
@@ -280,3 +281,20 @@ def test_every_alert_detail_reads_in_english_as_it_did_and_in_chinese_without_en
     for name, value in detail.params.items():  # every param is said in Chinese too, a code by its name
         shown = [name_of("factor", v) for v in value] if name == "factors" else [str(value)]
         assert all(part in chinese for part in shown), (name, value, chinese)
+
+
+@settings(max_examples=200, deadline=None)
+@given(code=st.sampled_from(sorted(text_codes("en"))), text=st.text(max_size=12), lang=st.sampled_from(["zh", "en"]))
+def test_no_text_quotes_a_control_or_bidirectional_character_raw(code: str, text: str, lang: str) -> None:
+    """Whatever a sender put in a value a text quotes (a type, a field's value), the text shows it
+    escaped: no control character and no bidirectional override reaches a page, a file or a log."""
+    wording = translations("en").gettext(code)
+    params = {name: ([text] if name in ("names", "choices", "missing") else text)
+              for name in fields(wording) if name not in kinds_of(wording)}
+    params.update({name: representative(wording)[name] for name in kinds_of(wording)})
+    assert not {unicodedata.category(ch) for ch in said(code, params, lang)} & {"Cc", "Cf"}, (code, text)
+
+
+def kinds_of(wording: str) -> set[str]:
+    """The placeholders that name a kind of code (their values are codes, not a sender's text)."""
+    return {name.split(".")[0] for _, name, spec, _ in string.Formatter().parse(wording) if name and spec in KINDS}
