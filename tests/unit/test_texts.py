@@ -259,7 +259,9 @@ BEFORE = {
 
 _days = st.dates(date(2016, 1, 1), date(2030, 12, 31))
 _points = st.decimals(0, 1000, places=1).map(lambda d: f"{d:.1f}")
-_text = st.text(st.characters(blacklist_categories=("Cs",)), min_size=1, max_size=30)
+#: Titles as the parser keeps them: no control characters (refused in every text field), nor format characters
+#: (a text quotes those escaped: see the test below).
+_text = st.text(st.characters(blacklist_categories=("Cs", "Cc", "Cf")), min_size=1, max_size=30)
 ABOUT = {
     "not_started": st.tuples(_days.map(date.isoformat), st.sets(st.sampled_from(reference.FACTORS), min_size=1).map(
         lambda fs: ", ".join(sorted(fs)))),
