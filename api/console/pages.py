@@ -37,6 +37,7 @@ from infra.settings import Settings
 from infra.tokens import Principal, token_hash
 from projections import audit, chain, factor_ledger, libraries, parked, sedimentation, stages, warnings
 from projections.db import NotBuilt
+from projections.listing import day as business_day
 
 router = APIRouter(prefix="/console", include_in_schema=False)
 
@@ -94,13 +95,10 @@ def named_by(request: Request) -> Any:
 
 
 def day(request: Request, name: str, default: date | None) -> date | None:
-    """A date from the query; a missing or mistyped one is the default (the page says which it shows)."""
-    raw = request.query_params.get(name, "")
-    try:
-        value = date.fromisoformat(raw)
-    except ValueError:
-        return default
-    return value if reference.FIRST_YEAR <= value.year <= reference.LAST_YEAR else default
+    """A date from the query, read as the API reads a business date (one declared filter's check); a
+    missing or refused one is the default (the page says which it shows)."""
+    found: date | None = business_day(name, None).parsed(request.query_params.get(name))
+    return default if found is None else found
 
 
 def as_of_and_year(request: Request) -> tuple[date, int]:

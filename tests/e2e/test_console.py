@@ -110,3 +110,15 @@ def test_every_label_has_its_chinese() -> None:
     zh = translations("zh")
     untranslated = sorted(m for m in used if zh.gettext(m) == m)
     assert used and not untranslated, untranslated
+
+
+@pytest.mark.parametrize("path", ["/console/rankings?year=2021&as_of={}", "/console/alerts?as_of={}", "/console?as_of={}"])
+def test_every_page_reads_a_date_as_the_api_does(client: TestClient, path: str) -> None:
+    """A date the API refuses (400) is not read by any page either: it shows its default day, whichever
+    parser it uses (a listing's declaration, or the overview's and the ranking's own)."""
+    sign_in(client)
+    for refused in ("20210630", "2021-W26-3", "2021-02-30", "٢٠٢١-٠٦-٣٠", "1989-06-30"):
+        assert client.get(f"/v1/alerts?as_of={refused}").status_code == 400, refused
+        page = client.get(path.format(refused))
+        assert page.status_code == 200 and "2021-06-30" not in page.text, (path, refused)
+    assert "2021-06-30" in client.get(path.format("2021-06-30")).text
