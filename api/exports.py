@@ -242,7 +242,7 @@ def monthly_report(month: str, lang: Lang, *, stage_counts: list[dict[str, Any]]
         Table(STAGE_COUNTS, stage_counts, "各阶段项目数(当前)" if zh else "Projects per stage (now)"),
         Table(LIBRARY_TOTALS, library_totals, "各项目库入库项目(当前)" if zh else "Projects per library (now)"),
         Table(ALERT_COUNTS, alert_counts(alerts["alerts"]),
-              f"截至{end}各县区预警" if zh else f"Alerts per district on {end}"),
+              f"截至{end}各区县预警" if zh else f"Alerts per district on {end}"),
         Table(FACTOR_USE, factor_use(ledger["rows"]),
               f"{year}年能耗与用地指标使用" if zh else f"Energy and land quota use in {year}"),
     ]

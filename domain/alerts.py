@@ -52,12 +52,14 @@ def alerts_id(code: str) -> UUID:
 
 
 CLOCK_ID = uuid5(NAMESPACE, "supervision-clock")
+#: Who the audit trail says raised an alert: supervision itself (the monitor), not a portal.
+MONITOR_DEPARTMENT = "supervision"
 
 
 def monitor_audit(code: str, key: str, change: str, as_of: date) -> Audit:
     return Audit(message_id=f"monitor:{as_of}:{code}:{key}:{change}", message_type=f"alert.{change}",
                  occurred_at=datetime.combine(as_of, time(0), tzinfo=CITY_TZ), source="yaosu-monitor",
-                 department="supervision", user="monitor", submitted_by="monitor:yaosu", subject=code)
+                 department=MONITOR_DEPARTMENT, user="monitor", submitted_by="monitor:yaosu", subject=code)
 
 
 class SedimentationAlerts(Aggregate):

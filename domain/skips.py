@@ -23,10 +23,14 @@ def skip_id(read_model: str, position: int) -> UUID:
     return uuid5(NAMESPACE, f"skip:{read_model}:{position}")
 
 
+#: What the audit trail calls an operator's decision, and whose it is.
+EVENT_SKIPPED, OPERATOR_DEPARTMENT = "read_model.event_skipped", "operations"
+
+
 def operator_audit(read_model: str, position: int, operator: str, at: datetime) -> Audit:
     """Who decided, as the audit trail shows it (an operator at the command line, not a portal)."""
-    return Audit(message_id=f"skip:{read_model}:{position}", message_type="read_model.event_skipped",
-                 occurred_at=at, source="yaosu-cli", department="operations", user=operator,
+    return Audit(message_id=f"skip:{read_model}:{position}", message_type=EVENT_SKIPPED,
+                 occurred_at=at, source="yaosu-cli", department=OPERATOR_DEPARTMENT, user=operator,
                  submitted_by=f"operator:{operator}", subject=read_model)
 
 

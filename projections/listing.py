@@ -114,7 +114,7 @@ class Column:
 
 
 #: The columns many lists share, worded once.
-DISTRICT = Column("district", "县区", "District", "code", "district")
+DISTRICT = Column("district", "区县", "District", "code", "district")
 SECTOR = Column("sector", "行业", "Sector", "code", "sector")
 DEPARTMENT = Column("department", "责任部门", "Department", "code", "department")
 PROJECT_NAME = Column("name", "项目名称", "Project")

@@ -49,7 +49,7 @@ def construction_project(client: TestClient) -> str:
 #: Each list: its path, its rows in the JSON answer, the listing, and headers it must show.
 LISTS: dict[str, tuple[str, Any, exports.Listing, dict[str, str]]] = {
     "library": ("/v1/libraries/municipal", lambda b: b["members"], exports.LIBRARY,
-                {"项目代码": "Project code", "总投资(万元)": "Total investment (10k yuan)", "县区": "District"}),
+                {"项目代码": "Project code", "总投资(万元)": "Total investment (10k yuan)", "区县": "District"}),
     "stages": ("/v1/stages", lambda b: [{**p, "stage": s["stage"]} for s in b["stages"] for p in s["projects"]], exports.STAGES,
                {"阶段": "Stage", "缺少要素": "Factors missing"}),
     "alerts": ("/v1/alerts?as_of=2021-09-30", lambda b: b["alerts"], exports.ALERTS,

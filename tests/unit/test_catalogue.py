@@ -9,12 +9,13 @@ from pathlib import Path
 from babel.messages.pofile import read_po
 
 from domain import reference
-from domain.alerts import CHANGES
+from domain.alerts import CHANGES, MONITOR_DEPARTMENT
 from domain.commands import COMMANDS
 from domain.policy import WARNING_CODES
 from domain.project import STATUSES
 from domain.receipt import CHANNELS
 from domain.rejections import REJECTION_CODES
+from domain.skips import EVENT_SKIPPED, OPERATOR_DEPARTMENT
 from domain.supervision import LEVELS, RULES
 from infra.catalogue import KINDS, LOCALE, LOCALES, name_of, translations
 from projections.catalog import PROJECTIONS
@@ -24,7 +25,8 @@ CODES: dict[str, tuple[str, ...]] = {
     "district": (reference.CITY_CODE, *reference.DISTRICTS),
     "sector": tuple(reference.SECTORS),
     "library": tuple(reference.LIBRARIES),
-    "department": (*reference.DEPARTMENTS, *(reference.district_portal(d) for d in reference.DISTRICTS)),
+    "department": (*reference.DEPARTMENTS, *(reference.district_portal(d) for d in reference.DISTRICTS),
+                   MONITOR_DEPARTMENT, OPERATOR_DEPARTMENT),
     "stage": reference.STAGES,
     "factor": reference.FACTORS,
     "status": tuple(STATUSES),
@@ -35,7 +37,7 @@ CODES: dict[str, tuple[str, ...]] = {
     "issue_level": reference.ISSUE_LEVELS,
     "rejection": tuple(REJECTION_CODES),
     "warning": tuple(WARNING_CODES),
-    "message": (*COMMANDS, *(f"alert.{change}" for change in CHANGES)),
+    "message": (*COMMANDS, *(f"alert.{change}" for change in CHANGES), EVENT_SKIPPED),
     "nature": (reference.EPIDEMIC_SUPPLIES,),
     "utility": reference.UTILITIES,
     "read_model": tuple(p.name for p in PROJECTIONS),
