@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from functools import cache
-from typing import Annotated, Any, Callable, Literal, Mapping
+from typing import Annotated, Any, Callable, Final, Literal, Mapping
 
 from pydantic import Field, TypeAdapter, ValidationError
 
@@ -46,11 +46,11 @@ SENDERS: tuple[str, ...] = (*reference.DEPARTMENTS, *(reference.district_portal(
 Lang = Literal["zh", "en"]
 Kind = Literal["text", "said", "int", "number", "money", "area", "energy", "quantity", "rate", "date", "datetime",
                "code", "codes", "unit", "bool", "json"]
-#: A unit goes into the header (计划投资(万元)) so that the cell stays a number.
-UNITS: dict[str, tuple[str, str]] = {"money": ("万元", "10k yuan"), "area": ("亩", "mu"), "energy": ("吨标煤", "tce")}
-#: The unit of a factor's quantities in the factor ledger (the others are counted, not measured).
-FACTOR_UNITS: dict[str, tuple[str, str]] = {"funds": UNITS["money"], "land": UNITS["area"],
-                                            "energy": UNITS["energy"], "emission": ("吨", "t")}
+#: The factor whose unit a kind of amount is in; the unit (the catalogue's `unit.<factor>`) goes into
+#: the header (计划投资(万元)) so that the cell stays a number.
+UNIT_OF: dict[str, str] = {"money": "funds", "area": "land", "energy": "energy"}
+#: The factors whose quantities are measured (in a unit); the others are counted.
+MEASURED: Final = ("funds", "land", "energy", "emission")
 #: The JSON type of each kind (a code with choices is one of them).
 TYPES: dict[str, Any] = {"text": str, "said": str, "int": int, "number": int | float, "money": int | float,
                          "area": int | float, "energy": int | float, "quantity": int | float, "rate": int | float,
@@ -76,11 +76,11 @@ class Column:
         return self.zh if lang == "zh" else self.en
 
     def header(self, lang: str) -> str:
-        unit = UNITS.get(self.kind)
         title = self.label(lang)
-        if not unit:
+        if self.kind not in UNIT_OF:
             return title
-        return f"{title}({unit[0]})" if lang == "zh" else f"{title} ({unit[1]})"
+        unit = name_of("unit", UNIT_OF[self.kind], lang)
+        return f"{title}({unit})" if lang == "zh" else f"{title} ({unit})"
 
     def value(self, row: Mapping[str, Any], lang: str) -> Cell:
         """The cell of a download: codes by their names, texts in the language asked for."""
@@ -94,8 +94,7 @@ class Column:
         if self.kind == "said":
             return spoken(row, self.key, lang)
         if self.kind == "unit":
-            unit = FACTOR_UNITS.get(value)
-            return unit[0 if lang == "zh" else 1] if unit else None
+            return name_of("unit", value, lang) if value in MEASURED else None
         if self.kind == "bool":
             return ("是" if value else "否") if lang == "zh" else ("yes" if value else "no")
         if self.kind == "json":

@@ -102,7 +102,7 @@ def test_a_parked_message_is_listed_with_its_text_code(client: TestClient, ledge
 
 def test_the_console_and_the_export_say_the_reason_in_chinese(client: TestClient) -> None:
     client.post("/v1/messages", json=TOO_MUCH, headers=ADMIN)
-    chinese = "超出年度指标：本次 500 超过城关区2021年度土地指标余量（余 100，共 100）"
+    chinese = "超出年度指标：本次 500亩，超过城关区2021年度土地指标余量（余 100亩，共 100亩）"
     sign_in(client)
     page = client.get("/console/rejections").text
     assert chinese in page and QUOTA_REASON not in page

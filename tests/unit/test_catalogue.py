@@ -19,6 +19,7 @@ from domain.skips import EVENT_SKIPPED, OPERATOR_DEPARTMENT
 from domain.supervision import LEVELS, RULES
 from infra.catalogue import KINDS, LOCALE, LOCALES, name_of, translations
 from projections.catalog import PROJECTIONS
+from projections.listing import MEASURED
 
 #: Every code of every kind the console, the exports and the texts show by name.
 CODES: dict[str, tuple[str, ...]] = {
@@ -43,6 +44,7 @@ CODES: dict[str, tuple[str, ...]] = {
     "read_model": tuple(p.name for p in PROJECTIONS),
     "read_model_state": ("building", "active", "retired"),
     "channel": CHANNELS,
+    "unit": MEASURED,
 }
 CHINESE = re.compile(r"[\u4e00-\u9fff]")
 

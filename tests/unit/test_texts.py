@@ -57,7 +57,7 @@ EXAMPLES: dict[str, tuple[dict[str, Any], str, str]] = {
     "reduction_overdue.due": (
         {"reduction": "R-1", "due_date": "2021-09-30"},
         "reduction R-1 advanced from is not complete by its due date 2021-09-30",
-        "预支所依托的减排量R-1至完成时限2021-09-30仍未完成"),
+        "项目预支的减排量R-1已超过完成时限（2021-09-30）仍未完成"),
     "reduction_overdue.project_completed": (
         {"reduction": "R-1", "completed_on": "2021-08-01"},
         "project completed on 2021-08-01 before reduction R-1 was complete",
@@ -114,7 +114,8 @@ CODE_OF = {"district": "620102", "sector": "C", "library": "annual", "department
            "factor": "land", "status": "completed", "rule": "lagging", "level": "red", "change": "raised",
            "source": "special_bond", "issue_level": "city", "rejection": "forbidden", "warning": "budget_priority",
            "message": "funds.allocated", "nature": "epidemic_supplies", "utility": "power", "read_model": "stages",
-           "read_model_state": "active", "channel": "kafka"}
+           "read_model_state": "active", "channel": "kafka",
+           "unit": "land"}
 
 
 ENGLISH_WORD = re.compile(r"[A-Za-z]{2,}")
