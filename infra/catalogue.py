@@ -17,8 +17,9 @@ import unicodedata
 from functools import cache
 from io import BytesIO
 from pathlib import Path
-from typing import Any, Final, Mapping
+from typing import Any, Final, Iterable, Mapping
 
+from babel.messages.catalog import Catalog
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 
@@ -49,12 +50,17 @@ LOCALES: Final = {"zh": "zh_CN", "en": "en"}
 
 
 @cache
+def _catalogue(lang: str) -> Catalog:
+    """The language's `.po` file, read once."""
+    with (LOCALE / LOCALES[lang] / "LC_MESSAGES" / "messages.po").open("rb") as po:
+        return read_po(po, locale=LOCALES[lang])
+
+
+@cache
 def translations(lang: str) -> gettext.GNUTranslations:
     """The language's catalogue (a msgid it lacks is said as itself: the console's English)."""
-    with (LOCALE / LOCALES[lang] / "LC_MESSAGES" / "messages.po").open("rb") as po:
-        catalogue = read_po(po, locale=LOCALES[lang])
     compiled = BytesIO()
-    write_mo(compiled, catalogue)
+    write_mo(compiled, _catalogue(lang))
     compiled.seek(0)
     return gettext.GNUTranslations(compiled)
 
@@ -62,10 +68,13 @@ def translations(lang: str) -> gettext.GNUTranslations:
 @cache
 def text_codes(lang: str = "en") -> frozenset[str]:
     """Every text code the language's catalogue says (a msgid with a dot and no space, not a code's name)."""
-    with (LOCALE / LOCALES[lang] / "LC_MESSAGES" / "messages.po").open("rb") as po:
-        catalogue = read_po(po, locale=LOCALES[lang])
-    return frozenset(str(m.id) for m in catalogue if m.id and " " not in str(m.id) and "." in str(m.id) and m.string
-                     and str(m.id).partition(".")[0] not in KINDS)
+    return frozenset(str(m.id) for m in _catalogue(lang) if m.id and " " not in str(m.id) and "." in str(m.id)
+                     and m.string and str(m.id).partition(".")[0] not in KINDS)
+
+
+def joined(items: Iterable[str], lang: str) -> str:
+    """Several names or values in one text: 土地、能耗 / land, energy."""
+    return ("、" if lang == "zh" else ", ").join(items)
 
 
 class _Wording(string.Formatter):
@@ -77,9 +86,9 @@ class _Wording(string.Formatter):
     def format_field(self, value: Any, format_spec: str) -> str:
         if format_spec in KINDS:
             codes = value if isinstance(value, (list, tuple)) else [value]
-            return ("、" if self.lang == "zh" else ", ").join(inert(name_of(format_spec, str(c), self.lang)) for c in codes)
+            return joined((inert(name_of(format_spec, str(c), self.lang)) for c in codes), self.lang)
         if isinstance(value, (list, tuple)):
-            return ("、" if self.lang == "zh" else ", ").join(inert(str(v)) for v in value)
+            return joined((inert(str(v)) for v in value), self.lang)
         return inert(super().format_field(value, format_spec))
 
 

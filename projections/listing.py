@@ -25,7 +25,7 @@ from pydantic import Field, TypeAdapter, ValidationError
 
 from domain import reference
 from domain.reference import CITY_TZ
-from infra.catalogue import name_of, said
+from infra.catalogue import joined, name_of, said
 from infra.clock import city_today
 from infra.presenter import dumps
 from projections.db import Db
@@ -90,7 +90,7 @@ class Column:
         if self.kind == "code":
             return name_of(self.names, value, lang)
         if self.kind == "codes":
-            return ("、" if lang == "zh" else ", ").join(name_of(self.names, v, lang) for v in value)
+            return joined((name_of(self.names, v, lang) for v in value), lang)
         if self.kind == "said":
             return spoken(row, self.key, lang)
         if self.kind == "unit":

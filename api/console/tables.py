@@ -11,8 +11,7 @@ from urllib.parse import urlencode
 
 from api.console.i18n import number, when
 from domain import reference
-from infra.catalogue import name_of
-from projections.listing import Column, Filter, Listing, spoken
+from projections.listing import Column, Filter, Listing
 
 #: Decimals shown of each kind of amount (万元 to the unit, 亩 and 吨标煤 to a tenth).
 DECIMALS = {"money": 0, "area": 1, "energy": 1, "quantity": 1}
@@ -98,22 +97,17 @@ def cell(column: Column, row: Mapping[str, Any], lang: str, as_of: date | None) 
 
 
 def shown(column: Column, row: Mapping[str, Any], lang: str) -> str | None:
-    """A value as the page shows it: codes by their names, texts in the page's language, times in city time."""
+    """A value as the page shows it: as its download does (codes by their names, texts in the page's
+    language), but times in city time to the minute and amounts grouped to their decimals."""
     value = row.get(column.key)
     if value is None or value == "":
         return None
-    if column.kind == "said":
-        return spoken(row, column.key, lang)
-    if column.kind in ("code", "codes"):
-        return ("、" if lang == "zh" else ", ").join(
-            name_of(column.names, v, lang) for v in (value if column.kind == "codes" else [value]))
     if column.kind in ("date", "datetime"):
         return when(value)
     if column.kind in MEASURES:
         return number(value, DECIMALS[column.kind])
-    if column.kind == "bool":
-        return ("是" if value else "否") if lang == "zh" else ("yes" if value else "no")
-    return str(value)
+    cell = column.value(row, lang)
+    return None if cell is None else str(cell)
 
 
 def query_of(asked: Mapping[str, Any]) -> dict[str, str]:
