@@ -77,7 +77,7 @@ LISTING = Listing(
              Column("remaining", "剩余指标", "Remaining", "quantity", nullable=True)),
     filters=(Filter("year", int, "year", ge=reference.FIRST_YEAR, le=reference.LAST_YEAR, zh="年度", en="Year"),
              one_of("district", "district", reference.DISTRICTS), one_of("factor", "factor", reference.FACTORS)),
-    order=("district", "year", "factor"), shown=("district", FACTOR, "quota", "grants", "granted", "exempt",
+    order=("district", "year", "factor"), shown=("district", FACTOR, UNIT, "quota", "grants", "granted", "exempt",
                                                  "reclaimed", "remaining"))
 #: One project's grants (`GET /v1/ledger?project=`).
 PROJECT_GRANTS = Listing(

@@ -18,7 +18,7 @@ from domain.reference import CITY_TZ
 from domain.supervision import LEVELS, RULES
 from domain.texts import Detail
 from infra.catalogue import name_of, say, translations
-from projections.listing import spoken
+from projections.listing import MEASURED, spoken
 
 HERE = Path(__file__).resolve().parent
 LANGUAGES: Final = ("zh", "en")
@@ -58,7 +58,8 @@ def environment(lang: str) -> jinja2.Environment:
                              trim_blocks=True, lstrip_blocks=True)
     env.install_gettext_translations(translations(lang), newstyle=True)  # type: ignore[attr-defined]
     env.filters.update(name=lambda code, kind: name_of(kind, code, lang), number=number, when=when,
-                       said=lambda value, key="detail": worded(value, lang, key))
+                       said=lambda value, key="detail": worded(value, lang, key),
+                       unit=lambda factor: name_of("unit", factor, lang) if factor in MEASURED else "")
     env.globals.update(lang=lang, charts=charts, districts_all=list(reference.DISTRICTS),
                        sectors_all=list(reference.SECTORS), departments_all=list(reference.DEPARTMENTS),
                        libraries_all=list(reference.LIBRARIES), factors_all=list(reference.FACTORS),
