@@ -13,7 +13,7 @@ from decimal import Decimal
 from typing import Any, ClassVar, Final
 
 from domain import reference
-from domain.senders import ANYONE, ASSIGNEE, DISTRICT, GRANTOR, OWNER
+from domain.senders import ANYONE, ASSIGNEE, ASSIGNER, DISTRICT, GRANTOR, OWNER, RESPONSIBLE
 
 #: Every command class by its message type (filled as the classes below are defined).
 COMMANDS: Final[dict[str, type[Command]]] = {}
@@ -153,6 +153,10 @@ class SupplyLand(Command):
     area_mu: Decimal = field(metadata=POSITIVE)
     method: str = field(metadata=choices(*reference.LAND_METHODS))
     exception: str | None = None
+    #: The batch approval (批次用地) the land is supplied from (v1.2).
+    approval_id: str | None = None
+    #: The start of construction agreed in the supply contract (约定动工日期; default the planned start).
+    start_by: date | None = None
 
 
 @dataclass(frozen=True)
@@ -283,8 +287,11 @@ class CancelProject(Command):
 
 @dataclass(frozen=True)
 class ReclaimFactor(Command):
+    """Taken back by the unit that granted it, or (v1.2) by development and reform for a grant an
+    open supervision case names."""
+
     TYPE = "factor.reclaimed"
-    SENDERS = frozenset({GRANTOR})
+    SENDERS = frozenset({GRANTOR, "development_reform"})
     factor: str = field(metadata=choices(*reference.FACTORS))
     grant_id: str
     reason: str = field(metadata=FREE_TEXT)
@@ -306,5 +313,114 @@ class SetQuota(Command):
     NEEDS_PROJECT = False
     district: str = field(metadata=choices(*reference.DISTRICTS))
     year: int = field(metadata=YEAR)
-    factor: str = field(metadata=choices("land", "energy"))
+    factor: str = field(metadata=choices(*reference.QUOTA_FACTORS))
     amount: Decimal = field(metadata=NON_NEGATIVE)
+
+
+# --- v1.2: factors that settle are found, followed up and put back to work -----------------------
+
+
+@dataclass(frozen=True)
+class DisburseFunds(Command):
+    """Money of a `funds.allocated` paid out (资金拨付/支付)."""
+
+    TYPE = "funds.disbursed"
+    SENDERS = frozenset({"finance", "development_reform"})
+    grant_id: str
+    amount: Decimal = field(metadata=POSITIVE)
+    date: date
+
+
+@dataclass(frozen=True)
+class ApproveLand(Command):
+    """A batch of land approved for construction (农用地转用/土地征收批复, 批次用地), to be supplied to projects."""
+
+    TYPE = "land.approved"
+    SENDERS = frozenset({"natural_resources"})
+    NEEDS_PROJECT = False
+    approval_id: str
+    district: str = field(metadata=choices(*reference.DISTRICTS))
+    area_mu: Decimal = field(metadata=POSITIVE)
+    date: date
+
+
+@dataclass(frozen=True)
+class AmendProject(Command):
+    """The project's plan changed (项目调整): from the message's day on; earlier days keep the plan then."""
+
+    TYPE = "project.amended"
+    SENDERS = frozenset({"development_reform"})
+    reason: str = field(metadata=FREE_TEXT)
+    planned_start: date | None = None
+    planned_completion: date | None = None
+    total_investment: Decimal | None = field(default=None, metadata=POSITIVE)
+
+
+@dataclass(frozen=True)
+class AssignSupervision(Command):
+    """A supervision case handed to the department that answers for an alert (督办交办)."""
+
+    TYPE = "supervision.assigned"
+    SENDERS = frozenset({"development_reform", "supervision_office"})
+    case_id: str
+    rule: str
+    responsible: str = field(metadata={"department": True})
+    due_date: date
+    demand: str = field(metadata=FREE_TEXT)
+    grant_id: str | None = None
+
+
+@dataclass(frozen=True)
+class RespondSupervision(Command):
+    """The responsible department's measures (反馈整改措施); may be sent again."""
+
+    TYPE = "supervision.responded"
+    SENDERS = frozenset({RESPONSIBLE})
+    case_id: str
+    measures: str = field(metadata=FREE_TEXT)
+    expected_by: date
+
+
+@dataclass(frozen=True)
+class CloseSupervision(Command):
+    """A case closed by the department that assigned it (销号)."""
+
+    TYPE = "supervision.closed"
+    SENDERS = frozenset({ASSIGNER})
+    case_id: str
+    outcome: str = field(metadata=choices(*reference.CASE_OUTCOMES))
+    note: str = field(metadata=FREE_TEXT)
+
+
+@dataclass(frozen=True)
+class AllocationShare:
+    """One district's share of an adopted allocation."""
+
+    district: str = field(metadata=choices(*reference.DISTRICTS))
+    amount: Decimal = field(metadata=NON_NEGATIVE)
+
+
+#: Who decides each factor's allocation (要素分配决定).
+ALLOCATORS: Final[dict[str, str]] = {"land": "natural_resources", "energy": "development_reform",
+                                     "special_bond": "finance"}
+
+
+@dataclass(frozen=True)
+class AdoptAllocation(Command):
+    """A binding split of a city total of land, energy or special-bond quota over the districts
+    (要素分配决定, 大干大支持): each district's quota of that factor and year grows by its share."""
+
+    TYPE = "allocation.adopted"
+    SENDERS = frozenset(ALLOCATORS.values())
+    NEEDS_PROJECT = False
+    allocation_id: str
+    year: int = field(metadata=YEAR)
+    factor: str = field(metadata=choices(*ALLOCATORS))
+    total: Decimal = field(metadata=POSITIVE)
+    shares: tuple[AllocationShare, ...]
+    basis: str = field(metadata=FREE_TEXT)
+    #: The day of the ranking it follows (the advice it is compared with); default the message's day.
+    as_of: date | None = None
+
+    def senders(self) -> frozenset[str]:
+        return frozenset({ALLOCATORS[self.factor]})

@@ -177,7 +177,7 @@ def supply_land(cmd: c.SupplyLand, uow: UnitOfWork, envelope: Envelope) -> None:
         raise Rejection("quota_exceeded.no_quota", factor="land", district=project.district, year=year)
     pool.check_draw(cmd.area_mu)
     pool.draw(envelope.audit.message_id, project.code, cmd.area_mu, envelope.audit)
-    project.supply_land(cmd.parcel, cmd.area_mu, cmd.method, cmd.exception, envelope.audit)
+    project.supply_land(cmd.parcel, cmd.area_mu, cmd.method, cmd.exception, envelope.audit, cmd.approval_id, cmd.start_by)
 
 
 def grant_energy(cmd: c.GrantEnergy, uow: UnitOfWork, envelope: Envelope) -> None:

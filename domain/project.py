@@ -47,8 +47,9 @@ class Grant:
 _GRANTS_DECLARED: dict[str, dict[str, tuple[str, str | None]]] = {}
 
 
-def grant_event(name: str, factor: str, quantity: str | None = None) -> Callable[[_Method], _Method]:
+def grant_event(name: str | type, factor: str, quantity: str | None = None) -> Callable[[_Method], _Method]:
     """`@event(name)` for an event that grants `factor`, its quantity in the parameter `quantity` (None: unmeasured).
+    `name` may be the event class itself, where it has versions of its own to upcast.
 
     Declaring the factor beside the event is what puts the event in GRANT_EVENTS, which the read models that
     count grants (stages, factor ledger, sedimentation) follow: a grant event cannot be left out of them.
@@ -56,9 +57,10 @@ def grant_event(name: str, factor: str, quantity: str | None = None) -> Callable
 
     def declared(method: _Method) -> _Method:
         declared_on = _GRANTS_DECLARED.setdefault(method.__qualname__.rpartition(".")[0], {})
-        if name in declared_on:
-            raise TypeError(f"grant event {name} is declared twice")
-        declared_on[name] = (factor, quantity)
+        key = name if isinstance(name, str) else name.__name__
+        if key in declared_on:
+            raise TypeError(f"grant event {key} is declared twice")
+        declared_on[key] = (factor, quantity)
         return event(name)(method)
 
     return declared
@@ -107,6 +109,7 @@ class Project(Aggregate):
         self.owner = owner
         self.total_investment = total_investment
         self.planned_start = planned_start
+        self.registered_start = planned_start  # as registered; amendments change `planned_start` (v1.2)
         self.planned_completion = planned_completion
         self.revenue_generating = revenue_generating
         self.priority = priority
@@ -125,6 +128,15 @@ class Project(Aggregate):
         self.started_on: date | None = None
         self.completed_on: date | None = None
         self.cancelled_on: date | None = None
+        # What the supervision rules look at, with the business day of each (`domain.facts`):
+        self.plan_history: list[tuple[int, Decimal, date]] = []
+        self.report_history: list[tuple[str, Decimal, date]] = []
+        #: Money paid out of each funds grant: grant id → [(day paid, amount)] (资金拨付, v1.2).
+        self.disbursements: dict[str, list[tuple[date, Decimal]]] = {}
+        #: The plan as amended (项目调整, v1.2): each amendment's day and what it set.
+        self.amendments: list[dict[str, Any]] = []
+        #: Supervision cases (督办, v1.2) by case id, open or closed.
+        self.cases: dict[str, dict[str, Any]] = {}
 
     # --- state questions the rules ask ---------------------------------------------------
 
@@ -165,6 +177,7 @@ class Project(Aggregate):
     @event("PlanSet")
     def set_plan(self, year: int, planned_investment: Decimal, audit: Audit) -> None:
         self.plans[year] = planned_investment
+        self.plan_history.append((year, planned_investment, audit.business_date))
 
     @event("Admitted")
     def admit(self, library: str, year: int | None, opinion: str | None, audit: Audit) -> None:
@@ -194,11 +207,29 @@ class Project(Aggregate):
     def allocate_funds(self, source: str, amount: Decimal, document: str | None, audit: Audit) -> None:
         self._grant("funds", audit, amount, source=source, document=document)
 
-    @grant_event("LandSupplied", "land", quantity="area_mu")
+    class LandSupplied(Aggregate.Event):
+        parcel: str
+        area_mu: Decimal
+        method: str
+        exception: str | None
+        audit: Audit
+        approval_id: str | None
+        start_by: date | None
+        class_version = 2
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            # Supplied before v1.2: from no batch approval, to start by the plan's start (then in force).
+            state["approval_id"] = None
+            state["start_by"] = None
+
+    @grant_event(LandSupplied, "land", quantity="area_mu")
     def supply_land(
-        self, parcel: str, area_mu: Decimal, method: str, exception: str | None, audit: Audit
+        self, parcel: str, area_mu: Decimal, method: str, exception: str | None, audit: Audit,
+        approval_id: str | None, start_by: date | None,
     ) -> None:
-        self._grant("land", audit, area_mu, parcel=parcel, method=method, exception=exception)
+        self._grant("land", audit, area_mu, parcel=parcel, method=method, exception=exception,
+                    approval_id=approval_id, start_by=start_by)
 
     @grant_event("EnergyGranted", "energy", quantity="tce")
     def grant_energy(self, tce: Decimal, year: int, exempt: bool, audit: Audit) -> None:
@@ -268,6 +299,51 @@ class Project(Aggregate):
     def report_investment(self, period: str, completed: Decimal, audit: Audit) -> None:
         # A second report for the same month corrects the first.
         self.investment[period] = completed
+        self.report_history.append((period, completed, audit.business_date))
+
+    @event("FundsDisbursed")
+    def disburse_funds(self, grant_id: str, amount: Decimal, date: date, audit: Audit) -> None:
+        self.disbursements.setdefault(grant_id, []).append((date, amount))
+
+    def disbursed(self, grant_id: str) -> Decimal:
+        return sum((amount for _, amount in self.disbursements.get(grant_id, ())), Decimal(0))
+
+    @event("Amended")
+    def amend(self, planned_start: date | None, planned_completion: date | None, total_investment: Decimal | None,
+              reason: str, audit: Audit) -> None:
+        changed = {"planned_start": planned_start, "planned_completion": planned_completion,
+                   "total_investment": total_investment}
+        for name, value in changed.items():
+            if value is not None:
+                setattr(self, name, value)
+        self.amendments.append({"on": audit.business_date, "reason": reason,
+                                **{k: v for k, v in changed.items() if v is not None}})
+
+    @event("SupervisionAssigned")
+    def assign_supervision(self, case_id: str, rule: str, grant_id: str | None, responsible: str, due_date: date,
+                           demand: str, audit: Audit) -> None:
+        self.cases[case_id] = {
+            "case_id": case_id, "rule": rule, "grant_id": grant_id, "responsible": responsible,
+            "assigned_by": audit.department, "assigned_on": audit.business_date, "due_date": due_date,
+            "demand": demand, "responses": [], "closed_on": None, "outcome": None, "note": None}
+
+    @event("SupervisionResponded")
+    def respond_supervision(self, case_id: str, measures: str, expected_by: date, audit: Audit) -> None:
+        case = self.cases.get(case_id)
+        if case is not None:
+            case["responses"] = [*case["responses"], {"on": audit.business_date, "measures": measures,
+                                                      "expected_by": expected_by}]
+
+    @event("SupervisionClosed")
+    def close_supervision(self, case_id: str, outcome: str, note: str, audit: Audit) -> None:
+        case = self.cases.get(case_id)
+        if case is not None:
+            case.update(closed_on=audit.business_date, outcome=outcome, note=note)
+
+    def open_case(self, rule: str, grant_id: str | None) -> dict[str, Any] | None:
+        """The open supervision case of this rule (and grant), if any: there is at most one."""
+        return next((case for case in self.cases.values() if case["closed_on"] is None
+                     and case["rule"] == rule and case["grant_id"] == grant_id), None)
 
     @event("Completed")
     def complete(self, date: date, audit: Audit) -> None:

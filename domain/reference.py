@@ -77,6 +77,11 @@ FUND_LIBRARIES: Final[dict[str, str]] = {
     "green_fund": "green_fund",
 }
 EVALUATION_KINDS: Final = ("financial", "legal")
+#: Factors a district holds a yearly quota of (年度指标): land, energy, and the special-bond quota the
+#: province hands down (省厅下达额度, v1.2), in 万元.
+QUOTA_FACTORS: Final = ("land", "energy", "special_bond")
+#: How a supervision case (督办) ends (销号): the factor used, taken back, or the case let go.
+CASE_OUTCOMES: Final = ("rectified", "reclaimed", "waived")
 EXCEPTION_RULES: Final = ("not_in_annual_plan",)
 
 #: Departments that speak to Yaosu (actor.department). The responsible units of the seed,
@@ -89,6 +94,7 @@ DEPARTMENTS: Final = (
     "statistics", "transport", "education", "health",
     "culture_tourism", "agriculture", "commerce", "investment_promotion",
     "cooperation_exchange", "science_technology", "financial_affairs", "government_services",
+    "supervision_office",
 )
 DISTRICT_PORTAL_PREFIX: Final = "district:"
 

@@ -27,6 +27,8 @@ OWNER: Final = "@owner"  # the project's horizontal owning department
 DISTRICT: Final = "@district"  # the project's district portal, `district:<area>`
 ASSIGNEE: Final = "@assignee"  # the department an issue was assigned to
 GRANTOR: Final = "@grantor"  # the unit that made the grant being reclaimed
+RESPONSIBLE: Final = "@responsible"  # the department a supervision case was handed to (v1.2)
+ASSIGNER: Final = "@assigner"  # the department that assigned a supervision case (v1.2)
 ANYONE: Final = "@anyone"
 
 
@@ -34,14 +36,15 @@ def could_send(command: type[Sent], department: str) -> bool:
     """Whether `department` may send this type for some project (before any is looked up)."""
     allowed = command.SENDERS
     district_portal = department.startswith(reference.DISTRICT_PORTAL_PREFIX)
-    return (department in allowed or ANYONE in allowed or ASSIGNEE in allowed or GRANTOR in allowed
+    return (department in allowed or bool(allowed & {ANYONE, ASSIGNEE, GRANTOR, RESPONSIBLE, ASSIGNER})
             or (DISTRICT in allowed and district_portal) or (OWNER in allowed and not district_portal))
 
 
 def require_may_send(command: Sent, department: str, **roles: str | None) -> None:
     """Raise `forbidden` unless `department` may send this message.
 
-    `roles` binds the relative roles for this message: owner, district, assignee, grantor.
+    `roles` binds the relative roles for this message: owner, district, assignee, grantor, responsible,
+    assigner.
     """
     allowed = command.senders()
     bound = {
@@ -49,6 +52,8 @@ def require_may_send(command: Sent, department: str, **roles: str | None) -> Non
         DISTRICT: reference.district_portal(roles["district"]) if roles.get("district") else None,
         ASSIGNEE: roles.get("assignee"),
         GRANTOR: roles.get("grantor"),
+        RESPONSIBLE: roles.get("responsible"),
+        ASSIGNER: roles.get("assigner"),
     }
     if ANYONE in allowed or department in allowed:
         return

@@ -42,6 +42,38 @@ class GrantFact:
     reduction_id: str | None = None
     #: For a talent grant: the person assigned as the project's responsible leader (包抓领导).
     leader: str | None = None
+    #: How much was granted (万元, 亩, 吨标煤, 吨), where the factor is measured (v1.2).
+    quantity: Decimal | None = None
+    #: Of funds: each payment out of it, (day paid, amount), in the order recorded (资金拨付, v1.2).
+    disbursed: tuple[tuple[date, Decimal], ...] = ()
+    #: Of land: the start of construction agreed (约定动工日期; None: the project's planned start) (v1.2).
+    start_by: date | None = None
+
+
+@dataclass(frozen=True)
+class CaseFact:
+    """A supervision case (督办, v1.2): assigned, answered (perhaps more than once), closed."""
+
+    case_id: str
+    rule: str
+    grant_id: str | None
+    responsible: str
+    assigned_on: date
+    due_date: date
+    responded_on: tuple[date, ...] = ()
+    closed_on: date | None = None
+    outcome: str | None = None
+
+
+@dataclass(frozen=True)
+class ApprovalFact:
+    """Land approved in a district (批次用地, v1.2), and each supply drawn on it: (day supplied, area)."""
+
+    approval_id: str
+    district: str
+    area: Decimal
+    approved_on: date
+    supplied: tuple[tuple[date, Decimal], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -115,6 +147,14 @@ class ProjectFacts:
     issues: tuple[IssueFact, ...] = ()
     reductions: Mapping[str, ReductionFact] = field(default_factory=dict)
     libraries: tuple[LibraryFact, ...] = ()
+    #: Amendments of the planned start (项目调整, v1.2): (the day it took effect, the new planned start).
+    start_amendments: tuple[tuple[date, date], ...] = ()
+    cases: tuple[CaseFact, ...] = ()
+
+    def planned_start_on(self, day: date) -> date:
+        """The planned start in force at the end of `day`: the last amendment by then, else the registered one."""
+        current = [start for on, start in self.start_amendments if on <= day]
+        return current[-1] if current else self.planned_start
 
     def leader_on(self, day: date) -> str | None:
         """The responsible leader at the end of `day`: the last assigned by then, unless reclaimed."""
@@ -139,6 +179,10 @@ class Alert:
     ref: str | None = None  # the issue or reduction it concerns
     department: str = ""  # who answers for it: the project's horizontal owner
     leader: str | None = None  # and its responsible leader (包抓领导) on that day
+    grant_id: str | None = None  # the grant it concerns (factor-level rules, v1.2)
+    factor: str | None = None
+    reclaimable: bool = False  # may be taken back (v1.2)
+    case_id: str | None = None  # the open supervision case about it, if any (v1.2)
 
     @property
     def key(self) -> str:
