@@ -7,6 +7,11 @@ the annual library or beyond the land quota, factors before admission, energy be
 quota or exempt after the 十三五 assessment, special bonds without the evaluations, wrong senders
 (a district portal admitting to the annual library), malformed payloads, skipped stages, a completion
 before construction, resends and a conflict.
+
+Factors settle too (v1.2): most money granted is paid out, some lies idle; a few projects carried over
+from last year sit on land or energy they never used, an approval lies unsupplied; supervision cases
+are assigned, answered (one late), closed by rectification and by reclaim, one is overdue; an
+allocation is adopted, and an amendment postpones a start that was already alerted.
 """
 
 from __future__ import annotations
@@ -75,6 +80,9 @@ def demo_messages(year: int, projects: int = 300, seed: int = 149, until: date |
                {"district": district, "year": year, "factor": "energy", "amount": rng.choice([20000, 40000, 60000])})
         w.emit(jan, "quota.set", "natural_resources",
                {"district": district, "year": year, "factor": "land", "amount": rng.choice([1500, 3000, 5000])})
+        # The special-bond quota the province hands down (省厅下达额度, v1.2), 万元.
+        w.emit(jan, "quota.set", "finance",
+               {"district": district, "year": year, "factor": "special_bond", "amount": 200_000})
     for n in range(12):
         due = date(year, rng.randint(3, 12), rng.randint(1, 28))
         w.emit(jan + timedelta(days=n), "emission.reduction_registered", "ecology_environment",
@@ -87,6 +95,7 @@ def demo_messages(year: int, projects: int = 300, seed: int = 149, until: date |
     for n in range(projects - 1):
         _project(w, rng, n, districts)
     _mistakes(w, rng)
+    _settling(w)
     w.messages.sort(key=lambda item: (item[0], item[1]))
     if until is not None:
         w.messages = [m for m in w.messages if m[0].date() <= until]
@@ -141,17 +150,20 @@ def _project(w: _Writer, rng: random.Random, n: int, districts: list[str]) -> No
         w.emit(stage_day + timedelta(days=3), "land.supplied", "natural_resources", {
             "parcel": f"LZ-{year}-{n:03d}", "area_mu": rng.choice([20, 45.5, 86.5, 120]),
             "method": rng.choice(["allocation", "transfer", "standard_land"])}, code)
-    w.emit(stage_day + timedelta(days=5), "funds.allocated", "finance",
-           {"source": source, "amount": round(planned * 0.2), "document": f"兰财建〔{year}〕{n}号"}, code)
+    allocated = w.emit(stage_day + timedelta(days=5), "funds.allocated", "finance",
+                       {"source": source, "amount": round(planned * 0.2), "document": f"兰财建〔{year}〕{n}号"}, code)
+    _pay_out(w, code, allocated, n)
     if special == "special_bond" and revenue:
         for kind in ("financial", "legal"):
             w.emit(stage_day + timedelta(days=6), "bond.evaluated", "finance",
                    {"kind": kind, "evaluator": "第三方评估机构", "passed": True}, code)
-        w.emit(stage_day + timedelta(days=8), "funds.allocated", "finance",
-               {"source": "special_bond", "amount": round(total * 0.1), "document": f"专项债〔{year}〕{n}"}, code)
+        bond = w.emit(stage_day + timedelta(days=8), "funds.allocated", "finance",
+                      {"source": "special_bond", "amount": round(total * 0.1), "document": f"专项债〔{year}〕{n}"}, code)
+        _pay_out(w, code, bond, 1000 + n)
     if special == "general_bond" and not revenue:
-        w.emit(stage_day + timedelta(days=8), "funds.allocated", "finance",
-               {"source": "general_bond", "amount": round(total * 0.05), "document": f"一般债〔{year}〕{n}"}, code)
+        bond = w.emit(stage_day + timedelta(days=8), "funds.allocated", "finance",
+                      {"source": "general_bond", "amount": round(total * 0.05), "document": f"一般债〔{year}〕{n}"}, code)
+        _pay_out(w, code, bond, 1000 + n)
     fast_track = rng.random() < 0.06  # 边勘察、边设计、边施工: started while still in generation
     approval_day = stage_day + timedelta(days=rng.randint(10, 30))
     w.emit(approval_day, "stage.advanced", "development_reform", {"stage": "approval"}, code)
@@ -212,6 +224,140 @@ def _project(w: _Writer, rng: random.Random, n: int, districts: list[str]) -> No
                {"period": f"{year}-{month:02d}", "completed": round(completed, 1)}, code)
     if fate > 0.9 and start.month <= 6:
         w.emit(date(year, 12, 20), "project.completed", "development_reform", {"date": date(year, 12, 18).isoformat()}, code)
+
+
+def _pay_out(w: _Writer, code: str, allocated: dict[str, Any], n: int) -> None:
+    """Payments out of a funds grant (资金拨付): most of it within months, for some projects little
+    (资金沉淀). A generator of its own, so the rest of the demo stays what it was before v1.2."""
+    rng = random.Random(f"pay-{w.year}-{n}")
+    amount = int(allocated["payload"]["amount"])
+    day = datetime.fromisoformat(allocated["occurred_at"]).date()
+    share = rng.uniform(0.05, 0.35) if rng.random() < 0.12 else rng.uniform(0.55, 1.0)
+    paid = 0
+    for k in range(rng.randint(1, 3)):
+        part = int(amount * share / (k + 1)) if k < 2 else amount * share - paid
+        part = min(int(part), amount - paid)
+        if part <= 0:
+            break
+        day += timedelta(days=rng.randint(15, 70))
+        if day.year > w.year:
+            break
+        w.emit(day, "funds.disbursed", "finance",
+               {"grant_id": allocated["message_id"], "amount": part, "date": day.isoformat()}, code)
+        paid += part
+
+
+def _settling(w: _Writer) -> None:
+    """Factors that settle (要素沉淀), followed up (督办) and put back to work (v1.2)."""
+    y, last = w.year, w.year - 1
+
+    def on(year: int, month: int, day: int) -> date:
+        return date(year, month, day)
+
+    def project(code: str, name: str, district: str, registered: date, planned_start: date,
+                libraries: tuple[str, ...], sector: str = "C", department: str = "industry_it") -> None:
+        w.emit(registered, "project.registered", "development_reform", {
+            "name": name, "district": district, "sector": sector, "department": department,
+            "owner": "兰州某实业有限公司", "total_investment": 20000, "planned_start": planned_start.isoformat(),
+            "planned_completion": (planned_start + timedelta(days=540)).isoformat(), "revenue_generating": True}, code)
+        for library in libraries:
+            payload: dict[str, Any] = {"library": library}
+            if library == "annual":
+                payload["year"] = registered.year
+            w.emit(registered + timedelta(days=2), "project.admitted",
+                   "finance" if library == "municipal_budget" else "development_reform", payload, code)
+
+    # Last year's land and energy plans of the districts the carried-over projects are in.
+    for district in ("620103", "620123"):
+        w.emit(on(last, 1, 4), "quota.set", "natural_resources",
+               {"district": district, "year": last, "factor": "land", "amount": 2000})
+    w.emit(on(last, 1, 4), "quota.set", "development_reform",
+           {"district": "620171", "year": last, "factor": "energy", "amount": 30000})
+    # A batch of land approved in Qilihe (批次用地), supplied only in part since: 批而未供.
+    w.emit(on(last, 1, 20), "land.approved", "natural_resources",
+           {"approval_id": f"PC-{last}-0107", "district": "620103", "area_mu": 300, "date": on(last, 1, 20).isoformat()})
+
+    # Land supplied last year and never built on (供而未用, 闲置土地): the case is answered, the land taken back.
+    idle_land = f"{last}-620103-48-01-998001"
+    project(idle_land, "七里河高端装备制造产业园", "620103", on(last, 1, 10), on(last, 4, 1), ("municipal", "annual"))
+    supplied = w.emit(on(last, 2, 15), "land.supplied", "natural_resources", {
+        "parcel": f"QLH-{last}-017", "area_mu": 80, "method": "transfer", "approval_id": f"PC-{last}-0107",
+        "start_by": on(last, 4, 1).isoformat()}, idle_land)
+    case = f"DB-{y}-001"
+    w.emit(on(y, 4, 15), "supervision.assigned", "development_reform", {
+        "case_id": case, "rule": "land_idle", "grant_id": supplied["message_id"], "responsible": "natural_resources",
+        "due_date": on(y, 5, 15).isoformat(),
+        "demand": "该宗地约定动工日期已满一年未动工，请核实闲置原因，依法依规处置并反馈。"}, idle_land)
+    w.emit(on(y, 5, 10), "supervision.responded", "natural_resources", {
+        "case_id": case, "measures": "已向用地单位下达闲置土地认定书，企业无力开工，建议依法收回土地使用权。",
+        "expected_by": on(y, 6, 30).isoformat()}, idle_land)
+    w.emit(on(y, 6, 1), "factor.reclaimed", "development_reform", {
+        "factor": "land", "grant_id": supplied["message_id"], "reason": "闲置满一年未动工，依法收回"}, idle_land)
+    w.emit(on(y, 6, 5), "supervision.closed", "development_reform", {
+        "case_id": case, "outcome": "reclaimed", "note": "土地已收回，纳入区县储备重新供应。"}, idle_land)
+
+    # Land supplied last year in Yuzhong, idle for over a year: the case assigned has no answer yet (督办逾期).
+    overdue = f"{last}-620123-48-01-998002"
+    project(overdue, "榆中生物医药产业园", "620123", on(last, 2, 1), on(last, 6, 30), ("municipal", "annual"))
+    supplied = w.emit(on(last, 3, 20), "land.supplied", "natural_resources", {
+        "parcel": f"YZ-{last}-031", "area_mu": 120, "method": "transfer"}, overdue)
+    w.emit(on(y, 11, 10), "supervision.assigned", "supervision_office", {
+        "case_id": f"DB-{y}-002", "rule": "land_idle", "grant_id": supplied["message_id"],
+        "responsible": "natural_resources", "due_date": on(y, 11, 25).isoformat(),
+        "demand": "请于11月25日前反馈闲置土地处置方案。"}, overdue)
+    w.emit(on(y, 11, 20), "supervision.closed", "supervision_office", {  # refused: the land still lies idle
+        "case_id": f"DB-{y}-002", "outcome": "rectified", "note": "已整改"}, overdue)
+
+    # Energy granted last year to a project that never started (能耗指标沉淀).
+    idle_energy = f"{last}-620171-44-01-998003"
+    project(idle_energy, "兰州新区新能源材料项目", "620171", on(last, 3, 1), on(last, 7, 1), ("municipal", "annual"))
+    w.emit(on(last, 6, 10), "energy.granted", "development_reform", {"tce": 2000, "year": last}, idle_energy)
+
+    # Money allocated this year and mostly not paid out (资金沉淀): the case is answered late, then rectified.
+    idle_funds = f"{y}-620102-48-01-998004"
+    project(idle_funds, "城关老旧小区改造提升工程", "620102", on(y, 1, 12), on(y, 3, 1), ("municipal", "municipal_budget"),
+            sector="K", department="housing_construction")
+    allocated = w.emit(on(y, 2, 1), "funds.allocated", "finance", {
+        "source": "municipal_budget", "amount": 3000, "document": f"兰财建〔{y}〕998号"}, idle_funds)
+    grant = allocated["message_id"]
+    w.emit(on(y, 2, 10), "supervision.assigned", "supervision_office", {  # refused: nothing is idle yet
+        "case_id": f"DB-{y}-000", "rule": "funds_idle", "grant_id": grant, "responsible": "finance",
+        "due_date": on(y, 3, 1).isoformat(), "demand": "请加快资金拨付。"}, idle_funds)
+    w.emit(on(y, 3, 10), "funds.disbursed", "finance", {"grant_id": grant, "amount": 500,
+                                                       "date": on(y, 3, 10).isoformat()}, idle_funds)
+    w.emit(on(y, 3, 20), "construction.started", "district:620102", {"date": on(y, 3, 20).isoformat()}, idle_funds)
+    w.emit(on(y, 5, 20), "supervision.assigned", "supervision_office", {
+        "case_id": f"DB-{y}-003", "rule": "funds_idle", "grant_id": grant, "responsible": "finance",
+        "due_date": on(y, 6, 5).isoformat(), "demand": "资金下达已满90天，拨付不足一半，请说明原因并加快拨付。"}, idle_funds)
+    w.emit(on(y, 6, 8), "supervision.responded", "housing_construction", {  # refused: not the responsible unit
+        "case_id": f"DB-{y}-003", "measures": "已督促施工单位", "expected_by": on(y, 7, 1).isoformat()}, idle_funds)
+    w.emit(on(y, 6, 20), "supervision.responded", "finance", {
+        "case_id": f"DB-{y}-003", "measures": "已会同住建部门核实工程量，7月初前拨付第二笔资金。",
+        "expected_by": on(y, 7, 5).isoformat()}, idle_funds)
+    w.emit(on(y, 7, 1), "funds.disbursed", "finance", {"grant_id": grant, "amount": 3000,
+                                                      "date": on(y, 7, 1).isoformat()}, idle_funds)  # refused: too much
+    w.emit(on(y, 7, 1), "funds.disbursed", "finance", {"grant_id": grant, "amount": 1500,
+                                                      "date": on(y, 7, 1).isoformat()}, idle_funds)
+    w.emit(on(y, 7, 10), "supervision.closed", "supervision_office", {
+        "case_id": f"DB-{y}-003", "outcome": "rectified", "note": "累计拨付2000万元，已超过下达资金一半，予以销号。"},
+        idle_funds)
+
+    # A start alerted, then postponed by an amendment: accepted, and flagged (postponed_after_alert).
+    postponed = f"{y}-620105-78-01-998005"
+    project(postponed, "安宁区职业教育实训基地", "620105", on(y, 1, 8), on(y, 3, 1), ("municipal", "annual"),
+            sector="P", department="education")
+    w.emit(on(y, 2, 1), "land.supplied", "natural_resources",
+           {"parcel": f"AN-{y}-008", "area_mu": 45, "method": "allocation"}, postponed)
+    w.emit(on(y, 6, 15), "project.amended", "development_reform", {
+        "planned_start": on(y, 9, 1).isoformat(), "reason": "受征地拆迁影响，开工时间调整至9月"}, postponed)
+    w.emit(on(y, 9, 10), "construction.started", "development_reform", {"date": on(y, 9, 10).isoformat()}, postponed)
+
+    # Next round's land split by the ranking (大干大支持), departing from the advice.
+    w.emit(on(y, 10, 10), "allocation.adopted", "natural_resources", {
+        "allocation_id": f"FP-{y}-land-01", "year": y, "factor": "land", "total": 2000,
+        "shares": [{"district": "620171", "amount": 1200}, {"district": "620102", "amount": 500},
+                   {"district": "620103", "amount": 300}],
+        "as_of": on(y, 10, 1).isoformat(), "basis": f"依据{y}年三季度区县要素保障排名，经市政府常务会议研究确定"})
 
 
 def _admitter(library: str, n: int) -> str:
