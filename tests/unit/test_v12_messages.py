@@ -112,9 +112,9 @@ def assign(case_id: str = "DB-1", rule: str = "issue_overdue", when: str = MARCH
 
 
 def respond(case_id: str = "DB-1", when: str = "2021-03-10T10:00:00+08:00", dept: str = "natural_resources",
-            expected_by: str = "2021-03-25", code: str = CODE) -> dict[str, Any]:
+            expected_by: str = "2021-03-25", code: str = CODE, mid: str | None = None) -> dict[str, Any]:
     return msg("supervision.responded", {"case_id": case_id, "measures": "已召开协调会", "expected_by": expected_by},
-               dept=dept, at=when, code=code)
+               dept=dept, at=when, code=code, mid=mid)
 
 
 def close(outcome: str, case_id: str = "DB-1", when: str = "2021-03-20T10:00:00+08:00",
