@@ -185,7 +185,9 @@ def allocate_funds(cmd: c.AllocateFunds, uow: UnitOfWork, envelope: Envelope) ->
     pool = (uow.find_pool(project.district, envelope.audit.business_date.year, "special_bond")
             if cmd.source == "special_bond" else None)
     if pool is not None:
-        pool.check_draw(cmd.amount)
+        if cmd.amount > pool.remaining:
+            raise Rejection("quota_exceeded.bond_quota", amount=cmd.amount, district=project.district,
+                            year=pool.year, remaining=pool.remaining, quota=pool.quota)
         pool.draw(envelope.audit.message_id, project.code, cmd.amount, envelope.audit)
     project.allocate_funds(cmd.source, cmd.amount, cmd.document, envelope.audit)
 

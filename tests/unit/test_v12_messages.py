@@ -474,8 +474,9 @@ def test_special_bond_funds_draw_on_the_districts_bond_quota_where_there_is_one(
     refused(ready, bond_quota(100, dept="development_reform"), "forbidden", "forbidden.quota")
     accepted(ready, bond_quota(100))
     accepted(ready, funds(60, mid="bond-1", source="special_bond"))
-    result = refused(ready, funds(41, mid="bond-2", source="special_bond"), "quota_exceeded", "quota_exceeded.remaining")
-    assert result.detail_params["factor"] == "special_bond"
+    result = refused(ready, funds(41, mid="bond-2", source="special_bond"), "quota_exceeded",
+                     "quota_exceeded.bond_quota")
+    assert result.detail_params == {"amount": 41, "district": "620102", "year": 2021, "remaining": 40, "quota": 100}
     accepted(ready, funds(1000, mid="own-1"))  # other sources are not capped by it
     accepted(ready, reclaim("bond-1", factor="funds", dept="finance"))  # what is reclaimed goes back
     assert pool(ready, "620102", 2021, "special_bond").remaining == 100
