@@ -19,6 +19,7 @@ from api import exports
 from api.listings import item_model, response_model
 from domain import reference
 from domain.commands import COMMANDS, Command
+from domain.envelope import MAX_ITEMS
 from domain.policy import WARNING_CODES
 from domain.project import STATUSES
 from projections import audit, factor_ledger, libraries, sedimentation, warnings
@@ -32,22 +33,32 @@ class Actor(BaseModel):
 
 
 def _payload_model(command: type[Command]) -> type[BaseModel]:
-    hints = typing.get_type_hints(command)
+    model = _record_model(command, f"{command.__name__}Payload")
+    model.__doc__ = f"Payload of `{command.TYPE}`."
+    return model
+
+
+def _record_model(record: type, name: str) -> type[BaseModel]:
+    """The schema of a command's payload, or of an item of one of its lists (an allocation's shares)."""
+    hints = typing.get_type_hints(record)
     fields: dict[str, Any] = {}
-    for spec in dataclasses.fields(command):  # type: ignore[arg-type]
+    for spec in dataclasses.fields(record):
         hint = hints[spec.name]
         optional = typing.get_origin(hint) is Union or isinstance(hint, type(int | None))
         base = next((a for a in typing.get_args(hint) if a is not type(None)), hint) if optional else hint
+        constraints: dict[str, Any] = {}
         if "choices" in spec.metadata:
             base = Literal[tuple(spec.metadata["choices"])]  # type: ignore[misc]
         elif base is Decimal:
             base = Number
+        elif typing.get_origin(base) is tuple:  # a list of objects, each checked like a payload
+            item = typing.get_args(base)[0]
+            base = list[_record_model(item, item.__name__)]  # type: ignore[misc]
+            constraints.update(min_length=1, max_length=MAX_ITEMS)
         required = spec.default is dataclasses.MISSING and not optional
         default = ... if required else (None if spec.default is dataclasses.MISSING else spec.default)
-        fields[spec.name] = (base if required else Optional[base], default)
-    model = create_model(f"{command.__name__}Payload", __config__=ConfigDict(extra="forbid"), **fields)
-    model.__doc__ = f"Payload of `{command.TYPE}`."
-    return model
+        fields[spec.name] = (base if required else Optional[base], Field(default, **constraints))
+    return create_model(name, __config__=ConfigDict(extra="forbid"), **fields)
 
 
 def _envelope_model(command: type[Command]) -> type[BaseModel]:

@@ -22,6 +22,8 @@ from typing import Any
 from eventsourcing.utils import get_topic
 
 from domain.alerts import SedimentationAlerts, SupervisionClock
+from domain.allocation import Allocation
+from domain.approval import LandApproval
 from domain.checkpoint import CHECKPOINTED
 from domain.parking import ParkedMessage
 from domain.project import Project
@@ -38,9 +40,10 @@ TRACKING = "relay:" + kafka.EVENTS
 
 
 #: What `yaosu.events.v1` carries: the contract's events (projects, quota pools, reductions, alert
-#: changes). The rest is the store's own: receipts, parked messages, the monitor's clock, the opening
+#: changes, and from v1.2 batch approvals of land and allocation decisions; a case number's register is
+#: bookkeeping: a case's events are its project's). The rest is the store's own: receipts, parked messages, the monitor's clock, the opening
 #: of a project's alert record, checkpoints (to `yaosu.audit.v1`), and whatever is added to it later.
-CONTRACT = (*(f"{get_topic(cls)}." for cls in (Project, QuotaPool, EmissionReduction)),
+CONTRACT = (*(f"{get_topic(cls)}." for cls in (Project, QuotaPool, EmissionReduction, LandApproval, Allocation)),
             get_topic(SedimentationAlerts.Changed))
 
 #: The pipeline's own bookkeeping, not published either and in no audit trail (an alert record's

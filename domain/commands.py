@@ -309,7 +309,7 @@ class ApproveException(Command):
 @dataclass(frozen=True)
 class SetQuota(Command):
     TYPE = "quota.set"
-    SENDERS = frozenset({"natural_resources", "development_reform"})
+    SENDERS = frozenset({"natural_resources", "development_reform", "finance"})
     NEEDS_PROJECT = False
     district: str = field(metadata=choices(*reference.DISTRICTS))
     year: int = field(metadata=YEAR)

@@ -31,6 +31,8 @@ MAX_PLACES: Final = 6
 #: digits a sender's number may already have been rounded on its way here.
 MAX_DIGITS: Final = 15
 AMOUNT_LIMIT: Final = Decimal("1e12")
+#: The most items a list in a payload may hold (the shares of an allocation: one per district, and some).
+MAX_ITEMS: Final = 100
 
 
 @dataclass(frozen=True)
@@ -108,7 +110,7 @@ def parse_envelope(body: Any, *, submitted_by: str) -> Envelope:
     if not isinstance(payload, dict):
         raise Rejection("invalid.required_object", field="payload")
     command = parse_command(command_class, payload)
-    subject = project_code or str(getattr(command, "reduction_id", None) or getattr(command, "district"))
+    subject = project_code or subject_of(command)
     audit = Audit(
         message_id=message_id,
         message_type=message_type,
@@ -122,31 +124,64 @@ def parse_envelope(body: Any, *, submitted_by: str) -> Envelope:
     return Envelope(audit=audit, project_code=project_code, command=command)
 
 
+def subject_of(command: Command) -> str:
+    """What a message not about a project is about (its audit's subject): a reduction, a batch approval
+    of land, an allocation decision, else the district it names (a quota)."""
+    for name in ("reduction_id", "approval_id", "allocation_id"):
+        value = getattr(command, name, None)
+        if isinstance(value, str):
+            return value
+    return str(getattr(command, "district"))
+
+
 @functools.cache
-def _fields(command_class: type[Command]) -> tuple[tuple[str, Any, bool, Any], ...]:
-    """(name, type, may be absent, metadata) of each field: read from the type hints once."""
-    hints = typing.get_type_hints(command_class)
+def _fields(record_class: type) -> tuple[tuple[str, Any, bool, Any], ...]:
+    """(name, type, may be absent, metadata) of each field of a command (or of an item of one of its
+    lists): read from the type hints once."""
+    hints = typing.get_type_hints(record_class)
     specs = []
-    for spec in dataclasses.fields(command_class):  # type: ignore[arg-type]
+    for spec in dataclasses.fields(record_class):
         kind, optional = _unwrap_optional(hints[spec.name])
         specs.append((spec.name, kind, optional or spec.default is not dataclasses.MISSING, spec.metadata))
     return tuple(specs)
 
 
 def parse_command(command_class: type[Command], payload: dict[str, Any]) -> Command:
-    fields = _fields(command_class)
-    unknown = sorted(set(payload) - {name for name, *_ in fields})
+    return _parse_record(command_class, payload, "payload")  # type: ignore[no-any-return]
+
+
+def _parse_record(record_class: type, raw: dict[str, Any], path: str) -> Any:
+    """An object of the payload (the payload itself, an item of a list) as its dataclass, every field checked."""
+    fields = _fields(record_class)
+    unknown = sorted(set(raw) - {name for name, *_ in fields})
     if unknown:
-        raise Rejection("invalid.unknown_fields", field="payload", names=[shown(name) for name in unknown])
+        raise Rejection("invalid.unknown_fields", field=path, names=[shown(name) for name in unknown])
     values: dict[str, Any] = {}
     for name, kind, may_be_absent, meta in fields:
-        raw = payload.get(name)
-        if raw is None:
+        value = raw.get(name)
+        if value is None:
             if may_be_absent:
                 continue
-            raise Rejection("invalid.field_missing", field=f"payload.{name}")
-        values[name] = _check(f"payload.{name}", _coerce(f"payload.{name}", kind, raw, meta), meta)
-    return command_class(**values)
+            raise Rejection("invalid.field_missing", field=f"{path}.{name}")
+        values[name] = _check(f"{path}.{name}", _coerce(f"{path}.{name}", kind, value, meta), meta)
+    return record_class(**values)
+
+
+def _items(path: str, item_class: type, raw: Any) -> tuple[Any, ...]:
+    """A list of objects (the shares of an allocation): at least one, at most `MAX_ITEMS`, each checked
+    like a payload, its errors named by their place (`payload.shares[2].amount`)."""
+    if not isinstance(raw, list):
+        raise Rejection("invalid.not_a_list", field=path)
+    if not raw:
+        raise Rejection("invalid.empty_list", field=path)
+    if len(raw) > MAX_ITEMS:
+        raise Rejection("invalid.too_many_items", field=path, max=MAX_ITEMS, count=len(raw))
+    parsed = []
+    for n, item in enumerate(raw):
+        if not isinstance(item, dict):
+            raise Rejection("invalid.item_not_an_object", field=f"{path}[{n}]")
+        parsed.append(_parse_record(item_class, item, f"{path}[{n}]"))
+    return tuple(parsed)
 
 
 def _unwrap_optional(hint: Any) -> tuple[Any, bool]:
@@ -171,6 +206,8 @@ def _coerce(path: str, kind: Any, raw: Any, meta: Any) -> Any:
         return _decimal(path, raw)
     if kind is date:
         return _date(path, raw)
+    if typing.get_origin(kind) is tuple and dataclasses.is_dataclass(typing.get_args(kind)[0]):
+        return _items(path, typing.get_args(kind)[0], raw)
     raise TypeError(f"no parser for {kind!r}")  # a programming error, not bad input
 
 

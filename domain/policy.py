@@ -41,6 +41,10 @@ WARNING_CODES: Final[dict[str, str]] = {
                        "by the city (市级预算资金优先配套已争取到中央、省级预算内项目和重点推进项目)",
     "started_before_approval": "construction started before the approval stage (边勘察、边设计、边施工)",
     "exemption_unverified": "energy granted outside the cap to a project not recorded as epidemic supplies",
+    # v1.2: decided by the handlers (they need the alerts, the advice), not by a priority here.
+    "postponed_after_alert": "the planned start postponed while the project is alerted not_started",
+    "supervision_waived": "a supervision case closed without rectification or reclaim (豁免销号)",
+    "allocation_deviates": "an allocation departs from the advice by more than 1 % of its total for some district",
 }
 
 

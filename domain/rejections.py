@@ -29,6 +29,8 @@ REJECTION_CODES: Final[dict[str, str]] = {
     "conflict": "the message_id was already used for a different body",
     "unknown_reference": "the message names a reduction, grant, issue or exception that does not exist",
     "invalid_state": "the message does not apply to the current state (already done, not a member)",
+    "not_alerted": "a supervision case is assigned only for an alert the project has on that day (v1.2)",
+    "not_cleared": "a supervision case is closed as rectified or reclaimed only once that is so (v1.2)",
 }
 
 

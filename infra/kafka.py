@@ -71,9 +71,10 @@ def district_key(message: Any, reduction_districts: Mapping[str, str] | None = N
     """The recommended key of a portal message (v1.2): the district of the pool it draws on, else of its
     subject. An `emission.advanced`, the district of the reduction it draws on (v1.2), so that all draws
     on one reduction keep their order, as all draws on a district's quotas do; otherwise the area of its
-    project code; the district of a quota; for a reduction's own messages, the district it was
-    registered with. A reduction's district (the city by default) must be known to the sender
-    (`reduction_districts`)."""
+    project code; the district of a quota or of a batch approval of land (`land.approved`); for a
+    reduction's own messages, the district it was registered with. A reduction's district (the city by
+    default) must be known to the sender (`reduction_districts`). An `allocation.adopted` changes every
+    district's pool of its factor at once: it is keyed by the city (`620100`)."""
     body = message if isinstance(message, dict) else {}
     payload = body.get("payload") if isinstance(body.get("payload"), dict) else {}
     reduction = (reduction_districts or {}).get(str(payload.get("reduction_id")), CITY_CODE).encode()
@@ -82,9 +83,15 @@ def district_key(message: Any, reduction_districts: Mapping[str, str] | None = N
     code = body.get("project_code")
     if isinstance(code, str) and is_project_code(code):
         return district_of(code).encode()
-    if body.get("type") in ("quota.set", "emission.reduction_registered") and isinstance(payload.get("district"), str):
+    if body.get("type") == "allocation.adopted":
+        return CITY_CODE.encode()
+    if body.get("type") in DISTRICT_KEYED and isinstance(payload.get("district"), str):
         return str(payload["district"]).encode()
     return reduction
+
+
+#: Messages about no project keyed by the district in their payload.
+DISTRICT_KEYED = ("quota.set", "emission.reduction_registered", "land.approved")
 
 
 def tracking_name(topic_name: str, partition: int) -> str:

@@ -11,14 +11,18 @@ from psycopg.sql import SQL, Identifier
 from infra.settings import Settings, StoreLocation
 from infra.turns import lock_key
 from service.ledger import Ledger
+from service.unit_of_work import Advisor, no_advice
 
 
-def build_ledger(settings: Settings) -> Ledger:
+def build_ledger(settings: Settings, advisor: Advisor | None = None) -> Ledger:
+    """The ledger of these settings; `advisor` gives the allocation advice an `allocation.adopted` is
+    compared with (v1.2; the composition root passes the read model's, None: no advice)."""
     env = settings.persistence_env()
+    options = {"policy": settings.policy, "thresholds": settings.thresholds, "advisor": advisor or no_advice}
     if settings.location.kind != "postgres":
-        return Ledger(env=env, policy=settings.policy)
+        return Ledger(env=env, **options)
     with schema_lock(settings.location):
-        return Ledger(env=env, policy=settings.policy)  # creates the tables on first use
+        return Ledger(env=env, **options)  # creates the tables on first use
 
 
 @contextmanager

@@ -56,6 +56,7 @@ from domain.project import Project, project_as_of, project_id
 from domain.receipt import REJECTED_TOPIC, MessageReceipt
 from domain.reference import CITY_CODE
 from domain.skips import EventSkip, operator_audit, skip_id
+from domain.supervision import Thresholds
 from infra import metrics
 from infra.events_table import events_of, events_with_positions, stored_after, tracked_positions
 from infra.kafka import KafkaOrigin
@@ -66,7 +67,7 @@ from infra.turns import lock_key
 from service.authorisation import sent_by as is_sent_by
 from service.inbound import Inbound, inbound
 from service.pipeline import Parking, Result, decide
-from service.unit_of_work import BatchUnitOfWork
+from service.unit_of_work import Advisor, BatchUnitOfWork, no_advice
 
 log = logging.getLogger("yaosu.ledger")
 
@@ -82,7 +83,9 @@ PARKING_TOPICS = [get_topic(ParkedMessage.Parked), get_topic(ParkedMessage.Relea
 #: By kind of aggregate: the fields that name the subject of its events on Kafka, and their names there.
 _SUBJECTS: dict[str, dict[str, str]] = {
     "Project": {"code": "project_code"}, "SedimentationAlerts": {"code": "project_code"},
-    "EmissionReduction": {"reduction_id": "reduction_id"}, "QuotaPool": {"year": "year", "factor": "factor"}}
+    "EmissionReduction": {"reduction_id": "reduction_id"}, "QuotaPool": {"year": "year", "factor": "factor"},
+    "LandApproval": {"approval_id": "approval_id"}, "Allocation": {"allocation_id": "allocation_id"},
+    "CaseNumber": {"case_id": "case_id", "project_code": "project_code"}}
 
 
 @dataclass(frozen=True)
@@ -121,9 +124,14 @@ class Ledger(Application[UUID]):
         # A process recorder: it can record a position (a Kafka offset) with the events.
         return self.factory.process_recorder()
 
-    def __init__(self, env: Any = None, policy: PolicySettings = PolicySettings()) -> None:
+    def __init__(self, env: Any = None, policy: PolicySettings = PolicySettings(),
+                 thresholds: Thresholds = Thresholds(), advisor: Advisor = no_advice) -> None:
         super().__init__(env)
-        self.policy = policy  # the deployment's settings of the rules, carried by each unit of work
+        # The deployment's settings of the rules and the alerts, and the read side's allocation advice
+        # (v1.2), carried by each unit of work.
+        self.policy = policy
+        self.thresholds = thresholds
+        self.advisor = advisor
         self._memory: OrderedDict[UUID, Aggregate] = OrderedDict()
         self._about: OrderedDict[UUID, dict[str, Any]] = OrderedDict()
         self._memory_size = int(self.env.get("LEDGER_CACHE_SIZE") or 20000)
@@ -239,7 +247,8 @@ class Ledger(Application[UUID]):
 
     def _attempt(self, prepared: list[Inbound], principal: Principal, channel: str, tracking: Tracking | None,
                  parking: Parking | None, preload: Sequence[UUID], *, look_up_receipts: bool) -> list[Result]:
-        batch = BatchUnitOfWork(self.load_many, look_up_receipts=look_up_receipts, policy=self.policy)
+        batch = BatchUnitOfWork(self.load_many, look_up_receipts=look_up_receipts, policy=self.policy,
+                                thresholds=self.thresholds, advisor=self.advisor)
         try:
             batch.load(preload)
             outcomes = decide(batch, prepared, principal, channel, parking)

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from datetime import date
+from decimal import Decimal
 from typing import Any, Callable, Iterable
 from uuid import UUID
 
 from eventsourcing.domain import Aggregate, CanMutateAggregate
 
+from domain.allocation import Allocation, allocation_id_of
+from domain.approval import LandApproval, approval_id_of
+from domain.casebook import CaseNumber, case_number_id
 from domain.parking import ParkedMessage
 from domain.policy import PolicySettings
 from domain.project import Project, project_id
@@ -14,6 +19,22 @@ from domain.quota import QuotaPool, quota_pool_id
 from domain.receipt import MessageReceipt
 from domain.reduction import EmissionReduction, reduction_id_of
 from domain.reference import is_project_code
+from domain.supervision import Thresholds
+
+#: The allocation advice of the read side (v1.2): (year, factor, total, as_of) → [(district, share)], or
+#: None when it cannot say (not caught up, no ranking). The composition root gives the real one.
+Advisor = Callable[[int, str, Decimal, date], "list[tuple[str, Decimal]] | None"]
+
+
+def no_advice(year: int, factor: str, total: Decimal, as_of: date) -> list[tuple[str, Decimal]] | None:
+    """The advisor of a ledger given none: no advice, so no `allocation_deviates` and none kept."""
+    return None
+
+
+#: Message types whose payload names an aggregate of its own by an id field, and how to find it.
+_NAMED_IDS: dict[str, Callable[[str], UUID]] = {
+    "reduction_id": reduction_id_of, "approval_id": approval_id_of, "allocation_id": allocation_id_of,
+    "case_id": case_number_id}
 
 
 class BatchUnitOfWork:
@@ -25,17 +46,21 @@ class BatchUnitOfWork:
     """
 
     def __init__(self, load_many: Callable[[Iterable[UUID]], dict[UUID, Any]], *, look_up_receipts: bool,
-                 policy: PolicySettings = PolicySettings()) -> None:
+                 policy: PolicySettings = PolicySettings(), thresholds: Thresholds = Thresholds(),
+                 advisor: Advisor = no_advice) -> None:
         self.load_many = load_many
         self.look_up_receipts = look_up_receipts
         self.policy = policy
+        self.thresholds = thresholds  # the alert rules' settings: a case is assigned for an alert, closed once gone
+        self.advisor = advisor
         self.loaded: dict[UUID, Aggregate | None] = {}
         self.read_versions: dict[UUID, int] = {}
         self.touched: dict[UUID, Aggregate] = {}
         self.events: list[CanMutateAggregate[UUID]] = []
 
     def prefetch(self, bodies: Iterable[Any], also: Iterable[UUID] = ()) -> None:
-        """Load, in one query, the projects, reductions and pools these messages name (and `also`)."""
+        """Load, in one query, the projects, reductions, approvals, allocations, case numbers and pools these
+        messages name (and `also`)."""
         wanted = set(also)
         for body in bodies:
             if not isinstance(body, dict):
@@ -44,10 +69,14 @@ class BatchUnitOfWork:
             if isinstance(code, str) and is_project_code(code):  # (ids of codes are cached: real codes only)
                 wanted.add(project_id(code))
             if isinstance(payload, dict):
-                if isinstance(payload.get("reduction_id"), str):
-                    wanted.add(reduction_id_of(payload["reduction_id"]))
+                wanted.update(named(payload[name]) for name, named in _NAMED_IDS.items()
+                              if isinstance(payload.get(name), str))
                 if body.get("type") == "quota.set":
                     wanted.add(quota_pool_id(str(payload.get("district")), payload.get("year"), str(payload.get("factor"))))
+                if body.get("type") == "allocation.adopted" and isinstance(payload.get("shares"), list):
+                    wanted.update(quota_pool_id(str(share.get("district")), payload.get("year"),
+                                                str(payload.get("factor")))
+                                  for share in payload["shares"][:100] if isinstance(share, dict))
         self._load(self.load_many(wanted - self.loaded.keys()))
 
     def _load(self, found: dict[UUID, Any]) -> None:
@@ -71,6 +100,18 @@ class BatchUnitOfWork:
 
     def find_reduction(self, reduction_id: str) -> EmissionReduction | None:
         return self._get(reduction_id_of(reduction_id))
+
+    def find_approval(self, approval_id: str) -> LandApproval | None:
+        return self._get(approval_id_of(approval_id))
+
+    def find_allocation(self, allocation_id: str) -> Allocation | None:
+        return self._get(allocation_id_of(allocation_id))
+
+    def find_case(self, case_id: str) -> CaseNumber | None:
+        return self._get(case_number_id(case_id))
+
+    def advice(self, year: int, factor: str, total: Decimal, as_of: date) -> list[tuple[str, Decimal]] | None:
+        return self.advisor(year, factor, total, as_of)
 
     def find_receipt(self, receipt: UUID, look_up: bool = False) -> MessageReceipt | None:
         # The first attempt at a batch assumes its messages are new: no look-up per message

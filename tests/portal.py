@@ -122,7 +122,28 @@ EXAMPLES: dict[str, tuple[dict[str, Any], list[dict[str, Any]]]] = {
     "factor.reclaimed": ({"factor": "land", "grant_id": "grant-land-1", "reason": "闲置"}, []),
     "exception.approved": ({"rule": "not_in_annual_plan", "reference": "EX-9", "reason": "民生"}, []),
     "quota.set": ({"district": "620102", "year": 2022, "factor": "energy", "amount": 10}, []),
+    # v1.2
+    "funds.disbursed": ({"grant_id": "grant-funds-1", "amount": 5, "date": "2021-03-02"},
+                        [msg("funds.allocated", {"source": "own_funds", "amount": 10}, dept="finance", at=AT,
+                             mid="grant-funds-1")]),
+    "land.approved": ({"approval_id": "LA-1", "district": "620102", "area_mu": 100, "date": "2021-03-01"}, []),
+    "project.amended": ({"planned_completion": "2023-12-31", "reason": "建设内容调整"}, []),
+    "supervision.assigned": ({"case_id": "DB-1", "rule": "issue_overdue", "responsible": "natural_resources",
+                              "due_date": "2021-03-31", "demand": "限期办结征地协调事项"}, []),
+    "supervision.responded": ({"case_id": "DB-1", "measures": "已召开协调会", "expected_by": "2021-03-20"}, []),
+    "supervision.closed": ({"case_id": "DB-1", "outcome": "waived", "note": "经研究免于追究"}, []),
+    "allocation.adopted": ({"allocation_id": "AL-1", "year": 2022, "factor": "land", "total": 100,
+                            "shares": [{"district": "620102", "amount": 60}, {"district": "620103", "amount": 40}],
+                            "basis": "按2021年度排名"}, []),
 }
+#: An issue overdue on AT (due a month before), for which a supervision case may be assigned (v1.2).
+OVERDUE_ISSUE = msg("issue.escalated", {"issue_id": "I-9", "title": "拆迁", "level": "city",
+                                        "assigned_to": "natural_resources", "due_date": "2021-02-01"},
+                    at="2021-01-20T09:00:00+08:00")
+CASE_ASSIGNED = msg("supervision.assigned", EXAMPLES["supervision.assigned"][0], at=AT, mid="case-DB-1")
+EXAMPLES["supervision.assigned"][1].append(OVERDUE_ISSUE)
+EXAMPLES["supervision.responded"][1].extend([OVERDUE_ISSUE, CASE_ASSIGNED])
+EXAMPLES["supervision.closed"][1].extend([OVERDUE_ISSUE, CASE_ASSIGNED])
 #: Who sends each example (one of the contract's senders for it).
 EXAMPLE_SENDERS: dict[str, str] = {
     **{t: "development_reform" for t in EXAMPLES},
@@ -130,4 +151,6 @@ EXAMPLE_SENDERS: dict[str, str] = {
     "ecology_environment", "emission.advanced": "ecology_environment", "emission.reduction_completed":
     "ecology_environment", "data.provided": "big_data", "utility.connected": "water", "talent.assigned":
     "organisation", "factor.reclaimed": "natural_resources", "investment.pitched": "cooperation_exchange",
+    "funds.disbursed": "finance", "land.approved": "natural_resources", "supervision.responded": "natural_resources",
+    "allocation.adopted": "natural_resources",
 }

@@ -59,7 +59,8 @@ def test_submit_then_read_state_and_history(client: TestClient) -> None:
     assert last["message_id"] == "nr-portal-2021-000042" and last["position"] == results[4]["position"] - 2
     assert last["actor"] == {"department": "natural_resources", "user": "zhang.san"}
     assert last["occurred_at"] == "2021-03-01T09:00:00+08:00" and last["recorded_at"] and last["source"]
-    assert last["data"] == {"parcel": "LZ-2021-017", "area_mu": 86.5, "method": "transfer", "exception": None}
+    assert last["data"] == {"parcel": "LZ-2021-017", "area_mu": 86.5, "method": "transfer", "exception": None,
+                            "approval_id": None, "start_by": None}  # v1.2: the approval drawn on, the agreed start
 
 
 def test_as_of(client: TestClient) -> None:

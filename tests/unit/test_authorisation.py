@@ -53,6 +53,14 @@ CONTRACT: dict[str, set[str]] = {
     "exception.approved": {"development_reform"},
     "investment.pitched": {"cooperation_exchange", "investment_promotion"},
     "quota.set": {"development_reform"},  # an energy quota; land quotas are natural_resources'
+    # v1.2
+    "funds.disbursed": {"finance", "development_reform"},
+    "land.approved": {"natural_resources"},
+    "project.amended": {"development_reform"},
+    "supervision.assigned": {"development_reform", "supervision_office"},
+    "supervision.responded": {"natural_resources"},  # the case's responsible department, below
+    "supervision.closed": {"development_reform"},  # the department that assigned the case
+    "allocation.adopted": {"natural_resources"},  # of land; energy is development_reform's, bonds finance's
 }
 
 #: v1.2: who may admit a project to each library and release it (the contract's table, written out).
@@ -119,7 +127,8 @@ def test_exactly_the_contracts_senders_may_send(type_: str) -> None:
 def test_land_quotas_are_natural_resources_and_energy_quotas_development_reform() -> None:
     ledger = fresh("quota.set")
     admin = Principal("ops", "admin")
-    for factor, owner in (("land", "natural_resources"), ("energy", "development_reform")):
+    for factor, owner in (("land", "natural_resources"), ("energy", "development_reform"),
+                          ("special_bond", "finance")):
         for n, department in enumerate(DEPARTMENTS):
             body = msg("quota.set", {"district": "620103", "year": 2022, "factor": factor, "amount": 5}, code=None,
                        dept=department, at=AT, mid=f"quota-{factor}-{n}")
@@ -159,6 +168,23 @@ def test_over_http_a_role_that_cannot_submit_stores_nothing(store: str, token: s
                 assert ledger.head() > before  # portals and admins keep going through the pipeline
     finally:
         ledger.close()
+
+
+@pytest.mark.parametrize("factor, allocator", [("land", "natural_resources"), ("energy", "development_reform"),
+                                               ("special_bond", "finance")])
+def test_each_factor_is_allocated_by_its_own_unit(factor: str, allocator: str) -> None:
+    """`allocation.adopted` (v1.2): land by natural resources, energy by development and reform, special
+    bonds by finance; any other sender of that factor's allocation is `forbidden`."""
+    payload = {**EXAMPLES["allocation.adopted"][0], "factor": factor}
+    ledger = build_ledger(Settings(store="memory://"))
+    wrong = []
+    for n, department in enumerate(DEPARTMENTS):
+        (result,) = ledger.submit([msg("allocation.adopted", {**payload, "allocation_id": f"AL-{n}"}, code=None,
+                                       dept=department, at=AT)], principal=portal(department), channel="test")
+        outcome = "accepted" if result.status == "accepted" else result.code
+        if outcome != ("accepted" if department == allocator else "forbidden"):
+            wrong.append(f"{department}: {outcome}")
+    assert not wrong, wrong
 
 
 def test_the_library_table_covers_every_library() -> None:

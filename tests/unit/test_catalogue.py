@@ -29,7 +29,7 @@ CODES: dict[str, tuple[str, ...]] = {
     "department": (*reference.DEPARTMENTS, *(reference.district_portal(d) for d in reference.DISTRICTS),
                    MONITOR_DEPARTMENT, OPERATOR_DEPARTMENT),
     "stage": reference.STAGES,
-    "factor": reference.FACTORS,
+    "factor": (*reference.FACTORS, "special_bond"),  # v1.2: special-bond quotas (quota.set, allocation.adopted)
     "status": tuple(STATUSES),
     "rule": RULES,
     "level": LEVELS,

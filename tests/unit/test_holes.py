@@ -219,7 +219,7 @@ def test_events_stored_under_the_old_rules_replay_as_they_were(memory_ledger: Le
     first = next(iter(memory_ledger.history(CODE))).event.audit  # type: ignore[attr-defined]
     audit = [replace(first, message_id=f"v1.1-{n}") for n in range(5)]
     old.admit("annual", 2021, None, replace(audit[0], department="district:620102"))  # allowed in v1.1
-    old.supply_land("LZ-9", Decimal(99_999), "transfer", None, audit[1])  # with no land quota set
+    old.supply_land("LZ-9", Decimal(99_999), "transfer", None, audit[1], None, None)  # with no land quota set
     old.grant_energy(Decimal(10), 2022, True, audit[2])  # exempt after the assessment
     old.start_construction(first.business_date, audit[3])
     old.complete(first.business_date, audit[4])  # from planning

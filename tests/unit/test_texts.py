@@ -84,6 +84,20 @@ EXAMPLES: dict[str, tuple[dict[str, Any], str, str]] = {
         {"project": CODE, "recorded": "school", "nature": "epidemic_supplies"},
         f"energy exempt from the cap for project {CODE}, whose nature is school, not epidemic_supplies",
         f"项目{CODE}的能耗指标不计入总量控制，但项目性质登记为“school”，不是防疫物资项目"),
+    # v1.2: the warnings the handlers decide
+    "postponed_after_alert.not_started": (
+        {"project": CODE, "planned_start": "2021-04-01", "postponed_to": "2021-09-01", "day": "2021-06-02"},
+        f"project {CODE}, alerted not_started on 2021-06-02, had its planned start postponed from 2021-04-01 to "
+        "2021-09-01",
+        f"项目{CODE}于2021-06-02处于应开未开预警，计划开工日期由2021-04-01推迟至2021-09-01"),
+    "supervision_waived.waived": (
+        {"case": "DB-1", "rule": "not_started", "project": CODE},
+        f"supervision case DB-1 (not_started) of project {CODE} closed as waived, neither rectified nor reclaimed",
+        f"项目{CODE}的“应开未开”督办事项DB-1豁免销号，未整改到位也未收回要素"),
+    "allocation_deviates.from_advice": (
+        {"allocation": "AL-1", "district": "620102", "share": "70", "advised": "59.5", "tolerance": "1"},
+        "allocation AL-1 gives district 620102 70 where the advice is 59.5: more than 1 (1 % of the total) apart",
+        "要素分配决定AL-1分配给城关区70，建议方案为59.5，相差超过分配总量的1%（1）"),
     "advice.weight": (
         {"score": "80.0", "planned_investment": "1000", "weight": "80000.0", "percent": "100.0"},
         "score 80.0 × annual planned investment 1000 万元 = weight 80000.0, 100.0% of all",
