@@ -598,8 +598,8 @@ def adopt_allocation(cmd: c.AdoptAllocation, uow: UnitOfWork, envelope: Envelope
             district, share, advised, gap = deviation
             kept = [{"district": d, "share": a} for d, a in advice]
             warnings = (PolicyWarning("allocation_deviates", Detail("allocation_deviates.from_advice", {
-                "allocation": cmd.allocation_id, "district": district, "share": share, "advised": advised,
-                "tolerance": cmd.total * DEVIATION_TOLERANCE})),)
+                "allocation": cmd.allocation_id, "district": district, "share": str(share), "advised": str(advised),
+                "tolerance": str(cmd.total * DEVIATION_TOLERANCE)})),)
     audit = with_warnings(envelope, warnings)
     uow.add(Allocation(allocation_id=cmd.allocation_id, year=cmd.year, factor=cmd.factor, total=cmd.total,
                        shares=[{"district": s.district, "amount": s.amount} for s in cmd.shares], as_of=as_of,

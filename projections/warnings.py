@@ -7,11 +7,12 @@ from typing import Any, Mapping
 import orjson
 
 from domain import reference
+from domain.allocation import Allocation
 from domain.policy import WARNING_CODES
 from domain.project import Project
-from domain.reference import district_of
+from domain.reference import CITY_CODE, district_of, is_project_code
 from infra.catalogue import warning_json
-from projections.listing import DISTRICT, SENDERS, Column, Listing, Paging, Tables, day, one_of, paged, project_code
+from projections.listing import DISTRICT, SENDERS, Column, Listing, Paging, Tables, day, one_of, paged
 from projections.model import Projection, Table, domain_events
 
 WARNINGS = Table("warnings", {"position": "BIGINT", "n": "INTEGER", "project_code": "TEXT", "message_id": "TEXT",
@@ -19,7 +20,8 @@ WARNINGS = Table("warnings", {"position": "BIGINT", "n": "INTEGER", "project_cod
                               "detail_params": "TEXT", "occurred_at": "TEXT",
                               "business_date": "DATE", "district": "TEXT", "department": "TEXT"},
                  key=("position", "n"), indexes=(("code",), ("district",), ("department",), ("business_date",)), appends=True)
-#: Every event of a project: warnings ride in the audit of whichever events a message caused.
+#: Every event of a project: warnings ride in the audit of whichever events a message caused; and an
+#: allocation's (v1.2), whose warnings its pools' events carry too: counted once, with the allocation.
 PROJECT_EVENTS = domain_events(Project)
 
 
@@ -28,17 +30,22 @@ class Warnings(Projection):
     version = 1
     tables = (WARNINGS,)
     defer_indexes = True
-    handlers = {cls: "warned" for cls in PROJECT_EVENTS}
+    handlers = {**{cls: "warned" for cls in PROJECT_EVENTS}, Allocation.Adopted: "warned"}
 
     def warned(self, e: Any) -> None:
         audit = e.audit
+        project = audit.subject if is_project_code(audit.subject) else None
         for n, warning in enumerate(audit.warnings):
             shown = warning_json(warning)
+            # Not about a project (an allocation): the district it names, else the city's.
+            district = district_of(project) if project else (shown["detail_params"] or {}).get("district", CITY_CODE)
             self.rows["warnings"].put({
-                "position": self.position, "n": n, "project_code": audit.subject, "message_id": audit.message_id,
-                "type": audit.message_type, **shown, "detail_params": orjson.dumps(shown["detail_params"]).decode(),
+                "position": self.position, "n": n, "project_code": project, "message_id": audit.message_id,
+                "type": audit.message_type, **shown,
+                # Parameters are JSON values; an amount a handler left a Decimal is kept as its text.
+                "detail_params": orjson.dumps(shown["detail_params"], default=str).decode(),
                 "occurred_at": audit.occurred_at.isoformat(), "business_date": audit.business_date,
-                "district": district_of(audit.subject), "department": audit.department})
+                "district": district, "department": audit.department})
 
 
 #: The code of a warning, named (the download shows its code too).
@@ -49,7 +56,8 @@ LISTING = Listing(
     columns=(
         Column("position", "序号", "Position", "int"),
         Column("occurred_at", "业务时间", "Occurred at", "datetime"),
-        project_code("project_code"),
+        Column("project_code", "项目代码", "Project code", look="project", nullable=True,
+               description="null for a message about no project (an allocation)"),
         DISTRICT,
         Column("code", "提示代码", "Code", choices=tuple(WARNING_CODES)), KIND,
         Column("reason", "说明", "Reason", "said"),
