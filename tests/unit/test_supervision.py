@@ -22,7 +22,8 @@ from domain.supervision import (
 
 D = date.fromisoformat
 BASE = ProjectFacts(code="2021-620102-48-01-000001", name="p", district="620102", registered_on=D("2021-01-10"),
-                    planned_start=D("2021-03-01"), grants=(GrantFact("g1", "land", D("2021-02-01")),))
+                    planned_start=D("2021-03-01"), grants=(GrantFact("g1", "data", D("2021-02-01")),))
+# A factor no factor-level rule watches (v1.2: land, energy and funds raise alerts of their own).
 
 
 def only(facts: ProjectFacts, as_of: str, t: Thresholds = Thresholds()) -> list[tuple[str, str, date]]:
@@ -41,7 +42,7 @@ def test_not_started_thresholds(as_of: str, expected: list) -> None:
 
 def test_not_started_needs_a_factor_received_reclaimed_or_not() -> None:
     assert only(BASE.__class__(**{**BASE.__dict__, "grants": ()}), "2021-06-30") == []
-    reclaimed = GrantFact("g1", "land", D("2021-02-01"), reclaimed_on=D("2021-06-01"))
+    reclaimed = GrantFact("g1", "data", D("2021-02-01"), reclaimed_on=D("2021-06-01"))
     facts = ProjectFacts(**{**BASE.__dict__, "grants": (reclaimed,)})
     assert only(facts, "2021-05-31") == [("not_started", "red", D("2021-05-31"))]
     # v1.1: a factor taken and reclaimed still counts: the start did not follow it.
