@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from contextlib import contextmanager
-from typing import Iterator
+from datetime import date
+from decimal import Decimal
+from typing import Callable, Iterator
 
 import psycopg
 from psycopg.sql import SQL, Identifier
@@ -13,7 +15,9 @@ from infra.turns import lock_key
 from service.ledger import Ledger
 
 
-def build_ledger(settings: Settings) -> Ledger:
+def build_ledger(settings: Settings, *,
+                 advisor: Callable[[int, str, Decimal, date], list[tuple[str, Decimal]] | None] | None = None) -> Ledger:
+    # `advisor`: the allocation advice of the read side (decision 6); the service layer's port takes it over.
     env = settings.persistence_env()
     if settings.location.kind != "postgres":
         return Ledger(env=env, policy=settings.policy)

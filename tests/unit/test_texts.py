@@ -19,8 +19,8 @@ from domain.alerts import AlertChange, SedimentationAlerts
 from domain.audit import Audit, PolicyWarning
 from domain.ranking import DistrictScore, allocation_advice
 from domain.supervision import (
-    FACTOR_RULES,
     DETAILS,
+    FACTOR_RULES,
     GrantFact,
     IssueFact,
     PlanFact,
