@@ -20,6 +20,8 @@ RULES = ("not_started", "lagging", "issue_overdue", "reduction_overdue",
 #: The factor-level rules (v1.2): each about one grant of a project, or (`land_unsupplied`) one land approval.
 FACTOR_RULES = ("funds_idle", "land_idle", "land_unsupplied", "energy_idle")
 LEVELS = ("yellow", "red")
+#: The rules about an approval rather than a project.
+APPROVAL_RULES = ("land_unsupplied",)
 #: Who answers for an approval's alert (批而未供): the land authority. An approval has no project, so no
 #: supervision case can be assigned about it (the case messages are about projects).
 APPROVAL_DEPARTMENT = "natural_resources"
