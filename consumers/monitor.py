@@ -30,6 +30,7 @@ from domain.alerts import (
     alert_changes,
     alerts_id,
     approval_alerts_id,
+    told_state,
 )
 from domain.reference import district_of
 from domain.supervision import Alert, ApprovalFact, ProjectFacts, evaluate, evaluate_approval
@@ -91,7 +92,7 @@ class Monitor:
     # --- evaluating ----------------------------------------------------------------------------
 
     def recorded(self) -> dict[tuple[str, str], str]:
-        """(subject: a project or an approval, alert key) → level, as recorded in the store."""
+        """(subject: a project or an approval, alert key) → state (`told_state`), as recorded in the store."""
         if self._recorded is None:
             levels: dict[tuple[str, str], str] = {}
             after = 0
@@ -101,7 +102,7 @@ class Monitor:
                     if e.level is None:
                         levels.pop((e.audit.subject, e.key), None)
                     else:
-                        levels[(e.audit.subject, e.key)] = e.level
+                        levels[(e.audit.subject, e.key)] = told_state(e.level, e.reclaimable)
                 after = batch[-1].id
             self._recorded = levels
         return self._recorded
@@ -188,7 +189,7 @@ class Monitor:
             if change.alert is None:
                 recorded.pop((change.subject, change.key), None)
             else:
-                recorded[(change.subject, change.key)] = change.alert.level
+                recorded[(change.subject, change.key)] = told_state(change.alert.level, change.alert.reclaimable)
         for change in changes:
             metrics.ALERT_CHANGES.labels(change.change).inc()
         if changes:

@@ -34,16 +34,28 @@ class AlertChange:
     alert: Alert | None  # the alert at its new level; None when cleared
 
 
+def told_state(level: str, reclaimable: bool) -> str:
+    """What supervision is told of an alert's state: its level, and (v1.2) whether it may be reclaimed."""
+    return f"{level}:reclaimable" if reclaimable else level
+
+
+def _gravity(state: str) -> tuple[int, bool]:
+    level, _, reclaimable = state.partition(":")
+    return (1 if level == "red" else 0), bool(reclaimable)
+
+
 def alert_changes(told: Mapping[tuple[str, str], str], now: Mapping[tuple[str, str], Alert]) -> list[AlertChange]:
-    """What changed between the levels supervision was told (`told`, by subject and alert key) and
-    the alerts there are now: raised, escalated to red, de-escalated to yellow, cleared."""
+    """What changed between the states supervision was told (`told`, by subject and alert key: `told_state`)
+    and the alerts there are now: raised, escalated (to red, or to reclaimable), de-escalated, cleared."""
     changes = []
     for (code, key), alert in now.items():
         before = told.get((code, key))
+        state = told_state(alert.level, alert.reclaimable)
         if before is None:
             changes.append(AlertChange(code, key, RAISED, alert))
-        elif before != alert.level:
-            changes.append(AlertChange(code, key, ESCALATED if alert.level == "red" else DEESCALATED, alert))
+        elif before != state:
+            escalated = _gravity(state) > _gravity(before)
+            changes.append(AlertChange(code, key, ESCALATED if escalated else DEESCALATED, alert))
     changes += [AlertChange(code, key, CLEARED, None) for code, key in told if (code, key) not in now]
     return changes
 
