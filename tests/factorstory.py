@@ -65,6 +65,8 @@ def factor_story(ledger: Ledger, projects: int = 9) -> Story:
                          dept="natural_resources", at=at(date(2021, 2, 10 + n)), mid=f"land-{n}"),
                      msg("energy.granted", {"tce": 300 + n, "year": 2021}, code=code, at=at(date(2021, 3, 1 + n)),
                          mid=f"energy-{n}")]
+        messages += [msg("investment.reported", {"period": f"2021-{m:02d}", "completed": 20 + 15 * (n % 3)},
+                         code=code, at=at(date(2021, m + 1, 5))) for m in range(1, 7)]
         if n % 3 == 1:  # built on in time: its land and energy are used
             messages.append(msg("construction.started", {"date": f"2021-0{4 + n % 4}-15"}, code=code,
                                 at=at(date(2021, 4 + n % 4, 16))))
@@ -102,8 +104,8 @@ def factor_story(ledger: Ledger, projects: int = 9) -> Story:
                                               f"answer-{n}-1"))
             if n % 2 == 0:
                 project.close_supervision(f"DB-{n}-1", "waived", "另行处理",
-                                          audit("supervision.closed", code, "2021-11-20", "supervision_office",
-                                                f"close-{n}-1"))
+                                          audit("supervision.closed", code, "2021-10-20" if n == 6 else "2021-11-20",
+                                                "supervision_office", f"close-{n}-1"))
         if n % 3 == 2:
             project.assign_supervision(f"DB-{n}-2", "funds_idle", f"funds-{n}", "finance", D("2021-07-15"),
                                        "督促拨付", audit("supervision.assigned", code, "2021-07-01",
