@@ -5,9 +5,11 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import date, timedelta
 from decimal import Decimal
+from typing import Any
 
 import pytest
 
+from domain.alerts import AlertChange, SedimentationAlerts, alert_changes, alerts_id, approval_alerts_id, told_state
 from domain.supervision import (
     FACTOR_RULES,
     RULES,
@@ -413,3 +415,48 @@ def test_the_new_thresholds_default_to_the_contracts_and_read_the_environment() 
                                 "YAOSU_CASE_CLOSE_DAYS": "15", "YAOSU_ENERGY_IDLE_YELLOW_DAYS": "100"}).thresholds
     assert (chosen.funds_idle_share, chosen.land_idle_red_days, chosen.case_close_days,
             chosen.energy_idle_yellow_days) == (Decimal("0.3"), 200, 15, 100)
+
+
+# --- what supervision is told (the monitor's records, v1.2) ------------------------------------------
+
+def test_becoming_reclaimable_is_an_escalation_and_each_change_names_grant_factor_and_case() -> None:
+    facts = ProjectFacts(**{**BASE.__dict__, "grants": (LAND,), "cases": (
+        CaseFact("DB-9", "land_idle", "l1", "natural_resources", D("2022-01-01"), D("2022-02-01")),)})
+    record = SedimentationAlerts(code=facts.code, district=facts.district)
+    told: dict[tuple[str, str], str] = {}
+    changes = []
+    for day in ("2021-07-01", "2022-06-30", "2022-07-01", "2023-07-01", "2023-07-02"):
+        now = {(str(a.subject), a.key): a for a in evaluate(facts, D(day)) if a.rule == "land_idle"}
+        for change in alert_changes(told, now):
+            record.record(change, D(day))
+            changes.append((day, change.change))
+            told[(change.subject, change.key)] = told_state(change.alert.level, change.alert.reclaimable)
+    assert changes == [("2021-07-01", "raised"), ("2022-07-01", "escalated"), ("2023-07-01", "escalated")]
+    events = record.collect_events()[1:]
+    assert [(e.level, e.reclaimable, e.grant_id, e.factor, e.case_id, e.project_code) for e in events] == [
+        ("yellow", False, "l1", "land", None, facts.code), ("red", False, "l1", "land", "DB-9", facts.code),
+        ("red", True, "l1", "land", "DB-9", facts.code)]
+    # cleared (the land taken back): it names the grant, factor and case it had when last told
+    record.record(AlertChange(facts.code, "land_idle:l1", "cleared", None), D("2023-08-01"))
+    (cleared,) = record.collect_events()
+    assert (cleared.level, cleared.grant_id, cleared.factor, cleared.case_id, cleared.reclaimable) == (
+        None, "l1", "land", "DB-9", False)
+    assert alert_changes({("x", "land_idle:l1"): "red:reclaimable"}, {("x", "land_idle:l1"): evaluate(
+        facts, D("2022-07-01"))[-1]})[0].change == "deescalated"
+
+
+def test_an_alert_change_recorded_before_v12_reads_as_a_projects_with_no_grant_or_case() -> None:
+    state: dict[str, Any] = {"key": "not_started", "detail_code": "not_started.late"}
+    SedimentationAlerts.Changed.upcast_v3_v4(state)
+    assert state == {"key": "not_started", "detail_code": "not_started.late", "grant_id": None, "factor": None,
+                     "reclaimable": False, "case_id": None, "approval_id": None}
+
+
+def test_an_approvals_alerts_are_recorded_apart_from_any_project() -> None:
+    (alert,) = evaluate_approval(ApprovalFact("PC-1", "620102", Decimal(10), D("2021-01-01")), D("2022-01-02"))
+    record = SedimentationAlerts.of_approval("PC-1", "620102")
+    assert record.id == approval_alerts_id("PC-1") != alerts_id("PC-1")
+    record.record(AlertChange("PC-1", alert.key, "raised", alert), D("2022-01-02"))
+    (_, raised) = record.collect_events()
+    assert (raised.project_code, raised.audit.subject, raised.approval_id, raised.factor) == (None, "PC-1", "PC-1",
+                                                                                              "land")
