@@ -106,7 +106,7 @@ def test_the_strategy_exercises_every_rule() -> None:
     """The property above is only as good as its facts: they raise every project rule, reclaimable and with a case."""
     seen: set[tuple[str, bool, bool]] = set()
 
-    @settings(max_examples=400, deadline=None)
+    @settings(max_examples=600, deadline=None, derandomize=True)  # the same examples each run: no flakes
     @given(project_facts(), st.dates(FIRST, LAST + timedelta(days=800)))
     def collect(facts: ProjectFacts, day: date) -> None:
         seen.update((a.rule, a.reclaimable, a.case_id is not None) for a in evaluate(facts, day))
