@@ -32,7 +32,6 @@ from api.params import (
 )
 from api.reading import Reading, View, answered
 from domain import reference
-from domain.ranking import allocation_advice
 from infra.catalogue import detail_json, name_of
 from infra.clock import city_today
 from infra.presenter import withheld
@@ -150,14 +149,17 @@ def ranking_on(view: Reading, settings: Settings, asked: Mapping[str, Any]) -> d
 def get_advice(request: Request, _: Caller, view: View(sedimentation.Sedimentation), settings: Config,
                year: RequiredYear, factor: AdviceFactor, total: Total,
                as_of: AsOf = None) -> Response:
-    """A city total of land, energy or special-bond quota split over the ranked districts by score ×
-    annual planned investment. Advice only: nothing is stored."""
+    """A city total of land, energy or special-bond quota split over the ranked districts by weight =
+    score × annual planned investment × (1 − the district's idle share of that factor), the idle share
+    being its projects' quantity of the factor under an active factor-level alert (land_idle,
+    energy_idle; for special bonds, funds_idle on funds from special bonds) over all of it granted to
+    them and not reclaimed. Advice only: nothing is stored."""
     when: date = as_of or city_today()
-    ranking = sedimentation.ranking(view.of(sedimentation.Sedimentation), year, when, settings.thresholds)
     amount = Decimal(repr(total))
+    shares = sedimentation.advice(view.of(sedimentation.Sedimentation), year, factor, amount, when,
+                                  settings.thresholds)
     return JSON({"year": year, "as_of": when, "factor": factor, "total": amount,
-                 "shares": [{**share.__dict__, **detail_json(share.reason, "reason")}
-                            for share in allocation_advice(ranking, amount)]})
+                 "shares": [{**share.__dict__, **detail_json(share.reason, "reason")} for share in shares]})
 
 
 @router.get("/v1/reports/monthly", response_class=Response, responses={

@@ -22,9 +22,18 @@ from eventsourcing.utils import get_topic
 from kafka import KafkaConsumer, TopicPartition
 from kafka.partitioner.default import murmur2
 
-from domain.alerts import CLOCK_ID, SedimentationAlerts, SupervisionClock, alert_changes, alerts_id
+from domain.alerts import (
+    CLOCK_ID,
+    SedimentationAlerts,
+    SupervisionClock,
+    about_approval,
+    alert_changes,
+    alerts_id,
+    approval_alerts_id,
+    told_state,
+)
 from domain.reference import district_of
-from domain.supervision import Alert, ProjectFacts, evaluate
+from domain.supervision import Alert, ApprovalFact, ProjectFacts, evaluate, evaluate_approval
 from infra import kafka, metrics, presenter
 from infra.clock import city_today
 from infra.resilience import keep_running
@@ -58,7 +67,7 @@ class Monitor:
         self._producer: Any = None
         self._published: dict[int, int] | None = None
         self._recorded: dict[tuple[str, str], str] | None = None
-        self._facts: list[ProjectFacts] | None = None
+        self._facts: tuple[list[ProjectFacts], list[ApprovalFact]] | None = None
         # One monitor at a time: another started beside it waits, and takes over if it dies.
         self._turns = Turns(self.reads.conninfo, "yaosu-monitor")
         self._facts_at = 0  # store position the facts were read at
@@ -83,7 +92,7 @@ class Monitor:
     # --- evaluating ----------------------------------------------------------------------------
 
     def recorded(self) -> dict[tuple[str, str], str]:
-        """(project, alert key) → level, as recorded in the store."""
+        """(subject: a project or an approval, alert key) → state (`told_state`), as recorded in the store."""
         if self._recorded is None:
             levels: dict[tuple[str, str], str] = {}
             after = 0
@@ -93,18 +102,19 @@ class Monitor:
                     if e.level is None:
                         levels.pop((e.audit.subject, e.key), None)
                     else:
-                        levels[(e.audit.subject, e.key)] = e.level
+                        levels[(e.audit.subject, e.key)] = told_state(e.level, e.reclaimable)
                 after = batch[-1].id
             self._recorded = levels
         return self._recorded
 
-    def _read_facts(self, head: int) -> list[ProjectFacts]:
-        """The facts as of `head` at least: never judge on stale facts."""
+    def _read_facts(self, head: int) -> tuple[list[ProjectFacts], list[ApprovalFact]]:
+        """The facts of the projects and the approvals as of `head` at least: never judge on stale facts."""
         deadline = time.monotonic() + self.read_model_timeout
         while True:
             try:
                 with self.reads.snapshot(sedimentation.Sedimentation, min_position=head, wait_seconds=1) as view:
-                    return sedimentation.load_facts(view.db, view.tables(sedimentation.Sedimentation))
+                    tables = view.tables(sedimentation.Sedimentation)
+                    return sedimentation.load_facts(view.db, tables), sedimentation.load_approvals(view.db, tables)
             except (ReadModelBehind, NotBuilt) as behind:
                 if self.stopping.is_set():
                     raise Interrupted("stopped while waiting for the read model") from None
@@ -117,8 +127,8 @@ class Monitor:
         later = self.ledger.notifications_after(position, 1000)
         return len(later) < 1000 and all(n.topic in OWN_TOPICS for n in later)
 
-    def facts(self) -> list[ProjectFacts]:
-        """The read model's facts, read again only when something other than alerts was stored."""
+    def facts(self) -> tuple[list[ProjectFacts], list[ApprovalFact]]:
+        """The read model's facts (projects, approvals), read again only when something other than alerts was stored."""
         if self._facts is None or not self._only_mine_since(self._facts_at):
             head = self.ledger.head()
             self._facts = self._read_facts(head)
@@ -157,13 +167,18 @@ class Monitor:
         return made
 
     def _evaluate(self, day: date, clock: SupervisionClock | None) -> int:
-        now = {(a.project_code, a.key): a for f in self.facts() for a in evaluate(f, day, self.settings.thresholds)}
+        projects, approvals = self.facts()
+        thresholds = self.settings.thresholds
+        found = [*(a for f in projects for a in evaluate(f, day, thresholds)),
+                 *(a for approval in approvals for a in evaluate_approval(approval, day, thresholds))]
+        now = {(str(a.subject), a.key): a for a in found}
         recorded = self.recorded()
         changes = alert_changes(recorded, now)
-        touched: dict[str, SedimentationAlerts] = {}
+        touched: dict[tuple[bool, str], SedimentationAlerts] = {}
         for change in changes:
-            aggregate = touched.get(change.project_code) or self._alerts_of(change.project_code, change.alert)
-            touched[change.project_code] = aggregate
+            mine = (about_approval(change.key), change.subject)  # a project and an approval may share a name
+            aggregate = touched.get(mine) or self._alerts_of(change.subject, change.key, change.alert)
+            touched[mine] = aggregate
             aggregate.record(change, day)
         if clock is not None:
             clock.evaluated(day)
@@ -172,18 +187,25 @@ class Monitor:
         self.ledger.save(*touched.values(), *([clock] if clock is not None else []))
         for change in changes:
             if change.alert is None:
-                recorded.pop((change.project_code, change.key), None)
+                recorded.pop((change.subject, change.key), None)
             else:
-                recorded[(change.project_code, change.key)] = change.alert.level
+                recorded[(change.subject, change.key)] = told_state(change.alert.level, change.alert.reclaimable)
         for change in changes:
             metrics.ALERT_CHANGES.labels(change.change).inc()
         if changes:
             log.info("%s: %d alert change(s)", day, len(changes))
         return len(changes)
 
-    def _alerts_of(self, code: str, alert: Alert | None) -> SedimentationAlerts:
-        found: SedimentationAlerts | None = self.ledger.get(alerts_id(code))
-        return found or SedimentationAlerts(code=code, district=alert.district if alert else district_of(code))
+    def _alerts_of(self, subject: str, key: str, alert: Alert | None) -> SedimentationAlerts:
+        """The record of a project's alerts, or of an approval's (raised before it is ever cleared)."""
+        if about_approval(key):
+            approval: SedimentationAlerts | None = self.ledger.get(approval_alerts_id(subject))
+            if approval is not None:
+                return approval
+            assert alert is not None, f"cleared alert {key} of approval {subject} never recorded"
+            return SedimentationAlerts.of_approval(subject, alert.district)
+        found: SedimentationAlerts | None = self.ledger.get(alerts_id(subject))
+        return found or SedimentationAlerts(code=subject, district=alert.district if alert else district_of(subject))
 
     # --- publishing ----------------------------------------------------------------------------
 
@@ -229,9 +251,11 @@ class Monitor:
                 partition = partitions[(murmur2(key) & 0x7FFFFFFF) % len(partitions)]  # Kafka's own choice
                 if n.id <= self._published.get(partition, 0):
                     continue
-                value = sedimentation.alert_json(e.audit.subject, e.rule, e.ref, e.level, e.since, e.said,
+                value = sedimentation.alert_json(e.project_code, e.rule, e.ref, e.level, e.since, e.said,
                                                  department=e.department, leader=e.leader, change=e.change,
-                                                 as_of=e.audit.business_date, position=n.id, district=district)
+                                                 as_of=e.audit.business_date, position=n.id, district=district,
+                                                 grant_id=e.grant_id, factor=e.factor, reclaimable=e.reclaimable,
+                                                 case_id=e.case_id, subject=e.audit.subject)
                 futures.append((e.change, self._producer.send(kafka.topic(self.settings, kafka.ALERTS), key=key,
                                                    value=presenter.dumps(value),
                                                    partition=partition,

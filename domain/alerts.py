@@ -2,7 +2,8 @@
 
 The monitor evaluates `domain.supervision` day by day and records each change of a project's
 sedimentation alerts here, in the same transaction as the day it closes, so every change is
-recorded once however often the monitor restarts.
+recorded once however often the monitor restarts. An approval's alerts (批而未供, v1.2) are recorded
+alike, in a record of their own keyed by the approval (`approval_alerts_id`), its `code` the approval id.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from eventsourcing.domain import Aggregate, event
 from domain.audit import Audit
 from domain.project import NAMESPACE
 from domain.reference import CITY_TZ
-from domain.supervision import Alert
+from domain.supervision import APPROVAL_RULES, Alert
 from domain.texts import Detail
 
 RAISED, ESCALATED, DEESCALATED, CLEARED = CHANGES = ("raised", "escalated", "deescalated", "cleared")
@@ -25,30 +26,52 @@ RAISED, ESCALATED, DEESCALATED, CLEARED = CHANGES = ("raised", "escalated", "dee
 
 @dataclass(frozen=True)
 class AlertChange:
-    """One change of one project's alert, as supervision is told of it (督办)."""
+    """One change of one alert of a project (or of an approval: `subject`), as supervision is told of it (督办)."""
 
-    project_code: str
+    subject: str  # the project code, or the approval id (`Alert.subject`)
     key: str  # `Alert.key`: the rule, and the issue or reduction it concerns
     change: str  # one of CHANGES
     alert: Alert | None  # the alert at its new level; None when cleared
 
 
+def told_state(level: str, reclaimable: bool) -> str:
+    """What supervision is told of an alert's state: its level, and (v1.2) whether it may be reclaimed."""
+    return f"{level}:reclaimable" if reclaimable else level
+
+
+def _gravity(state: str) -> tuple[int, bool]:
+    level, _, reclaimable = state.partition(":")
+    return (1 if level == "red" else 0), bool(reclaimable)
+
+
 def alert_changes(told: Mapping[tuple[str, str], str], now: Mapping[tuple[str, str], Alert]) -> list[AlertChange]:
-    """What changed between the levels supervision was told (`told`, by project and alert key) and
-    the alerts there are now: raised, escalated to red, de-escalated to yellow, cleared."""
+    """What changed between the states supervision was told (`told`, by subject and alert key: `told_state`)
+    and the alerts there are now: raised, escalated (to red, or to reclaimable), de-escalated, cleared."""
     changes = []
     for (code, key), alert in now.items():
         before = told.get((code, key))
+        state = told_state(alert.level, alert.reclaimable)
         if before is None:
             changes.append(AlertChange(code, key, RAISED, alert))
-        elif before != alert.level:
-            changes.append(AlertChange(code, key, ESCALATED if alert.level == "red" else DEESCALATED, alert))
+        elif before != state:
+            escalated = _gravity(state) > _gravity(before)
+            changes.append(AlertChange(code, key, ESCALATED if escalated else DEESCALATED, alert))
     changes += [AlertChange(code, key, CLEARED, None) for code, key in told if (code, key) not in now]
     return changes
 
 
 def alerts_id(code: str) -> UUID:
     return uuid5(NAMESPACE, f"alerts:{code}")
+
+
+def approval_alerts_id(approval_id: str) -> UUID:
+    """The record of an approval's alerts: apart from any project's, whatever the approval is named."""
+    return uuid5(NAMESPACE, f"alerts:approval:{approval_id}")
+
+
+def about_approval(key: str) -> bool:
+    """Is an alert of this key (`Alert.key`) about an approval rather than a project?"""
+    return key.partition(":")[0] in APPROVAL_RULES
 
 
 CLOCK_ID = uuid5(NAMESPACE, "supervision-clock")
@@ -75,18 +98,31 @@ class SedimentationAlerts(Aggregate):
         self.district = district
         self.levels: dict[str, str] = {}
         self.responsible: dict[str, tuple[str, str | None]] = {}
+        #: What each alert was about when last changed: (grant_id, factor, case_id) (v1.2).
+        self.about: dict[str, tuple[str | None, str | None, str | None]] = {}
+
+    @classmethod
+    def of_approval(cls, approval_id: str, district: str) -> SedimentationAlerts:
+        """A new record of an approval's alerts, under its own id (`approval_alerts_id`)."""
+        return cls._create(cls.Opened, id=approval_alerts_id(approval_id), code=approval_id,  # type: ignore[attr-defined]
+                           district=district)
 
     def record(self, change: AlertChange, day: date) -> None:
-        """Record a change found on `day`; a cleared alert names who answered for it when raised."""
+        """Record a change found on `day`; a cleared alert names who answered for it when raised, and
+        the grant, factor and case it was about when last changed."""
         alert = change.alert
         rule, _, ref = change.key.partition(":")
         department, leader = ((alert.department, alert.leader) if alert
                               else self.responsible.get(change.key, ("", None)))
+        grant_id, factor, case_id = ((alert.grant_id, alert.factor, alert.case_id) if alert
+                                     else getattr(self, "about", {}).get(change.key, (None, None, None)))
         said = alert.detail if alert else Detail("cleared.no_longer_applies", {"rule": rule, "day": day.isoformat()})
         self.change(key=change.key, rule=rule, ref=ref or None, change=change.change,
                     level=alert.level if alert else None, since=alert.since if alert else None, detail="",
                     audit=monitor_audit(self.code, change.key, change.change, day), department=department,
-                    leader=leader, detail_code=said.code, detail_params=dict(said.params))
+                    leader=leader, detail_code=said.code, detail_params=dict(said.params), grant_id=grant_id,
+                    factor=factor, reclaimable=bool(alert and alert.reclaimable), case_id=case_id,
+                    approval_id=self.code if about_approval(change.key) else None)
 
     class Changed(Aggregate.Event):
         key: str
@@ -102,7 +138,14 @@ class SedimentationAlerts(Aggregate):
         leader: str | None
         detail_code: str | None
         detail_params: dict[str, Any] | None
-        class_version = 3
+        #: v1.2: the grant and factor a factor-level alert concerns, whether it may be reclaimed, the open
+        #: case about it, and, for an approval's alert (no project), the approval.
+        grant_id: str | None
+        factor: str | None
+        reclaimable: bool
+        case_id: str | None
+        approval_id: str | None
+        class_version = 4
 
         @staticmethod
         def upcast_v1_v2(state: dict[str, Any]) -> None:
@@ -112,6 +155,16 @@ class SedimentationAlerts(Aggregate):
         def upcast_v2_v3(state: dict[str, Any]) -> None:
             state.update(detail_code=None, detail_params=None)  # recorded as words, before details had codes
 
+        @staticmethod
+        def upcast_v3_v4(state: dict[str, Any]) -> None:
+            # Recorded before v1.2: a project's alert of a rule about no grant, not reclaimable, with no case.
+            state.update(grant_id=None, factor=None, reclaimable=False, case_id=None, approval_id=None)
+
+        @property
+        def project_code(self) -> str | None:
+            """The project the alert is about (None: an approval's); `audit.subject` is its subject either way."""
+            return None if self.approval_id else self.audit.subject
+
         @property
         def said(self) -> Detail | str:
             """What the change says: its code and params, or the words an older event recorded."""
@@ -120,12 +173,15 @@ class SedimentationAlerts(Aggregate):
     @event(Changed)
     def change(self, key: str, rule: str, ref: str | None, change: str, level: str | None, since: date | None,
                detail: str, audit: Audit, department: str, leader: str | None, detail_code: str | None,
-               detail_params: dict[str, Any] | None) -> None:
+               detail_params: dict[str, Any] | None, grant_id: str | None = None, factor: str | None = None,
+               reclaimable: bool = False, case_id: str | None = None, approval_id: str | None = None) -> None:
         if level is None:
             self.levels.pop(key, None)
         else:
             self.levels[key] = level
         self.responsible[key] = (department, leader)
+        # `about` is absent from a record opened before v1.2 and replayed from a snapshot: made on first use.
+        self.__dict__.setdefault("about", {})[key] = (grant_id, factor, case_id)
 
 
 class SupervisionClock(Aggregate):

@@ -10,10 +10,21 @@ The score of a district for a year, as of a date, out of 100:
   (1 when none is due yet);
 - progress: investment completed in the year over the year's plan, against the time-proportional
   target (whole months elapsed / 12), capped at 1 (1 before any month has elapsed);
-- alert load: (2 × red alerts + yellow alerts) over 2 × projects, capped at 1.
+- alert load: (2 × red alerts + yellow alerts) over 2 × projects, capped at 1 (every rule's alerts
+  about the district's annual projects count, the factor-level ones and overdue cases too; an
+  approval's alert is about no project and counts in none).
 
-The advice splits a total over the ranked districts in proportion to score × annual-library
-planned investment: the more a district does and the more it has to do, the more it gets.
+Beside the score it counts the supervision cases (督办) of those projects: open on the date, and
+closed by then no later than `case_close_days` after their due date.
+
+The advice splits a total over the ranked districts in proportion to
+
+    weight = score × annual-library planned investment × (1 − idle share of the factor)
+
+the idle share being the part of that factor granted to the district's projects that lies under an
+active factor-level alert (see `projections.sedimentation.idle_shares`): the more a district does
+and the more it has to do, the more it gets; the more of the factor it leaves idle, the less
+(大干大支持, 不干不支持).
 """
 
 from __future__ import annotations
@@ -21,7 +32,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Iterable
+from typing import Iterable, Mapping
 
 from domain.supervision import Alert, ProjectFacts, Thresholds, completed_by, evaluate, plan_for, whole_months
 from domain.texts import Detail
@@ -45,6 +56,8 @@ class DistrictScore:
     yellow_alerts: int
     score: Decimal
     rank: int = 0
+    cases_open: int = 0  # supervision cases open on the date (v1.2)
+    cases_closed_in_time: int = 0  # closed by the date, at most `case_close_days` after their due date
 
 
 @dataclass(frozen=True)
@@ -72,7 +85,7 @@ def rank_districts(facts: Iterable[ProjectFacts], year: int, as_of: date, thresh
     for alert in alerts:
         levels.setdefault(alert.project_code, []).append(alert.level)
     expected = Decimal(whole_months(as_of) if as_of.year == year else 12 if as_of.year > year else 0) / 12
-    scored = [_score(district, members, year, as_of, expected, levels)
+    scored = [_score(district, members, year, as_of, expected, levels, thresholds)
               for district, members in sorted(by_district.items())]
     ordered = sorted(scored, key=lambda row: (-row.score, row.district))
     return [DistrictScore(**{**row.__dict__, "rank": 1 + sum(other.score > row.score for other in ordered)})
@@ -80,8 +93,8 @@ def rank_districts(facts: Iterable[ProjectFacts], year: int, as_of: date, thresh
 
 
 def _score(district: str, members: list[ProjectFacts], year: int, as_of: date, expected: Decimal,
-           levels: dict[str, list[str]]) -> DistrictScore:
-    due = [p for p in members if p.planned_start <= as_of]
+           levels: dict[str, list[str]], thresholds: Thresholds) -> DistrictScore:
+    due = [p for p in members if p.planned_start_on(as_of) <= as_of]
     started = [p for p in due if p.started_on is not None and p.started_on <= as_of]
     planned = sum((plan_for(p, year, as_of) or Decimal(0) for p in members), Decimal(0))
     completed = sum((completed_by(p, year, as_of) for p in members), Decimal(0))
@@ -92,27 +105,41 @@ def _score(district: str, members: list[ProjectFacts], year: int, as_of: date, e
     progress = min(investment_rate / expected, Decimal(1)) if expected else Decimal(1)
     load = min(Decimal(2 * red + yellow) / (2 * len(members)), Decimal(1))
     score = START_WEIGHT * start_rate + PROGRESS_WEIGHT * progress + ALERT_WEIGHT * (1 - load)
+    cases = [c for p in members for c in p.cases if c.assigned_on <= as_of]
+    closed = [c for c in cases if c.closed_on is not None and c.closed_on <= as_of]
     return DistrictScore(district=district, projects=len(members), due_to_start=len(due), started=len(started),
                          start_rate=_places(start_rate, Decimal("0.0001")), planned_investment=planned,
                          completed_investment=completed, investment_rate=_places(investment_rate, Decimal("0.0001")),
-                         red_alerts=red, yellow_alerts=yellow, score=_places(score, TENTH))
+                         red_alerts=red, yellow_alerts=yellow, score=_places(score, TENTH),
+                         cases_open=len(cases) - len(closed),
+                         cases_closed_in_time=sum(1 for c in closed if c.closed_on is not None and (
+                             c.closed_on - c.due_date).days <= thresholds.case_close_days))
 
 
-def allocation_advice(ranking: list[DistrictScore], total: Decimal) -> list[Share]:
-    """`total` split over the ranked districts by score × annual planned investment, to the cent, the
-    remainder of the rounding on the top district (equal shares where every weight is nothing)."""
+def allocation_advice(ranking: list[DistrictScore], total: Decimal,
+                      idle_share: Mapping[str, Decimal] = {}) -> list[Share]:
+    """`total` split over the ranked districts by score × annual planned investment × (1 − the district's
+    idle share of the factor, none if not given), to the cent, the remainder of the rounding on the top
+    district (equal shares where every weight is nothing)."""
     if not ranking:
         return []
-    weights = [row.score * row.planned_investment for row in ranking]
+    weights = [row.score * row.planned_investment * (1 - idle_share.get(row.district, Decimal(0))) for row in ranking]
     whole = sum(weights, Decimal(0))
     if not whole:
         weights, whole = [Decimal(1)] * len(ranking), Decimal(len(ranking))
     shares = [_places(total * weight / whole, CENT) for weight in weights]
     shares[0] += total - sum(shares, Decimal(0))  # the top district: `ranking` is best first
-    return [Share(row.district, row.score, weight, share, Detail("advice.weight", {
-                "score": str(row.score), "planned_investment": str(row.planned_investment),
-                "weight": str(_places(weight, TENTH)), "percent": str(_places(100 * weight / whole, TENTH))}))
+    return [Share(row.district, row.score, weight, share, _reason(row, weight, whole, idle_share.get(row.district)))
             for row, weight, share in zip(ranking, weights, shares)]
+
+
+def _reason(row: DistrictScore, weight: Decimal, whole: Decimal, idle: Decimal | None) -> Detail:
+    """How a share was weighed: `advice.weight`, or `advice.weight_idle` where some of the factor lies idle."""
+    params = {"score": str(row.score), "planned_investment": str(row.planned_investment),
+              "weight": str(_places(weight, TENTH)), "percent": str(_places(100 * weight / whole, TENTH))}
+    if not idle:
+        return Detail("advice.weight", params)
+    return Detail("advice.weight_idle", {**params, "idle_percent": str(_places(100 * idle, TENTH))})
 
 
 def _places(value: Decimal, places: Decimal) -> Decimal:

@@ -167,7 +167,26 @@ THRESHOLD_VARIABLES = {
     "YAOSU_LAG_RED_POINTS": ("lag_red_points", Decimal),
     "YAOSU_ISSUE_RED_DAYS": ("issue_red_days", int),
     "YAOSU_REPORT_DUE_DAYS": ("report_due_days", int),
+    # v1.2, the factor-level rules and the supervision case
+    "YAOSU_FUNDS_IDLE_SHARE": ("funds_idle_share", Decimal),
+    "YAOSU_FUNDS_IDLE_YELLOW_DAYS": ("funds_idle_yellow_days", int),
+    "YAOSU_FUNDS_IDLE_RED_DAYS": ("funds_idle_red_days", int),
+    "YAOSU_LAND_IDLE_RED_DAYS": ("land_idle_red_days", int),
+    "YAOSU_LAND_RECLAIMABLE_DAYS": ("land_reclaimable_days", int),
+    "YAOSU_LAND_UNSUPPLIED_YELLOW_DAYS": ("land_unsupplied_yellow_days", int),
+    "YAOSU_LAND_UNSUPPLIED_RED_DAYS": ("land_unsupplied_red_days", int),
+    "YAOSU_ENERGY_IDLE_YELLOW_DAYS": ("energy_idle_yellow_days", int),
+    "YAOSU_ENERGY_IDLE_RED_DAYS": ("energy_idle_red_days", int),
+    "YAOSU_CASE_CLOSE_DAYS": ("case_close_days", int),
 }
+#: Day counts of the v1.2 rules, each from 0 to ten years; and the pairs that must come in order.
+DAY_COUNTS = ("YAOSU_FUNDS_IDLE_YELLOW_DAYS", "YAOSU_FUNDS_IDLE_RED_DAYS", "YAOSU_LAND_IDLE_RED_DAYS",
+              "YAOSU_LAND_RECLAIMABLE_DAYS", "YAOSU_LAND_UNSUPPLIED_YELLOW_DAYS", "YAOSU_LAND_UNSUPPLIED_RED_DAYS",
+              "YAOSU_ENERGY_IDLE_YELLOW_DAYS", "YAOSU_ENERGY_IDLE_RED_DAYS", "YAOSU_CASE_CLOSE_DAYS")
+IN_ORDER = (("YAOSU_FUNDS_IDLE_YELLOW_DAYS", "YAOSU_FUNDS_IDLE_RED_DAYS"),
+            ("YAOSU_LAND_IDLE_RED_DAYS", "YAOSU_LAND_RECLAIMABLE_DAYS"),
+            ("YAOSU_LAND_UNSUPPLIED_YELLOW_DAYS", "YAOSU_LAND_UNSUPPLIED_RED_DAYS"),
+            ("YAOSU_ENERGY_IDLE_YELLOW_DAYS", "YAOSU_ENERGY_IDLE_RED_DAYS"))
 
 
 def thresholds_from(env: Mapping[str, str]) -> Thresholds:
@@ -175,6 +194,14 @@ def thresholds_from(env: Mapping[str, str]) -> Thresholds:
                                for variable, (field_name, kind) in THRESHOLD_VARIABLES.items() if env.get(variable)})
     # A report is due some days after its month ends: within the year that follows, and not before.
     within("YAOSU_REPORT_DUE_DAYS", thresholds.report_due_days, 0, 366)
+    value = {variable: getattr(thresholds, field_name) for variable, (field_name, _) in THRESHOLD_VARIABLES.items()}
+    for variable in DAY_COUNTS:
+        within(variable, value[variable], 0, 3660)
+    for earlier, later in IN_ORDER:  # yellow before red, red before reclaimable
+        if value[earlier] > value[later]:
+            raise ValueError(f"{earlier} ({value[earlier]}) must not be more than {later} ({value[later]})")
+    if not 0 < thresholds.funds_idle_share <= 1:
+        raise ValueError(f"YAOSU_FUNDS_IDLE_SHARE must be more than 0 and at most 1, not {thresholds.funds_idle_share}")
     return thresholds
 
 

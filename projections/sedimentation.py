@@ -13,18 +13,23 @@ from __future__ import annotations
 import dataclasses
 from collections import defaultdict
 from datetime import date
+from decimal import Decimal
 from typing import Any, Collection, Iterable, Mapping
 
 import orjson
 
 from domain import reference
+from domain.approval import LandApproval
 from domain.project import GRANT_EVENTS, Project, is_leader
-from domain.ranking import DistrictScore, rank_districts
+from domain.ranking import DistrictScore, Share, allocation_advice, rank_districts
 from domain.reduction import EmissionReduction
 from domain.supervision import (
+    APPROVAL_DEPARTMENT,
     LEVELS,
     RULES,
     Alert,
+    ApprovalFact,
+    CaseFact,
     GrantFact,
     IssueFact,
     LibraryFact,
@@ -34,7 +39,9 @@ from domain.supervision import (
     ReportFact,
     Stretch,
     Thresholds,
+    approval_timeline,
     evaluate,
+    evaluate_approval,
     timeline,
 )
 from domain.texts import Detail
@@ -48,9 +55,28 @@ FACTS = Table("facts", {"code": "TEXT", "name": "TEXT", "district": "TEXT", "dep
                         "registered_on": "DATE", "planned_start": "DATE", "started_on": "DATE", "completed_on": "DATE",
                         "cancelled_on": "DATE", "stretches": "INTEGER"},
               key=("code",), indexes=(("district",),))
+#: `quantity`, `source` (of funds) and `start_by` (of land): v1.2.
 GRANTS = Table("grants", {"grant_id": "TEXT", "code": "TEXT", "factor": "TEXT", "granted_on": "DATE",
-                          "reclaimed_on": "DATE", "reduction_id": "TEXT", "leader": "TEXT"},
+                          "reclaimed_on": "DATE", "reduction_id": "TEXT", "leader": "TEXT", "quantity": "NUMERIC",
+                          "source": "TEXT", "start_by": "DATE"},
                key=("grant_id",), indexes=(("code",), ("reduction_id",)))
+#: Payments out of funds (资金拨付), on the day each was made (its `date`).
+DISBURSEMENTS = Table("disbursements", {"code": "TEXT", "position": "BIGINT", "grant_id": "TEXT", "paid_on": "DATE",
+                                        "amount": "NUMERIC"}, key=("code", "position"), appends=True)
+#: Amendments of the planned start (项目调整): from the day each took effect.
+AMENDMENTS = Table("amendments", {"code": "TEXT", "position": "BIGINT", "amended_on": "DATE", "planned_start": "DATE"},
+                   key=("code", "position"), appends=True)
+#: Supervision cases (督办), and each response (反馈) to them.
+CASES = Table("cases", {"code": "TEXT", "case_id": "TEXT", "rule": "TEXT", "grant_id": "TEXT", "responsible": "TEXT",
+                        "assigned_on": "DATE", "due_date": "DATE", "closed_on": "DATE", "outcome": "TEXT"},
+              key=("code", "case_id"))
+RESPONSES = Table("responses", {"code": "TEXT", "position": "BIGINT", "case_id": "TEXT", "responded_on": "DATE"},
+                  key=("code", "position"), appends=True)
+#: Land approved (批次用地), and the land supplied out of each approval (`approval_id` of a `land.supplied`).
+APPROVALS = Table("approvals", {"approval_id": "TEXT", "district": "TEXT", "area": "NUMERIC", "approved_on": "DATE",
+                                "stretches": "INTEGER"}, key=("approval_id",), indexes=(("district",),))
+DRAWS = Table("draws", {"approval_id": "TEXT", "grant_id": "TEXT", "code": "TEXT", "area": "NUMERIC",
+                        "drawn_on": "DATE"}, key=("approval_id", "grant_id"))
 PLANS = Table("plans", {"code": "TEXT", "position": "BIGINT", "year": "INTEGER", "planned": "NUMERIC", "set_on": "DATE"},
               key=("code", "position"), appends=True)
 REPORTS = Table("reports", {"code": "TEXT", "position": "BIGINT", "period": "TEXT", "completed": "NUMERIC",
@@ -65,15 +91,19 @@ REDUCTIONS = Table("reductions", {"reduction_id": "TEXT", "due_date": "DATE", "c
 STAYS = Table("stays", {"code": "TEXT", "position": "BIGINT", "library": "TEXT", "year": "INTEGER",
                         "admitted_on": "DATE", "released_on": "DATE"}, key=("code", "position"))
 OPEN_STAYS = Table("open_stays", {"code": "TEXT", "library": "TEXT", "positions": "TEXT"}, key=("code", "library"))
-#: The alert timeline: `domain.supervision.Stretch` rows, numbered per project (`facts.stretches` of them).
-STRETCHES = Table("stretches", {"code": "TEXT", "n": "INTEGER", "rule": "TEXT", "ref": "TEXT", "level": "TEXT",
-                                "since": "DATE", "first_day": "DATE", "last_day": "DATE", "about": "TEXT",
-                                "leader": "TEXT", "district": "TEXT", "department": "TEXT"},
-                  key=("code", "n"), indexes=(("first_day",),))
-#: Projects whose facts changed after their stretches were computed (the query evaluates them directly).
+#: The alert timeline: `domain.supervision.Stretch` rows, numbered per subject (`facts.stretches` of a project,
+#: `approvals.stretches` of an approval, whose stretches have no `code`).
+STRETCHES = Table("stretches", {"subject": "TEXT", "n": "INTEGER", "code": "TEXT", "rule": "TEXT", "ref": "TEXT",
+                                "level": "TEXT", "since": "DATE", "first_day": "DATE", "last_day": "DATE",
+                                "about": "TEXT", "leader": "TEXT", "district": "TEXT", "department": "TEXT",
+                                "grant_id": "TEXT", "factor": "TEXT", "reclaimable": "INTEGER", "case_id": "TEXT"},
+                  key=("subject", "n"), indexes=(("first_day",),))
+#: Projects whose facts changed after their stretches were computed (the query evaluates them directly);
+#: an approval is marked `approval:<approval_id>`.
 UNSETTLED = Table("unsettled", {"code": "TEXT"}, key=("code",))
 #: The thresholds the stretches were computed with (one row): others make every project unsettled.
 THRESHOLDS = Table("thresholds", {"name": "TEXT", "value": "TEXT"}, key=("name",))
+APPROVAL_MARK = "approval:"
 #: The events that change a project's row of facts.
 _FACT_UPDATES = frozenset({Project.ConstructionStarted, Project.Completed, Project.Cancelled})
 #: Projects settled per transaction, so a rebuild's last batch does not become one long transaction.
@@ -83,20 +113,26 @@ SETTLE_CHUNK = 2000
 #: The project events that change what its alerts are (library stays only rank districts).
 ALERT_FACTS = frozenset({Project.Registered, Project.PlanSet, Project.InvestmentReported, Project.ConstructionStarted,
                          Project.Completed, Project.Cancelled, Project.FactorReclaimed, Project.IssueEscalated,
-                         Project.IssueResolved, *GRANT_EVENTS})
+                         Project.IssueResolved, Project.FundsDisbursed, Project.Amended, Project.SupervisionAssigned,
+                         Project.SupervisionResponded, Project.SupervisionClosed, *GRANT_EVENTS})
 
 
 class Sedimentation(Projection):
     name = "sedimentation"
-    version = 2  # 2: reports keep the day they were made (business time), not just the last value
-    tables = (FACTS, GRANTS, PLANS, REPORTS, ISSUES, ESCALATIONS, REDUCTIONS, STAYS, OPEN_STAYS, STRETCHES, UNSETTLED,
-              THRESHOLDS)
+    # 2: reports keep the day they were made (business time), not just the last value
+    # 3: the factor-level rules, supervision cases, amendments and approvals (v1.2)
+    version = 3
+    tables = (FACTS, GRANTS, PLANS, REPORTS, ISSUES, ESCALATIONS, REDUCTIONS, STAYS, OPEN_STAYS, DISBURSEMENTS,
+              AMENDMENTS, CASES, RESPONSES, APPROVALS, DRAWS, STRETCHES, UNSETTLED, THRESHOLDS)
     handlers = {
         Project.Registered: "registered", Project.PlanSet: "plan_set", Project.InvestmentReported: "reported",
         Project.ConstructionStarted: "started", Project.Completed: "completed", Project.Cancelled: "cancelled",
         Project.FactorReclaimed: "reclaimed", Project.IssueEscalated: "escalated", Project.IssueResolved: "resolved",
         Project.Admitted: "admitted", Project.Released: "released",
         EmissionReduction.Registered: "reduction_registered", EmissionReduction.Completed: "reduction_completed",
+        Project.FundsDisbursed: "disbursed", Project.Amended: "amended", Project.SupervisionAssigned: "assigned",
+        Project.SupervisionResponded: "responded", Project.SupervisionClosed: "closed",
+        LandApproval.Approved: "approved",
         **{cls: "granted" for cls in GRANT_EVENTS},
     }
 
@@ -105,6 +141,7 @@ class Sedimentation(Projection):
         self.thresholds = settings.thresholds
         self.changed: set[str] = set()  # projects whose facts this batch changed
         self.reductions_changed: set[str] = set()
+        self.approvals_changed: set[str] = set()  # approvals approved or drawn on in this batch
         self.marked: bool | None = None  # are projects marked unsettled in the table? (None: not looked yet)
 
     def apply(self, event: Any) -> None:
@@ -117,6 +154,7 @@ class Sedimentation(Projection):
     def prefetch(self, events: Iterable[Any]) -> None:
         stays: set[tuple[str, str]] = set()
         facts: set[tuple[str]] = set()
+        cases: set[tuple[str, str]] = set()
         released = []
         for e in events:
             kind = type(e)
@@ -126,8 +164,11 @@ class Sedimentation(Projection):
                     released.append((e.audit.subject, e.library))
             elif kind in _FACT_UPDATES:
                 facts.add((e.audit.subject,))
+            elif kind is Project.SupervisionClosed:
+                cases.add((e.audit.subject, e.case_id))
         self.rows["open_stays"].prefetch(stays)
         self.rows["facts"].prefetch(facts)
+        self.rows["cases"].prefetch(cases)
         self.rows["stays"].prefetch({(code, int(p)) for code, library in released
                                      if (open_stays := self.rows["open_stays"].get(code, library))
                                      for p in open_stays["positions"].split(",")})
@@ -155,11 +196,45 @@ class Sedimentation(Projection):
         self.rows["facts"].update(e.audit.subject, cancelled_on=e.audit.business_date)
 
     def granted(self, e: Any) -> None:
-        factor, _ = GRANT_EVENTS[type(e)]
-        self.rows["grants"].put({"grant_id": e.audit.message_id, "code": e.audit.subject, "factor": factor,
+        factor, quantity = GRANT_EVENTS[type(e)]
+        grant_id, amount = e.audit.message_id, getattr(e, quantity) if quantity else None
+        self.rows["grants"].put({"grant_id": grant_id, "code": e.audit.subject, "factor": factor,
                                  "granted_on": e.audit.business_date, "reclaimed_on": None,
                                  "reduction_id": getattr(e, "reduction_id", None),
-                                 "leader": e.person if is_leader(getattr(e, "role", None)) else None})
+                                 "leader": e.person if is_leader(getattr(e, "role", None)) else None,
+                                 "quantity": amount, "source": getattr(e, "source", None),
+                                 "start_by": getattr(e, "start_by", None)})
+        approval_id = getattr(e, "approval_id", None)
+        if approval_id:  # land supplied out of an approval (the same message draws on it)
+            self.rows["draws"].put({"approval_id": approval_id, "grant_id": grant_id, "code": e.audit.subject,
+                                    "area": amount, "drawn_on": e.audit.business_date})
+            self.approvals_changed.add(approval_id)
+
+    def disbursed(self, e: Any) -> None:
+        self.rows["disbursements"].put({"code": e.audit.subject, "position": self.position, "grant_id": e.grant_id,
+                                        "paid_on": e.date, "amount": e.amount})
+
+    def amended(self, e: Any) -> None:
+        if e.planned_start is not None:  # the other changes do not move an alert
+            self.rows["amendments"].put({"code": e.audit.subject, "position": self.position,
+                                         "amended_on": e.audit.business_date, "planned_start": e.planned_start})
+
+    def assigned(self, e: Any) -> None:
+        self.rows["cases"].put({"code": e.audit.subject, "case_id": e.case_id, "rule": e.rule, "grant_id": e.grant_id,
+                                "responsible": e.responsible, "assigned_on": e.audit.business_date,
+                                "due_date": e.due_date, "closed_on": None, "outcome": None})
+
+    def responded(self, e: Any) -> None:
+        self.rows["responses"].put({"code": e.audit.subject, "position": self.position, "case_id": e.case_id,
+                                    "responded_on": e.audit.business_date})
+
+    def closed(self, e: Any) -> None:
+        self.rows["cases"].update(e.audit.subject, e.case_id, closed_on=e.audit.business_date, outcome=e.outcome)
+
+    def approved(self, e: Any) -> None:
+        self.rows["approvals"].put({"approval_id": e.approval_id, "district": e.district, "area": e.area_mu,
+                                    "approved_on": e.date, "stretches": 0})
+        self.approvals_changed.add(e.approval_id)
 
     def reclaimed(self, e: Any) -> None:
         self.rows["grants"].update(e.grant_id, reclaimed_on=e.audit.business_date)
@@ -200,12 +275,13 @@ class Sedimentation(Projection):
     def settle(self, caught_up: bool) -> bool:
         t = {name: rows.physical for name, rows in self.rows.items()}
         db = self.rows["facts"].db
-        changed = self.changed | self._drawing_on(db, t)
-        self.changed, self.reductions_changed = set(), set()
+        changed = self.changed | self._drawing_on(db, t) | {APPROVAL_MARK + a for a in self.approvals_changed}
+        self.changed, self.reductions_changed, self.approvals_changed = set(), set(), set()
         if self.marked is None:
             self.marked = bool(db.query(f"SELECT 1 FROM {t['unsettled']} LIMIT 1"))
         if self._thresholds_changed():
             changed |= {code for (code,) in db.query(f"SELECT code FROM {t['facts']}")}
+            changed |= {APPROVAL_MARK + a for (a,) in db.query(f"SELECT approval_id FROM {t['approvals']}")}
         if not caught_up:  # a backlog: mark them, settle once caught up
             unsettled = self.rows["unsettled"]
             unsettled.prefetch([(code,) for code in changed])
@@ -220,9 +296,15 @@ class Sedimentation(Projection):
         now, later = ordered[:SETTLE_CHUNK], ordered[SETTLE_CHUNK:]
         for code in later:
             self.rows["unsettled"].put({"code": code})
-        self.rows["facts"].prefetch([(code,) for code in now])
-        for facts in load_facts(db, t, codes=now):
+        codes = [code for code in now if not code.startswith(APPROVAL_MARK)]
+        approvals = [mark[len(APPROVAL_MARK):] for mark in now if mark.startswith(APPROVAL_MARK)]
+        self.rows["facts"].prefetch([(code,) for code in codes])
+        for facts in load_facts(db, t, codes=codes):
             self._write_timeline(facts)
+        if approvals:
+            self.rows["approvals"].prefetch([(a,) for a in approvals])
+            for approval in load_approvals(db, t, ids=approvals):
+                self._write_approval_timeline(approval)
         if self.marked:
             for code in now:
                 self.rows["unsettled"].delete(code)
@@ -246,15 +328,26 @@ class Sedimentation(Projection):
 
     def _write_timeline(self, facts: ProjectFacts) -> None:
         stretches = timeline(facts, self.thresholds)
+        self._write_stretches(facts.code, facts.code, facts.district, facts.department, stretches,
+                              (self.rows["facts"].get(facts.code) or {}).get("stretches") or 0)
+        self.rows["facts"].update(facts.code, stretches=len(stretches))
+
+    def _write_approval_timeline(self, approval: ApprovalFact) -> None:
+        stretches = approval_timeline(approval, self.thresholds)
+        self._write_stretches(approval.approval_id, None, approval.district, APPROVAL_DEPARTMENT, stretches,
+                              (self.rows["approvals"].get(approval.approval_id) or {}).get("stretches") or 0)
+        self.rows["approvals"].update(approval.approval_id, stretches=len(stretches))
+
+    def _write_stretches(self, subject: str, code: str | None, district: str, department: str,
+                         stretches: list[Stretch], before: int) -> None:
         for n, s in enumerate(stretches):
             self.rows["stretches"].put({
-                "code": facts.code, "n": n, "rule": s.rule, "ref": s.ref, "level": s.level, "since": s.since,
-                "first_day": s.first, "last_day": s.last, "about": orjson.dumps(s.about).decode(), "leader": s.leader,
-                "district": facts.district, "department": facts.department})
-        before = self.rows["facts"].get(facts.code)
-        for n in range(len(stretches), (before or {}).get("stretches") or 0):
-            self.rows["stretches"].delete(facts.code, n)
-        self.rows["facts"].update(facts.code, stretches=len(stretches))
+                "subject": subject, "n": n, "code": code, "rule": s.rule, "ref": s.ref, "level": s.level,
+                "since": s.since, "first_day": s.first, "last_day": s.last, "about": orjson.dumps(s.about).decode(),
+                "leader": s.leader, "district": district, "department": department, "grant_id": s.grant_id,
+                "factor": s.factor, "reclaimable": int(s.reclaimable), "case_id": s.case_id})
+        for n in range(len(stretches), before):
+            self.rows["stretches"].delete(subject, n)
 
 
 def fingerprint(thresholds: Thresholds) -> str:
@@ -287,6 +380,7 @@ def load_facts(db: Db, t: dict[str, str], district: str | None = None,
                                                "ORDER BY code", params)]
     grants, plans, reports, issues = rows(GRANTS), rows(PLANS), rows(REPORTS), rows(ISSUES)
     escalations, stays = rows(ESCALATIONS), rows(STAYS)
+    disbursements, amendments, cases, responses = rows(DISBURSEMENTS), rows(AMENDMENTS), rows(CASES), rows(RESPONSES)
     reductions = {r["reduction_id"]: ReductionFact(**r) for r in (
         REDUCTIONS.decode(raw) for raw in db.query(
             f"SELECT {', '.join(REDUCTIONS.columns)} FROM {t['reductions']} WHERE reduction_id IN "
@@ -294,8 +388,15 @@ def load_facts(db: Db, t: dict[str, str], district: str | None = None,
     result = []
     for f in facts:
         code = f["code"]
+        paid: dict[str, list[tuple[date, Decimal]]] = defaultdict(list)
+        for d in disbursements[code]:  # in the order recorded
+            paid[d["grant_id"]].append((d["paid_on"], d["amount"]))
+        answered: dict[str, list[date]] = defaultdict(list)
+        for r in responses[code]:
+            answered[r["case_id"]].append(r["responded_on"])
         project_grants = tuple(GrantFact(g["grant_id"], g["factor"], g["granted_on"], g["reclaimed_on"],
-                                         g["reduction_id"], g["leader"]) for g in grants[code])
+                                         g["reduction_id"], g["leader"], g["quantity"], tuple(paid[g["grant_id"]]),
+                                         g["start_by"]) for g in grants[code])
         used = {g.reduction_id for g in project_grants if g.reduction_id}
         result.append(ProjectFacts(
             **{k: v for k, v in f.items() if k != "stretches"},
@@ -309,17 +410,42 @@ def load_facts(db: Db, t: dict[str, str], district: str | None = None,
             reductions={r: reductions[r] for r in used if r in reductions},
             libraries=tuple(LibraryFact(s["library"], s["year"], s["admitted_on"], s["released_on"])
                             for s in stays[code]),
+            start_amendments=tuple((a["amended_on"], a["planned_start"]) for a in amendments[code]),
+            cases=tuple(CaseFact(c["case_id"], c["rule"], c["grant_id"], c["responsible"], c["assigned_on"],
+                                 c["due_date"], tuple(answered[c["case_id"]]), c["closed_on"], c["outcome"])
+                        for c in cases[code]),
         ))
     return result
 
 
+def load_approvals(db: Db, t: dict[str, str], district: str | None = None,
+                   ids: Collection[str] | None = None) -> list[ApprovalFact]:
+    """The facts of every land approval (of one district, or these, if given): each with its draws."""
+    if ids is not None:
+        scope, params = db.among("approval_id", list(ids))
+    elif district is not None:
+        scope, params = "approval_id IN (SELECT approval_id FROM " + t["approvals"] + " WHERE district = ?)", [district]
+    else:
+        scope, params = "1 = 1", []
+    draws: dict[str, list[tuple[date, Decimal]]] = defaultdict(list)
+    for raw in db.query(f"SELECT {', '.join(DRAWS.columns)} FROM {t['draws']} WHERE {scope} "
+                        "ORDER BY drawn_on, grant_id", params):
+        row = DRAWS.decode(raw)
+        draws[row["approval_id"]].append((row["drawn_on"], row["area"]))
+    return [ApprovalFact(a["approval_id"], a["district"], a["area"], a["approved_on"], tuple(draws[a["approval_id"]]))
+            for a in (APPROVALS.decode(raw) for raw in db.query(
+                f"SELECT {', '.join(APPROVALS.columns)} FROM {t['approvals']} WHERE {scope} ORDER BY approval_id",
+                params))]
+
+
 def alerts(db: Db, t: dict[str, str], as_of: date, thresholds: Thresholds, **filters: Any) -> list[Alert]:
     """The alerts on `as_of` matching `ALERTS`' filters given (by name; None is not a filter), in the order
-    lists show them: the stretches that cover the day, and the projects not settled yet (or all, if the
-    stretches were computed with other thresholds) evaluated from their facts."""
+    lists show them: the stretches that cover the day, and the projects and approvals not settled yet (or
+    all, if the stretches were computed with other thresholds) evaluated from their facts."""
     stored = db.query(f"SELECT value FROM {t['thresholds']} WHERE name = 'alerts'")
     if not stored or stored[0][0] != fingerprint(thresholds):
-        return alerts_of(load_facts(db, t, filters.get("district")), as_of, thresholds, **filters)
+        return alerts_of(load_facts(db, t, filters.get("district")), as_of, thresholds,
+                         load_approvals(db, t, filters.get("district")), **filters)
     unsettled = {code for (code,) in db.query(f"SELECT code FROM {t['unsettled']}")}
     clauses, params = ALERTS.where(filters)  # each filter's column is a column of the stretches
     found = []
@@ -327,20 +453,27 @@ def alerts(db: Db, t: dict[str, str], as_of: date, thresholds: Thresholds, **fil
                         f"WHERE {' AND '.join(['first_day <= ?', '(last_day IS NULL OR last_day >= ?)', *clauses])}",
                         [as_of, as_of, *params]):
         row = STRETCHES.decode(raw)
-        if row["code"] not in unsettled:
-            stretch = Stretch(row["rule"], row["ref"], row["level"], row["since"], row["first_day"], row["last_day"],
-                              tuple(orjson.loads(row["about"])), row["leader"])
-            found.append(stretch.alert(row["code"], row["district"], row["department"], as_of))
+        if (row["subject"] if row["code"] is not None else APPROVAL_MARK + row["subject"]) not in unsettled:
+            found.append(stretch_of(row).alert(row["code"], row["district"], row["department"], as_of, row["subject"]))
     if unsettled:
-        found += alerts_of(load_facts(db, t, codes=unsettled), as_of, thresholds, **filters)
+        codes = [code for code in unsettled if not code.startswith(APPROVAL_MARK)]
+        ids = [mark[len(APPROVAL_MARK):] for mark in unsettled if mark.startswith(APPROVAL_MARK)]
+        found += alerts_of(load_facts(db, t, codes=codes), as_of, thresholds, load_approvals(db, t, ids=ids), **filters)
     return ordered(found)
+
+
+def stretch_of(row: Mapping[str, Any]) -> Stretch:
+    return Stretch(row["rule"], row["ref"], row["level"], row["since"], row["first_day"], row["last_day"],
+                   tuple(orjson.loads(row["about"])), row["leader"], row["grant_id"], row["factor"],
+                   bool(row["reclaimable"]), row["case_id"])
 
 
 #: The alerts on a day, as `GET /v1/alerts`, its download and the console's 预警 page show them.
 ALERTS = Listing(
     "alerts", "要素沉淀预警", "Alerts", rows="alerts", item="AlertItem", response="AlertsResponse",
     columns=(
-        project_code("project_code"),
+        dataclasses.replace(project_code("project_code"), nullable=True,
+                            description="null for an approval's alert (land_unsupplied)"),
         DISTRICT,
         Column("rule", "预警类型", "Rule", "code", "rule", choices=RULES),
         Column("level", "预警等级", "Level", "code", "level", choices=LEVELS, look="chip"),
@@ -348,15 +481,25 @@ ALERTS = Listing(
         Column("detail", "说明", "Detail", "said"),
         Column("ref", "关联事项", "Concerns", nullable=True),
         Column("department", "责任部门", "Responsible department", "code", "department",
-               "the project's horizontal owner, who answers for the alert"),
+               "the project's horizontal owner, who answers for the alert (natural_resources for an approval)"),
         Column("leader", "包抓领导", "Responsible leader",
-               description="the project's responsible leader (包抓领导) on that day, if any", nullable=True)),
+               description="the project's responsible leader (包抓领导) on that day, if any", nullable=True),
+        Column("grant_id", "要素编号", "Grant", nullable=True, optional=True,
+               description="the grant a factor-level alert concerns (funds_idle, land_idle, energy_idle)"),
+        Column("factor", "要素", "Factor", "code", "factor", choices=reference.FACTORS, nullable=True, optional=True,
+               description="the factor of that grant (land for an approval's alert)"),
+        Column("reclaimable", "可收回", "Reclaimable", "bool", optional=True,
+               description="the factor may be taken back (land idle two years after start_by, energy idle red)"),
+        Column("case_id", "督办编号", "Supervision case", nullable=True, optional=True,
+               description="the supervision case open on that day about this project, rule and grant"),
+        Column("subject", "预警对象", "Subject", optional=True, description="the project code, or an approval's approval_id")),
     filters=(
         day("as_of", None, description="a business date (city time)", zh="截至日期", en="As of", today=True),
         one_of("district", "district", reference.DISTRICTS),
         one_of("department", "department", reference.DEPARTMENTS),
-        one_of("rule", "rule", RULES), one_of("level", "level", LEVELS)),
-    order=("district", "project_code", "rule", "ref"), echo=("as_of",), row_look="level",
+        one_of("rule", "rule", RULES), one_of("level", "level", LEVELS),
+        one_of("factor", "factor", reference.FACTORS)),
+    order=("district", "project_code", "subject", "rule", "ref"), echo=("as_of",), row_look="level",
     shown=("level", "rule", "project_code", "district", "department", "leader", "since", "detail"))
 
 
@@ -365,7 +508,13 @@ def listed_alerts(tables: Tables, asked: dict[str, Any], thresholds: Thresholds)
     found = alerts(tables.db, tables.names, asked["as_of"], thresholds,
                    **{f.name: asked.get(f.name) for f in ALERTS.filters if f.column})  # the day is not a filter
     return [alert_json(a.project_code, a.rule, a.ref, a.level, a.since, a.detail, district=a.district,
-                       department=a.department, leader=a.leader) for a in found]
+                       department=a.department, leader=a.leader, **factor_fields(a)) for a in found]
+
+
+def factor_fields(alert: Alert) -> dict[str, Any]:
+    """What v1.2 adds to an alert item: the grant and factor, whether reclaimable, the open case, the subject."""
+    return {"grant_id": alert.grant_id, "factor": alert.factor, "reclaimable": alert.reclaimable,
+            "case_id": alert.case_id, "subject": alert.subject}
 
 
 #: The district ranking (大干大支持), as `GET /v1/rankings/districts` and its download show it.
@@ -385,8 +534,13 @@ RANKING = Listing(
         Column("planned_investment", "年度计划投资", "Planned investment", "money"),
         Column("completed_investment", "已完成投资", "Completed investment", "money"),
         Column("investment_rate", "投资完成率", "Investment rate", "rate"),
-        Column("red_alerts", "红色预警", "Red alerts", "int"),
-        Column("yellow_alerts", "黄色预警", "Yellow alerts", "int")),
+        Column("red_alerts", "红色预警", "Red alerts", "int",
+               description="of every rule, the factor-level ones and overdue cases included"),
+        Column("yellow_alerts", "黄色预警", "Yellow alerts", "int"),
+        Column("cases_open", "在办督办事项", "Cases open", "int", optional=True,
+               description="supervision cases of the annual projects open on the date"),
+        Column("cases_closed_in_time", "按期销号督办事项", "Cases closed in time", "int", optional=True,
+               description="closed by the date, at most YAOSU_CASE_CLOSE_DAYS (30) days after their due date")),
     filters=(Filter("year", int, None, ge=reference.FIRST_YEAR, le=reference.LAST_YEAR, description="the plan's year",
                     zh="计划年度", en="Plan year", required=True),
              day("as_of", None, description="a business date (city time)", zh="截至日期", en="As of", today=True)),
@@ -408,21 +562,66 @@ def listed_ranking(tables: Tables, asked: Mapping[str, Any], thresholds: Thresho
     return [row.__dict__ for row in ranking(tables, asked["year"], asked["as_of"], thresholds)]
 
 
-def alerts_of(facts: list[ProjectFacts], as_of: date, thresholds: Thresholds, **filters: Any) -> list[Alert]:
-    """The alerts of these projects on `as_of` matching `ALERTS`' filters given, in the order lists show them."""
+#: The factor-level rule watching each factor an allocation decides (`special_bond`: funds from that source).
+IDLE_RULES = {"land": ("land", "land_idle"), "energy": ("energy", "energy_idle"), "special_bond": ("funds", "funds_idle")}
+
+
+def idle_shares(tables: Tables, factor: str, as_of: date, thresholds: Thresholds,
+                found: list[Alert] | None = None) -> dict[str, Decimal]:
+    """Per district: the quantity of `factor` granted to its projects (by `as_of`, not reclaimed by then)
+    that lies under an active factor-level alert on `as_of`, over all of it so granted (districts with
+    none granted: absent). For `special_bond`, the funds allocated from that source. An approval's land
+    (批而未供) is granted to no project and counts in neither."""
+    granted_factor, rule = IDLE_RULES[factor]
+    source = "special_bond" if factor == "special_bond" else None
+    found = alerts(tables.db, tables.names, as_of, thresholds) if found is None else found
+    idle_grants = {a.grant_id for a in found if a.rule == rule and a.grant_id}
+    where = ["g.factor = ?", "g.granted_on <= ?", "(g.reclaimed_on IS NULL OR g.reclaimed_on > ?)",
+             "g.quantity IS NOT NULL"]
+    params: list[Any] = [granted_factor, as_of, as_of]
+    if source is not None:
+        where.append("g.source = ?")
+        params.append(source)
+    granted: dict[str, Decimal] = defaultdict(Decimal)
+    idle: dict[str, Decimal] = defaultdict(Decimal)
+    for grant_id, district, quantity in tables.db.query(
+            f"SELECT g.grant_id, f.district, g.quantity FROM {tables['grants']} g JOIN {tables['facts']} f "
+            f"ON f.code = g.code WHERE {' AND '.join(where)}", params):
+        amount = quantity if isinstance(quantity, Decimal) else Decimal(str(quantity))
+        granted[district] += amount
+        if grant_id in idle_grants:
+            idle[district] += amount
+    return {district: idle[district] / total for district, total in granted.items() if total > 0}
+
+
+def advice(tables: Tables, year: int, factor: str, total: Decimal, as_of: date,
+           thresholds: Thresholds) -> list[Share]:
+    """The allocation advice (`GET /v1/allocation/advice`, and the advisor of `allocation.adopted`):
+    `total` of `factor` split over `year`'s ranking on `as_of`, each district weighed by score × annual
+    planned investment × (1 − its idle share of that factor)."""
+    found = alerts(tables.db, tables.names, as_of, thresholds)
+    return allocation_advice(ranking(tables, year, as_of, thresholds, found), total,
+                             idle_shares(tables, factor, as_of, thresholds, found))
+
+
+def alerts_of(facts: list[ProjectFacts], as_of: date, thresholds: Thresholds, approvals: Iterable[ApprovalFact] = (),
+              **filters: Any) -> list[Alert]:
+    """The alerts of these projects (and approvals) on `as_of` matching `ALERTS`' filters given, in the
+    order lists show them."""
     wanted = [(f.column, filters[f.name]) for f in ALERTS.filters if f.column and filters.get(f.name) is not None]
     found = [a for f in facts for a in evaluate(f, as_of, thresholds)]
+    found += [a for approval in approvals for a in evaluate_approval(approval, as_of, thresholds)]
     return ordered([a for a in found if all(getattr(a, column) == value for column, value in wanted)])
 
 
 def ordered(found: list[Alert]) -> list[Alert]:
-    """In `ALERTS`' order (an alert without an issue or reduction first)."""
+    """In `ALERTS`' order (an approval's alert, then a project's without an issue or reduction, first)."""
     return sorted(found, key=lambda a: tuple(getattr(a, key) or "" for key in ALERTS.order))
 
 
-def alert_json(project_code: str, rule: str, ref: str | None, level: str | None, since: date | None,
+def alert_json(code: str | None, rule: str, ref: str | None, level: str | None, since: date | None,
                detail: Detail | str, **more: Any) -> dict[str, Any]:
     """An alert as `GET /v1/alerts` and the monitor's messages on `yaosu.alerts.v1` show it: its detail
     in English, with its code and params (an older recorded change: its words, and no code)."""
-    return {"project_code": project_code, "rule": rule, "ref": ref, "level": level, "since": since,
+    return {"project_code": code, "rule": rule, "ref": ref, "level": level, "since": since,
             **detail_json(detail), **more}

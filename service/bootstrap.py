@@ -14,7 +14,7 @@ from service.ledger import Ledger
 from service.unit_of_work import Advisor, no_advice
 
 
-def build_ledger(settings: Settings, advisor: Advisor | None = None) -> Ledger:
+def build_ledger(settings: Settings, *, advisor: Advisor | None = None) -> Ledger:
     """The ledger of these settings; `advisor` gives the allocation advice an `allocation.adopted` is
     compared with (v1.2; the composition root passes the read model's, None: no advice)."""
     env = settings.persistence_env()

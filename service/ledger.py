@@ -54,7 +54,7 @@ from domain.parking import ParkedMessage
 from domain.policy import PolicySettings
 from domain.project import Project, project_as_of, project_id
 from domain.receipt import REJECTED_TOPIC, MessageReceipt
-from domain.reference import CITY_CODE
+from domain.reference import CITY_CODE, is_project_code
 from domain.skips import EventSkip, operator_audit, skip_id
 from domain.supervision import Thresholds
 from infra import metrics
@@ -388,8 +388,8 @@ class Ledger(Application[UUID]):
 
     def about(self, event: Any) -> dict[str, Any]:
         """What an event's record on Kafka names: `district`, the district of its aggregate (its key),
-        and its subject: `project_code` (a project's events and its alerts), `reduction_id`, or a quota
-        pool's `year` and `factor`. Read once per aggregate, from its first event when that says it all."""
+        and its subject: `project_code` (a project's events and its alerts), `approval_id` (an approval's,
+        v1.2), `reduction_id`, or a quota pool's `year` and `factor`. Read once per aggregate, from its first event when that says it all."""
         aggregate_id = event.originator_id
         names = self._about.get(aggregate_id)
         if names is None:
@@ -398,6 +398,8 @@ class Ledger(Application[UUID]):
             source = event if all(hasattr(event, f) for f in ("district", *fields)) else self.get(aggregate_id)
             names = {"district": str(getattr(source, "district", None) or CITY_CODE),
                      **{shown: getattr(source, field) for field, shown in fields.items() if hasattr(source, field)}}
+            if kind == "SedimentationAlerts" and not is_project_code(str(names.get("project_code"))):
+                names["approval_id"] = names.pop("project_code")  # an approval's alerts (v1.2)
         self._about[aggregate_id] = names
         self._about.move_to_end(aggregate_id)
         if len(self._about) > self._memory_size:

@@ -12,6 +12,7 @@ from domain.project import GRANT_EVENTS, Project
 from domain.reduction import EmissionReduction, reduction_id_of
 from domain.supervision import (
     Alert,
+    CaseFact,
     GrantFact,
     IssueFact,
     LibraryFact,
@@ -75,14 +76,30 @@ def facts_from_history(ledger: Ledger, code: str) -> ProjectFacts:
     registered: Any = events[0]
     grants: dict[str, GrantFact] = {}
     plans, reports, issues, stays = [], [], {}, []
+    amendments: list[tuple[date, date]] = []
+    cases: dict[str, CaseFact] = {}
     dates: dict[str, date | None] = {"started_on": None, "completed_on": None, "cancelled_on": None}
     for e in events:
         a: Any = e
         when = a.audit.business_date if hasattr(a, "audit") else None
         if type(e) in GRANT_EVENTS:
+            factor, quantity = GRANT_EVENTS[type(e)]
             grants[a.audit.message_id] = GrantFact(
-                a.audit.message_id, GRANT_EVENTS[type(e)][0], when, reduction_id=getattr(a, "reduction_id", None),
-                leader=a.person if getattr(a, "role", None) == "responsible_leader" else None)
+                a.audit.message_id, factor, when, reduction_id=getattr(a, "reduction_id", None),
+                leader=a.person if getattr(a, "role", None) == "responsible_leader" else None,
+                quantity=getattr(a, quantity) if quantity else None, start_by=getattr(a, "start_by", None))
+        elif isinstance(e, Project.FundsDisbursed):  # v1.2: the facts of the factor-level rules
+            grants[a.grant_id] = dataclasses.replace(grants[a.grant_id], disbursed=(
+                *grants[a.grant_id].disbursed, (a.date, a.amount)))
+        elif isinstance(e, Project.Amended):
+            amendments += [(when, a.planned_start)] if a.planned_start else []
+        elif isinstance(e, Project.SupervisionAssigned):
+            cases[a.case_id] = CaseFact(a.case_id, a.rule, a.grant_id, a.responsible, when, a.due_date)
+        elif isinstance(e, Project.SupervisionResponded):
+            cases[a.case_id] = dataclasses.replace(cases[a.case_id], responded_on=(
+                *cases[a.case_id].responded_on, when))
+        elif isinstance(e, Project.SupervisionClosed):
+            cases[a.case_id] = dataclasses.replace(cases[a.case_id], closed_on=when, outcome=a.outcome)
         elif isinstance(e, Project.FactorReclaimed):
             grants[a.grant_id] = dataclasses.replace(grants[a.grant_id], reclaimed_on=when)
         elif isinstance(e, Project.PlanSet):
@@ -114,7 +131,8 @@ def facts_from_history(ledger: Ledger, code: str) -> ProjectFacts:
                         department=registered.department, registered_on=registered.audit.business_date,
                         planned_start=registered.planned_start, grants=tuple(grants.values()), plans=tuple(plans),
                         reports=tuple(reports), issues=tuple(issues.values()), reductions=reductions,
-                        libraries=tuple(stays), **dates)
+                        libraries=tuple(stays), start_amendments=tuple(amendments), cases=tuple(cases.values()),
+                        **dates)
 
 
 def reference_facts(ledger: Ledger) -> list[ProjectFacts]:

@@ -7,11 +7,14 @@ Kafka sides are imported when asked for, so a command loads only what it runs.
 from __future__ import annotations
 
 from datetime import date
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Callable
 
 from infra.clock import city_today
 from infra.settings import Settings
-from projections.read import ReadModels
+from projections import sedimentation
+from projections.db import NotBuilt
+from projections.read import ReadModelBehind, ReadModels
 from projections.runner import Runner
 from service.bootstrap import build_ledger
 from service.ledger import Ledger
@@ -29,13 +32,31 @@ class Wiring:
         self.settings = settings
         self._ledger: Ledger | None = None
         self._reads: list[ReadModels] = []
+        self._advice_reads: ReadModels | None = None
 
     @property
     def ledger(self) -> Ledger:
         """The one `Ledger` of this process (opening the store makes its tables once)."""
         if self._ledger is None:
-            self._ledger = build_ledger(self.settings)
+            self._ledger = build_ledger(self.settings, advisor=self.advise)
         return self._ledger
+
+    def advise(self, year: int, factor: str, total: Decimal, as_of: date) -> list[tuple[str, Decimal]] | None:
+        """The advisor of `allocation.adopted`: the advice `GET /v1/allocation/advice` gives with these
+        `year`, `factor`, `total` and `as_of`, from the read model as it stands (district → share); None
+        when the read side cannot say (no read models kept, not built yet, or no district ranked)."""
+        if not self.keeps_read_models:
+            return None
+        if self._advice_reads is None:
+            self._advice_reads = ReadModels(self.settings, connections=1)
+            self._reads.append(self._advice_reads)
+        try:
+            with self._advice_reads.snapshot(sedimentation.Sedimentation) as view:
+                shares = sedimentation.advice(view.of(sedimentation.Sedimentation), year, factor, total, as_of,
+                                              self.settings.thresholds)
+        except (NotBuilt, ReadModelBehind):
+            return None
+        return [(share.district, share.share) for share in shares] or None
 
     @property
     def keeps_read_models(self) -> bool:
@@ -69,6 +90,7 @@ class Wiring:
         for reads in self._reads:
             reads.close()
         self._reads.clear()
+        self._advice_reads = None
         if self._ledger is not None:
             self._ledger.close()
             self._ledger = None

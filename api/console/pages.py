@@ -26,7 +26,6 @@ from api.params import LAST_POSITION
 from api.reading import read
 from api.render import project_json
 from domain import reference
-from domain.ranking import allocation_advice
 from domain.supervision import evaluate
 from infra import kafka
 from infra.catalogue import name_of
@@ -329,11 +328,13 @@ def rankings(request: Request) -> HTMLResponse:
     signed_in(request)
     settings = settings_of(request)
     as_of, year = as_of_and_year(request)
-    with read(request, sedimentation.Sedimentation) as view:
-        ranking = sedimentation.ranking(view.of(sedimentation.Sedimentation), year, as_of, settings.thresholds)
     factor = choice(request, "factor", ("land", "energy", "special_bond")) or "land"
     total = amount(request, "total")
-    advice = allocation_advice(ranking, total) if total else []
+    with read(request, sedimentation.Sedimentation) as view:
+        indexed = view.of(sedimentation.Sedimentation)
+        ranking = sedimentation.ranking(indexed, year, as_of, settings.thresholds)
+        # The API's advice, weighing how each district uses that factor (v1.2).
+        advice = sedimentation.advice(indexed, year, factor, total, as_of, settings.thresholds) if total else []
     return page(request, "rankings.html", as_of=as_of, year=year, ranking=ranking, factor=factor, total=total,
                 advice=advice, export=export("/v1/rankings/districts", format="xlsx", year=year,
                                              as_of=as_of.isoformat()))

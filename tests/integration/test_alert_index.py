@@ -4,18 +4,20 @@ thresholds."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date, timedelta
 from decimal import Decimal
 from typing import Iterator
 
-from domain.supervision import Alert, Thresholds
+from domain.supervision import LEVELS, Alert, ProjectFacts, Thresholds
 from infra.settings import Settings
 from projections import sedimentation
 from projections.read import ReadModels
 from projections.runner import Runner
 from service.bootstrap import build_ledger
 from tests.conftest import submit
-from tests.readmodels import demo_store
+from tests.factorstory import FIRST, LAST, factor_story
+from tests.readmodels import demo_store, facts_from_history
 from yaosu.demo import batches, demo_messages
 
 OTHER = Thresholds(start_yellow_days=15, start_red_days=45, lag_yellow_points=Decimal(5), lag_red_points=Decimal(20),
@@ -35,8 +37,9 @@ def indexed(reads: ReadModels, day: date, thresholds: Thresholds, **filters: str
 
 def evaluated(reads: ReadModels, day: date, thresholds: Thresholds, **filters: str) -> list[Alert]:
     with reads.snapshot(sedimentation.Sedimentation) as view:
-        facts = sedimentation.load_facts(view.db, view.tables(sedimentation.Sedimentation))
-    return sedimentation.alerts_of(facts, day, thresholds, **filters)
+        tables = view.tables(sedimentation.Sedimentation)
+        facts, approvals = sedimentation.load_facts(view.db, tables), sedimentation.load_approvals(view.db, tables)
+    return sedimentation.alerts_of(facts, day, thresholds, approvals, **filters)
 
 
 def unsettled(reads: ReadModels) -> int:
@@ -52,7 +55,8 @@ def test_every_day_of_the_demo_year_the_index_answers_as_evaluation(settings: Se
             answer = indexed(reads, day, Thresholds())
             assert answer == evaluated(reads, day, Thresholds()), day
             seen |= {(a.rule, a.level) for a in answer}
-        assert {rule for rule, _ in seen} == {"not_started", "lagging", "issue_overdue", "reduction_overdue"}
+        # v1.2: the demo's land, energy and money raise factor-level alerts too
+        assert {rule for rule, _ in seen} >= {"not_started", "lagging", "issue_overdue", "reduction_overdue"}
         for day in days(date(2021, 3, 1), date(2021, 12, 31), step=61):
             for filters in ({"district": "620102"}, {"level": "red"}, {"rule": "lagging"},
                             {"department": "industry_it", "level": "yellow"}):
@@ -97,3 +101,81 @@ def test_a_runner_with_other_thresholds_computes_every_timeline_again(settings: 
         assert stored == [(sedimentation.fingerprint(OTHER),)]
         for day in days(date(2021, 1, 1), date(2021, 12, 31), step=11):
             assert indexed(reads, day, OTHER) == evaluated(reads, day, OTHER)
+
+
+def same_order(facts: ProjectFacts) -> ProjectFacts:
+    """Grants and cases in the order of their ids (the read model reads them by key, a replay as they came)."""
+    return replace(facts, grants=tuple(sorted(facts.grants, key=lambda g: g.grant_id)),
+                   cases=tuple(sorted(facts.cases, key=lambda c: c.case_id)))
+
+
+V12 = Thresholds(funds_idle_share=Decimal("0.7"), funds_idle_yellow_days=30, funds_idle_red_days=60,
+                 land_idle_red_days=100, land_reclaimable_days=200, land_unsupplied_yellow_days=100,
+                 land_unsupplied_red_days=200, energy_idle_yellow_days=200, energy_idle_red_days=300, case_close_days=5)
+
+
+def test_the_index_answers_every_day_as_a_replay_with_the_factor_level_rules(settings: Settings) -> None:
+    """v1.2: money, land and energy lying idle, an approval not supplied, cases open, answered and
+    closed, plans amended: the index answers each day from 2021 to 2024 as evaluating the facts does,
+    and the facts it keeps are those a replay of each project's history gives."""
+    ledger = build_ledger(settings)
+    story = factor_story(ledger)
+    runner = Runner(ledger, settings)
+    reads = ReadModels(settings)
+    try:
+        runner.run_until_caught_up()
+        assert unsettled(reads) == 0
+        with reads.snapshot(sedimentation.Sedimentation) as view:
+            tables = view.tables(sedimentation.Sedimentation)
+            facts, approvals = sedimentation.load_facts(view.db, tables), sedimentation.load_approvals(view.db, tables)
+        assert [same_order(f) for f in facts] == [same_order(facts_from_history(ledger, code))
+                                                  for code in sorted(story.codes)]
+        assert [(a.approval_id, a.area, a.supplied) for a in approvals] == [
+            ("PC-2021-001", 100, ((date(2021, 5, 20), 40), (date(2022, 6, 1), 60))),
+            ("PC-2021-002", 100, ((date(2021, 5, 20), 40),)), ("PC-2021-003", 100, ())]
+        seen: set[tuple[str, str, bool, bool]] = set()
+        for day in days(FIRST, LAST):
+            answer = indexed(reads, day, Thresholds())
+            assert answer == sedimentation.alerts_of(facts, day, Thresholds(), approvals), day
+            seen |= {(a.rule, a.level, a.reclaimable, a.case_id is not None) for a in answer}
+        assert {rule for rule, *_ in seen} == {"not_started", "lagging", "funds_idle", "land_idle", "land_unsupplied",
+                                              "energy_idle", "supervision_overdue"}
+        assert {(rule, level) for rule, level, *_ in seen} >= {
+            (rule, level) for rule in ("funds_idle", "land_idle", "land_unsupplied", "energy_idle") for level in LEVELS}
+        assert {rule for rule, _, reclaimable, _ in seen if reclaimable} == {"land_idle", "energy_idle"}
+        assert {rule for rule, _, _, case in seen if case} == {"land_idle", "funds_idle"}
+        for day in days(date(2021, 4, 1), date(2023, 12, 31), step=37):
+            for filters in ({"district": "620103"}, {"rule": "land_unsupplied"}, {"factor": "land"},
+                            {"department": "natural_resources"}, {"factor": "funds", "level": "red"}):
+                assert indexed(reads, day, Thresholds(), **filters) == \
+                    sedimentation.alerts_of(facts, day, Thresholds(), approvals, **filters), (day, filters)
+            # Asked with thresholds other than those the stretches were computed with: evaluated.
+            assert indexed(reads, day, V12) == sedimentation.alerts_of(facts, day, V12, approvals)
+        approval_alerts = indexed(reads, date(2022, 6, 2), Thresholds(), rule="land_unsupplied")
+        assert [(a.project_code, a.subject, a.district, a.department, a.factor) for a in approval_alerts] == [
+            (None, "PC-2021-002", "620103", "natural_resources", "land"),
+            (None, "PC-2021-003", "620104", "natural_resources", "land")]
+    finally:
+        runner.close()
+        reads.close()
+        ledger.close()
+
+
+def test_a_runner_with_other_thresholds_computes_the_approvals_timelines_again(settings: Settings) -> None:
+    ledger = build_ledger(settings)
+    factor_story(ledger)
+    for thresholds in (Thresholds(), V12):
+        runner = Runner(ledger, Settings(store=settings.store, thresholds=thresholds))
+        try:
+            runner.run_until_caught_up()
+        finally:
+            runner.close()
+    reads = ReadModels(settings)
+    try:
+        assert unsettled(reads) == 0
+        for day in days(FIRST, LAST, step=5):
+            assert indexed(reads, day, V12) == evaluated(reads, day, V12), day
+        assert any(a.rule == "land_unsupplied" and a.level == "red" for a in indexed(reads, date(2021, 12, 1), V12))
+    finally:
+        reads.close()
+        ledger.close()
