@@ -12,6 +12,9 @@ from typing import Any
 
 from domain import reference
 from domain.alerts import SedimentationAlerts
+from domain.allocation import Allocation
+from domain.approval import LandApproval
+from domain.casebook import CaseNumber
 from domain.checkpoint import AuditCheckpoint
 from domain.project import Project
 from domain.quota import QuotaPool
@@ -37,7 +40,8 @@ ENTRIES = Table("entries", {
 ORIGINS = Table("origins", {"originator_id": "TEXT", "district": "TEXT"}, key=("originator_id",))
 #: Every domain event, and operators' decisions on the read models: the pipeline's bookkeeping (receipts,
 #: parked messages, the clock) is not audited here.
-AUDITED = domain_events(Project, QuotaPool, EmissionReduction, SedimentationAlerts, AuditCheckpoint, EventSkip)
+AUDITED = domain_events(Project, QuotaPool, EmissionReduction, LandApproval, Allocation, CaseNumber,
+                        SedimentationAlerts, AuditCheckpoint, EventSkip)
 class AuditTrail(Projection):
     name = "audit"
     version = 1

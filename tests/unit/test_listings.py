@@ -244,3 +244,33 @@ REQUIRED_BEFORE = {
 @pytest.mark.parametrize("model", sorted(REQUIRED_BEFORE))
 def test_a_derived_item_model_requires_what_the_contract_required(model: str) -> None:
     assert set(getattr(schemas, model).model_json_schema().get("required", [])) == REQUIRED_BEFORE[model]
+
+
+def test_every_event_of_every_aggregate_is_audited_but_the_pipeline_s_bookkeeping() -> None:
+    """An aggregate added to the domain is searchable in the audit trail (and its events published or
+    kept back on purpose): the audit read model follows every aggregate class of `domain`."""
+    import importlib
+    import pkgutil
+
+    import domain
+    from consumers.relay import BOOKKEEPING, CONTRACT
+    from eventsourcing.domain import Aggregate
+    from eventsourcing.utils import get_topic
+    from projections.audit import AUDITED
+    from projections.model import domain_events
+
+    for module in pkgutil.iter_modules(domain.__path__):
+        importlib.import_module(f"domain.{module.name}")
+    aggregates = {cls for cls in _subclasses(Aggregate) if cls.__module__.startswith("domain.")}
+    assert len(aggregates) >= 11
+    for aggregate in aggregates:
+        topic = f"{get_topic(aggregate)}."
+        if topic in BOOKKEEPING:
+            continue
+        assert set(domain_events(aggregate)) <= set(AUDITED), aggregate
+        assert topic in CONTRACT or aggregate.__name__ in {"SedimentationAlerts", "AuditCheckpoint", "EventSkip",
+                                                           "CaseNumber"}, aggregate
+
+
+def _subclasses(cls: type) -> set[type]:
+    return {sub for direct in cls.__subclasses__() for sub in (direct, *_subclasses(direct))}
