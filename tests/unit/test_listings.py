@@ -252,10 +252,11 @@ def test_every_event_of_every_aggregate_is_audited_but_the_pipeline_s_bookkeepin
     import importlib
     import pkgutil
 
-    import domain
-    from consumers.relay import BOOKKEEPING, CONTRACT
     from eventsourcing.domain import Aggregate
     from eventsourcing.utils import get_topic
+
+    import domain
+    from consumers.relay import BOOKKEEPING, CONTRACT
     from projections.audit import AUDITED
     from projections.model import domain_events
 
