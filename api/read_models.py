@@ -73,15 +73,19 @@ def get_stages(request: Request, _: Caller, view: View(stages.Stages), asked: Fi
 
 @router.get("/v1/ledger", response_model=schemas.LedgerResponse, responses=LISTS)
 @answered
-def get_ledger(request: Request, _: Caller, view: View(factor_ledger.FactorLedger),
-               asked: Filters(factor_ledger.LISTING), of: Filters(factor_ledger.PROJECT_GRANTS),
+def get_ledger(request: Request, _: Caller, view: View(factor_ledger.FactorLedger, sedimentation.Sedimentation),
+               settings: Config, asked: Filters(factor_ledger.LISTING), of: Filters(factor_ledger.PROJECT_GRANTS),
                format: Format = "json", lang: Lang = "zh") -> Response:
-    """The factor ledger per district × year × factor; with `project`, that project's grants."""
+    """The factor ledger per district × year × factor, as of a business date (default today): funds
+    disbursed, land approved and not supplied by then, and what lies idle under that day's factor-level
+    alerts; with `project`, that project's grants."""
     tables = view.of(factor_ledger.FactorLedger)
     if of["project"] is not None:
         grants = {"project": of["project"], "grants": factor_ledger.project_grants(tables, of["project"])}
         return exports.download(factor_ledger.PROJECT_GRANTS, grants, format, lang)
-    rows = {"rows": factor_ledger.summary(tables, asked)}
+    alerting = view.of(sedimentation.Sedimentation)
+    alerts = sedimentation.alerts(alerting.db, alerting.names, asked["as_of"], settings.thresholds)
+    rows = {"rows": factor_ledger.summary(tables, asked, alerts)}
     return exports.download(factor_ledger.LISTING, rows, format, lang)
 
 
