@@ -24,8 +24,8 @@ from domain.approval import LandApproval
 from domain.audit import Audit
 from domain.reference import CITY_TZ
 from infra.settings import Settings
-from projections.runner import Runner
 from projections.read import ReadModels
+from projections.runner import Runner
 from projections.supervision import LISTING
 from service.bootstrap import build_ledger
 from service.ledger import Ledger
