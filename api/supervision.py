@@ -27,8 +27,8 @@ SupervisionResponse = response_model(supervision.LISTING, SupervisionCase)
 CaseIdPath = Annotated[str, Path(min_length=1, max_length=200, pattern=NO_CONTROLS, description="the case's number")]
 
 
-class CaseMessage(BaseModel):
-    """One message of a case: its kind, who sent it and when, and what it said."""
+class CaseStep(BaseModel):
+    """One step of a case (one of its messages): its kind, who sent it and when, and what it said."""
 
     kind: Literal[supervision.MESSAGE_KINDS] = Field(  # type: ignore[valid-type]
         description="assigned (交办), responded (反馈) or closed (销号)")
@@ -50,7 +50,7 @@ class CaseMessage(BaseModel):
 
 #: A case as it stood at the end of `as_of`, with its demand, its closing note and every message.
 CaseResponse = create_model("CaseResponse", __base__=SupervisionCase, as_of=(date, ...), demand=(str, ...),
-                            note=(Optional[str], None), messages=(list[CaseMessage], ...))
+                            note=(Optional[str], None), messages=(list[CaseStep], ...))
 
 
 @router.get("/v1/supervision", response_model=SupervisionResponse,
