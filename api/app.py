@@ -12,7 +12,7 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.responses import Response
 from fastapi.staticfiles import StaticFiles
 
-from api import audit, errors, messages, operations, read_models, schemas
+from api import audit, errors, messages, operations, read_models, schemas, supervision
 from api.console import forms, pages
 from api.console.session import EndedSessions
 from api.json import JSON
@@ -50,7 +50,8 @@ def create_app(ledger: Ledger, settings: Settings, reads: ReadModels | None = No
     app.state.answers = Answers(int(settings.answer_cache_mb * 2**20)) if settings.answer_cache_mb > 0 else None
     app.state.store_metrics = operations.store_metrics(ledger, settings, reads)
     errors.install(app)
-    for router in (messages.router, audit.router, read_models.router, operations.router, pages.router):
+    for router in (messages.router, audit.router, read_models.router, supervision.router, operations.router,
+                   pages.router):
         app.include_router(router)
     operations.mount_docs(app)
     app.mount("/console/static", StaticFiles(directory=Path(pages.__file__).parent / "static"), name="console-static")

@@ -72,15 +72,17 @@ def get_stages(request: Request, _: Caller, view: View(stages.Stages), asked: Fi
 
 @router.get("/v1/ledger", response_model=schemas.LedgerResponse, responses=LISTS)
 @answered
-def get_ledger(request: Request, _: Caller, view: View(factor_ledger.FactorLedger),
-               asked: Filters(factor_ledger.LISTING), of: Filters(factor_ledger.PROJECT_GRANTS),
+def get_ledger(request: Request, _: Caller, view: View(factor_ledger.FactorLedger, sedimentation.Sedimentation),
+               settings: Config, asked: Filters(factor_ledger.LISTING), of: Filters(factor_ledger.PROJECT_GRANTS),
                format: Format = "json", lang: Lang = "zh") -> Response:
-    """The factor ledger per district × year × factor; with `project`, that project's grants."""
+    """The factor ledger per district × year × factor, as of a business date (default today): funds
+    disbursed, land approved and not supplied by then, and what lies idle under that day's factor-level
+    alerts; with `project`, that project's grants."""
     tables = view.of(factor_ledger.FactorLedger)
     if of["project"] is not None:
         grants = {"project": of["project"], "grants": factor_ledger.project_grants(tables, of["project"])}
         return exports.download(factor_ledger.PROJECT_GRANTS, grants, format, lang)
-    rows = {"rows": factor_ledger.summary(tables, asked)}
+    rows = {"rows": factor_ledger.ledger_on(tables, view.of(sedimentation.Sedimentation), asked, settings.thresholds)}
     return exports.download(factor_ledger.LISTING, rows, format, lang)
 
 
@@ -172,7 +174,8 @@ def get_monthly_report(request: Request, _: Caller, view: View(stages.Stages, li
     """The month's report to the city government (月报): an overview (projects per stage and library, alerts
     per district and level at the month's end, the year's energy and land quota use), the district ranking
     and the alerts as of the month's last day, the year's factor ledger, and the warnings of the month.
-    Stages and libraries are counted as they are now: those read models keep no history."""
+    Stages and libraries are counted as they are now: those read models keep no history; the ledger's quotas
+    and grants too, its payments, approvals and idle factors as of the month's last day."""
     year, number = int(month[:4]), int(month[5:])
     first, end = date(year, number, 1), date(year, number, calendar.monthrange(year, number)[1])
     board = stages.board(view.of(stages.Stages), {}, city_today())
@@ -183,7 +186,8 @@ def get_monthly_report(request: Request, _: Caller, view: View(stages.Stages, li
         library_totals=[{"library": name, **libraries.matrix(library_tables, name)["totals"]}
                         for name in reference.LIBRARIES],
         alerts=alerts_on(view, settings, {"as_of": end}), ranking=ranking_on(view, settings, {"year": year, "as_of": end}),
-        ledger={"rows": factor_ledger.summary(view.of(factor_ledger.FactorLedger), {"year": year})},
+        ledger={"rows": factor_ledger.ledger_on(view.of(factor_ledger.FactorLedger), view.of(sedimentation.Sedimentation),
+                                                {"year": year, "as_of": end}, settings.thresholds)},
         warnings={"warnings": warnings_between(view, first, end)})
 
 

@@ -30,7 +30,7 @@ from domain.texts import Detail
 #: `factor.land`, `message.alert.cleared`); a text's code never starts with a kind.
 KINDS: Final = ("district", "sector", "library", "department", "stage", "factor", "status", "rule", "level",
                 "change", "source", "issue_level", "rejection", "warning", "message", "nature", "utility",
-                "read_model", "read_model_state", "channel", "unit")
+                "read_model", "read_model_state", "channel", "unit", "outcome", "case_status")
 
 
 def name_of(kind: str, code: str | None, lang: str = "zh") -> str:

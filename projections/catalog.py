@@ -22,13 +22,14 @@ from projections.model import Projection
 from projections.parked import Parked
 from projections.sedimentation import Sedimentation
 from projections.stages import Stages
+from projections.supervision import Supervision
 from projections.warnings import Warnings
 from service.ledger import Ledger
 
 log = logging.getLogger("yaosu.projections")
 
 PROJECTIONS: tuple[type[Projection], ...] = (Libraries, Stages, FactorLedger, Investment, Sedimentation, Parked,
-                                               Warnings, AuditTrail, HashChain)
+                                               Warnings, AuditTrail, HashChain, Supervision)
 BY_NAME = {p.name: p for p in PROJECTIONS}
 
 

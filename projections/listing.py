@@ -70,7 +70,7 @@ class Column:
     nullable: bool = False
     optional: bool = False  # may be left out of an item (null by default); else always given, even when null
     choices: tuple[str, ...] | None = None  # the codes the field holds, if a closed set
-    look: str = ""  # how the console shows it, beside its kind: "chip", "project" (a link), "code"
+    look: str = ""  # how the console shows it, beside its kind: "chip", "project", "case" (links), "code"
 
     def label(self, lang: str) -> str:
         return self.zh if lang == "zh" else self.en

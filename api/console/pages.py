@@ -34,7 +34,7 @@ from infra.parsing import ascii_integer
 from infra.presenter import event_json, rejection_json
 from infra.settings import Settings
 from infra.tokens import Principal, token_hash
-from projections import audit, chain, factor_ledger, libraries, parked, sedimentation, stages, warnings
+from projections import audit, chain, factor_ledger, libraries, parked, sedimentation, stages, supervision, warnings
 from projections.db import NotBuilt
 from projections.listing import day as business_day
 
@@ -45,7 +45,7 @@ LANG_COOKIE = "yaosu_lang"
 POLICY = ("default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; base-uri 'none'; "
           "frame-ancestors 'none'")
 NAVIGATION = (("overview", "/console"), ("libraries", "/console/libraries/municipal"), ("alerts", "/console/alerts"),
-              ("ledger", "/console/ledger"), ("rankings", "/console/rankings"), ("warnings", "/console/warnings"),
+              ("supervision", "/console/supervision"), ("ledger", "/console/ledger"), ("rankings", "/console/rankings"), ("warnings", "/console/warnings"),
               ("audit", "/console/audit"), ("rejections", "/console/rejections"), ("health", "/console/health"))
 
 
@@ -291,8 +291,9 @@ def project(request: Request, code: str) -> HTMLResponse:
         with read(request, sedimentation.Sedimentation) as view:
             facts = sedimentation.load_facts(view.db, view.tables(sedimentation.Sedimentation), codes=[code])
         changes = compare(ledger, facts[0] if facts else None, code, since, until, settings)
+    cases = sorted(state.cases.values(), key=lambda c: (c["assigned_on"], c["case_id"]))
     return page(request, "project.html", code=code, as_of=as_of, state=project_json(state, as_of), trail=trail,
-                since=since, until=until, changes=changes)
+                since=since, until=until, changes=changes, cases=cases)
 
 
 def compare(ledger: Any, facts: Any, code: str, since: date, until: date, settings: Settings) -> dict[str, Any]:
@@ -311,14 +312,51 @@ def compare(ledger: Any, facts: Any, code: str, since: date, until: date, settin
             "changed": [(then[k], now[k]) for k in now if k in then and then[k].level != now[k].level]}
 
 
+@router.get("/supervision")
+def supervision_page(request: Request) -> HTMLResponse:
+    """督办: the cases as of a day (open, overdue, closed), by district and department, each linked to its page."""
+    signed_in(request)
+    listing, lang = supervision.LISTING, language(request)
+    asked = listing.parsed(request.query_params)
+    with read(request, supervision.Supervision) as view:
+        found = supervision.listed(view.of(supervision.Supervision), asked, settings_of(request).thresholds)
+    return page(request, "supervision.html", as_of=asked["as_of"], form=tables.form(listing, asked, lang),
+                table=tables.table(listing, found, lang, asked["as_of"]),
+                export=tables.link("/v1/supervision", asked, format="xlsx"),
+                by_district=case_counts(found, "district"), by_department=case_counts(found, "responsible"))
+
+
+def case_counts(rows: list[dict[str, Any]], key: str) -> list[tuple[str, dict[str, int]]]:
+    """Cases per district (or department): open (not closed), of them overdue, and closed."""
+    counts: dict[str, dict[str, int]] = {}
+    for row in rows:
+        tally = counts.setdefault(row[key], {"open": 0, "overdue": 0, "closed": 0})
+        tally["closed" if row["status"] == "closed" else "open"] += 1
+        tally["overdue"] += int(row["overdue"])
+    return sorted(counts.items())
+
+
+@router.get("/supervision/{case_id}")
+def case_page(request: Request, case_id: str) -> HTMLResponse:
+    """One case: its facts as of a day (default today) and its timeline, 交办 → 反馈 → 销号."""
+    signed_in(request)
+    as_of = day(request, "as_of", city_today()) or city_today()
+    with read(request, supervision.Supervision) as view:
+        found = supervision.case_of(view.of(supervision.Supervision), case_id, as_of, settings_of(request).thresholds)
+    if found is None:
+        return page(request, "missing.html", status_code=404, what=case_id)
+    return page(request, "case.html", case=found, as_of=as_of)
+
+
 @router.get("/ledger")
 def ledger_page(request: Request) -> HTMLResponse:
     signed_in(request)
     listing, lang = factor_ledger.LISTING, language(request)
     parsed = listing.parsed(request.query_params)
     asked = {**parsed, "year": parsed["year"] or city_today().year}  # the page shows a year: this one by default
-    with read(request, factor_ledger.FactorLedger) as view:
-        rows = factor_ledger.summary(view.of(factor_ledger.FactorLedger), asked)
+    with read(request, factor_ledger.FactorLedger, sedimentation.Sedimentation) as view:
+        rows = factor_ledger.ledger_on(view.of(factor_ledger.FactorLedger), view.of(sedimentation.Sedimentation), asked,
+                                       settings_of(request).thresholds)
     return page(request, "ledger.html", year=asked["year"], form=tables.form(listing, asked, lang),
                 table=tables.table(listing, rows, lang), export=tables.link("/v1/ledger", asked, format="xlsx"))
 

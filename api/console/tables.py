@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 from typing import Any, Mapping, Sequence
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 from api.console.i18n import number, when
 from domain import reference
@@ -88,11 +88,13 @@ def table(listing: Listing, rows: Sequence[Mapping[str, Any]], lang: str, as_of:
 def cell(column: Column, row: Mapping[str, Any], lang: str, as_of: date | None) -> Cell:
     value = row.get(column.key)
     css = ("n" if column.kind in NUMBERS else "detail" if column.kind == "said"
-           else "whole" if column.kind in ("date", "datetime") or column.look == "project" else "")
+           else "whole" if column.kind in ("date", "datetime") or column.look in ("project", "case") else "")
     text = shown(column, row, lang)
     link = None
     if column.look == "project" and isinstance(value, str) and reference.is_project_code(value):
         link = f"/console/projects/{value}" + (f"?as_of={as_of}" if as_of else "")
+    elif column.look == "case" and isinstance(value, str):
+        link = f"/console/supervision/{quote(value, safe='')}" + (f"?as_of={as_of}" if as_of else "")
     return Cell(text, value, column.look, link, css)
 
 

@@ -59,7 +59,8 @@ def test_every_page_answers_in_chinese_then_in_english(client: TestClient) -> No
              f"/console/projects/{code}", f"/console/projects/{code}?as_of=2021-02-01&from=2021-01-01&to=2021-12-31",
              "/console/ledger?year=2021", "/console/rankings?year=2021&as_of=2021-09-30&factor=land&total=1000",
              "/console/warnings", "/console/audit", "/console/audit?department=natural_resources&late_days=30",
-             "/console/rejections", "/console/health"]
+             "/console/rejections", "/console/health", "/console/supervision",
+             "/console/supervision?as_of=2021-09-30&status=overdue&district=620102"]
     for path in pages:
         page = client.get(path)
         assert page.status_code == 200, path

@@ -116,7 +116,8 @@ def test_a_chinese_page_shows_no_english(client: TestClient) -> None:
              f"/console/projects/{code}", f"/console/projects/{code}?as_of=2021-06-01&from=2021-01-01&to=2021-12-31",
              f"/console/projects/{built}",
              "/console/ledger?year=2021", f"/console/rankings?year=2021&as_of={AS_OF}&factor=land&total=1000",
-             "/console/warnings", "/console/audit", "/console/rejections", "/console/health"]
+             "/console/warnings", "/console/audit", "/console/rejections", "/console/health",
+             f"/console/supervision?as_of={AS_OF}"]
     found = {}
     for path in pages:
         page = client.get(path)

@@ -20,6 +20,7 @@ from domain.supervision import LEVELS, RULES
 from infra.catalogue import KINDS, LOCALE, LOCALES, name_of, translations
 from projections.catalog import PROJECTIONS
 from projections.listing import MEASURED
+from projections.supervision import CASE_STATUSES
 
 #: Every code of every kind the console, the exports and the texts show by name.
 CODES: dict[str, tuple[str, ...]] = {
@@ -45,6 +46,8 @@ CODES: dict[str, tuple[str, ...]] = {
     "read_model_state": ("building", "active", "retired"),
     "channel": CHANNELS,
     "unit": MEASURED,
+    "outcome": reference.CASE_OUTCOMES,
+    "case_status": CASE_STATUSES,
 }
 CHINESE = re.compile(r"[\u4e00-\u9fff]")
 

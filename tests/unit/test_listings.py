@@ -22,12 +22,13 @@ from hypothesis import strategies as st
 
 from api import audit as api_audit
 from api import errors, exports, read_models, schemas
+from api import supervision as api_supervision
 from api.console import tables
 from api.console.i18n import environment
 from api.listings import Asked, Filters, item_model, response_model
 from infra.catalogue import said
 from infra.settings import Settings
-from projections import audit, factor_ledger, libraries, sedimentation, stages, warnings
+from projections import audit, factor_ledger, libraries, sedimentation, stages, supervision, warnings
 from projections.listing import DATE_PATTERN, Column, Filter, Listing
 
 #: Every declared listing, its route, and its models in api/schemas.py.
@@ -41,6 +42,8 @@ DECLARED: dict[str, tuple[Listing, str, Any, Any]] = {
     "grants": (factor_ledger.PROJECT_GRANTS, "/v1/ledger", schemas.LedgerGrant, schemas.LedgerResponse),
     "ranking": (sedimentation.RANKING, "/v1/rankings/districts", schemas.DistrictRow, schemas.RankingResponse),
     "rejections": (exports.REJECTIONS, "/v1/rejections", schemas.Rejection, schemas.RejectionsResponse),
+    "supervision": (supervision.LISTING, "/v1/supervision", api_supervision.SupervisionCase,
+                    api_supervision.SupervisionResponse),
 }
 
 
@@ -160,6 +163,7 @@ def test_the_routes_take_the_declared_filters() -> None:
     app = FastAPI()
     app.include_router(api_audit.router)
     app.include_router(read_models.router)
+    app.include_router(api_supervision.router)
     document = app.openapi()
     for listing, path, _, _ in DECLARED.values():
         published = {p["name"]: p for p in document["paths"][path]["get"]["parameters"]}
