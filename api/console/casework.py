@@ -15,6 +15,9 @@ from infra.tokens import Principal
 ASSIGNERS = AssignSupervision.SENDERS
 #: The due date an assignment from an alert proposes: this many days after today.
 DUE_IN = timedelta(days=15)
+#: The rules about one grant, whose alert's `ref` is the grant (contract v1.2): the grant a case from it names
+#: when the alert does not say `grant_id` itself.
+GRANT_RULES = frozenset({"funds_idle", "land_idle", "energy_idle"})
 
 
 def department_of(who: Principal | None) -> str | None:
@@ -40,8 +43,9 @@ def assignment_from(alert: Mapping[str, Any], today: date) -> dict[str, str] | N
     approval (no project: case messages are about projects), or one with an open case already."""
     if not alert.get("project_code") or alert.get("case_id"):
         return None
+    grant = alert.get("grant_id") or (alert.get("ref") if alert.get("rule") in GRANT_RULES else None)
     return {"project_code": str(alert["project_code"]), "rule": str(alert.get("rule") or ""),
-            "grant_id": str(alert.get("grant_id") or ""), "responsible": str(alert.get("department") or ""),
+            "grant_id": str(grant or ""), "responsible": str(alert.get("department") or ""),
             "due_date": (today + DUE_IN).isoformat(), "demand": "", "case_id": ""}
 
 

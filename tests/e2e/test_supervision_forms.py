@@ -115,6 +115,10 @@ def test_an_alert_with_an_open_case_links_to_it_and_an_approval_alert_offers_not
     assert alert_action(alert, finance, today) is None
     assert alert_action({**alert, "case_id": "DB-2026/1"}, finance, today) == ("case", "/console/supervision/DB-2026%2F1")
     assert assignment_from({**alert, "project_code": None, "subject": "PZ-2024-01"}, today) is None
+    # A grant's rule names its grant in `ref` too: an alert that does not say `grant_id` still proposes it.
+    assert assignment_from({**alert, "grant_id": None, "ref": "nr-0002"}, today)["grant_id"] == "nr-0002"  # type: ignore[index]
+    assert assignment_from({**alert, "rule": "not_started", "grant_id": None, "ref": "2021-04-01"}, today)[  # type: ignore[index]
+        "grant_id"] == ""
 
 
 # --- what guards them ----------------------------------------------------------------------------
