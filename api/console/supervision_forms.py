@@ -27,6 +27,8 @@ from api.messages import through_pipeline
 from domain.casebook import case_number_id
 from domain.reference import CITY_TZ
 from infra.tokens import Principal
+from projections.catalog import BY_NAME
+from projections.read import ReadModelBehind, TooManyWaiting
 from service.ledger import Ledger
 from service.pipeline import Result
 
@@ -36,6 +38,10 @@ router = APIRouter(prefix="/console/supervision", include_in_schema=False)
 ASSIGN_FIELDS = ("project_code", "rule", "grant_id", "responsible", "due_date", "demand", "case_id")
 RESPOND_FIELDS = ("measures", "expected_by")
 CLOSE_FIELDS = ("outcome", "note")
+#: How long an accepted form waits for the read models to show what it did, and those it waits for: the
+#: cases (the case page's, v1.2) and the alerts (each names its open case), those of them this store has.
+SHOWN_WITHIN_SECONDS = 5.0
+SHOWN_BY = tuple(BY_NAME[name] for name in ("supervision", "sedimentation") if name in BY_NAME)
 #: Free text, typed in a <textarea>: a browser sends its line breaks as CR LF, and a message's free
 #: text holds no control character but tab and newline (contract v1.2).
 FREE_TEXT = frozenset({"demand", "measures", "note"})
@@ -117,13 +123,20 @@ def form_page(request: Request, form: str, values: Mapping[str, Any], *, case: M
                 refusal=result.as_json() if result is not None else None, no_department=no_department)
 
 
-def decided(request: Request, result: Result, case_id: str, form: str, values: Mapping[str, Any],
-            case: Mapping[str, Any] | None = None) -> Response:
-    """Accepted: on to the case's page (303, so a reload does not send the form again); refused: the
-    form again, saying why."""
-    if result.status in ("accepted", "duplicate") and result.code is None:
-        return RedirectResponse(case_link(case_id), status_code=303)
-    return form_page(request, form, values, case=case, result=result)
+async def decided(request: Request, result: Result, case_id: str, form: str, values: Mapping[str, Any],
+                  case: Mapping[str, Any] | None = None) -> Response:
+    """Accepted: on to the case's page (303, so a reload does not send the form again), once the read
+    models show the message (or `SHOWN_WITHIN_SECONDS` have passed: the page then says the state it
+    reflects); refused: the form again, saying why."""
+    if result.status != "accepted":  # (a message id made here is never sent twice: never a duplicate)
+        return form_page(request, form, values, case=case, result=result)
+    reads = request.app.state.read_models
+    if reads is not None and result.position is not None:
+        try:  # on the event loop: a waiting form holds neither a worker thread nor a connection
+            await reads.reached(SHOWN_BY, result.position, SHOWN_WITHIN_SECONDS, request.app.state.ledger.head)
+        except (ReadModelBehind, TooManyWaiting):
+            pass  # the case page shows what the read models reflect, and says so
+    return RedirectResponse(case_link(case_id), status_code=303)
 
 
 async def session_form(request: Request) -> tuple[Principal, dict[str, str]]:
@@ -156,7 +169,7 @@ async def assign(request: Request) -> Response:
         return form_page(request, "assign", values, no_department=True)
     message = assign_message(who, values, city_now())
     (result,) = await through_pipeline(request.app.state.ledger, [message], who)
-    return decided(request, result, message["payload"]["case_id"], "assign", values)
+    return await decided(request, result, message["payload"]["case_id"], "assign", values)
 
 
 @router.get("/{case_id}/respond")
@@ -178,7 +191,7 @@ async def respond(request: Request, case_id: str) -> Response:
     if department_of(who) is None:
         return form_page(request, "respond", values, case=case, no_department=True)
     (result,) = await through_pipeline(request.app.state.ledger, [respond_message(who, case, values, city_now())], who)
-    return decided(request, result, case_id, "respond", values, case)
+    return await decided(request, result, case_id, "respond", values, case)
 
 
 @router.get("/{case_id}/close")
@@ -200,4 +213,4 @@ async def close(request: Request, case_id: str) -> Response:
     if department_of(who) is None:
         return form_page(request, "close", values, case=case, no_department=True)
     (result,) = await through_pipeline(request.app.state.ledger, [close_message(who, case, values, city_now())], who)
-    return decided(request, result, case_id, "close", values, case)
+    return await decided(request, result, case_id, "close", values, case)

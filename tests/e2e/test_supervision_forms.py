@@ -14,6 +14,10 @@ from urllib.parse import parse_qs, urlsplit
 import orjson
 import pytest
 from fastapi.testclient import TestClient
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
+from markupsafe import escape
 
 from api.app import create_app
 from api.console.casework import DUE_IN, alert_action, assignment_from
@@ -227,3 +231,20 @@ def test_a_case_that_does_not_exist_has_no_form(client: TestClient, form: str) -
     answer = post_form(client, f"/console/supervision/DB-1999-0001/{form}",
                        {"measures": "m", "expected_by": "2026-12-31", "outcome": "waived", "note": "n"})
     assert answer.status_code == 404 and ledger.head() == head
+
+
+@hypothesis_settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(typed=st.text(max_size=300))
+def test_whatever_is_typed_comes_back_as_text_and_is_kept_with_the_refusal(client: TestClient, typed: str) -> None:
+    """No text makes the form fail: refused (here for its date), the page shows it again as typed (a
+    browser's CR LF as a newline), escaped, and the message kept says it the same way."""
+    ledger = ledger_of(client)
+    sign_in(client, OFFICE)
+    before = len(ledger.rejections(0, 1000).items)
+    answer = post_form(client, "/console/supervision/assign", assignment(due_date="2026-02-30", demand=typed))
+    assert answer.status_code == 422 and "未予受理" in answer.text
+    expected = typed.replace("\r\n", "\n").replace("\r", "\n").strip()
+    assert "\r" not in expected
+    assert f">{escape(expected)}</textarea>" in answer.text
+    kept = rejected_bodies(ledger)
+    assert len(kept) == before + 1 and kept[-1]["payload"]["demand"] == expected
