@@ -13,7 +13,7 @@ from fastapi.responses import Response
 from fastapi.staticfiles import StaticFiles
 
 from api import audit, errors, messages, operations, read_models, schemas, supervision
-from api.console import forms, pages
+from api.console import forms, pages, supervision_forms
 from api.console.session import EndedSessions
 from api.json import JSON
 from api.reading import Answers
@@ -50,8 +50,9 @@ def create_app(ledger: Ledger, settings: Settings, reads: ReadModels | None = No
     app.state.answers = Answers(int(settings.answer_cache_mb * 2**20)) if settings.answer_cache_mb > 0 else None
     app.state.store_metrics = operations.store_metrics(ledger, settings, reads)
     errors.install(app)
+    # The supervision forms before the console's pages: `/console/supervision/assign` is no case's page.
     for router in (messages.router, audit.router, read_models.router, supervision.router, operations.router,
-                   pages.router):
+                   supervision_forms.router, pages.router):
         app.include_router(router)
     operations.mount_docs(app)
     app.mount("/console/static", StaticFiles(directory=Path(pages.__file__).parent / "static"), name="console-static")

@@ -14,6 +14,9 @@ from api.auth import Caller, Config, Store
 from api.errors import ProblemError, problems
 from api.json import JSON
 from infra.parsing import ascii_integer
+from infra.tokens import Principal
+from service.ledger import Ledger
+from service.pipeline import Result
 
 router = APIRouter(tags=["messages"])
 
@@ -66,5 +69,11 @@ async def submit(request: Request, who: Caller, ledger: Store, settings: Config)
         raise ProblemError(400, "not_an_envelope", "the body must be an envelope object or an array of them")
     if len(bodies) > settings.max_batch:
         raise ProblemError(413, "batch_too_large", f"{len(bodies)} envelopes; a request carries at most {settings.max_batch}")
-    results = await run_in_threadpool(ledger.submit, bodies, principal=who, channel="http")
+    results = await through_pipeline(ledger, bodies, who)
     return JSON({"results": [r.as_json() for r in results]})
+
+
+async def through_pipeline(ledger: Ledger, bodies: list[Any], who: Principal) -> list[Result]:
+    """The one way messages sent over HTTP get in, as `who` (this route's bodies, and the console's
+    supervision forms, api/console/supervision_forms.py): the pipeline decides each, off the event loop."""
+    return await run_in_threadpool(ledger.submit, bodies, principal=who, channel="http")

@@ -11,7 +11,7 @@ from typing import Any, Final, Mapping
 
 import jinja2
 
-from api.console import charts
+from api.console import casework, charts
 from domain import reference
 from domain.policy import WARNING_CODES
 from domain.reference import CITY_TZ
@@ -63,5 +63,7 @@ def environment(lang: str) -> jinja2.Environment:
     env.globals.update(lang=lang, charts=charts, districts_all=list(reference.DISTRICTS),
                        sectors_all=list(reference.SECTORS), departments_all=list(reference.DEPARTMENTS),
                        libraries_all=list(reference.LIBRARIES), factors_all=list(reference.FACTORS),
-                       rules_all=list(RULES), levels_all=list(LEVELS), warnings_all=list(WARNING_CODES))
+                       rules_all=list(RULES), levels_all=list(LEVELS), warnings_all=list(WARNING_CODES),
+                       # Which supervision form a token is offered (api/console/supervision_forms.py).
+                       may_assign=casework.may_assign, may_respond=casework.may_respond, may_close=casework.may_close)
     return env

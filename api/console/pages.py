@@ -19,6 +19,7 @@ from starlette.concurrency import run_in_threadpool
 
 from api.auth import open_session, settings_of
 from api.console import tables
+from api.console.casework import alert_action
 from api.console.forms import SIGN_IN_COOKIE, form_token, posted_form
 from api.console.i18n import DEFAULT, LANGUAGES, environment
 from api.console.session import COOKIE, LIFETIME_SECONDS, new_id, seal
@@ -263,14 +264,16 @@ def library(request: Request, library: str) -> HTMLResponse:
 
 @router.get("/alerts")
 def alerts_page(request: Request) -> HTMLResponse:
-    signed_in(request)
+    who = signed_in(request)
     listing, lang = sedimentation.ALERTS, language(request)
     asked = listing.parsed(request.query_params)
     with read(request, sedimentation.Sedimentation) as view:
         found = sedimentation.listed_alerts(view.of(sedimentation.Sedimentation), asked,
                                             settings_of(request).thresholds)
+    today = city_today()  # a case is assigned today, whatever day the page shows
     return page(request, "alerts.html", as_of=asked["as_of"], form=tables.form(listing, asked, lang),
                 table=tables.table(listing, found, lang, asked["as_of"]),
+                actions=[alert_action(alert, who, today) for alert in found],
                 export=tables.link("/v1/alerts", asked, format="xlsx"))
 
 
