@@ -21,8 +21,8 @@ from domain.casebook import CaseNumber
 from domain.envelope import Envelope
 from domain.facts import project_facts
 from domain.policy import PolicySettings, assess, enforce
-from domain.project import Grant, Project
-from domain.quota import QuotaPool
+from domain.project import Project
+from domain.quota import QuotaPool, quota_drawn
 from domain.reduction import EmissionReduction
 from domain.reference import ISSUE_LEVELS, STAGES, ProjectCode
 from domain.rejections import Rejection
@@ -380,7 +380,7 @@ def reclaim_factor(cmd: c.ReclaimFactor, uow: UnitOfWork, envelope: Envelope) ->
             case["closed_on"] is None and case["grant_id"] in (None, cmd.grant_id) for case in project.cases.values()):
         raise Rejection("forbidden.no_open_case", department=department, project=project.code, grant=cmd.grant_id)
     require_sender(envelope, project, grantor=grant.department)
-    pool_factor = pool_factor_of(grant)
+    pool_factor = quota_drawn(grant.factor, grant.detail)
     if pool_factor is not None:  # what is taken back goes back to the district's pool it came from (v1.2)
         year = grant.detail.get("year", grant.granted_on.year)
         pool = uow.find_pool(project.district, year, pool_factor)
@@ -390,15 +390,6 @@ def reclaim_factor(cmd: c.ReclaimFactor, uow: UnitOfWork, envelope: Envelope) ->
         reduction = reduction_of(uow, grant.detail["reduction_id"])
         reduction.give_back(cmd.grant_id, cmd.reason, envelope.audit)
     project.reclaim(cmd.factor, cmd.grant_id, cmd.reason, envelope.audit)
-
-
-def pool_factor_of(grant: Grant) -> str | None:
-    """The quota pool a grant drew on, by factor: land, energy (not exempt), special-bond funds; else None."""
-    if grant.factor in ("land", "energy") and not grant.detail.get("exempt"):
-        return grant.factor
-    if grant.factor == "funds" and grant.detail.get("source") == "special_bond":
-        return "special_bond"
-    return None
 
 
 def set_quota(cmd: c.SetQuota, uow: UnitOfWork, envelope: Envelope) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Any
+from typing import Any, Mapping
 from uuid import UUID, uuid5
 
 from eventsourcing.domain import Aggregate, event
@@ -11,6 +11,16 @@ from eventsourcing.domain import Aggregate, event
 from domain.audit import Audit
 from domain.project import NAMESPACE
 from domain.rejections import Rejection
+
+
+def quota_drawn(factor: str, detail: Mapping[str, Any]) -> str | None:
+    """The district quota (年度指标) a grant of `factor` with these details (its event's fields) draws on:
+    land, energy unless exempt, and funds from special bonds (v1.2); else None."""
+    if factor in ("land", "energy") and not detail.get("exempt"):
+        return factor
+    if factor == "funds" and detail.get("source") == "special_bond":
+        return "special_bond"
+    return None
 
 
 def quota_pool_id(district: str, year: int, factor: str) -> UUID:

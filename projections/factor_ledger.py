@@ -13,7 +13,7 @@ import orjson
 from domain import reference
 from domain.approval import LandApproval
 from domain.project import GRANT_EVENTS, Project
-from domain.quota import QuotaPool
+from domain.quota import QuotaPool, quota_drawn
 from domain.supervision import Alert, Thresholds
 from infra.clock import city_today
 from projections import sedimentation
@@ -27,7 +27,7 @@ GRANTS = Table(
     "grants",
     {"grant_id": "TEXT", "code": "TEXT", "district": "TEXT", "factor": "TEXT", "year": "INTEGER",
      "quantity": "NUMERIC", "exempt": "INTEGER", "department": "TEXT", "granted_on": "DATE",
-     "reclaimed_on": "DATE", "reclaim_reason": "TEXT", "detail": "TEXT"},
+     "reclaimed_on": "DATE", "reclaim_reason": "TEXT", "detail": "TEXT", "draws_on": "TEXT"},
     key=("grant_id",),
     indexes=(("district", "year", "factor"), ("code",)),
 )
@@ -73,6 +73,8 @@ class FactorLedger(Projection):
             "quantity": getattr(e, quantity) if quantity else None, "exempt": int(bool(getattr(e, "exempt", False))),
             "department": e.audit.department, "granted_on": e.audit.business_date, "reclaimed_on": None,
             "reclaim_reason": None, "detail": orjson.dumps(detail, default=str).decode(),
+            # The quota it draws on where that is not its own factor's: special-bond funds (v1.2).
+            "draws_on": drawn if (drawn := quota_drawn(factor, detail)) != factor else None,
         })
 
     def reclaimed(self, e: Any) -> None:
@@ -127,7 +129,7 @@ LISTING = Listing(
              Column("unsupplied", "批而未供", "Unsupplied", "quantity", nullable=True, optional=True,
                     description="land: of that approved, not supplied by the as-of day (批而未供)")),
     filters=(Filter("year", int, "year", ge=reference.FIRST_YEAR, le=reference.LAST_YEAR, zh="年度", en="Year"),
-             one_of("district", "district", reference.DISTRICTS), one_of("factor", "factor", reference.FACTORS),
+             one_of("district", "district", reference.DISTRICTS), one_of("factor", "factor", (*reference.FACTORS, "special_bond")),
              day("as_of", None, description="a business date (city time): disbursed, approved and unsupplied by "
                                             "its end, idle under the alerts of that day", zh="截至日期", en="As of",
                  today=True)),
@@ -179,11 +181,15 @@ def summary(tables: Tables, asked: Mapping[str, Any], alerts: Iterable[Alert] | 
     for d, y, f, quota in db.query(f"SELECT district, year, factor, quota FROM {t['pools']} "
                                    f"WHERE {' AND '.join(where)}", params):
         cell(d, y, f)["quota"] = amount(quota)
+    # Each grant in its factor's cell, and in the cell of the quota it draws on if that is another's
+    # (special-bond funds under special_bond: what its quota has left).
     grants = db.query(
         f"SELECT district, year, factor, COUNT(*), "
         f"SUM(CASE WHEN exempt = 0 THEN quantity ELSE 0 END), SUM(CASE WHEN exempt = 1 THEN quantity ELSE 0 END), "
         f"SUM(CASE WHEN exempt = 0 AND reclaimed_on IS NOT NULL THEN quantity ELSE 0 END) "
-        f"FROM {t['grants']} WHERE {' AND '.join(where)} GROUP BY district, year, factor", params)
+        f"FROM (SELECT district, year, factor, quantity, exempt, reclaimed_on FROM {t['grants']} UNION ALL "
+        f"SELECT district, year, draws_on, quantity, exempt, reclaimed_on FROM {t['grants']} "
+        f"WHERE draws_on IS NOT NULL) AS drawn WHERE {' AND '.join(where)} GROUP BY district, year, factor", params)
     for d, y, f, n, granted, exempt, reclaimed in grants:
         c = cell(d, y, f)
         c.update(grants=n, granted=amount(granted), exempt=amount(exempt), reclaimed=amount(reclaimed))

@@ -50,7 +50,7 @@ Kind = Literal["text", "said", "int", "number", "money", "area", "energy", "quan
 #: the header (计划投资(万元)) so that the cell stays a number.
 UNIT_OF: dict[str, str] = {"money": "funds", "area": "land", "energy": "energy"}
 #: The factors whose quantities are measured (in a unit); the others are counted.
-MEASURED: Final = ("funds", "land", "energy", "emission")
+MEASURED: Final = ("funds", "land", "energy", "emission", "special_bond")
 #: The JSON type of each kind (a code with choices is one of them).
 TYPES: dict[str, Any] = {"text": str, "said": str, "int": int, "number": int | float, "money": int | float,
                          "area": int | float, "energy": int | float, "quantity": int | float, "rate": int | float,

@@ -6,7 +6,7 @@ import sys
 import time
 from collections import Counter
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 from infra.tokens import Principal
 from service.ledger import Ledger
@@ -77,10 +77,19 @@ def peak_rss_mb(pid: int | str) -> float | None:
     return None
 
 
-def submit_all(ledger: Ledger, bodies: Iterable[Any], *, total: int | None, label: str) -> dict[str, Any]:
+def submit_all(ledger: Ledger, bodies: Iterable[Any], *, total: int | None, label: str,
+               catch_up_before: Callable[[Any], bool] = lambda body: False,
+               catch_up: Callable[[], None] = lambda: None) -> dict[str, Any]:
+    """Submit in batches, with progress; before each body `catch_up_before` picks, what came before it is
+    stored and `catch_up` is called (the read side brought up to it)."""
     progress = Progress(total, label)
     batch: list[Any] = []
     for body in bodies:
+        if catch_up_before(body):
+            if batch:
+                progress.add(r.status for r in ledger.submit(batch, principal=CLI_PRINCIPAL, channel="cli"))
+                batch = []
+            catch_up()
         batch.append(body)
         if len(batch) == BATCH:
             progress.add(r.status for r in ledger.submit(batch, principal=CLI_PRINCIPAL, channel="cli"))
