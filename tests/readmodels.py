@@ -8,10 +8,15 @@ from contextlib import contextmanager
 from datetime import date
 from typing import Any, Iterator
 
+from fastapi.testclient import TestClient
+
+from api.app import create_app
+from domain.approval import LandApproval
 from domain.project import GRANT_EVENTS, Project
 from domain.reduction import EmissionReduction, reduction_id_of
 from domain.supervision import (
     Alert,
+    ApprovalFact,
     CaseFact,
     GrantFact,
     IssueFact,
@@ -22,6 +27,7 @@ from domain.supervision import (
     ReportFact,
     Thresholds,
     evaluate,
+    evaluate_approval,
 )
 from infra.settings import Settings
 from projections.catalog import PROJECTIONS, Catalog
@@ -29,8 +35,23 @@ from projections.read import ReadModels
 from projections.runner import Runner
 from service.bootstrap import build_ledger
 from service.ledger import Ledger
-from tests.conftest import submit
+from tests.conftest import LOCAL, submit
 from yaosu.demo import batches, demo_messages
+
+
+@contextmanager
+def served(ledger: Ledger, settings: Settings) -> Iterator[TestClient]:
+    """The HTTP API over `ledger`, its read models caught up with what is stored; the ledger closed after."""
+    runner = Runner(ledger, settings)
+    runner.run_until_caught_up()
+    runner.close()
+    reads = ReadModels(settings)
+    try:
+        with TestClient(create_app(ledger, settings, reads), base_url=LOCAL) as test:
+            yield test
+    finally:
+        reads.close()
+        ledger.close()
 
 
 @contextmanager
@@ -139,6 +160,24 @@ def reference_facts(ledger: Ledger) -> list[ProjectFacts]:
     return [facts_from_history(ledger, code) for code in project_codes(ledger)]
 
 
-def reference_alerts(facts: list[ProjectFacts], as_of: date, thresholds: Thresholds = Thresholds()) -> list[Alert]:
+def reference_approvals(ledger: Ledger) -> list[ApprovalFact]:
+    """Every land approval (批次用地) and the supplies drawn on it, replayed from the log event by event."""
+    approvals: dict[str, ApprovalFact] = {}
+    after = 0
+    while batch := ledger.feed(after, 1000).items:
+        for e in (i.event for i in batch):
+            if isinstance(e, LandApproval.Approved):
+                approvals[e.approval_id] = ApprovalFact(e.approval_id, e.district, e.area_mu, e.date)
+            elif isinstance(e, Project.LandSupplied) and e.approval_id in approvals:
+                fact = approvals[e.approval_id]
+                approvals[e.approval_id] = dataclasses.replace(
+                    fact, supplied=(*fact.supplied, (e.audit.business_date, e.area_mu)))
+        after = batch[-1].position
+    return list(approvals.values())
+
+
+def reference_alerts(facts: list[ProjectFacts], as_of: date, thresholds: Thresholds = Thresholds(),
+                     approvals: list[ApprovalFact] = ()) -> list[Alert]:  # type: ignore[assignment]
     found = [a for f in facts for a in evaluate(f, as_of, thresholds)]
-    return sorted(found, key=lambda a: (a.district, a.project_code, a.rule, a.ref or ""))
+    found += [a for approval in approvals for a in evaluate_approval(approval, as_of, thresholds)]
+    return sorted(found, key=lambda a: (a.district, a.project_code or "", a.rule, a.ref or ""))

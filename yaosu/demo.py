@@ -34,6 +34,9 @@ REDUCTION_POLLUTANTS = ("SO2", "NOx", "COD")
 FAIRS = ("中国兰州投资贸易洽谈会", "粤港澳大湾区招商推介会", "长三角产业对接会", "京津冀招商推介会")
 #: A library's lead unit beside development and reform (v1.2): it admits every other project the
 #: demo puts in that library, development and reform the rest.
+#: The projects of the v1.2 story (`_settling`), besides those asked for: three carried over from the year
+#: before, two of the year.
+STORY_PROJECTS = 5
 LIBRARY_LEADS = {"special_bond": "finance", "general_bond": "finance", "municipal_budget": "finance",
                  "investment_attraction": "cooperation_exchange"}
 
@@ -68,7 +71,7 @@ class _Writer:
 def demo_messages(year: int, projects: int = 300, seed: int = 149, until: date | None = None,
                   exemption_last_year: int = PolicySettings().exemption_last_year) -> list[dict[str, Any]]:
     """Envelopes for one demo year of `projects` projects (the last of them the one most mistakes are
-    about), in business-time order (those that happened by `until`, if given: a demo of the current
+    about), and the `STORY_PROJECTS` of the v1.2 story (factors settling, followed up), in business-time order (those that happened by `until`, if given: a demo of the current
     year stops at today, with nothing dated in the future). Energy is exempt from the cap only in
     years up to `exemption_last_year`, as the deployment's rules say."""
     rng = random.Random(seed)
@@ -96,7 +99,8 @@ def demo_messages(year: int, projects: int = 300, seed: int = 149, until: date |
         _project(w, rng, n, districts)
     _mistakes(w, rng)
     _settling(w)
-    w.messages.sort(key=lambda item: (item[0], item[1]))
+    # Day by day, in the order written within a day (a message's minute is its serial's, which wraps).
+    w.messages.sort(key=lambda item: (item[0].date(), item[1]))
     if until is not None:
         w.messages = [m for m in w.messages if m[0].date() <= until]
     return [message for _, _, message in w.messages]

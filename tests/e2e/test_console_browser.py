@@ -13,14 +13,13 @@ from typing import Any, Iterator
 
 import openpyxl
 import pytest
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Page
 
 from tests.e2e.test_server import serving, yaosu
 from tests.portal import admitted
 
 ROOT = Path(__file__).resolve().parents[2]
 SHOTS = ROOT / "var" / "screenshots"
-CHROMIUM = "/usr/bin/chromium"
 HOSTILE = ("<script>alert(1)</script>", '"><img src=x onerror=alert(1)>')
 
 
@@ -37,17 +36,6 @@ def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     assert yaosu("load", str(hostile), store=store).returncode == 0
     with serving(store) as url:
         yield url
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        # Debian's Chromium: Playwright's own browser download cannot reach the internet from here.
-        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-            "--disable-sync", "--no-first-run"])
-        yield launched
-        launched.close()
 
 
 @pytest.fixture

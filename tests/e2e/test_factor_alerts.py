@@ -13,14 +13,11 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api import schemas
-from api.app import create_app
 from domain.ranking import DistrictScore, allocation_advice
 from infra.settings import Settings
-from projections.read import ReadModels
-from projections.runner import Runner
 from service.bootstrap import build_ledger
-from tests.conftest import LOCAL
 from tests.factorstory import factor_story
+from tests.readmodels import served
 from yaosu.wiring import Wiring
 
 SUPERVISOR = {"Authorization": "Bearer dev-supervisor"}
@@ -31,16 +28,8 @@ DAY = "2022-06-02"  # money, land and energy idle, approvals unsupplied, cases o
 def client(settings: Settings) -> Iterator[TestClient]:
     ledger = build_ledger(settings)
     factor_story(ledger)
-    runner = Runner(ledger, settings)
-    runner.run_until_caught_up()
-    runner.close()
-    reads = ReadModels(settings)
-    try:
-        with TestClient(create_app(ledger, settings, reads), base_url=LOCAL) as test:
-            yield test
-    finally:
-        reads.close()
-        ledger.close()
+    with served(ledger, settings) as test:
+        yield test
 
 
 def get(client: TestClient, path: str, model: Any) -> Any:

@@ -19,18 +19,16 @@ from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 from markupsafe import escape
 
-from api.app import create_app
 from api.console.casework import DUE_IN, alert_action, assignment_from
 from infra.clock import city_today
 from infra.settings import Settings
 from infra.tokens import Principal
-from projections.read import ReadModels
-from projections.runner import Runner
 from service.bootstrap import build_ledger
 from service.ledger import Ledger
 from tests.conftest import LOCAL, submit
 from tests.console import csrf_of, sign_in
 from tests.portal import CODE, FACTOR_MESSAGES, admitted, msg
+from tests.readmodels import served
 
 OFFICE = "dev-supervision_office"
 AS_OF = "2021-09-30"  # CODE, planned to start on 2021-04-01, funded and not started, is late: not_started
@@ -42,16 +40,8 @@ def client(settings: Settings) -> Iterator[TestClient]:
     sender, funds = FACTOR_MESSAGES["funds.allocated"]
     assert {r.status for r in submit(ledger, *admitted(CODE, "annual"), msg("funds.allocated", funds, dept=sender))} \
         == {"accepted"}
-    runner = Runner(ledger, settings)
-    runner.run_until_caught_up()
-    runner.close()
-    reads = ReadModels(settings)
-    try:
-        with TestClient(create_app(ledger, settings, reads), base_url=LOCAL) as test:
-            yield test
-    finally:
-        reads.close()
-        ledger.close()
+    with served(ledger, settings) as test:
+        yield test
 
 
 def ledger_of(client: TestClient) -> Ledger:
@@ -83,16 +73,19 @@ def test_an_assigning_department_is_offered_to_assign_each_alert(client: TestCli
     sign_in(client, token)
     page = client.get(f"/console/alerts?as_of={AS_OF}").text
     assert "交办" in page
-    link = html.unescape(page.split('class="button assign" href="', 1)[1].split('"', 1)[0])
-    assert urlsplit(link).path == "/console/supervision/assign"
-    proposed = {k: v[0] for k, v in parse_qs(urlsplit(link).query).items()}
-    assert proposed == {"project_code": CODE, "rule": "not_started", "responsible": "industry_it",
-                        "due_date": (city_today() + timedelta(days=15)).isoformat()}
+    links = [html.unescape(part.split('"', 1)[0]) for part in page.split('class="button assign" href="')[1:]]
+    assert {urlsplit(link).path for link in links} == {"/console/supervision/assign"}
+    offered = [{k: v[0] for k, v in parse_qs(urlsplit(link).query).items()} for link in links]
+    # The project's two alerts: its start (not_started) and the money not paid out (funds_idle, of its grant).
+    (link,) = [link for link, proposed in zip(links, offered) if proposed["rule"] == "not_started"]
+    assert {"rule": "not_started", "project_code": CODE, "responsible": "industry_it",
+            "due_date": (city_today() + timedelta(days=15)).isoformat()} in offered
+    assert any(p["rule"] == "funds_idle" and p.get("grant_id") for p in offered)
     form = client.get(link)
     assert form.status_code == 200 and "交办督办事项" in form.text
     assert f'name="project_code" value="{CODE}"' in form.text
     assert '<option value="industry_it" selected>' in form.text and '<option value="not_started" selected>' in form.text
-    assert f'name="due_date" value="{proposed["due_date"]}"' in form.text
+    assert f'name="due_date" value="{(city_today() + timedelta(days=15)).isoformat()}"' in form.text
 
 
 @pytest.mark.parametrize("token", ["dev-supervisor", "dev-admin", "dev-finance", "dev-industry_it"])

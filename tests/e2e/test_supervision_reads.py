@@ -18,21 +18,19 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api import schemas
-from api.app import create_app
 from api.supervision import CaseResponse, SupervisionResponse
 from domain.approval import LandApproval
 from domain.audit import Audit
 from domain.reference import CITY_TZ
 from infra.settings import Settings
-from projections.read import ReadModels
-from projections.runner import Runner
 from projections.supervision import LISTING
 from service.bootstrap import build_ledger
 from service.ledger import Ledger
-from tests.conftest import LOCAL, submit
+from tests.conftest import submit
 from tests.console import sign_in
 from tests.e2e.test_texts import english_on
 from tests.portal import CODE, OTHER, admitted, msg
+from tests.readmodels import served
 
 SUPERVISOR = {"Authorization": "Bearer dev-supervisor"}
 FUNDS_GRANT = "funds-1"
@@ -78,16 +76,8 @@ def client(settings: Settings) -> Iterator[TestClient]:
                          dept="finance", mid=FUNDS_GRANT))
     assert {r.status for r in results} == {"accepted"}, results
     write_cases(ledger)
-    runner = Runner(ledger, settings)
-    runner.run_until_caught_up()
-    runner.close()
-    reads = ReadModels(settings)
-    try:
-        with TestClient(create_app(ledger, settings, reads), base_url=LOCAL) as test:
-            yield test
-    finally:
-        reads.close()
-        ledger.close()
+    with served(ledger, settings) as test:
+        yield test
 
 
 def cases(client: TestClient, query: str) -> list[dict[str, Any]]:

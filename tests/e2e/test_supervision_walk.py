@@ -22,7 +22,7 @@ from urllib.parse import unquote, urlsplit
 import httpx
 import pytest
 from fastapi.testclient import TestClient
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Page
 
 from api.app import create_app
 from domain.reference import CITY_TZ
@@ -38,7 +38,6 @@ from tests.portal import admitted, land_quota, msg
 
 ROOT = Path(__file__).resolve().parents[2]
 SHOTS = ROOT / "var" / "screenshots"
-CHROMIUM = "/usr/bin/chromium"
 CODE = "2021-620102-48-01-000321"  # industry_it's project (tests.portal.REGISTRATION), district 620102
 GRANT = "walk-land-1"
 OFFICE, RESPONSIBLE, REFORM = "dev-supervision_office", "dev-industry_it", "dev-development_reform"
@@ -171,17 +170,6 @@ def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         answer = httpx.post(f"{url}/v1/messages", json=setup_messages(), headers=ADMIN, timeout=30)
         assert {r["status"] for r in answer.json()["results"]} == {"accepted"}, answer.json()
         yield url
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        # Debian's Chromium: Playwright's own browser download cannot reach the internet from here.
-        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-            "--disable-sync", "--no-first-run"])
-        yield launched
-        launched.close()
 
 
 @pytest.fixture

@@ -367,15 +367,17 @@ def test_the_relay_and_the_monitor_publish_contract_events_naming_key_and_subjec
         records = read_topic(kafka_settings, kafka.EVENTS)
         values = [orjson.loads(r.value) for r in records]
         assert {v["event"] for v in values} >= {"project.registered", "reduction.advanced", "quota.created",
-                                                "sedimentationalerts.changed"}
+                                                "sedimentationalerts.changed", "landapproval.approved",
+                                                "allocation.adopted"}
         assert not [v for v in values if v["event"] in ("sedimentationalerts.opened", "supervisionclock.started",
                                                         "supervisionclock.day_evaluated") or v["type"].startswith(
                                                             "message.")]
         for record, value in zip(records, values):  # each names what its key means, and its subject
             assert value["district"].encode() == record.key
             kind = value["event"].partition(".")[0]
-            names = {"project": ["project_code"], "sedimentationalerts": ["project_code"],
-                     "reduction": ["reduction_id"], "quota": ["year", "factor"]}[kind]
+            names = {"project": ["project_code"], "reduction": ["reduction_id"], "quota": ["year", "factor"],
+                     "landapproval": ["approval_id"], "allocation": ["allocation_id"],  # v1.2
+                     "sedimentationalerts": ["project_code"] if value.get("project_code") else ["approval_id"]}[kind]
             assert all(value[name] not in (None, "") for name in names), value
             if kind == "reduction":
                 assert value["reduction_id"].startswith("RD-")

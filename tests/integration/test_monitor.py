@@ -49,13 +49,13 @@ def test_the_monitor_publishes_what_alerts_imply_day_by_day_and_nothing_twice(ka
         while day <= date(2021, 12, 31):
             monitor.run_once(day)  # "today" advanced day by day
             with monitor.reads.snapshot(sedimentation.Sedimentation) as view:
-                after = {(a.project_code, a.key): a.level for a in sedimentation.alerts(
+                after = {(a.subject, a.key): a.level for a in sedimentation.alerts(
                     view.db, view.tables(sedimentation.Sedimentation), day, Thresholds())}
             expected += changes_between(before, after, day)
             before = after
             day += timedelta(days=1)
         published = [orjson.loads(r.value) for r in read_topic(kafka_settings, kafka.ALERTS)]
-        got = sorted((m["project_code"], m["rule"] + (f":{m['ref']}" if m["ref"] else ""), m["change"], m["level"],
+        got = sorted((m["subject"], m["rule"] + (f":{m['ref']}" if m["ref"] else ""), m["change"], m["level"],
                       m["as_of"]) for m in published)
         assert got == sorted(expected)
         # Each names who answers for it (v1.1): the owning department, and the responsible leader if any.

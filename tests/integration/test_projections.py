@@ -24,8 +24,8 @@ from projections.runner import Runner
 from service.ledger import Ledger
 from tests.conftest import submit
 from tests.portal import msg
-from tests.readmodels import dump, project_codes, reference_alerts, reference_facts
-from yaosu.demo import batches, demo_messages
+from tests.readmodels import dump, project_codes, reference_alerts, reference_approvals, reference_facts
+from yaosu.demo import STORY_PROJECTS, batches, demo_messages
 
 
 @pytest.fixture
@@ -62,7 +62,7 @@ def test_batches_applied_as_they_come_equal_a_rebuild(ledger: Ledger, settings: 
     assert all(s["lag_events"] == 0 for s in runner.status())
     incremental = dump(runner.catalog)
     assert incremental == fresh_dump(ledger, settings)
-    assert len(incremental["stages.board"]) == len(project_codes(ledger)) == 40
+    assert len(incremental["stages.board"]) == len(project_codes(ledger)) == 40 + STORY_PROJECTS
     assert incremental["libraries.members"] and incremental["ledger.grants"] and incremental["sedimentation.reports"]
 
 
@@ -181,11 +181,12 @@ def test_alerts_and_ranking_from_the_read_model_match_a_replay_of_history(ledger
     runner.run_until_caught_up()
     tables = runner.catalog.active(sedimentation.Sedimentation)
     replayed = reference_facts(ledger)  # every project's history replayed, event by event
-    assert len(replayed) == 300
+    approvals = reference_approvals(ledger)
+    assert len(replayed) == 300 + STORY_PROJECTS
     seen_rules, leaders, ranks = set(), set(), set()
     for as_of in DATES:
         fast = sedimentation.alerts(runner.db, tables, as_of, Thresholds())
-        slow = reference_alerts(replayed, as_of, Thresholds())
+        slow = reference_alerts(replayed, as_of, Thresholds(), approvals)
         assert fast == slow, as_of
         seen_rules |= {(a.rule, a.level) for a in fast}
         leaders |= {a.leader for a in fast}
