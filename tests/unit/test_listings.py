@@ -12,6 +12,7 @@ import csv
 import io
 from dataclasses import replace
 from datetime import date
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -279,3 +280,14 @@ def test_every_event_of_every_aggregate_is_audited_but_the_pipeline_s_bookkeepin
 
 def _subclasses(cls: type) -> set[type]:
     return {sub for direct in cls.__subclasses__() for sub in (direct, *_subclasses(direct))}
+
+
+@pytest.mark.parametrize("name", sorted(DECLARED))
+def test_every_chip_a_list_shows_has_a_colour(name: str) -> None:
+    """A chip's text is white on its value's colour: a value with none would be invisible."""
+    css = (Path(__file__).resolve().parents[2] / "api" / "console" / "static" / "console.css").read_text()
+    listing = DECLARED[name][0]
+    for column in listing.columns:
+        if column.look == "chip":
+            for value in column.choices or ():
+                assert f".chip.{value} " in css, (name, column.key, value)
