@@ -149,7 +149,7 @@ class Monitor:
         self.publish()
         clock: SupervisionClock | None = self.ledger.get(CLOCK_ID)
         if clock is not None and clock.evaluated_through is not None:
-            metrics.MONITOR_BEHIND.labels(MONITOR).set(max((today - clock.evaluated_through).days, 0))
+            metrics.MONITOR_BEHIND.labels(MONITOR).set(max((today - clock.evaluated_through).days, 0) * 86_400)
         return made
 
     def _evaluate_through(self, today: date) -> int:

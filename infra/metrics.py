@@ -43,9 +43,12 @@ ALERT_CHANGES = Counter("yaosu_monitor_alert_changes", "Alert changes the monito
 ALERTS_PUBLISHED = Counter("yaosu_monitor_alert_changes_published",
                            "Alert changes the monitor published to the alerts topic, by change", ["change"],
                            registry=PROCESS)
-MONITOR_DAYS = Counter("yaosu_monitor_days_evaluated", "Days the monitor evaluated", ["monitor"], registry=PROCESS)
-MONITOR_BEHIND = Gauge("yaosu_monitor_behind_days", "Days from the last day the monitor evaluated to today",
-                       ["monitor"], registry=PROCESS)
+# Named in base units, as Prometheus wants them (`promtool check metrics`): a day evaluated is one evaluation,
+# a day behind is 86,400 seconds.
+MONITOR_DAYS = Counter("yaosu_monitor_evaluations", "Business days the monitor evaluated", ["monitor"],
+                       registry=PROCESS)
+MONITOR_BEHIND = Gauge("yaosu_monitor_behind_seconds", "Time from the end of the last day the monitor evaluated to "
+                       "today's start, in whole days", ["monitor"], registry=PROCESS)
 
 
 def count_batch(channel: str, statuses: Iterable[tuple[str, str | None]], seconds: float) -> None:

@@ -31,7 +31,8 @@ ADMIN = {"Authorization": "Bearer dev-admin"}
 BOM = b"\xef\xbb\xbf"
 CSV = "text/csv"
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-UNITS = {"funds": ("万元", "10k yuan"), "land": ("亩", "mu"), "energy": ("吨标煤", "tce"), "emission": ("吨", "t")}
+UNITS = {"funds": ("万元", "10k yuan"), "land": ("亩", "mu"), "energy": ("吨标煤", "tce"), "emission": ("吨", "t"),
+         "special_bond": ("万元", "10k yuan")}
 MONEY = "#,##0.00"
 
 

@@ -15,6 +15,7 @@ from api.app import create_app
 from infra.settings import Settings
 from tests.conftest import LOCAL
 from tests.readmodels import demo_store
+from yaosu.demo import STORY_PROJECTS
 
 SUPERVISOR = {"Authorization": "Bearer dev-supervisor"}
 
@@ -58,7 +59,8 @@ def test_libraries_filters_totals_and_matrix(client: TestClient) -> None:
 def test_stages_board(client: TestClient) -> None:
     board = get(client, "/v1/stages")
     assert [s["stage"] for s in board["stages"]] == ["planning", "generation", "approval", "construction", "completion"]
-    assert sum(s["count"] for s in board["stages"]) == 60  # the demo's 60 projects, the stray one among them
+    # The demo's 60 projects, the stray one among them, and its v1.2 story's.
+    assert sum(s["count"] for s in board["stages"]) == 60 + STORY_PROJECTS
     construction = get(client, "/v1/stages?stage=construction&district=620102")["stages"][0]
     for p in construction["projects"]:
         assert p["district"] == "620102"

@@ -397,8 +397,8 @@ def test_the_relay_and_the_monitor_publish_contract_events_naming_key_and_subjec
         for change, n in changes.items():
             assert grew("yaosu_monitor_alert_changes_total", change=change) == n
             assert grew("yaosu_monitor_alert_changes_published_total", change=change) == n
-        assert grew("yaosu_monitor_days_evaluated_total", monitor=MONITOR) == 1
-        assert after[("yaosu_monitor_behind_days", (("monitor", MONITOR),))] == 0
+        assert grew("yaosu_monitor_evaluations_total", monitor=MONITOR) == 1
+        assert after[("yaosu_monitor_behind_seconds", (("monitor", MONITOR),))] == 0
     finally:
         monitor.close()
         runner.close()
