@@ -14,7 +14,7 @@ from __future__ import annotations
 import gettext
 import string
 import unicodedata
-from functools import cache
+from functools import cache, lru_cache
 from io import BytesIO
 from pathlib import Path
 from typing import Any, Final, Iterable, Mapping
@@ -33,6 +33,7 @@ KINDS: Final = ("district", "sector", "library", "department", "stage", "factor"
                 "read_model", "read_model_state", "channel", "unit", "outcome", "case_status")
 
 
+@lru_cache(maxsize=8192)  # a list names the same few hundred codes again and again
 def name_of(kind: str, code: str | None, lang: str = "zh") -> str:
     """How a code is shown: its name in the language asked for, or the code itself if it has none."""
     if code is None:
@@ -92,16 +93,40 @@ class _Wording(string.Formatter):
         return inert(super().format_field(value, format_spec))
 
 
+_WORDINGS: Final = {lang: _Wording(lang) for lang in LOCALES}
+
+
 def inert(text: str) -> str:
     """A parameter as a text quotes it: what a sender sent may hold control or bidirectional-format
     characters (U+202E turns a line around), each written as its escape, as `repr` would."""
+    if text.isprintable():  # no control or format character is printable: most texts end here
+        return text
     return "".join(f"\\u{ord(ch):04x}" if unicodedata.category(ch) in ("Cc", "Cf") else ch for ch in text)
 
 
 def said(code: str, params: Mapping[str, Any], lang: str = "en") -> str:
     """A text in the language asked for; a code the catalogue lacks is said as the code itself."""
+    template = _template(code, lang)
+    if template is None:
+        return code
+    wording = _WORDINGS[lang]
+    return "".join(literal if name is None else
+                   literal + wording.format_field(wording.convert_field(params[name], conversion), spec)
+                   for literal, name, spec, conversion in template)
+
+
+#: A text's wording parsed once: (literal, placeholder, kind, conversion) pieces; None for a code the
+#: catalogue lacks.
+Template = tuple[tuple[str, str | None, str, str | None], ...]
+
+
+@cache
+def _template(code: str, lang: str) -> Template | None:
     wording = translations(lang).gettext(code)
-    return _Wording(lang).vformat(wording, (), dict(params)) if wording != code else code
+    if wording == code:
+        return None
+    return tuple((literal, name, spec or "", conversion) for literal, name, spec, conversion
+                 in string.Formatter().parse(wording))
 
 
 def say(text: Detail | str, lang: str = "en") -> str:
