@@ -19,6 +19,7 @@ from eventsourcing.projection import ProjectionRunner
 from bench.common import Figures, pg_base, say, wired, yaosu
 from domain.project import GRANT_EVENTS
 from infra.settings import Settings
+from projections.catalog import PROJECTIONS
 from service.ledger import Ledger
 
 PER_EVENT_EVENTS = 4000
@@ -59,11 +60,12 @@ class GrantsProjection(LibraryProjection[GrantsView]):
                                 getattr(e, quantity) if quantity else None, e.audit.business_date), tracking)
 
 
-def rebuild(store: str) -> tuple[float, float]:
-    """Events/s of `yaosu projections rebuild` of every read model, and the process's peak memory in MB
-    (its own summary's: the kernel's rusage of a child counts the bench's own size at the spawn)."""
+def rebuild(store: str, *names: str) -> tuple[float, float]:
+    """Events/s of `yaosu projections rebuild` of every read model (or of those named), and the process's
+    peak memory in MB (its own summary's: the kernel's rusage of a child counts the bench's own size at
+    the spawn)."""
     with tempfile.TemporaryFile("w+") as output:
-        process = yaosu("projections", "rebuild", store=store, stdout=output)
+        process = yaosu("projections", "rebuild", *names, store=store, stdout=output)
         code = process.wait()
         output.seek(0)
         printed = output.read()
@@ -114,6 +116,19 @@ def measure(figures: Figures, store: str, small: str) -> None:
     with wired(small) as wiring:
         figures.add("small_store_events", wiring.ledger.head(), "events")
     figures.add("rss_rebuild_small_store_mb", rebuild(small)[1], "MB")
+    each_read_model(figures, small)
+
+
+def each_read_model(figures: Figures, store: str) -> None:
+    """What each read model costs: its rebuild alone over the small store, in seconds (each also pays
+    for reading and decoding the log, which a rebuild of all of them pays once)."""
+    with wired(store) as wiring:
+        events = wiring.ledger.head()
+    for repetition in range(3):
+        say(f"rebuild of each read model alone, repetition {repetition + 1} of 3")
+        for projection in PROJECTIONS:
+            rate, _ = rebuild(store, projection.name)
+            figures.add(f"rebuild_alone_{projection.name}_s", events / rate, "s")
 
 
 def ratios(figures: Figures) -> list[tuple[str, float]]:
