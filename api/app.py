@@ -12,7 +12,7 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.responses import Response
 from fastapi.staticfiles import StaticFiles
 
-from api import audit, errors, messages, operations, read_models, schemas, supervision
+from api import audit, errors, message_schemas, messages, operations, read_models, schemas, supervision
 from api.console import forms, pages, supervision_forms
 from api.console.session import EndedSessions
 from api.json import JSON
@@ -51,7 +51,7 @@ def create_app(ledger: Ledger, settings: Settings, reads: ReadModels | None = No
     app.state.store_metrics = operations.store_metrics(ledger, settings, reads)
     errors.install(app)
     # The supervision forms before the console's pages: `/console/supervision/assign` is no case's page.
-    for router in (messages.router, audit.router, read_models.router, supervision.router, operations.router,
+    for router in (messages.router, message_schemas.router, audit.router, read_models.router, supervision.router, operations.router,
                    supervision_forms.router, pages.router):
         app.include_router(router)
     operations.mount_docs(app)

@@ -52,6 +52,21 @@ MESSAGE_ID: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:/@-]{0,199}")
 CONTROL: Final = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 CONTROL_IN_FREE_TEXT: Final = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
+#: The grammar of a date and of a date-time (contract v1.3), written once for the parser and the JSON
+#: Schemas (`domain.schema`): portable regular expressions (ECMA-262 and Python read them alike), the
+#: calendar included, so a schema validator needs no `format` support. A date is `YYYY-MM-DD`; a
+#: date-time is RFC 3339's with seconds optional (Java writes `09:00+08:00`) and the offset optional
+#: (then it is the city's own time). Years from `reference.FIRST_YEAR` to `LAST_YEAR` (1990-2100).
+YEAR_PATTERN: Final = "(?:199[0-9]|20[0-9][0-9]|2100)"
+_MONTH_DAY: Final = ("(?:(?:0[13578]|1[02])-(?:0[1-9]|[12][0-9]|3[01])|(?:0[469]|11)-(?:0[1-9]|[12][0-9]|30)"
+                     "|02-(?:0[1-9]|1[0-9]|2[0-8]))")
+_LEAP_DAY: Final = "(?:199[26]|20(?:[02468][048]|[13579][26]))-02-29"
+DATE_PATTERN: Final = f"(?:{YEAR_PATTERN}-{_MONTH_DAY}|{_LEAP_DAY})"
+DATETIME_PATTERN: Final = (f"{DATE_PATTERN}T(?:[01][0-9]|2[0-3]):[0-5][0-9](?::[0-5][0-9](?:\\.[0-9]{{1,9}})?)?"
+                           "(?:Z|[+-](?:[01][0-9]|2[0-3]):[0-5][0-9])?")
+_DATE: Final = re.compile(DATE_PATTERN)
+_DATETIME: Final = re.compile(DATETIME_PATTERN)
+
 
 def shown(text: str) -> str:
     """Text a sender sent, safe to quote in a reason: each control character written as an escape."""
@@ -135,7 +150,7 @@ def subject_of(command: Command) -> str:
 
 
 @functools.cache
-def _fields(record_class: type) -> tuple[tuple[str, Any, bool, Any], ...]:
+def field_specs(record_class: type) -> tuple[tuple[str, Any, bool, Any], ...]:
     """(name, type, may be absent, metadata) of each field of a command (or of an item of one of its
     lists): read from the type hints once."""
     hints = typing.get_type_hints(record_class)
@@ -152,7 +167,7 @@ def parse_command(command_class: type[Command], payload: dict[str, Any]) -> Comm
 
 def _parse_record(record_class: type, raw: dict[str, Any], path: str) -> Any:
     """An object of the payload (the payload itself, an item of a list) as its dataclass, every field checked."""
-    fields = _fields(record_class)
+    fields = field_specs(record_class)
     unknown = sorted(set(raw) - {name for name, *_ in fields})
     if unknown:
         raise Rejection("invalid.unknown_fields", field=path, names=[shown(name) for name in unknown])
@@ -201,6 +216,8 @@ def _coerce(path: str, kind: Any, raw: Any, meta: Any) -> Any:
     if kind is int:
         if isinstance(raw, int) and not isinstance(raw, bool):
             return raw
+        if isinstance(raw, float) and raw.is_integer():  # `2021.0` is the number 2021, as JSON Schema says
+            return int(raw)
         raise Rejection("invalid.not_an_integer", field=path)
     if kind is Decimal:
         return _decimal(path, raw)
@@ -270,29 +287,36 @@ def canonical_decimal(value: Decimal) -> Decimal:
 
 
 def _date(path: str, raw: Any) -> date:
-    if isinstance(raw, str) and len(raw) == 10 and raw.isascii():
+    """A date as the contract writes it (`DATE_PATTERN`); a date of the calendar outside 1990-2100 is
+    said to be out of range."""
+    if isinstance(raw, str) and _DATE.fullmatch(raw):
+        return date.fromisoformat(raw)
+    if isinstance(raw, str) and _LOOSE_DATE.fullmatch(raw):
         try:
-            value = date.fromisoformat(raw)
+            date.fromisoformat(raw)
         except ValueError:
             pass
         else:
-            if reference.FIRST_YEAR <= value.year <= reference.LAST_YEAR:
-                return value
             raise Rejection("invalid.year_out_of_range", field=path, value=raw, first=reference.FIRST_YEAR,
                             last=reference.LAST_YEAR)
     raise Rejection("invalid.not_a_date", field=path)
 
 
 def _datetime(path: str, raw: Any) -> datetime:
-    if isinstance(raw, str) and len(raw) <= 40 and raw.isascii():
+    """A date-time as the contract writes it (`DATETIME_PATTERN`); without an offset, the city's own time."""
+    if isinstance(raw, str) and _DATETIME.fullmatch(raw):
+        value = datetime.fromisoformat(raw)  # beyond microseconds, the fraction is cut (the store keeps µs)
+        return value if value.tzinfo else value.replace(tzinfo=reference.CITY_TZ)
+    if isinstance(raw, str) and _LOOSE_DATETIME.fullmatch(raw):
         try:
-            value = datetime.fromisoformat(raw)
+            datetime.fromisoformat(raw)
         except ValueError:
             pass
-        else:
-            if not reference.FIRST_YEAR <= value.year <= reference.LAST_YEAR:
-                raise Rejection("invalid.year_out_of_range", field=path, value=raw, first=reference.FIRST_YEAR,
-                                last=reference.LAST_YEAR)
-            # A portal that omits the offset means the city's own time.
-            return value if value.tzinfo else value.replace(tzinfo=reference.CITY_TZ)
+        else:  # a moment of the calendar, in a year the contract does not take
+            raise Rejection("invalid.year_out_of_range", field=path, value=raw, first=reference.FIRST_YEAR,
+                            last=reference.LAST_YEAR)
     raise Rejection("invalid.not_a_datetime", field=path)
+
+
+_LOOSE_DATE: Final = re.compile("[0-9]{4}-[0-9]{2}-[0-9]{2}")
+_LOOSE_DATETIME: Final = re.compile(DATETIME_PATTERN.replace(DATE_PATTERN, "[0-9]{4}-[0-9]{2}-[0-9]{2}"))
