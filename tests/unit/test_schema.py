@@ -25,6 +25,7 @@ from infra.settings import Settings
 from service.bootstrap import build_ledger
 from tests.conftest import LOCAL
 from tests.portal import AT, CODE, EXAMPLE_SENDERS, EXAMPLES, NEW_CODE, msg
+from yaosu.demo import demo_messages
 
 NOT_ABOUT_A_PROJECT = {t for t, c in COMMANDS.items() if not c.NEEDS_PROJECT}
 
@@ -181,3 +182,17 @@ def test_the_schemas_are_served_as_the_domain_writes_them() -> None:
         missing = client.get("/v1/schemas/land.stolen")
         assert missing.status_code == 404 and missing.json()["code"] == "unknown_type"
     ledger.close()
+
+
+def test_every_message_of_the_demo_is_judged_alike_by_its_schema_and_the_parser() -> None:
+    """The demo sends the mistakes real portals make among its messages: the schema refuses exactly the
+    malformed ones, and every other is valid under its type's schema."""
+    judged = {"valid": 0, "malformed": 0}
+    for message in demo_messages(2021, projects=60, seed=7):
+        instance = json.loads(json.dumps(message), parse_float=Decimal)
+        refused = parsed(json.loads(json.dumps(message)))
+        malformed = refused is not None and refused.args[0].startswith(("invalid.", "unknown_type."))
+        validator = VALIDATORS.get(message.get("type"), ENVELOPE)
+        assert validator.is_valid(instance) == (not malformed), (message, refused and refused.args)
+        judged["malformed" if malformed else "valid"] += 1
+    assert judged["valid"] > 1000 and judged["malformed"] >= 1, judged
