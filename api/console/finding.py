@@ -10,11 +10,12 @@ rejected messages' page work out before they render.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
-from datetime import date
-from typing import Any, Mapping, Sequence
+from datetime import date, datetime
+from typing import Any, Final, Mapping, Sequence
 
-from api.console.i18n import number
+from api.console.i18n import number, when
 from domain import reference
 from domain.supervision import Thresholds
 from infra.catalogue import name_of, translations
@@ -22,6 +23,11 @@ from infra.presenter import dumps
 from projections import directory, sedimentation, supervision
 from projections.listing import MEASURED, Tables
 
+#: The kinds of data (`data.provided`'s `kind`, a free text) the catalogue names: another is shown as sent.
+DATA_KINDS: Final = ("planning_data",)
+CJK = re.compile(r"[\u3000-\u303f\u4e00-\u9fff\uff00-\uffef]")
+#: A number or a date, shown as it is.
+PLAIN = re.compile(r"-?[\d.,]+|\d{4}-\d{2}-\d{2}")
 #: Why a search's query is refused (the page says it, with this code).
 TOO_LONG, CONTROL = "query_too_long", "query_has_control_characters"
 
@@ -98,6 +104,35 @@ def quantity(factor: str, value: Any, lang: str) -> str:
 
 # --- a rejected message -----------------------------------------------------------------------
 
+#: A payload's fields as a reader knows them: the label (a console msgid) and the kind of code its value
+#: is named by (`name_of`; "" shows it as sent). A field not here is shown by its key, as sent.
+PAYLOAD: Final[dict[str, tuple[str, str]]] = {
+    "name": ("Name", ""), "district": ("District", "district"), "sector": ("Sector", "sector"),
+    "department": ("Department", "department"), "owner": ("Owner", ""),
+    "total_investment": ("Total investment (10k yuan)", ""), "planned_start": ("Planned start", ""),
+    "planned_completion": ("Planned completion", ""), "revenue_generating": ("Revenue generating", ""),
+    "priority": ("Priority", ""), "nature": ("Nature", "nature"), "year": ("Year", ""),
+    "planned_investment": ("Planned investment (10k yuan)", ""), "library": ("Library", "library"),
+    "opinion": ("Opinion", ""), "reason": ("Reason", ""), "stage": ("Stage", "stage"),
+    "source": ("Source of funds", "source"), "amount": ("Amount (10k yuan)", ""), "document": ("Document", ""),
+    "parcel": ("Parcel", ""), "area_mu": ("Area (mu)", ""), "method": ("Method of supply", "land_method"),
+    "start_by": ("To start by", ""), "approval_id": ("Approval", ""), "exception": ("Exception", ""),
+    "tce": ("Energy (tce)", ""), "exempt": ("Exempt", ""), "kind": ("Kind of data", "data_kind"),
+    "reference": ("Reference", ""), "utility": ("Utility", "utility"), "person": ("Person", ""),
+    "role": ("Role", "talent_role"), "organisation": ("Organisation", ""), "reduction_id": ("Reduction", ""),
+    "pollutant": ("Pollutant", ""), "tonnes": ("Tonnes", ""), "period": ("Period", ""),
+    "completed": ("Completed (10k yuan)", ""), "date": ("Date", ""), "grant_id": ("Grant", ""),
+    "factor": ("Factor", "factor"), "case_id": ("Case", ""), "rule": ("Rule", "rule"),
+    "responsible": ("Responsible department", "department"), "due_date": ("Due date", ""),
+    "demand": ("Demand", ""), "measures": ("Measures", ""), "expected_by": ("Expected by", ""),
+    "outcome": ("Outcome", "outcome"), "note": ("Note", ""), "issue_id": ("Issue", ""), "title": ("Title", ""),
+    "level": ("Level", "issue_level"), "assigned_to": ("Assigned to", "department"),
+    "event": ("Promotion event", ""), "counterpart": ("Counterpart", ""), "enterprise": ("Enterprise", ""),
+    "evaluator": ("Evaluator", ""), "passed": ("Passed", ""), "resolution": ("Resolution", ""),
+    "allocation_id": ("Allocation", ""), "total": ("Total", ""), "shares": ("Shares", ""), "basis": ("Basis", ""),
+    "as_of": ("As of", ""),
+}
+
 
 @dataclass(frozen=True)
 class Field:
@@ -105,6 +140,7 @@ class Field:
     text: str
     code: bool = False  # shown as typed (an identifier, a value of the payload)
     link: str | None = None
+    raw: bool = False  # labelled by its key as sent (a field no message type has)
 
 
 def rejected_project(rejection: Mapping[str, Any]) -> str | None:
@@ -123,15 +159,19 @@ def rejected_fields(rejection: Mapping[str, Any], names: Mapping[str, str], lang
         return [Field(says("What was sent"), shown_value(body), code=True)]
     fields = []
     kind = body.get("type")
-    if isinstance(kind, str):
-        fields.append(Field(says("Message type"), f"{name_of('message', kind, lang)} ({kind})"))
+    if isinstance(kind, str) and kind != rejection.get("type"):  # the list shows the type it was stored as
+        fields.append(Field(says("Message type"), kind, code=True))
     code = rejected_project(rejection)
     if code:
         name = names.get(code)
-        fields.append(Field(says("Project"), f"{name} ({code})" if name else code, link=f"/console/projects/{code}"
-                            if name else None))
-    if isinstance(body.get("occurred_at"), str):
-        fields.append(Field(says("Occurred at"), body["occurred_at"]))
+        fields.append(Field(says("Project"), bracketed(name, code, lang) if name else code,
+                            link=f"/console/projects/{code}" if name else None))
+    occurred = body.get("occurred_at")
+    if isinstance(occurred, str):
+        try:
+            fields.append(Field(says("Occurred at"), when(datetime.fromisoformat(occurred))))
+        except ValueError:  # refused for it, maybe: shown as sent
+            fields.append(Field(says("Occurred at"), occurred, code=True))
     actor = body.get("actor")
     if isinstance(actor, Mapping):
         who = [name_of("department", str(actor["department"]), lang) if actor.get("department") else "",
@@ -139,12 +179,32 @@ def rejected_fields(rejection: Mapping[str, Any], names: Mapping[str, str], lang
         fields.append(Field(says("Sent by"), " · ".join(w for w in who if w)))
     payload = body.get("payload")
     if isinstance(payload, Mapping):
-        fields += [Field(str(key), shown_value(value), code=True) for key, value in payload.items()]
+        fields += [payload_field(str(key), value, lang) for key, value in payload.items()]
     elif payload is not None:
         fields.append(Field(says("Payload"), shown_value(payload), code=True))
     if rejection.get("body_truncated"):
         fields.append(Field(says("Kept"), says("only the first part of a message too large to keep")))
     return fields
+
+
+def payload_field(key: str, value: Any, lang: str) -> Field:
+    """A field of a payload: by its label and its value's name if it is a known one, else as sent."""
+    label, kind = PAYLOAD.get(key, ("", ""))
+    if not label:
+        return Field(key, shown_value(value), code=True, raw=True)
+    if kind and isinstance(value, str):
+        named = name_of(kind, value, lang)
+        return Field(translations(lang).gettext(label), named if named != value else value, code=named == value)
+    if isinstance(value, bool):
+        return Field(translations(lang).gettext(label), ("是" if value else "否") if lang == "zh" else str(value).lower())
+    text = shown_value(value)
+    # Words a person wrote read as words; an identifier or a value in the wire's format, as typed.
+    return Field(translations(lang).gettext(label), text, code=not (CJK.search(text) or PLAIN.fullmatch(text)))
+
+
+def bracketed(text: str, aside: str, lang: str) -> str:
+    """`text（aside）` in Chinese, `text (aside)` in English."""
+    return f"{text}（{aside}）" if lang == "zh" else f"{text} ({aside})"
 
 
 def shown_value(value: Any) -> str:
