@@ -17,6 +17,7 @@ from typing import Any, Final, Mapping, Sequence
 
 from api.console.i18n import number, when
 from domain import reference
+from domain.receipt import CHANNELS
 from domain.supervision import Thresholds
 from infra.catalogue import name_of, translations
 from infra.presenter import dumps
@@ -28,6 +29,8 @@ DATA_KINDS: Final = ("planning_data",)
 CJK = re.compile(r"[\u3000-\u303f\u4e00-\u9fff\uff00-\uffef]")
 #: A number or a date, shown as it is.
 PLAIN = re.compile(r"-?[\d.,]+|\d{4}-\d{2}-\d{2}")
+#: How a portal's token is named: its department's code and this (infra/tokens.py).
+PORTAL: Final = "-portal"
 #: Why a search's query is refused (the page says it, with this code).
 TOO_LONG, CONTROL = "query_too_long", "query_has_control_characters"
 
@@ -100,6 +103,36 @@ def quantity(factor: str, value: Any, lang: str) -> str:
     if value is None or factor not in MEASURED:
         return ""
     return f"{number(value, 0 if factor in ('funds', 'special_bond') else 1)} {name_of('unit', factor, lang)}"
+
+
+# --- the audit search ---------------------------------------------------------------------------
+
+#: The console's words for a token's role (as its header says them).
+ROLES: Final = {"admin": "administrator", "supervisor": "supervisor", "portal": "portal"}
+
+
+def audit_rows(rows: Sequence[Mapping[str, Any]], lang: str) -> list[dict[str, Any]]:
+    """The audit search's rows as the console shows them (the API and the download keep them as stored):
+    a district it was about by its name, and who submitted it as a reader knows them."""
+    return [{**row, "subject": name_of("district", row["subject"], lang)
+             if row.get("subject") in reference.DISTRICTS or row.get("subject") == reference.CITY_CODE
+             else row.get("subject"),
+             "submitted_by": submitter(row.get("submitted_by"), lang)} for row in rows]
+
+
+def submitter(token: str | None, lang: str) -> str | None:
+    """`role:name` of the token that submitted a message, in words: the command line, a department's
+    portal by the department's name, another token by its name; its role beside it."""
+    if not token:
+        return token
+    role, _, name = token.partition(":")
+    if name in CHANNELS:
+        who = name_of("channel", name, lang)
+    elif name.endswith(PORTAL):
+        who = name_of("department", name[:-len(PORTAL)], lang)
+    else:
+        who = name
+    return bracketed(who, translations(lang).gettext(ROLES.get(role, role)), lang)
 
 
 # --- a rejected message -----------------------------------------------------------------------

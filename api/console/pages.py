@@ -425,7 +425,8 @@ def audit_page(request: Request) -> HTMLResponse:
     with read(request, audit.AuditTrail) as view:
         found = audit.searched(view.of(audit.AuditTrail), asked, position, listing.paging.page)
     full = len(found) == listing.paging.page
-    return page(request, "audit.html", form=tables.form(listing, asked, lang), table=tables.table(listing, found, lang),
+    return page(request, "audit.html", form=tables.form(listing, asked, lang),
+                table=tables.table(listing, finding.audit_rows(found, lang), lang),
                 next_page=tables.link("/console/audit", asked, after=found[-1]["position"]) if full else None,
                 export=tables.link("/v1/audit", asked, format="xlsx", limit=listing.paging.most))
 

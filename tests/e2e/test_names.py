@@ -99,6 +99,12 @@ def test_warnings_and_the_audit_name_their_projects(client: TestClient) -> None:
     assert all(e["subject_name"] == names.get(e["subject"]) for e in others)  # none for a reduction, a district
     assert any(e["subject_name"] is None for e in others) and any(e["subject_name"] for e in others)
     assert escape(names[code]) in html(client, f"/console/audit?project={code}")
+    # On the console: a district it was about by its name, who submitted it in words (the API keeps both as stored).
+    district = next(e for e in others if e["subject"] == e["district"] != "620100")
+    page = html(client, f"/console/audit?district={district['district']}&type={district['type']}")
+    assert f"<td>{name_of('district', district['district'], 'zh')}</td>" in page
+    assert f"<td>{district['district']}</td>" not in page
+    assert district["submitted_by"] == "admin:test" and "admin:test" not in page and "test（管理员）" in page
 
 
 # --- search ------------------------------------------------------------------------------------
