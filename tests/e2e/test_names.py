@@ -137,6 +137,11 @@ def test_every_page_has_the_search_box(client: TestClient) -> None:
         assert re.search(r'<form class="search" method="get" action="/console/search" role="search">'
                          r'<input type="search" name="q"', page), path
     assert 'value="城关"' in html(client, "/console/search?q=城关")  # the box keeps what was asked
+    client.cookies.set("yaosu_lang", "en")
+    try:
+        assert re.search(r"\d+ projects match “城关”", html(client, "/console/search?q=城关"))
+    finally:
+        client.cookies.delete("yaosu_lang")
 
 
 # --- the project page ----------------------------------------------------------------------------
@@ -182,7 +187,7 @@ def test_a_projects_factors_are_shown_with_units_and_names(client: TestClient) -
     for factor in ("data", "utilities", "talent"):  # counted, not measured: an empty quantity, never "0.0"
         for _ in state["factors"][factor]:
             assert re.search(rf'<td>{name_of("factor", factor, "zh")}</td><td>[^<]*</td><td class="whole">[^<]*</td>'
-                             r'<td class="n"></td>', grants), factor
+                             r'<td class="n amount"></td>', grants), factor
     assert "本阶段所需要素：" in page and ": " not in re.sub(r"<[^>]+>", "", grants)
 
 
