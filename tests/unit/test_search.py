@@ -114,3 +114,13 @@ def test_a_query_too_long_or_with_control_characters_is_refused() -> None:
 
 def test_a_page_knows_how_many_pages() -> None:
     assert [Found([], n, 1).pages for n in (0, 1, PAGE, PAGE + 1)] == [1, 1, 1, 2]
+
+
+@given(st.text(max_size=80), st.one_of(st.none(), st.text(max_size=8)))
+def test_any_query_is_taken_or_refused_with_a_code(raw: str, page: str | None) -> None:
+    asked = asked_for(raw, page)
+    controls = any(ord(c) < 32 or 127 <= ord(c) < 160 for c in raw.strip())
+    assert asked.refused == (TOO_LONG if len(raw.strip()) > 50 else CONTROL if controls else None)
+    assert asked.page >= 1 and len(asked.query) <= 50
+    if asked.refused is None:
+        assert asked.query == raw.strip()
