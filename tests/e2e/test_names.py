@@ -116,14 +116,14 @@ def test_a_project_is_found_by_a_part_of_its_code_name_or_owner(client: TestClie
     owner = get(client, f"/v1/projects/{code}")["owner"]
     for query in (code[-6:], name[1:-1], owner):
         page = html(client, f"/console/search?q={query}")
-        assert f'href="/console/projects/{code}">{escape(name)}</a>' in page, query
+        assert f'<a class="name" href="/console/projects/{code}">{escape(name)}</a>' in page, query
     by_code = html(client, f"/console/search?q={code[-6:]}")
     state = get(client, f"/v1/projects/{code}")
     assert "共1个项目符合" in by_code and name_of("district", state["district"], "zh") in by_code
     assert name_of("stage", state["stage"], "zh") in by_code
     # Full-width digits, as a Chinese input method types them, find the same project.
     wide = html(client, f"/console/search?q={code[-6:].translate(str.maketrans('0123456789', '０１２３４５６７８９'))}")
-    assert "共1个项目符合" in wide and f'href="/console/projects/{code}">{escape(name)}</a>' in wide
+    assert "共1个项目符合" in wide and f'<a class="name" href="/console/projects/{code}">{escape(name)}</a>' in wide
     assert "没有项目的名称、项目单位或代码包含此内容" in html(client, "/console/search?q=%25%25%25")
     refused = html(client, f"/console/search?q={'医' * 51}", status=400)
     assert TOO_LONG in refused and "最多50个字符" in refused
@@ -244,7 +244,7 @@ def test_a_supervisor_finds_a_project_from_the_header(browser: Browser, console:
         page.fill("header form.search input[name=q]", code[-6:])
         page.press("header form.search input[name=q]", "Enter")
         page.wait_for_url("**/console/search?q=*")
-        assert page.locator("main table.data tbody tr").count() == 1
+        assert page.locator("main ul.found li").count() == 1
         assert page.evaluate("document.documentElement.scrollWidth") <= width
         SHOTS.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(SHOTS / f"search-{width}.png"), full_page=True)
