@@ -18,6 +18,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from api.auth import open_session, settings_of
+from api.errors import ProblemError
 from api.console import finding, tables
 from api.console.casework import alert_action
 from api.console.forms import SIGN_IN_COOKIE, form_token, posted_form
@@ -302,13 +303,20 @@ def project(request: Request, code: str) -> HTMLResponse:
     since, until = day(request, "from", None), day(request, "to", None)
     changes = None
     on = as_of or city_today()  # its alerts and cases as of the page's day
-    with read(request, sedimentation.Sedimentation, supervision.Supervision) as view:
-        tables = view.of(sedimentation.Sedimentation)
-        alerts = finding.project_alerts(tables, code, on, settings.thresholds)
-        cases = finding.project_cases(view.of(supervision.Supervision), code, on, settings.thresholds)
-        if since and until and since < until:
-            facts = sedimentation.load_facts(tables.db, tables.names, codes=[code])
-            changes = compare(ledger, facts[0] if facts else None, code, since, until, settings)
+    alerts: list[dict[str, Any]] | None = None  # None: the read models cannot say (the page says so)
+    cases: list[dict[str, Any]] = []
+    try:
+        with read(request, sedimentation.Sedimentation, supervision.Supervision) as view:
+            tables = view.of(sedimentation.Sedimentation)
+            alerts = finding.project_alerts(tables, code, on, settings.thresholds)
+            cases = finding.project_cases(view.of(supervision.Supervision), code, on, settings.thresholds)
+    except (NotBuilt, ProblemError):  # a store without read models, or one being built: the ledger's own facts
+        cases = [{**c, "status": "closed" if c["closed_on"] else "open", "overdue": False}
+                 for c in sorted(state.cases.values(), key=lambda c: (c["assigned_on"], c["case_id"]))]
+    if since and until and since < until:
+        with read(request, sedimentation.Sedimentation) as view:
+            facts = sedimentation.load_facts(view.db, view.tables(sedimentation.Sedimentation), codes=[code])
+        changes = compare(ledger, facts[0] if facts else None, code, since, until, settings)
     shown = project_json(state, as_of)
     grants = [{**g, "factor": factor, "amount": finding.quantity(factor, g["quantity"], lang),
                "detail": finding.grant_detail(factor, g, lang)} for factor, held in shown["factors"].items() for g in held]
@@ -438,8 +446,11 @@ def rejections_page(request: Request) -> HTMLResponse:
     listed = request.app.state.ledger.rejections(position, 100, sent_by=who if who.role == "portal" else None)
     rejections = [rejection_json(i) for i in listed.items]
     codes = {code for r in rejections if (code := finding.rejected_project(r))}
-    with read(request, directory.Directory) as view:
-        names = directory.names(view.of(directory.Directory), codes)
+    try:
+        with read(request, directory.Directory) as view:
+            names = directory.names(view.of(directory.Directory), codes)
+    except (NotBuilt, ProblemError):  # a store without read models, or one being built: codes without names
+        names = {}
     lang = language(request)
     return page(request, "rejections.html", rejections=[(r, finding.rejected_fields(r, names, lang))
                                                         for r in rejections],
