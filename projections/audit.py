@@ -53,8 +53,8 @@ class AuditTrail(Projection):
     handlers = {cls: "entered" for cls in AUDITED}
 
     def entered(self, e: Any) -> None:
-        if type(e) is Project.Registered:
-            self.rows["names"].put({"code": e.code, "name": e.name})
+        if type(e) is Project.Registered:  # one stored without a name (another version's) is named by none
+            self.rows["names"].put({"code": e.code, "name": getattr(e, "name", None)})
         origin = e.originator_id.hex
         district = getattr(e, "district", None)
         if district:

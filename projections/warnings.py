@@ -38,8 +38,8 @@ class Warnings(Projection):
     def warned(self, e: Any) -> None:
         audit = e.audit
         project = audit.subject if is_project_code(audit.subject) else None
-        if type(e) is Project.Registered:
-            self.rows["names"].put({"code": e.code, "name": e.name})
+        if type(e) is Project.Registered:  # one stored without a name (another version's) is named by none
+            self.rows["names"].put({"code": e.code, "name": getattr(e, "name", None)})
         for n, warning in enumerate(audit.warnings):
             shown = warning_json(warning)
             # Not about a project (an allocation): the district it names, else the city's.
