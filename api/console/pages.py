@@ -18,12 +18,12 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from api.auth import open_session, settings_of
-from api.errors import ProblemError
 from api.console import finding, tables
 from api.console.casework import alert_action
 from api.console.forms import SIGN_IN_COOKIE, form_token, posted_form
 from api.console.i18n import DEFAULT, LANGUAGES, environment
 from api.console.session import COOKIE, LIFETIME_SECONDS, new_id, seal
+from api.errors import ProblemError
 from api.params import LAST_POSITION
 from api.reading import read
 from api.render import project_json
