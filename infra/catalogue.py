@@ -30,7 +30,8 @@ from domain.texts import Detail
 #: `factor.land`, `message.alert.cleared`); a text's code never starts with a kind.
 KINDS: Final = ("district", "sector", "library", "department", "stage", "factor", "status", "rule", "level",
                 "change", "source", "issue_level", "rejection", "warning", "message", "nature", "utility",
-                "read_model", "read_model_state", "channel", "unit", "outcome", "case_status")
+                "read_model", "read_model_state", "channel", "unit", "outcome", "case_status", "data_kind",
+                "land_method", "talent_role")
 
 
 @lru_cache(maxsize=8192)  # a list names the same few hundred codes again and again

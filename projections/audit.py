@@ -22,6 +22,7 @@ from domain.reduction import EmissionReduction
 from domain.reference import CITY_CODE, CITY_TZ
 from domain.skips import EventSkip
 from infra.presenter import dotted_name
+from projections.directory import names_in
 from projections.listing import DISTRICT, SENDERS, Column, Filter, Listing, Paging, Tables, day, exactly, one_of, paged
 from projections.model import Projection, Table, domain_events
 
@@ -38,18 +39,22 @@ ENTRIES = Table("entries", {
     appends=True)
 #: The district of each aggregate, from its first event (later ones do not repeat it).
 ORIGINS = Table("origins", {"originator_id": "TEXT", "district": "TEXT"}, key=("originator_id",))
+#: Each project's name, from its registration: a page names the projects its entries are about.
+NAMES = Table("names", {"code": "TEXT", "name": "TEXT"}, key=("code",))
 #: Every domain event, and operators' decisions on the read models: the pipeline's bookkeeping (receipts,
 #: parked messages, the clock) is not audited here.
 AUDITED = domain_events(Project, QuotaPool, EmissionReduction, LandApproval, Allocation, CaseNumber,
                         SedimentationAlerts, AuditCheckpoint, EventSkip)
 class AuditTrail(Projection):
     name = "audit"
-    version = 1
-    tables = (ENTRIES, ORIGINS)
+    version = 2  # 2: the projects' names
+    tables = (ENTRIES, ORIGINS, NAMES)
     defer_indexes = True  # ten indexes, for readers only
     handlers = {cls: "entered" for cls in AUDITED}
 
     def entered(self, e: Any) -> None:
+        if type(e) is Project.Registered:  # one stored without a name (another version's) is named by none
+            self.rows["names"].put({"code": e.code, "name": getattr(e, "name", None)})
         origin = e.originator_id.hex
         district = getattr(e, "district", None)
         if district:
@@ -84,6 +89,8 @@ AUDIT = Listing(
                "the message type (or the event's, for events no message caused)"),
         Column("subject", "对象", "Subject", description="the project (or reduction, district) it was about",
                nullable=True, optional=True, look="project"),
+        Column("subject_name", "项目名称", "Project", nullable=True, optional=True,
+               description="the name of the project it was about, if about a project"),
         DISTRICT,
         Column("department", "报送部门", "Sent by", "code", "department", "the department that sent the message",
                nullable=True, optional=True),
@@ -119,5 +126,10 @@ AUDIT = Listing(
 
 
 def searched(tables: Tables, asked: dict[str, Any], after: int, limit: int) -> list[dict[str, Any]]:
-    """Entries matching every filter given (`AUDIT`'s), in store order, after a position."""
-    return paged(AUDIT, tables, ENTRIES, asked, after, limit)
+    """Entries matching every filter given (`AUDIT`'s), in store order, after a position, each with the name
+    of the project it was about."""
+    found = paged(AUDIT, tables, ENTRIES, asked, after, limit)
+    named = names_in(tables, tables["names"], {row["subject"] for row in found if row["subject"]})
+    for row in found:
+        row["subject_name"] = named.get(row["subject"] or "")
+    return found

@@ -15,6 +15,7 @@ from typing import Any
 from projections.audit import AuditTrail
 from projections.chain import HashChain
 from projections.db import Db, NotBuilt
+from projections.directory import Directory
 from projections.factor_ledger import FactorLedger
 from projections.investment import Investment
 from projections.libraries import Libraries
@@ -29,7 +30,7 @@ from service.ledger import Ledger
 log = logging.getLogger("yaosu.projections")
 
 PROJECTIONS: tuple[type[Projection], ...] = (Libraries, Stages, FactorLedger, Investment, Sedimentation, Parked,
-                                               Warnings, AuditTrail, HashChain, Supervision)
+                                               Warnings, AuditTrail, HashChain, Supervision, Directory)
 BY_NAME = {p.name: p for p in PROJECTIONS}
 
 

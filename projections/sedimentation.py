@@ -48,6 +48,7 @@ from domain.texts import Detail
 from infra.catalogue import detail_json
 from infra.settings import Settings
 from projections.db import Db
+from projections.directory import names_in
 from projections.listing import DISTRICT, Column, Filter, Listing, Tables, day, one_of, project_code
 from projections.model import Appended, Projection, Rows, Table
 
@@ -474,6 +475,8 @@ ALERTS = Listing(
     columns=(
         dataclasses.replace(project_code("project_code"), nullable=True,
                             description="null for an approval's alert (land_unsupplied)"),
+        Column("project_name", "项目名称", "Project", nullable=True, optional=True,
+               description="the project's name as registered; null for an approval's alert (land_unsupplied)"),
         DISTRICT,
         Column("rule", "预警类型", "Rule", "code", "rule", choices=RULES),
         Column("level", "预警等级", "Level", "code", "level", choices=LEVELS, look="chip"),
@@ -500,15 +503,17 @@ ALERTS = Listing(
         one_of("rule", "rule", RULES), one_of("level", "level", LEVELS),
         one_of("factor", "factor", reference.FACTORS)),
     order=("district", "project_code", "subject", "rule", "ref"), echo=("as_of",), row_look="level",
-    shown=("level", "rule", "project_code", "district", "department", "leader", "since", "detail"))
+    shown=("level", "rule", "project_name", "project_code", "district", "department", "leader", "since", "detail"))
 
 
 def listed_alerts(tables: Tables, asked: dict[str, Any], thresholds: Thresholds) -> list[dict[str, Any]]:
     """`ALERTS`: the alerts on `as_of` matching the filters given, as the API shows them."""
     found = alerts(tables.db, tables.names, asked["as_of"], thresholds,
                    **{f.name: asked.get(f.name) for f in ALERTS.filters if f.column})  # the day is not a filter
+    named = names_in(tables, tables["facts"], {a.project_code for a in found if a.project_code})
     return [alert_json(a.project_code, a.rule, a.ref, a.level, a.since, a.detail, district=a.district,
-                       department=a.department, leader=a.leader, **factor_fields(a)) for a in found]
+                       department=a.department, leader=a.leader, **factor_fields(a),
+                       project_name=named.get(a.project_code or "")) for a in found]
 
 
 def factor_fields(alert: Alert) -> dict[str, Any]:

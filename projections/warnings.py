@@ -12,6 +12,7 @@ from domain.policy import WARNING_CODES
 from domain.project import Project
 from domain.reference import CITY_CODE, district_of, is_project_code
 from infra.catalogue import warning_json
+from projections.directory import names_in
 from projections.listing import DISTRICT, SENDERS, Column, Listing, Paging, Tables, day, one_of, paged
 from projections.model import Projection, Table, domain_events
 
@@ -20,6 +21,8 @@ WARNINGS = Table("warnings", {"position": "BIGINT", "n": "INTEGER", "project_cod
                               "detail_params": "TEXT", "occurred_at": "TEXT",
                               "business_date": "DATE", "district": "TEXT", "department": "TEXT"},
                  key=("position", "n"), indexes=(("code",), ("district",), ("department",), ("business_date",)), appends=True)
+#: Each project's name, from its registration: a list names the projects of its page (names never change).
+NAMES = Table("names", {"code": "TEXT", "name": "TEXT"}, key=("code",))
 #: Every event of a project: warnings ride in the audit of whichever events a message caused; and an
 #: allocation's (v1.2), whose warnings its pools' events carry too: counted once, with the allocation.
 PROJECT_EVENTS = domain_events(Project)
@@ -27,14 +30,16 @@ PROJECT_EVENTS = domain_events(Project)
 
 class Warnings(Projection):
     name = "warnings"
-    version = 1
-    tables = (WARNINGS,)
+    version = 2  # 2: the projects' names (a warning names its project)
+    tables = (WARNINGS, NAMES)
     defer_indexes = True
     handlers = {**{cls: "warned" for cls in PROJECT_EVENTS}, Allocation.Adopted: "warned"}
 
     def warned(self, e: Any) -> None:
         audit = e.audit
         project = audit.subject if is_project_code(audit.subject) else None
+        if type(e) is Project.Registered:  # one stored without a name (another version's) is named by none
+            self.rows["names"].put({"code": e.code, "name": getattr(e, "name", None)})
         for n, warning in enumerate(audit.warnings):
             shown = warning_json(warning)
             # Not about a project (an allocation): the district it names, else the city's.
@@ -58,6 +63,8 @@ LISTING = Listing(
         Column("occurred_at", "业务时间", "Occurred at", "datetime"),
         Column("project_code", "项目代码", "Project code", look="project", nullable=True,
                description="null for a message about no project (an allocation)"),
+        Column("project_name", "项目名称", "Project", nullable=True, optional=True,
+               description="the project's name as registered; null for a message about no project"),
         DISTRICT,
         Column("code", "提示代码", "Code", choices=tuple(WARNING_CODES)), KIND,
         Column("reason", "说明", "Reason", "said"),
@@ -72,13 +79,15 @@ LISTING = Listing(
         day("from", "business_date", ">=", description="first business date", zh="起始", en="From"),
         day("to", "business_date", "<=", description="last business date", zh="截止", en="To")),
     paging=Paging(page=1000), order=("position", "n"),
-    shown=(KIND, "project_code", "district", "department", "type", "message_id", "occurred_at", "reason"))
+    shown=(KIND, "project_name", "project_code", "district", "department", "type", "message_id", "occurred_at", "reason"))
 
 
 def listed(tables: Tables, asked: Mapping[str, Any], after: int, limit: int) -> list[dict[str, Any]]:
     """Warnings matching every filter given (`LISTING`'s), in the order stored, after a position."""
     found = paged(LISTING, tables, WARNINGS, asked, after, limit)
+    named = names_in(tables, tables["names"], {row["project_code"] for row in found})
     for row in found:
         del row["n"], row["business_date"]
+        row["project_name"] = named.get(row["project_code"])
         row["detail_params"] = orjson.loads(row["detail_params"]) if row["detail_params"] else None
     return found

@@ -18,11 +18,12 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from api.auth import open_session, settings_of
-from api.console import tables
+from api.console import finding, tables
 from api.console.casework import alert_action
 from api.console.forms import SIGN_IN_COOKIE, form_token, posted_form
 from api.console.i18n import DEFAULT, LANGUAGES, environment
 from api.console.session import COOKIE, LIFETIME_SECONDS, new_id, seal
+from api.errors import ProblemError
 from api.params import LAST_POSITION
 from api.reading import read
 from api.render import project_json
@@ -35,7 +36,18 @@ from infra.parsing import ascii_integer
 from infra.presenter import event_json, rejection_json
 from infra.settings import Settings
 from infra.tokens import Principal, token_hash
-from projections import audit, chain, factor_ledger, libraries, parked, sedimentation, stages, supervision, warnings
+from projections import (
+    audit,
+    chain,
+    directory,
+    factor_ledger,
+    libraries,
+    parked,
+    sedimentation,
+    stages,
+    supervision,
+    warnings,
+)
 from projections.db import NotBuilt
 from projections.listing import day as business_day
 
@@ -280,7 +292,7 @@ def alerts_page(request: Request) -> HTMLResponse:
 @router.get("/projects/{code}")
 def project(request: Request, code: str) -> HTMLResponse:
     signed_in(request)
-    ledger, settings = request.app.state.ledger, settings_of(request)
+    ledger, settings, lang = request.app.state.ledger, settings_of(request), language(request)
     if not reference.is_project_code(code):
         return page(request, "missing.html", status_code=404, what=code)
     as_of = day(request, "as_of", None)
@@ -290,13 +302,28 @@ def project(request: Request, code: str) -> HTMLResponse:
     trail = [event_json(item) for item in ledger.history(code)]
     since, until = day(request, "from", None), day(request, "to", None)
     changes = None
+    on = as_of or city_today()  # its alerts and cases as of the page's day
+    alerts: list[dict[str, Any]] | None = None  # None: the read models cannot say (the page says so)
+    cases: list[dict[str, Any]] = []
+    try:
+        with read(request, sedimentation.Sedimentation, supervision.Supervision) as view:
+            tables = view.of(sedimentation.Sedimentation)
+            alerts = finding.project_alerts(tables, code, on, settings.thresholds)
+            cases = finding.project_cases(view.of(supervision.Supervision), code, on, settings.thresholds)
+    except (NotBuilt, ProblemError):  # a store without read models, or one being built: the ledger's own facts
+        cases = [{**c, "status": "closed" if c["closed_on"] else "open", "overdue": False}
+                 for c in sorted(state.cases.values(), key=lambda c: (c["assigned_on"], c["case_id"]))]
     if since and until and since < until:
         with read(request, sedimentation.Sedimentation) as view:
             facts = sedimentation.load_facts(view.db, view.tables(sedimentation.Sedimentation), codes=[code])
         changes = compare(ledger, facts[0] if facts else None, code, since, until, settings)
-    cases = sorted(state.cases.values(), key=lambda c: (c["assigned_on"], c["case_id"]))
-    return page(request, "project.html", code=code, as_of=as_of, state=project_json(state, as_of), trail=trail,
-                since=since, until=until, changes=changes, cases=cases)
+    shown = project_json(state, as_of)
+    grants = [{**g, "factor": factor, "amount": finding.quantity(factor, g["quantity"], lang),
+               "detail": finding.grant_detail(factor, g, lang)} for factor, held in shown["factors"].items() for g in held]
+    totals = [(factor, finding.quantity(factor, total, lang)) for factor, total in shown["factor_totals"].items()]
+    return page(request, "project.html", code=code, as_of=as_of, on=on, state=shown, trail=trail, since=since,
+                until=until, changes=changes, cases=cases, open_cases=finding.open_cases(cases), alerts=alerts,
+                grants=grants, totals=totals)
 
 
 def compare(ledger: Any, facts: Any, code: str, since: date, until: date, settings: Settings) -> dict[str, Any]:
@@ -406,7 +433,8 @@ def audit_page(request: Request) -> HTMLResponse:
     with read(request, audit.AuditTrail) as view:
         found = audit.searched(view.of(audit.AuditTrail), asked, position, listing.paging.page)
     full = len(found) == listing.paging.page
-    return page(request, "audit.html", form=tables.form(listing, asked, lang), table=tables.table(listing, found, lang),
+    return page(request, "audit.html", form=tables.form(listing, asked, lang),
+                table=tables.table(listing, finding.audit_rows(found, lang), lang),
                 next_page=tables.link("/console/audit", asked, after=found[-1]["position"]) if full else None,
                 export=tables.link("/v1/audit", asked, format="xlsx", limit=listing.paging.most))
 
@@ -416,8 +444,33 @@ def rejections_page(request: Request) -> HTMLResponse:
     who = signed_in(request)
     position = whole_number(request, "after", LAST_POSITION) or 0
     listed = request.app.state.ledger.rejections(position, 100, sent_by=who if who.role == "portal" else None)
-    return page(request, "rejections.html", rejections=[rejection_json(i) for i in listed.items],
+    rejections = [rejection_json(i) for i in listed.items]
+    codes = {code for r in rejections if (code := finding.rejected_project(r))}
+    try:
+        with read(request, directory.Directory) as view:
+            names = directory.names(view.of(directory.Directory), codes)
+    except (NotBuilt, ProblemError):  # a store without read models, or one being built: codes without names
+        names = {}
+    lang = language(request)
+    return page(request, "rejections.html", rejections=[(r, finding.rejected_fields(r, names, lang))
+                                                        for r in rejections],
                 next_after=listed.next_after, after=position, export=export("/v1/rejections", format="xlsx"))
+
+
+@router.get("/search")
+def search(request: Request) -> HTMLResponse:
+    """查找项目: projects by a part of their name, owner (项目单位) or code, a page at a time."""
+    signed_in(request)
+    asked = finding.asked_for(request.query_params.get("q"), request.query_params.get("page"))
+    if asked.refused:
+        return page(request, "search.html", status_code=400, asked=asked, found=None)
+    with read(request, directory.Directory) as view:
+        found = directory.search(view.of(directory.Directory), asked.query, asked.page)
+    return page(request, "search.html", asked=asked, found=found,
+                previous=tables.link("/console/search", {"q": asked.query}, page=found.page - 1)
+                if found.page > 1 else None,
+                following=tables.link("/console/search", {"q": asked.query}, page=found.page + 1)
+                if found.page < found.pages else None)
 
 
 @router.get("/health")

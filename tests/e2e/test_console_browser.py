@@ -124,7 +124,7 @@ def test_a_supervisors_morning(page: Page, console: str) -> None:
         assert page.locator("main h1").count() == 1, path
         shot(page, path.split("?")[0].rsplit("/", 1)[-1] or "overview")
 
-    page.click("header button[type=submit]")  # sign out
+    page.click("header form[action='/console/logout'] button")  # sign out (the header also has the search form)
     page.wait_for_url("**/console/login")
     page.goto(f"{console}/console")
     assert "/console/login" in page.url

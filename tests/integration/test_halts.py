@@ -40,7 +40,7 @@ SUPERVISOR = {"Authorization": "Bearer dev-supervisor"}
 #: A project registered after the event that cannot be applied.
 LATER = "2021-620102-48-01-000888"
 #: The read models that read a registration's name (and so cannot apply one without it).
-NEEDS_A_NAME = {"libraries", "stages", "sedimentation", "supervision"}
+NEEDS_A_NAME = {"libraries", "stages", "sedimentation", "supervision", "directory"}
 
 
 def inject(ledger: Ledger, event: Any, change: Any) -> int:

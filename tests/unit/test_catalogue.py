@@ -8,6 +8,7 @@ from pathlib import Path
 
 from babel.messages.pofile import read_po
 
+from api.console.finding import DATA_KINDS
 from domain import reference
 from domain.alerts import CHANGES, MONITOR_DEPARTMENT
 from domain.commands import COMMANDS
@@ -48,6 +49,10 @@ CODES: dict[str, tuple[str, ...]] = {
     "unit": MEASURED,
     "outcome": reference.CASE_OUTCOMES,
     "case_status": CASE_STATUSES,
+    # Issue 22: a grant's particulars in words on the project page and a rejected message's fields.
+    "data_kind": DATA_KINDS,
+    "land_method": reference.LAND_METHODS,
+    "talent_role": reference.TALENT_ROLES,
 }
 CHINESE = re.compile(r"[\u4e00-\u9fff]")
 

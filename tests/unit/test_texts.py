@@ -130,7 +130,8 @@ CODE_OF = {"district": "620102", "sector": "C", "library": "annual", "department
            "source": "special_bond", "issue_level": "city", "rejection": "forbidden", "warning": "budget_priority",
            "message": "funds.allocated", "nature": "epidemic_supplies", "utility": "power", "read_model": "stages",
            "read_model_state": "active", "channel": "kafka",
-           "unit": "land", "outcome": "rectified", "case_status": "overdue"}
+           "unit": "land", "outcome": "rectified", "case_status": "overdue", "data_kind": "planning_data",
+           "land_method": "transfer", "talent_role": "responsible_leader"}
 
 
 ENGLISH_WORD = re.compile(r"[A-Za-z]{2,}")
