@@ -152,38 +152,40 @@ def _nice_top(largest: float) -> float:
     if largest <= 0:
         return 1.0
     step = 10 ** math.floor(math.log10(largest))
-    for factor in (1, 2, 2.5, 5, 10):
+    for factor in (1, 2, 4, 5, 10):
         if largest <= step * factor:
             return step * factor
     return step * 10
 
 
-def _frame(months: Sequence[Month], top: float, unit: str) -> tuple[list[str], float]:
-    """The grid, the value axis (0, half, top) and the month labels: the body so far and each month's width."""
-    room = (WIDTH - PLOT_LEFT - 4) / max(len(months), 1)
+def _frame(months: Sequence[Month], top: float, unit: str) -> tuple[list[str], float, float]:
+    """The grid, the value axis (0, half, top) and the month labels: the body so far, where the plot begins
+    (after the axis' longest figure) and each month's width."""
+    ticks = [f"{number(top * fraction)}{unit}" for fraction in (0, 0.5, 1)]
+    left = max(PLOT_LEFT, max(text_width(t) for t in ticks) + 8)
+    room = (WIDTH - left - 4) / max(len(months), 1)
     bottom = PLOT_TOP + PLOT_HEIGHT
     body = []
-    for fraction in (0, 0.5, 1):
+    for fraction, tick in zip((0, 0.5, 1), ticks):
         y = bottom - fraction * PLOT_HEIGHT
-        body += [f'<line class="grid" x1="{PLOT_LEFT}" y1="{y:.1f}" x2="{WIDTH - 4}" y2="{y:.1f}"/>',
-                 f'<text class="axis" x="{PLOT_LEFT - 4}" y="{y + 5:.1f}" text-anchor="end">'
-                 f'{number(top * fraction)}{escape(unit)}</text>']
+        body += [f'<line class="grid" x1="{left:.1f}" y1="{y:.1f}" x2="{WIDTH - 4}" y2="{y:.1f}"/>',
+                 f'<text class="axis" x="{left - 4:.1f}" y="{y + 5:.1f}" text-anchor="end">{escape(tick)}</text>']
     for n, month in enumerate(months):
-        x = PLOT_LEFT + room * (n + 0.5)
+        x = left + room * (n + 0.5)
         body.append(_linked(f'<text class="axis" x="{x:.1f}" y="{bottom + FONT + 3}" text-anchor="middle">'
                             f'{escape(month.label)}</text>', month.href))
-    return body, room
+    return body, left, room
 
 
 def columns(months: Sequence[Month], parts: Sequence[tuple[str, str, Sequence[int]]], title: str) -> Markup:
     """Stacked columns, one per month: `parts` are (class, what, a count per month), stacked in order."""
     totals = [sum(values[n] for _, _, values in parts) for n in range(len(months))]
     top = _nice_top(max(totals, default=0))
-    body, room = _frame(months, top, "")
+    body, left, room = _frame(months, top, "")
     bottom = PLOT_TOP + PLOT_HEIGHT
     width = min(room * 0.7, 22)
     for n, month in enumerate(months):
-        x, y = PLOT_LEFT + room * (n + 0.5) - width / 2, float(bottom)
+        x, y = left + room * (n + 0.5) - width / 2, float(bottom)
         marks = []
         for kind, what, values in parts:
             height = values[n] / top * PLOT_HEIGHT
@@ -196,15 +198,15 @@ def columns(months: Sequence[Month], parts: Sequence[tuple[str, str, Sequence[in
 
 
 def lines(months: Sequence[Month], series: Sequence[tuple[str, str, Sequence[Number | None]]], title: str,
-          unit: str = "") -> Markup:
+          unit: str = "", top: float | None = None) -> Markup:
     """Lines over the months: `series` are (class, what, a value per month, None where there is none); each
-    point a link to the month's list."""
+    point a link to the month's list. `top`: the axis' top (a share: 100), else a round figure above all."""
     values = [float(v) for _, _, vs in series for v in vs if v is not None]
-    top = _nice_top(max(values, default=0))
-    body, room = _frame(months, top, unit)
+    top = top if top is not None and max(values, default=0) <= top else _nice_top(max(values, default=0))
+    body, left, room = _frame(months, top, unit)
     bottom = PLOT_TOP + PLOT_HEIGHT
     for kind, what, vs in series:
-        points = [(PLOT_LEFT + room * (n + 0.5), bottom - float(v) / top * PLOT_HEIGHT, v, n)
+        points = [(left + room * (n + 0.5), bottom - float(v) / top * PLOT_HEIGHT, v, n)
                   for n, v in enumerate(vs) if v is not None]
         if len(points) > 1:
             path = " ".join(f"{x:.1f},{y:.1f}" for x, y, _, _ in points)

@@ -236,7 +236,8 @@ def usage_trend(days: Sequence[date], sums: dict[tuple[str, str | None], list[De
                      [f"{figure(used[n] if used else Decimal(0))} / {figure(granted[n])}" if granted else "—"
                       for n in range(len(days))]))
     months = months_of(days, lambda d: link("/console/ledger", as_of=d, year=year), words)
-    return {"chart": charts.lines(months, series, words("Share of the granted factors in use"), "%")
+    return {"chart": charts.lines(months, series, words("Share of the granted factors in use"), "%",
+                                  top=100)
             if days else None,
             "days": [d.isoformat() for d in days], "rows": rows}
 
