@@ -51,15 +51,21 @@ def p50_ms(http: httpx.Client, path: str, **headers: str) -> float:
 
 
 def measure(figures: Figures, store: str) -> None:
-    """`console_overview_p50_ms` and `console_alerts_p50_ms`, one after the other on one server, 3 times."""
+    """`console_overview_p50_ms` and `console_alerts_p50_ms`, one after the other on one server, 3 times: with
+    no answer kept (`YAOSU_ANSWER_CACHE_MB=0`: each request computes, as the first after a change does),
+    then as served by default (`_kept`: the API keeps its answers per snapshot; the overview, a page of a
+    session, is computed every time)."""
     caught_up(store)
-    with serving(store, "--no-projections") as (url, _):
-        with httpx.Client(base_url=url, timeout=120) as http:
-            sign_in(http)
-            for repetition in range(3):
-                say(f"console, repetition {repetition + 1} of 3 ({PROJECTS:,} projects)")
-                figures.add("console_overview_p50_ms", p50_ms(http, f"/console?as_of={AS_OF}&year={YEAR}"), "ms")
-                figures.add("console_alerts_p50_ms", p50_ms(http, f"/v1/alerts?as_of={AS_OF}", **SUPERVISOR), "ms")
+    for suffix, env in (("", {"YAOSU_ANSWER_CACHE_MB": "0"}), ("_kept", {})):
+        with serving(store, "--no-projections", **env) as (url, _):
+            with httpx.Client(base_url=url, timeout=120) as http:
+                sign_in(http)
+                for repetition in range(3):
+                    say(f"console{suffix}, repetition {repetition + 1} of 3 ({PROJECTS:,} projects)")
+                    figures.add(f"console_overview{suffix}_p50_ms",
+                                p50_ms(http, f"/console?as_of={AS_OF}&year={YEAR}"), "ms")
+                    figures.add(f"console_alerts{suffix}_p50_ms",
+                                p50_ms(http, f"/v1/alerts?as_of={AS_OF}", **SUPERVISOR), "ms")
 
 
 def ratios(figures: Figures) -> list[tuple[str, float]]:

@@ -48,7 +48,7 @@ class Cockpit(Projection):
         Project.Registered: "registered", Project.StageAdvanced: "advanced", Project.ConstructionStarted: "started",
         Project.Cancelled: "cancelled", Project.Admitted: "admitted", Project.Released: "released",
         Project.PlanSet: "plan_set", Project.InvestmentReported: "reported", Project.FactorReclaimed: "reclaimed",
-        Project.FundsDisbursed: "disbursed", **{cls: "granted" for cls in GRANT_EVENTS},
+        Project.FundsDisbursed: "disbursed", Project.Amended: "amended", **{cls: "granted" for cls in GRANT_EVENTS},
     }
 
     def _add(self, measure: str, district: str, day: date, value: Decimal | int) -> None:
@@ -79,6 +79,16 @@ class Cockpit(Projection):
             self._add(f"stage.{project['stage']}", project["district"], e.audit.business_date, -1)
             self._add(f"stage.{e.stage}", project["district"], e.audit.business_date, 1)
         self.rows["projects"].put({**project, "stage": e.stage})
+
+    def amended(self, e: Any) -> None:
+        # An amended total investment replaces the registered one from the day of the amendment.
+        project = self._project(e.audit.subject)
+        if e.total_investment is None:
+            return
+        if not project["cancelled"]:
+            self._add("investment", project["district"], e.audit.business_date,
+                      e.total_investment - project["total_investment"])
+        self.rows["projects"].put({**project, "total_investment": e.total_investment})
 
     def started(self, e: Any) -> None:
         project = self._project(e.audit.subject)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import html
 import re
 from datetime import date
+from decimal import Decimal
 from typing import Any, Iterator
 
 import pytest
@@ -17,14 +18,19 @@ from fastapi.testclient import TestClient
 from playwright.sync_api import Browser
 
 from api.app import create_app
-from api.console.cockpit import PLACES, month_days
+from api.console.cockpit import PLACES, figure, month_days
 from domain import reference
 from infra.catalogue import name_of
 from infra.settings import Settings
+from projections.read import ReadModels
+from projections.runner import Runner
+from service.bootstrap import build_ledger
 from service.ledger import Ledger
+from tests.conftest import submit
 from tests.console import sign_in
 from tests.e2e.test_console_browser import SHOTS
 from tests.e2e.test_server import serving, yaosu
+from tests.portal import CODE, admitted, land_quota, msg
 from tests.readmodels import demo_store, project_codes
 
 #: Days of the demo year: before most projects start, and late in the year.
@@ -59,6 +65,10 @@ def figures(page: str) -> dict[str, str]:
     return {html.unescape(label): html.unescape(value) for label, value in tiles}
 
 
+def at(day: str) -> str:
+    return f"{day}T09:00:00+08:00"
+
+
 def whole(text: str) -> int:
     return int(text.replace(",", ""))
 
@@ -80,6 +90,8 @@ def test_every_card_is_as_of_the_day(cockpit: tuple[TestClient, Ledger]) -> None
         assert libraries == {k: v for k, v in expected.items() if v}, day
         shown = figures(page)
         assert whole(shown["项目数"]) == len(live)
+        invested = sum((p.total_investment for p in live), Decimal(0))  # as amended by then
+        assert shown["总投资"] == figure(invested / 10_000, 2)
         started = sum(1 for p in live if p.started_on is not None and p.started_on <= day)
         assert shown["开工率"] == (f"{started / len(live) * 100:,.1f}%" if live else "—")
         seen[day] = stages
@@ -171,3 +183,49 @@ def test_the_cockpit_reads_on_a_wide_screen_and_a_phone(browser: Browser, served
         assert "district=" in href and "as_of=2021-11-30" in page.url
     finally:
         context.close()
+
+
+def test_a_projects_story_in_the_cockpit(settings: Settings) -> None:
+    """One project's year, each change counted from its business day, however late recorded: a stage from the
+    day it advanced, an amended total investment from the amendment, land in use from the day construction
+    started (recorded three weeks later), funds in use as disbursed."""
+    ledger = build_ledger(settings)
+    try:
+        allocation = msg("funds.allocated", {"source": "own_funds", "amount": 1000,
+                                             "document": "兰财建〔2021〕1号"}, dept="finance", at=at("2021-03-05"))
+        stories = [
+            land_quota(1500),
+            *admitted(CODE, "annual"),
+            msg("stage.advanced", {"stage": "generation"}, at=at("2021-02-01")),
+            msg("land.supplied", {"parcel": "CG-2021-001", "area_mu": 45, "method": "allocation"},
+                dept="natural_resources", at=at("2021-03-01")),
+            allocation,
+            msg("stage.advanced", {"stage": "approval"}, at=at("2021-04-01")),
+            msg("funds.disbursed", {"grant_id": allocation["message_id"], "amount": 400, "date": "2021-04-10"},
+                dept="finance", at=at("2021-04-10")),
+            msg("project.amended", {"total_investment": 15000, "reason": "概算调整"}, at=at("2021-05-01")),
+            msg("construction.started", {"date": "2021-06-01"}, at=at("2021-06-20")),
+        ]
+        results = submit(ledger, *stories)
+        assert [(r.status, r.reason) for r in results if r.status != "accepted"] == []
+        runner = Runner(ledger, settings)
+        runner.run_until_caught_up()
+        runner.close()
+        reads = ReadModels(settings)
+        try:
+            with TestClient(create_app(ledger, settings, reads), base_url="https://localhost") as client:
+                sign_in(client)
+                march, may, june = (client.get(f"/console?as_of={d}&year=2021").text
+                                    for d in ("2021-03-31", "2021-05-31", "2021-06-30"))
+        finally:
+            reads.close()
+    finally:
+        ledger.close()
+    stage = {page: {label: whole(n) for label, n in table(section(page, "stages")) if whole(n)}
+             for page in (march, may, june)}
+    assert stage == {march: {"项目生成": 1}, may: {"项目审批": 1}, june: {"项目审批": 1}}
+    assert [figures(page)["总投资"] for page in (march, may)] == ["1.20", "1.50"]
+    assert [figures(page)["开工率"] for page in (march, may, june)] == ["0.0%", "0.0%", "100.0%"]
+    in_use = {page: {row[0]: row[2:] for row in table(section(page, "usage-trend"))} for page in (march, june)}
+    assert in_use[march]["土地"][-1] == "0 / 45" and in_use[june]["土地"][-1] == "45 / 45"
+    assert in_use[june]["资金"][-1] == "400 / 1,000"
