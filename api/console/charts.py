@@ -29,10 +29,22 @@ def text_width(text: str) -> float:
     return sum(FONT if ord(c) >= 0x2E80 else FONT * 0.6 for c in text)
 
 
+LABEL_ROOM = 190
+
+
 def label_room(labels: Iterable[str]) -> int:
-    """The room the row labels take on the left: the longest label's, within bounds (a longer one is cut by
-    the SVG's edge, its full text in the tip)."""
-    return int(min(190, max(60, max((text_width(t) for t in labels), default=0) + 10)))
+    """The room the row labels take on the left: the longest label's, within bounds (a longer one is
+    shortened, see `fitted`; its whole text is in the mark's tip)."""
+    return int(min(LABEL_ROOM, max(60, max((text_width(t) for t in labels), default=0) + 10)))
+
+
+def fitted(text: str, room: float) -> str:
+    """The text, shortened with an ellipsis to fit `room` units if it does not."""
+    if text_width(text) <= room:
+        return text
+    while text and text_width(text + "…") > room:
+        text = text[:-1]
+    return text + "…"
 
 
 def _scale(values: Iterable[Number], label: int, room: int = VALUE_SPACE, start: float = 0.0) -> float:
@@ -50,7 +62,8 @@ def _linked(mark: str, href: str | None) -> str:
 
 
 def _label(y: float, text: str, href: str | None, label: int) -> str:
-    return _linked(f'<text class="label" x="{label - 6}" y="{y + BAR - 4}" text-anchor="end">{escape(text)}</text>',
+    shown = fitted(text, label - 8)
+    return _linked(f'<text class="label" x="{label - 6}" y="{y + BAR - 4}" text-anchor="end">{escape(shown)}</text>',
                    href)
 
 
@@ -152,7 +165,7 @@ def _nice_top(largest: float) -> float:
     if largest <= 0:
         return 1.0
     step = 10 ** math.floor(math.log10(largest))
-    for factor in (1, 2, 4, 5, 10):
+    for factor in (1, 1.2, 1.5, 2, 3, 4, 5, 6, 8, 10):  # each half a round figure too
         if largest <= step * factor:
             return step * factor
     return step * 10
@@ -250,7 +263,14 @@ def cartogram(tiles: Sequence[Tile], title: str) -> Markup:
         body.append(_linked(
             f'<g class="tile {escape(tile.level)}"><title>{escape(tile.full_name)}: {escape(tile.counts)}</title>'
             f'<rect x="{x}" y="{y}" width="{TILE_W}" height="{TILE_H}" rx="4"/>'
-            f'<text class="name" x="{middle}" y="{y + 23}" text-anchor="middle">{escape(tile.name)}</text>'
-            f'<text class="count" x="{middle}" y="{y + 45}" text-anchor="middle">{escape(tile.counts)}</text></g>',
-            tile.href))
+            f'<text class="name" x="{middle}" y="{y + 23}" text-anchor="middle"{_squeezed(tile.name)}>'
+            f'{escape(tile.name)}</text>'
+            f'<text class="count" x="{middle}" y="{y + 45}" text-anchor="middle"{_squeezed(tile.counts)}>'
+            f'{escape(tile.counts)}</text></g>', tile.href))
     return _figure(rows * (TILE_H + GAP) + 2, title, body, "map")
+
+
+def _squeezed(text: str) -> str:
+    """A text too wide for its tile is drawn narrower (its glyphs closer and slimmer), never smaller."""
+    room = TILE_W - 6
+    return f' textLength="{room}" lengthAdjust="spacingAndGlyphs"' if text_width(text) > room else ""

@@ -33,7 +33,7 @@ PLACES: dict[str, tuple[int, int]] = {
 #: The short names the map and the charts print (the full names are the catalogue's `district.<code>`).
 SHORT_NAMES: dict[str, str] = {
     "620102": "Chengguan", "620103": "Qilihe", "620104": "Xigu", "620105": "Anning", "620111": "Honggu",
-    "620121": "Yongdeng", "620122": "Gaolan", "620123": "Yuzhong", "620171": "New Area", "620190": "Hi-tech Zone",
+    "620121": "Yongdeng", "620122": "Gaolan", "620123": "Yuzhong", "620171": "New Area", "620190": "Hi-tech",
     "620191": "Dev. Zone", "620192": "Land Port", "620193": "Eco City",
 }
 #: The factors whose use the overview follows (each a quantity: 万元, 亩, 吨标煤).
@@ -182,7 +182,7 @@ def district_map(found: Sequence[Alert], as_of: date, words: Words) -> list[char
     for district, (column, row) in PLACES.items():
         red, yellow = tally[district]["red"], tally[district]["yellow"]
         level = "red" if red else "yellow" if yellow else "green"
-        counts = (f"{words('red:')}{red} {words('yellow:')}{yellow}" if red or yellow else words("no alert"))
+        counts = words("R{red} Y{yellow}").format(red=red, yellow=yellow) if red or yellow else words("no alert")
         tiles.append(charts.Tile(column, row, words.short(district), words.name("district", district), level, red,
                                  yellow, link("/console/alerts", as_of=as_of, district=district), counts))
     return tiles

@@ -61,7 +61,7 @@ def table(card: str) -> list[list[str]]:
 
 def figures(page: str) -> dict[str, str]:
     """The key figures' tiles: their label → the figure shown."""
-    tiles = re.findall(r'<span class="what">(.*?)</span>\s*<span class="amount">(.*?)(?:<small>|</span>)', page, re.S)
+    tiles = re.findall(r'<span class="what">(.*?)</span>\s*<span class="amount"><b>(.*?)</b>', page, re.S)
     return {html.unescape(label): html.unescape(value) for label, value in tiles}
 
 
