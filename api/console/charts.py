@@ -29,7 +29,7 @@ def text_width(text: str) -> float:
     return sum(FONT if ord(c) >= 0x2E80 else FONT * 0.6 for c in text)
 
 
-LABEL_ROOM = 190
+LABEL_ROOM = 210
 
 
 def label_room(labels: Iterable[str]) -> int:
