@@ -104,10 +104,10 @@ def yaosu(*args: str, store: str, stdout: Any = subprocess.DEVNULL, **env: str) 
 
 
 @contextmanager
-def serving(store: str, *args: str) -> Iterator[tuple[str, subprocess.Popen[Any]]]:
-    """`yaosu serve` on a free port; its URL and process once it answers."""
+def serving(store: str, *args: str, **env: str) -> Iterator[tuple[str, subprocess.Popen[Any]]]:
+    """`yaosu serve` on a free port (`env`: more of its environment); its URL and process once it answers."""
     port = free_port()
-    process = yaosu("serve", "--port", str(port), *args, store=store)
+    process = yaosu("serve", "--port", str(port), *args, store=store, **env)
     url = f"http://127.0.0.1:{port}"
     wait_until_up(url, process)
     try:

@@ -2,7 +2,7 @@
 it is compared with, on real PostgreSQL (fsync on) and Kafka from `make services-up`.
 
     make bench                                   # all, and the README's table rewritten from the output
-    .venv/bin/python -m bench.run --only reads   # one part (append, ingest, rebuild, latency, reads, audit)
+    .venv/bin/python -m bench.run --only reads   # one part (append, ingest, rebuild, latency, reads, audit, console)
 
 Prints the machine, then one line per figure (`<name> <value> <unit>`, the median, with the three
 runs), the ratios, and each target of issue 11 met or missed. Stores the benchmarks read are filled
@@ -24,12 +24,12 @@ from typing import Callable
 
 import psycopg
 
-from bench import append, audit, ingest, latency, reads, rebuild, stores
+from bench import append, audit, console, ingest, latency, reads, rebuild, stores
 from bench.common import ROOT, Figures, checkpoint, pg_base, say
 from bench.stores import filled
 from tools.common import ensure_debian_package
 
-PARTS = ("append", "ingest", "rebuild", "latency", "reads", "audit")
+PARTS = ("append", "ingest", "rebuild", "latency", "reads", "audit", "console")
 README = ROOT / "README.md"
 BEGIN, END = "<!-- make bench: begin -->", "<!-- make bench: end -->"
 
@@ -61,6 +61,11 @@ TARGETS: list[tuple[str, tuple[str, ...], Callable[[Callable[[str], float]], boo
     ("rebuild RSS <= 300 MB at 1M events", ("rss_rebuild_mb",), lambda m: m("rss_rebuild_mb") <= 300),
     ("audit verify >= 100,000 events/s", ("audit_verify_events_per_s",),
      lambda m: m("audit_verify_events_per_s") >= 100_000),
+    (f"overview p50 <= 2x alerts p50 at {console.PROJECTS:,} projects",
+     ("console_overview_p50_ms", "console_alerts_p50_ms"),
+     lambda m: m("console_overview_p50_ms") <= 2 * m("console_alerts_p50_ms")),
+    (f"overview p50 <= 300 ms at {console.PROJECTS:,} projects", ("console_overview_p50_ms",),
+     lambda m: m("console_overview_p50_ms") <= 300),
 ]
 
 #: Figures of the same run printed beside the verdict on a figure: what bounds it on this machine.
@@ -68,6 +73,7 @@ BESIDE: dict[str, tuple[str, ...]] = {
     "history_p99_ms": ("history_floor_p99_ms", "healthz_p99_ms"),
     "alerts_p99_ms": ("healthz_p99_ms",),
     "stages_p99_ms": ("healthz_p99_ms",),
+    "console_overview_p50_ms": ("console_alerts_p50_ms",),
 }
 
 
@@ -128,6 +134,11 @@ def main() -> int:
         store = filled("rebuild", projects=3000, events=1_000_000, read_models=False)
         checkpoint()
         audit.measure(figures, store)
+    if "console" in parts:
+        store = filled(f"console{console.PROJECTS}", projects=console.PROJECTS)
+        checkpoint()
+        console.measure(figures, store)
+        ratio_lines += console.ratios(figures)
     filling = stores.filling_seconds
     took = f"took {(time.monotonic() - started - filling) / 60:.1f} minutes" + (
         f" (and {filling / 60:.1f} filling the stores it keeps, once)" if filling else "")

@@ -69,51 +69,78 @@ class Share:
     reason: Detail  # how the share was weighed (`advice.weight`)
 
 
+@dataclass(frozen=True)
+class Member:
+    """What a district's score counts of one of its annual-library projects on a day: whether its planned
+    start had come (`due`) and it had started by then (`started`, only if due), the year's plan and the
+    investment completed as known that day, and its supervision cases (open; closed in time)."""
+
+    code: str
+    district: str
+    due: bool
+    started: bool
+    planned: Decimal
+    completed: Decimal
+    cases_open: int = 0
+    cases_closed_in_time: int = 0
+
+
+def member_of(project: ProjectFacts, year: int, as_of: date, thresholds: Thresholds) -> Member:
+    due = project.planned_start_on(as_of) <= as_of
+    cases = [c for c in project.cases if c.assigned_on <= as_of]
+    closed = [c for c in cases if c.closed_on is not None and c.closed_on <= as_of]
+    return Member(project.code, project.district, due,
+                  due and project.started_on is not None and project.started_on <= as_of,
+                  plan_for(project, year, as_of) or Decimal(0), completed_by(project, year, as_of),
+                  len(cases) - len(closed), sum(1 for c in closed if c.closed_on is not None and (
+                      c.closed_on - c.due_date).days <= thresholds.case_close_days))
+
+
 def rank_districts(facts: Iterable[ProjectFacts], year: int, as_of: date, thresholds: Thresholds = Thresholds(),
                    *, alerts: Iterable[Alert] | None = None) -> list[DistrictScore]:
     """One row per district with projects in the annual library for `year` on `as_of`, best first.
 
     `alerts`: the alerts on `as_of`, if already known (the alert index answers them without
     evaluating every project); otherwise each member's are evaluated from its facts."""
-    by_district: dict[str, list[ProjectFacts]] = {}
-    for project in facts:
-        if project.in_library_on("annual", year, as_of):
-            by_district.setdefault(project.district, []).append(project)
-    levels: dict[str, list[str]] = {}
+    members = [p for p in facts if p.in_library_on("annual", year, as_of)]
     if alerts is None:
-        alerts = (a for members in by_district.values() for p in members for a in evaluate(p, as_of, thresholds))
+        alerts = (a for p in members for a in evaluate(p, as_of, thresholds))
+    return rank_members([member_of(p, year, as_of, thresholds) for p in members], year, as_of, alerts)
+
+
+def rank_members(members: Iterable[Member], year: int, as_of: date, alerts: Iterable[Alert]) -> list[DistrictScore]:
+    """`rank_districts` of the members worked out already (a read model may count them without their facts)."""
+    by_district: dict[str, list[Member]] = {}
+    for member in members:
+        by_district.setdefault(member.district, []).append(member)
+    levels: dict[str, list[str]] = {}
     for alert in alerts:
         levels.setdefault(alert.project_code, []).append(alert.level)
     expected = Decimal(whole_months(as_of) if as_of.year == year else 12 if as_of.year > year else 0) / 12
-    scored = [_score(district, members, year, as_of, expected, levels, thresholds)
-              for district, members in sorted(by_district.items())]
+    scored = [_score(district, members, expected, levels) for district, members in sorted(by_district.items())]
     ordered = sorted(scored, key=lambda row: (-row.score, row.district))
     return [DistrictScore(**{**row.__dict__, "rank": 1 + sum(other.score > row.score for other in ordered)})
             for row in ordered]  # ties share a rank
 
 
-def _score(district: str, members: list[ProjectFacts], year: int, as_of: date, expected: Decimal,
-           levels: dict[str, list[str]], thresholds: Thresholds) -> DistrictScore:
-    due = [p for p in members if p.planned_start_on(as_of) <= as_of]
-    started = [p for p in due if p.started_on is not None and p.started_on <= as_of]
-    planned = sum((plan_for(p, year, as_of) or Decimal(0) for p in members), Decimal(0))
-    completed = sum((completed_by(p, year, as_of) for p in members), Decimal(0))
-    found = [level for p in members for level in levels.get(p.code, ())]
+def _score(district: str, members: list[Member], expected: Decimal, levels: dict[str, list[str]]) -> DistrictScore:
+    due = sum(1 for m in members if m.due)
+    started = sum(1 for m in members if m.started)
+    planned = sum((m.planned for m in members), Decimal(0))
+    completed = sum((m.completed for m in members), Decimal(0))
+    found = [level for m in members for level in levels.get(m.code, ())]
     red, yellow = found.count("red"), found.count("yellow")
-    start_rate = Decimal(len(started)) / len(due) if due else Decimal(1)
+    start_rate = Decimal(started) / due if due else Decimal(1)
     investment_rate = completed / planned if planned else Decimal(0)
     progress = min(investment_rate / expected, Decimal(1)) if expected else Decimal(1)
     load = min(Decimal(2 * red + yellow) / (2 * len(members)), Decimal(1))
     score = START_WEIGHT * start_rate + PROGRESS_WEIGHT * progress + ALERT_WEIGHT * (1 - load)
-    cases = [c for p in members for c in p.cases if c.assigned_on <= as_of]
-    closed = [c for c in cases if c.closed_on is not None and c.closed_on <= as_of]
-    return DistrictScore(district=district, projects=len(members), due_to_start=len(due), started=len(started),
+    return DistrictScore(district=district, projects=len(members), due_to_start=due, started=started,
                          start_rate=_places(start_rate, Decimal("0.0001")), planned_investment=planned,
                          completed_investment=completed, investment_rate=_places(investment_rate, Decimal("0.0001")),
                          red_alerts=red, yellow_alerts=yellow, score=_places(score, TENTH),
-                         cases_open=len(cases) - len(closed),
-                         cases_closed_in_time=sum(1 for c in closed if c.closed_on is not None and (
-                             c.closed_on - c.due_date).days <= thresholds.case_close_days))
+                         cases_open=sum(m.cases_open for m in members),
+                         cases_closed_in_time=sum(m.cases_closed_in_time for m in members))
 
 
 def allocation_advice(ranking: list[DistrictScore], total: Decimal,

@@ -14,6 +14,7 @@ from typing import Any
 
 from projections.audit import AuditTrail
 from projections.chain import HashChain
+from projections.cockpit import Cockpit
 from projections.db import Db, NotBuilt
 from projections.directory import Directory
 from projections.factor_ledger import FactorLedger
@@ -30,7 +31,8 @@ from service.ledger import Ledger
 log = logging.getLogger("yaosu.projections")
 
 PROJECTIONS: tuple[type[Projection], ...] = (Libraries, Stages, FactorLedger, Investment, Sedimentation, Parked,
-                                               Warnings, AuditTrail, HashChain, Supervision, Directory)
+                                               Warnings, AuditTrail, HashChain, Supervision, Directory,
+                                               Cockpit)
 BY_NAME = {p.name: p for p in PROJECTIONS}
 
 

@@ -21,7 +21,7 @@ import orjson
 from domain import reference
 from domain.approval import LandApproval
 from domain.project import GRANT_EVENTS, Project, is_leader
-from domain.ranking import DistrictScore, Share, allocation_advice, rank_districts
+from domain.ranking import DistrictScore, Member, Share, allocation_advice, rank_members
 from domain.reduction import EmissionReduction
 from domain.supervision import (
     APPROVAL_DEPARTMENT,
@@ -50,7 +50,7 @@ from infra.settings import Settings
 from projections.db import Db
 from projections.directory import names_in
 from projections.listing import DISTRICT, Column, Filter, Listing, Tables, day, one_of, project_code
-from projections.model import Appended, Projection, Rows, Table
+from projections.model import Appended, Projection, Rows, Table, amount
 
 FACTS = Table("facts", {"code": "TEXT", "name": "TEXT", "district": "TEXT", "department": "TEXT",
                         "registered_on": "DATE", "planned_start": "DATE", "started_on": "DATE", "completed_on": "DATE",
@@ -554,12 +554,54 @@ RANKING = Listing(
 
 def ranking(tables: Tables, year: int, as_of: date, thresholds: Thresholds,
             found: list[Alert] | None = None) -> list[DistrictScore]:
-    """`domain.ranking.rank_districts` of the projects in `year`'s annual library at some time, with
-    the alerts of the index (`found`: all of them on `as_of`, if the caller has read them already):
-    the facts of the others, and evaluating the rules, are not needed."""
-    facts = load_facts(tables.db, tables.names, annual=year)
+    """`domain.ranking.rank_districts` of the projects in `year`'s annual library on `as_of`, with the alerts
+    of the index (`found`: all of them on `as_of`, if the caller has read them already): each member's
+    counts worked out by the database (`ranked_members`), not its facts loaded and replayed."""
     found = alerts(tables.db, tables.names, as_of, thresholds) if found is None else found
-    return rank_districts(facts, year, as_of, thresholds, alerts=found)
+    return rank_members(ranked_members(tables, year, as_of, thresholds), year, as_of, found)
+
+
+def ranked_members(tables: Tables, year: int, as_of: date, thresholds: Thresholds) -> list[Member]:
+    """`domain.ranking.member_of` each project in `year`'s annual library on `as_of`, counted by the database
+    in a few set-wise queries: the planned start in force (the last amendment by then), the plan as last set
+    by then (the latest business date wins), the sum of each month's last report by then, and the
+    supervision cases assigned by then."""
+    db, t = tables.db, tables.names
+    members = (f"code IN (SELECT code FROM {t['stays']} WHERE library = 'annual' AND year = ? AND admitted_on <= ? "
+               "AND (released_on IS NULL OR released_on > ?))")
+    among = [year, as_of, as_of]
+
+    def last(table: str, value: str, where: str, order: str, part: str = "code") -> str:
+        """Each project's (or each of its `part`s') last row by `order` matching `where`."""
+        return (f"SELECT code, {value} FROM (SELECT code, {value}, ROW_NUMBER() OVER (PARTITION BY {part} "
+                f"ORDER BY {order}) AS n FROM {t[table]} WHERE {where} AND {members}) AS latest WHERE n = 1")
+
+    starts = dict(db.query(last("amendments", "planned_start", "amended_on <= ?", "position DESC"),
+                           [as_of, *among]))
+    plans = dict(db.query(last("plans", "planned", "year = ? AND set_on <= ?", "set_on DESC, position DESC"),
+                          [year, as_of, *among]))
+    reports = last("reports", "completed", "period LIKE ? AND reported_on <= ?", "position DESC", "code, period")
+    completed = dict(db.query(f"SELECT code, SUM(completed) FROM ({reports}) AS months GROUP BY code",
+                              [f"{year}-%", as_of, *among]))
+    cases: dict[str, list[tuple[date, date | None]]] = defaultdict(list)
+    for code, due_date, closed_on in db.query(
+            f"SELECT code, due_date, closed_on FROM {t['cases']} WHERE assigned_on <= ? AND {members}", [as_of, *among]):
+        cases[code].append((as_date(due_date), as_date(closed_on)))
+    found = []
+    for code, district, planned_start, started_on in db.query(
+            f"SELECT code, district, planned_start, started_on FROM {t['facts']} WHERE {members} ORDER BY code", among):
+        due = as_date(starts.get(code, planned_start)) <= as_of
+        started = as_date(started_on)
+        closed = [(d, c) for d, c in cases[code] if c is not None and c <= as_of]
+        found.append(Member(code, district, due, due and started is not None and started <= as_of,
+                            amount(plans.get(code)), amount(completed.get(code)), len(cases[code]) - len(closed),
+                            sum(1 for d, c in closed if (c - d).days <= thresholds.case_close_days)))
+    return found
+
+
+def as_date(value: Any) -> date | None:
+    """A date as a query gives it (SQLite: its text)."""
+    return date.fromisoformat(value) if isinstance(value, str) else value
 
 
 def listed_ranking(tables: Tables, asked: Mapping[str, Any], thresholds: Thresholds) -> list[dict[str, Any]]:

@@ -18,7 +18,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from api.auth import open_session, settings_of
-from api.console import finding, tables
+from api.console import cockpit, finding, tables
 from api.console.casework import alert_action
 from api.console.forms import SIGN_IN_COOKIE, form_token, posted_form
 from api.console.i18n import DEFAULT, LANGUAGES, environment
@@ -44,10 +44,10 @@ from projections import (
     libraries,
     parked,
     sedimentation,
-    stages,
     supervision,
     warnings,
 )
+from projections import cockpit as cockpit_model
 from projections.db import NotBuilt
 from projections.listing import day as business_day
 
@@ -218,41 +218,12 @@ def switch_language(request: Request, lang: str) -> Response:
 
 @router.get("")
 def overview(request: Request) -> HTMLResponse:
+    """驾驶舱: the key figures, the year's trends, the map and the ranking, all as of the page's day."""
     signed_in(request)
-    settings = settings_of(request)
     as_of, year = as_of_and_year(request)
-    with read(request, stages.Stages, sedimentation.Sedimentation, factor_ledger.FactorLedger,
-              libraries.Libraries) as view:
-        board = stages.board(view.of(stages.Stages), {}, as_of)
-        usage = factor_ledger.summary(view.of(factor_ledger.FactorLedger), {"year": year})
-        counts = sorted(libraries.counts(view.of(libraries.Libraries)).items(), key=lambda item: -item[1])
-        tables = view.of(sedimentation.Sedimentation)
-        alerts = sedimentation.alerts(tables.db, tables.names, as_of, settings.thresholds)
-        ranking = sedimentation.ranking(tables, year, as_of, settings.thresholds, alerts)
-    by_district: dict[str, dict[str, int]] = {}
-    for alert in alerts:
-        tally = by_district.setdefault(alert.district, {"red": 0, "yellow": 0})
-        tally[alert.level] += 1
-    named = named_by(request)
-    usage_of = {f: [row for row in usage if row["factor"] == f] for f in ("energy", "land")}
-    return page(request, "overview.html", as_of=as_of, year=year, ranking=ranking, usage=usage_of,
-                alert_total=len(alerts),
-                stage_bars=[(named("stage", s["stage"]), s["count"], None)
-                            for s in board["stages"]],
-                stages_rows=[(named("stage", s["stage"]), s["count"]) for s in board["stages"]],
-                library_bars=[(named("library", lib), n, f"/console/libraries/{lib}") for lib, n in counts],
-                library_rows=[(named("library", lib), n) for lib, n in counts],
-                alert_bars=[(named("district", d), [(c["red"], "red", named("level", "red")),
-                                                    (c["yellow"], "yellow", named("level", "yellow"))],
-                             f"/console/alerts?as_of={as_of}&district={d}") for d, c in sorted(by_district.items())],
-                alert_rows=[(named("district", d), c["yellow"], c["red"]) for d, c in sorted(by_district.items())],
-                usage_bars={f: [(named("district", r["district"]), r["quota"], r["granted"] - r["reclaimed"],
-                                 f"/console/ledger?year={year}&district={r['district']}&factor={f}") for r in rows]
-                            for f, rows in usage_of.items()},
-                usage_rows={f: [(named("district", r["district"]), r["quota"], r["granted"], r["reclaimed"],
-                                 r["remaining"]) for r in rows] for f, rows in usage_of.items()},
-                ranking_bars=[(f"{row.rank}. {named('district', row.district)}", row.score,
-                               f"/console/alerts?as_of={as_of}&district={row.district}") for row in ranking])
+    with read(request, cockpit_model.Cockpit, sedimentation.Sedimentation, factor_ledger.FactorLedger) as view:
+        shown = cockpit.overview(view, as_of, year, settings_of(request).thresholds, language(request))
+    return page(request, "overview.html", as_of=as_of, year=year, **shown)
 
 
 @router.get("/libraries/{library}")
