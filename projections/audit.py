@@ -113,7 +113,7 @@ AUDIT = Listing(
         day("recorded_to", "recorded_on", "<=", description="last record date (city time)", zh="记录日期至",
             en="Recorded to"),
         Filter("late_days", int, "late_days", ">=", ge=0, le=36_500,
-               description="recorded at least this many days after it happened", zh="迟报至少(天)",
+               description="recorded at least this many days after it happened", zh="迟报至少（天）",
                en="Recorded late by at least (days)")),
     paging=Paging(page=200), order=("position",))
 

@@ -25,6 +25,7 @@ from pydantic import Field, TypeAdapter, ValidationError
 
 from domain import reference
 from domain.reference import CITY_TZ
+from infra import figures
 from infra.catalogue import joined, name_of, said
 from infra.clock import city_today
 from infra.presenter import dumps
@@ -50,7 +51,7 @@ Kind = Literal["text", "said", "int", "number", "money", "area", "energy", "quan
 #: the header (计划投资(万元)) so that the cell stays a number.
 UNIT_OF: dict[str, str] = {"money": "funds", "area": "land", "energy": "energy"}
 #: The factors whose quantities are measured (in a unit); the others are counted.
-MEASURED: Final = ("funds", "land", "energy", "emission", "special_bond")
+MEASURED: Final = figures.MEASURED
 #: The JSON type of each kind (a code with choices is one of them).
 TYPES: dict[str, Any] = {"text": str, "said": str, "int": int, "number": int | float, "money": int | float,
                          "area": int | float, "energy": int | float, "quantity": int | float, "rate": int | float,
@@ -76,17 +77,22 @@ class Column:
         return self.zh if lang == "zh" else self.en
 
     def header(self, lang: str) -> str:
+        """Its label with its unit, if one unit holds for the whole column: 总投资（万元）, 开工率（%）."""
         title = self.label(lang)
-        if self.kind not in UNIT_OF:
+        unit = "%" if self.kind == "rate" else name_of("unit", UNIT_OF[self.kind], lang) if self.kind in UNIT_OF else ""
+        if not unit:
             return title
-        unit = name_of("unit", UNIT_OF[self.kind], lang)
-        return f"{title}({unit})" if lang == "zh" else f"{title} ({unit})"
+        return f"{title}（{unit}）" if lang == "zh" else f"{title} ({unit})"
 
     def value(self, row: Mapping[str, Any], lang: str) -> Cell:
         """The cell of a download: codes by their names, texts in the language asked for."""
         value = row.get(self.key)
         if value is None:
             return None
+        if self.kind == "rate":
+            return figures.percent_of(value)  # its header says %: 85.3, not 0.853
+        if self.kind == "quantity" and "factor" in row and not figures.measured(row["factor"]):
+            return None  # a counted factor (data, talent ...) has no quantity: never a 0.0 beside its grants
         if self.kind == "code":
             return name_of(self.names, value, lang)
         if self.kind == "codes":

@@ -9,13 +9,12 @@ from datetime import date
 from typing import Any, Mapping, Sequence
 from urllib.parse import quote, urlencode
 
-from api.console.i18n import number, when
+from api.console.i18n import when
 from domain import reference
+from infra import figures
 from projections.listing import Column, Filter, Listing
 
-#: Decimals shown of each kind of amount (万元 to the unit, 亩 and 吨标煤 to a tenth).
-DECIMALS = {"money": 0, "area": 1, "energy": 1, "quantity": 1}
-MEASURES = frozenset(DECIMALS)
+MEASURES = frozenset({"money", "area", "energy", "quantity"})
 NUMBERS = frozenset({"int", "number", "rate", *MEASURES})
 
 
@@ -106,8 +105,14 @@ def shown(column: Column, row: Mapping[str, Any], lang: str) -> str | None:
         return None
     if column.kind in ("date", "datetime"):
         return when(value)
-    if column.kind in MEASURES:
-        return number(value, DECIMALS[column.kind])
+    if column.kind == "int":
+        return figures.count(value)
+    if column.kind == "rate":
+        return figures.percent(value)
+    if column.kind == "quantity" and "factor" in row:  # each row in its factor's unit (the row says which)
+        return None if not figures.measured(row["factor"]) else figures.quantity(value, row["factor"])
+    if column.kind in MEASURES or column.kind == "number":
+        return figures.grouped(value, figures.KIND_PLACES[column.kind])
     cell = column.value(row, lang)
     return None if cell is None else str(cell)
 
