@@ -14,7 +14,7 @@ from __future__ import annotations
 from decimal import Decimal, InvalidOperation
 from typing import Any, Final
 
-from infra.catalogue import name_of
+from infra.catalogue import name_of, translations
 
 #: The factors measured in a unit; the others are counted (a grant of data or talent has no quantity).
 MEASURED: Final = ("funds", "land", "energy", "emission", "special_bond")
@@ -91,7 +91,7 @@ def money(wan: Any, lang: str) -> str:
     if found is None:
         return "—"
     if abs(found) >= WAN_PER_YI:
-        return f"{grouped(found / WAN_PER_YI, 2)} {name_of('unit', 'yi', lang)}"
+        return f"{grouped(found / WAN_PER_YI, 2)} {translations(lang).gettext('100M yuan')}"
     return f"{grouped(found, 0)} {name_of('unit', 'funds', lang)}"
 
 
