@@ -22,7 +22,21 @@ from domain.reduction import EmissionReduction
 from domain.reference import CITY_CODE, CITY_TZ
 from domain.skips import EventSkip
 from infra.presenter import dotted_name
-from projections.listing import DISTRICT, SENDERS, Column, Filter, Listing, Paging, Tables, day, exactly, one_of, paged
+from projections.listing import (
+    DISTRICT,
+    SENDERS,
+    Column,
+    Filter,
+    Listing,
+    Order,
+    Paging,
+    Tables,
+    counted,
+    day,
+    exactly,
+    one_of,
+    paged,
+)
 from projections.model import Projection, Table, domain_events
 
 ENTRIES = Table("entries", {
@@ -118,6 +132,13 @@ AUDIT = Listing(
     paging=Paging(page=200), order=("position",))
 
 
-def searched(tables: Tables, asked: dict[str, Any], after: int, limit: int) -> list[dict[str, Any]]:
-    """Entries matching every filter given (`AUDIT`'s), in store order, after a position."""
-    return paged(AUDIT, tables, ENTRIES, asked, after, limit)
+def searched(tables: Tables, asked: dict[str, Any], after: int, limit: int,
+             order: Order | None = None) -> list[dict[str, Any]]:
+    """Entries matching every filter given (`AUDIT`'s), in store order, after a position (or, with an
+    `order`, the console's page of them sorted by a column)."""
+    return paged(AUDIT, tables, ENTRIES, asked, after, limit, order)
+
+
+def count(tables: Tables, asked: dict[str, Any]) -> int:
+    """How many entries match every filter given."""
+    return counted(AUDIT, tables, ENTRIES, asked)

@@ -214,6 +214,31 @@ class Paging:
     page: int = 200
 
 
+#: Rows of a console page of a list that is not read by position (`Paging.page` of one that is).
+PAGE_ROWS: Final = 100
+#: The kinds of column a console list sorts by (a text said, a JSON body or a list of codes are not).
+SORTABLE: Final = frozenset({"text", "int", "number", "money", "area", "energy", "quantity", "rate", "date",
+                             "datetime", "code", "unit", "bool"})
+
+
+@dataclass(frozen=True)
+class Order:
+    """How a console page sorts and pages a list (`?sort=<column>&order=asc|desc&page=<n>`): by a column of
+    its table, ascending or descending (the list's own order if none), its `size` rows of page `page`."""
+
+    sort: str | None = None
+    descending: bool = False
+    page: int = 1
+    size: int = PAGE_ROWS
+
+    @property
+    def offset(self) -> int:
+        return (self.page - 1) * self.size
+
+    def pages(self, count: int) -> int:
+        return max(1, -(-count // self.size))
+
+
 @dataclass(frozen=True)
 class Listing:
     """A list: file and sheet names, where its rows are in the JSON answer, its columns and filters."""
@@ -252,6 +277,19 @@ class Listing:
         # A code downloaded twice (as it is, and named) is asked for by its name.
         named = [c for c in (*self.columns, *self.fields) if c.key == key and c.names == f.names]
         return own or (named[0] if named else self.column(key)).label(lang)
+
+    @property
+    def sortable(self) -> tuple[str, ...]:
+        """The keys of the console table's columns it can be sorted by."""
+        return tuple(c.key for c in self.page_columns if c.kind in SORTABLE)
+
+    def ordering(self, query: Mapping[str, str]) -> Order:
+        """The console's `sort`, `order` and `page` read leniently (one the list has not: its own order, page 1)."""
+        sort = query.get("sort") if query.get("sort") in self.sortable else None
+        page = query.get("page") or ""
+        number = int(page) if page.isascii() and page.isdigit() and 0 < len(page) < 7 else 1
+        return Order(sort, sort is not None and query.get("order") == "desc", max(number, 1),
+                     self.paging.page if self.paging is not None else PAGE_ROWS)
 
     @property
     def page_columns(self) -> tuple[Column, ...]:
@@ -303,11 +341,44 @@ class Tables:
 
 
 def paged(listing: Listing, tables: Tables, table: Table, asked: Mapping[str, Any], after: int,
-          limit: int) -> list[dict[str, Any]]:
-    """Rows of a table matching the listing's filters, in its order, after a position: a range of an index."""
+          limit: int, order: Order | None = None) -> list[dict[str, Any]]:
+    """Rows of a table matching the listing's filters, in its order, after a position: a range of an index.
+    With an `order` (the console's), its page of the rows sorted by its column instead."""
     assert listing.paging is not None, f"{listing.name} is not paged"
     clauses, params = listing.where(asked)
+    if order is not None:
+        return [table.decode(r) for r in tables.db.query(
+            f"SELECT {', '.join(table.columns)} FROM {tables[table.name]} WHERE {' AND '.join(['1 = 1', *clauses])} "
+            f"ORDER BY {sql_order(listing, table, order)} LIMIT ? OFFSET ?", [*params, order.size, order.offset])]
     where = " AND ".join([f"{listing.paging.key} > ?", *clauses])
     rows = tables.db.query(f"SELECT {', '.join(table.columns)} FROM {tables[table.name]} WHERE {where} "
                            f"ORDER BY {', '.join(listing.order)} LIMIT ?", [after, *params, limit])
     return [table.decode(r) for r in rows]
+
+
+def sql_order(listing: Listing, table: Table, order: Order) -> str:
+    """ORDER BY of a console page: its column (if the table has it: a key checked against the declaration,
+    never the query's text), then the list's own order to break ties."""
+    own = ", ".join(listing.order)
+    if order.sort is None or order.sort not in table.columns:
+        return own
+    direction = "DESC" if order.descending else "ASC"
+    return f"{order.sort} IS NULL, {order.sort} {direction}, {own}"
+
+
+def counted(listing: Listing, tables: Tables, table: Table, asked: Mapping[str, Any]) -> int:
+    """How many rows of a table match the listing's filters (the console's count above its pages)."""
+    clauses, params = listing.where(asked)
+    found = tables.db.query(f"SELECT COUNT(*) FROM {tables[table.name]} WHERE {' AND '.join(['1 = 1', *clauses])}",
+                            params)
+    return int(found[0][0])
+
+
+def in_order(rows: list[dict[str, Any]], order: Order) -> list[dict[str, Any]]:
+    """A list read whole, sorted as a console page asks (stable: ties keep the list's order; nulls last)."""
+    if order.sort is None:
+        return rows
+    key = order.sort
+    given = [r for r in rows if r.get(key) is not None and r.get(key) != ""]
+    missing = [r for r in rows if r.get(key) is None or r.get(key) == ""]
+    return sorted(given, key=lambda r: r[key], reverse=order.descending) + missing
