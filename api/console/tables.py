@@ -145,7 +145,8 @@ def pager(paged: Paged) -> Pager:
 def cell(column: Column, row: Mapping[str, Any], lang: str, as_of: date | None) -> Cell:
     value = row.get(column.key)
     css = ("n" if column.kind in NUMBERS else "detail" if column.kind == "said"
-           else "whole" if column.kind in ("date", "datetime") or column.look in ("project", "case") else "")
+           else "whole" if column.kind in ("date", "datetime", "code", "unit") or column.look in ("project", "case")
+           else "")
     text = shown(column, row, lang)
     link = None
     if column.look == "project" and isinstance(value, str) and reference.is_project_code(value):
