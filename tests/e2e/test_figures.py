@@ -5,8 +5,10 @@ its headers, and no page wider than a 390 px phone."""
 from __future__ import annotations
 
 import re
+from decimal import Decimal
 from typing import Iterator
 
+import httpx
 import pytest
 from playwright.sync_api import Browser, Page
 
@@ -109,3 +111,26 @@ def test_no_page_is_wider_than_a_phone(phone: Page, console: str) -> None:  # no
         phone.screenshot(path=str(SHOTS / f"phone-{name}-390.png"))
     phone.goto(f"{console}/console/login")
     assert phone.evaluate("document.documentElement.scrollWidth") <= PHONE
+
+
+def test_the_ledger_is_as_of_its_date(console: str) -> None:  # noqa: F811
+    """截至 applies to the ledger's grants too (issue 22: the monthly report's ledger was today's): granted
+    by a day is the sum of the grants (not exempt) made by its end, per district and factor."""
+    supervisor = {"Authorization": "Bearer dev-supervisor"}
+    codes = [p["code"] for s in httpx.get(f"{console}/v1/stages", headers=supervisor).json()["stages"]
+             for p in s["projects"]]
+    grants = [g for code in codes for g in httpx.get(f"{console}/v1/ledger?project={code}", headers=supervisor,
+                                                     timeout=30).json()["grants"]]
+    for day in ("2021-03-31", "2021-06-30", "2021-12-31"):
+        expected: dict[tuple[str, str], Decimal] = {}
+        for g in grants:
+            if g["granted_on"] <= day and g["year"] == 2021 and not g["exempt"] and g["quantity"] is not None:
+                key = (g["district"], g["factor"])
+                expected[key] = expected.get(key, Decimal(0)) + Decimal(str(g["quantity"]))
+        rows = httpx.get(f"{console}/v1/ledger?year=2021&as_of={day}", headers=supervisor).json()["rows"]
+        found = {(r["district"], r["factor"]): Decimal(str(r["granted"])) for r in rows
+                 if r["factor"] in ("funds", "land", "energy", "emission") and r["granted"]}
+        assert found == {k: v for k, v in expected.items() if k[1] in ("funds", "land", "energy", "emission") and v}, day
+    early = httpx.get(f"{console}/v1/ledger?year=2021&as_of=2021-03-31", headers=supervisor).json()["rows"]
+    late = httpx.get(f"{console}/v1/ledger?year=2021&as_of=2021-12-31", headers=supervisor).json()["rows"]
+    assert sum(r["grants"] for r in early) < sum(r["grants"] for r in late)
