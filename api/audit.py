@@ -7,7 +7,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from api import exports, schemas
-from api.auth import Caller, Store
+from api.auth import Caller, Config, Store
 from api.errors import ProblemError, problems
 from api.json import JSON
 from api.listings import Filters
@@ -44,25 +44,26 @@ def get_history(code: ProjectCodePath, _: Caller, ledger: Store) -> Response:
             responses={**problems(400, 401, 503), **exports.DOWNLOADS})
 @answered
 def search_audit(request: Request, _: Caller, view: View(audit.AuditTrail), asked: Filters(audit.AUDIT),
-                 format: Format = "json", lang: Lang = "zh") -> Response:
+                 settings: Config, format: Format = "json", lang: Lang = "zh") -> Response:
     """Every domain event that matches all the filters given, in store order: who sent it (`department`,
     `actor`, `submitted_by`), what (`type`, `project`, `district`, `message_id`), when it happened
     (`from`/`to`) and was recorded (`recorded_from`/`recorded_to`), and how late it was recorded.
     `next_after` continues the list."""
     found = audit.searched(view.of(audit.AuditTrail), asked, asked["after"], asked["limit"])
-    return exports.download(audit.AUDIT, audit.AUDIT.body(found, asked, asked["after"]), format, lang)
+    return exports.download(audit.AUDIT, audit.AUDIT.body(found, asked, asked["after"]), format, lang, asked=asked,
+                            issuer=settings.issuer)
 
 
 @router.get("/v1/rejections", response_model=schemas.RejectionsResponse,
             responses={**problems(400, 401), **exports.DOWNLOADS})
-def get_rejections(who: Caller, ledger: Store, asked: Filters(exports.REJECTIONS), format: Format = "json",
-                   lang: Lang = "zh") -> Response:
+def get_rejections(who: Caller, ledger: Store, asked: Filters(exports.REJECTIONS), settings: Config,
+                   format: Format = "json", lang: Lang = "zh") -> Response:
     """Rejected messages with code, reason and the original body, in the order received.
 
     A portal's token sees the rejections of the messages it sent; `next_after` continues the list."""
     page = ledger.rejections(asked["after"], asked["limit"], sent_by=who if who.role == "portal" else None)
     body = {"rejections": [rejection_json(i) for i in page.items], "next_after": page.next_after}
-    return exports.download(exports.REJECTIONS, body, format, lang)
+    return exports.download(exports.REJECTIONS, body, format, lang, asked=asked, issuer=settings.issuer)
 
 
 @router.get("/v1/events", response_model=schemas.FeedResponse, responses=problems(400, 401))

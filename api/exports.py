@@ -14,13 +14,17 @@ import unicodedata
 from dataclasses import dataclass, replace
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 from urllib.parse import quote
 
 import xlsxwriter
 from fastapi.responses import Response
 
 from api.json import JSON
+from domain import reference
+from infra import figures
+from infra.catalogue import name_of, translations
+from infra.clock import city_today
 from projections import audit, factor_ledger, libraries, sedimentation, stages
 from projections.listing import DISTRICT, Cell, Column, Lang, Listing, Paging
 from projections.warnings import LISTING as WARNINGS
@@ -33,9 +37,10 @@ DOWNLOADS: dict[int | str, dict[str, Any]] = {
     200: {"description": "the list; as a download with `format=csv` or `format=xlsx`",
           "content": {CSV_MEDIA_TYPE: _BINARY, XLSX_MEDIA_TYPE: _BINARY}}}
 
-#: Excel number formats (a unit goes into the header: `Column.header`).
-NUMBER_FORMATS: dict[str, str] = {"int": "0", "number": "0.0", "money": "#,##0.00", "area": "#,##0.00",
-                                  "energy": "#,##0.00", "quantity": "#,##0.00", "rate": "0.00%",
+#: Excel number formats (a unit goes into the header: `Column.header`; a rate is its percentage, its header
+#: says %: `Column.value`).
+NUMBER_FORMATS: dict[str, str] = {"int": "#,##0", "number": "#,##0.0", "money": "#,##0.00", "area": "#,##0.00",
+                                  "energy": "#,##0.00", "quantity": "#,##0.00", "rate": "0.0",
                                   "date": "yyyy-mm-dd", "datetime": "yyyy-mm-dd hh:mm:ss"}
 #: Excel's limit of a cell's text; a kept rejection body can be longer.
 CELL_LIMIT = 32767
@@ -53,22 +58,73 @@ class Table:
     caption: str | None = None
 
 
-def download(listing: Listing, body: dict[str, Any], format: str, lang: Lang, *, name: str = "",
-             title: str = "") -> Response:
+@dataclass(frozen=True)
+class Heading:
+    """The title block above a sheet's tables (XLSX only: a CSV stays one header line for machines): the
+    title, then lines such as 截至 and 编制单位, and the filters applied."""
+
+    title: str
+    lines: tuple[str, ...] = ()
+
+
+def words(lang: Lang) -> Any:
+    """The catalogue's wording of the console's English in the file's language."""
+    return translations(lang).gettext
+
+
+def colon(lang: Lang) -> str:
+    return "：" if lang == "zh" else ": "
+
+
+def heading(title: str, lang: Lang, issuer: str, as_of: date, filters: Sequence[str] = ()) -> Heading:
+    """A list's title block: its title; 截至 the day it is as of and 编制单位; the filters applied (or 全部)."""
+    _, gap = words(lang), "　" if lang == "zh" else "    "
+    dated = f"{_('As of')}{colon(lang)}{as_of.isoformat()}{gap}{_('Issued by')}{colon(lang)}{issuer}"
+    applied = f"{_('Filters')}{colon(lang)}{('；' if lang == 'zh' else '; ').join(filters) or _('All')}"
+    return Heading(title, (dated, applied))
+
+
+def filters_applied(listing: Listing, asked: Mapping[str, Any], lang: Lang) -> list[str]:
+    """The filters a download was asked with, as `label：value` (a code by its name); its date aside (the
+    title block states 截至), and paging."""
+    shown = []
+    for f in listing.filters:
+        value = asked.get(f.name)
+        if value is None or f.today:
+            continue
+        text = value.isoformat() if isinstance(value, date) else name_of(f.names, str(value), lang) if f.names else str(value)
+        shown.append(f"{listing.label(f, lang)}{'＝' if lang == 'zh' else ' = '}{text}")
+    return shown
+
+
+def dated_on(listing: Listing, asked: Mapping[str, Any]) -> date:
+    """The day a list is as of: its `as_of` filter if it has one, else today (city time)."""
+    found = next((asked.get(f.name) for f in listing.filters if f.today), None)
+    return found if isinstance(found, date) else city_today()
+
+
+def download(listing: Listing, body: dict[str, Any], format: str, lang: Lang, *, asked: Mapping[str, Any],
+             issuer: str, name: str = "", title: str = "") -> Response:
     """The JSON answer as it is today, or its rows as a CSV or XLSX attachment (the file named `name`
-    and `title` when the list's own names would not tell one download from another)."""
+    and `title` when the list's own names would not tell one download from another), dated by the day
+    it is as of. The XLSX opens with a title block (title, 截至, 编制单位, filters); the CSV does not."""
     if format == "json":
         return JSON(body)
     table = Table(listing.columns, listing.rows_of(body))
-    name, title = name or listing.name, title or listing.title(lang)
+    name, title, day = name or listing.name, title or listing.title(lang), dated_on(listing, asked)
     if format == "csv":
-        return attachment(csv_bytes(table, lang), CSV_MEDIA_TYPE, name, title, "csv")
-    return attachment(workbook([(listing.title(lang), [table])], lang), XLSX_MEDIA_TYPE, name, title, "xlsx")
+        return attachment(csv_bytes(table, lang), CSV_MEDIA_TYPE, name, title, "csv", day)
+    block = heading(title, lang, issuer, day, filters_applied(listing, asked, lang))
+    return attachment(workbook([(listing.title(lang), [table])], lang, block), XLSX_MEDIA_TYPE, name, title, "xlsx",
+                      day)
 
 
-def attachment(content: bytes, media_type: str, name: str, title: str, extension: str) -> Response:
+def attachment(content: bytes, media_type: str, name: str, title: str, extension: str, day: date) -> Response:
+    """A file named by its title and the day it is as of: 要素沉淀预警_2026-12-03.xlsx (yaosu-alerts-2026-12-03.xlsx
+    for old clients)."""
     # RFC 6266: an ASCII name for old clients, the Chinese one (RFC 5987) for the rest.
-    disposition = f"attachment; filename=\"yaosu-{name}.{extension}\"; filename*=UTF-8''{quote(title)}.{extension}"
+    disposition = (f"attachment; filename=\"yaosu-{name}-{day.isoformat()}.{extension}\"; "
+                   f"filename*=UTF-8''{quote(f'{title}_{day.isoformat()}')}.{extension}")
     return Response(content, media_type=media_type, headers={"Content-Disposition": disposition})
 
 
@@ -84,8 +140,8 @@ def csv_bytes(table: Table, lang: Lang) -> bytes:
 def _csv_text(value: Cell) -> str:
     if value is None:
         return ""
-    if isinstance(value, Decimal):
-        return format(value, "f")
+    if isinstance(value, (Decimal, float)):
+        return format(figures.decimal(value), "f")  # never 1e+16
     if isinstance(value, datetime):
         return value.isoformat(sep=" ")
     if isinstance(value, str) and starts_a_formula(value):
@@ -97,17 +153,27 @@ def starts_a_formula(text: str) -> bool:
     return bool(text) and unicodedata.normalize("NFKC", text[0]).startswith(_FORMULA_START)
 
 
-def workbook(sheets: Sequence[tuple[str, Sequence[Table]]], lang: Lang) -> bytes:
-    """One XLSX file: each sheet its tables one under another, a blank row between them."""
+def workbook(sheets: Sequence[tuple[str, Sequence[Table]]], lang: Lang, block: Heading | None = None) -> bytes:
+    """One XLSX file: each sheet its title block (if any), then its tables one under another, a blank row
+    between them; printed landscape, one page wide, a single table's header row on every page."""
     out = io.BytesIO()
     book = xlsxwriter.Workbook(out, {"in_memory": True})
     bold = book.add_format({"bold": True})
+    title_format = book.add_format({"bold": True, "font_size": 16})
     header = book.add_format({"bold": True, "bg_color": "#DDEBF7", "border": 1, "text_wrap": True})
     formats = {kind: book.add_format({"num_format": f}) for kind, f in NUMBER_FORMATS.items()}
-    for title, tables in sheets:
+    for number, (title, tables) in enumerate(sheets):
         sheet = book.add_worksheet(title)
         widths: dict[int, int] = {}
         row = 0
+        if block is not None:
+            # The report's title on its first sheet; each further sheet names itself.
+            sheet.write_string(row, 0, block.title if number == 0 else title, title_format)
+            sheet.set_row(row, 24)
+            for line in block.lines:
+                row += 1
+                sheet.write_string(row, 0, line)
+            row += 2
         for table in tables:
             if table.caption:
                 sheet.write_string(row, 0, table.caption, bold)
@@ -121,13 +187,25 @@ def workbook(sheets: Sequence[tuple[str, Sequence[Table]]], lang: Lang) -> bytes
                 for col, column in enumerate(table.columns):
                     widths[col] = max(widths[col], _write(sheet, row, col, column, column.value(item, lang), formats))
             if len(tables) == 1 and not table.caption:
-                sheet.freeze_panes(1, 0)
+                sheet.freeze_panes(top + 1, 0)
                 sheet.autofilter(top, 0, row, len(table.columns) - 1)
+                sheet.repeat_rows(top)
             row += 2
         for col, width in widths.items():
             sheet.set_column(col, col, min(max(width, 6), 60) + 2)
+        print_setup(sheet)
     book.close()
     return out.getvalue()
+
+
+def print_setup(sheet: Any) -> None:
+    """As an office prints a list: A4 landscape, every column on one page wide, pages numbered."""
+    sheet.set_paper(9)  # A4
+    sheet.set_landscape()
+    sheet.fit_to_pages(1, 0)
+    sheet.center_horizontally()
+    sheet.set_margins(left=0.4, right=0.4, top=0.6, bottom=0.6)
+    sheet.set_footer("&C&P / &N")
 
 
 def _write(sheet: Any, row: int, col: int, column: Column, value: Cell, formats: dict[str, Any]) -> int:
@@ -195,10 +273,9 @@ AUDIT = audit.AUDIT
 
 # --- the monthly report's overview -------------------------------------------------------------
 
-STAGE_COUNTS = (Column("stage", "阶段", "Stage", "code", "stage"), Column("count", "项目数", "Projects", "int"))
-LIBRARY_TOTALS = (Column("library", "项目库", "Library", "code", "library"),
-                  Column("projects", "项目数", "Projects", "int"),
-                  Column("total_investment", "总投资", "Total investment", "money"))
+STATUS_COUNTS = (Column("status", "项目状态", "Status", "code", "status"), Column("count", "项目数", "Projects", "int"))
+LIBRARY_COUNTS = (Column("library", "项目库", "Library", "code", "library"),
+                  Column("projects", "项目数", "Projects", "int"))
 ALERT_COUNTS = (DISTRICT, Column("yellow", "黄色预警", "Yellow", "int"), Column("red", "红色预警", "Red", "int"),
                 Column("total", "合计", "Total", "int"))
 FACTOR_USE = (DISTRICT,
@@ -208,6 +285,8 @@ FACTOR_USE = (DISTRICT,
               Column("land_quota", "用地指标", "Land quota", "area"),
               Column("land_used", "已供土地", "Land used", "area"),
               Column("land_remaining", "剩余用地", "Land remaining", "area"))
+#: Numbers of the report's sections (一、二、…), as a report to the city government numbers them.
+CHINESE_NUMERALS = "一二三四五六七八九十"
 
 
 def alert_counts(alerts: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -231,27 +310,42 @@ def factor_use(ledger_rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [use[d] for d in sorted(use)]
 
 
-def monthly_report(month: str, lang: Lang, *, stage_counts: list[dict[str, Any]],
-                   library_totals: list[dict[str, Any]], alerts: dict[str, Any], ranking: dict[str, Any],
+def section(number: int, text: str, lang: Lang) -> str:
+    """A numbered section's caption: 一、… in Chinese, 1. … in English."""
+    return f"{CHINESE_NUMERALS[number - 1]}、{text}" if lang == "zh" else f"{number}. {text}"
+
+
+def report_title(year: int, month: int, lang: Lang) -> str:
+    return words(lang)("Factor guarantee monthly report of Lanzhou's major projects ({year}-{month:02d})").format(
+        year=year, month=month)
+
+
+def monthly_report(month: str, lang: Lang, *, issuer: str, issued_on: date, statuses: dict[str, int],
+                   library_counts: dict[str, int], alerts: dict[str, Any], ranking: dict[str, Any],
                    ledger: dict[str, Any], warnings: dict[str, Any]) -> Response:
-    """The month's report to the city government: an overview, then the ranking, alerts, ledger and warnings."""
-    zh = lang == "zh"
-    year, number = int(month[:4]), int(month[5:])
-    end = alerts["as_of"]
+    """The month's report to the city government (月报), every figure as the month ended: its title block
+    (title, 编制单位, 编制日期, 数据截至), then numbered sections: projects by status and library, alerts
+    per district, energy and land use, the ranking, the alerts, the ledger and the month's warnings."""
+    _, year, number = words(lang), int(month[:4]), int(month[5:])
+    end: date = alerts["as_of"]
     overview = [
-        Table(STAGE_COUNTS, stage_counts, "各阶段项目数(当前)" if zh else "Projects per stage (now)"),
-        Table(LIBRARY_TOTALS, library_totals, "各项目库入库项目(当前)" if zh else "Projects per library (now)"),
-        Table(ALERT_COUNTS, alert_counts(alerts["alerts"]),
-              f"截至{end}各区县预警" if zh else f"Alerts per district on {end}"),
+        Table(STATUS_COUNTS, [{"status": s, "count": n} for s, n in statuses.items()],
+              section(1, _("Projects by status"), lang)),
+        Table(LIBRARY_COUNTS, [{"library": lib, "projects": library_counts.get(lib, 0)} for lib in reference.LIBRARIES],
+              section(2, _("Projects by reserve library"), lang)),
+        Table(ALERT_COUNTS, alert_counts(alerts["alerts"]), section(3, _("Alerts by district"), lang)),
         Table(FACTOR_USE, factor_use(ledger["rows"]),
-              f"{year}年能耗与用地指标使用" if zh else f"Energy and land quota use in {year}"),
+              section(4, _("Energy and land quota use in {year}").format(year=year), lang)),
     ]
-    sheets = [("总览" if zh else "Overview", overview)]
-    sheets += [(listing.title(lang), [Table(listing.columns, listing.rows_of(body))])
-               for listing, body in ((RANKING, ranking), (REPORT_ALERTS, alerts), (LEDGER, ledger),
-                                     (REPORT_WARNINGS, warnings))]
-    title = f"{year}年{number}月要素保障月报" if zh else f"Monthly report {month}"
-    return attachment(workbook(sheets, lang), XLSX_MEDIA_TYPE, f"monthly-report-{month}", title, "xlsx")
+    sheets = [(_("Overview"), overview)]
+    sheets += [(section(n, listing.title(lang), lang), [Table(listing.columns, listing.rows_of(body))])
+               for n, (listing, body) in enumerate(((RANKING, ranking), (REPORT_ALERTS, alerts), (LEDGER, ledger),
+                                                     (REPORT_WARNINGS, warnings)), start=5)]
+    title, gap = report_title(year, number, lang), "　" if lang == "zh" else "    "
+    block = Heading(title, (f"{_('Issued by')}{colon(lang)}{issuer}{gap}{_('Issued on')}{colon(lang)}{issued_on}",
+                            f"{_('Figures as of the end of')}{colon(lang)}{end.isoformat()}"))
+    return attachment(workbook(sheets, lang, block), XLSX_MEDIA_TYPE, f"monthly-report-{month}", title, "xlsx",
+                      issued_on)
 
 
 #: In the report the alerts and warnings sheets carry short names.

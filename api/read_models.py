@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import calendar
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any, Mapping
 
@@ -12,7 +12,7 @@ from fastapi.responses import Response
 
 from api import exports, schemas
 from api.auth import Caller, Config
-from api.errors import problems
+from api.errors import ProblemError, problems
 from api.json import JSON
 from api.listings import Filters
 from api.params import (
@@ -31,7 +31,6 @@ from api.params import (
     Year,
 )
 from api.reading import Reading, View, answered
-from domain import reference
 from infra.catalogue import detail_json, name_of
 from infra.clock import city_today
 from infra.presenter import withheld
@@ -46,11 +45,12 @@ LISTS = {**PROBLEMS, **exports.DOWNLOADS}
 
 @router.get("/v1/libraries/{library}", response_model=schemas.LibraryResponse, responses=LISTS)
 @answered
-def get_library(request: Request, library: LibraryPath, _: Caller, view: View(libraries.Libraries),
+def get_library(request: Request, library: LibraryPath, _: Caller, view: View(libraries.Libraries), settings: Config,
                 asked: Filters(libraries.LISTING), format: Format = "json", lang: Lang = "zh") -> Response:
     """Members of a reserve library, filterable by district (一纵), sector and department (一横), with totals."""
     found = libraries.members(view.of(libraries.Libraries), library, asked)
-    return exports.download(libraries.LISTING, found, format, lang, name=f"library-{library}",
+    return exports.download(libraries.LISTING, found, format, lang, asked=asked, issuer=settings.issuer,
+                            name=f"library-{library}",
                             title=name_of("library", library, lang))
 
 
@@ -64,10 +64,10 @@ def get_matrix(request: Request, library: LibraryPath, _: Caller, view: View(lib
 @router.get("/v1/stages", response_model=schemas.StagesResponse, responses=LISTS)
 @answered
 def get_stages(request: Request, _: Caller, view: View(stages.Stages), asked: Filters(stages.LISTING),
-               format: Format = "json", lang: Lang = "zh") -> Response:
+               settings: Config, format: Format = "json", lang: Lang = "zh") -> Response:
     """Projects per stage with days in stage and the stage's factor checklist (satisfied / missing)."""
     found = stages.board(view.of(stages.Stages), asked, city_today())
-    return exports.download(stages.LISTING, found, format, lang)
+    return exports.download(stages.LISTING, found, format, lang, asked=asked, issuer=settings.issuer)
 
 
 @router.get("/v1/ledger", response_model=schemas.LedgerResponse, responses=LISTS)
@@ -81,9 +81,9 @@ def get_ledger(request: Request, _: Caller, view: View(factor_ledger.FactorLedge
     tables = view.of(factor_ledger.FactorLedger)
     if of["project"] is not None:
         grants = {"project": of["project"], "grants": factor_ledger.project_grants(tables, of["project"])}
-        return exports.download(factor_ledger.PROJECT_GRANTS, grants, format, lang)
+        return exports.download(factor_ledger.PROJECT_GRANTS, grants, format, lang, asked=of, issuer=settings.issuer)
     rows = {"rows": factor_ledger.ledger_on(tables, view.of(sedimentation.Sedimentation), asked, settings.thresholds)}
-    return exports.download(factor_ledger.LISTING, rows, format, lang)
+    return exports.download(factor_ledger.LISTING, rows, format, lang, asked=asked, issuer=settings.issuer)
 
 
 @router.get("/v1/stats/investment", response_model=schemas.InvestmentResponse, responses=PROBLEMS)
@@ -99,7 +99,8 @@ def get_investment(request: Request, _: Caller,
 def get_alerts(request: Request, _: Caller, view: View(sedimentation.Sedimentation), settings: Config,
                asked: Filters(sedimentation.ALERTS), format: Format = "json", lang: Lang = "zh") -> Response:
     """Sedimentation alerts (要素沉淀) as of a business date (default today, city time), from the read model."""
-    return exports.download(sedimentation.ALERTS, alerts_on(view, settings, asked), format, lang)
+    return exports.download(sedimentation.ALERTS, alerts_on(view, settings, asked), format, lang, asked=asked,
+                            issuer=settings.issuer)
 
 
 def alerts_on(view: Reading, settings: Settings, asked: Mapping[str, Any]) -> dict[str, Any]:
@@ -126,10 +127,11 @@ def get_parked(request: Request, who: Caller,
 @router.get("/v1/warnings", response_model=schemas.WarningsResponse, responses=LISTS)
 @answered
 def get_warnings(request: Request, _: Caller, view: View(warnings.Warnings), asked: Filters(warnings.LISTING),
-                 format: Format = "json", lang: Lang = "zh") -> Response:
+                 settings: Config, format: Format = "json", lang: Lang = "zh") -> Response:
     """Policy priorities messages did not follow (accepted, and flagged), in the order stored."""
     found = warnings.listed(view.of(warnings.Warnings), asked, asked["after"], asked["limit"])
-    return exports.download(warnings.LISTING, warnings.LISTING.body(found, asked, asked["after"]), format, lang)
+    return exports.download(warnings.LISTING, warnings.LISTING.body(found, asked, asked["after"]), format, lang,
+                            asked=asked, issuer=settings.issuer)
 
 
 @router.get("/v1/rankings/districts", response_model=schemas.RankingResponse, responses=LISTS)
@@ -138,7 +140,8 @@ def get_ranking(request: Request, _: Caller, view: View(sedimentation.Sedimentat
                 asked: Filters(sedimentation.RANKING), format: Format = "json", lang: Lang = "zh") -> Response:
     """大干大支持: districts by how their annual-library projects start and invest, as of a business date
     (default today); the score is explained in the README."""
-    return exports.download(sedimentation.RANKING, ranking_on(view, settings, asked), format, lang)
+    return exports.download(sedimentation.RANKING, ranking_on(view, settings, asked), format, lang, asked=asked,
+                            issuer=settings.issuer)
 
 
 def ranking_on(view: Reading, settings: Settings, asked: Mapping[str, Any]) -> dict[str, Any]:
@@ -168,27 +171,37 @@ def get_advice(request: Request, _: Caller, view: View(sedimentation.Sedimentati
     **PROBLEMS, 200: {"description": "the month's report, one workbook",
                       "content": {exports.XLSX_MEDIA_TYPE: {"schema": {"type": "string", "format": "binary"}}}}})
 @answered
-def get_monthly_report(request: Request, _: Caller, view: View(stages.Stages, libraries.Libraries, factor_ledger.FactorLedger,
-                                                    sedimentation.Sedimentation, warnings.Warnings),
+def get_monthly_report(request: Request, _: Caller, view: View(factor_ledger.FactorLedger, sedimentation.Sedimentation,
+                                                    warnings.Warnings),
                        settings: Config, month: Month, format: ReportFormat = "xlsx", lang: Lang = "zh") -> Response:
-    """The month's report to the city government (月报): an overview (projects per stage and library, alerts
-    per district and level at the month's end, the year's energy and land quota use), the district ranking
-    and the alerts as of the month's last day, the year's factor ledger, and the warnings of the month.
-    Stages and libraries are counted as they are now: those read models keep no history; the ledger's quotas
-    and grants too, its payments, approvals and idle factors as of the month's last day."""
+    """The month's report to the city government (月报), for a month that is over (a month not over yet is
+    400 `month_not_over`): projects by status and by reserve library, alerts per district and level,
+    the year's energy and land quota use, the district ranking, the alerts and the factor ledger, all
+    as of the month's last day, and the warnings of the month; titled, with its issuing unit
+    (`YAOSU_ISSUER`) and the day it was drawn up."""
     year, number = int(month[:4]), int(month[5:])
     first, end = date(year, number, 1), date(year, number, calendar.monthrange(year, number)[1])
-    board = stages.board(view.of(stages.Stages), {}, city_today())
-    library_tables = view.of(libraries.Libraries)
+    today = city_today()
+    if end >= today:
+        raise not_over(month, end, lang)
+    facts = view.of(sedimentation.Sedimentation)
     return exports.monthly_report(
-        month, lang,
-        stage_counts=[{"stage": s["stage"], "count": s["count"]} for s in board["stages"]],
-        library_totals=[{"library": name, **libraries.matrix(library_tables, name)["totals"]}
-                        for name in reference.LIBRARIES],
+        month, lang, issuer=settings.issuer, issued_on=today,
+        statuses=sedimentation.statuses_on(facts, end), library_counts=sedimentation.libraries_on(facts, end),
         alerts=alerts_on(view, settings, {"as_of": end}), ranking=ranking_on(view, settings, {"year": year, "as_of": end}),
-        ledger={"rows": factor_ledger.ledger_on(view.of(factor_ledger.FactorLedger), view.of(sedimentation.Sedimentation),
+        ledger={"rows": factor_ledger.ledger_on(view.of(factor_ledger.FactorLedger), facts,
                                                 {"year": year, "as_of": end}, settings.thresholds)},
         warnings={"warnings": warnings_between(view, first, end)})
+
+
+def not_over(month: str, end: date, lang: str) -> ProblemError:
+    """A report asked for before its month is over: its figures would change, so it is refused, saying from
+    when it can be had."""
+    ready = end + timedelta(days=1)
+    detail = (f"{int(month[:4])}年{int(month[5:])}月尚未结束：月报只编制已结束的月份，{ready.isoformat()}起可下载。"
+              if lang == "zh" else
+              f"{month} is not over yet: a monthly report is drawn up for a month that is over, from {ready.isoformat()}.")
+    return ProblemError(400, "month_not_over", detail, month=month, available_from=ready.isoformat())
 
 
 def warnings_between(view: Reading, first: date, last: date) -> list[dict[str, Any]]:

@@ -64,7 +64,8 @@ def get_cases(request: Request, _: Caller, view: View(supervision.Supervision), 
     closed, and past its due date with no response on or before it, or more than `YAOSU_CASE_CLOSE_DAYS`
     (30) days past its due date; closed = closed by then."""
     found = supervision.listed(view.of(supervision.Supervision), asked, settings.thresholds)
-    return exports.download(supervision.LISTING, supervision.LISTING.body(found, asked), format, lang)
+    return exports.download(supervision.LISTING, supervision.LISTING.body(found, asked), format, lang, asked=asked,
+                            issuer=settings.issuer)
 
 
 @router.get("/v1/supervision/{case_id}", response_model=CaseResponse, responses=problems(400, 401, 404, 503))

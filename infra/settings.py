@@ -26,6 +26,10 @@ LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "[::1]")
 MIN_SESSION_SECRET_BYTES = 32
 _HOST_NAME = re.compile(r"(?=.{1,253}$)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*")
 DEFAULT_STORE = f"sqlite:///{ROOT / 'var' / 'yaosu.db'}"
+#: Who issues the downloads and the monthly report (编制单位), unless YAOSU_ISSUER names another.
+DEFAULT_ISSUER = "兰州市发展和改革委员会"
+#: An issuer's name fits one line of a title block.
+ISSUER_MAX_LENGTH = 100
 
 
 @dataclass(frozen=True)
@@ -58,6 +62,8 @@ class Settings:
     #: How long `yaosu serve` waits for a request's headers and body, from the connection's first
     #: byte (or the end of the previous answer) to the body's last: a slower client is cut off.
     read_timeout_seconds: float = 30.0
+    #: The unit that issues the downloads and the monthly report (编制单位), in their title block.
+    issuer: str = DEFAULT_ISSUER
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -94,6 +100,7 @@ class Settings:
             allowed_hosts=(*LOOPBACK_HOSTS, *host_names(env.get("YAOSU_ALLOWED_HOSTS", ""))),
             read_timeout_seconds=positive(number(env, "YAOSU_READ_TIMEOUT_SECONDS", 30.0, float),
                                           "YAOSU_READ_TIMEOUT_SECONDS"),
+            issuer=issuer(env.get("YAOSU_ISSUER", DEFAULT_ISSUER)),
         )
 
     def principal(self, token: str) -> Principal | None:
@@ -226,6 +233,15 @@ def number(env: Mapping[str, str], variable: str, default: Any, kind: Any) -> An
         return kind(env[variable])
     except (ValueError, ArithmeticError):
         raise ValueError(f"{variable} must be a number, not {env[variable]!r}") from None
+
+
+def issuer(value: str) -> str:
+    """YAOSU_ISSUER: a unit's name on one line (a title block has no room for an empty one or a second line)."""
+    name = value.strip()
+    if not name or len(name) > ISSUER_MAX_LENGTH or any(ch < " " or "\x7f" <= ch <= "\x9f" for ch in name):
+        raise ValueError(f"YAOSU_ISSUER must be the issuing unit's name, 1 to {ISSUER_MAX_LENGTH} characters on one "
+                         f"line, not {value!r}")
+    return name
 
 
 def positive(value: float, variable: str) -> float:

@@ -23,7 +23,21 @@ from domain.reference import CITY_CODE, CITY_TZ
 from domain.skips import EventSkip
 from infra.presenter import dotted_name
 from projections.directory import names_in
-from projections.listing import DISTRICT, SENDERS, Column, Filter, Listing, Paging, Tables, day, exactly, one_of, paged
+from projections.listing import (
+    DISTRICT,
+    SENDERS,
+    Column,
+    Filter,
+    Listing,
+    Order,
+    Paging,
+    Tables,
+    counted,
+    day,
+    exactly,
+    one_of,
+    paged,
+)
 from projections.model import Projection, Table, domain_events
 
 ENTRIES = Table("entries", {
@@ -120,16 +134,22 @@ AUDIT = Listing(
         day("recorded_to", "recorded_on", "<=", description="last record date (city time)", zh="记录日期至",
             en="Recorded to"),
         Filter("late_days", int, "late_days", ">=", ge=0, le=36_500,
-               description="recorded at least this many days after it happened", zh="迟报至少(天)",
+               description="recorded at least this many days after it happened", zh="迟报至少（天）",
                en="Recorded late by at least (days)")),
     paging=Paging(page=200), order=("position",))
 
 
-def searched(tables: Tables, asked: dict[str, Any], after: int, limit: int) -> list[dict[str, Any]]:
-    """Entries matching every filter given (`AUDIT`'s), in store order, after a position, each with the name
-    of the project it was about."""
-    found = paged(AUDIT, tables, ENTRIES, asked, after, limit)
+def searched(tables: Tables, asked: dict[str, Any], after: int, limit: int,
+             order: Order | None = None) -> list[dict[str, Any]]:
+    """Entries matching every filter given (`AUDIT`'s), in store order, after a position (or, with an
+    `order`, the console's page of them sorted by a column), each with the name of the project it was about."""
+    found = paged(AUDIT, tables, ENTRIES, asked, after, limit, order)
     named = names_in(tables, tables["names"], {row["subject"] for row in found if row["subject"]})
     for row in found:
         row["subject_name"] = named.get(row["subject"] or "")
     return found
+
+
+def count(tables: Tables, asked: dict[str, Any]) -> int:
+    """How many entries match every filter given."""
+    return counted(AUDIT, tables, ENTRIES, asked)

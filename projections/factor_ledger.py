@@ -130,9 +130,9 @@ LISTING = Listing(
                     description="land: of that approved, not supplied by the as-of day (批而未供)")),
     filters=(Filter("year", int, "year", ge=reference.FIRST_YEAR, le=reference.LAST_YEAR, zh="年度", en="Year"),
              one_of("district", "district", reference.DISTRICTS), one_of("factor", "factor", (*reference.FACTORS, "special_bond")),
-             day("as_of", None, description="a business date (city time): disbursed, approved and unsupplied by "
-                                            "its end, idle under the alerts of that day", zh="截至日期", en="As of",
-                 today=True)),
+             day("as_of", None, description="a business date (city time): granted, reclaimed, disbursed, approved and "
+                                            "unsupplied by its end, idle under the alerts of that day", zh="截至日期",
+                 en="As of", today=True)),
     order=("district", "year", "factor"), shown=("district", FACTOR, UNIT, "quota", "grants", "granted", "exempt",
                                                  "reclaimed", "remaining", "disbursed", "idle", "approved",
                                                  "unsupplied"))
@@ -183,13 +183,15 @@ def summary(tables: Tables, asked: Mapping[str, Any], alerts: Iterable[Alert] | 
         cell(d, y, f)["quota"] = amount(quota)
     # Each grant in its factor's cell, and in the cell of the quota it draws on if that is another's
     # (special-bond funds under special_bond: what its quota has left).
+    # Granted by the end of `as_of`, reclaimed by then (issue 22: a report for a past month is as it ended).
     grants = db.query(
         f"SELECT district, year, factor, COUNT(*), "
         f"SUM(CASE WHEN exempt = 0 THEN quantity ELSE 0 END), SUM(CASE WHEN exempt = 1 THEN quantity ELSE 0 END), "
-        f"SUM(CASE WHEN exempt = 0 AND reclaimed_on IS NOT NULL THEN quantity ELSE 0 END) "
-        f"FROM (SELECT district, year, factor, quantity, exempt, reclaimed_on FROM {t['grants']} UNION ALL "
-        f"SELECT district, year, draws_on, quantity, exempt, reclaimed_on FROM {t['grants']} "
-        f"WHERE draws_on IS NOT NULL) AS drawn WHERE {' AND '.join(where)} GROUP BY district, year, factor", params)
+        f"SUM(CASE WHEN exempt = 0 AND reclaimed_on IS NOT NULL AND reclaimed_on <= ? THEN quantity ELSE 0 END) "
+        f"FROM (SELECT district, year, factor, quantity, exempt, reclaimed_on, granted_on FROM {t['grants']} UNION ALL "
+        f"SELECT district, year, draws_on, quantity, exempt, reclaimed_on, granted_on FROM {t['grants']} "
+        f"WHERE draws_on IS NOT NULL) AS drawn WHERE {' AND '.join([*where, 'granted_on <= ?'])} "
+        "GROUP BY district, year, factor", [as_of, *params, as_of])
     for d, y, f, n, granted, exempt, reclaimed in grants:
         c = cell(d, y, f)
         c.update(grants=n, granted=amount(granted), exempt=amount(exempt), reclaimed=amount(reclaimed))

@@ -25,6 +25,7 @@ from pydantic import Field, TypeAdapter, ValidationError
 
 from domain import reference
 from domain.reference import CITY_TZ
+from infra import figures
 from infra.catalogue import joined, name_of, said
 from infra.clock import city_today
 from infra.presenter import dumps
@@ -50,7 +51,7 @@ Kind = Literal["text", "said", "int", "number", "money", "area", "energy", "quan
 #: the header (计划投资(万元)) so that the cell stays a number.
 UNIT_OF: dict[str, str] = {"money": "funds", "area": "land", "energy": "energy"}
 #: The factors whose quantities are measured (in a unit); the others are counted.
-MEASURED: Final = ("funds", "land", "energy", "emission", "special_bond")
+MEASURED: Final = figures.MEASURED
 #: The JSON type of each kind (a code with choices is one of them).
 TYPES: dict[str, Any] = {"text": str, "said": str, "int": int, "number": int | float, "money": int | float,
                          "area": int | float, "energy": int | float, "quantity": int | float, "rate": int | float,
@@ -76,17 +77,22 @@ class Column:
         return self.zh if lang == "zh" else self.en
 
     def header(self, lang: str) -> str:
+        """Its label with its unit, if one unit holds for the whole column: 总投资（万元）, 开工率（%）."""
         title = self.label(lang)
-        if self.kind not in UNIT_OF:
+        unit = "%" if self.kind == "rate" else name_of("unit", UNIT_OF[self.kind], lang) if self.kind in UNIT_OF else ""
+        if not unit:
             return title
-        unit = name_of("unit", UNIT_OF[self.kind], lang)
-        return f"{title}({unit})" if lang == "zh" else f"{title} ({unit})"
+        return f"{title}（{unit}）" if lang == "zh" else f"{title} ({unit})"
 
     def value(self, row: Mapping[str, Any], lang: str) -> Cell:
         """The cell of a download: codes by their names, texts in the language asked for."""
         value = row.get(self.key)
         if value is None:
             return None
+        if self.kind == "rate":
+            return figures.percent_of(value)  # its header says %: 85.3, not 0.853
+        if self.kind == "quantity" and "factor" in row and not figures.measured(row["factor"]):
+            return None  # a counted factor (data, talent ...) has no quantity: never a 0.0 beside its grants
         if self.kind == "code":
             return name_of(self.names, value, lang)
         if self.kind == "codes":
@@ -208,6 +214,31 @@ class Paging:
     page: int = 200
 
 
+#: Rows of a console page of a list that is not read by position (`Paging.page` of one that is).
+PAGE_ROWS: Final = 100
+#: The kinds of column a console list sorts by (a text said, a JSON body or a list of codes are not).
+SORTABLE: Final = frozenset({"text", "int", "number", "money", "area", "energy", "quantity", "rate", "date",
+                             "datetime", "code", "unit", "bool"})
+
+
+@dataclass(frozen=True)
+class Order:
+    """How a console page sorts and pages a list (`?sort=<column>&order=asc|desc&page=<n>`): by a column of
+    its table, ascending or descending (the list's own order if none), its `size` rows of page `page`."""
+
+    sort: str | None = None
+    descending: bool = False
+    page: int = 1
+    size: int = PAGE_ROWS
+
+    @property
+    def offset(self) -> int:
+        return (self.page - 1) * self.size
+
+    def pages(self, count: int) -> int:
+        return max(1, -(-count // self.size))
+
+
 @dataclass(frozen=True)
 class Listing:
     """A list: file and sheet names, where its rows are in the JSON answer, its columns and filters."""
@@ -246,6 +277,19 @@ class Listing:
         # A code downloaded twice (as it is, and named) is asked for by its name.
         named = [c for c in (*self.columns, *self.fields) if c.key == key and c.names == f.names]
         return own or (named[0] if named else self.column(key)).label(lang)
+
+    @property
+    def sortable(self) -> tuple[str, ...]:
+        """The keys of the console table's columns it can be sorted by."""
+        return tuple(c.key for c in self.page_columns if c.kind in SORTABLE)
+
+    def ordering(self, query: Mapping[str, str]) -> Order:
+        """The console's `sort`, `order` and `page` read leniently (one the list has not: its own order, page 1)."""
+        sort = query.get("sort") if query.get("sort") in self.sortable else None
+        page = query.get("page") or ""
+        number = int(page) if page.isascii() and page.isdigit() and 0 < len(page) < 7 else 1
+        return Order(sort, sort is not None and query.get("order") == "desc", max(number, 1),
+                     self.paging.page if self.paging is not None else PAGE_ROWS)
 
     @property
     def page_columns(self) -> tuple[Column, ...]:
@@ -297,11 +341,44 @@ class Tables:
 
 
 def paged(listing: Listing, tables: Tables, table: Table, asked: Mapping[str, Any], after: int,
-          limit: int) -> list[dict[str, Any]]:
-    """Rows of a table matching the listing's filters, in its order, after a position: a range of an index."""
+          limit: int, order: Order | None = None) -> list[dict[str, Any]]:
+    """Rows of a table matching the listing's filters, in its order, after a position: a range of an index.
+    With an `order` (the console's), its page of the rows sorted by its column instead."""
     assert listing.paging is not None, f"{listing.name} is not paged"
     clauses, params = listing.where(asked)
+    if order is not None:
+        return [table.decode(r) for r in tables.db.query(
+            f"SELECT {', '.join(table.columns)} FROM {tables[table.name]} WHERE {' AND '.join(['1 = 1', *clauses])} "
+            f"ORDER BY {sql_order(listing, table, order)} LIMIT ? OFFSET ?", [*params, order.size, order.offset])]
     where = " AND ".join([f"{listing.paging.key} > ?", *clauses])
     rows = tables.db.query(f"SELECT {', '.join(table.columns)} FROM {tables[table.name]} WHERE {where} "
                            f"ORDER BY {', '.join(listing.order)} LIMIT ?", [after, *params, limit])
     return [table.decode(r) for r in rows]
+
+
+def sql_order(listing: Listing, table: Table, order: Order) -> str:
+    """ORDER BY of a console page: its column (if the table has it: a key checked against the declaration,
+    never the query's text), then the list's own order to break ties."""
+    own = ", ".join(listing.order)
+    if order.sort is None or order.sort not in table.columns:
+        return own
+    direction = "DESC" if order.descending else "ASC"
+    return f"{order.sort} IS NULL, {order.sort} {direction}, {own}"
+
+
+def counted(listing: Listing, tables: Tables, table: Table, asked: Mapping[str, Any]) -> int:
+    """How many rows of a table match the listing's filters (the console's count above its pages)."""
+    clauses, params = listing.where(asked)
+    found = tables.db.query(f"SELECT COUNT(*) FROM {tables[table.name]} WHERE {' AND '.join(['1 = 1', *clauses])}",
+                            params)
+    return int(found[0][0])
+
+
+def in_order(rows: list[dict[str, Any]], order: Order) -> list[dict[str, Any]]:
+    """A list read whole, sorted as a console page asks (stable: ties keep the list's order; nulls last)."""
+    if order.sort is None:
+        return rows
+    key = order.sort
+    given = [r for r in rows if r.get(key) is not None and r.get(key) != ""]
+    missing = [r for r in rows if r.get(key) is None or r.get(key) == ""]
+    return sorted(given, key=lambda r: r[key], reverse=order.descending) + missing

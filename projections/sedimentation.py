@@ -20,7 +20,7 @@ import orjson
 
 from domain import reference
 from domain.approval import LandApproval
-from domain.project import GRANT_EVENTS, Project, is_leader
+from domain.project import GRANT_EVENTS, STATUSES, Project, is_leader, project_status
 from domain.ranking import DistrictScore, Member, Share, allocation_advice, rank_members
 from domain.reduction import EmissionReduction
 from domain.supervision import (
@@ -672,3 +672,24 @@ def alert_json(code: str | None, rule: str, ref: str | None, level: str | None, 
     in English, with its code and params (an older recorded change: its words, and no code)."""
     return {"project_code": code, "rule": rule, "ref": ref, "level": level, "since": since,
             **detail_json(detail), **more}
+
+
+# --- the month-end counts of the monthly report (h3) --------------------------------------------
+
+
+def statuses_on(tables: Tables, day: date) -> dict[str, int]:
+    """Projects registered by the end of `day` by their status then (未开工, 在建, 已竣工, 已取消), from their
+    milestones' business dates: a report for a past month counts as that month ended, not as today."""
+    counts = dict.fromkeys(STATUSES, 0)
+    for started, completed, cancelled in tables.db.query(
+            f"SELECT started_on, completed_on, cancelled_on FROM {tables['facts']} WHERE registered_on <= ?", [day]):
+        counts[project_status(*(d if d is not None and date.fromisoformat(str(d)) <= day else None
+                                for d in (started, completed, cancelled)))] += 1
+    return counts
+
+
+def libraries_on(tables: Tables, day: date) -> dict[str, int]:
+    """Projects in each reserve library at the end of `day` (admitted by then, not released by then)."""
+    return {library: n for library, n in tables.db.query(
+        f"SELECT library, COUNT(DISTINCT code) FROM {tables['stays']} WHERE admitted_on <= ? "
+        "AND (released_on IS NULL OR released_on > ?) GROUP BY library", [day, day])}

@@ -13,7 +13,7 @@ from domain.project import Project
 from domain.reference import CITY_CODE, district_of, is_project_code
 from infra.catalogue import warning_json
 from projections.directory import names_in
-from projections.listing import DISTRICT, SENDERS, Column, Listing, Paging, Tables, day, one_of, paged
+from projections.listing import DISTRICT, SENDERS, Column, Listing, Order, Paging, Tables, counted, day, one_of, paged
 from projections.model import Projection, Table, domain_events
 
 WARNINGS = Table("warnings", {"position": "BIGINT", "n": "INTEGER", "project_code": "TEXT", "message_id": "TEXT",
@@ -82,12 +82,19 @@ LISTING = Listing(
     shown=(KIND, "project_name", "project_code", "district", "department", "type", "message_id", "occurred_at", "reason"))
 
 
-def listed(tables: Tables, asked: Mapping[str, Any], after: int, limit: int) -> list[dict[str, Any]]:
-    """Warnings matching every filter given (`LISTING`'s), in the order stored, after a position."""
-    found = paged(LISTING, tables, WARNINGS, asked, after, limit)
+def listed(tables: Tables, asked: Mapping[str, Any], after: int, limit: int,
+           order: Order | None = None) -> list[dict[str, Any]]:
+    """Warnings matching every filter given (`LISTING`'s), in the order stored, after a position (or, with
+    an `order`, the console's page of them sorted by a column)."""
+    found = paged(LISTING, tables, WARNINGS, asked, after, limit, order)
     named = names_in(tables, tables["names"], {row["project_code"] for row in found})
     for row in found:
         del row["n"], row["business_date"]
         row["project_name"] = named.get(row["project_code"])
         row["detail_params"] = orjson.loads(row["detail_params"]) if row["detail_params"] else None
     return found
+
+
+def count(tables: Tables, asked: Mapping[str, Any]) -> int:
+    """How many warnings match every filter given."""
+    return counted(LISTING, tables, WARNINGS, asked)

@@ -4,7 +4,6 @@ English msgids), and one Jinja2 environment per language with its gettext and co
 from __future__ import annotations
 
 from datetime import date, datetime
-from decimal import Decimal
 from functools import cache
 from pathlib import Path
 from typing import Any, Final, Mapping
@@ -17,6 +16,7 @@ from domain.policy import WARNING_CODES
 from domain.reference import CITY_TZ
 from domain.supervision import LEVELS, RULES
 from domain.texts import Detail
+from infra import figures
 from infra.catalogue import name_of, say, translations
 from projections.listing import MEASURED, spoken
 
@@ -26,9 +26,7 @@ DEFAULT: Final = "zh"
 
 
 def number(value: Any, places: int = 0) -> str:
-    if value is None or value == "":
-        return "—"
-    return f"{Decimal(str(value)):,.{places}f}"
+    return figures.grouped(value, places)
 
 
 def when(value: Any) -> str:
@@ -59,6 +57,9 @@ def environment(lang: str) -> jinja2.Environment:
     env.install_gettext_translations(translations(lang), newstyle=True)  # type: ignore[attr-defined]
     env.filters.update(name=lambda code, kind: name_of(kind, code, lang), number=number, when=when,
                        said=lambda value, key="detail": worded(value, lang, key),
+                       percent=figures.percent, figure=figures.figure, count=figures.count,
+                       money=lambda wan: figures.money(wan, lang),
+                       measure=lambda value, factor: figures.with_unit(value, factor, lang),
                        unit=lambda factor: name_of("unit", factor, lang) if factor in MEASURED else "")
     env.globals.update(lang=lang, charts=charts, districts_all=list(reference.DISTRICTS),
                        sectors_all=list(reference.SECTORS), departments_all=list(reference.DEPARTMENTS),

@@ -238,10 +238,11 @@ def library(request: Request, library: str) -> HTMLResponse:
         grid = libraries.matrix(view.of(libraries.Libraries), library)
     sectors = sorted({c["sector"] for c in grid["cells"]})
     cells = {(c["district"], c["sector"]): c for c in grid["cells"]}
+    members, paged = tables.paginated(listing, found["members"], request.query_params, request.url.path)
     return page(request, "library.html", library=library, found=found, sectors=sectors,
                 districts=sorted({c["district"] for c in grid["cells"]}), cells=cells,
                 most=max((c["projects"] for c in grid["cells"]), default=0),
-                form=tables.form(listing, asked, lang), table=tables.table(listing, found["members"], lang),
+                form=tables.form(listing, asked, lang), table=tables.table(listing, members, lang, paged=paged),
                 export=tables.link(f"/v1/libraries/{library}", asked, format="xlsx"))
 
 
@@ -254,8 +255,9 @@ def alerts_page(request: Request) -> HTMLResponse:
         found = sedimentation.listed_alerts(view.of(sedimentation.Sedimentation), asked,
                                             settings_of(request).thresholds)
     today = city_today()  # a case is assigned today, whatever day the page shows
+    found, paged = tables.paginated(listing, found, request.query_params, request.url.path)
     return page(request, "alerts.html", as_of=asked["as_of"], form=tables.form(listing, asked, lang),
-                table=tables.table(listing, found, lang, asked["as_of"]),
+                table=tables.table(listing, found, lang, asked["as_of"], paged=paged),
                 actions=[alert_action(alert, who, today) for alert in found],
                 export=tables.link("/v1/alerts", asked, format="xlsx"))
 
@@ -321,8 +323,9 @@ def supervision_page(request: Request) -> HTMLResponse:
     asked = listing.parsed(request.query_params)
     with read(request, supervision.Supervision) as view:
         found = supervision.listed(view.of(supervision.Supervision), asked, settings_of(request).thresholds)
+    shown, paged = tables.paginated(listing, found, request.query_params, request.url.path)
     return page(request, "supervision.html", as_of=asked["as_of"], form=tables.form(listing, asked, lang),
-                table=tables.table(listing, found, lang, asked["as_of"]),
+                table=tables.table(listing, shown, lang, asked["as_of"], paged=paged),
                 export=tables.link("/v1/supervision", asked, format="xlsx"),
                 by_district=case_counts(found, "district"), by_department=case_counts(found, "responsible"))
 
@@ -358,8 +361,10 @@ def ledger_page(request: Request) -> HTMLResponse:
     with read(request, factor_ledger.FactorLedger, sedimentation.Sedimentation) as view:
         rows = factor_ledger.ledger_on(view.of(factor_ledger.FactorLedger), view.of(sedimentation.Sedimentation), asked,
                                        settings_of(request).thresholds)
+    rows, paged = tables.paginated(listing, rows, request.query_params, request.url.path)
     return page(request, "ledger.html", year=asked["year"], form=tables.form(listing, asked, lang),
-                table=tables.table(listing, rows, lang), export=tables.link("/v1/ledger", asked, format="xlsx"))
+                table=tables.table(listing, rows, lang, paged=paged),
+                export=tables.link("/v1/ledger", asked, format="xlsx"))
 
 
 @router.get("/rankings")
@@ -384,13 +389,13 @@ def warnings_page(request: Request) -> HTMLResponse:
     signed_in(request)
     listing, lang = warnings.LISTING, language(request)
     assert listing.paging is not None
-    asked = listing.parsed(request.query_params)
-    position = whole_number(request, "after", LAST_POSITION) or 0
+    asked, order = listing.parsed(request.query_params), listing.ordering(request.query_params)
     with read(request, warnings.Warnings) as view:
-        found = warnings.listed(view.of(warnings.Warnings), asked, position, listing.paging.page)
-    full = len(found) == listing.paging.page
-    return page(request, "warnings.html", form=tables.form(listing, asked, lang), table=tables.table(listing, found, lang),
-                next_page=tables.link("/console/warnings", asked, after=found[-1]["position"]) if full else None,
+        found = warnings.listed(view.of(warnings.Warnings), asked, 0, order.size, order)
+        count = warnings.count(view.of(warnings.Warnings), asked)
+    paged = tables.Paged(order, count, request.url.path, request.query_params)
+    return page(request, "warnings.html", form=tables.form(listing, asked, lang),
+                table=tables.table(listing, found, lang, paged=paged),
                 export=tables.link("/v1/warnings", asked, format="xlsx", limit=listing.paging.most))
 
 
@@ -399,14 +404,13 @@ def audit_page(request: Request) -> HTMLResponse:
     signed_in(request)
     listing, lang = audit.AUDIT, language(request)
     assert listing.paging is not None
-    asked = listing.parsed(request.query_params)
-    position = whole_number(request, "after", LAST_POSITION) or 0
+    asked, order = listing.parsed(request.query_params), listing.ordering(request.query_params)
     with read(request, audit.AuditTrail) as view:
-        found = audit.searched(view.of(audit.AuditTrail), asked, position, listing.paging.page)
-    full = len(found) == listing.paging.page
+        found = audit.searched(view.of(audit.AuditTrail), asked, 0, order.size, order)
+        count = audit.count(view.of(audit.AuditTrail), asked)
+    paged = tables.Paged(order, count, request.url.path, request.query_params)
     return page(request, "audit.html", form=tables.form(listing, asked, lang),
-                table=tables.table(listing, finding.audit_rows(found, lang), lang),
-                next_page=tables.link("/console/audit", asked, after=found[-1]["position"]) if full else None,
+                table=tables.table(listing, finding.audit_rows(found, lang), lang, paged=paged),
                 export=tables.link("/v1/audit", asked, format="xlsx", limit=listing.paging.most))
 
 

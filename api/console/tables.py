@@ -9,13 +9,12 @@ from datetime import date
 from typing import Any, Mapping, Sequence
 from urllib.parse import quote, urlencode
 
-from api.console.i18n import number, when
+from api.console.i18n import when
 from domain import reference
-from projections.listing import Column, Filter, Listing
+from infra import figures
+from projections.listing import Column, Filter, Listing, Order, in_order
 
-#: Decimals shown of each kind of amount (万元 to the unit, 亩 and 吨标煤 to a tenth).
-DECIMALS = {"money": 0, "area": 1, "energy": 1, "quantity": 1}
-MEASURES = frozenset(DECIMALS)
+MEASURES = frozenset({"money", "area", "energy", "quantity"})
 NUMBERS = frozenset({"int", "number", "rate", *MEASURES})
 
 
@@ -54,12 +53,26 @@ class Row:
 class Header:
     label: str
     css: str = ""
+    link: str | None = None  # sorts the list by this column (the other way if it is sorted by it)
+    sorted: str = ""  # "asc" or "desc" if the list is sorted by it
+
+
+@dataclass(frozen=True)
+class Pager:
+    """Where a page is in its list: 共 N 条, 第 p / n 页, 上一页 and 下一页."""
+
+    count: int
+    page: int
+    pages: int
+    previous: str | None
+    next: str | None
 
 
 @dataclass(frozen=True)
 class Shown:
     headers: tuple[Header, ...]
     rows: tuple[Row, ...]
+    pager: Pager | None = None
 
 
 def form(listing: Listing, asked: Mapping[str, Any], lang: str) -> tuple[Field, ...]:
@@ -78,17 +91,62 @@ def field(listing: Listing, f: Filter, value: Any, lang: str) -> Field:
     return Field(f.name, label, "text", now, size=f.size, placeholder=f.placeholder)
 
 
-def table(listing: Listing, rows: Sequence[Mapping[str, Any]], lang: str, as_of: date | None = None) -> Shown:
+def table(listing: Listing, rows: Sequence[Mapping[str, Any]], lang: str, as_of: date | None = None, *,
+          paged: Paged | None = None) -> Shown:
+    """The console's table of a list's rows; with `paged` (the page of a sorted, paged list), its headers
+    are sort links and a pager goes with it."""
     columns = listing.page_columns
-    return Shown(tuple(Header(c.header(lang), "n" if c.kind in NUMBERS else "") for c in columns),
+    return Shown(tuple(header(listing, c, lang, paged) for c in columns),
                  tuple(Row(tuple(cell(c, r, lang, as_of) for c in columns),
-                           str(r.get(listing.row_look) or "") if listing.row_look else "") for r in rows))
+                           str(r.get(listing.row_look) or "") if listing.row_look else "") for r in rows),
+                 pager(paged) if paged is not None else None)
+
+
+@dataclass(frozen=True)
+class Paged:
+    """A console page of a list: how it is sorted and paged, how many rows the list has, and where it is
+    (its path and query, to link to the other pages and orders)."""
+
+    order: Order
+    count: int
+    path: str
+    query: Mapping[str, str]
+
+    def link(self, **changed: Any) -> str:
+        kept = {k: v for k, v in self.query.items() if k not in ("sort", "order", "page", "after")}
+        now = {"sort": self.order.sort, "order": "desc" if self.order.descending else None, "page": None}
+        return f"{self.path}?{urlencode({**kept, **{k: v for k, v in {**now, **changed}.items() if v is not None}})}"
+
+
+def paginated(listing: Listing, rows: list[dict[str, Any]], query: Mapping[str, str], path: str
+              ) -> tuple[list[dict[str, Any]], Paged]:
+    """A list read whole, as a console page shows it: sorted as the query asks, the page it asks for."""
+    order = listing.ordering(query)
+    page = Paged(order, len(rows), path, query)
+    return in_order(rows, order)[order.offset:order.offset + order.size], page
+
+
+def header(listing: Listing, column: Column, lang: str, paged: Paged | None) -> Header:
+    css = "n" if column.kind in NUMBERS else ""
+    if paged is None or column.key not in listing.sortable:
+        return Header(column.header(lang), css)
+    here = paged.order.sort == column.key
+    direction = ("desc" if paged.order.descending else "asc") if here else ""
+    return Header(column.header(lang), css, paged.link(sort=column.key, order="desc" if direction == "asc" else None),
+                  direction)
+
+
+def pager(paged: Paged) -> Pager:
+    page, pages = paged.order.page, paged.order.pages(paged.count)
+    return Pager(paged.count, page, pages, paged.link(page=page - 1) if page > 1 else None,
+                 paged.link(page=page + 1) if page < pages else None)
 
 
 def cell(column: Column, row: Mapping[str, Any], lang: str, as_of: date | None) -> Cell:
     value = row.get(column.key)
     css = ("n" if column.kind in NUMBERS else "detail" if column.kind == "said"
-           else "whole" if column.kind in ("date", "datetime") or column.look in ("project", "case") else "")
+           else "whole" if column.kind in ("date", "datetime", "code", "unit") or column.look in ("project", "case")
+           else "")
     text = shown(column, row, lang)
     link = None
     if column.look == "project" and isinstance(value, str) and reference.is_project_code(value):
@@ -106,8 +164,14 @@ def shown(column: Column, row: Mapping[str, Any], lang: str) -> str | None:
         return None
     if column.kind in ("date", "datetime"):
         return when(value)
-    if column.kind in MEASURES:
-        return number(value, DECIMALS[column.kind])
+    if column.kind == "int":
+        return figures.count(value)
+    if column.kind == "rate":
+        return figures.percent(value)
+    if column.kind == "quantity" and "factor" in row:  # each row in its factor's unit (the row says which)
+        return None if not figures.measured(row["factor"]) else figures.quantity(value, row["factor"])
+    if column.kind in MEASURES or column.kind == "number":
+        return figures.grouped(value, figures.KIND_PLACES[column.kind])
     cell = column.value(row, lang)
     return None if cell is None else str(cell)
 

@@ -97,15 +97,18 @@ def test_a_supervisors_morning(page: Page, console: str) -> None:
     with page.expect_download() as downloaded:
         page.click("a.export")
     sheet = openpyxl.load_workbook(io.BytesIO(Path(downloaded.value.path()).read_bytes())).active
-    assert sheet is not None and sheet.max_row == 1 + page.locator("table.data tbody tr").count()
-    assert sheet.freeze_panes == "A2"
+    # Under its title block (title, 截至 and 编制单位, filters, a blank row): every alert, not only the page's.
+    listed = int("".join(ch for ch in page.locator("p.pager span").first.inner_text() if ch.isdigit()))
+    assert sheet is not None and sheet.max_row == 5 + listed >= 5 + page.locator("table.data tbody tr").count()
+    assert sheet.freeze_panes == "A6" and sheet.cell(1, 1).value == sheet.title  # titled (in English now)
 
     page.goto(f"{console}/console?as_of=2021-09-30&year=2021")
     page.fill("input[name=month]", "2021-09")
     with page.expect_download() as downloaded:
         page.click("button.export")
     report = openpyxl.load_workbook(io.BytesIO(Path(downloaded.value.path()).read_bytes()))
-    assert report.sheetnames == ["Overview", "District ranking", "Alerts", "Factor ledger", "Warnings"]  # in English now
+    assert report.sheetnames == ["Overview", "5. District ranking", "6. Alerts", "7. Factor ledger",
+                                 "8. Warnings"]  # in English now
 
     page.goto(f"{console}/console/audit")  # everything recorded about the project, each row leading back to it
     page.fill("input[name=project]", code)

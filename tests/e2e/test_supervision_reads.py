@@ -177,8 +177,9 @@ def test_the_list_downloads_as_csv_and_xlsx(client: TestClient) -> None:
     assert {"督办编号", "反馈期限", "销号结果", "办理天数", "督办逾期"} <= set(header_zh := [c.header("zh") for c in LISTING.columns])
     answer = client.get("/v1/supervision?as_of=2021-04-10&format=xlsx", headers=SUPERVISOR)
     sheet = openpyxl.load_workbook(io.BytesIO(answer.content)).active
-    header, *lines = [[c.value for c in row] for row in sheet.iter_rows()]
-    assert header == header_zh and len(lines) == len(rows)
+    # Under the title block (issue 22): title, 截至 and 编制单位, filters, a blank row, then the header.
+    title, _dated, _filters, _blank, header, *lines = [[c.value for c in row] for row in sheet.iter_rows()]
+    assert title[0] == LISTING.zh and header == header_zh and len(lines) == len(rows)
     closed = next(line for line in lines if line[0] == A)
     assert "整改到位" in closed and "已销号" in closed and closed[header.index("销号日期")] == datetime(2021, 4, 1)
 
@@ -195,7 +196,8 @@ def test_the_ledger_shows_disbursed_approved_and_unsupplied_as_of_a_day(client: 
     assert (march["land"]["approved"], march["land"]["unsupplied"], march["land"]["idle"]) == (100, 70, 0)
     assert march["funds"]["approved"] is None and march["land"]["disbursed"] is None
     february = rows("as_of=2021-02-15")
-    assert february["funds"]["disbursed"] == 0 and february["land"]["unsupplied"] == 100  # drawn on 1 March
+    # The funds were granted on 1 March (issue 22: grants are as of the day too): none in February.
+    assert "funds" not in february and february["land"]["unsupplied"] == 100  # drawn on 1 March
     assert "land" not in rows("as_of=2021-01-31")  # approved on 1 February: no land in the district before
     header = next(csv.reader(io.StringIO(client.get("/v1/ledger?year=2021&format=csv", headers=SUPERVISOR)
                                          .content.decode("utf-8-sig"))))

@@ -98,7 +98,7 @@ def check_download(listing: Listing, row: dict[str, Any]) -> None:
     for lang in ("zh", "en"):
         body = listing.body([row], {"as_of": date(2021, 9, 30), "year": 2021}) if isinstance(listing.rows, str) else \
             {"stages": [{"stage": row["stage"], "projects": [row]}]}
-        answer = exports.download(listing, body, "csv", lang)
+        answer = exports.download(listing, body, "csv", lang, asked={}, issuer="编制单位")
         header, line = list(csv.reader(io.StringIO(answer.body.decode("utf-8-sig"))))
         assert header == [c.header(lang) for c in listing.columns]
         assert len(line) == len(listing.columns)
