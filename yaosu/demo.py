@@ -19,11 +19,13 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
-from typing import Any, Iterator
+from typing import Any, Iterator, TypeVar
 
 from domain import reference
 from domain.policy import PolicySettings
 from infra.catalogue import name_of
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -563,6 +565,37 @@ def _mistakes(w: _Writer, rng: random.Random) -> None:
     w.messages.append((datetime.fromisoformat(resent[0]["occurred_at"]) + timedelta(hours=2), w.serial, conflicting))
 
 
-def batches(messages: list[dict[str, Any]], size: int) -> Iterator[list[dict[str, Any]]]:
-    for start in range(0, len(messages), size):
-        yield messages[start:start + size]
+#: How many days after a day's messages happened the portals send them in (录入): most the same day.
+RECORDING_LAGS = {0: 70, 1: 15, 2: 10, 3: 5}
+
+
+def recording_times(messages: list[dict[str, Any]], seed: int = 149, now: datetime | None = None) -> list[datetime]:
+    """When each message is recorded (录入时间), for a demo replayed at once: the day it happened, a couple of
+    hours later, or up to a few days after, as portals catch up with their work. The ledger records in the
+    order given, so a time is never before the one before it (a day's messages wait with a late day's),
+    and never after `now`."""
+    rng = random.Random(f"recording-{seed}")
+    weights = list(RECORDING_LAGS.values())
+    times: list[datetime] = []
+    lag, last_day, previous = 0, None, None
+    for message in messages:
+        occurred = datetime.fromisoformat(message["occurred_at"])
+        day = occurred.date()
+        if day != last_day:
+            # A portal behind on one day is still behind on the next, by a day less.
+            behind = lag - (day - last_day).days if last_day else 0
+            lag, last_day = max(behind, rng.choices(list(RECORDING_LAGS), weights)[0]), day
+        when = (occurred + timedelta(hours=2) if lag == 0 else
+                datetime.combine(day + timedelta(days=lag), time(10), tzinfo=occurred.tzinfo))
+        if previous is not None and when <= previous:
+            when = previous + timedelta(seconds=1)
+        if now is not None:
+            when = min(when, now)
+        times.append(when)
+        previous = when
+    return times
+
+
+def batches(items: list[T], size: int) -> Iterator[list[T]]:
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
