@@ -113,6 +113,7 @@ class _Writer:
         self.names: set[str] = set()
         #: The projects completed, with the day: the mistakes send one of them a factor.
         self.completed: list[tuple[date, str]] = []
+        self.drawn_on_reductions = False
 
     def name(self, stem: str) -> str:
         """A project's name: the stem, then its second or third phase (二期, 三期 …) if taken already."""
@@ -260,9 +261,13 @@ def _project(w: _Writer, rng: random.Random, n: int, districts: list[str]) -> No
         exempt = (epidemic or n % 23 == 0) and year <= w.exemption_last_year
         w.emit(approval_day + timedelta(days=2), "energy.granted", "development_reform",
                {"tce": rng.choice(kind.energy_tce), "year": year, **({"exempt": True} if exempt else {})}, code)
-        if rng.random() < 0.3:
+        # The first such project draws on a reduction never closed (RD-…-000): supervision hears of it when due.
+        first = not w.drawn_on_reductions
+        if first or rng.random() < 0.3:
+            reduction = 0 if first else n % 12
+            w.drawn_on_reductions = True
             w.emit(approval_day + timedelta(days=3), "emission.advanced", "ecology_environment",
-                   {"reduction_id": f"RD-{year}-{n % 12:03d}", "pollutant": REDUCTION_POLLUTANTS[n % 12 % 3],
+                   {"reduction_id": f"RD-{year}-{reduction:03d}", "pollutant": REDUCTION_POLLUTANTS[reduction % 3],
                     "tonnes": 5}, code)
     if n % 25 == 4 or rng.random() < 0.2:
         _issue(w, rng, code, n, kind.department, approval_day + timedelta(days=4), overdue=n % 25 == 4)
@@ -513,6 +518,9 @@ def _mistakes(w: _Writer, rng: random.Random) -> None:
         "planned_completion": f"{year + 1}-07-01", "revenue_generating": False}, stray)
     w.emit(day + timedelta(days=1), "funds.allocated", "finance", {"source": "municipal_budget", "amount": 100}, stray)
     w.emit(day + timedelta(days=1), "project.admitted", "development_reform", {"library": "municipal"}, stray)
+    w.emit(day + timedelta(days=2), "talent.assigned", "organisation",
+           {"person": leader("620102", 1), "role": "responsible_leader", "organisation": leader_organisation("620102", 1)},
+           stray)
     w.emit(day + timedelta(days=1), "project.admitted", "development_reform", {"library": "special_bond"}, stray)
     w.emit(day + timedelta(days=1), "project.admitted", "development_reform", {"library": "annual"}, stray)  # no year
     # The annual library unlocks land: its district's portal may not admit the project there, nor its owner to bonds.
