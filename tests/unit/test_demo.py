@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from domain import reference
-from yaosu.demo import (EPIDEMIC_STEM, ISSUES, KINDS, UTILITY_COMPANIES, demo_messages, recording_times)
+from yaosu.demo import EPIDEMIC_STEM, ISSUES, KINDS, UTILITY_COMPANIES, demo_messages, recording_times
 
 YEAR = 2021
 
