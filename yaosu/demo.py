@@ -56,10 +56,11 @@ KINDS: tuple[Kind, ...] = (
     Kind(("污水处理厂提标改造工程", "再生水利用工程", "城乡供水一体化工程"), "D", "water",
          ("{area}水务局", "兰州城市供水集团有限公司"), (8000, 15000, 30000), (20, 45.5)),
     Kind(("大数据中心", "算力中心", "工业互联网标识解析节点"), "I", "industry_it",
-         ("兰州新区大数据产业发展有限公司", "中国电信兰州分公司", "中国移动甘肃分公司"),
+         ("{area}大数据产业发展有限公司", "中国电信兰州分公司", "中国移动甘肃分公司"),
          (30000, 60000, 120000), (20, 45.5), (1200, 3000)),
     Kind(("新材料产业园", "高端装备制造基地", "精细化工产业园", "生物医药产业园", "新能源电池材料项目"), "C", "industry_it",
-         ("甘肃某新材料有限公司", "兰州某装备制造有限公司", "兰州某化工有限公司", "兰州某生物科技有限公司"),
+         ("甘肃某新材料有限公司", "兰州某装备制造有限公司", "兰州某化工有限公司", "兰州某生物医药有限公司",
+          "甘肃某新能源科技有限公司"),
          (15000, 30000, 60000, 120000), (45.5, 86.5, 120), (500, 1200, 3000), weight=3),
     Kind(("农产品精深加工园", "高原夏菜冷链加工中心", "百合产业园"), "C", "agriculture",
          ("兰州某农业发展有限公司", "{area}农业投资有限公司"), (3000, 8000, 15000), (20, 45.5), (500,)),
@@ -81,7 +82,7 @@ KINDS: tuple[Kind, ...] = (
          ("兰州某科技有限公司", "{area}科技投资有限公司"), (8000, 15000, 30000), (20, 45.5)),
 )
 #: A project making epidemic supplies (防疫物资): its energy is outside the cap in the 十三五 assessment's years.
-EPIDEMIC_STEM = "医用防护物资生产基地"
+EPIDEMIC_STEM, EPIDEMIC_OWNER = "医用防护物资生产基地", "兰州某医疗用品有限公司"
 #: Areas whose names are long: as a project's name starts with them.
 SHORT_AREAS = {"620190": "兰州高新区", "620191": "兰州经开区"}
 #: Who answers for a coordination issue (重大协调事项) of each kind.
@@ -116,11 +117,13 @@ class _Writer:
         self.drawn_on_reductions = False
 
     def name(self, stem: str) -> str:
-        """A project's name: the stem, then its second or third phase (二期, 三期 …) if taken already."""
-        for phase in ("", "二期工程", "三期工程", "四期工程", "扩建工程", "提升工程"):
-            if stem + phase not in self.names:
-                self.names.add(stem + phase)
-                return stem + phase
+        """A project's name: the stem, or its second or third phase (二期, 三期 …) if taken already."""
+        base, kind = (stem[:-2], stem[-2:]) if stem.endswith(("项目", "工程")) else (stem, "")
+        for phase in ("", "二期", "三期", "四期", "五期"):
+            name = base + phase + (kind or ("工程" if phase else ""))
+            if name not in self.names:
+                self.names.add(name)
+                return name
         name = f"{stem}（{len(self.names)}）"
         self.names.add(name)
         return name
@@ -189,6 +192,12 @@ def _project(w: _Writer, rng: random.Random, n: int, districts: list[str]) -> No
     code = f"{year}-{district}-{('48', '44', '54', '78')[n % 4]}-0{1 + n % 3}-{n + 1:06d}"
     kind = rng.choices(KINDS, weights=[k.weight for k in KINDS])[0]
     epidemic = kind.sector == "C" and n % 9 == 0
+    which = rng.randrange(len(kind.stems))
+    # Owners listed one per stem build that very thing; otherwise any of them builds any.
+    owner = kind.owners[which] if len(kind.owners) == len(kind.stems) else rng.choice(kind.owners)
+    department = "industry_it" if epidemic else kind.department
+    if epidemic:
+        owner = EPIDEMIC_OWNER
     # Most of the year's projects are in the plan by March; some join later and are still being prepared in December.
     registered = date(year, 1, 6) + timedelta(days=rng.randint(0, 80) if rng.random() < 0.85 else rng.randint(90, 240))
     planned_start = registered + timedelta(days=rng.randint(30, 150))
@@ -196,9 +205,9 @@ def _project(w: _Writer, rng: random.Random, n: int, districts: list[str]) -> No
     quick = total <= 15000 and rng.random() < 0.4  # built within the year
     revenue = rng.random() < 0.5
     w.emit(registered, "project.registered", rng.choice(["development_reform", reference.district_portal(district)]), {
-        "name": w.name(area_name(district) + (EPIDEMIC_STEM if epidemic else rng.choice(kind.stems))),
-        "district": district, "sector": kind.sector, "department": kind.department,
-        "owner": rng.choice(kind.owners).format(area=area_name(district)), "total_investment": total,
+        "name": w.name(area_name(district) + (EPIDEMIC_STEM if epidemic else kind.stems[which])),
+        "district": district, "sector": kind.sector, "department": department,
+        "owner": owner.format(area=area_name(district)), "total_investment": total,
         "planned_start": planned_start.isoformat(),
         "planned_completion": (planned_start + timedelta(days=rng.randint(150, 240) if quick
                                                          else rng.randint(300, 900))).isoformat(),
@@ -209,7 +218,7 @@ def _project(w: _Writer, rng: random.Random, n: int, districts: list[str]) -> No
     day = registered + timedelta(days=2)
     w.emit(day, "plan.set", "development_reform", {"year": year, "planned_investment": planned}, code)
     # 一纵一横: the municipal library takes projects from the owning department and the district too.
-    w.emit(day, "project.admitted", rng.choice(["development_reform", kind.department,
+    w.emit(day, "project.admitted", rng.choice(["development_reform", department,
                                                 reference.district_portal(district)]),
            {"library": "municipal", "opinion": "符合入库条件"}, code)
     # Its leader (包抓领导) is named as it enters the library, long before it should start.
@@ -270,7 +279,7 @@ def _project(w: _Writer, rng: random.Random, n: int, districts: list[str]) -> No
                    {"reduction_id": f"RD-{year}-{reduction:03d}", "pollutant": REDUCTION_POLLUTANTS[reduction % 3],
                     "tonnes": 5}, code)
     if n % 25 == 4 or rng.random() < 0.2:
-        _issue(w, rng, code, n, kind.department, approval_day + timedelta(days=4), overdue=n % 25 == 4)
+        _issue(w, rng, code, n, department, approval_day + timedelta(days=4), overdue=n % 25 == 4)
     # Most projects start and keep pace; a few do not start, some lag (a little, or badly).
     fate = rng.random()
     if n % 30 == 7 or fate < 0.03:
