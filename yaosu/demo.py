@@ -1,16 +1,23 @@
 """A realistic demo year of portal messages for Lanzhou, deterministic for a given seed.
 
-Projects across every district and many sectors are registered, admitted (each library by its
-lead units), guaranteed factors stage by stage, started (or not), report monthly investment (some
-lag badly) and complete. Among them are the mistakes real portals make: land for a project outside
-the annual library or beyond the land quota, factors before admission, energy beyond the district's
-quota or exempt after the 十三五 assessment, special bonds without the evaluations, wrong senders
-(a district portal admitting to the annual library), malformed payloads, skipped stages, a completion
-before construction, resends and a conflict.
+Projects across every district are registered as the kinds a city's plan lists (`KINDS`: a hospital
+under Q owned by health, a solar plant under D, a data centre under I …), admitted (each library by its
+lead units) with a leader named as they enter it (包抓领导), guaranteed factors stage by stage by the
+units that grant them (land by natural resources, power by the power company), started (or not),
+report monthly investment (some lag badly), and those built within the year complete with an
+acceptance report. `recording_times` says when each message reaches the ledger: the day it happened
+or a few days after, as portals catch up.
+
+Among them are the mistakes real portals make, every rejection code of the contract at least once:
+land for a project outside the annual library or beyond the land quota, factors before admission,
+energy beyond the district's quota or exempt after the 十三五 assessment, special bonds without the
+evaluations, wrong senders (a district portal admitting to the annual library), malformed payloads,
+skipped stages, a completion before construction, a code registered twice, a draw beyond a reduction,
+an issue never raised, a factor for a completed project, resends and a conflict.
 
 Factors settle too (v1.2): most money granted is paid out, some lies idle; a few projects carried over
 from last year sit on land or energy they never used, an approval lies unsupplied; supervision cases
-are assigned, answered (one late), closed by rectification and by reclaim, one is overdue; an
+are assigned, answered (one late), closed by rectification, by reclaim and let go, one is overdue; an
 allocation is adopted, and an amendment postpones a start that was already alerted.
 """
 
