@@ -93,7 +93,8 @@ def port_taken(host: str, port: int) -> str | None:
 
 def cmd_demo(args: argparse.Namespace, wiring: Wiring) -> int:
     ledger = wiring.ledger
-    if ledger.head() and not args.force:
+    empty = not ledger.head()
+    if not empty and not args.force:
         print(f"the store already holds {ledger.head():,} events; demo not loaded again (--force resends it)")
         return 0
     today = city_today()
@@ -106,7 +107,10 @@ def cmd_demo(args: argparse.Namespace, wiring: Wiring) -> int:
     summary = submit_all(ledger, messages, total=len(messages), label=f"demo {args.year}",
                          catch_up_before=lambda body: wiring.keeps_read_models and body["type"] == "allocation.adopted",
                          catch_up=lambda: wiring.runner().run_until_caught_up(),
-                         recorded_at=recording_times(messages, args.seed, now=datetime.now(timezone.utc)))
+                         # Recorded when the portals would have sent them; into a store that holds events
+                         # already (--force), now, after them: the log's order stays the order of recording.
+                         recorded_at=recording_times(messages, args.seed, now=datetime.now(timezone.utc)) if empty
+                         else None)
     print(orjson.dumps(summary).decode())
     return 0
 
