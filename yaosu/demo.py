@@ -470,14 +470,15 @@ def _settling(w: _Writer) -> None:
     project(idle_energy, "兰州新区新能源材料项目", "620171", on(last, 3, 1), on(last, 7, 1), ("municipal", "annual"))
     energy = w.emit(on(last, 6, 10), "energy.granted", "development_reform", {"tce": 2000, "year": last}, idle_energy)
     # Its case is let go (豁免销号): the project waits on a provincial decision; accepted with a warning.
-    w.emit(on(y, 6, 20), "supervision.assigned", "supervision_office", {
+    # Development and reform follows it up itself, the grantor answering for its own grant.
+    w.emit(on(y, 6, 20), "supervision.assigned", "development_reform", {
         "case_id": f"DB-{y}-004", "rule": "energy_idle", "grant_id": energy["message_id"],
         "responsible": "development_reform", "due_date": on(y, 7, 20).isoformat(),
         "demand": "能耗指标下达后长期未使用，请说明原因。"}, idle_energy)
     w.emit(on(y, 7, 2), "supervision.responded", "development_reform", {
         "case_id": f"DB-{y}-004", "measures": "项目列入省级重大项目调度，待省里批复建设方案后开工，指标予以保留。",
         "expected_by": on(y, 12, 31).isoformat()}, idle_energy)
-    w.emit(on(y, 7, 10), "supervision.closed", "supervision_office", {
+    w.emit(on(y, 7, 10), "supervision.closed", "development_reform", {
         "case_id": f"DB-{y}-004", "outcome": "waived", "note": "经市政府同意，暂缓处置，予以豁免销号。"}, idle_energy)
 
     # Money allocated this year and mostly not paid out (资金沉淀): the case is answered late, then rectified.
