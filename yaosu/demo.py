@@ -468,18 +468,7 @@ def _settling(w: _Writer) -> None:
     # Energy granted last year to a project that never started (能耗指标沉淀).
     idle_energy = f"{last}-620171-44-01-998003"
     project(idle_energy, "兰州新区新能源材料项目", "620171", on(last, 3, 1), on(last, 7, 1), ("municipal", "annual"))
-    energy = w.emit(on(last, 6, 10), "energy.granted", "development_reform", {"tce": 2000, "year": last}, idle_energy)
-    # Its case is let go (豁免销号): the project waits on a provincial decision; accepted with a warning.
-    # Development and reform follows it up itself, the grantor answering for its own grant.
-    w.emit(on(y, 6, 20), "supervision.assigned", "development_reform", {
-        "case_id": f"DB-{y}-004", "rule": "energy_idle", "grant_id": energy["message_id"],
-        "responsible": "development_reform", "due_date": on(y, 7, 20).isoformat(),
-        "demand": "能耗指标下达后长期未使用，请说明原因。"}, idle_energy)
-    w.emit(on(y, 7, 2), "supervision.responded", "development_reform", {
-        "case_id": f"DB-{y}-004", "measures": "项目列入省级重大项目调度，待省里批复建设方案后开工，指标予以保留。",
-        "expected_by": on(y, 12, 31).isoformat()}, idle_energy)
-    w.emit(on(y, 7, 10), "supervision.closed", "development_reform", {
-        "case_id": f"DB-{y}-004", "outcome": "waived", "note": "经市政府同意，暂缓处置，予以豁免销号。"}, idle_energy)
+    w.emit(on(last, 6, 10), "energy.granted", "development_reform", {"tce": 2000, "year": last}, idle_energy)
 
     # Money allocated this year and mostly not paid out (资金沉淀): the case is answered late, then rectified.
     idle_funds = f"{y}-620102-48-01-998004"
@@ -509,6 +498,18 @@ def _settling(w: _Writer) -> None:
     w.emit(on(y, 7, 10), "supervision.closed", "supervision_office", {
         "case_id": f"DB-{y}-003", "outcome": "rectified", "note": "累计拨付2000万元，已超过下达资金一半，予以销号。"},
         idle_funds)
+    # A second grant for the same works, never paid out: its case is let go (豁免销号), accepted with a warning.
+    # (Funds, not a carried-over grant: a grant with no quota to race reaches the ledger whatever the order.)
+    spare = w.emit(on(y, 2, 1), "funds.allocated", "finance", {
+        "source": "municipal_budget", "amount": 1000, "document": f"兰财建〔{y}〕999号"}, idle_funds)["message_id"]
+    w.emit(on(y, 7, 20), "supervision.assigned", "supervision_office", {
+        "case_id": f"DB-{y}-004", "rule": "funds_idle", "grant_id": spare, "responsible": "finance",
+        "due_date": on(y, 8, 20).isoformat(), "demand": "该笔资金下达后未拨付，请说明原因。"}, idle_funds)
+    w.emit(on(y, 8, 3), "supervision.responded", "finance", {
+        "case_id": f"DB-{y}-004", "measures": "该笔资金用于二期配套工程，待二期方案批复后拨付。",
+        "expected_by": on(y, 12, 31).isoformat()}, idle_funds)
+    w.emit(on(y, 8, 10), "supervision.closed", "supervision_office", {
+        "case_id": f"DB-{y}-004", "outcome": "waived", "note": "经市政府同意，暂缓拨付，予以豁免销号。"}, idle_funds)
 
     # A start alerted, then postponed by an amendment: accepted, and flagged (postponed_after_alert).
     postponed = f"{y}-620105-78-01-998005"
