@@ -30,7 +30,7 @@ import threading
 import time
 from collections import OrderedDict
 from contextlib import ExitStack, contextmanager, suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timezone
 from typing import Any, Callable, Iterable, Iterator, Sequence
 from uuid import UUID
@@ -182,16 +182,18 @@ class Ledger(Application[UUID]):
 
     def submit(self, bodies: Sequence[Any], *, principal: Principal, channel: str, tracking: Tracking | None = None,
                keys: Sequence[bytes | None] | None = None, origins: Sequence[KafkaOrigin] | None = None,
-               parking: Parking | None = None) -> list[Result]:
+               parking: Parking | None = None, recorded_at: Sequence[datetime] | None = None) -> list[Result]:
         """Process a batch atomically; one result per body, in order.
 
         With `tracking` (e.g. a Kafka partition and the batch's last offset), that position is
         recorded in the same transaction as the batch's effects. From Kafka: each record's key and
         where it was read (`keys`, `origins`), and `parking` to park what waits for a prerequisite.
+        `recorded_at`: when each message is recorded, for a loader replaying a past year (the demo);
+        without it, now, as every portal's message is.
         """
         prepared = [inbound(body, key=keys[n] if keys else None, origin=origins[n] if origins else None)
                     for n, body in enumerate(bodies)]
-        return self._submit(prepared, principal, channel, tracking, parking)
+        return self._submit(prepared, principal, channel, tracking, parking, recorded_at=recorded_at)
 
     def retry_parked(self, ids: Iterable[UUID], *, principal: Principal, parking: Parking) -> list[Result]:
         """Try parked messages again, in the order given: each is decided, or waits on (or, its window
@@ -204,16 +206,18 @@ class Ledger(Application[UUID]):
         return self._submit(prepared, principal, "kafka", None, parking, preload=[p.id for p in waiting])
 
     def _submit(self, prepared: list[Inbound], principal: Principal, channel: str, tracking: Tracking | None,
-                parking: Parking | None, preload: Sequence[UUID] = ()) -> list[Result]:
+                parking: Parking | None, preload: Sequence[UUID] = (),
+                recorded_at: Sequence[datetime] | None = None) -> list[Result]:
         started = time.perf_counter()
-        results = self._attempts(prepared, principal, channel, tracking, parking, preload)
+        results = self._attempts(prepared, principal, channel, tracking, parking, preload, recorded_at)
         # A parked message counts once when parked and once when decided, not at each try in between.
         metrics.count_batch(channel, ((r.status, r.code) for r in results if r.status != "parked" or r.position),
                             time.perf_counter() - started)
         return results
 
     def _attempts(self, prepared: list[Inbound], principal: Principal, channel: str, tracking: Tracking | None,
-                  parking: Parking | None, preload: Sequence[UUID]) -> list[Result]:
+                  parking: Parking | None, preload: Sequence[UUID],
+                  recorded_at: Sequence[datetime] | None) -> list[Result]:
         """Decide and store the batch, again on fresh state after each collision (or lost connection),
         waiting a little longer each time; after a few collisions, in turn with other contenders.
         Within the budget it is decided; beyond it, `Contended` (or the lost connection's error)
@@ -227,7 +231,7 @@ class Ledger(Application[UUID]):
                     if stored is not None and stored >= tracking.notification_id:
                         raise AlreadyTracked(tracking.application_name, stored)
                 try:
-                    return self._attempt(prepared, principal, channel, tracking, parking, preload,
+                    return self._attempt(prepared, principal, channel, tracking, parking, preload, recorded_at,
                                          look_up_receipts=collisions > 0)
                 except (IntegrityError, OperationalError, InterfaceError) as collision:
                     # A collision (or a connection lost to a restart): nothing was stored; run the
@@ -246,12 +250,15 @@ class Ledger(Application[UUID]):
                     time.sleep(random.uniform(0, min(left, MAX_BACKOFF_SECONDS, 0.005 * 2**collisions)))
 
     def _attempt(self, prepared: list[Inbound], principal: Principal, channel: str, tracking: Tracking | None,
-                 parking: Parking | None, preload: Sequence[UUID], *, look_up_receipts: bool) -> list[Result]:
+                 parking: Parking | None, preload: Sequence[UUID], recorded_at: Sequence[datetime] | None, *,
+                 look_up_receipts: bool) -> list[Result]:
         batch = BatchUnitOfWork(self.load_many, look_up_receipts=look_up_receipts, policy=self.policy,
                                 thresholds=self.thresholds, advisor=self.advisor)
         try:
             batch.load(preload)
             outcomes = decide(batch, prepared, principal, channel, parking)
+            if recorded_at is not None:
+                batch.events[:] = stamped(batch.events, [last for _, last in outcomes], recorded_at)
             recordings = self._store(batch, tracking) if batch.events or tracking else []
         except BaseException:
             self._forget(batch.loaded)  # changed in memory, not stored
@@ -451,3 +458,16 @@ class Ledger(Application[UUID]):
         except Exception as error:  # noqa: BLE001 - shown with its raw data, never fails the caller
             return StoredItem(position, None, stored.topic, stored.state, f"{type(error).__name__}: {error}")
         return StoredItem(position, event, stored.topic, stored.state)
+
+
+def stamped(events: list[Any], lasts: Sequence[int | None], recorded_at: Sequence[datetime]) -> list[Any]:
+    """The batch's events, each message's (up to the index of its last, `lasts`) stamped with the time it
+    is recorded: a loader's past time in place of the moment this process made them."""
+    out, first = list(events), 0
+    for last, when in zip(lasts, recorded_at):
+        if last is None:
+            continue
+        for k in range(first, last + 1):
+            out[k] = replace(out[k], timestamp=when)
+        first = last + 1
+    return out

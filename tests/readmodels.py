@@ -35,8 +35,8 @@ from projections.read import ReadModels
 from projections.runner import Runner
 from service.bootstrap import build_ledger
 from service.ledger import Ledger
-from tests.conftest import LOCAL, submit
-from yaosu.demo import batches, demo_messages
+from tests.conftest import ADMIN, LOCAL
+from yaosu.demo import batches, demo_messages, recording_times
 
 
 @contextmanager
@@ -58,8 +58,10 @@ def served(ledger: Ledger, settings: Settings) -> Iterator[TestClient]:
 def demo_store(settings: Settings, projects: int) -> Iterator[tuple[Ledger, ReadModels]]:
     """A store loaded with a demo year of `projects` projects, its read models caught up."""
     ledger = build_ledger(settings)
-    for chunk in batches(demo_messages(2021, projects=projects), 500):
-        submit(ledger, *chunk)
+    messages = demo_messages(2021, projects=projects)
+    # Recorded as `yaosu demo` records them: each the day it happened or a few days after.
+    for chunk, recorded_at in zip(batches(messages, 500), batches(recording_times(messages), 500)):
+        ledger.submit(chunk, principal=ADMIN, channel="test", recorded_at=recorded_at)
     runner = Runner(ledger, settings)
     runner.run_until_caught_up()
     runner.close()

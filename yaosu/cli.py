@@ -11,7 +11,7 @@ import signal
 import socket
 import sys
 import threading
-from datetime import date
+from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +22,7 @@ from infra.metrics import serve_process_metrics
 from infra.settings import Settings, is_loopback_host
 from infra.tokens import add_token
 from projections.catalog import BY_NAME
-from yaosu.demo import demo_messages
+from yaosu.demo import demo_messages, recording_times
 from yaosu.loading import Progress, read_jsonl, submit_all
 from yaosu.wiring import Wiring
 
@@ -93,7 +93,8 @@ def port_taken(host: str, port: int) -> str | None:
 
 def cmd_demo(args: argparse.Namespace, wiring: Wiring) -> int:
     ledger = wiring.ledger
-    if ledger.head() and not args.force:
+    empty = not ledger.head()
+    if not empty and not args.force:
         print(f"the store already holds {ledger.head():,} events; demo not loaded again (--force resends it)")
         return 0
     today = city_today()
@@ -105,7 +106,11 @@ def cmd_demo(args: argparse.Namespace, wiring: Wiring) -> int:
     # service: the read models are brought up to the messages before it.
     summary = submit_all(ledger, messages, total=len(messages), label=f"demo {args.year}",
                          catch_up_before=lambda body: wiring.keeps_read_models and body["type"] == "allocation.adopted",
-                         catch_up=lambda: wiring.runner().run_until_caught_up())
+                         catch_up=lambda: wiring.runner().run_until_caught_up(),
+                         # Recorded when the portals would have sent them; into a store that holds events
+                         # already (--force), now, after them: the log's order stays the order of recording.
+                         recorded_at=recording_times(messages, args.seed, now=datetime.now(timezone.utc)) if empty
+                         else None)
     print(orjson.dumps(summary).decode())
     return 0
 

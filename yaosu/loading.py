@@ -5,8 +5,9 @@ from __future__ import annotations
 import sys
 import time
 from collections import Counter
+from datetime import datetime
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator, Sequence
 
 from infra.tokens import Principal
 from service.ledger import Ledger
@@ -79,23 +80,35 @@ def peak_rss_mb(pid: int | str) -> float | None:
 
 def submit_all(ledger: Ledger, bodies: Iterable[Any], *, total: int | None, label: str,
                catch_up_before: Callable[[Any], bool] = lambda body: False,
-               catch_up: Callable[[], None] = lambda: None) -> dict[str, Any]:
+               catch_up: Callable[[], None] = lambda: None,
+               recorded_at: Sequence[datetime] | None = None) -> dict[str, Any]:
     """Submit in batches, with progress; before each body `catch_up_before` picks, what came before it is
-    stored and `catch_up` is called (the read side brought up to it)."""
+    stored and `catch_up` is called (the read side brought up to it). `recorded_at`: when each body is
+    recorded (a past year replayed, the demo's); without it, now."""
     progress = Progress(total, label)
     batch: list[Any] = []
+    times = iter(recorded_at) if recorded_at is not None else None
+    stamps: list[datetime] = []
+
+    def send() -> None:
+        results = ledger.submit(batch, principal=CLI_PRINCIPAL, channel="cli",
+                                recorded_at=stamps if times is not None else None)
+        progress.add(r.status for r in results)
+        batch.clear()
+        stamps.clear()
+
     for body in bodies:
         if catch_up_before(body):
             if batch:
-                progress.add(r.status for r in ledger.submit(batch, principal=CLI_PRINCIPAL, channel="cli"))
-                batch = []
+                send()
             catch_up()
         batch.append(body)
+        if times is not None:
+            stamps.append(next(times))
         if len(batch) == BATCH:
-            progress.add(r.status for r in ledger.submit(batch, principal=CLI_PRINCIPAL, channel="cli"))
-            batch = []
+            send()
     if batch:
-        progress.add(r.status for r in ledger.submit(batch, principal=CLI_PRINCIPAL, channel="cli"))
+        send()
     return progress.finish()
 
 

@@ -9,6 +9,7 @@ import threading
 import time
 from collections import Counter
 from contextlib import contextmanager
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -94,6 +95,9 @@ def test_demo_then_serve_shows_history_with_audit_fields(tmp_path: Path) -> None
         for event in history:
             assert event["message_id"].startswith("demo-2021-")
             assert event["occurred_at"].startswith("2021-") and event["recorded_at"]
+            # Recorded as a portal would have sent it, the day it happened or a few days after (not on load day).
+            occurred, recorded = (datetime.fromisoformat(event[k]) for k in ("occurred_at", "recorded_at"))
+            assert occurred <= recorded <= occurred + timedelta(days=4), event
             assert event["actor"]["department"] and event["actor"]["user"] and event["source"]
 
 
