@@ -8,7 +8,7 @@ sign in, and back.
 from __future__ import annotations
 
 import re
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 from urllib.parse import quote, urlencode
@@ -223,7 +223,13 @@ def overview(request: Request) -> HTMLResponse:
     as_of, year = as_of_and_year(request)
     with read(request, cockpit_model.Cockpit, sedimentation.Sedimentation, factor_ledger.FactorLedger) as view:
         shown = cockpit.overview(view, as_of, year, settings_of(request).thresholds, language(request))
-    return page(request, "overview.html", as_of=as_of, year=year, **shown)
+    return page(request, "overview.html", as_of=as_of, year=year, report_month=report_month(as_of), **shown)
+
+
+def report_month(as_of: date) -> str:
+    """The month whose report the overview offers: the page's, once it is over; else the last one over."""
+    last_over = city_today().replace(day=1) - timedelta(days=1)
+    return min(as_of, last_over).strftime("%Y-%m")
 
 
 @router.get("/libraries/{library}")
