@@ -84,7 +84,9 @@ def test_a_chunked_sign_in_body_stops_near_the_forms_limit(tmp_path: Path) -> No
             assert answer.status_code == 413 and answer.json()["code"] == "body_too_large"
         except httpx.HTTPError:
             pass  # the server may close the connection while the client still sends: also a refusal
-    assert sent < 2 * 1024 * 1024  # it stopped near 8 KiB (and the transport's buffers), not after 64 MiB
+    # It stopped near 8 KiB, not after 64 MiB: what the client had sent by then also fills the sockets'
+    # buffers while the server is busy (2.3 MiB seen on a loaded 2-core machine), so the bound is loose.
+    assert sent < 16 * 1024 * 1024
 
 
 # --- item 3: cookies never write; forms come from here with their token ------------------------
