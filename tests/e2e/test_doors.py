@@ -84,7 +84,9 @@ def test_a_chunked_sign_in_body_stops_near_the_forms_limit(tmp_path: Path) -> No
             assert answer.status_code == 413 and answer.json()["code"] == "body_too_large"
         except httpx.HTTPError:
             pass  # the server may close the connection while the client still sends: also a refusal
-    assert sent < 2 * 1024 * 1024  # it stopped near 8 KiB (and the transport's buffers), not after 64 MiB
+    # It stopped near 8 KiB, not after 64 MiB: what the client had sent by then also fills the sockets'
+    # buffers while the server is busy (2.3 MiB seen on a loaded 2-core machine), so the bound is loose.
+    assert sent < 16 * 1024 * 1024
 
 
 # --- item 3: cookies never write; forms come from here with their token ------------------------
@@ -331,16 +333,20 @@ PAGES = {
     "/console/login": ("next",),
     "/console/lang/en": ("next",),
 }
+class Encoded(str):
+    """A query value already percent-encoded (raw bytes), sent as it is."""
+
+
 VALUE = st.one_of(
     st.text(st.characters(exclude_categories=("Cs",)), max_size=30),  # any character, as the browser encodes it
-    st.binary(max_size=20).map(lambda raw: "%" + quote_from_bytes(raw)),  # and raw bytes, valid UTF-8 or not
+    st.binary(max_size=20).map(lambda raw: Encoded(quote_from_bytes(raw))),  # and raw bytes, valid UTF-8 or not
     st.sampled_from(["²", "¹", "٣", "２０２１", "1_000", " 7", "-1", "+5", "NaN", "sNaN", "-Infinity", "1e999999",
                      "99999999999999999999999", "2021-02-30", "\x00", "0" * 500]),
 )
 
 
 def console_query(values: dict[str, str]) -> str:
-    return "&".join(f"{quote(name)}={value[1:] if value.startswith('%') else quote(value, safe='')}"
+    return "&".join(f"{quote(name)}={value if isinstance(value, Encoded) else quote(value, safe='')}"
                     for name, value in values.items())
 
 
