@@ -58,6 +58,7 @@ def problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
     described = {400: "the request does not fit: a parameter, a header or the body",
                  401: "no bearer token, or an unknown one", 403: "the token's role may not do this",
                  404: "nothing is registered under that name", 413: "too many envelopes or bytes",
+                 409: "not there yet: asked for before it can be (a month not over)",
                  503: "the store or a read model cannot answer yet"}
     # Not `"model": Problem`: FastAPI would file it under application/json too.
     return {status: {"description": described[status],

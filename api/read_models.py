@@ -31,7 +31,7 @@ from api.params import (
     Year,
 )
 from api.reading import Reading, View, answered
-from infra.catalogue import detail_json, name_of
+from infra.catalogue import detail_json, name_of, said
 from infra.clock import city_today
 from infra.presenter import withheld
 from infra.settings import Settings
@@ -168,14 +168,14 @@ def get_advice(request: Request, _: Caller, view: View(sedimentation.Sedimentati
 
 
 @router.get("/v1/reports/monthly", response_class=Response, responses={
-    **PROBLEMS, 200: {"description": "the month's report, one workbook",
+    **PROBLEMS, **problems(409), 200: {"description": "the month's report, one workbook",
                       "content": {exports.XLSX_MEDIA_TYPE: {"schema": {"type": "string", "format": "binary"}}}}})
 @answered
 def get_monthly_report(request: Request, _: Caller, view: View(factor_ledger.FactorLedger, sedimentation.Sedimentation,
                                                     warnings.Warnings),
                        settings: Config, month: Month, format: ReportFormat = "xlsx", lang: Lang = "zh") -> Response:
     """The month's report to the city government (月报), for a month that is over (a month not over yet is
-    400 `month_not_over`): projects by status and by reserve library, alerts per district and level,
+    409 `month_not_over`): projects by status and by reserve library, alerts per district and level,
     the year's energy and land quota use, the district ranking, the alerts and the factor ledger, all
     as of the month's last day, and the warnings of the month; titled, with its issuing unit
     (`YAOSU_ISSUER`) and the day it was drawn up."""
@@ -195,13 +195,12 @@ def get_monthly_report(request: Request, _: Caller, view: View(factor_ledger.Fac
 
 
 def not_over(month: str, end: date, lang: str) -> ProblemError:
-    """A report asked for before its month is over: its figures would change, so it is refused, saying from
-    when it can be had."""
+    """A report asked for before its month is over: its figures would change, so it is refused (409: the
+    report is not there yet, not a wrong question), saying from when it can be had, in the report's language."""
     ready = end + timedelta(days=1)
-    detail = (f"{int(month[:4])}年{int(month[5:])}月尚未结束：月报只编制已结束的月份，{ready.isoformat()}起可下载。"
-              if lang == "zh" else
-              f"{month} is not over yet: a monthly report is drawn up for a month that is over, from {ready.isoformat()}.")
-    return ProblemError(400, "month_not_over", detail, month=month, available_from=ready.isoformat())
+    params = {"year": int(month[:4]), "month": int(month[5:]), "from": ready.isoformat()}  # 2026, 11
+    return ProblemError(409, "month_not_over", said("report.month_not_over", params, lang), month=month,
+                        available_from=ready.isoformat())
 
 
 def warnings_between(view: Reading, first: date, last: date) -> list[dict[str, Any]]:

@@ -25,7 +25,7 @@ from projections import directory, sedimentation, supervision
 from projections.listing import MEASURED, Tables
 
 #: The kinds of data (`data.provided`'s `kind`, a free text) the catalogue names: another is shown as sent.
-DATA_KINDS: Final = ("planning_data",)
+DATA_KINDS: Final = ("planning_data", "completion_report")
 CJK = re.compile(r"[\u3000-\u303f\u4e00-\u9fff\uff00-\uffef]")
 #: A number or a date, shown as it is.
 PLAIN = re.compile(r"-?[\d.,]+|\d{4}-\d{2}-\d{2}")

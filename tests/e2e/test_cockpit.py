@@ -55,7 +55,7 @@ def table(card: str) -> list[list[str]]:
     """The rows of a card's table of numbers, as text."""
     body = re.search(r"<tbody>(.*?)</tbody>", card, re.S)
     assert body, "no table of numbers"
-    return [[html.unescape(re.sub(r"<[^>]+>", "", cell)).strip() for cell in re.findall(r"<td>(.*?)</td>", row, re.S)]
+    return [[html.unescape(re.sub(r"<[^>]+>", "", cell)).strip() for cell in re.findall(r"<td[^>]*>(.*?)</td>", row, re.S)]
             for row in re.findall(r"<tr>(.*?)</tr>", body.group(1), re.S)]
 
 

@@ -268,7 +268,7 @@ def test_a_month_not_over_has_no_report(client: TestClient) -> None:
     today = city_today()
     for month, lang in ((f"{today:%Y-%m}", "zh"), (f"{today.year + 1}-01", "en")):
         answer = client.get(f"/v1/reports/monthly?month={month}&format=xlsx&lang={lang}", headers=SUPERVISOR)
-        assert answer.status_code == 400 and answer.headers["content-type"] == "application/problem+json"
+        assert answer.status_code == 409 and answer.headers["content-type"] == "application/problem+json"
         problem = answer.json()
         assert problem["code"] == "month_not_over" and problem["month"] == month
         assert ("尚未结束" in problem["detail"]) == (lang == "zh") and ("not over" in problem["detail"]) == (lang == "en")

@@ -15,7 +15,8 @@ from playwright.sync_api import Browser, Page
 from api.console.pages import NAVIGATION
 from tests.e2e.test_console_browser import SHOTS, console, sign_in  # noqa: F401 - the served demo, loaded once
 
-EXPONENT = re.compile(r"\d[eE][+-]?\d")
+#: A number in exponent notation (`2E+4`, `1.07e4`), not a run of hex digits (the audit chain's hashes).
+EXPONENT = re.compile(r"(?<![0-9A-Za-z.])\d+(?:\.\d+)?[eE][+-]?\d+(?![0-9A-Za-z])")
 PHONE = 390
 #: The counted factors' names in the ledger: their quantities are none (—), never 0.0.
 COUNTED = ("数据", "人才", "水电气暖")

@@ -21,7 +21,8 @@ from infra.settings import DEFAULT_ISSUER, Settings
 from projections import factor_ledger, sedimentation
 from projections.listing import Column, Order, in_order
 
-EXPONENT = re.compile(r"\d[eE][+-]?\d")
+#: A number in exponent notation (`2E+4`, `1.07e4`), not a run of hex digits (the audit chain's hashes).
+EXPONENT = re.compile(r"(?<![0-9A-Za-z.])\d+(?:\.\d+)?[eE][+-]?\d+(?![0-9A-Za-z])")
 FIGURES = st.one_of(st.integers(-10**15, 10**15), st.decimals(allow_nan=False, allow_infinity=False, places=4,
                                                              min_value=-10**12, max_value=10**12),
                     st.floats(allow_nan=False, allow_infinity=False, min_value=-1e15, max_value=1e15),
