@@ -54,6 +54,24 @@ def served(ledger: Ledger, settings: Settings) -> Iterator[TestClient]:
         ledger.close()
 
 
+SUPERVISOR = {"Authorization": "Bearer dev-supervisor"}
+
+
+@contextmanager
+def demo_client(settings: Settings, projects: int) -> Iterator[TestClient]:
+    """The HTTP API over a store loaded with a demo year of `projects` projects, its read models caught up."""
+    with demo_store(settings, projects) as (ledger, reads), \
+            TestClient(create_app(ledger, settings, reads), base_url=LOCAL) as test:
+        yield test
+
+
+def read_json(client: TestClient, path: str) -> Any:
+    """A read route's answer as a supervisor reads it: 200, JSON."""
+    answer = client.get(path, headers=SUPERVISOR)
+    assert answer.status_code == 200, answer.text
+    return answer.json()
+
+
 @contextmanager
 def demo_store(settings: Settings, projects: int) -> Iterator[tuple[Ledger, ReadModels]]:
     """A store loaded with a demo year of `projects` projects, its read models caught up."""

@@ -6,40 +6,30 @@ from __future__ import annotations
 
 import re
 from html.parser import HTMLParser
-from typing import Any, Iterator
+from typing import Iterator
 
 import pytest
 from fastapi.testclient import TestClient
 from markupsafe import escape
 
-from api.app import create_app
 from infra.catalogue import said
 from infra.settings import Settings
-from tests.conftest import LOCAL
 from tests.console import sign_in
-from tests.readmodels import demo_store
+from tests.readmodels import demo_client, read_json
 
-SUPERVISOR = {"Authorization": "Bearer dev-supervisor"}
 AS_OF = "2021-09-30"
 
 
 @pytest.fixture
 def client(settings: Settings) -> Iterator[TestClient]:
-    with demo_store(settings, projects=40) as (ledger, reads), \
-            TestClient(create_app(ledger, settings, reads), base_url=LOCAL) as test:
+    with demo_client(settings, projects=40) as test:
         yield test
 
 
-def get(client: TestClient, path: str) -> Any:
-    answer = client.get(path, headers=SUPERVISOR)
-    assert answer.status_code == 200, answer.text
-    return answer.json()
-
-
 def test_each_text_comes_with_its_code_and_reads_in_chinese_on_the_console(client: TestClient) -> None:
-    alerts = get(client, f"/v1/alerts?as_of={AS_OF}")["alerts"]
-    warnings = get(client, "/v1/warnings?limit=1000")["warnings"]
-    shares = get(client, f"/v1/allocation/advice?year=2021&factor=land&total=1000&as_of={AS_OF}")["shares"]
+    alerts = read_json(client, f"/v1/alerts?as_of={AS_OF}")["alerts"]
+    warnings = read_json(client, "/v1/warnings?limit=1000")["warnings"]
+    shares = read_json(client, f"/v1/allocation/advice?year=2021&factor=land&total=1000&as_of={AS_OF}")["shares"]
     assert alerts and warnings and shares, "the demo must give alerts, warnings and advice"
     for item, words in [*((a, a["detail"]) for a in alerts), *((w, w["reason"]) for w in warnings),
                         *((s, s["reason"]) for s in shares)]:
@@ -108,9 +98,9 @@ def english_on(html: str) -> set[str]:
 
 def test_a_chinese_page_shows_no_english(client: TestClient) -> None:
     sign_in(client)
-    code = get(client, f"/v1/alerts?as_of={AS_OF}")["alerts"][0]["project_code"]
+    code = read_json(client, f"/v1/alerts?as_of={AS_OF}")["alerts"][0]["project_code"]
     # A project being built has every kind of grant: funds, land, utilities (named by code), talent.
-    built = next(s for s in get(client, "/v1/stages")["stages"] if s["stage"] == "construction")["projects"][0]["code"]
+    built = next(s for s in read_json(client, "/v1/stages")["stages"] if s["stage"] == "construction")["projects"][0]["code"]
     pages = ["/console", f"/console?as_of={AS_OF}&year=2021", "/console/libraries/municipal",
              "/console/libraries/annual?district=620102", f"/console/alerts?as_of={AS_OF}",
              f"/console/projects/{code}", f"/console/projects/{code}?as_of=2021-06-01&from=2021-01-01&to=2021-12-31",
