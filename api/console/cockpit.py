@@ -167,8 +167,12 @@ def figures(now: dict[str, Decimal], found: Sequence[Alert], idle: dict[str, Dec
     ]
     for factor, label in (("funds", "Idle funds"), ("land", "Idle land"), ("energy", "Idle energy quota")):
         quantity = idle.get(factor, Decimal(0))
-        tiles.append(Figure(words(label), figure(quantity, 0 if factor == "funds" else 1), words.name("unit", factor),
-                            link(alerts, as_of=as_of, rule=IDLE_RULE[factor]), tone="red" if quantity else "green"))
+        if factor == "funds" and quantity >= WAN_PER_YI:  # as a report writes money: 亿元 from one 亿
+            shown, unit = figure(quantity / WAN_PER_YI, 2), words("CNY 100 million")
+        else:
+            shown, unit = figure(quantity, 0 if factor == "funds" else 1), words.name("unit", factor)
+        tiles.append(Figure(words(label), shown, unit, link(alerts, as_of=as_of, rule=IDLE_RULE[factor]),
+                            tone="red" if quantity else "green"))
     return tiles
 
 

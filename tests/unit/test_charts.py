@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from api.console import charts
-from api.console.cockpit import PLACES, SHORT_NAMES, month_days
+from api.console.cockpit import PLACES, SHORT_NAMES, Words, figures, month_days
 from domain import reference
 
 scores = st.lists(st.decimals(min_value=0, max_value=100, places=1), min_size=2, max_size=13)
@@ -99,3 +99,14 @@ def test_numbers_are_written_with_separators_not_exponents(value: Decimal) -> No
     written = charts.number(value)
     assert "E" not in written and "e" not in written
     assert Decimal(written.replace(",", "")) == value.quantize(Decimal("0.1")) or Decimal(written.replace(",", "")) == value
+
+
+def test_idle_money_is_written_as_a_report_writes_money() -> None:
+    """From one 亿 up, the idle-money tile is in 亿元 (126,875 万元 reads 12.69 亿元); below, in 万元."""
+    def tile(wan: str) -> tuple[str, str]:
+        found = figures({}, [], {"funds": Decimal(wan)}, date(2026, 12, 3), 2026, Words("zh"))
+        money = next(f for f in found if f.label == "沉淀资金")
+        return money.value, money.unit
+
+    assert tile("126875") == ("12.69", "亿元")
+    assert tile("9999") == ("9,999", "万元")
