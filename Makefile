@@ -24,11 +24,11 @@ run: install  ## the service on the embedded store with the demo loaded (PORT=80
 	$(BIN)/yaosu demo
 	$(BIN)/yaosu serve --host $(HOST) --port $(PORT)
 
-# The layers and the code first, then the whole suite against real services, which it starts and stops itself,
-# in two worker processes (one per core; a file's tests stay in one worker, so its shared fixtures are made once).
+# The layers and the code first, then the whole suite against real services, which it starts and stops itself.
+# One process: test_kafka.py restarts the shared PostgreSQL and broker, which a second worker would feel.
 test: check  ## the whole suite against a throwaway PostgreSQL and Kafka it starts and stops
 	$(SERVICES) up
-	set -a && . var/services.env && set +a && $(BIN)/pytest -n 2 --dist loadfile; status=$$?; \
+	set -a && . var/services.env && set +a && $(BIN)/pytest; status=$$?; \
 	$(SERVICES) down; exit $$status
 
 check: install  ## the import contract (layers) and ruff
