@@ -25,10 +25,10 @@ run: install  ## the service on the embedded store with the demo loaded (PORT=80
 	$(BIN)/yaosu serve --host $(HOST) --port $(PORT)
 
 # The layers and the code first, then the whole suite against real services, which it starts and stops itself.
-# One process: test_kafka.py restarts the shared PostgreSQL and broker, which a second worker would feel.
+# Two workers, a test file each at a time; a test that crashes PostgreSQL or Kafka crashes its own (tests/conftest.py).
 test: check  ## the whole suite against a throwaway PostgreSQL and Kafka it starts and stops
 	$(SERVICES) up
-	set -a && . var/services.env && set +a && $(BIN)/pytest; status=$$?; \
+	set -a && . var/services.env && set +a && $(BIN)/pytest -n 2 --dist loadfile; status=$$?; \
 	$(SERVICES) down; exit $$status
 
 check: install  ## the import contract (layers) and ruff

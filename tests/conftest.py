@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import uuid
 from dataclasses import replace
 from pathlib import Path
@@ -44,6 +46,45 @@ def service(variable: str, environment: str, prefix: str = "") -> str:
 
 def postgres_url() -> str:
     return service("YAOSU_STORE", "YAOSU_TEST_POSTGRES", "postgresql")
+
+
+class OwnServices:
+    """A PostgreSQL and a Kafka of one test's own, for a test that crashes them: the shared ones stay up
+    for the tests running beside it in the other worker."""
+
+    def __init__(self, directory: Path, *which: str) -> None:
+        self.env = {k: v for k, v in os.environ.items() if k not in ("YAOSU_PG_PORT", "YAOSU_KAFKA_PORT",
+                                                                     "YAOSU_KAFKA_CONTROLLER_PORT")}
+        self.env["YAOSU_SERVICES_DIR"] = str(directory)
+        out = self.run("up", *which)
+        found = dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
+        self.pg_url = found.get("YAOSU_STORE", "")
+        self.kafka_bootstrap = found.get("YAOSU_KAFKA_BOOTSTRAP", "")
+
+    def run(self, *args: str) -> str:
+        done = subprocess.run([sys.executable, str(ROOT / "tools" / "services.py"), *args], env=self.env,
+                              capture_output=True, text=True, timeout=600)
+        if done.returncode:
+            pytest.fail(f"services.py {' '.join(args)} failed:\n{done.stderr[-3000:]}", pytrace=False)
+        return done.stdout
+
+    def crash(self, service: str) -> None:
+        """Kill the service (SIGKILL for Kafka, an immediate shutdown for PostgreSQL) and start it again."""
+        self.run("restart", service, "--hard")
+
+
+@pytest.fixture
+def own_postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OwnServices]:
+    services = OwnServices(tmp_path_factory.mktemp("services"), "--postgres")
+    yield services
+    services.run("down")
+
+
+@pytest.fixture
+def own_services(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OwnServices]:
+    services = OwnServices(tmp_path_factory.mktemp("services"))
+    yield services
+    services.run("down")
 
 
 @pytest.fixture(scope="session")

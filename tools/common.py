@@ -19,7 +19,8 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
-VAR = REPO / "var"
+#: Where the services keep state and data: var/, or YAOSU_SERVICES_DIR for a test that crashes services of its own.
+VAR = Path(os.environ.get("YAOSU_SERVICES_DIR") or REPO / "var")
 STATE_DIR = VAR / "services"
 
 

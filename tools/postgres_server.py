@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 from tools.common import (
-    REPO,
     STATE_DIR,
     ServiceError,
     _pick_port,
@@ -55,7 +54,7 @@ def _pg_base_dir() -> Path:
     if _postgres_can_traverse(base):
         return base
     base.rmdir()
-    digest = hashlib.sha1(str(REPO).encode()).hexdigest()[:10]
+    digest = hashlib.sha1(str(STATE_DIR).encode()).hexdigest()[:10]
     alt = Path(tempfile.gettempdir()) / f"yaosu-pg-{digest}"
     log(f"{base} is not reachable by the postgres user; using {alt}")
     alt.mkdir(parents=True, exist_ok=True)
@@ -66,7 +65,7 @@ def _pg_sock_dir(base: Path) -> Path:
     sock = base / "sock"
     # Unix socket paths are capped at 107 bytes; a deep checkout can exceed it.
     if len(str(sock / ".s.PGSQL.65535")) > 100:
-        digest = hashlib.sha1(str(REPO).encode()).hexdigest()[:10]
+        digest = hashlib.sha1(str(STATE_DIR).encode()).hexdigest()[:10]
         sock = Path(tempfile.gettempdir()) / f"yaosu-pg-sock-{digest}"
     return sock
 

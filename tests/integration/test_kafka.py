@@ -34,7 +34,7 @@ from projections.read import ReadModels
 from projections.runner import Runner
 from service.bootstrap import build_ledger
 from service.ledger import Ledger
-from tests.conftest import LOCAL, fresh_store
+from tests.conftest import LOCAL, OwnServices, fresh_store
 from tests.kafkatools import (
     business_load,
     crossing_projects,
@@ -49,7 +49,6 @@ from tests.kafkatools import (
     wait_settled,
 )
 from tests.portal import msg, reduction
-from tools import services
 from tools.common import free_port
 from yaosu.demo import batches, demo_messages
 
@@ -167,27 +166,33 @@ def test_ten_thousand_portal_messages_exactly_once_with_rejections_and_events_re
 
 
 def test_crashes_restarts_and_outages_end_as_an_undisturbed_run(
-        kafka_settings: Settings, ledger: Ledger, reference: dict[str, Any], tmp_path: Path) -> None:
+        own_services: OwnServices, reference: dict[str, Any], tmp_path: Path) -> None:
+    # Its own broker and database: crashing the shared ones would fail the tests beside it in the other worker.
+    settings = Settings(store=fresh_store("postgres", tmp_path, own_services.pg_url),
+                        kafka_bootstrap=own_services.kafka_bootstrap, kafka_topic_prefix="crash.")
+    kafka.ensure_topics(settings, kafka.PORTAL, kafka.REJECTED, kafka.EVENTS, kafka.ALERTS)
+    ledger = build_ledger(settings)
     log = tmp_path / "consumer.log"
-    produce(kafka_settings, SETUP)
-    consumer = consumer_process(kafka_settings, log)
+    produce(settings, SETUP)
+    consumer = consumer_process(settings, log)
     try:
-        wait_consumed(kafka_settings, ledger)
-        produce(kafka_settings, LOAD)
+        wait_consumed(settings, ledger)
+        produce(settings, LOAD)
         rng = random.Random(2020)
         for kill in range(5):
             time.sleep(rng.uniform(0.5, 2.0))
             consumer.send_signal(signal.SIGKILL)
             consumer.wait()
             if kill == 2:
-                services.restart_kafka(hard=True)  # the broker dies too, and comes back
+                own_services.crash("kafka")  # the broker dies too, and comes back
             if kill == 3:
-                services.restart_postgres(hard=True)  # and so does the database
-            consumer = consumer_process(kafka_settings, log)
-        wait_consumed(kafka_settings, ledger, timeout=300)
+                own_services.crash("postgres")  # and so does the database
+            consumer = consumer_process(settings, log)
+        wait_consumed(settings, ledger, timeout=300)
+        assert not differences(signature(ledger), reference)
     finally:
         stop(consumer)
-    assert not differences(signature(ledger), reference)
+        ledger.close()
     assert log.read_text().count("from offset") >= 6  # it resumed from the store's offsets each time
 
 

@@ -21,7 +21,7 @@ from projections.db import Db
 from projections.runner import Runner
 from service.bootstrap import build_ledger
 from service.ledger import Ledger
-from tests.conftest import fresh_store, submit
+from tests.conftest import OwnServices, fresh_store, submit
 from tests.portal import land_quota, msg
 from tests.readmodels import dump
 
@@ -148,10 +148,8 @@ def test_a_standby_runner_takes_over_when_the_active_one_dies(pg_url: str, tmp_p
         ledger.close()
 
 
-def test_the_runner_survives_the_database_going_away(pg_url: str, tmp_path: Path) -> None:
-    from tools import services
-
-    store = fresh_store("postgres", tmp_path, pg_url)
+def test_the_runner_survives_the_database_going_away(own_postgres: OwnServices, tmp_path: Path) -> None:
+    store = fresh_store("postgres", tmp_path, own_postgres.pg_url)
     settings = Settings(store=store)
     ledger = build_ledger(settings)
     for n in range(5):
@@ -161,7 +159,7 @@ def test_the_runner_survives_the_database_going_away(pg_url: str, tmp_path: Path
     try:
         catalog = Catalog(Db(settings))
         wait_caught_up(ledger, catalog)
-        services.restart_postgres(hard=True)  # the server crashes and comes back
+        own_postgres.crash("postgres")  # the server crashes and comes back
         for n in range(5, 10):
             submit(ledger, *project_messages(1, n))
         wait_caught_up(ledger, catalog, timeout=60)
