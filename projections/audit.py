@@ -104,7 +104,7 @@ AUDIT = Listing(
         Column("subject", "对象", "Subject", description="the project (or reduction, district) it was about",
                nullable=True, optional=True, look="project"),
         Column("subject_name", "项目名称", "Project", nullable=True, optional=True,
-               description="the name of the project it was about, if about a project"),
+               description="the name of the project it was about, if about a project", name_of_code="subject"),
         DISTRICT,
         Column("department", "报送部门", "Sent by", "code", "department", "the department that sent the message",
                nullable=True, optional=True),

@@ -72,6 +72,9 @@ class Column:
     optional: bool = False  # may be left out of an item (null by default); else always given, even when null
     choices: tuple[str, ...] | None = None  # the codes the field holds, if a closed set
     look: str = ""  # how the console shows it, beside its kind: "chip", "project", "case" (links), "code"
+    #: The column of the project code whose registered name this column is: filled in after the read, so a
+    #: page sorted by it sorts by the name looked up in the model's `names` table.
+    name_of_code: str = ""
 
     def label(self, lang: str) -> str:
         return self.zh if lang == "zh" else self.en
@@ -349,21 +352,28 @@ def paged(listing: Listing, tables: Tables, table: Table, asked: Mapping[str, An
     if order is not None:
         return [table.decode(r) for r in tables.db.query(
             f"SELECT {', '.join(table.columns)} FROM {tables[table.name]} WHERE {' AND '.join(['1 = 1', *clauses])} "
-            f"ORDER BY {sql_order(listing, table, order)} LIMIT ? OFFSET ?", [*params, order.size, order.offset])]
+            f"ORDER BY {sql_order(listing, table, order, tables)} LIMIT ? OFFSET ?",
+            [*params, order.size, order.offset])]
     where = " AND ".join([f"{listing.paging.key} > ?", *clauses])
     rows = tables.db.query(f"SELECT {', '.join(table.columns)} FROM {tables[table.name]} WHERE {where} "
                            f"ORDER BY {', '.join(listing.order)} LIMIT ?", [after, *params, limit])
     return [table.decode(r) for r in rows]
 
 
-def sql_order(listing: Listing, table: Table, order: Order) -> str:
-    """ORDER BY of a console page: its column (if the table has it: a key checked against the declaration,
-    never the query's text), then the list's own order to break ties."""
+def sql_order(listing: Listing, table: Table, order: Order, tables: Tables) -> str:
+    """ORDER BY of a console page: its column (if the table has it, or the name of a project code it has: a
+    key checked against the declaration, never the query's text), then the list's own order to break ties."""
     own = ", ".join(listing.order)
-    if order.sort is None or order.sort not in table.columns:
+    named = next((c.name_of_code for c in (*listing.columns, *listing.fields)
+                  if c.key == order.sort and c.name_of_code in table.columns), "")
+    if named:
+        sort = f"(SELECT name FROM {tables['names']} WHERE code = {named})"
+    elif order.sort is not None and order.sort in table.columns:
+        sort = order.sort
+    else:
         return own
     direction = "DESC" if order.descending else "ASC"
-    return f"{order.sort} IS NULL, {order.sort} {direction}, {own}"
+    return f"{sort} IS NULL, {sort} {direction}, {own}"
 
 
 def counted(listing: Listing, tables: Tables, table: Table, asked: Mapping[str, Any]) -> int:

@@ -64,7 +64,7 @@ LISTING = Listing(
         Column("project_code", "项目代码", "Project code", look="project", nullable=True,
                description="null for a message about no project (an allocation)"),
         Column("project_name", "项目名称", "Project", nullable=True, optional=True,
-               description="the project's name as registered; null for a message about no project"),
+               description="the project's name as registered; null for a message about no project", name_of_code="project_code"),
         DISTRICT,
         Column("code", "提示代码", "Code", choices=tuple(WARNING_CODES)), KIND,
         Column("reason", "说明", "Reason", "said"),

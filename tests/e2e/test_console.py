@@ -92,6 +92,13 @@ def test_a_portal_sees_only_its_own_rejections_in_the_console(client: TestClient
     sign_in(client, "dev-big_data")
     page = client.get("/console/rejections").text
     assert "mine-1" in page and "demo-2021" not in page
+    # The header names the portal by its department, not by its token's name (big_data-portal).
+    assert '<span class="who">市大数据管理局 · 门户</span>' in page and "big_data-portal" not in page
+
+
+def test_the_header_names_a_supervisor_without_repeating_the_role(client: TestClient) -> None:
+    sign_in(client)
+    assert '<span class="who">监管人员</span>' in client.get("/console/rejections").text
 
 
 def test_the_audit_search_filters_and_links_each_row_to_its_project(client: TestClient) -> None:
