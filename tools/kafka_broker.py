@@ -219,6 +219,9 @@ def _kafka_write_config(state: dict[str, Any], node: dict[str, Any]) -> None:
         "min.insync.replicas": str(min_insync),
         "group.initial.rebalance.delay.ms": "0",
         "num.partitions": "3",
+        # The log cleaner's map takes 128 MiB of heap by default: half a cluster node's (an OutOfMemoryError at
+        # start); the compacted topics here (consumer offsets) are small.
+        "log.cleaner.dedupe.buffer.size": str(32 * 1024 * 1024),
         "auto.create.topics.enable": "true",
     }
     Path(node["config"]).parent.mkdir(parents=True, exist_ok=True)
