@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -32,3 +34,13 @@ def test_an_acknowledged_write_is_on_a_majority_of_copies_and_never_more_copies_
     assert 2 * found.min_insync > found.replicas >= found.min_insync >= 1
     # And one broker down (of three or more copies) still takes writes.
     assert found.replicas < 3 or found.min_insync <= found.replicas - 1
+
+
+def test_every_producer_of_yaosu_is_made_by_infra_kafka_producer() -> None:
+    """acks=all and idempotence are set in one place (`infra.kafka.producer`): no other module of the service makes a
+    producer of its own (the relay, the monitor, the rejected topic and the audit checkpoints all use it)."""
+    root = Path(__file__).resolve().parents[2]
+    makers = [path.relative_to(root).as_posix()
+              for package in ("yaosu", "api", "consumers", "projections", "service", "infra", "domain")
+              for path in sorted((root / package).rglob("*.py")) if "KafkaProducer(" in path.read_text()]
+    assert makers == ["infra/kafka.py"]
