@@ -49,7 +49,8 @@ class Replication:
     @classmethod
     def of(cls, settings: Settings, brokers: int) -> Replication:
         """`YAOSU_KAFKA_REPLICATION` copies, else three on a cluster of three brokers or more (one per broker on a
-        smaller one); a majority of them in sync, so that a write acknowledged survives any one broker's loss."""
+        smaller one: the brokers up now, so a deployment pins it with the setting); a majority of them in sync, so
+        that with three copies a write acknowledged survives the loss of any one broker, and writes go on without it."""
         replicas = settings.kafka_replication or min(brokers, 3)
         if replicas > brokers:
             raise ValueError(f"YAOSU_KAFKA_REPLICATION={replicas} but the cluster at {settings.kafka_bootstrap} has "
