@@ -3,6 +3,8 @@ PYTHON ?= python3
 # `make run PORT=8001` when 8000 is taken; HOST stays loopback unless a tokens file is set (README, Security).
 PORT ?= 8000
 HOST ?= 127.0.0.1
+# `make services-up CLUSTER=3`: Kafka as a cluster of three nodes (replicated topics) instead of one broker.
+CLUSTER ?= 1
 VENV := .venv
 BIN := $(VENV)/bin
 SERVICES := $(BIN)/python tools/services.py
@@ -42,8 +44,8 @@ bench: install  ## every speed figure, medians of 3; rewrites the README's table
 	YAOSU_PG_FSYNC=on $(SERVICES) restart postgres
 	set -a && . var/services.env && set +a && $(BIN)/python -m bench.run
 
-services-up: install  ## a local PostgreSQL and Kafka, written to var/services.env
-	$(SERVICES) up
+services-up: install  ## a local PostgreSQL and Kafka (CLUSTER=3: three brokers), written to var/services.env
+	$(SERVICES) up --cluster $(CLUSTER)
 
 services-down:  ## stop them and delete their data
 	$(SERVICES) down

@@ -38,24 +38,53 @@ def bootstrap(settings: Settings) -> str:
     return settings.kafka_bootstrap
 
 
+@dataclass(frozen=True)
+class Replication:
+    """How the topics Yaosu creates are replicated: `replicas` copies of each partition, of which
+    `min_insync` must hold a write before the broker acknowledges it to a producer (acks=all)."""
+
+    replicas: int
+    min_insync: int
+
+    @classmethod
+    def of(cls, settings: Settings, brokers: int) -> Replication:
+        """`YAOSU_KAFKA_REPLICATION` copies, else three on a cluster of three brokers or more (one per broker on a
+        smaller one: the brokers up now, so a deployment pins it with the setting); a majority of them in sync, so
+        that with three copies a write acknowledged survives the loss of any one broker, and writes go on without it."""
+        replicas = settings.kafka_replication or min(brokers, 3)
+        if replicas > brokers:
+            raise ValueError(f"YAOSU_KAFKA_REPLICATION={replicas} but the cluster at {settings.kafka_bootstrap} has "
+                             f"{brokers} broker(s) up: topics cannot have more copies than brokers")
+        return cls(replicas, replicas // 2 + 1 if replicas > 1 else 1)
+
+    def new_topic(self, name: str) -> NewTopic:
+        return NewTopic(name=name, num_partitions=PARTITIONS, replication_factor=self.replicas,
+                        topic_configs={"min.insync.replicas": str(self.min_insync)})
+
+
 def ensure_topics(settings: Settings, *names: str) -> None:
+    """Create the topics that do not exist yet, replicated as the cluster allows (`Replication`)."""
     admin = KafkaAdminClient(bootstrap_servers=bootstrap(settings), client_id="yaosu-admin")
     try:
         existing = set(admin.list_topics())
-        missing = [NewTopic(name=topic(settings, n), num_partitions=PARTITIONS, replication_factor=1)
-                   for n in names if topic(settings, n) not in existing]
-        if missing:
-            try:
-                admin.create_topics(missing)
-                log.info("created topics %s", ", ".join(t.name for t in missing))
-            except TopicAlreadyExistsError:
-                pass  # another process made them meanwhile
+        wanted = [topic(settings, n) for n in names if topic(settings, n) not in existing]
+        if not wanted:
+            return
+        replication = Replication.of(settings, len(admin.describe_cluster()["brokers"]))
+        try:
+            admin.create_topics([replication.new_topic(name) for name in wanted])
+            log.info("created topics %s (%d replicas, %d in sync)", ", ".join(wanted), replication.replicas,
+                     replication.min_insync)
+        except TopicAlreadyExistsError:
+            pass  # another process made them meanwhile
     finally:
         admin.close()
 
 
 def producer(settings: Settings, **options: Any) -> KafkaProducer:
-    # Idempotent, acknowledged by all replicas: a retried send is never written twice.
+    """Every producer of Yaosu's (relay, monitor, rejected topic, audit checkpoints): idempotent, acknowledged by
+    all replicas in sync (at least `min.insync.replicas`): a send retried after a leader change is written once,
+    and one acknowledged is on a majority of the copies. (Passing `acks` or `enable_idempotence` is an error.)"""
     return KafkaProducer(bootstrap_servers=bootstrap(settings), enable_idempotence=True, acks="all",
                          linger_ms=5, retries=2**31 - 1, **options)
 

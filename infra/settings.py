@@ -37,6 +37,9 @@ class Settings:
     store: str = DEFAULT_STORE
     kafka_bootstrap: str | None = None
     kafka_topic_prefix: str = ""
+    #: Copies of each partition of the topics Yaosu creates; None: three on a cluster of three brokers or more,
+    #: else one per broker (infra/kafka.Replication).
+    kafka_replication: int | None = None
     #: sha256 of each token → who holds it
     tokens: Mapping[str, Principal] = field(default_factory=development_tokens)
     development_tokens: bool = True
@@ -86,6 +89,7 @@ class Settings:
             store=store,
             kafka_bootstrap=env.get("YAOSU_KAFKA_BOOTSTRAP") or None,
             kafka_topic_prefix=env.get("YAOSU_KAFKA_TOPIC_PREFIX", ""),
+            kafka_replication=kafka_replication(env),
             tokens=tokens,
             development_tokens=uses_development_tokens,
             aggregate_cache=number(env, "YAOSU_AGGREGATE_CACHE", 20000, int),
@@ -216,6 +220,16 @@ def policy_from(env: Mapping[str, str]) -> PolicySettings:
     defaults = PolicySettings()
     last = number(env, "YAOSU_EXEMPTION_LAST_YEAR", defaults.exemption_last_year, int)
     return PolicySettings(exemption_last_year=within("YAOSU_EXEMPTION_LAST_YEAR", last, FIRST_YEAR, LAST_YEAR))
+
+
+#: More copies than this are more than any cluster Yaosu runs on needs (and a typo, like 30 for 3).
+MAX_KAFKA_REPLICATION = 7
+
+
+def kafka_replication(env: Mapping[str, str]) -> int | None:
+    """YAOSU_KAFKA_REPLICATION: copies of each partition of the topics Yaosu creates, or None to follow the cluster."""
+    replicas = number(env, "YAOSU_KAFKA_REPLICATION", None, int)
+    return None if replicas is None else within("YAOSU_KAFKA_REPLICATION", replicas, 1, MAX_KAFKA_REPLICATION)
 
 
 def within(variable: str, value: int, low: int, high: int) -> int:

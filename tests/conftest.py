@@ -68,9 +68,18 @@ class OwnServices:
             pytest.fail(f"services.py {' '.join(args)} failed:\n{done.stderr[-3000:]}", pytrace=False)
         return done.stdout
 
-    def crash(self, service: str) -> None:
-        """Kill the service (SIGKILL for Kafka, an immediate shutdown for PostgreSQL) and start it again."""
-        self.run("restart", service, "--hard")
+    def crash(self, service: str, node: int | None = None) -> None:
+        """Kill the service (SIGKILL for Kafka, an immediate shutdown for PostgreSQL) and start it again;
+        `node`: only that node of a Kafka cluster."""
+        self.run("restart", service, "--hard", *(("--node", str(node)) if node else ()))
+
+    def kill(self, service: str, node: int | None = None) -> None:
+        """Kill the service, or one node of a Kafka cluster, and leave it down (`start` brings it back)."""
+        self.run("stop", service, "--hard", *(("--node", str(node)) if node else ()))
+
+    def start(self, service: str, node: int | None = None) -> None:
+        """Start again what `kill` left down: same ports, same data."""
+        self.run("restart", service, *(("--node", str(node)) if node else ()))
 
 
 @pytest.fixture
@@ -83,6 +92,15 @@ def own_postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OwnServic
 @pytest.fixture
 def own_services(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OwnServices]:
     services = OwnServices(tmp_path_factory.mktemp("services"))
+    yield services
+    services.run("down")
+
+
+@pytest.fixture(scope="module")
+def own_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OwnServices]:
+    """A Kafka cluster of three brokers of one test module's own, to kill brokers of; one per module, as three
+    brokers take a while to start (each test its own topic prefix, and the cluster whole again when it ends)."""
+    services = OwnServices(tmp_path_factory.mktemp("cluster"), "--kafka", "--cluster", "3")
     yield services
     services.run("down")
 

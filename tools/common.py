@@ -97,8 +97,9 @@ def _port_accepts(port: int) -> bool:
         return False
 
 
-def _pick_port(env_name: str, taken: Collection[int] = ()) -> int:
-    fixed = os.environ.get(env_name)
+def _pick_port(env_name: str | None, taken: Collection[int] = ()) -> int:
+    """The port fixed by the variable `env_name` if set, else a free one not in `taken`."""
+    fixed = os.environ.get(env_name) if env_name else None
     if fixed:
         port = int(fixed)
         if port in taken or not _port_is_free(port):

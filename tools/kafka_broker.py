@@ -1,4 +1,4 @@
-"""The single-node Kafka broker of tools/services.py: jars from Maven Central, KRaft, start/stop."""
+"""The Kafka of tools/services.py, one node or a cluster of them (KRaft): jars from Maven Central, start/stop."""
 
 from __future__ import annotations
 
@@ -143,8 +143,41 @@ def _kafka_libs() -> Path:
     return libs
 
 
+#: What a node's state holds (a state written before clusters held them at its top, for its one node).
+NODE_KEYS = ("port", "controller_port", "data_dir", "config", "log4j_config", "log", "stdout_log", "pid")
+
+
+def _kafka_state() -> dict[str, Any] | None:
+    """The state of the broker or cluster `up` started, if any."""
+    state = _read_state(KAFKA_STATE)
+    if state and "nodes" not in state:  # a single broker started before clusters existed: its one node
+        state["nodes"] = [{"node_id": 1, **{k: state.pop(k) for k in NODE_KEYS if k in state}}]
+    return state
+
+
+def _node_running(node: dict[str, Any]) -> bool:
+    return _pid_alive(node.get("pid"), "kafka.Kafka")
+
+
 def _kafka_running(state: dict[str, Any] | None) -> bool:
-    return bool(state) and _pid_alive(state.get("pid"), "kafka.Kafka")  # type: ignore[union-attr]
+    """Whether any node of the broker (or cluster) runs: a cluster with one node down still serves."""
+    return bool(state) and any(_node_running(node) for node in state.get("nodes", ()))  # type: ignore[union-attr]
+
+
+def _kafka_bootstrap(state: dict[str, Any]) -> str:
+    """Every node's address, as a client's bootstrap list: it finds the cluster through any that answers."""
+    return ",".join(f"127.0.0.1:{node['port']}" for node in state["nodes"])
+
+
+def _kafka_nodes(state: dict[str, Any], node: int | None = None) -> list[dict[str, Any]]:
+    """The nodes of the state, or only the one numbered `node` (1, 2, 3 in a cluster)."""
+    if node is None:
+        return list(state["nodes"])
+    found = [n for n in state["nodes"] if n["node_id"] == node]
+    if not found:
+        raise ServiceError(f"Kafka has no node {node}: its nodes are "
+                           f"{', '.join(str(n['node_id']) for n in state['nodes'])}")
+    return found
 
 
 def _cluster_id() -> str:
@@ -155,36 +188,52 @@ def _cluster_id() -> str:
             return cid
 
 
-def _kafka_write_config(state: dict[str, Any]) -> None:
-    port, cport = state["port"], state["controller_port"]
+def _replication(nodes: int) -> tuple[int, int]:
+    """(replicas, min.insync.replicas) of the broker's own and auto-created topics: three copies on a
+    cluster, of which two must have a write (a majority); one on a single node."""
+    replicas = min(nodes, 3)
+    return replicas, replicas // 2 + 1 if replicas > 1 else 1
+
+
+def _kafka_write_config(state: dict[str, Any], node: dict[str, Any]) -> None:
+    port, cport = node["port"], node["controller_port"]
+    replicas, min_insync = _replication(len(state["nodes"]))
     props = {
         "process.roles": "broker,controller",
-        "node.id": "1",
-        "controller.quorum.bootstrap.servers": f"127.0.0.1:{cport}",
+        "node.id": str(node["node_id"]),
+        # A fixed set of voters: every node is a controller too, formatted alike, no quorum to grow later.
+        "controller.quorum.voters": ",".join(f"{n['node_id']}@127.0.0.1:{n['controller_port']}"
+                                             for n in state["nodes"]),
         "listeners": f"PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{cport}",
         "advertised.listeners": f"PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{cport}",
         "inter.broker.listener.name": "PLAINTEXT",
         "controller.listener.names": "CONTROLLER",
         "listener.security.protocol.map": "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
-        "log.dirs": state["data_dir"],
-        "offsets.topic.replication.factor": "1",
-        "transaction.state.log.replication.factor": "1",
-        "transaction.state.log.min.isr": "1",
-        "share.coordinator.state.topic.replication.factor": "1",
-        "share.coordinator.state.topic.min.isr": "1",
+        "log.dirs": node["data_dir"],
+        "offsets.topic.replication.factor": str(replicas),
+        "transaction.state.log.replication.factor": str(replicas),
+        "transaction.state.log.min.isr": str(min_insync),
+        "share.coordinator.state.topic.replication.factor": str(replicas),
+        "share.coordinator.state.topic.min.isr": str(min_insync),
+        "default.replication.factor": str(replicas),
+        "min.insync.replicas": str(min_insync),
         "group.initial.rebalance.delay.ms": "0",
         "num.partitions": "3",
+        # The log cleaner's map takes 128 MiB of heap by default: half a cluster node's (an OutOfMemoryError at
+        # start); the compacted topics here (consumer offsets) are small.
+        "log.cleaner.dedupe.buffer.size": str(32 * 1024 * 1024),
         "auto.create.topics.enable": "true",
     }
-    Path(state["config"]).write_text(
+    Path(node["config"]).parent.mkdir(parents=True, exist_ok=True)
+    Path(node["config"]).write_text(
         "# Generated by tools/services.py\n" + "".join(f"{k}={v}\n" for k, v in props.items())
     )
-    Path(state["log4j_config"]).write_text(
+    Path(node["log4j_config"]).write_text(
         "# Generated by tools/services.py\n"
         "status = warn\n"
         "appender.file.type = File\n"
         "appender.file.name = FILE\n"
-        f"appender.file.fileName = {state['log']}\n"
+        f"appender.file.fileName = {node['log']}\n"
         "appender.file.append = true\n"
         "appender.file.layout.type = PatternLayout\n"
         "appender.file.layout.pattern = [%d] %p %m (%c)%n\n"
@@ -198,100 +247,140 @@ def _kafka_write_config(state: dict[str, Any]) -> None:
     )
 
 
-def _kafka_start(state: dict[str, Any]) -> None:
+def _heap(nodes: int) -> list[str]:
+    # Three JVMs share the machine with PostgreSQL and the tests: a small heap each.
+    return ["-Xms256m", "-Xmx768m"] if nodes == 1 else ["-Xms128m", "-Xmx256m"]
+
+
+def _kafka_start(state: dict[str, Any], node: int | None = None) -> None:
+    """Start the nodes that are not running (or only `node`), then wait until each is ready.
+
+    All are started before any is waited for: a node of a cluster is ready only once a majority of the
+    controllers elected a leader."""
     java, libs = _java(), _kafka_libs()
     classpath = f"{libs}/*"
-    for name in ("port", "controller_port"):
-        # Right after a stop the old sockets may still be closing: wait a little before giving up.
-        deadline = time.monotonic() + 30
-        while not _port_is_free(state[name]):
-            if time.monotonic() > deadline:
-                raise ServiceError(f"Kafka {name.replace('_', ' ')} {state[name]} is already in use")
-            time.sleep(0.5)
-    fmt = [java, "-cp", classpath, f"-Dlog4j2.configurationFile={state['log4j_config']}",
-           "kafka.tools.StorageTool", "format", "--standalone", "--ignore-formatted",
-           "-t", state["cluster_id"], "-c", state["config"]]  # fmt: skip
-    _run(fmt, timeout=120)
-
-    server_log, stdout_log = Path(state["log"]), Path(state["stdout_log"])
-    offsets = {p: p.stat().st_size if p.exists() else 0 for p in (server_log, stdout_log)}
-    cmd = [java, "-Xms256m", "-Xmx768m", "-XX:+UseG1GC", "-Djava.awt.headless=true",
-           f"-Dlog4j2.configurationFile={state['log4j_config']}",
-           "-cp", classpath, "kafka.Kafka", state["config"]]  # fmt: skip
-    log(f"starting Kafka {KAFKA_VERSION} on 127.0.0.1:{state['port']}"
-        f" (controller {state['controller_port']})")  # fmt: skip
-    with open(stdout_log, "ab") as out:
-        # Own session: the broker outlives this script and ignores its terminal's ^C.
-        proc = subprocess.Popen(
-            cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-            cwd=KAFKA_DIR, start_new_session=True,
-        )  # fmt: skip
-    state["pid"] = proc.pid
-    _write_state(KAFKA_STATE, state)
+    starting: list[tuple[dict[str, Any], subprocess.Popen[bytes], dict[Path, int]]] = []
+    stopped = [one for one in _kafka_nodes(state, node) if not _node_running(one)]
+    _format(java, classpath, state["cluster_id"], stopped)
+    for one in stopped:
+        for name in ("port", "controller_port"):
+            # Right after a stop the old sockets may still be closing: wait a little before giving up.
+            deadline = time.monotonic() + 30
+            while not _port_is_free(one[name]):
+                if time.monotonic() > deadline:
+                    raise ServiceError(f"Kafka node {one['node_id']} {name.replace('_', ' ')} {one[name]} "
+                                       "is already in use")
+                time.sleep(0.5)
+        server_log, stdout_log = Path(one["log"]), Path(one["stdout_log"])
+        offsets = {p: p.stat().st_size if p.exists() else 0 for p in (server_log, stdout_log)}
+        cmd = [java, *_heap(len(state["nodes"])), "-XX:+UseG1GC", "-Djava.awt.headless=true",
+               f"-Dlog4j2.configurationFile={one['log4j_config']}",
+               "-cp", classpath, "kafka.Kafka", one["config"]]  # fmt: skip
+        log(f"starting Kafka {KAFKA_VERSION} node {one['node_id']} on 127.0.0.1:{one['port']}"
+            f" (controller {one['controller_port']})")  # fmt: skip
+        with open(stdout_log, "ab") as out:
+            # Own session: the broker outlives this script and ignores its terminal's ^C.
+            proc = subprocess.Popen(
+                cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+                cwd=Path(one["config"]).parent, start_new_session=True,
+            )  # fmt: skip
+        one["pid"] = proc.pid
+        _write_state(KAFKA_STATE, state)
+        starting.append((one, proc, offsets))
 
     t0 = time.monotonic()
     next_report = t0 + 5
-    while True:
+    while starting:
         elapsed = time.monotonic() - t0
-        new_output = False
-        for path, start in offsets.items():
-            try:
-                with open(path, "rb") as fh:
-                    fh.seek(start)
-                    chunk = fh.read()
-            except OSError:
-                continue
-            new_output = new_output or bool(chunk.strip())
-            if b"Kafka Server started" in chunk:
-                log(f"Kafka ready on port {state['port']} (pid {proc.pid}) after {elapsed:.1f}s")
-                return
-        if proc.poll() is not None:
-            raise ServiceError(
-                f"Kafka exited with code {proc.returncode} during startup\n"
-                f"--- {stdout_log} ---\n{_tail(stdout_log)}\n"
-                f"--- {server_log} ---\n{_tail(server_log)}"
-            )
-        # If logging is misconfigured nothing is ever written; the port still tells.
-        if not new_output and elapsed > 20 and _port_accepts(state["port"]):
-            log(f"Kafka accepts connections on {state['port']} (no startup line logged)")
+        for entry in list(starting):
+            if _ready(state, *entry, elapsed):
+                starting.remove(entry)
+        if not starting:
             return
-        if elapsed > KAFKA_START_TIMEOUT:
-            _kafka_stop(state, hard=True)
-            raise ServiceError(
-                f"Kafka did not start within {KAFKA_START_TIMEOUT:.0f}s\n"
-                f"--- {server_log} ---\n{_tail(server_log)}"
-            )
         if time.monotonic() >= next_report:
-            log(f"waiting for Kafka... {elapsed:.0f}s")
+            log(f"waiting for Kafka node(s) {', '.join(str(one['node_id']) for one, _, _ in starting)}..."
+                f" {elapsed:.0f}s")
             next_report += 5
         time.sleep(0.25)
 
 
-def _kafka_stop(state: dict[str, Any], *, hard: bool = False) -> None:
-    pid = state.get("pid")
-    if not _kafka_running(state):
-        return
-    assert pid is not None
-    log(f"stopping Kafka (pid {pid}{', SIGKILL' if hard else ''})")
+def _format(java: str, classpath: str, cluster_id: str, nodes: list[dict[str, Any]]) -> None:
+    """Format the nodes' data directories for the cluster (those formatted already are left as they are), all at
+    once: each is a JVM starting, seconds of CPU."""
+    formatting = [(one, subprocess.Popen(
+        [java, "-cp", classpath, f"-Dlog4j2.configurationFile={one['log4j_config']}", "kafka.tools.StorageTool",
+         "format", "--ignore-formatted", "-t", cluster_id, "-c", one["config"]],
+        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)) for one in nodes]
+    for one, proc in formatting:
+        out, _ = proc.communicate(timeout=120)
+        if proc.returncode != 0:
+            raise ServiceError(f"formatting Kafka node {one['node_id']} failed ({proc.returncode}):\n{out}")
 
-    def signal_group(sig: signal.Signals) -> None:
+
+def _ready(state: dict[str, Any], node: dict[str, Any], proc: subprocess.Popen[bytes],
+           offsets: dict[Path, int], elapsed: float) -> bool:
+    """Whether a starting node is ready; an error when it exited or took too long."""
+    server_log, stdout_log = Path(node["log"]), Path(node["stdout_log"])
+    new_output = False
+    for path, start in offsets.items():
+        try:
+            with open(path, "rb") as fh:
+                fh.seek(start)
+                chunk = fh.read()
+        except OSError:
+            continue
+        new_output = new_output or bool(chunk.strip())
+        if b"Kafka Server started" in chunk:
+            log(f"Kafka node {node['node_id']} ready on port {node['port']} (pid {proc.pid})"
+                f" after {elapsed:.1f}s")
+            return True
+    if proc.poll() is not None:
+        raise ServiceError(
+            f"Kafka node {node['node_id']} exited with code {proc.returncode} during startup\n"
+            f"--- {stdout_log} ---\n{_tail(stdout_log)}\n"
+            f"--- {server_log} ---\n{_tail(server_log)}"
+        )
+    # If logging is misconfigured nothing is ever written; the port still tells.
+    if not new_output and elapsed > 20 and _port_accepts(node["port"]):
+        log(f"Kafka node {node['node_id']} accepts connections on {node['port']} (no startup line logged)")
+        return True
+    if elapsed > KAFKA_START_TIMEOUT:
+        _kafka_stop(state, hard=True)
+        raise ServiceError(
+            f"Kafka node {node['node_id']} did not start within {KAFKA_START_TIMEOUT:.0f}s\n"
+            f"--- {server_log} ---\n{_tail(server_log)}"
+        )
+    return False
+
+
+def _kafka_stop(state: dict[str, Any], *, hard: bool = False, node: int | None = None) -> None:
+    """Stop every node (or only `node`): SIGTERM, a clean shutdown, or SIGKILL if hard (a crash)."""
+    stopping = [one for one in _kafka_nodes(state, node) if _node_running(one)]
+    if not stopping:
+        return
+
+    def signal_group(pid: int, sig: signal.Signals) -> None:
         try:
             os.killpg(pid, sig)
         except (ProcessLookupError, PermissionError):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, sig)
 
-    signal_group(signal.SIGKILL if hard else signal.SIGTERM)
+    for one in stopping:
+        log(f"stopping Kafka node {one['node_id']} (pid {one['pid']}{', SIGKILL' if hard else ''})")
+        signal_group(one["pid"], signal.SIGKILL if hard else signal.SIGTERM)
     deadline = time.monotonic() + KAFKA_STOP_GRACE
-    while _kafka_running(state):
+    while running := [one for one in stopping if _node_running(one)]:
         if time.monotonic() > deadline:
-            log(f"Kafka still running after {KAFKA_STOP_GRACE:.0f}s; sending SIGKILL")
-            signal_group(signal.SIGKILL)
+            for one in running:
+                log(f"Kafka node {one['node_id']} still running after {KAFKA_STOP_GRACE:.0f}s; sending SIGKILL")
+                signal_group(one["pid"], signal.SIGKILL)
             deadline = time.monotonic() + 10
         time.sleep(0.2)
-    # Reap it if we are its parent, so it leaves no zombie behind.
-    with contextlib.suppress(ChildProcessError, OSError):
-        os.waitpid(pid, os.WNOHANG)
+    for one in stopping:
+        # Reap it if we are its parent, so it leaves no zombie behind.
+        with contextlib.suppress(ChildProcessError, OSError):
+            os.waitpid(one["pid"], os.WNOHANG)
 
 
 def _kafka_remove() -> None:
@@ -299,32 +388,53 @@ def _kafka_remove() -> None:
     KAFKA_STATE.unlink(missing_ok=True)
 
 
-def _kafka_up() -> str:
-    state = _read_state(KAFKA_STATE)
+def _node_state(node_id: int, directory: Path, port: int, controller_port: int) -> dict[str, Any]:
+    return {
+        "node_id": node_id,
+        "port": port,
+        "controller_port": controller_port,
+        "data_dir": str(directory / "data"),
+        "config": str(directory / "server.properties"),
+        "log4j_config": str(directory / "log4j2.properties"),
+        "log": str(directory / "server.log"),
+        "stdout_log": str(directory / "stdout.log"),
+        "pid": None,
+    }
+
+
+def _kafka_up(nodes: int | None = None) -> str:
+    """Start a broker, or a cluster of `nodes` (combined broker and controller each); reuse what runs.
+
+    Without `nodes`, whatever runs is reused, else a single node starts."""
+    state = _kafka_state()
     if state and _kafka_running(state):
-        log(f"Kafka already running on port {state['port']} (pid {state['pid']})")
-        return f"127.0.0.1:{state['port']}"
+        running = len(state["nodes"])
+        if nodes is not None and nodes != running:
+            raise ServiceError(f"Kafka runs with {running} node(s), not {nodes}: stop it first (services.py down "
+                               "--kafka, or make services-down)")
+        _kafka_start(state)  # a node of the cluster that died comes back
+        log(f"Kafka already running on {_kafka_bootstrap(state)}")
+        return _kafka_bootstrap(state)
     if state:
         log("removing stale Kafka state")
     _kafka_remove()
     _java()
     _kafka_libs()
     KAFKA_DIR.mkdir(parents=True, exist_ok=True)
-    port = _pick_port("YAOSU_KAFKA_PORT")
-    cport = _pick_port("YAOSU_KAFKA_CONTROLLER_PORT", {port})
-    state = {
-        "port": port,
-        "controller_port": cport,
-        "cluster_id": _cluster_id(),
-        "version": KAFKA_VERSION,
-        "data_dir": str(KAFKA_DIR / "data"),
-        "config": str(KAFKA_DIR / "server.properties"),
-        "log4j_config": str(KAFKA_DIR / "log4j2.properties"),
-        "log": str(KAFKA_DIR / "server.log"),
-        "stdout_log": str(KAFKA_DIR / "stdout.log"),
-        "pid": None,
-    }
+    count = nodes or 1
+    taken: set[int] = set()
+    node_states = []
+    for node_id in range(1, count + 1):
+        # Fixed ports (YAOSU_KAFKA_PORT, YAOSU_KAFKA_CONTROLLER_PORT) are the first node's.
+        port = _pick_port("YAOSU_KAFKA_PORT" if node_id == 1 else None, taken)
+        cport = _pick_port("YAOSU_KAFKA_CONTROLLER_PORT" if node_id == 1 else None, taken | {port})
+        taken |= {port, cport}
+        # A single node keeps its files where it always did; a cluster's nodes each in a folder.
+        node_states.append(_node_state(node_id, KAFKA_DIR if count == 1 else KAFKA_DIR / f"node{node_id}",
+                                       port, cport))
+    state = {"cluster_id": _cluster_id(), "version": KAFKA_VERSION, "nodes": node_states}
     _write_state(KAFKA_STATE, state)
-    _kafka_write_config(state)
+    for node in node_states:
+        _kafka_write_config(state, node)
     _kafka_start(state)
-    return f"127.0.0.1:{port}"
+    return _kafka_bootstrap(state)

@@ -3,39 +3,46 @@
 
 Usage (from the repository root)::
 
-    python tools/services.py up [--postgres] [--kafka]   # neither flag: both
+    python tools/services.py up [--postgres] [--kafka] [--cluster 3]  # neither flag: both
     python tools/services.py status
-    python tools/services.py restart kafka|postgres [--hard]
+    python tools/services.py restart kafka|postgres [--hard] [--node N]
+    python tools/services.py stop kafka|postgres [--hard] [--node N]
     python tools/services.py down [--postgres] [--kafka]  # neither flag: both
 
 ``up`` starts the services, waits until they accept clients and writes
 ``var/services.env``::
 
     YAOSU_STORE=postgresql://postgres@127.0.0.1:PORT/yaosu
-    YAOSU_KAFKA_BOOTSTRAP=127.0.0.1:PORT
+    YAOSU_KAFKA_BOOTSTRAP=127.0.0.1:PORT            # with --cluster 3: PORT1,PORT2,PORT3
 
-It is idempotent: a service whose process is still alive is reused. A service
-whose state is left over from a dead process is wiped and started afresh.
+``--cluster 3`` starts Kafka as a cluster of three nodes (each a broker and a
+controller of KRaft, small heaps), whose own topics and auto-created ones keep
+three replicas, two of them in sync (``min.insync.replicas=2``).
+It is idempotent: a service whose process is still alive is reused (a node of
+the cluster that died is started again). A service whose state is left over from
+a dead process is wiped and started afresh.
 ``restart`` stops a service and starts it again on the same port with the same
 data (``--hard`` simulates a crash: SIGKILL for Kafka, ``immediate`` shutdown for
-PostgreSQL). ``down`` stops what ``up`` started and deletes its data.
+PostgreSQL); ``--node N`` only the cluster's node N. ``stop`` stops it and keeps
+its data and ports (``restart`` starts it again). ``down`` stops what ``up``
+started and deletes its data.
 
 As a module::
 
     from tools import services            # or load tools/services.py by path
     env = services.up(postgres=True, kafka=True)   # {"YAOSU_STORE": ..., ...}
-    services.restart_kafka(); services.restart_postgres()
+    services.restart_kafka(); services.restart_postgres(); services.restart_kafka(node=2, hard=True)
     services.down()
 
 Environment knobs:
 
 * ``YAOSU_PG_PORT`` / ``YAOSU_KAFKA_PORT`` / ``YAOSU_KAFKA_CONTROLLER_PORT``:
-  fixed ports instead of free ones picked by the OS.
+  fixed ports instead of free ones picked by the OS (a cluster's first node's).
 * ``YAOSU_PG_FSYNC=on``: keep fsync on (benchmarks); it is off by default.
 
 PostgreSQL 15 comes from Debian (``/usr/lib/postgresql/15/bin``, installed with
 apt-get if absent) and runs as the ``postgres`` user because it refuses root.
-Kafka (single-node KRaft, broker+controller in one JVM) runs from the jars of
+Kafka (KRaft, broker+controller in one JVM per node) runs from the jars of
 Maven Central, fetched once with ``mvn`` into ``~/.cache/yaosu/kafka-VERSION``.
 Everything else lives under ``var/`` (gitignored); progress goes to stderr.
 
@@ -57,7 +64,16 @@ if not __package__:
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from tools.common import VAR, ServiceError, _lock, _read_state, ensure_debian_package, log
-from tools.kafka_broker import KAFKA_STATE, _kafka_remove, _kafka_running, _kafka_start, _kafka_stop, _kafka_up
+from tools.kafka_broker import (
+    _kafka_bootstrap,
+    _kafka_remove,
+    _kafka_running,
+    _kafka_start,
+    _kafka_state,
+    _kafka_stop,
+    _kafka_up,
+    _node_running,
+)
 from tools.postgres_server import PG_STATE, _pg_pid, _pg_remove, _pg_running, _pg_start, _pg_stop, _pg_up, _pg_url
 
 __all__ = [
@@ -67,6 +83,8 @@ __all__ = [
     "restart_kafka",
     "restart_postgres",
     "status",
+    "stop_kafka",
+    "stop_postgres",
     "up",
 ]
 
@@ -83,10 +101,10 @@ def env_vars() -> dict[str, str]:
     if _pg_running(pg):
         assert pg is not None
         env["YAOSU_STORE"] = _pg_url(pg["port"])
-    kafka = _read_state(KAFKA_STATE)
+    kafka = _kafka_state()
     if _kafka_running(kafka):
         assert kafka is not None
-        env["YAOSU_KAFKA_BOOTSTRAP"] = f"127.0.0.1:{kafka['port']}"
+        env["YAOSU_KAFKA_BOOTSTRAP"] = _kafka_bootstrap(kafka)
     return env
 
 
@@ -100,8 +118,10 @@ def _write_env_file() -> dict[str, str]:
     return env
 
 
-def up(postgres: bool = True, kafka: bool = True) -> dict[str, str]:
-    """Start (or reuse) the services; return the env vars of all running ones."""
+def up(postgres: bool = True, kafka: bool = True, cluster: int | None = None) -> dict[str, str]:
+    """Start (or reuse) the services; return the env vars of all running ones.
+
+    `cluster`: Kafka's number of nodes (without it, what runs is reused, else one node starts)."""
     with _lock():
         # The suite checks /metrics with promtool (Debian's prometheus package) and drives the console in
         # Debian's Chromium (Playwright's own browser download cannot work without the internet).
@@ -110,7 +130,7 @@ def up(postgres: bool = True, kafka: bool = True) -> dict[str, str]:
         if postgres:
             _pg_up()
         if kafka:
-            _kafka_up()
+            _kafka_up(cluster)
         env = _write_env_file()
     log(f"wrote {ENV_FILE}")
     return env
@@ -120,7 +140,7 @@ def down(postgres: bool = True, kafka: bool = True) -> None:
     """Stop the services that up() started and delete their data."""
     with _lock():
         if kafka:
-            state = _read_state(KAFKA_STATE)
+            state = _kafka_state()
             if state:
                 _kafka_stop(state)
             _kafka_remove()
@@ -132,15 +152,27 @@ def down(postgres: bool = True, kafka: bool = True) -> None:
         _write_env_file()
 
 
-def restart_kafka(hard: bool = False) -> dict[str, str]:
-    """Stop Kafka (SIGKILL if hard) and start it again: same port, same data."""
+def restart_kafka(hard: bool = False, node: int | None = None) -> dict[str, str]:
+    """Stop Kafka (SIGKILL if hard) and start it again: same ports, same data; only `node` of a cluster if given."""
     with _lock():
-        state = _read_state(KAFKA_STATE)
-        if not state:
-            raise ServiceError("Kafka was not started by `up`; nothing to restart")
-        _kafka_stop(state, hard=hard)
-        _kafka_start(state)
+        state = _started_kafka("restart")
+        _kafka_stop(state, hard=hard, node=node)
+        _kafka_start(state, node)
         return _write_env_file()
+
+
+def stop_kafka(hard: bool = False, node: int | None = None) -> dict[str, str]:
+    """Stop Kafka (SIGKILL if hard), or only `node` of a cluster, keeping its data: `restart_kafka` starts it."""
+    with _lock():
+        _kafka_stop(_started_kafka("stop"), hard=hard, node=node)
+        return _write_env_file()
+
+
+def _started_kafka(doing: str) -> dict[str, Any]:
+    state = _kafka_state()
+    if not state:
+        raise ServiceError(f"Kafka was not started by `up`; nothing to {doing}")
+    return state
 
 
 def restart_postgres(hard: bool = False) -> dict[str, str]:
@@ -154,10 +186,20 @@ def restart_postgres(hard: bool = False) -> dict[str, str]:
         return _write_env_file()
 
 
+def stop_postgres(hard: bool = False) -> dict[str, str]:
+    """Stop PostgreSQL (immediate mode if hard), keeping its data: `restart_postgres` starts it."""
+    with _lock():
+        state = _read_state(PG_STATE)
+        if not state:
+            raise ServiceError("PostgreSQL was not started by `up`; nothing to stop")
+        _pg_stop(state, mode="immediate" if hard else "fast")
+        return _write_env_file()
+
+
 def status() -> dict[str, dict[str, Any]]:
     """Per service: whether it runs, its pid and port."""
     pg = _read_state(PG_STATE)
-    kafka = _read_state(KAFKA_STATE)
+    kafka = _kafka_state()
     return {
         "postgres": {
             "running": _pg_running(pg),
@@ -167,9 +209,10 @@ def status() -> dict[str, dict[str, Any]]:
         },
         "kafka": {
             "running": _kafka_running(kafka),
-            "pid": kafka and kafka.get("pid"),
-            "port": kafka and kafka.get("port"),
+            "pid": kafka and ",".join(str(n["pid"]) for n in kafka["nodes"] if _node_running(n)),
+            "port": kafka and ",".join(str(n["port"]) for n in kafka["nodes"]),
             "version": kafka and kafka.get("version"),
+            "nodes": kafka and {n["node_id"]: _node_running(n) for n in kafka["nodes"]},
         },
     }
 
@@ -186,24 +229,36 @@ def main(argv: list[str] | None = None) -> int:
             "--postgres", action="store_true", help="only PostgreSQL (with --kafka: both)"
         )
         p.add_argument("--kafka", action="store_true", help="only Kafka (with --postgres: both)")
+        if name == "up":
+            p.add_argument("--cluster", type=int, choices=(1, 3), default=None,
+                           help="Kafka's nodes: 3 for a replicated cluster (default: what runs, else 1)")
     sub.add_parser("status", help="show what runs")
-    p = sub.add_parser("restart", help="restart one service, keeping port and data")
-    p.add_argument("service", choices=("kafka", "postgres"))
-    p.add_argument("--hard", action="store_true", help="crash it instead of a clean stop")
+    for name, text in (("restart", "restart one service, keeping port and data"),
+                       ("stop", "stop one service, keeping port and data (restart starts it)")):
+        p = sub.add_parser(name, help=text)
+        p.add_argument("service", choices=("kafka", "postgres"))
+        p.add_argument("--hard", action="store_true", help="crash it instead of a clean stop")
+        p.add_argument("--node", type=int, default=None, help="Kafka: only this node of the cluster (1, 2, 3)")
     args = parser.parse_args(argv)
 
     try:
         if args.command in ("up", "down"):
             both = not (args.postgres or args.kafka)
-            fn = up if args.command == "up" else down
             t0 = time.monotonic()
-            fn(postgres=both or args.postgres, kafka=both or args.kafka)
+            if args.command == "up":
+                up(postgres=both or args.postgres, kafka=both or args.kafka, cluster=args.cluster)
+            else:
+                down(postgres=both or args.postgres, kafka=both or args.kafka)
             log(f"{args.command} done in {time.monotonic() - t0:.1f}s")
             if args.command == "up":
                 sys.stdout.write(ENV_FILE.read_text() if ENV_FILE.exists() else "")
-        elif args.command == "restart":
-            restart = restart_kafka if args.service == "kafka" else restart_postgres
-            restart(hard=args.hard)
+        elif args.command in ("restart", "stop"):
+            if args.service == "postgres" and args.node is not None:
+                raise ServiceError("--node is for Kafka's nodes; PostgreSQL runs one")
+            if args.service == "kafka":
+                (restart_kafka if args.command == "restart" else stop_kafka)(hard=args.hard, node=args.node)
+            else:
+                (restart_postgres if args.command == "restart" else stop_postgres)(hard=args.hard)
         else:
             for name, info in status().items():
                 if info["running"]:

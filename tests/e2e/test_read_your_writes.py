@@ -1,12 +1,14 @@
 """Reading your own writes (contract v1.1): post, then read with the receipt's position.
 
 Against `yaosu serve` as people run it (its embedded runner woken by the commit), on both stores;
-on PostgreSQL also with the read models followed by a separate `yaosu projections run`, whose
-commits reach the server by NOTIFY.
+on PostgreSQL also with two servers and the read models followed by a separate `yaosu projections run`,
+whose commits reach each server by NOTIFY: a write through either server is read through the other.
 """
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 import subprocess
 import sys
 import time
@@ -43,10 +45,21 @@ def post(http: httpx.Client, *messages: dict[str, Any]) -> int:
     return max(r["position"] for r in results)
 
 
-def read_own_writes(url: str) -> None:
-    """Each write, read back at once: the stage board shows it, never the state before."""
-    with httpx.Client(base_url=url, timeout=30) as http:
-        def status_after(position: int, code: str) -> str:
+def read_own_writes(url: str, *others: str) -> None:
+    """Each write, read back at once with the position it got: the stage board shows it, never the state before.
+    With `others`, servers on the same store: each write goes through the next server, read through the one
+    after it (a client behind a load balancer)."""
+    urls = [url, *others]
+    with contextlib.ExitStack() as stack:
+        clients = [stack.enter_context(httpx.Client(base_url=u, timeout=30)) for u in urls]
+        turn = itertools.count()
+
+        def write(*messages: dict[str, Any]) -> tuple[int, httpx.Client]:
+            n = next(turn)
+            return post(clients[n % len(clients)], *messages), clients[(n + 1) % len(clients)]
+
+        def status_after(written: tuple[int, httpx.Client], code: str) -> str:
+            position, http = written
             answer = http.get("/v1/stages", params={"min_position": position, "wait_ms": 5000}, headers=SUPERVISOR)
             assert answer.status_code == 200, answer.text
             assert int(answer.headers["Yaosu-Position"]) >= position
@@ -54,9 +67,9 @@ def read_own_writes(url: str) -> None:
 
         for n in range(1, 31):
             code = project_code(n)
-            assert status_after(post(http, *admitted(code, "annual")), code) == "not_started"
-            started = post(http, msg("construction.started", {"date": "2021-03-01"}, code=code,
-                                     at="2021-03-01T09:00:00+08:00"))
+            assert status_after(write(*admitted(code, "annual")), code) == "not_started"
+            started = write(msg("construction.started", {"date": "2021-03-01"}, code=code,
+                                at="2021-03-01T09:00:00+08:00"))
             assert status_after(started, code) == "under_construction"
 
 
@@ -65,17 +78,21 @@ def test_yaosu_serve_reads_its_own_writes(store: str) -> None:
         read_own_writes(url)
 
 
-def test_a_separate_runner_wakes_the_server_by_notify(pg_url: str, tmp_path: Path) -> None:
-    """PostgreSQL: the read models followed by `yaosu projections run`, the server told by NOTIFY.
+def test_two_servers_and_a_separate_runner_each_read_what_was_written_through_the_other(
+        pg_url: str, tmp_path: Path) -> None:
+    """PostgreSQL: two `yaosu serve --no-projections` on one store, the read models followed by one separate
+    `yaosu projections run`, each server told by NOTIFY: a write through one, read through the other with the
+    position it got (issue 24).
 
-    The server comes first, on a schema nothing has made yet."""
+    The servers come first, on a schema nothing has made yet."""
     store = fresh_store("postgres", tmp_path, pg_url)
-    with serving(store, args=("--no-projections",)) as url:
+    with serving(store, args=("--no-projections",)) as url, serving(store, args=("--no-projections",)) as other:
         runner = subprocess.Popen([sys.executable, "-m", "yaosu", "projections", "run"], env=environment(store),
                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
             built_by_the_runner(url, runner)
-            read_own_writes(url)
+            built_by_the_runner(other, runner)
+            read_own_writes(url, other)
         finally:
             runner.terminate()
             runner.wait(timeout=30)

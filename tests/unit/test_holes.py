@@ -193,6 +193,8 @@ def test_the_last_year_of_the_exemption_is_the_deployments(memory_ledger: Ledger
     ("YAOSU_EXEMPTION_LAST_YEAR", "1800", "from 1990 to 2100"),
     ("YAOSU_REPORT_DUE_DAYS", "-1", "from 0 to 366"),
     ("YAOSU_REPORT_DUE_DAYS", "ten", "must be a number"),
+    ("YAOSU_KAFKA_REPLICATION", "0", "from 1 to 7"),
+    ("YAOSU_KAFKA_REPLICATION", "three", "must be a number"),
 ])
 def test_a_bad_setting_is_one_clear_error(variable: str, value: str, fragment: str) -> None:
     with pytest.raises(ValueError) as caught:
