@@ -29,6 +29,7 @@ from infra.settings import Settings
 from service.bootstrap import build_ledger
 from tests.conftest import LOCAL
 from tests.unit.test_schema import as_decimals, example, parsed
+from tools.common import ensure_debian_package
 from yaosu.demo import demo_messages
 
 REPO = Path(__file__).resolve().parents[2]
@@ -88,8 +89,10 @@ def asyncapi_parser() -> Path:
     with (home.parent / f"{home.name}.lock").open("w") as held:
         fcntl.flock(held, fcntl.LOCK_EX)  # two test workers install it once
         if not (home / "installed").exists():
+            if not shutil.which("npm"):  # a fresh Debian: its npm brings Node.js 18, which the parser runs on
+                ensure_debian_package(Path("/usr/bin/npm"), "npm")
             npm = shutil.which("npm")
-            assert npm, "npm is needed to install the AsyncAPI parser (Node.js 18 or later: apt-get install nodejs npm)"
+            assert npm, "npm is needed to install the AsyncAPI parser (apt-get install -y npm)"
             for name in ("package.json", "package-lock.json"):
                 shutil.copyfile(VALIDATOR / name, home / name)
             done = subprocess.run([npm, "ci", "--ignore-scripts", "--no-audit", "--no-fund"], cwd=home,
@@ -193,3 +196,20 @@ def test_every_message_of_the_demo_is_judged_by_the_portal_channel_as_by_the_par
         assert accepted_by(message) == ([] if malformed else [message["type"]]), (message, refused and refused.args)
         judged["malformed" if malformed else "valid"] += 1
     assert judged["valid"] > 1000 and judged["malformed"] >= 1, judged
+
+
+def test_the_portal_developers_page_names_only_routes_that_exist_and_the_murmur2_partitioner() -> None:
+    page = (REPO / "docs" / "portal-developers.md").read_text()
+    settings = Settings(store="memory://")
+    ledger = build_ledger(settings)
+    try:
+        paths = create_app(ledger, settings).openapi()["paths"]
+    finally:
+        ledger.close()
+    routes = [re.compile(re.sub(r"\\\{[^}]+\\\}", "[^/?]+", re.escape(p)) + "$") for p in paths]
+    named = set(re.findall(r"(/v1/[A-Za-z0-9_./{}-]*[A-Za-z0-9_}]|/asyncapi\.json)", page))
+    assert {"/asyncapi.json", "/v1/rejections", "/v1/parked", "/v1/schemas/{type}", "/v1/audit"} <= named
+    assert [p for p in sorted(named) if not any(r.match(p) for r in routes)] == []
+    for topic in (kafka.PORTAL, kafka.REJECTED):
+        assert f"`{topic}`" in page
+    assert page.count("partitioner=murmur2_random") >= 2 and "acks=all" in page and "enable.idempotence=true" in page
