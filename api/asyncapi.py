@@ -30,6 +30,7 @@ from domain.rejections import REJECTION_CODES
 from domain.schema import message_schema
 from domain.supervision import LEVELS, RULES
 from infra import kafka
+from infra.catalogue import name_of
 
 VERSION: Final = "3.0.0"
 #: The Kafka bindings' version (https://github.com/asyncapi/bindings/tree/master/kafka).
@@ -168,16 +169,17 @@ def _key_schemas() -> dict[str, Any]:
 
 def _message(name: str, title: str, summary: str, payload: str, key: str,
              headers: dict[str, Any] | None = None) -> dict[str, Any]:
-    found: dict[str, Any] = {"name": name, "title": title, "summary": summary, "contentType": "application/json",
-                             "payload": _ref(payload),
+    found: dict[str, Any] = {"name": name, "title": title, "contentType": "application/json", "payload": _ref(payload),
                              "bindings": {"kafka": {"key": _ref(key), "bindingVersion": KAFKA_BINDINGS}}}
+    if summary != name:  # a message type without a description of its own is described by its title
+        found["summary"] = summary
     if headers:
         found["headers"] = {"type": "object", "properties": headers, "required": sorted(headers)}
     return found
 
 
 def _messages() -> dict[str, Any]:
-    found = {type_: _message(type_, type_, schema.get("description", type_), type_, "PortalKey")
+    found = {type_: _message(type_, f"{type_} {name_of('message', type_)}", schema["description"], type_, "PortalKey")
              for type_, schema in _portal_message_schemas().items()}
     found.update(
         rejected=_message("rejected", "A rejected portal message",
@@ -234,7 +236,8 @@ def _operation(action: str, channel: str, messages: list[str], summary: str,
     found: dict[str, Any] = {"action": action, "channel": {"$ref": f"#/channels/{channel}"}, "summary": summary,
                              "messages": [{"$ref": f"#/channels/{channel}/messages/{m}"} for m in messages]}
     if group:
-        found["bindings"] = {"kafka": {"groupId": {"type": "string", "enum": [group]},
+        found["bindings"] = {"kafka": {"groupId": {"type": "string", "default": group,
+                                                   "description": "the consumer group (`--group`)"},
                                        "bindingVersion": KAFKA_BINDINGS}}
     return found
 
