@@ -12,6 +12,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -40,6 +41,13 @@ VALIDATOR = REPO / "tools" / "asyncapi"
 def test_the_checked_in_copy_is_what_the_code_writes() -> None:
     assert CHECKED_IN.read_bytes() == published(), (
         f"docs/asyncapi.json has drifted from the code that writes it: regenerate it with `{REGENERATE}`")
+
+
+def test_the_command_named_to_regenerate_it_prints_it() -> None:
+    assert REGENERATE == ".venv/bin/python -m yaosu asyncapi > docs/asyncapi.json"
+    printed = subprocess.run([sys.executable, "-m", "yaosu", "asyncapi"], capture_output=True, timeout=120, cwd=REPO,
+                             env={k: v for k, v in os.environ.items() if not k.startswith("YAOSU_")})
+    assert printed.returncode == 0 and printed.stdout == published(), printed.stderr
 
 
 def test_it_is_served_at_asyncapi_json_without_a_token() -> None:
