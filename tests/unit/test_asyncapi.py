@@ -69,8 +69,9 @@ def test_it_describes_the_topics_of_the_code_and_the_parser_s_own_message_schema
     assert {c["address"] for c in channels.values()} == {kafka.PORTAL, kafka.REJECTED, kafka.EVENTS, kafka.ALERTS,
                                                           kafka.AUDIT}
     assert all(c["bindings"]["kafka"]["partitions"] == kafka.PARTITIONS for c in channels.values())
-    actions = {o["channel"]["$ref"].rpartition("/")[2]: o["action"] for o in doc["operations"].values()}
-    assert actions == {"portal": "receive", "rejected": "send", "events": "send", "alerts": "send", "audit": "send"}
+    actions = {(o["channel"]["$ref"].rpartition("/")[2], o["action"]) for o in doc["operations"].values()}
+    assert actions == {("portal", "receive"), ("rejected", "send"), ("events", "send"), ("alerts", "send"),
+                       ("audit", "send")}
     # One message per type, whose payload is the very schema `/v1/schemas/{type}` serves (not written twice).
     assert set(channels["portal"]["messages"]) == set(COMMANDS)
     for type_, command in COMMANDS.items():
