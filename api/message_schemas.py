@@ -1,6 +1,7 @@
 """The JSON Schemas of the messages (`domain.schema`), published for portals to validate against before
 they send: `GET /v1/schemas` lists them, `/v1/schemas/envelope` is any message, `/v1/schemas/{type}`
-one message type. Public, like `/openapi.json`: they describe the contract, not the ledger."""
+one message type; and the AsyncAPI description of the Kafka topics (`api.asyncapi`) at `/asyncapi.json`.
+Public, like `/openapi.json`: they describe the contract, not the ledger."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import orjson
 from fastapi import APIRouter, Path
 from fastapi.responses import Response
 
+from api import asyncapi
 from api.errors import ProblemError, problems
 from domain.commands import COMMANDS
 from domain.schema import envelope_schema, message_schema
@@ -39,3 +41,11 @@ def get_schema(type_: str = Path(description="a message type (`land.supplied`), 
     if type_ != "envelope" and type_ not in COMMANDS:
         raise ProblemError(404, "unknown_type", f"no message type {type_!r}: see /v1/schemas")
     return Response(_published(type_), media_type=MEDIA_TYPE)
+
+
+@router.get("/asyncapi.json", response_class=Response, responses={
+    200: {"content": {"application/json": {}}, "description": "an AsyncAPI 3.0 document"}})
+def get_asyncapi() -> Response:
+    """The AsyncAPI 3.0 description of every Kafka topic Yaosu reads or writes: keys, headers, payloads
+    (the portal messages' are the schemas of `/v1/schemas/{type}`), bindings; `docs/asyncapi.json` is a copy."""
+    return Response(asyncapi.published(), media_type="application/json")

@@ -135,6 +135,13 @@ def record(record_class: type) -> dict[str, Any]:
     return {"type": "object", "properties": properties, "required": required, "additionalProperties": False}
 
 
+def _summary(command: type[Command]) -> str:
+    """The first line of the command's docstring; its type when it has none of its own (a dataclass's
+    generated one, `SupplyLand(parcel: 'str', ...)`, is its signature, not a description)."""
+    doc = (command.__doc__ or "").strip()
+    return command.TYPE if not doc or doc.startswith(f"{command.__name__}(") else doc.splitlines()[0]
+
+
 def message_schema(command: type[Command]) -> dict[str, Any]:
     """The schema of one message type's envelope."""
     properties: dict[str, Any] = {
@@ -156,7 +163,7 @@ def message_schema(command: type[Command]) -> dict[str, Any]:
     assert set(properties) == ENVELOPE_KEYS, "the schema names every key of the envelope"
     required = ["message_id", "type", "occurred_at", "source", "actor", "payload"]
     return {"$schema": DIALECT, "$id": f"{BASE}{command.TYPE}", "title": command.TYPE,
-            "description": (command.__doc__ or "").strip().splitlines()[0] if command.__doc__ else command.TYPE,
+            "description": _summary(command),
             "type": "object", "properties": properties,
             "required": [*required, "project_code"] if command.NEEDS_PROJECT else required,
             "additionalProperties": False}

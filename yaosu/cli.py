@@ -314,6 +314,13 @@ def cmd_tokens(args: argparse.Namespace, _: Wiring) -> int:
     return 0
 
 
+def cmd_asyncapi(_: argparse.Namespace, __: Wiring) -> int:
+    from api.asyncapi import published  # the HTTP layer's description, not needed by the other commands
+
+    sys.stdout.buffer.write(published())
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="yaosu", description=__doc__)
     sub = root.add_subparsers(dest="command", required=True)
@@ -371,6 +378,9 @@ def parser() -> argparse.ArgumentParser:
     tokens.add_argument("--department", help="for a portal: the department it speaks for, or district:<area>")
     tokens.add_argument("--file", type=Path, help="the tokens file (default: YAOSU_TOKENS_FILE)")
     tokens.set_defaults(run=cmd_tokens)
+    asyncapi = sub.add_parser("asyncapi", help="print the AsyncAPI 3.0 description of the Kafka topics "
+                                               "(docs/asyncapi.json is its copy)")
+    asyncapi.set_defaults(run=cmd_asyncapi)
     return root
 
 
@@ -379,7 +389,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
         # Making a token must work whatever state the tokens file is in.
-        settings = Settings() if args.run is cmd_tokens else Settings.from_env()
+        settings = Settings() if args.run in (cmd_tokens, cmd_asyncapi) else Settings.from_env()
     except ValueError as error:
         print(f"yaosu: {error}", file=sys.stderr)
         return 2

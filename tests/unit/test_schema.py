@@ -196,3 +196,10 @@ def test_every_message_of_the_demo_is_judged_alike_by_its_schema_and_the_parser(
         assert validator.is_valid(instance) == (not malformed), (message, refused and refused.args)
         judged["malformed" if malformed else "valid"] += 1
     assert judged["valid"] > 1000 and judged["malformed"] >= 1, judged
+
+
+def test_a_schema_s_description_is_its_command_s_docstring_never_the_signature_a_dataclass_writes() -> None:
+    for type_, command in COMMANDS.items():
+        description = message_schema(command)["description"]
+        assert not description.startswith(f"{command.__name__}("), (type_, description)
+        assert description == type_ or description == (command.__doc__ or "").strip().splitlines()[0]
