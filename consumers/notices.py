@@ -98,8 +98,8 @@ def title(notice: Notice) -> str:
 def markdown(notice: Notice, console_url: str) -> str:
     """The message in Chinese, as markdown: what happened, to which project, under which rule, at which
     level, who answers for it (department and leader), and the console page."""
-    def line(code: str, **params: Any) -> str:
-        return "> " + said(f"notify.line.{code}", params, "zh")
+    def line(which: str, **params: Any) -> str:
+        return "> " + said(f"notify.line.{which}", params, "zh")
 
     lines = [f"### {title(notice)}"]
     if notice.project_code:

@@ -209,7 +209,7 @@ class Notifier:
                 metrics.NOTIFY_UNDELIVERABLE.labels(name).inc()
                 continue
             wait = self.targets.retry.wait(attempts)
-            log.warning("%s to %s failed (attempt %d): %s; again in %.0fs", row.delivery_id, name, attempts, error, wait)
+            log.warning("%s to %s failed (attempt %d): %s; again in %.1fs", row.delivery_id, name, attempts, error, wait)
             outbox.failed(self.db, row.sequence, error, self.clock() + wait)
             break
         return delivered
