@@ -301,6 +301,10 @@ def cmd_monitor(args: argparse.Namespace, wiring: Wiring) -> int:
 def cmd_notify(args: argparse.Namespace, wiring: Wiring) -> int:
     from consumers.targets import TargetsError
 
+    if wiring.settings.notify_targets is None:
+        print("yaosu notify: set YAOSU_NOTIFY_TARGETS to the targets file (JSON: where to deliver what)",
+              file=sys.stderr)
+        return 2
     try:
         notifier = wiring.notifier(args.from_beginning)
     except TargetsError as error:

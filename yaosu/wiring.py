@@ -121,5 +121,5 @@ class Wiring:
         if self.settings.notify_targets is None:
             raise targets.TargetsError(Path("YAOSU_NOTIFY_TARGETS"),
                                        [("setting", "not_set", "name the targets file (a JSON file, see the README)")])
-        return Notifier(self.ledger, self.settings, targets.load(self.settings.notify_targets),
-                        from_beginning=from_beginning)
+        checked = targets.load(self.settings.notify_targets)  # before anything is opened
+        return Notifier(self.ledger, self.settings, checked, from_beginning=from_beginning)

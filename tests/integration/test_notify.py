@@ -131,6 +131,13 @@ def test_each_change_reaches_each_target_once_in_order_through_kills_failures_an
     log = tmp_path / "notify.log"
     db = Db(kafka_settings)
     kills = 0
+    total = sum(len(v) for v in expected.values())
+
+    def delivered() -> int:
+        counts = outbox.counts(db) if outbox.exists(db) else {}
+        return sum(n for (_, state), n in counts.items() if state == "delivered")
+
+    killed_at = []
     try:
         rng = random.Random(23)
         for _ in range(4):  # killed at a random moment, whatever it is doing, and started again
@@ -139,13 +146,13 @@ def test_each_change_reaches_each_target_once_in_order_through_kills_failures_an
             process.send_signal(signal.SIGKILL)
             process.wait(timeout=30)
             kills += 1
+            killed_at.append(delivered())
+        assert any(0 < n < total for n in killed_at), (killed_at, total)  # killed in the middle of the work
         process = notify_process(kafka_settings, targets, log)
-        total = sum(len(v) for v in expected.values())
 
         def all_delivered() -> bool:
             assert process.poll() is None, log.read_text()[-3000:]
-            counts = outbox.counts(db) if outbox.exists(db) else {}
-            return sum(n for (_, state), n in counts.items() if state == "delivered") == total
+            return delivered() == total
         wait_for(all_delivered, f"{total} deliveries")
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=60) == 0
