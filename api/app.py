@@ -50,7 +50,7 @@ def create_app(ledger: Ledger, settings: Settings, reads: ReadModels | None = No
     app.state.sessions = EndedSessions(settings)
     app.state.outbox = notifications.Outbox(settings)
     app.state.answers = Answers(int(settings.answer_cache_mb * 2**20)) if settings.answer_cache_mb > 0 else None
-    app.state.store_metrics = operations.store_metrics(ledger, settings, reads)
+    app.state.store_metrics = operations.store_metrics(ledger, settings, reads, app.state.outbox)
     errors.install(app)
     # The supervision forms before the console's pages: `/console/supervision/assign` is no case's page.
     for router in (messages.router, message_schemas.router, audit.router, read_models.router, supervision.router, operations.router,

@@ -19,7 +19,8 @@ from projections.db import Db
 
 router = APIRouter(tags=["notifications"])
 State = Annotated[Optional[Literal[outbox.STATES]], Query(  # type: ignore[valid-type]
-    description="pending (not yet delivered: waiting its turn, quiet hours or a retry), delivered or undeliverable")]
+    description="pending (not yet delivered: waiting its turn, quiet hours or a retry), held (for the target's "
+                "daily digest), digested (told in a digest), delivered or undeliverable")]
 TargetName = Annotated[Optional[str], Query(max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$",
                                             description="a target's name in the targets file")]
 
@@ -29,13 +30,14 @@ class Notification(BaseModel):
     delivery_id: str = Field(description="sent as X-Yaosu-Delivery: the same on every resend")
     change_id: int = Field(description="the store position of the alert change or supervision event told")
     target: str
-    kind: Literal["alert", "supervision"]
+    kind: Literal["alert", "supervision", "digest"]
     change: str
     project_code: Optional[str] = None
     rule: Optional[str] = None
     level: Optional[str] = None
     district: Optional[str] = None
     department: Optional[str] = None
+    title: str = Field(description="what it says, in one line (a digest: its day and how many changes it tells)")
     state: Literal[outbox.STATES]  # type: ignore[valid-type]
     attempts: int
     recorded_at: float = Field(description="epoch seconds")

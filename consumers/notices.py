@@ -154,3 +154,30 @@ def dingtalk_sign(secret: str, timestamp_ms: int) -> str:
 def signed_url(url: str, secret: str, timestamp_ms: int) -> str:
     """The robot's URL with `timestamp` and `sign` added to its query."""
     return f"{url}{'&' if '?' in url else '?'}timestamp={timestamp_ms}&sign={dingtalk_sign(secret, timestamp_ms)}"
+
+
+#: A digest lists this many changes; the rest are counted.
+DIGEST_LINES: Final = 50
+
+
+def digest_markdown(day: str, titles: list[str], console_url: str) -> str:
+    """One day's digest: how many changes, each in a line (the first `DIGEST_LINES`), and the console."""
+    lines = [f"### {digest_title(day, len(titles))}", *(f"> {t}" for t in titles[:DIGEST_LINES])]
+    if len(titles) > DIGEST_LINES:
+        lines.append("> " + said("notify.digest.more", {"count": len(titles) - DIGEST_LINES}, "zh"))
+    lines += ["", f"[{said('notify.link', {}, 'zh')}]({console_url.rstrip('/')}/console/alerts)"]
+    return "\n".join(lines)
+
+
+def digest_title(day: str, count: int) -> str:
+    return said("notify.digest.title", {"day": day, "count": count}, "zh")
+
+
+def digest_body(kind: str, day: str, titles: list[str], console_url: str, delivery_id: str) -> bytes:
+    text = digest_markdown(day, titles, console_url)
+    if kind == "wecom":
+        return presenter.dumps({"msgtype": "markdown", "markdown": {"content": text}})
+    if kind == "dingtalk":
+        return presenter.dumps({"msgtype": "markdown", "markdown": {"title": digest_title(day, len(titles)),
+                                                                    "text": text}})
+    return presenter.dumps({"delivery_id": delivery_id, "kind": "digest", "day": day, "titles": titles, "text": text})

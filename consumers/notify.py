@@ -168,14 +168,32 @@ class Notifier:
             found.append(outbox.Delivery(
                 delivery_id=delivery_id, change_id=notice.change_id, target=target.name, kind=notice.kind,
                 change=notice.change, project_code=notice.project_code, rule=notice.rule, level=notice.level,
-                district=notice.district, department=notice.department,
-                body=notices.body(target.kind, notice, self.settings.console_url, delivery_id)))
+                district=notice.district, department=notice.department, title=notices.title(notice),
+                body=notices.body(target.kind, notice, self.settings.console_url, delivery_id),
+                state="held" if target.digest is not None else "pending"))
         return found
 
     # --- sending: the outbox → targets ------------------------------------------------------------
 
+    def make_digests(self) -> int:
+        """Each digest target's digest of today once its time has come (and something is held for it)."""
+        made = 0
+        now = self.clock()
+        for target in self.targets.targets:
+            moment = target.digest_due(datetime.fromtimestamp(now, timezone.utc))
+            if moment is None:
+                continue
+            day = moment.date().isoformat()
+            made += outbox.digest(
+                self.db, target.name, day, -int(day.replace("-", "")), moment.timestamp(),
+                lambda delivery, titles, t=target, d=day: notices.digest_body(t.kind, d, titles,
+                                                                              self.settings.console_url, delivery),
+                now)
+        return made
+
     def send_due(self) -> int:
         """Send each target's due deliveries in order, the targets side by side. Deliveries delivered."""
+        self.make_digests()
         names = outbox.targets_pending(self.db)
         jobs = [self._senders.submit(self.send_target, name) for name in names]
         done = sum(job.result() for job in jobs)

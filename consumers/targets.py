@@ -7,9 +7,13 @@ A JSON file::
      "targets": [{"name": "chengguan-red", "kind": "wecom", "url": "https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=…",
                   "districts": ["620102"], "departments": ["development_reform"], "levels": ["red"],
                   "events": ["alert", "supervision"], "quiet_hours": "22:00-07:00"},
+                 {"name": "city-digest", "kind": "wecom", "url": "https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=…",
+                  "digest": "08:30"},
                  {"name": "nr-robot", "kind": "dingtalk", "url": "https://oapi.dingtalk.com/robot/send?access_token=…",
                   "secret": "SEC…", "departments": ["natural_resources"]}]}
 
+`quiet_hours` holds a target's deliveries in those city hours until they end; `digest` sends it one
+message a day at that city time, listing the changes since the last, instead of a message per change.
 Every field is checked; a file that does not pass names each mistake by its place (`targets[1].kind: …`)
 with a code, and nothing starts.
 """
@@ -18,7 +22,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from datetime import datetime, time
+from datetime import datetime, time, timedelta
 from pathlib import Path
 from typing import Any, Final
 from urllib.parse import urlsplit
@@ -33,7 +37,7 @@ EVENTS: Final = ("alert", "supervision")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 _CLOCK = re.compile(r"^([01][0-9]|2[0-3]):([0-5][0-9])$")
 _TARGET_FIELDS: Final = frozenset({"name", "kind", "url", "secret", "departments", "districts", "levels", "events",
-                                   "quiet_hours"})
+                                   "quiet_hours", "digest"})
 _RETRY_FIELDS: Final = frozenset({"first_seconds", "most_seconds", "attempts", "max_age_hours", "timeout_seconds"})
 
 
@@ -89,6 +93,17 @@ class Target:
     levels: frozenset[str] = frozenset(LEVELS)
     events: frozenset[str] = frozenset(EVENTS)
     quiet_hours: QuietHours | None = None
+    #: A daily digest at this city time instead of a message per change (None: a message per change).
+    digest: time | None = None
+
+    def digest_due(self, when: datetime) -> datetime | None:
+        """The latest digest moment at or before `when` (today's, once its time has come, else yesterday's), or
+        None for a target without a digest. A digest tells what was held for it until its moment."""
+        if self.digest is None:
+            return None
+        local = when.astimezone(CITY_TZ)
+        moment = datetime.combine(local.date(), self.digest, CITY_TZ)
+        return moment if moment <= local else moment - timedelta(days=1)
 
     def covers(self, kind: str, department: str | None, district: str | None, level: str | None) -> bool:
         """Whether a change is for this target. A cleared alert has no level: it goes where alerts of any
@@ -192,9 +207,14 @@ def _target(where: str, raw: Any, problems: list[tuple[str, str, str]]) -> Targe
     levels = _codes(f"{where}.levels", raw.get("levels"), LEVELS, problems) or frozenset(LEVELS)
     events = _codes(f"{where}.events", raw.get("events"), EVENTS, problems) or frozenset(EVENTS)
     quiet = _quiet_hours(f"{where}.quiet_hours", raw.get("quiet_hours"), problems)
+    digest = raw.get("digest")
+    at = _CLOCK.match(digest) if isinstance(digest, str) else None
+    if digest is not None and at is None:
+        problems.append((f"{where}.digest", "invalid_time", 'must be "HH:MM" in city time (e.g. "08:30")'))
     if len(problems) > before:
         return None
-    return Target(str(name), str(kind), str(url), secret, departments, districts, levels, events, quiet)
+    return Target(str(name), str(kind), str(url), secret, departments, districts, levels, events, quiet,
+                  time(int(at[1]), int(at[2])) if at else None)
 
 
 def _codes(where: str, raw: Any, known: tuple[str, ...], problems: list[tuple[str, str, str]]) -> frozenset[str]:

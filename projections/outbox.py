@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 import psycopg
 
@@ -19,10 +19,11 @@ from projections.db import Db
 
 DELIVERIES = "notify_deliveries"
 OFFSETS = "notify_offsets"
-STATES = ("pending", "delivered", "undeliverable")
+#: held: waiting for its target's daily digest; digested: told in a digest (the digest's own row is delivered).
+STATES = ("pending", "held", "digested", "delivered", "undeliverable")
 #: What a delivery row shows (the API's item), in order.
 COLUMNS = ("sequence", "delivery_id", "change_id", "target", "kind", "change", "project_code", "rule", "level",
-           "district", "department", "state", "attempts", "recorded_at", "next_attempt_at", "delivered_at",
+           "district", "department", "title", "state", "attempts", "recorded_at", "next_attempt_at", "delivered_at",
            "last_error")
 
 
@@ -40,10 +41,12 @@ class Delivery:
     level: str | None
     district: str | None
     department: str | None
+    #: What it says in one line (a digest lists them).
+    title: str
     #: The request's JSON body, rendered once when recorded: every attempt sends the same.
     body: bytes
-    #: Not before this (epoch seconds): quiet hours hold a delivery until they end.
-    not_before: float = 0.0
+    #: pending, or held for the target's daily digest.
+    state: str = "pending"
 
 
 @dataclass(frozen=True)
@@ -68,7 +71,7 @@ def create(db: Db) -> None:
         f"CREATE TABLE IF NOT EXISTS {OFFSETS} (tracking TEXT PRIMARY KEY, position BIGINT NOT NULL)",
         f"CREATE TABLE IF NOT EXISTS {DELIVERIES} (sequence {serial}, delivery_id TEXT NOT NULL UNIQUE, "
         "change_id BIGINT NOT NULL, target TEXT NOT NULL, kind TEXT NOT NULL, change TEXT NOT NULL, "
-        "project_code TEXT, rule TEXT, level TEXT, district TEXT, department TEXT, "
+        "project_code TEXT, rule TEXT, level TEXT, district TEXT, department TEXT, title TEXT NOT NULL, "
         f"body {blob} NOT NULL, state TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0, "
         "recorded_at DOUBLE PRECISION NOT NULL, next_attempt_at DOUBLE PRECISION NOT NULL, "
         "delivered_at DOUBLE PRECISION, last_error TEXT, UNIQUE (change_id, target))",
@@ -95,14 +98,38 @@ def record(db: Db, read_up_to: dict[str, int], deliveries: Iterable[Delivery], n
         for d in deliveries:
             new += db.execute(
                 f"INSERT INTO {DELIVERIES} (delivery_id, change_id, target, kind, change, project_code, rule, level, "
-                "district, department, body, state, attempts, recorded_at, next_attempt_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', 0, ?, ?) ON CONFLICT DO NOTHING",
+                "district, department, title, body, state, attempts, recorded_at, next_attempt_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?) ON CONFLICT DO NOTHING",
                 [d.delivery_id, d.change_id, d.target, d.kind, d.change, d.project_code, d.rule, d.level, d.district,
-                 d.department, d.body, at, max(at, d.not_before)])
+                 d.department, d.title, d.body, d.state, at, at])
         for name, position in read_up_to.items():
             db.execute(f"INSERT INTO {OFFSETS} (tracking, position) VALUES (?, ?) "
                        "ON CONFLICT (tracking) DO UPDATE SET position = excluded.position", [name, position])
     return new
+
+
+def digest(db: Db, target: str, day: str, change_id: int, until: float, make: Callable[[str, list[str]], bytes],
+           now: float | None = None) -> int:
+    """The target's digest of `day`: one pending delivery (`yaosu-digest-<day>-<target>`) that tells every
+    delivery held for it recorded by `until` (the digest's moment), which are marked digested in the same
+    transaction; made once a day at most, and not at all when nothing is held. `make(delivery_id, titles)`
+    renders its body. Deliveries digested."""
+    at = time.time() if now is None else now
+    delivery = f"yaosu-digest-{day}-{target}"
+    with db.transaction():
+        if db.query(f"SELECT 1 FROM {DELIVERIES} WHERE delivery_id = ?", [delivery]):
+            return 0
+        held = db.query(f"SELECT sequence, title FROM {DELIVERIES} WHERE target = ? AND state = 'held' "
+                        "AND recorded_at <= ? ORDER BY sequence", [target, until])
+        if not held:
+            return 0
+        titles = [str(title) for _, title in held]
+        db.execute(f"INSERT INTO {DELIVERIES} (delivery_id, change_id, target, kind, change, title, body, state, "
+                   "attempts, recorded_at, next_attempt_at) VALUES (?, ?, ?, 'digest', 'daily', ?, ?, 'pending', 0, ?, ?)",
+                   [delivery, change_id, target, f"{day}: {len(held)}", make(delivery, titles), at, at])
+        db.execute(f"UPDATE {DELIVERIES} SET state = 'digested' WHERE target = ? AND state = 'held' "
+                   "AND recorded_at <= ?", [target, until])
+    return len(held)
 
 
 def targets_pending(db: Db) -> list[str]:

@@ -12,17 +12,19 @@ import sys
 import threading
 import time
 from collections import Counter
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
 import orjson
 from fastapi.testclient import TestClient
+from prometheus_client.parser import text_string_to_metric_families
 
 from consumers.monitor import Monitor
 from consumers.notify import Notifier
 from consumers.relay import Relay
 from consumers.targets import parse
+from domain.reference import CITY_TZ
 from infra import kafka
 from infra.settings import Settings
 from projections import outbox
@@ -237,6 +239,112 @@ def test_a_target_that_never_answers_well_is_given_up_and_shown(kafka_settings: 
         assert client.get("/v1/notifications", headers={"Authorization": "Bearer dev-finance"}).status_code == 403
         refused = client.get("/v1/notifications?state=lost", headers={"Authorization": "Bearer dev-admin"})
         assert refused.status_code == 400
+        exposition = client.get("/metrics").text
+        checked = subprocess.run(["promtool", "check", "metrics"], input=exposition, capture_output=True, text=True,
+                                 timeout=60)
+        assert checked.returncode == 0, checked.stdout + checked.stderr
+        families = {f.name: f for f in text_string_to_metric_families(exposition)}
+        stored = {(s.labels["target"], s.labels["state"]): s.value for s in families["yaosu_notify_deliveries"].samples}
+        assert stored == {key: float(n) for key, n in counts.items()}
+        # this process's own counts (the notifier ran in it): what `yaosu notify --metrics-port` shows
+        assert families["yaosu_notify_undeliverable"].type == "counter"
+        assert "hook" in {s.labels["target"] for s in families["yaosu_notify_undeliverable"].samples}
+        assert {"yaosu_notify_delivered", "yaosu_notify_failed_attempts", "yaosu_notify_backlog"} <= set(families)
         sign_in(client)
         page = client.get("/console/health").text
         assert given_up[0]["delivery_id"] in page and "无法送达" in page and "HTTP 500" in page
+
+
+def at_city(text: str) -> float:
+    """Epoch seconds of a city time (`2026-12-03 23:00`)."""
+    return datetime.fromisoformat(text).replace(tzinfo=CITY_TZ).timestamp()
+
+
+def story_notice(position: int, code: str = "2026-620102-48-01-000001", change: str = "raised") -> Any:
+    from consumers.notices import alert_notice
+
+    return alert_notice({"position": position, "change": change, "project_code": code, "rule": "land_idle",
+                         "level": "red" if change != "cleared" else None, "detail": "x", "department": "finance",
+                         "leader": None, "as_of": "2026-12-03", "district": "620102", "subject": code}, "某项目")
+
+
+def test_quiet_hours_hold_deliveries_until_they_end_and_a_daily_digest_tells_the_day_once(
+        settings: Settings, tmp_path: Path) -> None:
+    """On each store: a target's quiet hours hold its deliveries; a digest target gets one message a day
+    listing what was held for it, made once whatever the restarts, and nothing on a day with nothing."""
+    receiver = Receiver()
+    base = receiver.start()
+    now = [at_city("2026-12-03 23:00")]
+    targets = parse(Path("t.json"), {"retry": {"first_seconds": 60, "most_seconds": 60, "timeout_seconds": 5},
+                                     "targets": [{"name": "night", "kind": "wecom", "url": f"{base}/wecom",
+                                                  "quiet_hours": "22:00-07:00"},
+                                                 {"name": "daily", "kind": "webhook", "url": f"{base}/hook",
+                                                  "digest": "08:30"}]})
+    ledger = build_ledger(settings)
+
+    def notifier() -> Notifier:  # a fresh process each time: nothing is kept but the store
+        return Notifier(ledger, settings, targets, clock=lambda: now[0])
+
+    first = notifier()
+    try:
+        for position in (11, 12):
+            outbox.record(first.db, {}, first.deliveries(story_notice(position)), now[0])
+        outbox.record(first.db, {}, first.deliveries(story_notice(11)), now[0])  # read again: nothing new
+        assert first.send_due() == 0 and not receiver.received  # 23:00: quiet; the digest's time has not come
+        assert outbox.counts(first.db) == {("night", "pending"): 2, ("daily", "held"): 2}
+        now[0] = at_city("2026-12-04 07:00")
+        assert first.send_due() == 2  # 07:00: the quiet hours are over (the digest waits for 08:30)
+        assert [r.delivery_id for r in receiver.accepted("/wecom")] == ["yaosu-11-night", "yaosu-12-night"]
+    finally:
+        first.close()
+    now[0] = at_city("2026-12-04 08:31")
+    second = notifier()
+    try:
+        second.make_digests()
+        second.make_digests()  # made once a day
+        assert outbox.counts(second.db)[("daily", "digested")] == 2
+        second.send_due()
+        outbox.record(second.db, {}, second.deliveries(story_notice(13, change="cleared")), now[0])
+        second.send_due()  # recorded after today's digest: tomorrow's
+    finally:
+        second.close()
+    digests = receiver.accepted("/hook")
+    assert [r.delivery_id for r in digests] == ["yaosu-digest-2026-12-04-daily"]
+    assert digests[0].body["titles"] == ["【红色预警】某项目", "【红色预警】某项目"]
+    assert digests[0].body["text"].startswith("### 【每日汇总】2026-12-04：预警与督办变化2条")
+    now[0] = at_city("2026-12-05 09:00")
+    third = notifier()
+    try:
+        third.send_due()
+        third.send_due()
+        assert outbox.counts(third.db)[("daily", "delivered")] == 2
+    finally:
+        third.close()
+        receiver.stop()
+        ledger.close()
+    assert [r.body["titles"] for r in receiver.accepted("/hook")][1:] == [["【预警解除】某项目"]]
+
+
+def test_a_failed_delivery_waits_its_backoff_and_holds_the_targets_later_ones(settings: Settings) -> None:
+    receiver = Receiver(lambda n: "fail" if n == 0 else "ok")
+    base = receiver.start()
+    now = [1_000_000.0]
+    targets = parse(Path("t.json"), {"retry": {"first_seconds": 30, "most_seconds": 600, "timeout_seconds": 5},
+                                     "targets": [{"name": "hook", "kind": "webhook", "url": f"{base}/hook"}]})
+    ledger = build_ledger(settings)
+    notifier = Notifier(ledger, settings, targets, clock=lambda: now[0])
+    try:
+        for position in (21, 22):
+            outbox.record(notifier.db, {}, notifier.deliveries(story_notice(position)), now[0])
+        assert notifier.send_due() == 0  # the first failed: the second waits behind it, in order
+        row = outbox.listed(notifier.db, "pending")[0]
+        assert row["attempts"] == 1 and row["next_attempt_at"] == now[0] + 30 and row["last_error"].startswith("HTTP 500")
+        now[0] += 29
+        assert notifier.send_due() == 0 and len(receiver.received) == 1
+        now[0] += 1
+        assert notifier.send_due() == 2
+        assert [r.delivery_id for r in receiver.accepted("/hook")] == ["yaosu-21-hook", "yaosu-22-hook"]
+    finally:
+        notifier.close()
+        receiver.stop()
+        ledger.close()

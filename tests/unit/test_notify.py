@@ -138,6 +138,7 @@ GOOD = {"targets": [{"name": "a", "kind": "wecom", "url": "https://qyapi.weixin.
     ({"targets": [{**GOOD["targets"][0], "levels": ["orange"]}]}, "targets[0].levels", "unknown_code"),
     ({"targets": [{**GOOD["targets"][0], "quiet_hours": "22-7"}]}, "targets[0].quiet_hours", "invalid_hours"),
     ({"targets": [{**GOOD["targets"][0], "colour": "red"}]}, "targets[0].colour", "unknown_field"),
+    ({"targets": [{**GOOD["targets"][0], "digest": "8:30"}]}, "targets[0].digest", "invalid_time"),
     ({**GOOD, "retry": {"attempts": 0}}, "retry.attempts", "invalid"),
     ({**GOOD, "retry": {"attempts": 2.5}}, "retry.attempts", "invalid"),
     ({**GOOD, "retry": {"first_seconds": 10, "most_seconds": 5}}, "retry.first_seconds", "invalid"),
@@ -204,3 +205,11 @@ def test_yaosu_notify_refuses_to_start_on_a_bad_targets_file(tmp_path: Path, mon
     bad.write_text(orjson.dumps(GOOD).decode())
     assert cli.main(["notify", "--check"]) == 0
     assert "1 target(s): a" in capsys.readouterr().out
+
+
+def test_a_digest_is_due_from_its_city_time_and_covers_what_came_before() -> None:
+    daily = parse(Path("t.json"), {"targets": [{**GOOD["targets"][0], "digest": "08:30"}]}).targets[0]
+    utc = timezone.utc
+    assert daily.digest_due(datetime(2026, 12, 3, 0, 30, tzinfo=utc)).isoformat() == "2026-12-03T08:30:00+08:00"
+    assert daily.digest_due(datetime(2026, 12, 3, 0, 29, tzinfo=utc)).isoformat() == "2026-12-02T08:30:00+08:00"
+    assert parse(Path("t.json"), GOOD).targets[0].digest_due(datetime(2026, 12, 3, tzinfo=utc)) is None
