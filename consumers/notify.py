@@ -254,6 +254,8 @@ class Notifier:
 
     def run(self) -> None:
         """Read and send until stopped."""
+        log.info("delivering to %s (one notify process is active per store)",
+                 ", ".join(f"{t.name} ({t.kind})" for t in self.targets.targets))
         try:
             keep_running(self.step, self.stopping, log, self._close_reader)
         finally:
