@@ -12,7 +12,7 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.responses import Response
 from fastapi.staticfiles import StaticFiles
 
-from api import audit, errors, message_schemas, messages, operations, read_models, schemas, supervision
+from api import audit, errors, message_schemas, messages, notifications, operations, read_models, schemas, supervision
 from api.console import forms, pages, supervision_forms
 from api.console.session import EndedSessions
 from api.json import JSON
@@ -31,6 +31,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         yield
     finally:
         app.state.sessions.close()
+        app.state.outbox.close()
 
 
 def create_app(ledger: Ledger, settings: Settings, reads: ReadModels | None = None) -> FastAPI:
@@ -47,12 +48,13 @@ def create_app(ledger: Ledger, settings: Settings, reads: ReadModels | None = No
     )
     app.state.ledger, app.state.settings, app.state.read_models = ledger, settings, reads
     app.state.sessions = EndedSessions(settings)
+    app.state.outbox = notifications.Outbox(settings)
     app.state.answers = Answers(int(settings.answer_cache_mb * 2**20)) if settings.answer_cache_mb > 0 else None
-    app.state.store_metrics = operations.store_metrics(ledger, settings, reads)
+    app.state.store_metrics = operations.store_metrics(ledger, settings, reads, app.state.outbox)
     errors.install(app)
     # The supervision forms before the console's pages: `/console/supervision/assign` is no case's page.
     for router in (messages.router, message_schemas.router, audit.router, read_models.router, supervision.router, operations.router,
-                   supervision_forms.router, pages.router):
+                   notifications.router, supervision_forms.router, pages.router):
         app.include_router(router)
     operations.mount_docs(app)
     app.mount("/console/static", StaticFiles(directory=Path(pages.__file__).parent / "static"), name="console-static")

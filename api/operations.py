@@ -15,14 +15,14 @@ from fastapi.responses import HTMLResponse, Response
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
-from api import schemas
+from api import notifications, schemas
 from api.auth import Store
 from api.errors import problem, problems
 from api.json import JSON
 from infra import kafka
 from infra.metrics import PROCESS, StoreCollector
 from infra.settings import Settings
-from projections import parked
+from projections import outbox, parked
 from projections.db import NotBuilt
 from projections.read import ReadModels
 from service.ledger import Ledger
@@ -91,7 +91,8 @@ def metrics(request: Request) -> Response:
     return Response(exposition, media_type=CONTENT_TYPE_LATEST)
 
 
-def store_metrics(ledger: Ledger, settings: Settings, reads: ReadModels | None) -> CollectorRegistry:
+def store_metrics(ledger: Ledger, settings: Settings, reads: ReadModels | None,
+                  notified: notifications.Outbox | None = None) -> CollectorRegistry:
     """The gauges read from the store when `/metrics` is asked."""
     def read() -> list[tuple[str, str, list[str], list[tuple[list[str], float]]]]:
         head = ledger.head()
@@ -125,6 +126,11 @@ def store_metrics(ledger: Ledger, settings: Settings, reads: ReadModels | None) 
         gauges.append(("yaosu_relay_lag_events", "Events stored but not yet relayed to Kafka", ["name"],
                        [([name], max(head - position, 0)) for name, position in recorded.items()
                         if name.startswith("relay:")]))
+        counted = notified.read(outbox.counts) if notified is not None else None
+        if counted is not None:  # `yaosu notify` has run on this store
+            gauges.append(("yaosu_notify_deliveries", "Deliveries of yaosu notify in the store, by target and state "
+                           "(pending is the backlog)", ["target", "state"],
+                           [([target, state], n) for (target, state), n in sorted(counted.items())]))
         gauges.append(("yaosu_consumer_lag_messages", "Portal messages on Kafka past the offset recorded in the store",
                        ["name"], [([name], behind) for name, behind in kafka.portal_lag(settings, recorded).items()]))
         return gauges

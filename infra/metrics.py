@@ -1,7 +1,8 @@
 """Metrics (监控指标) through `prometheus_client`: what each process counts, and what the store says.
 
 Each process counts what it does itself in `PROCESS` (HTTP requests, messages decided, batches,
-records relayed, alert changes recorded and published, how far behind the relay and the monitor are):
+records relayed, alert changes recorded and published, how far behind the relay and the monitor are,
+notifications delivered):
 `yaosu serve` shows it on `/metrics`, the other long-running commands on `--metrics-port`. What the
 store says (its head, each read model's lag, positions, consumer lag, parked messages) is read when
 `/metrics` is asked, by `StoreCollector`.
@@ -49,6 +50,15 @@ MONITOR_DAYS = Counter("yaosu_monitor_evaluations", "Business days the monitor e
                        registry=PROCESS)
 MONITOR_BEHIND = Gauge("yaosu_monitor_behind_seconds", "Time from the end of the last day the monitor evaluated to "
                        "today's start, in whole days", ["monitor"], registry=PROCESS)
+# `yaosu notify`, on its `--metrics-port`: deliveries by target.
+NOTIFY_DELIVERED = Counter("yaosu_notify_delivered", "Deliveries a target accepted, by target", ["target"],
+                           registry=PROCESS)
+NOTIFY_FAILED = Counter("yaosu_notify_failed_attempts", "Delivery attempts that failed (error, refusal or timeout) "
+                        "and will be tried again or given up, by target", ["target"], registry=PROCESS)
+NOTIFY_UNDELIVERABLE = Counter("yaosu_notify_undeliverable", "Deliveries given up after their attempts or age, "
+                               "by target", ["target"], registry=PROCESS)
+NOTIFY_BACKLOG = Gauge("yaosu_notify_backlog", "Deliveries recorded and not yet delivered (or given up), by target",
+                       ["target"], registry=PROCESS)
 
 
 def count_batch(channel: str, statuses: Iterable[tuple[str, str | None]], seconds: float) -> None:

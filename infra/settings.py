@@ -28,6 +28,8 @@ _HOST_NAME = re.compile(r"(?=.{1,253}$)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z
 DEFAULT_STORE = f"sqlite:///{ROOT / 'var' / 'yaosu.db'}"
 #: Who issues the downloads and the monthly report (编制单位), unless YAOSU_ISSUER names another.
 DEFAULT_ISSUER = "兰州市发展和改革委员会"
+#: Where the links of notifications lead, unless YAOSU_CONSOLE_URL names the address people use.
+DEFAULT_CONSOLE_URL = "http://127.0.0.1:8000"
 #: An issuer's name fits one line of a title block.
 ISSUER_MAX_LENGTH = 100
 
@@ -67,6 +69,9 @@ class Settings:
     read_timeout_seconds: float = 30.0
     #: The unit that issues the downloads and the monthly report (编制单位), in their title block.
     issuer: str = DEFAULT_ISSUER
+    #: `yaosu notify`: the targets file (YAOSU_NOTIFY_TARGETS), and the console's address its messages link to.
+    notify_targets: Path | None = None
+    console_url: str = DEFAULT_CONSOLE_URL
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -105,6 +110,8 @@ class Settings:
             read_timeout_seconds=positive(number(env, "YAOSU_READ_TIMEOUT_SECONDS", 30.0, float),
                                           "YAOSU_READ_TIMEOUT_SECONDS"),
             issuer=issuer(env.get("YAOSU_ISSUER", DEFAULT_ISSUER)),
+            notify_targets=Path(env["YAOSU_NOTIFY_TARGETS"]) if env.get("YAOSU_NOTIFY_TARGETS") else None,
+            console_url=console_url(env.get("YAOSU_CONSOLE_URL") or DEFAULT_CONSOLE_URL),
         )
 
     def principal(self, token: str) -> Principal | None:
@@ -256,6 +263,15 @@ def issuer(value: str) -> str:
         raise ValueError(f"YAOSU_ISSUER must be the issuing unit's name, 1 to {ISSUER_MAX_LENGTH} characters on one "
                          f"line, not {value!r}")
     return name
+
+
+def console_url(value: str) -> str:
+    """YAOSU_CONSOLE_URL: where people open the console (the links of notifications), http(s) with a host."""
+    parts = urlparse(value.strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment:
+        raise ValueError(f"YAOSU_CONSOLE_URL must be the console's base address (https://yaosu.example.gov.cn), "
+                         f"not {value!r}")
+    return value.strip().rstrip("/")
 
 
 def positive(value: float, variable: str) -> float:

@@ -298,6 +298,26 @@ def cmd_monitor(args: argparse.Namespace, wiring: Wiring) -> int:
     return 0
 
 
+def cmd_notify(args: argparse.Namespace, wiring: Wiring) -> int:
+    from consumers.targets import TargetsError
+
+    if wiring.settings.notify_targets is None:
+        print("yaosu notify: set YAOSU_NOTIFY_TARGETS to the targets file (JSON: where to deliver what)",
+              file=sys.stderr)
+        return 2
+    try:
+        notifier = wiring.notifier(args.from_beginning)
+    except TargetsError as error:
+        print(f"yaosu notify: the targets file does not pass: {error}", file=sys.stderr)
+        return 2
+    if args.check:
+        notifier.close()
+        print(f"{len(notifier.targets.targets)} target(s): {', '.join(t.name for t in notifier.targets.targets)}")
+        return 0
+    _until_sigterm(notifier)  # it closes what it opened when it stops
+    return 0
+
+
 def cmd_tokens(args: argparse.Namespace, _: Wiring) -> int:
     path = args.file or (Path(os.environ["YAOSU_TOKENS_FILE"]) if os.environ.get("YAOSU_TOKENS_FILE") else None)
     if path is None:
@@ -361,7 +381,13 @@ def parser() -> argparse.ArgumentParser:
     monitor.add_argument("--today", type=date.fromisoformat, help="evaluate as if today were this date")
     monitor.add_argument("--once", action="store_true", help="evaluate through today, publish, and exit")
     monitor.set_defaults(run=cmd_monitor)
-    for command in (projections, consume, relay, monitor):
+    notify = sub.add_parser("notify", help="deliver alert changes and supervision events to WeCom, DingTalk and "
+                                           "webhooks (YAOSU_NOTIFY_TARGETS)")
+    notify.add_argument("--from-beginning", action="store_true",
+                        help="on the first start, tell everything on the topics (default: only what comes after)")
+    notify.add_argument("--check", action="store_true", help="check the targets file and exit")
+    notify.set_defaults(run=cmd_notify)
+    for command in (projections, consume, relay, monitor, notify):
         command.add_argument("--metrics-port", type=int, metavar="PORT",
                              help="serve this process's metrics on http://127.0.0.1:PORT/metrics")
     audit = sub.add_parser("audit", help="the audit chain: verify the store against it, or record checkpoints")

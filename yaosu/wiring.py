@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from datetime import date
 from decimal import Decimal
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
 from infra.clock import city_today
@@ -23,6 +24,7 @@ if TYPE_CHECKING:
     from fastapi import FastAPI
 
     from consumers.monitor import Monitor
+    from consumers.notify import Notifier
     from consumers.portal import PortalConsumer
     from consumers.relay import Relay
 
@@ -110,3 +112,14 @@ class Wiring:
 
         clock: Callable[[], date] = (lambda: today) if today else city_today  # type: ignore[assignment,return-value]
         return Monitor(self.ledger, self.settings, today=clock)
+
+    def notifier(self, from_beginning: bool = False) -> Notifier:
+        """`yaosu notify`, with the targets file checked first (`consumers.targets.TargetsError` if it does not pass)."""
+        from consumers import targets
+        from consumers.notify import Notifier
+
+        if self.settings.notify_targets is None:
+            raise targets.TargetsError(Path("YAOSU_NOTIFY_TARGETS"),
+                                       [("setting", "not_set", "name the targets file (a JSON file, see the README)")])
+        checked = targets.load(self.settings.notify_targets)  # before anything is opened
+        return Notifier(self.ledger, self.settings, checked, from_beginning=from_beginning)

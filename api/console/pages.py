@@ -17,6 +17,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
+from api import notifications
 from api.auth import open_session, settings_of
 from api.console import cockpit, finding, tables
 from api.console.casework import alert_action
@@ -473,7 +474,7 @@ def health(request: Request) -> HTMLResponse:
         checkpoint = verified = None
     return page(request, "health.html", head=head, report=request.app.state.read_models.status(ledger),
                 tracked=sorted(recorded.items()), consumer_lag=sorted(kafka.portal_lag(settings, recorded).items()),
-                waiting=waiting, checkpoint=checkpoint, verified=verified)
+                waiting=waiting, checkpoint=checkpoint, verified=verified, notified=notifications.health(request))
 
 
 def login_redirect(request: Request) -> Response:
