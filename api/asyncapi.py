@@ -251,6 +251,10 @@ def _operations() -> dict[str, Any]:
         "sendEvents": _operation("send", "events", ["event"], "`yaosu relay`: every contract event, in store order"),
         "sendAlertChanges": _operation("send", "alerts", ["alert_change"], "`yaosu monitor`: each alert change"),
         "sendAuditCheckpoints": _operation("send", "audit", ["checkpoint"], "`yaosu relay`: each day's checkpoint"),
+        "receiveAlertChangesToNotify": _operation(
+            "receive", "alerts", ["alert_change"], "`yaosu notify`: each alert change, to the people responsible"),
+        "receiveEventsToNotify": _operation(
+            "receive", "events", ["event"], "`yaosu notify`: the supervision (督办) events, to the people responsible"),
     }
 
 
