@@ -242,3 +242,18 @@ def differences(found: dict[str, Any], expected: dict[str, Any]) -> list[str]:
             notes.append(f"aggregate {key}: {len(mine)} vs {len(theirs)} events; first difference at {at}: "
                          f"{mine[at] if at < len(mine) else None} vs {theirs[at] if at < len(theirs) else None}")
     return notes
+
+
+def undisturbed(store: str, setup: list[Any], load: list[Any]) -> dict[str, Any]:
+    """The signature of the messages submitted straight to a fresh store, as the portal consumer would, with
+    nothing in the way: what every run through Kafka, crashed or not, must end as."""
+    from consumers.portal import KAFKA_PRINCIPAL
+    from service.bootstrap import build_ledger
+    from yaosu.demo import batches
+
+    ledger = build_ledger(Settings(store=store))
+    for chunk in [setup, *batches(load, 500)]:
+        ledger.submit(chunk, principal=KAFKA_PRINCIPAL, channel="kafka")
+    found = signature(ledger)
+    ledger.close()
+    return found

@@ -44,6 +44,7 @@ from tests.kafkatools import (
     produce_by_department,
     read_topic,
     signature,
+    undisturbed,
     v1_1_key,
     v1_key,
     wait_settled,
@@ -59,13 +60,7 @@ HISTORY_FIELDS = {"position", "type", "event", "subject", "data", "occurred_at",
 
 @pytest.fixture(scope="module")
 def reference(pg_url: str, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    """The same messages submitted straight to a store, undisturbed: what every run must end as."""
-    ledger = build_ledger(Settings(store=fresh_store("postgres", tmp_path_factory.mktemp("ref"), pg_url)))
-    for chunk in [SETUP, *batches(LOAD, 500)]:
-        ledger.submit(chunk, principal=KAFKA_PRINCIPAL, channel="kafka")
-    found = signature(ledger)
-    ledger.close()
-    return found
+    return undisturbed(fresh_store("postgres", tmp_path_factory.mktemp("ref"), pg_url), SETUP, LOAD)
 
 
 def environment(settings: Settings, park_window: float) -> dict[str, str]:

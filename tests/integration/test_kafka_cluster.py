@@ -23,14 +23,13 @@ from kafka.admin import ConfigResource, ConfigResourceType
 from kafka.errors import KafkaConnectionError
 
 from consumers import relay as relay_module
-from consumers.portal import KAFKA_PRINCIPAL
 from infra import kafka
 from infra.settings import Settings
 from service.bootstrap import build_ledger
 from service.ledger import Ledger
 from tests.conftest import OwnServices, fresh_store
 from tests.integration.test_kafka import consumer_process, environment, stop, wait_consumed
-from tests.kafkatools import differences, portal_load, produce, read_topic, signature, v1_key
+from tests.kafkatools import differences, portal_load, produce, read_topic, signature, undisturbed, v1_key
 from yaosu.demo import batches
 
 #: Smaller than test_kafka's load: three brokers and the processes share the machine with the other worker.
@@ -42,13 +41,7 @@ PATIENCE = 120
 
 @pytest.fixture(scope="module")
 def reference(pg_url: str, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    """The same messages submitted straight to a store, undisturbed: what the run must end as."""
-    ledger = build_ledger(Settings(store=fresh_store("postgres", tmp_path_factory.mktemp("ref"), pg_url)))
-    for chunk in [SETUP, *batches(LOAD, 500)]:
-        ledger.submit(chunk, principal=KAFKA_PRINCIPAL, channel="kafka")
-    found = signature(ledger)
-    ledger.close()
-    return found
+    return undisturbed(fresh_store("postgres", tmp_path_factory.mktemp("ref"), pg_url), SETUP, LOAD)
 
 
 @pytest.fixture

@@ -162,7 +162,7 @@ Draft7 = jsonschema.validators.extend(
 def portal_payloads() -> dict[str, Any]:
     """The receive operation's messages, each its payload's validator over the document's components."""
     doc = as_decimals(document())
-    [receive] = [o for o in doc["operations"].values() if o["action"] == "receive"]
+    receive = doc["operations"]["receivePortalMessages"]
     assert receive["channel"] == {"$ref": "#/channels/portal"}
     found = {}
     for ref in receive["messages"]:
