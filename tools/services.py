@@ -175,25 +175,21 @@ def _started_kafka(doing: str) -> dict[str, Any]:
     return state
 
 
+def stop_postgres(hard: bool = False, *, then_start: bool = False) -> dict[str, str]:
+    """Stop PostgreSQL (immediate mode, i.e. crash-like, if hard), keeping its data: `restart_postgres` starts it."""
+    with _lock():
+        state = _read_state(PG_STATE)
+        if not state:
+            raise ServiceError(f"PostgreSQL was not started by `up`; nothing to {'restart' if then_start else 'stop'}")
+        _pg_stop(state, mode="immediate" if hard else "fast")
+        if then_start:
+            _pg_start(state)
+        return _write_env_file()
+
+
 def restart_postgres(hard: bool = False) -> dict[str, str]:
-    """Stop PostgreSQL (immediate mode, i.e. crash-like, if hard) and start it again."""
-    with _lock():
-        state = _read_state(PG_STATE)
-        if not state:
-            raise ServiceError("PostgreSQL was not started by `up`; nothing to restart")
-        _pg_stop(state, mode="immediate" if hard else "fast")
-        _pg_start(state)
-        return _write_env_file()
-
-
-def stop_postgres(hard: bool = False) -> dict[str, str]:
-    """Stop PostgreSQL (immediate mode if hard), keeping its data: `restart_postgres` starts it."""
-    with _lock():
-        state = _read_state(PG_STATE)
-        if not state:
-            raise ServiceError("PostgreSQL was not started by `up`; nothing to stop")
-        _pg_stop(state, mode="immediate" if hard else "fast")
-        return _write_env_file()
+    """Stop PostgreSQL (immediate mode if hard) and start it again: same port, same data."""
+    return stop_postgres(hard, then_start=True)
 
 
 def status() -> dict[str, dict[str, Any]]:
