@@ -29,12 +29,21 @@ and the more it has to do, the more it gets; the more of the factor it leaves id
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import astuple, dataclass
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Iterable, Mapping
 
-from domain.supervision import Alert, ProjectFacts, Thresholds, completed_by, evaluate, plan_for, whole_months
+from domain.supervision import (
+    DAY,
+    Alert,
+    ProjectFacts,
+    Thresholds,
+    completed_by,
+    evaluate,
+    plan_for,
+    whole_months,
+)
 from domain.texts import Detail
 
 CENT = Decimal("0.01")
@@ -96,6 +105,42 @@ def member_of(project: ProjectFacts, year: int, as_of: date, thresholds: Thresho
                       c.closed_on - c.due_date).days <= thresholds.case_close_days))
 
 
+@dataclass(frozen=True)
+class Standing:
+    """What the project counts in `year`'s ranking (`member_of`) from `first` to `last` (None: from then
+    on): the days it is in that year's annual library, in stretches over which nothing it counts changes."""
+
+    year: int
+    first: date
+    last: date | None
+    member: Member
+
+
+def standings(project: ProjectFacts, thresholds: Thresholds = Thresholds()) -> list[Standing]:
+    """`member_of` the project for every day and every year it is ever in the annual library, as stretches.
+    What it counts changes only on the days its facts name, so it is worked out on those days alone."""
+    points = sorted({project.planned_start, *(d for amended in project.start_amendments for d in amended),
+                     *(d for stay in project.libraries for d in (stay.admitted_on, stay.released_on) if d),
+                     *((project.started_on,) if project.started_on else ()), *(p.set_on for p in project.plans),
+                     *(r.reported_on for r in project.reports),
+                     *(d for c in project.cases for d in (c.assigned_on, c.closed_on) if d)})
+    found: list[Standing] = []
+    for year in sorted({stay.year for stay in project.libraries if stay.library == "annual" and stay.year}):
+        previous: Standing | None = None
+        for n, first in enumerate(points):
+            last = points[n + 1] - DAY if n + 1 < len(points) else None
+            if not project.in_library_on("annual", year, first):
+                previous = None
+                continue
+            member = member_of(project, year, first, thresholds)
+            if previous is not None and previous.member == member:
+                previous = found[-1] = Standing(year, previous.first, last, member)
+                continue
+            previous = Standing(year, first, last, member)
+            found.append(previous)
+    return found
+
+
 def rank_districts(facts: Iterable[ProjectFacts], year: int, as_of: date, thresholds: Thresholds = Thresholds(),
                    *, alerts: Iterable[Alert] | None = None) -> list[DistrictScore]:
     """One row per district with projects in the annual library for `year` on `as_of`, best first.
@@ -110,37 +155,59 @@ def rank_districts(facts: Iterable[ProjectFacts], year: int, as_of: date, thresh
 
 def rank_members(members: Iterable[Member], year: int, as_of: date, alerts: Iterable[Alert]) -> list[DistrictScore]:
     """`rank_districts` of the members worked out already (a read model may count them without their facts)."""
-    by_district: dict[str, list[Member]] = {}
-    for member in members:
-        by_district.setdefault(member.district, []).append(member)
+    listed = list(members)
     levels: dict[str, list[str]] = {}
     for alert in alerts:
         levels.setdefault(alert.project_code, []).append(alert.level)
+    tallies: dict[str, Tally] = {}
+    for m in listed:
+        found = levels.get(m.code, ())
+        tallies[m.district] = tallies.get(m.district, Tally()) + Tally(
+            1, int(m.due), int(m.started), m.planned, m.completed, found.count("red"), found.count("yellow"),
+            m.cases_open, m.cases_closed_in_time)
+    return rank_tallies(tallies, year, as_of)
+
+
+@dataclass(frozen=True)
+class Tally:
+    """What a district's score adds up of its annual-library projects on a day: how many they are, are due
+    to start and started, the year's plan and investment completed, their alerts by level, their cases."""
+
+    projects: int = 0
+    due: int = 0
+    started: int = 0
+    planned: Decimal = Decimal(0)
+    completed: Decimal = Decimal(0)
+    red: int = 0
+    yellow: int = 0
+    cases_open: int = 0
+    cases_closed_in_time: int = 0
+
+    def __add__(self, other: Tally) -> Tally:
+        return Tally(*(a + b for a, b in zip(astuple(self), astuple(other))))
+
+
+def rank_tallies(tallies: Mapping[str, Tally], year: int, as_of: date) -> list[DistrictScore]:
+    """The districts scored from what each adds up (`Tally`), best first; ties share a rank."""
     expected = Decimal(whole_months(as_of) if as_of.year == year else 12 if as_of.year > year else 0) / 12
-    scored = [_score(district, members, expected, levels) for district, members in sorted(by_district.items())]
+    scored = [_score(district, tally, expected) for district, tally in sorted(tallies.items()) if tally.projects]
     ordered = sorted(scored, key=lambda row: (-row.score, row.district))
     return [DistrictScore(**{**row.__dict__, "rank": 1 + sum(other.score > row.score for other in ordered)})
-            for row in ordered]  # ties share a rank
+            for row in ordered]
 
 
-def _score(district: str, members: list[Member], expected: Decimal, levels: dict[str, list[str]]) -> DistrictScore:
-    due = sum(1 for m in members if m.due)
-    started = sum(1 for m in members if m.started)
-    planned = sum((m.planned for m in members), Decimal(0))
-    completed = sum((m.completed for m in members), Decimal(0))
-    found = [level for m in members for level in levels.get(m.code, ())]
-    red, yellow = found.count("red"), found.count("yellow")
-    start_rate = Decimal(started) / due if due else Decimal(1)
-    investment_rate = completed / planned if planned else Decimal(0)
+def _score(district: str, t: Tally, expected: Decimal) -> DistrictScore:
+    start_rate = Decimal(t.started) / t.due if t.due else Decimal(1)
+    investment_rate = t.completed / t.planned if t.planned else Decimal(0)
     progress = min(investment_rate / expected, Decimal(1)) if expected else Decimal(1)
-    load = min(Decimal(2 * red + yellow) / (2 * len(members)), Decimal(1))
+    load = min(Decimal(2 * t.red + t.yellow) / (2 * t.projects), Decimal(1))
     score = START_WEIGHT * start_rate + PROGRESS_WEIGHT * progress + ALERT_WEIGHT * (1 - load)
-    return DistrictScore(district=district, projects=len(members), due_to_start=due, started=started,
-                         start_rate=_places(start_rate, Decimal("0.0001")), planned_investment=planned,
-                         completed_investment=completed, investment_rate=_places(investment_rate, Decimal("0.0001")),
-                         red_alerts=red, yellow_alerts=yellow, score=_places(score, TENTH),
-                         cases_open=sum(m.cases_open for m in members),
-                         cases_closed_in_time=sum(m.cases_closed_in_time for m in members))
+    return DistrictScore(district=district, projects=t.projects, due_to_start=t.due, started=t.started,
+                         start_rate=_places(start_rate, Decimal("0.0001")), planned_investment=t.planned,
+                         completed_investment=t.completed,
+                         investment_rate=_places(investment_rate, Decimal("0.0001")), red_alerts=t.red,
+                         yellow_alerts=t.yellow, score=_places(score, TENTH), cases_open=t.cases_open,
+                         cases_closed_in_time=t.cases_closed_in_time)
 
 
 def allocation_advice(ranking: list[DistrictScore], total: Decimal,

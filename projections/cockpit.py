@@ -15,8 +15,6 @@ from typing import Any, Iterable, Mapping, Sequence
 
 from domain import reference
 from domain.project import GRANT_EVENTS, Project
-from domain.supervision import Alert, Thresholds
-from projections import sedimentation
 from projections.listing import Tables
 from projections.model import Projection, Table, amount
 
@@ -202,67 +200,6 @@ def quotas(ledger: Tables, year: int, factor: str) -> dict[str, Decimal]:
     return {district: amount(quota) for district, quota in ledger.db.query(
         f"SELECT district, SUM(quota) FROM {ledger['pools']} WHERE year = ? AND factor = ? GROUP BY district",
         [year, factor])}
-
-
-def alert_levels(alerting: Tables, days: Sequence[date], thresholds: Thresholds) -> list[dict[str, int]]:
-    """How many alerts of each level were on at the end of each of `days`, counted on the alert index (the
-    projects and approvals not settled yet, or all if the index was computed with other thresholds,
-    evaluated from their facts, as `sedimentation.alerts` does)."""
-    db, t = alerting.db, alerting.names
-    stored = db.query(f"SELECT value FROM {t['thresholds']} WHERE name = 'alerts'")
-    if not stored or stored[0][0] != sedimentation.fingerprint(thresholds):
-        return [_levels(sedimentation.alerts(db, t, d, thresholds)) for d in days]
-    unsettled = {code for (code,) in db.query(f"SELECT code FROM {t['unsettled']}")}
-    counts: list[dict[str, int]] = [{"red": 0, "yellow": 0} for _ in days]
-    if days:
-        sums = ", ".join("SUM(CASE WHEN first_day <= ? AND (last_day IS NULL OR last_day >= ?) THEN 1 ELSE 0 END)"
-                         for _ in days)
-        where, params = ["first_day <= ?", "(last_day IS NULL OR last_day >= ?)"], [max(days), min(days)]
-        if unsettled:
-            # The unsettled are counted below from their facts: their stored stretches may be stale.
-            scope, among = db.among("subject", sorted(_subjects(unsettled)))
-            where.append(f"NOT ({scope})")
-            params += among
-        for level, *values in db.query(f"SELECT level, {sums} FROM {t['stretches']} WHERE {' AND '.join(where)} "
-                                       "GROUP BY level", [*(d for day in days for d in (day, day)), *params]):
-            for n, value in enumerate(values):
-                counts[n][level] = counts[n].get(level, 0) + int(value or 0)
-    if unsettled:
-        codes = [code for code in unsettled if not code.startswith(sedimentation.APPROVAL_MARK)]
-        ids = [mark[len(sedimentation.APPROVAL_MARK):] for mark in unsettled
-               if mark.startswith(sedimentation.APPROVAL_MARK)]
-        facts, approvals = sedimentation.load_facts(db, t, codes=codes), sedimentation.load_approvals(db, t, ids=ids)
-        for n, d in enumerate(days):
-            for level, value in _levels(sedimentation.alerts_of(facts, d, thresholds, approvals)).items():
-                counts[n][level] = counts[n].get(level, 0) + value
-    return counts
-
-
-def _subjects(unsettled: Iterable[str]) -> set[str]:
-    """The stretch subjects of the unsettled marks (an approval's subject is its id without the mark)."""
-    mark = sedimentation.APPROVAL_MARK
-    return {code[len(mark):] if code.startswith(mark) else code for code in unsettled}
-
-
-def _levels(alerts: Iterable[Alert]) -> dict[str, int]:
-    counts = {"red": 0, "yellow": 0}
-    for alert in alerts:
-        if alert.level:
-            counts[alert.level] = counts.get(alert.level, 0) + 1
-    return counts
-
-
-def idle(alerting: Tables, alerts: Iterable[Alert]) -> dict[str, Decimal]:
-    """Per factor, the quantity of the grants that factor-level alerts name (each grant once), as the ledger's
-    沉淀数量 counts it; and of approvals' land (批而未供) under `land_unsupplied`, the area not supplied."""
-    named = {a.grant_id for a in alerts if a.rule in ("funds_idle", "land_idle", "energy_idle") and a.grant_id}
-    found: dict[str, Decimal] = {}
-    if named:
-        scope, among = alerting.db.among("grant_id", sorted(named))
-        for factor, quantity in alerting.db.query(
-                f"SELECT factor, SUM(quantity) FROM {alerting['grants']} WHERE {scope} GROUP BY factor", among):
-            found[factor] = amount(quantity)
-    return found
 
 
 def stage_measures() -> list[str]:

@@ -11,20 +11,22 @@ directly, so an answer is exact at its position whatever is still to settle.
 from __future__ import annotations
 
 import dataclasses
-from collections import defaultdict
+from collections import Counter, defaultdict
+from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
-from typing import Any, Collection, Iterable, Mapping
+from typing import Any, Collection, Iterable, Mapping, Sequence
 
 import orjson
 
 from domain import reference
 from domain.approval import LandApproval
 from domain.project import GRANT_EVENTS, STATUSES, Project, is_leader, project_status
-from domain.ranking import DistrictScore, Member, Share, allocation_advice, rank_members
+from domain.ranking import DistrictScore, Share, Tally, allocation_advice, member_of, rank_tallies, standings
 from domain.reduction import EmissionReduction
 from domain.supervision import (
     APPROVAL_DEPARTMENT,
+    FACTOR_RULES,
     LEVELS,
     RULES,
     Alert,
@@ -54,7 +56,7 @@ from projections.model import Appended, Projection, Rows, Table, amount
 
 FACTS = Table("facts", {"code": "TEXT", "name": "TEXT", "district": "TEXT", "department": "TEXT",
                         "registered_on": "DATE", "planned_start": "DATE", "started_on": "DATE", "completed_on": "DATE",
-                        "cancelled_on": "DATE", "stretches": "INTEGER"},
+                        "cancelled_on": "DATE", "stretches": "INTEGER", "standings": "INTEGER"},
               key=("code",), indexes=(("district",),))
 #: `quantity`, `source` (of funds) and `start_by` (of land): v1.2.
 GRANTS = Table("grants", {"grant_id": "TEXT", "code": "TEXT", "factor": "TEXT", "granted_on": "DATE",
@@ -99,6 +101,13 @@ STRETCHES = Table("stretches", {"subject": "TEXT", "n": "INTEGER", "code": "TEXT
                                 "about": "TEXT", "leader": "TEXT", "district": "TEXT", "department": "TEXT",
                                 "grant_id": "TEXT", "factor": "TEXT", "reclaimable": "INTEGER", "case_id": "TEXT"},
                   key=("subject", "n"), indexes=(("first_day",),))
+#: What each project counts in each year's ranking (`domain.ranking.Standing` rows, numbered per project): the
+#: ranking on a day is a sum over the rows that cover it.
+STANDINGS = Table("standings", {"code": "TEXT", "n": "INTEGER", "year": "INTEGER", "district": "TEXT",
+                                "first_day": "DATE", "last_day": "DATE", "due": "INTEGER", "started": "INTEGER",
+                                "planned": "NUMERIC", "completed": "NUMERIC", "cases_open": "INTEGER",
+                                "cases_closed_in_time": "INTEGER"},
+                  key=("code", "n"), indexes=(("year", "first_day"),))
 #: Projects whose facts changed after their stretches were computed (the query evaluates them directly);
 #: an approval is marked `approval:<approval_id>`.
 UNSETTLED = Table("unsettled", {"code": "TEXT"}, key=("code",))
@@ -111,8 +120,8 @@ _FACT_UPDATES = frozenset({Project.ConstructionStarted, Project.Completed, Proje
 SETTLE_CHUNK = 2000
 
 
-#: The project events that change what its alerts are (library stays only rank districts).
-ALERT_FACTS = frozenset({Project.Registered, Project.PlanSet, Project.InvestmentReported, Project.ConstructionStarted,
+#: The project events that change what its alerts are, or what it counts in the ranking.
+ALERT_FACTS = frozenset({Project.Admitted, Project.Released, Project.Registered, Project.PlanSet, Project.InvestmentReported, Project.ConstructionStarted,
                          Project.Completed, Project.Cancelled, Project.FactorReclaimed, Project.IssueEscalated,
                          Project.IssueResolved, Project.FundsDisbursed, Project.Amended, Project.SupervisionAssigned,
                          Project.SupervisionResponded, Project.SupervisionClosed, *GRANT_EVENTS})
@@ -122,9 +131,10 @@ class Sedimentation(Projection):
     name = "sedimentation"
     # 2: reports keep the day they were made (business time), not just the last value
     # 3: the factor-level rules, supervision cases, amendments and approvals (v1.2)
-    version = 3
+    # 4: the standings, so the ranking on a day is a sum over an index
+    version = 4
     tables = (FACTS, GRANTS, PLANS, REPORTS, ISSUES, ESCALATIONS, REDUCTIONS, STAYS, OPEN_STAYS, DISBURSEMENTS,
-              AMENDMENTS, CASES, RESPONSES, APPROVALS, DRAWS, STRETCHES, UNSETTLED, THRESHOLDS)
+              AMENDMENTS, CASES, RESPONSES, APPROVALS, DRAWS, STRETCHES, STANDINGS, UNSETTLED, THRESHOLDS)
     handlers = {
         Project.Registered: "registered", Project.PlanSet: "plan_set", Project.InvestmentReported: "reported",
         Project.ConstructionStarted: "started", Project.Completed: "completed", Project.Cancelled: "cancelled",
@@ -177,7 +187,8 @@ class Sedimentation(Projection):
     def registered(self, e: Any) -> None:
         self.rows["facts"].put({"code": e.code, "name": e.name, "district": e.district, "department": e.department,
                                 "registered_on": e.audit.business_date, "planned_start": e.planned_start,
-                                "started_on": None, "completed_on": None, "cancelled_on": None, "stretches": 0})
+                                "started_on": None, "completed_on": None, "cancelled_on": None, "stretches": 0,
+                                "standings": 0})
 
     def plan_set(self, e: Any) -> None:
         self.rows["plans"].put({"code": e.audit.subject, "position": self.position, "year": e.year,
@@ -328,10 +339,19 @@ class Sedimentation(Projection):
         return stored is not None  # the first time, every project is computed as it is registered
 
     def _write_timeline(self, facts: ProjectFacts) -> None:
-        stretches = timeline(facts, self.thresholds)
+        stretches, standing = timeline(facts, self.thresholds), standings(facts, self.thresholds)
+        before = self.rows["facts"].get(facts.code) or {}
         self._write_stretches(facts.code, facts.code, facts.district, facts.department, stretches,
-                              (self.rows["facts"].get(facts.code) or {}).get("stretches") or 0)
-        self.rows["facts"].update(facts.code, stretches=len(stretches))
+                              before.get("stretches") or 0)
+        for n, s in enumerate(standing):
+            m = s.member
+            self.rows["standings"].put({
+                "code": facts.code, "n": n, "year": s.year, "district": facts.district, "first_day": s.first,
+                "last_day": s.last, "due": int(m.due), "started": int(m.started), "planned": m.planned,
+                "completed": m.completed, "cases_open": m.cases_open, "cases_closed_in_time": m.cases_closed_in_time})
+        for n in range(len(standing), before.get("standings") or 0):
+            self.rows["standings"].delete(facts.code, n)
+        self.rows["facts"].update(facts.code, stretches=len(stretches), standings=len(standing))
 
     def _write_approval_timeline(self, approval: ApprovalFact) -> None:
         stretches = approval_timeline(approval, self.thresholds)
@@ -400,7 +420,7 @@ def load_facts(db: Db, t: dict[str, str], district: str | None = None,
                                          g["start_by"]) for g in grants[code])
         used = {g.reduction_id for g in project_grants if g.reduction_id}
         result.append(ProjectFacts(
-            **{k: v for k, v in f.items() if k != "stretches"},
+            **{k: v for k, v in f.items() if k not in ("stretches", "standings")},
             grants=project_grants,
             plans=tuple(PlanFact(p["year"], p["planned"], p["set_on"]) for p in plans[code]),
             reports=tuple(ReportFact(r["period"], r["completed"], r["reported_on"]) for r in reports[code]),
@@ -439,28 +459,114 @@ def load_approvals(db: Db, t: dict[str, str], district: str | None = None,
                 params))]
 
 
+@dataclass(frozen=True)
+class Unsettled:
+    """What the index cannot answer for: the projects (`codes`) and approvals (`approvals`) whose facts changed
+    after their stretches and standings were computed, or every one of them (`everything`), when these were
+    computed with other thresholds. Those are evaluated from their facts; the index answers for the rest."""
+
+    codes: tuple[str, ...] = ()
+    approvals: tuple[str, ...] = ()
+    everything: bool = False
+
+    def excluded(self, db: Db) -> tuple[list[str], list[Any]]:
+        """The conditions that leave them out of the stretches (an approval's stretches have no `code`)."""
+        clauses: list[str] = []
+        params: list[Any] = []
+        for column, subjects in (("code", self.codes), ("subject", self.approvals)):
+            if subjects:
+                scope, among = db.among(column, list(subjects))
+                clauses.append(f"NOT ({scope} AND code IS {'NOT ' if column == 'code' else ''}NULL)")
+                params += among
+        return clauses, params
+
+    def facts(self, db: Db, t: dict[str, str], district: str | None = None) -> list[ProjectFacts]:
+        if self.everything:
+            return load_facts(db, t, district)
+        return load_facts(db, t, codes=self.codes) if self.codes else []
+
+    def approvals_of(self, db: Db, t: dict[str, str], district: str | None = None) -> list[ApprovalFact]:
+        if self.everything:
+            return load_approvals(db, t, district)
+        return load_approvals(db, t, ids=self.approvals) if self.approvals else []
+
+    def alerts(self, db: Db, t: dict[str, str], as_of: date, thresholds: Thresholds, **filters: Any) -> list[Alert]:
+        """Their alerts on `as_of`, evaluated from their facts."""
+        district = filters.get("district")
+        return alerts_of(self.facts(db, t, district), as_of, thresholds, self.approvals_of(db, t, district), **filters)
+
+
+def unsettled(db: Db, t: dict[str, str], thresholds: Thresholds) -> Unsettled:
+    stored = db.query(f"SELECT value FROM {t['thresholds']} WHERE name = 'alerts'")
+    if not stored or stored[0][0] != fingerprint(thresholds):
+        return Unsettled(everything=True)
+    marks = sorted(code for (code,) in db.query(f"SELECT code FROM {t['unsettled']}"))
+    return Unsettled(tuple(m for m in marks if not m.startswith(APPROVAL_MARK)),
+                     tuple(m[len(APPROVAL_MARK):] for m in marks if m.startswith(APPROVAL_MARK)))
+
+
+#: A stretch (or standing) covering the day of the query's parameters (the day, twice).
+COVERING = "first_day <= ? AND (last_day IS NULL OR last_day >= ?)"
+
+
 def alerts(db: Db, t: dict[str, str], as_of: date, thresholds: Thresholds, **filters: Any) -> list[Alert]:
     """The alerts on `as_of` matching `ALERTS`' filters given (by name; None is not a filter), in the order
     lists show them: the stretches that cover the day, and the projects and approvals not settled yet (or
     all, if the stretches were computed with other thresholds) evaluated from their facts."""
-    stored = db.query(f"SELECT value FROM {t['thresholds']} WHERE name = 'alerts'")
-    if not stored or stored[0][0] != fingerprint(thresholds):
-        return alerts_of(load_facts(db, t, filters.get("district")), as_of, thresholds,
-                         load_approvals(db, t, filters.get("district")), **filters)
-    unsettled = {code for (code,) in db.query(f"SELECT code FROM {t['unsettled']}")}
-    clauses, params = ALERTS.where(filters)  # each filter's column is a column of the stretches
+    stale = unsettled(db, t, thresholds)
     found = []
-    for raw in db.query(f"SELECT {', '.join(STRETCHES.columns)} FROM {t['stretches']} "
-                        f"WHERE {' AND '.join(['first_day <= ?', '(last_day IS NULL OR last_day >= ?)', *clauses])}",
-                        [as_of, as_of, *params]):
-        row = STRETCHES.decode(raw)
-        if (row["subject"] if row["code"] is not None else APPROVAL_MARK + row["subject"]) not in unsettled:
+    if not stale.everything:
+        clauses, params = ALERTS.where(filters)  # each filter's column is a column of the stretches
+        excluded, others = stale.excluded(db)
+        for raw in db.query(f"SELECT {', '.join(STRETCHES.columns)} FROM {t['stretches']} "
+                            f"WHERE {' AND '.join([COVERING, *clauses, *excluded])}", [as_of, as_of, *params, *others]):
+            row = STRETCHES.decode(raw)
             found.append(stretch_of(row).alert(row["code"], row["district"], row["department"], as_of, row["subject"]))
-    if unsettled:
-        codes = [code for code in unsettled if not code.startswith(APPROVAL_MARK)]
-        ids = [mark[len(APPROVAL_MARK):] for mark in unsettled if mark.startswith(APPROVAL_MARK)]
-        found += alerts_of(load_facts(db, t, codes=codes), as_of, thresholds, load_approvals(db, t, ids=ids), **filters)
-    return ordered(found)
+    return ordered(found + stale.alerts(db, t, as_of, thresholds, **filters))
+
+
+def alert_counts(db: Db, t: dict[str, str], days: Sequence[date], thresholds: Thresholds) -> list[Counter[tuple[str, str]]]:
+    """How many alerts of each level each district has at the end of each of `days` ((district, level) →
+    count), summed by the database over the stretches, the unsettled evaluated from their facts."""
+    stale = unsettled(db, t, thresholds)
+    counts: list[Counter[tuple[str, str]]] = [Counter() for _ in days]
+    if days and not stale.everything:
+        sums = ", ".join(f"SUM(CASE WHEN {COVERING} THEN 1 ELSE 0 END)" for _ in days)
+        excluded, others = stale.excluded(db)
+        where = ["first_day <= ?", "(last_day IS NULL OR last_day >= ?)", *excluded]
+        for district, level, *values in db.query(
+                f"SELECT district, level, {sums} FROM {t['stretches']} WHERE {' AND '.join(where)} "
+                "GROUP BY district, level", [*(d for on in days for d in (on, on)), max(days), min(days), *others]):
+            for n, value in enumerate(values):
+                if value:
+                    counts[n][(district, level)] += int(value)
+    facts, approvals = stale.facts(db, t), stale.approvals_of(db, t)
+    for n, on in enumerate(days):
+        counts[n].update((a.district, a.level) for a in alerts_of(facts, on, thresholds, approvals))
+    return counts
+
+
+def idle_quantities(db: Db, t: dict[str, str], as_of: date, thresholds: Thresholds) -> dict[str, Decimal]:
+    """Per factor, the quantity of the grants that factor-level alerts on `as_of` name (each grant once), as
+    the ledger's 沉淀数量 counts it."""
+    stale = unsettled(db, t, thresholds)
+    named = sorted({a.grant_id for a in stale.alerts(db, t, as_of, thresholds)
+                    if a.rule in FACTOR_RULES and a.grant_id})
+    clauses, params = [], []
+    if not stale.everything:
+        rules, among = db.among("rule", FACTOR_RULES)
+        excluded, others = stale.excluded(db)
+        clauses.append(f"grant_id IN (SELECT grant_id FROM {t['stretches']} "
+                       f"WHERE {' AND '.join([COVERING, rules, *excluded])})")
+        params += [as_of, as_of, *among, *others]
+    if named:
+        scope, among = db.among("grant_id", named)
+        clauses.append(scope)
+        params += among
+    if not clauses:
+        return {}
+    return {factor: amount(quantity) for factor, quantity in db.query(
+        f"SELECT factor, SUM(quantity) FROM {t['grants']} WHERE {' OR '.join(clauses)} GROUP BY factor", params)}
 
 
 def stretch_of(row: Mapping[str, Any]) -> Stretch:
@@ -552,56 +658,42 @@ RANKING = Listing(
     echo=("year", "as_of"), order=("rank", "district"))
 
 
-def ranking(tables: Tables, year: int, as_of: date, thresholds: Thresholds,
-            found: list[Alert] | None = None) -> list[DistrictScore]:
-    """`domain.ranking.rank_districts` of the projects in `year`'s annual library on `as_of`, with the alerts
-    of the index (`found`: all of them on `as_of`, if the caller has read them already): each member's
-    counts worked out by the database (`ranked_members`), not its facts loaded and replayed."""
-    found = alerts(tables.db, tables.names, as_of, thresholds) if found is None else found
-    return rank_members(ranked_members(tables, year, as_of, thresholds), year, as_of, found)
+def ranking(tables: Tables, year: int, as_of: date, thresholds: Thresholds) -> list[DistrictScore]:
+    """`domain.ranking.rank_districts` of the projects in `year`'s annual library on `as_of`: what each district
+    adds up, summed by the database over the standings and alert stretches that cover the day (the projects
+    not settled yet, or all if the index was computed with other thresholds, counted from their facts)."""
+    return rank_tallies(tallies(tables, year, as_of, thresholds), year, as_of)
 
 
-def ranked_members(tables: Tables, year: int, as_of: date, thresholds: Thresholds) -> list[Member]:
-    """`domain.ranking.member_of` each project in `year`'s annual library on `as_of`, counted by the database
-    in a few set-wise queries: the planned start in force (the last amendment by then), the plan as last set
-    by then (the latest business date wins), the sum of each month's last report by then, and the
-    supervision cases assigned by then."""
+def tallies(tables: Tables, year: int, as_of: date, thresholds: Thresholds) -> dict[str, Tally]:
+    """Per district, what its members in `year`'s annual library on `as_of` add up (`domain.ranking.Tally`)."""
     db, t = tables.db, tables.names
-    members = (f"code IN (SELECT code FROM {t['stays']} WHERE library = 'annual' AND year = ? AND admitted_on <= ? "
-               "AND (released_on IS NULL OR released_on > ?))")
-    among = [year, as_of, as_of]
-
-    def last(table: str, value: str, where: str, order: str, part: str = "code") -> str:
-        """Each project's (or each of its `part`s') last row by `order` matching `where`."""
-        return (f"SELECT code, {value} FROM (SELECT code, {value}, ROW_NUMBER() OVER (PARTITION BY {part} "
-                f"ORDER BY {order}) AS n FROM {t[table]} WHERE {where} AND {members}) AS latest WHERE n = 1")
-
-    starts = dict(db.query(last("amendments", "planned_start", "amended_on <= ?", "position DESC"),
-                           [as_of, *among]))
-    plans = dict(db.query(last("plans", "planned", "year = ? AND set_on <= ?", "set_on DESC, position DESC"),
-                          [year, as_of, *among]))
-    reports = last("reports", "completed", "period LIKE ? AND reported_on <= ?", "position DESC", "code, period")
-    completed = dict(db.query(f"SELECT code, SUM(completed) FROM ({reports}) AS months GROUP BY code",
-                              [f"{year}-%", as_of, *among]))
-    cases: dict[str, list[tuple[date, date | None]]] = defaultdict(list)
-    for code, due_date, closed_on in db.query(
-            f"SELECT code, due_date, closed_on FROM {t['cases']} WHERE assigned_on <= ? AND {members}", [as_of, *among]):
-        cases[code].append((as_date(due_date), as_date(closed_on)))
-    found = []
-    for code, district, planned_start, started_on in db.query(
-            f"SELECT code, district, planned_start, started_on FROM {t['facts']} WHERE {members} ORDER BY code", among):
-        due = as_date(starts.get(code, planned_start)) <= as_of
-        started = as_date(started_on)
-        closed = [(d, c) for d, c in cases[code] if c is not None and c <= as_of]
-        found.append(Member(code, district, due, due and started is not None and started <= as_of,
-                            amount(plans.get(code)), amount(completed.get(code)), len(cases[code]) - len(closed),
-                            sum(1 for d, c in closed if (c - d).days <= thresholds.case_close_days)))
+    stale = unsettled(db, t, thresholds)
+    found: dict[str, Tally] = defaultdict(Tally)
+    if not stale.everything:
+        members, params = f"year = ? AND {COVERING}", [year, as_of, as_of]
+        if stale.codes:
+            scope, among = db.among("code", list(stale.codes))
+            members, params = f"{members} AND NOT ({scope})", [*params, *among]
+        for district, *sums in db.query(
+                f"SELECT district, COUNT(*), SUM(due), SUM(started), SUM(planned), SUM(completed), SUM(cases_open), "
+                f"SUM(cases_closed_in_time) FROM {t['standings']} WHERE {members} GROUP BY district", params):
+            projects, due, started, planned, completed, cases_open, closed = sums
+            found[district] += Tally(int(projects), int(due), int(started), amount(planned) or Decimal(0),
+                                     amount(completed) or Decimal(0), 0, 0, int(cases_open), int(closed))
+        for district, level, count in db.query(
+                f"SELECT district, level, COUNT(*) FROM {t['stretches']} WHERE {COVERING} "
+                f"AND code IN (SELECT code FROM {t['standings']} WHERE {members}) GROUP BY district, level",
+                [as_of, as_of, *params]):
+            found[district] += Tally(red=int(count)) if level == "red" else Tally(yellow=int(count))
+    for facts in stale.facts(db, t):
+        if facts.in_library_on("annual", year, as_of):
+            m = member_of(facts, year, as_of, thresholds)
+            levels = [a.level for a in evaluate(facts, as_of, thresholds)]
+            found[facts.district] += Tally(1, int(m.due), int(m.started), m.planned, m.completed,
+                                           levels.count("red"), levels.count("yellow"), m.cases_open,
+                                           m.cases_closed_in_time)
     return found
-
-
-def as_date(value: Any) -> date | None:
-    """A date as a query gives it (SQLite: its text)."""
-    return date.fromisoformat(value) if isinstance(value, str) else value
 
 
 def listed_ranking(tables: Tables, asked: Mapping[str, Any], thresholds: Thresholds) -> list[dict[str, Any]]:
@@ -647,7 +739,7 @@ def advice(tables: Tables, year: int, factor: str, total: Decimal, as_of: date,
     `total` of `factor` split over `year`'s ranking on `as_of`, each district weighed by score × annual
     planned investment × (1 − its idle share of that factor)."""
     found = alerts(tables.db, tables.names, as_of, thresholds)
-    return allocation_advice(ranking(tables, year, as_of, thresholds, found), total,
+    return allocation_advice(ranking(tables, year, as_of, thresholds), total,
                              idle_shares(tables, factor, as_of, thresholds, found))
 
 

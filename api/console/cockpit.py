@@ -9,6 +9,7 @@ reads a project's events.
 from __future__ import annotations
 
 import calendar
+from collections import Counter
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
@@ -17,7 +18,7 @@ from urllib.parse import urlencode
 
 from api.console import charts
 from domain import reference
-from domain.supervision import Alert, Thresholds
+from domain.supervision import Thresholds
 from infra.catalogue import name_of, translations
 from projections import cockpit, factor_ledger, sedimentation
 from projections.listing import Tables
@@ -106,8 +107,7 @@ def overview(view: Any, as_of: date, year: int, thresholds: Thresholds, lang: st
     words = Words(lang)
     totals: Tables = view.of(cockpit.Cockpit)
     alerting: Tables = view.of(sedimentation.Sedimentation)
-    found = sedimentation.alerts(alerting.db, alerting.names, as_of, thresholds)
-    ranking = sedimentation.ranking(alerting, year, as_of, thresholds, found)
+    ranking = sedimentation.ranking(alerting, year, as_of, thresholds)
     days = month_days(year, as_of)
     # One pass over the running totals: every measure on the page's day and at each month's end.
     asked = [*days, as_of] if days[-1:] != [as_of] else days
@@ -115,8 +115,9 @@ def overview(view: Any, as_of: date, year: int, thresholds: Thresholds, lang: st
     now = {measure: values[-1] for (measure, _), values in sums.items()}
     by_district = cockpit.running(totals, [as_of], [f"granted.{f}.{year}" for f in ("energy", "land")],
                                   by_district=True)
-    levels = cockpit.alert_levels(alerting, days, thresholds)
-    idle = cockpit.idle(alerting, found)
+    # The alerts by district and level on the page's day and at each month's end, in one pass over the index.
+    *levels, found = sedimentation.alert_counts(alerting.db, alerting.names, [*days, as_of], thresholds)
+    idle = sedimentation.idle_quantities(alerting.db, alerting.names, as_of, thresholds)
     stage_bars = [(words.name("stage", s), int(now.get(f"stage.{s}", 0)), None) for s in reference.STAGES]
     library_bars = sorted(((words.name("library", lib), int(now.get(f"library.{lib}", 0)), f"/console/libraries/{lib}")
                            for lib in reference.LIBRARIES if now.get(f"library.{lib}")), key=lambda bar: -bar[1])
@@ -137,17 +138,17 @@ def overview(view: Any, as_of: date, year: int, thresholds: Thresholds, lang: st
                            for label, quota, granted, _ in bars] for f, bars in usage_bars.items()},
         "ranking_bars": [(f"{row.rank}. {words.short(row.district)}", row.score,
                           link("/console/alerts", as_of=as_of, district=row.district)) for row in ranking],
-        "alert_total": len(found),
+        "alert_total": sum(found.values()),
     }
 
 
-def figures(now: dict[str, Decimal], found: Sequence[Alert], idle: dict[str, Decimal], as_of: date, year: int,
-            words: Words) -> list[Figure]:
+def figures(now: dict[str, Decimal], found: Counter[tuple[str, str]], idle: dict[str, Decimal], as_of: date,
+            year: int, words: Words) -> list[Figure]:
     """The key figures (项目数, 总投资, 开工率, 投资完成率, 红/黄预警, idle factors), each linking to its list."""
     projects, started = now.get("projects", Decimal(0)), now.get("started", Decimal(0))
     planned, completed = now.get(f"planned.{year}", Decimal(0)), now.get(f"completed.{year}", Decimal(0))
-    red = sum(1 for a in found if a.level == "red")
-    yellow = sum(1 for a in found if a.level == "yellow")
+    red = sum(n for (_, level), n in found.items() if level == "red")
+    yellow = sum(n for (_, level), n in found.items() if level == "yellow")
     alerts = "/console/alerts"
     tiles = [
         Figure(words("Projects"), figure(projects), "", "/console/libraries/municipal",
@@ -176,15 +177,11 @@ def figures(now: dict[str, Decimal], found: Sequence[Alert], idle: dict[str, Dec
     return tiles
 
 
-def district_map(found: Sequence[Alert], as_of: date, words: Words) -> list[charts.Tile]:
+def district_map(found: Counter[tuple[str, str]], as_of: date, words: Words) -> list[charts.Tile]:
     """Each area's tile: red if it has a red alert on the day, yellow if only yellow ones, green if none."""
-    tally = {d: {"red": 0, "yellow": 0} for d in reference.DISTRICTS}
-    for alert in found:
-        if alert.district in tally and alert.level in ("red", "yellow"):
-            tally[alert.district][alert.level] += 1
     tiles = []
     for district, (column, row) in PLACES.items():
-        red, yellow = tally[district]["red"], tally[district]["yellow"]
+        red, yellow = found[(district, "red")], found[(district, "yellow")]
         level = "red" if red else "yellow" if yellow else "green"
         counts = words("R{red} Y{yellow}").format(red=red, yellow=yellow) if red or yellow else words("no alert")
         tiles.append(charts.Tile(column, row, words.short(district), words.name("district", district), level, red,
@@ -196,11 +193,11 @@ def months_of(days: Sequence[date], href: Callable[[date], str], words: Words) -
     return [charts.Month(str(d.month), href(d), d.isoformat()) for d in days]
 
 
-def alert_trend(days: Sequence[date], levels: Sequence[dict[str, int]], words: Words) -> dict[str, Any]:
+def alert_trend(days: Sequence[date], levels: Sequence[Counter[tuple[str, str]]], words: Words) -> dict[str, Any]:
     """Red and yellow alerts at each month's end, each month leading to the alerts of that day."""
     months = months_of(days, lambda d: link("/console/alerts", as_of=d), words)
-    red = [lv.get("red", 0) for lv in levels]
-    yellow = [lv.get("yellow", 0) for lv in levels]
+    red = [sum(n for (_, level), n in counts.items() if level == "red") for counts in levels]
+    yellow = [sum(n for (_, level), n in counts.items() if level == "yellow") for counts in levels]
     return {"months": months,
             "chart": charts.columns(months, [("red", words.name("level", "red"), red),
                                              ("yellow", words.name("level", "yellow"), yellow)],

@@ -1,6 +1,6 @@
-"""Alerts as an index: the stretches the sedimentation read model keeps answer every day of the demo
-year exactly as evaluating the facts directly does, on both stores, settled or not, whatever the
-thresholds."""
+"""Alerts and the ranking as an index: the stretches and standings the sedimentation read model keeps answer
+every day of the demo year exactly as evaluating the facts directly does, on both stores, settled or not,
+whatever the thresholds."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from datetime import date, timedelta
 from decimal import Decimal
 from typing import Iterator
 
+from domain.ranking import DistrictScore, rank_districts
 from domain.supervision import LEVELS, Alert, ProjectFacts, Thresholds
 from infra.settings import Settings
 from projections import sedimentation
@@ -42,6 +43,17 @@ def evaluated(reads: ReadModels, day: date, thresholds: Thresholds, **filters: s
     return sedimentation.alerts_of(facts, day, thresholds, approvals, **filters)
 
 
+def ranked(reads: ReadModels, day: date, thresholds: Thresholds) -> list[DistrictScore]:
+    with reads.snapshot(sedimentation.Sedimentation) as view:
+        return sedimentation.ranking(view.of(sedimentation.Sedimentation), day.year, day, thresholds)
+
+
+def replayed(reads: ReadModels, day: date, thresholds: Thresholds) -> list[DistrictScore]:
+    with reads.snapshot(sedimentation.Sedimentation) as view:
+        facts = sedimentation.load_facts(view.db, view.tables(sedimentation.Sedimentation))
+    return rank_districts(facts, day.year, day, thresholds)
+
+
 def unsettled(reads: ReadModels) -> int:
     with reads.snapshot(sedimentation.Sedimentation) as view:
         return len(view.db.query(f"SELECT code FROM {view.tables(sedimentation.Sedimentation)['unsettled']}"))
@@ -63,6 +75,13 @@ def test_every_day_of_the_demo_year_the_index_answers_as_evaluation(settings: Se
                 assert indexed(reads, day, Thresholds(), **filters) == evaluated(reads, day, Thresholds(), **filters)
             # Asked with thresholds other than those the stretches were computed with: evaluated.
             assert indexed(reads, day, OTHER) == evaluated(reads, day, OTHER)
+            assert ranked(reads, day, OTHER) == replayed(reads, day, OTHER), day
+        ranked_any = False
+        for day in days(date(2021, 1, 1), date(2022, 3, 31), step=3):
+            ranking = ranked(reads, day, Thresholds())
+            assert ranking == replayed(reads, day, Thresholds()), day
+            ranked_any = ranked_any or any(r.due_to_start and r.red_alerts and r.completed_investment for r in ranking)
+        assert ranked_any, "the demo's ranking counts projects due, red alerts and investment completed"
 
 
 def test_while_a_backlog_is_applied_marked_projects_are_evaluated_then_settled(settings: Settings) -> None:
@@ -77,10 +96,12 @@ def test_while_a_backlog_is_applied_marked_projects_are_evaluated_then_settled(s
             assert unsettled(reads) > 0
             for day in days(date(2021, 1, 1), date(2021, 12, 31), step=23):
                 assert indexed(reads, day, Thresholds()) == evaluated(reads, day, Thresholds())
+                assert ranked(reads, day, Thresholds()) == replayed(reads, day, Thresholds()), day
         runner.run_until_caught_up()
         assert unsettled(reads) == 0
         for day in days(date(2021, 1, 1), date(2021, 12, 31), step=7):
             assert indexed(reads, day, Thresholds()) == evaluated(reads, day, Thresholds())
+            assert ranked(reads, day, Thresholds()) == replayed(reads, day, Thresholds()), day
     finally:
         runner.close()
         reads.close()

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import date
+from dataclasses import replace
+from datetime import date, timedelta
 from decimal import Decimal
 
-from domain.ranking import allocation_advice, rank_districts
+from hypothesis import Phase, find, given, settings
+from hypothesis import strategies as st
+
+from domain.ranking import allocation_advice, member_of, rank_districts, standings
 from domain.supervision import CaseFact, GrantFact, LibraryFact, PlanFact, ProjectFacts, ReportFact, Thresholds
+from tests.unit.test_timeline import FIRST, LAST, THRESHOLDS, days, on_or_after, project_facts
 
 D = date.fromisoformat
 ANNUAL = (LibraryFact("annual", 2021, D("2021-01-12")),)
@@ -100,3 +105,40 @@ def test_a_district_sitting_on_idle_land_is_advised_less_land() -> None:
     # All of it idle: nothing for it (不干不支持)
     none = {s.district: s.share for s in allocation_advice(ranking, Decimal(1000), {"620103": Decimal(1)})}
     assert none == {"620103": Decimal(0), "620102": Decimal(1000)}
+
+
+@st.composite
+def annual_members(draw: st.DrawFn) -> ProjectFacts:
+    """Any project's facts, in and out of the annual libraries of a few years (once or more, released or not)."""
+    stays = []
+    for _ in range(draw(st.integers(0, 3))):
+        admitted = draw(days)
+        stays.append(LibraryFact("annual", draw(st.integers(2021, 2023)), admitted,
+                                 draw(st.none() | on_or_after(admitted))))
+    return replace(draw(project_facts()), libraries=tuple(stays))
+
+
+@settings(max_examples=300, deadline=None)
+@given(annual_members(), st.lists(st.dates(FIRST, LAST + timedelta(days=800)), min_size=1, max_size=12), THRESHOLDS)
+def test_the_standings_answer_any_day_as_member_of_does(facts: ProjectFacts, when: list[date],
+                                                        thresholds: Thresholds) -> None:
+    """The ranking's index (`standings`) is exact: on any day, for any year, at most one standing covers it,
+    and it is the project's `member_of` that day exactly when the project is in that year's annual library."""
+    found = standings(facts, thresholds)
+    edges = {day for s in found for edge in (s.first, s.last) if edge
+             for day in (edge - timedelta(days=1), edge, edge + timedelta(days=1))}
+    for year in (2021, 2022, 2023):
+        for day in sorted({*when, *edges}):
+            covering = [s.member for s in found if s.year == year and s.first <= day and (s.last is None or day <= s.last)]
+            expected = [member_of(facts, year, day, thresholds)] if facts.in_library_on("annual", year, day) else []
+            assert covering == expected, (year, day)
+
+
+def test_the_standings_exercise_what_a_member_counts() -> None:
+    """The property above is only as good as its facts: standings that are due, started, planned, with
+    investment completed and cases open and closed in time are all drawn."""
+    search = settings(max_examples=3000, deadline=None, derandomize=True, phases=[Phase.generate])
+    for counted in (lambda m: m.due, lambda m: m.started, lambda m: m.planned, lambda m: m.completed,
+                    lambda m: m.cases_open, lambda m: m.cases_closed_in_time):
+        find(annual_members(), lambda facts, counted=counted: any(counted(s.member) for s in standings(facts)),
+             settings=search)
