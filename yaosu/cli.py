@@ -24,6 +24,7 @@ from infra.tokens import add_token
 from projections.catalog import BY_NAME
 from yaosu.demo import demo_messages, recording_times
 from yaosu.loading import Progress, read_jsonl, submit_all
+from yaosu.rebuilding import rebuild_in_processes, split
 from yaosu.wiring import Wiring
 
 
@@ -151,7 +152,12 @@ def cmd_projections(args: argparse.Namespace, wiring: Wiring) -> int:
             print(f"yaosu projections rebuild: unknown projection(s) {', '.join(unknown)}; "
                   f"known: {', '.join(BY_NAME)}", file=sys.stderr)
             return 2
-        progress = Progress(ledger.head(), f"rebuild {', '.join(names)}", unit="event")
+        workers = args.workers or os.cpu_count() or 1 if wiring.settings.location.kind == "postgres" else 1
+        if workers > 1 and len(names) > 1:
+            summary, code = rebuild_in_processes(split(names, workers), ledger.head())
+            print(orjson.dumps(summary).decode())
+            return code
+        progress = Progress(ledger.head(), f"rebuild {', '.join(names)}", unit="event", lines=args.progress_lines)
         runner.rebuild(names, progress.advance)
         print(orjson.dumps(progress.finish()).decode())
         halted = [live.halt for live in runner.generations.values() if live.halt is not None]
@@ -369,6 +375,9 @@ def parser() -> argparse.ArgumentParser:
     projections.add_argument("--reason", help="for skip: why it may go on without that event (kept in the store)")
     projections.add_argument("--operator", help="for skip: who decides (default: the login name)")
     projections.add_argument("--batch-size", type=int, default=1000, help="events per transaction when following")
+    projections.add_argument("--workers", type=int, help="for rebuild: processes that rebuild the read models side "
+                                                         "by side (default: one per core; on SQLite, one)")
+    projections.add_argument("--progress-lines", action="store_true", help=argparse.SUPPRESS)
     projections.set_defaults(run=cmd_projections)
     consume = sub.add_parser("consume", help="consume portal messages from Kafka (yaosu.portal.v1)")
     consume.add_argument("source", choices=("portal",))

@@ -17,10 +17,11 @@ BATCH = 500
 
 
 class Progress:
-    """One line on stderr, rewritten in place: done/total, rate, outcome counts."""
+    """One line on stderr, rewritten in place: done/total, rate, outcome counts. `lines`: for a process
+    that reports to another (`yaosu.rebuilding`), a JSON line `{"done": n}` on stdout each time instead."""
 
-    def __init__(self, total: int | None, label: str, unit: str = "message") -> None:
-        self.total, self.label, self.unit = total, label, unit
+    def __init__(self, total: int | None, label: str, unit: str = "message", lines: bool = False) -> None:
+        self.total, self.label, self.unit, self.lines = total, label, unit, lines
         self.done = 0
         self.counts: Counter[str] = Counter()
         self.started = time.perf_counter()
@@ -43,6 +44,10 @@ class Progress:
             self._show(now)
 
     def _show(self, now: float) -> None:
+        if self.lines:
+            sys.stdout.write(f'{{"done": {self.done}}}\n')
+            sys.stdout.flush()
+            return
         rate = self.done / max(now - self.started, 1e-9)
         of = f"/{self.total:,} ({100 * self.done // max(self.total, 1)}%)" if self.total else ""
         counts = " ".join(f"{k} {v:,}" for k, v in sorted(self.counts.items()))
@@ -51,7 +56,8 @@ class Progress:
 
     def finish(self) -> dict[str, Any]:
         self._show(time.perf_counter())
-        sys.stderr.write("\n")
+        if not self.lines:
+            sys.stderr.write("\n")
         elapsed = time.perf_counter() - self.started
         return {self.unit + "s": self.done, **dict(self.counts), "seconds": round(elapsed, 2),
                 f"{self.unit}s_per_second": round(self.done / max(elapsed, 1e-9)), **peak_memory()}
