@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bench.common import Figures
-from bench.reads import rows_in
+from bench.reads import KEPT, rows_in
 from bench.run import TARGETS, Target, verdicts
 
 
@@ -27,6 +27,14 @@ def test_every_read_at_32_clients_is_judged_beside_its_floor() -> None:
         throughput, p99 = ratios[f"{read}_vs_floor"], ratios[f"{read}_p99_vs_floor"]
         assert (throughput.peer, throughput.factor, throughput.at_most) == (f"{read}_floor_req_per_s", 0.8, False)
         assert (p99.peer, p99.factor, p99.at_most) == (f"{read}_floor_p99_ms", 1.5, True)
+
+
+def test_a_read_whose_answers_are_kept_is_also_judged_computing_each_answer() -> None:
+    ratios = {t.ratio: t for t in TARGETS}
+    for read in KEPT:
+        computed = ratios[f"{read}_computed_vs_floor"]
+        assert (computed.figure, computed.peer) == (f"{read}_computed_req_per_s", f"{read}_floor_req_per_s")
+        assert ratios[f"{read}_computed_p99_vs_floor"].peer == f"{read}_floor_p99_ms"
 
 
 def test_a_throughput_is_met_at_or_above_its_share_of_the_floor() -> None:
