@@ -117,9 +117,9 @@ def rows_in(body: dict[str, Any]) -> int:
 
 
 def same_rows(url: str, floor_url: str, paths: list[str]) -> None:
-    """The floor answers a read's first questions with as many rows as Yaosu does: a floor that found
-    less would be fast for nothing."""
-    for path in paths[:3]:
+    """The floor answers three of a read's questions (spread over them) with as many rows as Yaosu does: a
+    floor that found less would be fast for nothing."""
+    for path in paths[::max(1, len(paths) // 3)][:3]:
         ours = httpx.get(url + path, headers=SUPERVISOR, timeout=60).raise_for_status().json()
         floors = httpx.get(floor_url + path, timeout=60).raise_for_status().json()
         if rows_in(ours) != rows_in(floors):

@@ -171,8 +171,12 @@ def main() -> int:
     took = f"took {(time.monotonic() - started - filling) / 60:.1f} minutes" + (
         f" (and {filling / 60:.1f} filling the stores it keeps, once)" if filling else "")
     ratios, judged = verdicts(figures)
-    lines = [*head, f"{took}; each figure the median of 3", "",
-             *(figures.line(name) for name in figures.values), "", *ratios, "", *judged]
+    sections = [[*head, f"{took}; each figure the median of 3"], [figures.line(name) for name in figures.values],
+                ratios, judged]
+    lines: list[str] = []
+    for section in sections:  # a blank line between those that have anything (a part may judge nothing)
+        if section:
+            lines += [""] * bool(lines) + section
     output = "\n".join(lines)
     print(output)
     (ROOT / "var").mkdir(exist_ok=True)
