@@ -83,11 +83,5 @@ def measure(figures: Figures) -> None:
             drop_schema(naive)
 
 
-def ratios(figures: Figures) -> list[tuple[str, float]]:
-    ours = figures.median("append_events_per_s")
-    return [("append_vs_naive", ours / figures.median("append_naive_events_per_s")),
-            ("append_vs_copy_floor", ours / figures.median("copy_floor_rows_per_s"))]
-
-
 if __name__ == "__main__":
     post_all(sys.argv[1], Path(sys.argv[2]))

@@ -1,6 +1,7 @@
 """The audit trail over the store of a million events: `yaosu audit verify` recomputing the whole chain
 (its own figure: events/s from the first read to the head), and `GET /v1/audit` at 32 clients
-rotating over filters of each kind."""
+rotating over the searches of the reads (`reads.audit_searches`), at that size: printed, not judged
+(the reads part judges the audit search beside its floor)."""
 
 from __future__ import annotations
 
@@ -8,8 +9,7 @@ import re
 import subprocess
 
 from bench.common import PYTHON, ROOT, Figures, environment, say, serving, wired
-from bench.reads import CLIENTS, SECONDS, THREADS, codes, wrk
-from domain import reference
+from bench.reads import CLIENTS, SECONDS, THREADS, audit_searches, wrk
 
 VERIFIED = re.compile(r"verified positions \d+-(\d+): head [0-9a-f]{64} \(([\d,]+) events, ([\d,]+) events/s")
 
@@ -24,22 +24,6 @@ def verify(store: str) -> float:
     return float(found.group(3).replace(",", ""))
 
 
-def paths(projects: int) -> list[str]:
-    """Questions an inspection asks: by department, district, project, type, lateness, period, and combined."""
-    some = codes(projects)[::projects // 12]
-    departments = list(reference.DEPARTMENTS)[:8]
-    types = ("land.supplied", "funds.allocated", "energy.granted", "construction.started", "project.admitted",
-             "investment.reported")
-    found = [f"/v1/audit?department={d}" for d in departments]
-    found += [f"/v1/audit?district={d}" for d in list(reference.DISTRICTS)[:5]]
-    found += [f"/v1/audit?project={code}" for code in some]
-    found += [f"/v1/audit?type={t}" for t in types]
-    found += [f"/v1/audit?late_days={days}" for days in (30, 180, 365)]
-    found += [f"/v1/audit?from=2021-{month:02d}-01&to=2021-{month:02d}-28" for month in range(1, 13, 2)]
-    found += [f"/v1/audit?department={d}&from=2021-04-01&to=2021-06-30" for d in departments[:4]]
-    return found
-
-
 def measure(figures: Figures, store: str) -> None:
     with wired(store) as wiring:
         runner = wiring.runner()
@@ -49,7 +33,7 @@ def measure(figures: Figures, store: str) -> None:
     for repetition in range(3):
         say(f"audit verify, repetition {repetition + 1} of 3")
         figures.add("audit_verify_events_per_s", verify(store), "events/s")
-    questions = paths(3000)
+    questions = audit_searches(3000)
     with serving(store, "--no-projections") as (url, _):
         for repetition in range(3):
             say(f"audit queries, repetition {repetition + 1} of 3 (wrk -t{THREADS} -c{CLIENTS} -d{SECONDS}s)")

@@ -48,8 +48,13 @@ class Figures:
         return statistics.median(self.values[name])
 
     def line(self, name: str) -> str:
-        runs = ", ".join(f"{v:.1f}" for v in self.values[name])
-        return f"{name} {self.median(name):.1f} {self.units[name]}  (runs: {runs})"
+        runs = ", ".join(self.shown(v) for v in self.values[name])
+        return f"{name} {self.shown(self.median(name))} {self.units[name]}  (runs: {runs})"
+
+    @staticmethod
+    def shown(value: float) -> str:
+        """One decimal, more below 10 (a commit on a fast disk takes a fraction of a millisecond)."""
+        return f"{value:.1f}" if abs(value) >= 10 else f"{value:.2f}" if abs(value) >= 1 else f"{value:.3f}"
 
 
 def pg_base() -> str:

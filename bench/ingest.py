@@ -89,7 +89,3 @@ def naive(settings: Settings, schema: str) -> float:
         reader.close()
     drop_schema(schema)
     return rate
-
-
-def ratios(figures: Figures) -> list[tuple[str, float]]:
-    return [("ingest_vs_naive", figures.median("ingest_events_per_s") / figures.median("ingest_naive_events_per_s"))]

@@ -129,9 +129,3 @@ def each_read_model(figures: Figures, store: str) -> None:
         for projection in PROJECTIONS:
             rate, _ = rebuild(store, projection.name)
             figures.add(f"rebuild_alone_{projection.name}_s", events / rate, "s")
-
-
-def ratios(figures: Figures) -> list[tuple[str, float]]:
-    ours = figures.median("rebuild_events_per_s")
-    return [("rebuild_vs_per_event", ours / figures.median("rebuild_per_event_events_per_s")),
-            ("rebuild_vs_read_floor", ours / figures.median("notification_read_floor_events_per_s"))]
