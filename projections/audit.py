@@ -65,6 +65,8 @@ class AuditTrail(Projection):
     tables = (ENTRIES, ORIGINS, NAMES)
     defer_indexes = True  # ten indexes, for readers only
     handlers = {cls: "entered" for cls in AUDITED}
+    # The district of a message that names none: its aggregate's, as first seen.
+    lookups = {"origins": lambda e: None if getattr(e, "district", None) else (e.originator_id.hex,)}
 
     def entered(self, e: Any) -> None:
         if type(e) is Project.Registered:  # one stored without a name (another version's) is named by none

@@ -16,7 +16,7 @@ from typing import Any, Iterable, Mapping, Sequence
 from domain import reference
 from domain.project import GRANT_EVENTS, Project
 from projections.listing import Tables
-from projections.model import Projection, Table, amount
+from projections.model import SUBJECT, Projection, Table, amount, key_of
 
 #: Per measure, district and business day: the change of the measure that day.
 DAILY = Table("daily", {"measure": "TEXT", "district": "TEXT", "day": "DATE", "value": "NUMERIC"},
@@ -48,6 +48,8 @@ class Cockpit(Projection):
         Project.PlanSet: "plan_set", Project.InvestmentReported: "reported", Project.FactorReclaimed: "reclaimed",
         Project.FundsDisbursed: "disbursed", Project.Amended: "amended", **{cls: "granted" for cls in GRANT_EVENTS},
     }
+    lookups = {"projects": SUBJECT, "grants": key_of("grant_id"), "open": key_of("audit.subject", "library"),
+               "plans": key_of("audit.subject", "year"), "reports": key_of("audit.subject", "period")}
 
     def _add(self, measure: str, district: str, day: date, value: Decimal | int) -> None:
         if not value:

@@ -15,7 +15,7 @@ from typing import Any, Collection, Final
 
 from domain.project import Project, project_status
 from projections.listing import Tables
-from projections.model import Projection, Table
+from projections.model import SUBJECT, Projection, Table
 
 PROJECTS = Table("projects", {"code": "TEXT", "name": "TEXT", "owner": "TEXT", "district": "TEXT", "sector": "TEXT",
                               "department": "TEXT", "stage": "TEXT", "status": "TEXT", "name_key": "TEXT",
@@ -34,6 +34,7 @@ class Directory(Projection):
     handlers = {Project.Registered: "registered", Project.StageAdvanced: "advanced",
                 Project.ConstructionStarted: "started", Project.Completed: "completed",
                 Project.Cancelled: "cancelled"}
+    lookups = {"projects": SUBJECT}
 
     def registered(self, e: Any) -> None:
         self.rows["projects"].put({

@@ -18,7 +18,7 @@ from domain.supervision import Alert, Thresholds
 from infra.clock import city_today
 from projections import sedimentation
 from projections.listing import DISTRICT, Column, Filter, Listing, Tables, day, one_of, project_code
-from projections.model import Projection, Table, amount
+from projections.model import SUBJECT, Projection, Table, amount, key_of
 
 PROJECTS = Table("projects", {"code": "TEXT", "district": "TEXT"}, key=("code",))
 POOLS = Table("pools", {"pool": "TEXT", "district": "TEXT", "year": "INTEGER", "factor": "TEXT", "quota": "NUMERIC"},
@@ -58,6 +58,9 @@ class FactorLedger(Projection):
                 QuotaPool.Created: "pool_created", QuotaPool.QuotaSet: "quota_set",
                 LandApproval.Approved: "approved", LandApproval.Drawn: "drawn",
                 **{cls: "granted" for cls in GRANT_EVENTS}}
+    lookups = {"projects": SUBJECT, "grants": key_of("grant_id"),
+               "approvals": lambda e: (e.originator_id.hex,) if type(e) is LandApproval.Drawn else None,
+               "pools": lambda e: (e.originator_id.hex,) if type(e) is QuotaPool.QuotaSet else None}
 
     def registered(self, e: Any) -> None:
         self.rows["projects"].put({"code": e.code, "district": e.district})

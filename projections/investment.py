@@ -7,7 +7,7 @@ from typing import Any
 
 from domain.project import Project
 from projections.db import Db
-from projections.model import Projection, Table, amount
+from projections.model import SUBJECT, Projection, Table, amount
 
 PROJECTS = Table("projects", {"code": "TEXT", "district": "TEXT", "sector": "TEXT"}, key=("code",))
 PLANS = Table("plans", {"code": "TEXT", "year": "INTEGER", "district": "TEXT", "sector": "TEXT", "planned": "NUMERIC"},
@@ -22,6 +22,7 @@ class Investment(Projection):
     tables = (PROJECTS, PLANS, MONTHS)
     handlers = {Project.Registered: "registered", Project.PlanSet: "plan_set",
                 Project.InvestmentReported: "reported"}
+    lookups = {"projects": SUBJECT}
 
     def registered(self, e: Any) -> None:
         self.rows["projects"].put({"code": e.code, "district": e.district, "sector": e.sector})

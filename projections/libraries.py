@@ -18,7 +18,7 @@ from projections.listing import (
     one_of,
     project_code,
 )
-from projections.model import Projection, Table, amount
+from projections.model import SUBJECT, Projection, Table, amount
 
 PROJECT = Table("projects", {"code": "TEXT", "name": "TEXT", "district": "TEXT", "sector": "TEXT",
                              "department": "TEXT", "total_investment": "NUMERIC"}, key=("code",))
@@ -36,6 +36,7 @@ class Libraries(Projection):
     version = 1
     tables = (PROJECT, MEMBERS)
     handlers = {Project.Registered: "registered", Project.Admitted: "admitted", Project.Released: "released"}
+    lookups = {"projects": SUBJECT}
 
     def registered(self, e: Any) -> None:
         self.rows["projects"].put({"code": e.code, "name": e.name, "district": e.district, "sector": e.sector,

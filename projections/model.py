@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 from functools import cached_property
-from operator import itemgetter
+from operator import attrgetter, itemgetter
 from typing import Any, Callable, ClassVar, Collection, Iterable
 
 from eventsourcing.domain import CanMutateAggregate
@@ -37,6 +37,24 @@ _PLACES = Decimal("0.000001")
 
 Key = tuple[Any, ...]
 Row = dict[str, Any]
+
+
+def key_of(*paths: str) -> Callable[[Any], Key | None]:
+    """An event's key into a table: its attributes at these dotted paths (None where it has not them all)."""
+    getters = [attrgetter(path) for path in paths]
+
+    def key(event: Any) -> Key | None:
+        try:
+            values = tuple(get(event) for get in getters)
+        except AttributeError:
+            return None
+        return None if None in values else values
+
+    return key
+
+
+#: The project (or other subject) a message was about.
+SUBJECT = key_of("audit.subject")
 
 
 def amount(value: Any) -> Decimal:
@@ -307,6 +325,10 @@ class Projection:
     #: True for a projection of the log as stored (the audit chain): `record` sees every stored
     #: event, receipts too, undecoded.
     records: ClassVar[bool] = False
+    #: What the handlers look up, per table: the key each event of a batch asks of it (`key_of`), read at
+    #: once before the batch (`prefetch`). Past the row cache's bound (a city's projects outnumber it),
+    #: each miss would be a round trip of its own.
+    lookups: ClassVar[dict[str, Callable[[Any], Key | None]]] = {}
 
     @classmethod
     def shape(cls) -> str:
@@ -325,8 +347,14 @@ class Projection:
             handler(event)
 
     def prefetch(self, events: Iterable[Any]) -> None:
-        """Before a batch is applied: read at once the rows its handlers will look up (past the row
-        cache's bound each miss is a round trip of its own)."""
+        """Before a batch is applied: read at once the rows its handlers will look up (`lookups`)."""
+        if not self.lookups:
+            return
+        handled = [e for e in events if type(e) in self._dispatch]
+        for table, key in self.lookups.items():
+            rows = self.rows[table]
+            assert isinstance(rows, Rows), f"{self.name}.{table}: looked up, so not append-only"
+            rows.prefetch({found for e in handled if (found := key(e)) is not None})
 
     def record(self, stored: Any) -> None:
         """Each stored event, in order, as the store keeps it (for projections with `records`)."""

@@ -8,7 +8,7 @@ from typing import Any, Mapping
 from domain import reference
 from domain.project import GRANT_EVENTS, Project, coordination_in_place, is_leader, project_status
 from projections.listing import DISTRICT, PROJECT_NAME, SECTOR, Column, Listing, Tables, one_of, project_code
-from projections.model import Projection, Table
+from projections.model import SUBJECT, Projection, Table, key_of
 
 #: What the board counts per project: live grants of each factor, issues escalated, leaders assigned.
 GRANTED = tuple(dict.fromkeys(factor for factor, _ in GRANT_EVENTS.values()))
@@ -38,6 +38,7 @@ class Stages(Projection):
         Project.IssueEscalated: "escalated", Project.ConstructionStarted: "started", Project.Completed: "completed",
         Project.Cancelled: "cancelled", **{cls: "granted" for cls in GRANT_EVENTS},
     }
+    lookups = {"board": SUBJECT, "grants": key_of("grant_id")}
 
     def registered(self, e: Any) -> None:
         self.rows["board"].put({"code": e.code, "name": e.name, "district": e.district, "sector": e.sector,

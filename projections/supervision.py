@@ -19,7 +19,7 @@ from domain import reference
 from domain.project import Project
 from domain.supervision import RULES, CaseFact, Thresholds, supervision_overdue_level
 from projections.listing import DISTRICT, Column, Filter, Listing, Tables, day, one_of, project_code
-from projections.model import Projection, Table
+from projections.model import SUBJECT, Projection, Table, key_of
 
 PROJECTS = Table("projects", {"code": "TEXT", "name": "TEXT", "district": "TEXT"}, key=("code",))
 CASES = Table(
@@ -48,6 +48,7 @@ class Supervision(Projection):
     tables = (PROJECTS, CASES, MESSAGES)
     handlers = {Project.Registered: "registered", Project.SupervisionAssigned: "assigned",
                 Project.SupervisionResponded: "responded", Project.SupervisionClosed: "closed"}
+    lookups = {"projects": SUBJECT, "cases": key_of("case_id")}
 
     def registered(self, e: Any) -> None:
         self.rows["projects"].put({"code": e.code, "name": e.name, "district": e.district})

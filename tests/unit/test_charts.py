@@ -4,6 +4,7 @@ any figures, not one demo's."""
 from __future__ import annotations
 
 import re
+from collections import Counter
 from datetime import date, timedelta
 from decimal import Decimal
 
@@ -104,7 +105,7 @@ def test_numbers_are_written_with_separators_not_exponents(value: Decimal) -> No
 def test_idle_money_is_written_as_a_report_writes_money() -> None:
     """From one 亿 up, the idle-money tile is in 亿元 (126,875 万元 reads 12.69 亿元); below, in 万元."""
     def tile(wan: str) -> tuple[str, str]:
-        found = figures({}, [], {"funds": Decimal(wan)}, date(2026, 12, 3), 2026, Words("zh"))
+        found = figures({}, Counter(), {"funds": Decimal(wan)}, date(2026, 12, 3), 2026, Words("zh"))
         money = next(f for f in found if f.label == "沉淀资金")
         return money.value, money.unit
 
