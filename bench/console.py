@@ -40,17 +40,17 @@ def sign_in(http: httpx.Client) -> None:
     assert answer.status_code in (200, 303), f"sign-in: {answer.status_code}"
 
 
-def p50_ms(http: httpx.Client, path: str, **headers: str) -> float:
+def p50_ms(http: httpx.Client, path: str, requests: int = REQUESTS, **headers: str) -> float:
     http.get(path, headers=headers)  # the first answer warms what is cached
     times = []
-    for _ in range(REQUESTS):
+    for _ in range(requests):
         answer = http.get(path, headers=headers)
         assert answer.status_code == 200, f"{path}: {answer.status_code} {answer.text[:300]}"
         times.append(answer.elapsed.total_seconds() * 1000)
     return sorted(times)[len(times) // 2]
 
 
-def measure(figures: Figures, store: str) -> None:
+def measure(figures: Figures, store: str, prefix: str = "") -> None:
     """`console_overview_p50_ms` and `console_alerts_p50_ms`, one after the other on one server, 3 times: with
     no answer kept (`YAOSU_ANSWER_CACHE_MB=0`: each request computes, as the first after a change does),
     then as served by default (`_kept`: the API keeps its answers per snapshot; the overview, a page of a
@@ -62,9 +62,9 @@ def measure(figures: Figures, store: str) -> None:
                 sign_in(http)
                 for repetition in range(3):
                     say(f"console{suffix}, repetition {repetition + 1} of 3 ({PROJECTS:,} projects)")
-                    figures.add(f"console_overview{suffix}_p50_ms",
+                    figures.add(f"{prefix}console_overview{suffix}_p50_ms",
                                 p50_ms(http, f"/console?as_of={AS_OF}&year={YEAR}"), "ms")
-                    figures.add(f"console_alerts{suffix}_p50_ms",
+                    figures.add(f"{prefix}console_alerts{suffix}_p50_ms",
                                 p50_ms(http, f"/v1/alerts?as_of={AS_OF}", **SUPERVISOR), "ms")
 
 

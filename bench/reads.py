@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 import subprocess
 import tempfile
-from typing import Any
+from typing import Any, Callable
 
 import httpx
 
@@ -126,37 +126,48 @@ def same_rows(url: str, floor_url: str, paths: list[str]) -> None:
             raise SystemExit(f"the floor of {path} gives {rows_in(floors)} rows, Yaosu {rows_in(ours)}")
 
 
-def measure(figures: Figures, large: str, small: str) -> None:
-    """`large`: the store of 3,000 projects; `small`: 300 (for the console's overview). Each read as served
-    (and, for those whose answers are kept, from a server keeping none), then its floor (`bench/floor.py`),
-    in each repetition."""
-    caught_up(large)
-    asked = questions(3000)
+def at_32_clients(figures: Figures, store: str, projects: int, prefix: str = "",
+                  during: Callable[[str, int, int], None] = lambda url, pid, repetition: None) -> None:
+    """Each read as served (and, for those whose answers are kept, from a server keeping none), then its
+    floor (`bench/floor.py`), in each repetition, over a store of `projects` projects: `<prefix><read>_*`.
+    `during`: more to measure on the server as served (its URL, process id), after each repetition."""
+    caught_up(store)
+    asked = questions(projects)
     floor_port = free_port()
     floor_url = f"http://127.0.0.1:{floor_port}"
-    floor = subprocess.Popen([PYTHON, str(ROOT / "bench" / "floor.py"), str(floor_port)], env=environment(large),
+    floor = subprocess.Popen([PYTHON, str(ROOT / "bench" / "floor.py"), str(floor_port)], env=environment(store),
                              cwd=ROOT)
     try:
         wait_until_up(floor_url, floor, path=asked["history"][0])
-        with serving(large, "--no-projections") as (url, server), \
-                serving(large, "--no-projections", YAOSU_ANSWER_CACHE_MB="0") as (computing, _):
+        with serving(store, "--no-projections") as (url, server), \
+                serving(store, "--no-projections", YAOSU_ANSWER_CACHE_MB="0") as (computing, _):
             for paths in asked.values():
                 same_rows(url, floor_url, paths)
             for repetition in range(3):
-                say(f"reads, repetition {repetition + 1} of 3 (wrk -t{THREADS} -c{CLIENTS} -d{SECONDS}s)")
+                say(f"{prefix}reads, repetition {repetition + 1} of 3 (wrk -t{THREADS} -c{CLIENTS} -d{SECONDS}s)")
                 for read, paths in asked.items():
-                    wrk(figures, read, url, paths)
+                    wrk(figures, f"{prefix}{read}", url, paths)
                     if read in KEPT:
-                        wrk(figures, f"{read}_computed", computing, paths)
-                    wrk(figures, f"{read}_floor", floor_url, paths)  # its p99: what 32 clients wait even there
-                wrk(figures, "healthz", url, ["/healthz"])  # the server's own ceiling: an answer that reads nothing
-                figures.add("console_overview_3000_p95_ms", overview_p95_ms(url), "ms")
-            figures.add("rss_serve_mb", peak_rss_mb(server.pid), "MB")
-        with serving(small, "--no-projections") as (url, _):
-            for _ in range(3):
-                figures.add("console_overview_300_p95_ms", overview_p95_ms(url), "ms")
+                        wrk(figures, f"{prefix}{read}_computed", computing, paths)
+                    wrk(figures, f"{prefix}{read}_floor", floor_url, paths)  # its p99: what 32 clients wait even there
+                # The server's own ceiling: an answer that reads nothing.
+                wrk(figures, f"{prefix}healthz", url, ["/healthz"])
+                during(url, server.pid, repetition)
     finally:
         stop(floor)
+
+
+def measure(figures: Figures, large: str, small: str) -> None:
+    """`large`: the store of 3,000 projects; `small`: 300 (for the console's overview)."""
+    def overview_and_memory(url: str, pid: int, repetition: int) -> None:
+        figures.add("console_overview_3000_p95_ms", overview_p95_ms(url), "ms")
+        if repetition == 2:
+            figures.add("rss_serve_mb", peak_rss_mb(pid), "MB")
+
+    at_32_clients(figures, large, 3000, during=overview_and_memory)
+    with serving(small, "--no-projections") as (url, _):
+        for _ in range(3):
+            figures.add("console_overview_300_p95_ms", overview_p95_ms(url), "ms")
 
 
 def main(argv: Any = None) -> None:  # for profiling one part alone: python -m bench.reads

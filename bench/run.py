@@ -2,11 +2,11 @@
 it is compared with, on real PostgreSQL (fsync on) and Kafka from `make services-up`.
 
     make bench                                   # all, and the README's table rewritten from the output
-    .venv/bin/python -m bench.run --only reads   # one part (append, ingest, rebuild, latency, reads, audit, console)
+    .venv/bin/python -m bench.run --only reads   # one part (append, ingest, rebuild, latency, reads, audit, console, province)
 
 Prints the machine, then one line per figure (`<name> <value> <unit>`, the median, with the three
 runs), the ratios, and each target of issue 24 met or missed: every target is a ratio to a floor or a
-peer measured in the same run (`TARGETS`); absolute figures are printed, never judged. Stores the benchmarks read are filled
+peer measured in the same run (`TARGETS`); absolute figures are printed, never judged (memory budgets, `province.BUDGETS`, are met or missed). Stores the benchmarks read are filled
 the first time and kept in their own schemas (`bench_*`); what is measured is made afresh each time.
 """
 
@@ -26,12 +26,12 @@ from typing import Callable
 
 import psycopg
 
-from bench import append, audit, console, ingest, latency, reads, rebuild, stores
+from bench import append, audit, console, ingest, latency, province, reads, rebuild, stores
 from bench.common import ROOT, Figures, checkpoint, pg_base, say
 from bench.stores import filled
 from tools.common import ensure_debian_package
 
-PARTS = ("append", "ingest", "rebuild", "latency", "reads", "audit", "console")
+PARTS = ("append", "ingest", "rebuild", "latency", "reads", "audit", "console", "province")
 README = ROOT / "README.md"
 BEGIN, END = "<!-- make bench: begin -->", "<!-- make bench: end -->"
 
@@ -63,15 +63,22 @@ class Target:
         return self.figure, self.peer
 
 
-def read_targets(read: str, what: str, served: str = "") -> list[Target]:
+def read_targets(read: str, what: str, served: str = "", prefix: str = "") -> list[Target]:
     """A read at 32 clients beside its bare floor running the same query (`bench/floor.py`); `served`: the
-    figures of a way of serving it (`_computed`: with no answer kept, `reads.KEPT`)."""
-    name = read + served
-    what += " (every answer computed)" if served else ""
+    figures of a way of serving it (`_computed`: with no answer kept, `reads.KEPT`); `prefix`: of the
+    figures of another store (`province_`)."""
+    name = prefix + read + served
+    what = (f"{prefix.rstrip('_')} " if prefix else "") + what + (" (every answer computed)" if served else "")
     return [Target(f"{what} throughput >= 0.8x its floor", f"{name}_vs_floor", f"{name}_req_per_s",
-                   f"{read}_floor_req_per_s", 0.8),
+                   f"{prefix}{read}_floor_req_per_s", 0.8),
             Target(f"{what} p99 <= 1.5x its floor's p99", f"{name}_p99_vs_floor", f"{name}_p99_ms",
-                   f"{read}_floor_p99_ms", 1.5, at_most=True, beside=("healthz_p99_ms",))]
+                   f"{prefix}{read}_floor_p99_ms", 1.5, at_most=True, beside=(f"{prefix}healthz_p99_ms",))]
+
+
+def all_reads(prefix: str = "") -> list[Target]:
+    return [*read_targets("history", "history", prefix=prefix),
+            *(target for read in reads.KEPT for served in ("", "_computed")
+              for target in read_targets(read, read.replace("_", " "), served, prefix))]
 
 
 #: Issue 24's targets, each a ratio to a floor or a peer of the same run.
@@ -88,11 +95,17 @@ TARGETS: list[Target] = [
            "commit_p99_ms", 10, at_most=True),
     Target("e2e p99 <= 10x a single-row commit's p99 embedded (SQLite)", "e2e_embedded_vs_commit_p99",
            "e2e_embedded_p99_ms", "commit_embedded_p99_ms", 10, at_most=True),
-    *read_targets("history", "history"),
-    *(target for read in reads.KEPT for served in ("", "_computed")
-      for target in read_targets(read, read.replace("_", " "), served)),
+    *all_reads(),
     Target(f"overview p50 <= 2x alerts p50 at {console.PROJECTS:,} projects", "overview_vs_alerts",
            "console_overview_p50_ms", "console_alerts_p50_ms", 2, at_most=True),
+    # The province (`bench/province.py`): the same reads, the overview, and any day alike.
+    *all_reads("province_"),
+    Target("province overview p50 <= 2x alerts p50", "province_overview_vs_alerts",
+           "province_console_overview_p50_ms", "province_console_alerts_p50_ms", 2, at_most=True),
+    Target("province alerts a year back p50 <= 2x a recent day's", "province_year_back_vs_recent",
+           "province_alerts_year_back_p50_ms", "province_alerts_recent_p50_ms", 2, at_most=True),
+    Target("province rebuild >= 0.2x the notification read floor", "province_rebuild_vs_read_floor",
+           "province_rebuild_events_per_s", "province_read_floor_events_per_s", 0.2),
 ]
 
 
@@ -167,10 +180,15 @@ def main() -> int:
         store = filled(f"console{console.PROJECTS}", projects=console.PROJECTS)
         checkpoint()
         console.measure(figures, store)
+    if "province" in parts:
+        store = province.store()
+        checkpoint()
+        province.measure(figures, store)
     filling = stores.filling_seconds
     took = f"took {(time.monotonic() - started - filling) / 60:.1f} minutes" + (
         f" (and {filling / 60:.1f} filling the stores it keeps, once)" if filling else "")
     ratios, judged = verdicts(figures)
+    judged += province.budgets(figures)
     sections = [[*head, f"{took}; each figure the median of 3"], [figures.line(name) for name in figures.values],
                 ratios, judged]
     lines: list[str] = []

@@ -73,3 +73,21 @@ def test_rows_are_counted_alike_in_an_answer_and_its_floor() -> None:
     assert rows_in({"projects": [1, 2, 3]}) == 3
     assert rows_in({"entries": [1], "next_after": 1}) == 1
     assert rows_in({"code": "x", "events": [1, 2]}) == 2
+
+
+def test_the_province_reads_are_judged_beside_floors_of_the_same_store() -> None:
+    ratios = {t.ratio: t for t in TARGETS}
+    for read in ("history", "alerts", "stages", "audit_search"):
+        target = ratios[f"province_{read}_vs_floor"]
+        assert (target.figure, target.peer) == (f"province_{read}_req_per_s", f"province_{read}_floor_req_per_s")
+        assert ratios[f"province_{read}_p99_vs_floor"].beside == ("province_healthz_p99_ms",)
+    assert ratios["province_rebuild_vs_read_floor"].peer == "province_read_floor_events_per_s"
+
+
+def test_a_memory_budget_is_met_up_to_its_limit() -> None:
+    from bench.province import budgets
+
+    assert budgets(figures(province_rss_rebuild_mb=400.0, province_rss_serve_mb=500.1)) == [
+        "budget province rss rebuild <= 400 MB: met (400.0 MB)",
+        "budget province rss serve <= 500 MB: MISSED (500.1 MB)"]
+    assert budgets(figures()) == []
