@@ -161,10 +161,7 @@ def rank_members(members: Iterable[Member], year: int, as_of: date, alerts: Iter
         levels.setdefault(alert.project_code, []).append(alert.level)
     tallies: dict[str, Tally] = {}
     for m in listed:
-        found = levels.get(m.code, ())
-        tallies[m.district] = tallies.get(m.district, Tally()) + Tally(
-            1, int(m.due), int(m.started), m.planned, m.completed, found.count("red"), found.count("yellow"),
-            m.cases_open, m.cases_closed_in_time)
+        tallies[m.district] = tallies.get(m.district, Tally()) + Tally.of(m, levels.get(m.code, []))
     return rank_tallies(tallies, year, as_of)
 
 
@@ -182,6 +179,12 @@ class Tally:
     yellow: int = 0
     cases_open: int = 0
     cases_closed_in_time: int = 0
+
+    @classmethod
+    def of(cls, member: Member, levels: list[str]) -> Tally:
+        """One project's part: what it counts (`member_of`) and the levels of its alerts that day."""
+        return cls(1, int(member.due), int(member.started), member.planned, member.completed, levels.count("red"),
+                   levels.count("yellow"), member.cases_open, member.cases_closed_in_time)
 
     def __add__(self, other: Tally) -> Tally:
         return Tally(*(a + b for a, b in zip(astuple(self), astuple(other))))

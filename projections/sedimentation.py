@@ -688,11 +688,8 @@ def tallies(tables: Tables, year: int, as_of: date, thresholds: Thresholds) -> d
             found[district] += Tally(red=int(count)) if level == "red" else Tally(yellow=int(count))
     for facts in stale.facts(db, t):
         if facts.in_library_on("annual", year, as_of):
-            m = member_of(facts, year, as_of, thresholds)
-            levels = [a.level for a in evaluate(facts, as_of, thresholds)]
-            found[facts.district] += Tally(1, int(m.due), int(m.started), m.planned, m.completed,
-                                           levels.count("red"), levels.count("yellow"), m.cases_open,
-                                           m.cases_closed_in_time)
+            found[facts.district] += Tally.of(member_of(facts, year, as_of, thresholds),
+                                              [a.level for a in evaluate(facts, as_of, thresholds)])
     return found
 
 
