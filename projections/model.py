@@ -44,13 +44,15 @@ Row = dict[str, Any]
 
 def key_of(*paths: str) -> Callable[[Any], Key | None]:
     """An event's key into a table: its attributes at these dotted paths (None where it has not them all)."""
-    getters = [attrgetter(path) for path in paths]
+    get = attrgetter(*paths)
+    single = len(paths) == 1  # attrgetter of one path gives the value, of more a tuple
 
     def key(event: Any) -> Key | None:
         try:
-            values = tuple(get(event) for get in getters)
+            found = get(event)
         except AttributeError:
             return None
+        values = (found,) if single else found
         return None if None in values else values
 
     return key
@@ -354,10 +356,13 @@ class Projection:
         if not self.lookups:
             return
         handled = [e for e in events if type(e) in self._dispatch]
+        keys: dict[Callable[[Any], Key | None], set[Key]] = {}  # tables looked up by one key (SUBJECT) share it
         for table, key in self.lookups.items():
             rows = self.rows[table]
             assert isinstance(rows, Rows), f"{self.name}.{table}: looked up, so not append-only"
-            rows.prefetch({found for e in handled if (found := key(e)) is not None})
+            if key not in keys:
+                keys[key] = {found for e in handled if (found := key(e)) is not None}
+            rows.prefetch(keys[key])
 
     def record(self, stored: Any) -> None:
         """Each stored event, in order, as the store keeps it (for projections with `records`)."""
