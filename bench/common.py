@@ -102,6 +102,26 @@ def peak_rss_mb(pid: int) -> float:
     return peak
 
 
+def cpu_ticks(pid: int) -> int:
+    """User and system CPU time the process has used, in clock ticks (`/proc/<pid>/stat`)."""
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])
+
+
+def idle(*pids: int, within: float = 120.0) -> None:
+    """Wait until these processes use under a tenth of a core: when `wrk` stops, the requests its clients
+    left are still worked on by a server, and the next read measured there would wait behind them."""
+    deadline = time.monotonic() + within
+    ticks = os.sysconf("SC_CLK_TCK")
+    while time.monotonic() < deadline:
+        before = sum(cpu_ticks(pid) for pid in pids)
+        time.sleep(0.5)
+        if sum(cpu_ticks(pid) for pid in pids) - before < 0.05 * ticks * len(pids):
+            return
+    raise SystemExit(f"processes {pids} still busy {within:.0f} s after their load stopped")
+
+
 def yaosu(*args: str, store: str, stdout: Any = subprocess.DEVNULL, **env: str) -> subprocess.Popen[Any]:
     """A `yaosu` command as a process of its own (what it prints goes to `stdout`: a file, or nowhere)."""
     return subprocess.Popen([PYTHON, "-m", "yaosu", *args], env=environment(store, **env), cwd=ROOT,
