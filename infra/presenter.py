@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from decimal import Decimal
+from functools import lru_cache
 from typing import Any
 from uuid import UUID
 
@@ -57,6 +58,7 @@ def dumps(content: Any) -> bytes:
     return orjson.dumps(content, default=_default, option=orjson.OPT_NON_STR_KEYS)
 
 
+@lru_cache(maxsize=1024)  # a name per event class, said for every event of every history and feed page
 def dotted_name(qualname: str) -> str:
     """`Project.LandSupplied` → `project.land_supplied`."""
     owner, _, name = qualname.partition(".")
@@ -101,11 +103,12 @@ def _event_json(position: int, event: Any) -> dict[str, Any]:
     data = {k: v for k, v in vars(event).items() if k not in _HIDDEN}
     if "detail" in data and data.get("detail_code"):  # an alert change said by code: its English, as before
         data["detail"] = say(Detail(data["detail_code"], data.get("detail_params") or {}))
+    name = dotted_name(type(event).__qualname__)
     return {
         "position": position,
         # An event caused by a portal message carries that message's type.
-        "type": audit.message_type if audit else dotted_name(type(event).__qualname__),
-        "event": dotted_name(type(event).__qualname__),
+        "type": audit.message_type if audit else name,
+        "event": name,
         "subject": audit.subject if audit else data.get("subject"),
         "data": data,
         "occurred_at": audit.occurred_at if audit else None,
