@@ -1,7 +1,8 @@
 """The event store's transcoder: orjson, with tagged values for the types JSON lacks.
 
-Decimals, dates, date-times, UUIDs and the `Audit` record are written as
-`{"_type_": name, "_data_": ...}` so they come back as themselves. Only event state passes
+Decimals, dates, date-times and the `Audit` record are written as
+`{"_type_": name, "_data_": ...}` so they come back as themselves. (orjson writes a UUID as its
+text itself, which comes back as text: no event holds one.) Only event state passes
 through here; bodies of rejected messages are stored as text, so a portal can never smuggle
 a tag in.
 """
@@ -11,7 +12,6 @@ from __future__ import annotations
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, Callable
-from uuid import UUID
 
 import orjson
 from eventsourcing.persistence import Transcoder
@@ -24,7 +24,6 @@ _ENCODERS: dict[type, tuple[str, Callable[[Any], Any]]] = {
     Decimal: ("decimal", str),
     datetime: ("datetime", datetime.isoformat),
     date: ("date", date.isoformat),
-    UUID: ("uuid", lambda u: u.hex),
     # Warnings as `PolicyWarning.stored_form`, and only where there are some: older events had none.
     Audit: ("audit", lambda a: {k: getattr(a, k) if k != "warnings" else [w.stored_form() for w in a.warnings]
                                 for k in a.__dataclass_fields__ if k != "warnings" or a.warnings}),
@@ -33,7 +32,6 @@ _DECODERS: dict[str, Callable[[Any], Any]] = {
     "decimal": Decimal,
     "datetime": datetime.fromisoformat,
     "date": date.fromisoformat,
-    "uuid": UUID,
     "audit": lambda d: Audit(**d),
 }
 
@@ -49,9 +47,9 @@ def _default(obj: Any) -> Any:
 def _revive(value: Any) -> Any:
     # Hot path of every replay: recurse into containers only, and revive dicts in place.
     if type(value) is dict:
-        decode = _DECODERS.get(value.get("_type_"))  # type: ignore[arg-type]
-        if decode is not None and len(value) == 2 and "_data_" in value:
-            return decode(_revive(value["_data_"]))
+        tag = value.get("_type_")
+        if type(tag) is str and tag in _DECODERS and len(value) == 2 and "_data_" in value:
+            return _DECODERS[tag](_revive(value["_data_"]))
         for key, item in value.items():
             if type(item) is dict or type(item) is list:
                 value[key] = _revive(item)
