@@ -122,14 +122,7 @@ class Reading:
                 if found is not None:
                     setattr(self.request.state, POSITION_STATE, position_of(now))
                     return found
-        key = (*asked, self._opened().generations)
-        found = answers.get(key)
-        if found is not None:
-            return found
-        made = compute()
-        if made.status_code == 200:
-            answers.put(key, made)
-        return made
+        return answers.made_once((*asked, self._opened().generations), compute)
 
 
 #: What a kept answer costs beyond its key, headers and body: the objects that hold them.
@@ -144,6 +137,33 @@ class Answers:
         self.capacity, self.size = capacity, 0
         self._kept: OrderedDict[Hashable, tuple[int, bytes, list[tuple[bytes, bytes]], int]] = OrderedDict()
         self._lock = threading.Lock()
+        #: The answers being computed now, each set when it is done.
+        self._making: dict[Hashable, threading.Event] = {}
+
+    def made_once(self, key: Hashable, compute: Callable[[], Response]) -> Response:
+        """The answer kept for `key`, or `compute`d by one request at a time: after a write, every reader
+        of a page asks the same question at once, and those asking what another is computing wait for
+        it and are given its answer. One that was not kept (an error, a download too large to keep) is
+        computed again by the next of them."""
+        while True:
+            found = self.get(key)
+            if found is not None:
+                return found
+            with self._lock:
+                making = self._making.get(key)
+                if making is None:
+                    making = self._making[key] = threading.Event()
+                    break
+            making.wait()
+        try:
+            made = compute()
+            if made.status_code == 200:
+                self.put(key, made)
+            return made
+        finally:
+            with self._lock:
+                del self._making[key]
+            making.set()
 
     def get(self, key: Hashable) -> Response | None:
         with self._lock:

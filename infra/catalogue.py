@@ -111,9 +111,17 @@ def said(code: str, params: Mapping[str, Any], lang: str = "en") -> str:
     if template is None:
         return code
     wording = _WORDINGS[lang]
-    return "".join(literal if name is None else
-                   literal + wording.format_field(wording.convert_field(params[name], conversion), spec)
-                   for literal, name, spec, conversion in template)
+    pieces = []
+    for literal, name, spec, conversion in template:
+        pieces.append(literal)
+        if name is None:
+            continue
+        value = params[name]
+        if value.__class__ is str and not spec and conversion is None and value.isprintable():
+            pieces.append(value)  # most placeholders (a code, a day): as `format_field` would say them, sooner
+        else:
+            pieces.append(wording.format_field(wording.convert_field(value, conversion), spec))
+    return "".join(pieces)
 
 
 #: A text's wording parsed once: (literal, placeholder, kind, conversion) pieces; None for a code the
