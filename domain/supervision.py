@@ -216,7 +216,7 @@ class Alert:
     level: str
     since: date
     district: str
-    detail: Detail  # what it says (`DETAILS`), in words by the catalogue
+    detail: Detail  # what it says (`detail`), in words by the catalogue
     ref: str | None = None  # the issue or reduction it concerns
     department: str = ""  # who answers for it: the project's horizontal owner
     leader: str | None = None  # and its responsible leader (包抓领导) on that day
@@ -433,35 +433,45 @@ def land_unsupplied_level(approval: ApprovalFact, day: date, thresholds: Thresho
     return Finding(level, (approval.approval_id, approval.approved_on.isoformat(), str(approval.area), str(left)))
 
 
-def _days_since(iso: str, day: date) -> int:
-    return (day - date.fromisoformat(iso)).days
-
-
-#: What each rule's detail says on a day, from its finding's `about`: the one statement of every alert,
-#: worded by the catalogue (`infra.catalogue.said`).
-DETAILS: dict[str, Callable[[tuple[str, ...], date], Detail]] = {
-    "not_started": lambda about, day: Detail("not_started.late", {
-        "planned_start": about[0], "days": _days_since(about[0], day), "factors": about[1].split(", ")}),
-    "lagging": lambda about, day: Detail("lagging.behind", {
+#: What each rule's detail says, from its finding's `about`, but for the days it counts (see `detail`): the
+#: one statement of every alert, worded by the catalogue (`infra.catalogue.said`).
+DETAILS: dict[str, Callable[[tuple[str, ...]], Detail]] = {
+    "not_started": lambda about: Detail("not_started.late", {
+        "planned_start": about[0], "factors": about[1].split(", ")}),
+    "lagging": lambda about: Detail("lagging.behind", {
         "done": about[0], "year": int(about[1]), "expected": about[2], "months": int(about[3]), "gap": about[4]}),
-    "issue_overdue": lambda about, day: Detail("issue_overdue.unresolved", {
-        "issue": about[0], "title": about[1], "days": _days_since(about[2], day), "due_date": about[2]}),
-    "reduction_overdue": lambda about, day: (
+    "issue_overdue": lambda about: Detail("issue_overdue.unresolved", {
+        "issue": about[0], "title": about[1], "due_date": about[2]}),
+    "reduction_overdue": lambda about: (
         Detail("reduction_overdue.due", {"reduction": about[1], "due_date": about[2]}) if about[0] == "due" else
         Detail("reduction_overdue.project_completed", {"reduction": about[1], "completed_on": about[2]})),
-    "funds_idle": lambda about, day: Detail("funds_idle.undisbursed", {
-        "grant": about[0], "granted_on": about[1], "amount": about[2], "disbursed": about[3],
-        "days": _days_since(about[1], day)}),
-    "land_idle": lambda about, day: Detail("land_idle.not_started", {
-        "grant": about[0], "start_by": about[1], "area": about[2], "days": _days_since(about[1], day)}),
-    "energy_idle": lambda about, day: Detail("energy_idle.not_started", {
-        "grant": about[0], "granted_on": about[1], "tce": about[2], "days": _days_since(about[1], day)}),
-    "land_unsupplied": lambda about, day: Detail("land_unsupplied.left", {
-        "approval": about[0], "approved_on": about[1], "area": about[2], "unsupplied": about[3],
-        "days": _days_since(about[1], day)}),
-    "supervision_overdue": lambda about, day: Detail(f"supervision_overdue.{about[0]}", {
-        "case": about[1], "due_date": about[2], "days": _days_since(about[2], day)}),
+    "funds_idle": lambda about: Detail("funds_idle.undisbursed", {
+        "grant": about[0], "granted_on": about[1], "amount": about[2], "disbursed": about[3]}),
+    "land_idle": lambda about: Detail("land_idle.not_started", {
+        "grant": about[0], "start_by": about[1], "area": about[2]}),
+    "energy_idle": lambda about: Detail("energy_idle.not_started", {
+        "grant": about[0], "granted_on": about[1], "tce": about[2]}),
+    "land_unsupplied": lambda about: Detail("land_unsupplied.left", {
+        "approval": about[0], "approved_on": about[1], "area": about[2], "unsupplied": about[3]}),
+    "supervision_overdue": lambda about: Detail(f"supervision_overdue.{about[0]}", {
+        "case": about[1], "due_date": about[2]}),
 }
+#: The rules whose detail counts days (`days`), and where from: the index in the finding's `about` of that
+#: day. The count is the one thing an alert says that changes from day to day within a stretch.
+COUNTS_FROM: dict[str, int] = {"not_started": 0, "issue_overdue": 2, "funds_idle": 1, "land_idle": 1,
+                               "energy_idle": 1, "land_unsupplied": 1, "supervision_overdue": 2}
+
+
+def counted_from(rule: str, about: tuple[str, ...]) -> date | None:
+    """The day the detail of a finding of `rule` counts its days from (None: it counts none)."""
+    at = COUNTS_FROM.get(rule)
+    return None if at is None else date.fromisoformat(about[at])
+
+
+def detail(rule: str, about: tuple[str, ...], day: date) -> Detail:
+    """What an alert of `rule` with this finding says on `day`."""
+    fixed, start = DETAILS[rule](about), counted_from(rule, about)
+    return fixed if start is None else Detail(fixed.code, {**fixed.params, "days": (day - start).days})
 
 
 # --- evaluation ------------------------------------------------------------------------------
@@ -594,7 +604,7 @@ def evaluate(facts: ProjectFacts, as_of: date, thresholds: Thresholds = Threshol
         found = check.finding_on(as_of)
         if found is not None:
             alerts.append(Alert(facts.code, check.rule, found.level, _since(check, found.level, as_of), facts.district,
-                                DETAILS[check.rule](found.about, as_of), check.ref, facts.department,
+                                detail(check.rule, found.about, as_of), check.ref, facts.department,
                                 facts.leader_on(as_of), check.grant_id, check.factor, found.reclaimable,
                                 facts.case_on(check.rule, check.grant_id, as_of), facts.code))
     return alerts
@@ -603,7 +613,7 @@ def evaluate(facts: ProjectFacts, as_of: date, thresholds: Thresholds = Threshol
 def evaluate_approval(approval: ApprovalFact, as_of: date, thresholds: Thresholds = Thresholds()) -> list[Alert]:
     """The alert an approval has on `as_of` (批而未供), about no project: `subject` is the approval."""
     return [Alert(None, check.rule, found.level, _since(check, found.level, as_of), approval.district,
-                  DETAILS[check.rule](found.about, as_of), check.ref, APPROVAL_DEPARTMENT, None, check.grant_id,
+                  detail(check.rule, found.about, as_of), check.ref, APPROVAL_DEPARTMENT, None, check.grant_id,
                   check.factor, found.reclaimable, None, approval.approval_id)
             for check in approval_checks(approval, thresholds) if (found := check.finding_on(as_of)) is not None]
 
@@ -633,7 +643,7 @@ class Stretch:
     def alert(self, code: str | None, district: str, department: str, day: date,
               subject: str | None = None) -> Alert:
         """The alert on a day of this stretch, as `evaluate` gives it (`code` None: an approval's, `subject`)."""
-        return Alert(code, self.rule, self.level, self.since, district, DETAILS[self.rule](self.about, day), self.ref,
+        return Alert(code, self.rule, self.level, self.since, district, detail(self.rule, self.about, day), self.ref,
                      department, self.leader, self.grant_id, self.factor, self.reclaimable, self.case_id,
                      subject or code)
 

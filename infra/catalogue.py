@@ -12,6 +12,7 @@ files (tests/unit/test_catalogue.py and test_texts.py fail without).
 from __future__ import annotations
 
 import gettext
+import hashlib
 import string
 import unicodedata
 from functools import cache, lru_cache
@@ -19,6 +20,7 @@ from io import BytesIO
 from pathlib import Path
 from typing import Any, Final, Iterable, Mapping
 
+import orjson
 from babel.messages.catalog import Catalog
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
@@ -108,20 +110,44 @@ def inert(text: str) -> str:
 def said(code: str, params: Mapping[str, Any], lang: str = "en") -> str:
     """A text in the language asked for; a code the catalogue lacks is said as the code itself."""
     template = _template(code, lang)
-    if template is None:
-        return code
+    return code if template is None else _filled(template, params, lang)[0]
+
+
+def said_around(code: str, params: Mapping[str, Any], gap: str, lang: str = "en") -> list[str] | None:
+    """A text said but for the number in its placeholder `gap`: the words around it, so that
+    `str(n).join(parts)` says it with `n` there (None: the catalogue lacks the code, or formats `gap`)."""
+    template = _template(code, lang)
+    return None if template is None else _filled(template, params, lang, gap)
+
+
+def _filled(template: Template, params: Mapping[str, Any], lang: str, gap: str | None = None) -> list[str] | None:
     wording = _WORDINGS[lang]
-    pieces = []
+    parts, pieces = [], []
     for literal, name, spec, conversion in template:
         pieces.append(literal)
         if name is None:
+            continue
+        if name == gap:
+            if spec or conversion is not None:
+                return None
+            parts.append("".join(pieces))
+            pieces = []
             continue
         value = params[name]
         if value.__class__ is str and not spec and conversion is None and value.isprintable():
             pieces.append(value)  # most placeholders (a code, a day): as `format_field` would say them, sooner
         else:
             pieces.append(wording.format_field(wording.convert_field(value, conversion), spec))
-    return "".join(pieces)
+    parts.append("".join(pieces))
+    return parts
+
+
+@cache
+def edition(lang: str) -> str:
+    """A digest of everything the language's catalogue says: what keeps words said once (the alert index)
+    knows when they are to be said again."""
+    return hashlib.sha256(orjson.dumps(sorted((str(m.id), str(m.string)) for m in _catalogue(lang) if m.id)))\
+        .hexdigest()[:16]
 
 
 #: A text's wording parsed once: (literal, placeholder, kind, conversion) pieces; None for a code the

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, Sequence
 
 from projections.audit import AuditTrail
 from projections.chain import HashChain
@@ -141,6 +141,14 @@ class Catalog:
                         [projection.name, gen, projection.version, state, projection.shape()])
         log.info("projection %s: generation %d (version %d) created, %s", projection.name, gen, projection.version, state)
         return Generation(projection.name, gen, projection.version, 0, state, projection.shape())
+
+    def move(self, moves: Sequence[tuple[str, int, int, int]]) -> int:
+        """Move generations' positions, each (name, gen, from, to) only if it is still at `from` and not
+        retired, in one statement; how many moved."""
+        values = ", ".join("(?, ?, ?, ?)" for _ in moves)
+        return self.db.execute(
+            f"UPDATE {self.meta} SET position = v.column4 FROM (VALUES {values}) AS v WHERE name = v.column1 "
+            "AND gen = v.column2 AND position = v.column3 AND state <> 'retired'", [x for move in moves for x in move])
 
     def index(self, projection: type[Projection], gen: int) -> None:
         """Make a generation's secondary indexes (those a projection defers until it has caught up)."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 import sqlite3
 import threading
 from contextlib import contextmanager
+from itertools import chain, islice
 from typing import Any, Iterable, Iterator, Sequence
 
 import psycopg
@@ -22,6 +23,10 @@ class NotBuilt(Exception):
     """A read model cannot answer yet: no generation serves, or one with other columns is being built."""
 
 
+#: Rows added at once from which `Db.copy` uses `COPY`.
+COPY_FROM = 64
+
+
 class Db:
     def __init__(self, settings: Settings) -> None:
         where = settings.location
@@ -32,6 +37,7 @@ class Db:
         self.schema = where.schema
         self._lock = threading.RLock()
         self._in_transaction = False
+        self._pipelined = False
         self.conn: Any = self._connect()
 
     def _connect(self) -> Any:
@@ -110,6 +116,37 @@ class Db:
             return f"{column} = ANY(?)", [list(values)]
         return f"{column} IN ({', '.join('?' * len(values))})" if values else "1 = 0", list(values)
 
+    @contextmanager
+    def pipeline(self) -> Iterator[None]:
+        """Statements sent without waiting for each answer, all answered at the end of the block (PostgreSQL's
+        pipeline mode): a batch's writes cost one round trip, not one each. What fails is raised at the end.
+        A pipeline cannot carry a `COPY`."""
+        with self._lock:
+            if self.dialect == "sqlite":
+                yield
+                return
+            self._fresh()
+            with self.conn.pipeline():
+                self._pipelined = True
+                try:
+                    yield
+                finally:
+                    self._pipelined = False
+
+    def queries(self, statements: Sequence[tuple[str, Sequence[Any]]]) -> list[list[tuple[Any, ...]]]:
+        """The rows of each of these queries, asked at once (in one pipeline)."""
+        with self._lock:
+            if self.dialect == "sqlite":
+                return [self.query(statement, params) for statement, params in statements]
+            with _built(), self.pipeline():
+                cursors = [self.conn.execute(self.sql(statement), params) for statement, params in statements]
+            return [cursor.fetchall() for cursor in cursors]
+
+    def in_order(self, columns: Sequence[str]) -> str:
+        """An ORDER BY list sorting as Python sorts text (by code point), a null as the empty text."""
+        collated = ' COLLATE "C"' if self.dialect == "postgres" else ""  # SQLite compares UTF-8 bytes: the same
+        return ", ".join(f"COALESCE({column}, ''){collated}" for column in columns)
+
     def execute(self, statement: str, params: Sequence[Any] = ()) -> int:
         with self._lock:
             cursor = self._run(lambda: self.conn.execute(self.sql(statement), params))
@@ -127,30 +164,32 @@ class Db:
                     cursor.executemany(self.sql(statement), rows)
 
     def copy(self, table: str, columns: dict[str, str], rows: Iterable[Sequence[Any]]) -> None:
-        """Add rows to a table (`columns`: name → SQL type): `COPY` on PostgreSQL, in binary."""
+        """Add rows to a table (`columns`: name → SQL type). On PostgreSQL `COPY`, in binary; fewer than
+        `COPY_FROM` rows in one `INSERT` of arrays instead, since a `COPY` costs more round trips."""
         with self._lock:
             if self.dialect == "sqlite":
                 self.conn.executemany(f"INSERT INTO {table} ({', '.join(columns)}) "
                                       f"VALUES ({', '.join('?' * len(columns))})", rows)
                 return
+            rows = iter(rows)
+            first = list(islice(rows, COPY_FROM))
+            if len(first) < COPY_FROM:
+                if first:
+                    arrays = ", ".join(f"%b::{kind.lower()}[]" for kind in columns.values())
+                    self.conn.execute(f"INSERT INTO {table} ({', '.join(columns)}) SELECT * FROM unnest({arrays})",
+                                      [list(column) for column in zip(*first)])
+                return
+            if self._pipelined:
+                raise RuntimeError(f"{len(first)} rows or more for {table} in a pipeline, which cannot carry a COPY")
             with self.conn.cursor() as cursor, cursor.copy(
                     f"COPY {table} ({', '.join(columns)}) FROM STDIN (FORMAT BINARY)") as copy:
                 copy.set_types([kind.lower() for kind in columns.values()])
-                for row in rows:
+                for row in chain(first, rows):
                     copy.write_row(row)
 
     def query(self, statement: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-        try:
-            with self._lock:
-                return list(self._run(lambda: self.conn.execute(self.sql(statement), params).fetchall()))
-        except (psycopg.errors.UndefinedTable, psycopg.errors.UndefinedColumn) as error:
-            # A new version of a read model with other columns is being built; the serving one
-            # cannot answer this code's query until it is swapped in.
-            raise NotBuilt(f"this read model is being rebuilt; try again shortly ({error.diag.message_primary})") from None
-        except sqlite3.OperationalError as error:
-            if not str(error).startswith(("no such column", "no such table")):
-                raise
-            raise NotBuilt(f"this read model is being rebuilt; try again shortly ({error})") from None
+        with self._lock, _built():
+            return list(self._run(lambda: self.conn.execute(self.sql(statement), params).fetchall()))
 
     def _run(self, work: Any) -> Any:
         """Run a statement; outside a transaction, once more on a new connection if the server restarted."""
@@ -171,3 +210,17 @@ class Db:
 
     def close(self) -> None:
         self.conn.close()
+
+
+@contextmanager
+def _built() -> Iterator[None]:
+    """A query of a table or column not there (`NotBuilt`): a new version of a read model with other
+    columns is being built, and the serving one cannot answer this code's query until it is swapped in."""
+    try:
+        yield
+    except (psycopg.errors.UndefinedTable, psycopg.errors.UndefinedColumn) as error:
+        raise NotBuilt(f"this read model is being rebuilt; try again shortly ({error.diag.message_primary})") from None
+    except sqlite3.OperationalError as error:
+        if not str(error).startswith(("no such column", "no such table")):
+            raise
+        raise NotBuilt(f"this read model is being rebuilt; try again shortly ({error})") from None

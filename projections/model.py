@@ -21,7 +21,7 @@ from typing import Any, Callable, ClassVar, Collection, Iterable
 from eventsourcing.domain import CanMutateAggregate
 
 from infra.settings import Settings
-from projections.db import Db
+from projections.db import COPY_FROM, Db
 
 sqlite3.register_adapter(Decimal, str)
 sqlite3.register_adapter(date, date.isoformat)
@@ -232,19 +232,27 @@ class Rows:
         self.changed.add(key)
         self.touched.add(key)
 
+    def copy_many(self) -> int:
+        """Write this batch's rows new to the table by `COPY`, if they are many (see `flush`)."""
+        copied = len(self.fresh)
+        if copied < COPY_FROM:
+            return 0
+        self.db.copy(self.physical, self.table.columns, [self._values_of(self.cache[key]) for key in self.fresh])
+        self.changed -= self.fresh
+        self.fresh.clear()
+        return copied
+
     def flush(self) -> int:
-        upserts, deletes, inserts = [], [], []
-        fresh = self.fresh
-        for key in self.changed:
+        """Write this batch's changes: many new rows by `COPY` (`copy_many`: a pipeline cannot carry it, so
+        the runner calls it first), the rest in at most two statements."""
+        written = self.copy_many() + len(self.changed)
+        upserts, deletes = [], []
+        for key in self.changed:  # a few new rows go with the upserts: no conflict can arise
             row = self.cache[key]
             if row is None:
                 deletes.append(key)
-            elif key in fresh:
-                inserts.append(self._values_of(row))
             else:
                 upserts.append(self._values_of(row))
-        if inserts:
-            self.db.copy(self.physical, self.table.columns, inserts)
         if self.db.dialect == "postgres":
             if deletes:
                 self.db.execute(self._delete, [list(column) for column in zip(*deletes)])
@@ -253,9 +261,8 @@ class Rows:
         else:
             self.db.executemany(self._delete, deletes)
             self.db.executemany(self._upsert, upserts)
-        written = len(self.changed)
         self.changed.clear()
-        fresh.clear()
+        self.fresh.clear()
         if len(self.cache) > MAX_CACHED_ROWS:
             self._trim()
         self.touched.clear()
@@ -283,6 +290,10 @@ class Appended:
 
     def put(self, row: Row) -> None:
         self.added.append(row)
+
+    def copy_many(self) -> int:
+        """Write the rows added by `COPY`, if they are many (see `Rows.flush`)."""
+        return self.flush() if len(self.added) >= COPY_FROM else 0
 
     def flush(self) -> int:
         written = len(self.added)

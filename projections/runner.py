@@ -130,20 +130,22 @@ class LiveGeneration:
                 raise ProjectionFailed(self.name, position, what, error) from error
         if last == self.position and not (caught_up and self.unsettled):
             return
-        for rows in self.rows.values():
-            rows.flush()
+        self._flush()
         try:
             self.unsettled = self.projection.settle(caught_up)
         except Exception as error:
             raise ProjectionFailed(self.name, last, "settle", error) from error
-        for rows in self.rows.values():
-            rows.flush()
-        moved = self.catalog.db.execute(
-            f"UPDATE {self.catalog.meta} SET position = ? WHERE name = ? AND gen = ? AND position = ? "
-            "AND state <> 'retired'", [last, self.name, self.generation.gen, self.position])
-        if moved != 1:
-            raise LostTurn(f"projection {self.name} generation {self.generation.gen} moved on or was retired elsewhere")
-        self.pending = last
+        self._flush()
+        self.pending = last  # moved with the others' by `moved`, in the same transaction
+
+    def _flush(self) -> None:
+        """Write what the batch changed: many new rows by `COPY` first, then the rest in one round trip."""
+        tables = self.rows.values()
+        for rows in tables:
+            rows.copy_many()
+        with self.catalog.db.pipeline():
+            for rows in tables:
+                rows.flush()
 
     def committed(self) -> None:
         self.position = self.pending
@@ -183,6 +185,15 @@ def _route(events: Sequence[tuple[Any, Any]], lives: Sequence[LiveGeneration]) -
         if share and share[0][0].id <= live.position:
             routed[live.name] = [(n, e) for n, e in share if n.id > live.position]
     return routed
+
+
+def moved(catalog: Catalog, lives: Sequence[LiveGeneration]) -> None:
+    """Move the positions of these generations to what they applied (`pending`), in one statement; each
+    only from the position this runner left it at, or none at all (`LostTurn`)."""
+    moving = [live for live in lives if live.pending != live.position]
+    if moving and catalog.move([(live.name, live.generation.gen, live.position, live.pending)
+                                for live in moving]) != len(moving):
+        raise LostTurn(f"projection {', '.join(live.name for live in moving)} moved on or was retired elsewhere")
 
 
 def _applied(live: LiveGeneration, events: Sequence[tuple[Any, Any]], last: int, caught_up: bool) -> None:
@@ -331,6 +342,7 @@ class Runner:
                     routed = _route(events, working)
                     for live in working:
                         _applied(live, routed[live.name], last, caught_up)
+                    moved(self.catalog, working)
                     if self._channel is not None:  # readers in other processes: delivered on commit
                         self.db.execute("SELECT pg_notify(?, '')", [self._channel])
             except ProjectionFailed as failure:
@@ -411,6 +423,7 @@ class Runner:
         try:
             with self.db.transaction():
                 _applied(live, events, last, caught_up)
+                moved(self.catalog, [live])
         except ProjectionFailed as failure:
             live.rolled_back()
             return failure

@@ -15,6 +15,7 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
+from functools import lru_cache
 from typing import Any, Collection, Iterable, Mapping, Sequence
 
 import orjson
@@ -26,6 +27,7 @@ from domain.ranking import DistrictScore, Share, Tally, allocation_advice, membe
 from domain.reduction import EmissionReduction
 from domain.supervision import (
     APPROVAL_DEPARTMENT,
+    DETAILS,
     FACTOR_RULES,
     LEVELS,
     RULES,
@@ -42,12 +44,13 @@ from domain.supervision import (
     Stretch,
     Thresholds,
     approval_timeline,
+    counted_from,
     evaluate,
     evaluate_approval,
     timeline,
 )
 from domain.texts import Detail
-from infra.catalogue import detail_json
+from infra.catalogue import detail_json, edition, said, said_around
 from infra.settings import Settings
 from projections.db import Db
 from projections.directory import names_in
@@ -96,10 +99,15 @@ STAYS = Table("stays", {"code": "TEXT", "position": "BIGINT", "library": "TEXT",
 OPEN_STAYS = Table("open_stays", {"code": "TEXT", "library": "TEXT", "positions": "TEXT"}, key=("code", "library"))
 #: The alert timeline: `domain.supervision.Stretch` rows, numbered per subject (`facts.stretches` of a project,
 #: `approvals.stretches` of an approval, whose stretches have no `code`).
+#: Each also keeps what `GET /v1/alerts` says of it but for the days counted (`listed_alerts`): the project's
+#: name, its detail's code and params (JSON), the English words around the count (a JSON list:
+#: `infra.catalogue.said_around`) and the day the count runs from (`domain.supervision.counted_from`).
 STRETCHES = Table("stretches", {"subject": "TEXT", "n": "INTEGER", "code": "TEXT", "rule": "TEXT", "ref": "TEXT",
                                 "level": "TEXT", "since": "DATE", "first_day": "DATE", "last_day": "DATE",
                                 "about": "TEXT", "leader": "TEXT", "district": "TEXT", "department": "TEXT",
-                                "grant_id": "TEXT", "factor": "TEXT", "reclaimable": "INTEGER", "case_id": "TEXT"},
+                                "grant_id": "TEXT", "factor": "TEXT", "reclaimable": "INTEGER", "case_id": "TEXT",
+                                "name": "TEXT", "detail_code": "TEXT", "detail_params": "TEXT", "detail_en": "TEXT",
+                                "counted_from": "DATE"},
                   key=("subject", "n"), indexes=(("first_day",),))
 #: What each project counts in each year's ranking (`domain.ranking.Standing` rows, numbered per project): the
 #: ranking on a day is a sum over the rows that cover it.
@@ -132,7 +140,8 @@ class Sedimentation(Projection):
     # 2: reports keep the day they were made (business time), not just the last value
     # 3: the factor-level rules, supervision cases, amendments and approvals (v1.2)
     # 4: the standings, so the ranking on a day is a sum over an index
-    version = 4
+    # 5: each stretch keeps its alert as listed, but for the days counted
+    version = 5
     tables = (FACTS, GRANTS, PLANS, REPORTS, ISSUES, ESCALATIONS, REDUCTIONS, STAYS, OPEN_STAYS, DISBURSEMENTS,
               AMENDMENTS, CASES, RESPONSES, APPROVALS, DRAWS, STRETCHES, STANDINGS, UNSETTLED, THRESHOLDS)
     handlers = {
@@ -341,7 +350,7 @@ class Sedimentation(Projection):
     def _write_timeline(self, facts: ProjectFacts) -> None:
         stretches, standing = timeline(facts, self.thresholds), standings(facts, self.thresholds)
         before = self.rows["facts"].get(facts.code) or {}
-        self._write_stretches(facts.code, facts.code, facts.district, facts.department, stretches,
+        self._write_stretches(facts.code, facts.code, facts.name, facts.district, facts.department, stretches,
                               before.get("stretches") or 0)
         for n, s in enumerate(standing):
             m = s.member
@@ -355,25 +364,30 @@ class Sedimentation(Projection):
 
     def _write_approval_timeline(self, approval: ApprovalFact) -> None:
         stretches = approval_timeline(approval, self.thresholds)
-        self._write_stretches(approval.approval_id, None, approval.district, APPROVAL_DEPARTMENT, stretches,
+        self._write_stretches(approval.approval_id, None, None, approval.district, APPROVAL_DEPARTMENT, stretches,
                               (self.rows["approvals"].get(approval.approval_id) or {}).get("stretches") or 0)
         self.rows["approvals"].update(approval.approval_id, stretches=len(stretches))
 
-    def _write_stretches(self, subject: str, code: str | None, district: str, department: str,
+    def _write_stretches(self, subject: str, code: str | None, name: str | None, district: str, department: str,
                          stretches: list[Stretch], before: int) -> None:
         for n, s in enumerate(stretches):
+            fixed = DETAILS[s.rule](s.about)
             self.rows["stretches"].put({
                 "subject": subject, "n": n, "code": code, "rule": s.rule, "ref": s.ref, "level": s.level,
                 "since": s.since, "first_day": s.first, "last_day": s.last, "about": orjson.dumps(s.about).decode(),
                 "leader": s.leader, "district": district, "department": department, "grant_id": s.grant_id,
-                "factor": s.factor, "reclaimable": int(s.reclaimable), "case_id": s.case_id})
+                "factor": s.factor, "reclaimable": int(s.reclaimable), "case_id": s.case_id, "name": name,
+                "detail_code": fixed.code, "detail_params": orjson.dumps(fixed.params).decode(),
+                "detail_en": orjson.dumps(said_around(fixed.code, fixed.params, "days")).decode(),
+                "counted_from": counted_from(s.rule, s.about)})
         for n in range(len(stretches), before):
             self.rows["stretches"].delete(subject, n)
 
 
+@lru_cache(maxsize=8)
 def fingerprint(thresholds: Thresholds) -> str:
-    """The thresholds as the stretches record them."""
-    return orjson.dumps(dataclasses.asdict(thresholds), default=str).decode()
+    """The thresholds as the stretches record them, and the edition of the English they keep."""
+    return orjson.dumps({**dataclasses.asdict(thresholds), "en": edition("en")}, default=str).decode()
 
 
 def load_facts(db: Db, t: dict[str, str], district: str | None = None,
@@ -389,23 +403,25 @@ def load_facts(db: Db, t: dict[str, str], district: str | None = None,
     else:
         scope, params = "1 = 1", []
 
+    per_project = (FACTS, GRANTS, PLANS, REPORTS, ISSUES, ESCALATIONS, STAYS, DISBURSEMENTS, AMENDMENTS, CASES,
+                   RESPONSES)
+    found = db.queries([*((f"SELECT {', '.join(table.columns)} FROM {t[table.name]} WHERE {scope} "
+                           f"ORDER BY {', '.join(table.key)}", params) for table in per_project),
+                        (f"SELECT {', '.join(REDUCTIONS.columns)} FROM {t['reductions']} WHERE reduction_id IN "
+                         f"(SELECT reduction_id FROM {t['grants']} WHERE {scope})", params)])
+
     def rows(table: Table) -> dict[str, list[dict[str, Any]]]:
         grouped: dict[str, list[dict[str, Any]]] = defaultdict(list)
-        for raw in db.query(f"SELECT {', '.join(table.columns)} FROM {t[table.name]} WHERE {scope} "
-                            f"ORDER BY {', '.join(table.key)}", params):
+        for raw in found[per_project.index(table)]:
             row = table.decode(raw)
             grouped[row["code"]].append(row)
         return grouped
 
-    facts = [FACTS.decode(r) for r in db.query(f"SELECT {', '.join(FACTS.columns)} FROM {t['facts']} WHERE {scope} "
-                                               "ORDER BY code", params)]
+    facts = [FACTS.decode(r) for r in found[0]]
     grants, plans, reports, issues = rows(GRANTS), rows(PLANS), rows(REPORTS), rows(ISSUES)
     escalations, stays = rows(ESCALATIONS), rows(STAYS)
     disbursements, amendments, cases, responses = rows(DISBURSEMENTS), rows(AMENDMENTS), rows(CASES), rows(RESPONSES)
-    reductions = {r["reduction_id"]: ReductionFact(**r) for r in (
-        REDUCTIONS.decode(raw) for raw in db.query(
-            f"SELECT {', '.join(REDUCTIONS.columns)} FROM {t['reductions']} WHERE reduction_id IN "
-            f"(SELECT reduction_id FROM {t['grants']} WHERE {scope})", params))}
+    reductions = {r["reduction_id"]: ReductionFact(**r) for r in (REDUCTIONS.decode(raw) for raw in found[-1])}
     result = []
     for f in facts:
         code = f["code"]
@@ -516,13 +532,21 @@ def alerts(db: Db, t: dict[str, str], as_of: date, thresholds: Thresholds, **fil
     stale = unsettled(db, t, thresholds)
     found = []
     if not stale.everything:
-        clauses, params = ALERTS.where(filters)  # each filter's column is a column of the stretches
-        excluded, others = stale.excluded(db)
-        for raw in db.query(f"SELECT {', '.join(STRETCHES.columns)} FROM {t['stretches']} "
-                            f"WHERE {' AND '.join([COVERING, *clauses, *excluded])}", [as_of, as_of, *params, *others]):
+        for raw in covering(db, t, stale, as_of, filters, tuple(STRETCHES.columns)):
             row = STRETCHES.decode(raw)
             found.append(stretch_of(row).alert(row["code"], row["district"], row["department"], as_of, row["subject"]))
     return ordered(found + stale.alerts(db, t, as_of, thresholds, **filters))
+
+
+def covering(db: Db, t: dict[str, str], stale: Unsettled, as_of: date, filters: Mapping[str, Any],
+             columns: Sequence[str], order: Sequence[str] = ()) -> list[tuple[Any, ...]]:
+    """These columns of the settled stretches covering `as_of` that match `ALERTS`' filters given (in the
+    order of the stretch columns `order`, if given)."""
+    clauses, params = ALERTS.where(filters)  # each filter's column is a column of the stretches
+    excluded, others = stale.excluded(db)
+    return db.query(f"SELECT {', '.join(columns)} FROM {t['stretches']} "
+                    f"WHERE {' AND '.join([COVERING, *clauses, *excluded])}"
+                    + (f" ORDER BY {db.in_order(order)}" if order else ""), [as_of, as_of, *params, *others])
 
 
 def alert_counts(db: Db, t: dict[str, str], days: Sequence[date], thresholds: Thresholds) -> list[Counter[tuple[str, str]]]:
@@ -613,13 +637,51 @@ ALERTS = Listing(
 
 
 def listed_alerts(tables: Tables, asked: dict[str, Any], thresholds: Thresholds) -> list[dict[str, Any]]:
-    """`ALERTS`: the alerts on `as_of` matching the filters given, as the API shows them."""
-    found = alerts(tables.db, tables.names, asked["as_of"], thresholds,
-                   **{f.name: asked.get(f.name) for f in ALERTS.filters if f.column})  # the day is not a filter
-    named = names_in(tables, tables["facts"], {a.project_code for a in found if a.project_code})
-    return [alert_json(a.project_code, a.rule, a.ref, a.level, a.since, a.detail, district=a.district,
-                       department=a.department, leader=a.leader, **factor_fields(a),
-                       project_name=named.get(a.project_code or "")) for a in found]
+    """`ALERTS`: the alerts on `as_of` matching the filters given, as the API shows them: those of the settled
+    stretches as each keeps it, the day counted in; the others evaluated from their facts (as `alerts`)."""
+    db, t, as_of = tables.db, tables.names, asked["as_of"]
+    filters = {f.name: asked.get(f.name) for f in ALERTS.filters if f.column}  # the day is not a filter
+    stale = unsettled(db, t, thresholds)
+    items = [] if stale.everything else [kept_alert(row, as_of) for row in covering(
+        db, t, stale, as_of, filters, KEPT, [STRETCH_OF_ITEM.get(key, key) for key in ALERTS.order])]
+    found = stale.alerts(db, t, as_of, thresholds, **filters)
+    if found:
+        named = names_in(tables, tables["facts"], {a.project_code for a in found if a.project_code})
+        items += [alert_item(a, named.get(a.project_code or "")) for a in found]
+        items.sort(key=lambda item: tuple(item[key] or "" for key in ALERTS.order))
+    return items
+
+
+def alert_item(alert: Alert, name: str | None) -> dict[str, Any]:
+    """An alert as `ALERTS` lists it (`name`: its project's)."""
+    return alert_json(alert.project_code, alert.rule, alert.ref, alert.level, alert.since, alert.detail,
+                      district=alert.district, department=alert.department, leader=alert.leader,
+                      **factor_fields(alert), project_name=name)
+
+
+#: The stretch column of an item's key, where the two differ.
+STRETCH_OF_ITEM = {"project_code": "code"}
+#: The columns of a stretch `kept_alert` reads.
+KEPT = ("code", "rule", "ref", "level", "since", "detail_code", "detail_params", "detail_en", "counted_from",
+          "district", "department", "leader", "grant_id", "factor", "reclaimable", "case_id", "subject", "name")
+
+
+def kept_alert(row: Sequence[Any], as_of: date) -> dict[str, Any]:
+    """A stretch's alert on `as_of` as `alert_item` shows it, from the `KEPT` columns: what the index answers
+    most often, so it is read straight from the row, with no `Stretch` nor `Alert` made on the way."""
+    (code, rule, ref, level, since, detail_code, params, words, start, district, department, leader, grant_id,
+     factor, reclaimable, case_id, subject, name) = row
+    params, words = orjson.loads(params), orjson.loads(words)
+    if start is not None:
+        params["days"] = days = (as_of - (date.fromisoformat(start) if start.__class__ is str else start)).days
+        english = str(days).join(words) if words is not None else said(detail_code, params)
+    else:
+        english = words[0] if words is not None else said(detail_code, params)
+    return {"project_code": code, "rule": rule, "ref": ref, "level": level,
+            "since": date.fromisoformat(since) if since.__class__ is str else since, "detail": english,
+            "detail_code": detail_code, "detail_params": params, "district": district, "department": department,
+            "leader": leader, "grant_id": grant_id, "factor": factor, "reclaimable": bool(reclaimable),
+            "case_id": case_id, "subject": subject, "project_name": name}
 
 
 def factor_fields(alert: Alert) -> dict[str, Any]:

@@ -7,7 +7,9 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import date, timedelta
 from decimal import Decimal
-from typing import Iterator
+from typing import Any, Iterator
+
+import orjson
 
 from domain.ranking import DistrictScore, rank_districts
 from domain.supervision import LEVELS, Alert, ProjectFacts, Thresholds
@@ -43,6 +45,20 @@ def evaluated(reads: ReadModels, day: date, thresholds: Thresholds, **filters: s
     return sedimentation.alerts_of(facts, day, thresholds, approvals, **filters)
 
 
+def listed(reads: ReadModels, day: date, thresholds: Thresholds, **filters: str) -> list[dict[str, Any]]:
+    """`GET /v1/alerts` as the index lists it: each settled stretch's alert read from the words it keeps."""
+    with reads.snapshot(sedimentation.Sedimentation) as view:
+        return sedimentation.listed_alerts(view.of(sedimentation.Sedimentation), {"as_of": day, **filters}, thresholds)
+
+
+def listed_evaluated(reads: ReadModels, day: date, thresholds: Thresholds, **filters: str) -> list[dict[str, Any]]:
+    """The same list made from evaluating the facts: each alert said by the catalogue as it is made."""
+    with reads.snapshot(sedimentation.Sedimentation) as view:
+        tables = view.tables(sedimentation.Sedimentation)
+        names = dict(view.db.query(f"SELECT code, name FROM {tables['facts']}"))
+    return [sedimentation.alert_item(a, names.get(a.project_code)) for a in evaluated(reads, day, thresholds, **filters)]
+
+
 def ranked(reads: ReadModels, day: date, thresholds: Thresholds) -> list[DistrictScore]:
     with reads.snapshot(sedimentation.Sedimentation) as view:
         return sedimentation.ranking(view.of(sedimentation.Sedimentation), day.year, day, thresholds)
@@ -69,6 +85,7 @@ def test_every_day_of_the_demo_year_the_index_answers_as_evaluation(settings: Se
         for day in days(date(2020, 12, 25), date(2022, 3, 31)):
             answer = indexed(reads, day, Thresholds())
             assert answer == evaluated(reads, day, Thresholds()), day
+            assert listed(reads, day, Thresholds()) == listed_evaluated(reads, day, Thresholds()), day
             seen |= {(a.rule, a.level) for a in answer}
         # v1.2: the demo's land, energy and money raise factor-level alerts too
         assert {rule for rule, _ in seen} >= {"not_started", "lagging", "issue_overdue", "reduction_overdue"}
@@ -76,6 +93,8 @@ def test_every_day_of_the_demo_year_the_index_answers_as_evaluation(settings: Se
             for filters in ({"district": "620102"}, {"level": "red"}, {"rule": "lagging"},
                             {"department": "industry_it", "level": "yellow"}):
                 assert indexed(reads, day, Thresholds(), **filters) == evaluated(reads, day, Thresholds(), **filters)
+                assert listed(reads, day, Thresholds(), **filters) == \
+                    listed_evaluated(reads, day, Thresholds(), **filters)
             # Asked with thresholds other than those the stretches were computed with: evaluated.
             assert indexed(reads, day, OTHER) == evaluated(reads, day, OTHER)
             assert ranked(reads, day, OTHER) == replayed(reads, day, OTHER), day
@@ -101,6 +120,7 @@ def test_while_a_backlog_is_applied_marked_projects_are_evaluated_then_settled(s
             assert unsettled(reads) > 0
             for day in days(date(2021, 1, 1), date(2021, 12, 31), step=23):
                 assert indexed(reads, day, Thresholds()) == evaluated(reads, day, Thresholds())
+                assert listed(reads, day, Thresholds()) == listed_evaluated(reads, day, Thresholds())
                 assert ranked(reads, day, Thresholds()) == replayed(reads, day, Thresholds()), day
         runner.run_until_caught_up()
         assert unsettled(reads) == 0
@@ -163,6 +183,9 @@ def test_the_index_answers_every_day_as_a_replay_with_the_factor_level_rules(set
         for day in days(FIRST, LAST):
             answer = indexed(reads, day, Thresholds())
             assert answer == sedimentation.alerts_of(facts, day, Thresholds(), approvals), day
+            kept, said = listed(reads, day, Thresholds()), listed_evaluated(reads, day, Thresholds())
+            assert kept == said, day
+            assert orjson.dumps(kept) == orjson.dumps(said), day  # the same JSON, key for key
             seen |= {(a.rule, a.level, a.reclaimable, a.case_id is not None) for a in answer}
         assert {rule for rule, *_ in seen} == {"not_started", "lagging", "funds_idle", "land_idle", "land_unsupplied",
                                               "energy_idle", "supervision_overdue"}
@@ -175,6 +198,8 @@ def test_the_index_answers_every_day_as_a_replay_with_the_factor_level_rules(set
                             {"department": "natural_resources"}, {"factor": "funds", "level": "red"}):
                 assert indexed(reads, day, Thresholds(), **filters) == \
                     sedimentation.alerts_of(facts, day, Thresholds(), approvals, **filters), (day, filters)
+                assert listed(reads, day, Thresholds(), **filters) == \
+                    listed_evaluated(reads, day, Thresholds(), **filters), (day, filters)
             # Asked with thresholds other than those the stretches were computed with: evaluated.
             assert indexed(reads, day, V12) == sedimentation.alerts_of(facts, day, V12, approvals)
         approval_alerts = indexed(reads, date(2022, 6, 2), Thresholds(), rule="land_unsupplied")

@@ -19,7 +19,6 @@ from domain.alerts import AlertChange, SedimentationAlerts
 from domain.audit import Audit, PolicyWarning
 from domain.ranking import DistrictScore, allocation_advice
 from domain.supervision import (
-    DETAILS,
     FACTOR_RULES,
     GrantFact,
     IssueFact,
@@ -27,6 +26,7 @@ from domain.supervision import (
     ProjectFacts,
     ReductionFact,
     ReportFact,
+    detail,
     evaluate,
     timeline,
 )
@@ -294,11 +294,11 @@ ABOUT = {
 def test_every_alert_detail_reads_in_english_as_it_did_and_in_chinese_without_english(
         found: tuple[str, tuple[str, ...], date]) -> None:
     rule, about, day = found
-    detail = DETAILS[rule](about, day)
-    assert said(detail.code, detail.params, "en") == BEFORE[rule](about, day)
-    chinese = said(detail.code, detail.params, "zh")
-    assert chinese != detail.code
-    for name, value in detail.params.items():  # every param is said in Chinese too, a code by its name
+    worded = detail(rule, about, day)
+    assert said(worded.code, worded.params, "en") == BEFORE[rule](about, day)
+    chinese = said(worded.code, worded.params, "zh")
+    assert chinese != worded.code
+    for name, value in worded.params.items():  # every param is said in Chinese too, a code by its name
         shown = [name_of("factor", v) for v in value] if name == "factors" else [str(value)]
         assert all(part in chinese for part in shown), (name, value, chinese)
 
