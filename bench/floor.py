@@ -9,8 +9,9 @@ declarations: their columns, their listings' filters and order), the same JSON l
 presentation. What Yaosu adds on top is what each `<read>_req_per_s` and `<read>_p99_ms` pays for:
 
 - history: a project's events and its alert records, in store order (`Ledger.history`);
-- alerts: the alert stretches covering the day and the names of their projects (`sedimentation.alerts`,
-  `listed_alerts`; the floor does not work out unsettled projects' alerts from their facts);
+- alerts: the alert stretches covering the day, the columns each keeps for its listing, its project's name
+  among them (`sedimentation.listed_alerts`; the floor neither orders them nor counts the days in, nor
+  works out unsettled projects' alerts from their facts);
 - stages: the board's rows of the districts asked for (`stages.board`);
 - audit: the first page of entries matching the filters, and the names of their projects (`audit.searched`).
 """
@@ -41,7 +42,7 @@ from projections.db import Db
 from projections.listing import Listing
 from projections.model import Projection, Table
 from projections.read import CONNECTIONS
-from projections.sedimentation import ALERTS, STRETCHES, Sedimentation
+from projections.sedimentation import ALERTS, KEPT, Sedimentation
 from projections.stages import BOARD, Stages
 from projections.stages import LISTING as STAGES
 
@@ -106,13 +107,11 @@ def app(store: str) -> Starlette:
         asked = asked_of(ALERTS, request)
         day = asked["as_of"] or city_today()
         clauses, params = ALERTS.where(asked)
-        found = as_dicts(STRETCHES, rows(
-            f"SELECT {', '.join(STRETCHES.columns)} FROM {alerts_t['stretches']} "
+        # The columns an answer is made of: each stretch keeps its project's name and its detail's words.
+        found = [dict(zip(KEPT, row)) for row in rows(
+            f"SELECT {', '.join(KEPT)} FROM {alerts_t['stretches']} "
             f"WHERE {' AND '.join(['first_day <= ?', '(last_day IS NULL OR last_day >= ?)', *clauses])}",
-            [day, day, *params]))
-        named = names(alerts_t["facts"], {row["code"] for row in found if row["code"]})
-        for row in found:
-            row["project_name"] = named.get(row["code"] or "")
+            [day, day, *params])]
         return Response(dumps({"as_of": day, "alerts": found}), media_type="application/json")
 
     def stages(request: Request) -> Response:

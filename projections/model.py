@@ -232,6 +232,11 @@ class Rows:
         self.changed.add(key)
         self.touched.add(key)
 
+    @property
+    def pending(self) -> bool:
+        """Is anything left to write?"""
+        return bool(self.changed)
+
     def copy_many(self) -> int:
         """Write this batch's rows new to the table by `COPY`, if they are many (see `flush`)."""
         copied = len(self.fresh)
@@ -290,6 +295,11 @@ class Appended:
 
     def put(self, row: Row) -> None:
         self.added.append(row)
+
+    @property
+    def pending(self) -> bool:
+        """Is anything left to write?"""
+        return bool(self.added)
 
     def copy_many(self) -> int:
         """Write the rows added by `COPY`, if they are many (see `Rows.flush`)."""

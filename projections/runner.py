@@ -139,13 +139,15 @@ class LiveGeneration:
         self.pending = last  # moved with the others' by `moved`, in the same transaction
 
     def _flush(self) -> None:
-        """Write what the batch changed: many new rows by `COPY` first, then the rest in one round trip."""
-        tables = self.rows.values()
+        """Write what the batch changed: many new rows by `COPY` first, then the rest in one round trip
+        (none if nothing changed: a pipeline's end is a round trip even when empty)."""
+        tables = [rows for rows in self.rows.values() if rows.pending]
         for rows in tables:
             rows.copy_many()
-        with self.catalog.db.pipeline():
-            for rows in tables:
-                rows.flush()
+        if tables:
+            with self.catalog.db.pipeline():
+                for rows in tables:
+                    rows.flush()
 
     def committed(self) -> None:
         self.position = self.pending
