@@ -100,14 +100,14 @@ OPEN_STAYS = Table("open_stays", {"code": "TEXT", "library": "TEXT", "positions"
 #: The alert timeline: `domain.supervision.Stretch` rows, numbered per subject (`facts.stretches` of a project,
 #: `approvals.stretches` of an approval, whose stretches have no `code`).
 #: Each also keeps what `GET /v1/alerts` says of it but for the days counted (`listed_alerts`): the project's
-#: name, its detail's code and params (JSON), the English words around the count (a JSON list:
-#: `infra.catalogue.said_around`) and the day the count runs from (`domain.supervision.counted_from`).
+#: name, its detail's code, its params and the English words around the count (`detail`: JSON, the two as
+#: a pair; the words as `infra.catalogue.said_around` gives them) and the day the count runs from
+#: (`domain.supervision.counted_from`).
 STRETCHES = Table("stretches", {"subject": "TEXT", "n": "INTEGER", "code": "TEXT", "rule": "TEXT", "ref": "TEXT",
                                 "level": "TEXT", "since": "DATE", "first_day": "DATE", "last_day": "DATE",
                                 "about": "TEXT", "leader": "TEXT", "district": "TEXT", "department": "TEXT",
                                 "grant_id": "TEXT", "factor": "TEXT", "reclaimable": "INTEGER", "case_id": "TEXT",
-                                "name": "TEXT", "detail_code": "TEXT", "detail_params": "TEXT", "detail_en": "TEXT",
-                                "counted_from": "DATE"},
+                                "name": "TEXT", "detail_code": "TEXT", "detail": "TEXT", "counted_from": "DATE"},
                   key=("subject", "n"), indexes=(("first_day",),))
 #: What each project counts in each year's ranking (`domain.ranking.Standing` rows, numbered per project): the
 #: ranking on a day is a sum over the rows that cover it.
@@ -377,8 +377,8 @@ class Sedimentation(Projection):
                 "since": s.since, "first_day": s.first, "last_day": s.last, "about": orjson.dumps(s.about).decode(),
                 "leader": s.leader, "district": district, "department": department, "grant_id": s.grant_id,
                 "factor": s.factor, "reclaimable": int(s.reclaimable), "case_id": s.case_id, "name": name,
-                "detail_code": fixed.code, "detail_params": orjson.dumps(fixed.params).decode(),
-                "detail_en": orjson.dumps(said_around(fixed.code, fixed.params, "days")).decode(),
+                "detail_code": fixed.code,
+                "detail": orjson.dumps([fixed.params, said_around(fixed.code, fixed.params, "days")]).decode(),
                 "counted_from": counted_from(s.rule, s.about)})
         for n in range(len(stretches), before):
             self.rows["stretches"].delete(subject, n)
@@ -513,10 +513,11 @@ class Unsettled:
 
 
 def unsettled(db: Db, t: dict[str, str], thresholds: Thresholds) -> Unsettled:
-    stored = db.query(f"SELECT value FROM {t['thresholds']} WHERE name = 'alerts'")
-    if not stored or stored[0][0] != fingerprint(thresholds):
+    found = db.query(f"SELECT 'thresholds', value FROM {t['thresholds']} WHERE name = 'alerts' "
+                     f"UNION ALL SELECT 'mark', code FROM {t['unsettled']}")  # one round trip: every list asks
+    if ("thresholds", fingerprint(thresholds)) not in found:
         return Unsettled(everything=True)
-    marks = sorted(code for (code,) in db.query(f"SELECT code FROM {t['unsettled']}"))
+    marks = sorted(code for kind, code in found if kind == "mark")
     return Unsettled(tuple(m for m in marks if not m.startswith(APPROVAL_MARK)),
                      tuple(m[len(APPROVAL_MARK):] for m in marks if m.startswith(APPROVAL_MARK)))
 
@@ -662,16 +663,16 @@ def alert_item(alert: Alert, name: str | None) -> dict[str, Any]:
 #: The stretch column of an item's key, where the two differ.
 STRETCH_OF_ITEM = {"project_code": "code"}
 #: The columns of a stretch `kept_alert` reads.
-KEPT = ("code", "rule", "ref", "level", "since", "detail_code", "detail_params", "detail_en", "counted_from",
-          "district", "department", "leader", "grant_id", "factor", "reclaimable", "case_id", "subject", "name")
+KEPT = ("code", "rule", "ref", "level", "since", "detail_code", "detail", "counted_from", "district", "department",
+        "leader", "grant_id", "factor", "reclaimable", "case_id", "subject", "name")
 
 
 def kept_alert(row: Sequence[Any], as_of: date) -> dict[str, Any]:
     """A stretch's alert on `as_of` as `alert_item` shows it, from the `KEPT` columns: what the index answers
     most often, so it is read straight from the row, with no `Stretch` nor `Alert` made on the way."""
-    (code, rule, ref, level, since, detail_code, params, words, start, district, department, leader, grant_id,
+    (code, rule, ref, level, since, detail_code, detail, start, district, department, leader, grant_id,
      factor, reclaimable, case_id, subject, name) = row
-    params, words = orjson.loads(params), orjson.loads(words)
+    params, words = orjson.loads(detail)
     if start is not None:
         params["days"] = days = (as_of - (date.fromisoformat(start) if start.__class__ is str else start)).days
         english = str(days).join(words) if words is not None else said(detail_code, params)
