@@ -28,6 +28,7 @@ from projections.audit import AuditTrail
 from projections.audit import searched as audit_search
 from projections.catalog import Catalog
 from projections.libraries import Libraries
+from projections.model import Projection, Table
 from projections.read import ReadModels
 from projections.runner import Runner
 from service.ledger import Ledger
@@ -275,5 +276,39 @@ def test_derived_work_that_fails_halts_that_read_model_and_the_others_go_on(ledg
         assert runner.generations["libraries"].position == ledger.head()
         assert runner.trouble is None
         assert [h.name for h in Catalog(runner.db).halts()] == ["settles_badly"]
+    finally:
+        runner.close()
+
+
+class WritesBadly(Projection):
+    """Applies a registration in memory, but its row holds a number no integer column takes: the database
+    refuses it only when the batch is written (on PostgreSQL at the end of the read model's pipeline)."""
+
+    name = "writes_badly"
+    version = 1
+    tables = (Table("numbers", {"code": "TEXT", "n": "INTEGER"}, key=("code",)),)
+    handlers = {Project.Registered: "registered"}
+
+    def registered(self, e: Any) -> None:
+        self.rows["numbers"].put({"code": e.code, "n": 2 ** 70})
+
+
+def test_a_row_the_database_refuses_halts_the_read_model_that_wrote_it_and_the_others_go_on(
+        ledger: Ledger, settings: Settings) -> None:
+    submit(ledger, *admitted(CODE, "annual"))
+    registered = next(n.id for n in ledger.notifications_after(0, 100) if n.topic.endswith("Project.Registered"))
+    runner = Runner(ledger, settings, projections=[Libraries, WritesBadly])
+    try:
+        runner.run_until_caught_up()
+        broken = runner.generations["writes_badly"]
+        assert broken.halt is not None and broken.halt.event_position == registered
+        assert broken.halt.error.startswith(("NumericValueOutOfRange", "OverflowError")), broken.halt.error
+        assert broken.position == registered - 1
+        assert runner.generations["libraries"].position == ledger.head()  # written in the same batches
+        assert runner.trouble is None
+        submit(ledger, msg("stage.advanced", {"stage": "generation"}, code=CODE))
+        runner.run_until_caught_up()  # the connection is fit for the next batch
+        assert runner.generations["libraries"].position == ledger.head()
+        assert [h.name for h in Catalog(runner.db).halts()] == ["writes_badly"]
     finally:
         runner.close()

@@ -19,6 +19,7 @@ from domain.alerts import AlertChange, SedimentationAlerts
 from domain.audit import Audit, PolicyWarning
 from domain.ranking import DistrictScore, allocation_advice
 from domain.supervision import (
+    DETAILS,
     FACTOR_RULES,
     GrantFact,
     IssueFact,
@@ -31,7 +32,7 @@ from domain.supervision import (
     timeline,
 )
 from domain.texts import Detail
-from infra.catalogue import KINDS, detail_json, name_of, said, text_codes, translations, warning_json
+from infra.catalogue import KINDS, detail_json, name_of, said, said_around, text_codes, translations, warning_json
 from infra.presenter import event_json
 from infra.transcoder import OrjsonTranscoder
 from service.ledger import Ledger
@@ -301,6 +302,22 @@ def test_every_alert_detail_reads_in_english_as_it_did_and_in_chinese_without_en
     for name, value in worded.params.items():  # every param is said in Chinese too, a code by its name
         shown = [name_of("factor", v) for v in value] if name == "factors" else [str(value)]
         assert all(part in chinese for part in shown), (name, value, chinese)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.sampled_from(sorted(ABOUT)).flatmap(lambda rule: st.tuples(st.just(rule), ABOUT[rule], _days)),
+       st.sampled_from(["zh", "en"]))
+def test_a_detail_kept_as_the_words_around_its_day_count_reads_as_said_whole(
+        found: tuple[str, tuple[str, ...], date], lang: str) -> None:
+    """What the alert index keeps of a detail (its words around the days counted) says, once the count is
+    put back, what saying the whole detail says: in both languages, whatever a title holds."""
+    rule, about, day = found
+    fixed, whole = DETAILS[rule](about), detail(rule, about, day)
+    words = said_around(fixed.code, fixed.params, "days", lang)
+    assert words is not None
+    days = whole.params.get("days")
+    assert (str(days).join(words) if days is not None else "".join(words)) == said(whole.code, whole.params, lang)
+    assert len(words) == (2 if days is not None else 1)
 
 
 @settings(max_examples=200, deadline=None)
