@@ -16,6 +16,7 @@ import psycopg
 import pytest
 
 from infra.settings import Settings
+from infra.turns import lock_key
 from projections.catalog import PROJECTIONS, Catalog, status
 from projections.db import Db
 from projections.runner import Runner
@@ -109,13 +110,19 @@ def test_sigkill_at_random_moments_while_four_writers_append(store: str, tmp_pat
     ledger.close()
 
 
-def holder(pg: str) -> set[int]:
-    """OS pids of the runners holding advisory locks, from their connections' application names."""
-    with psycopg.connect(pg, autocommit=True) as conn:
+def holder(store: str) -> set[int]:
+    """OS pids of the runners holding this store's projection locks, from their connections' names.
+
+    Only this store's keys count: tests beside this one run runners of their own on the same server."""
+    schema = store.split("schema=")[1]
+    # A bigint advisory key shows in pg_locks as its high half (classid) and its low half (objid).
+    keys = {lock_key(f"{schema}:rm:{p.name}") & 0xFFFFFFFFFFFFFFFF for p in PROJECTIONS}
+    with psycopg.connect(store.split("?")[0], autocommit=True) as conn:
         rows = conn.execute(
-            "SELECT DISTINCT a.application_name FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
-            "WHERE l.locktype = 'advisory' AND a.application_name LIKE 'yaosu-projections-%'").fetchall()
-    return {int(name.rsplit("-", 1)[1]) for (name,) in rows}
+            "SELECT a.application_name, l.classid::bigint, l.objid::bigint FROM pg_locks l "
+            "JOIN pg_stat_activity a ON a.pid = l.pid WHERE l.locktype = 'advisory' AND l.granted "
+            "AND l.objsubid = 1 AND a.application_name LIKE 'yaosu-projections-%'").fetchall()
+    return {int(name.rsplit("-", 1)[1]) for name, high, low in rows if high << 32 | low in keys}
 
 
 def test_a_standby_runner_takes_over_when_the_active_one_dies(pg_url: str, tmp_path: Path) -> None:
@@ -131,13 +138,13 @@ def test_a_standby_runner_takes_over_when_the_active_one_dies(pg_url: str, tmp_p
     second = start_runner(store, log)
     try:
         time.sleep(2)  # the second starts as a standby: the locks are taken
-        assert holder(pg_url.split("?")[0]) == {first.pid}
+        assert holder(store) == {first.pid}
         first.send_signal(signal.SIGKILL)
         first.wait()
         for n in range(10, 20):
             submit(ledger, *project_messages(0, n))
         took = wait_caught_up(ledger, catalog, timeout=30)
-        assert holder(pg_url.split("?")[0]) == {second.pid}
+        assert holder(store) == {second.pid}
         print(f"standby caught up {took:.1f}s after the active runner was killed")
         assert len(dump(catalog)["stages.board"]) == 20
     finally:
