@@ -21,12 +21,11 @@ from typing import Any, Callable, ClassVar, Collection, Iterable
 from eventsourcing.domain import CanMutateAggregate
 
 from infra.settings import Settings
-from projections.db import COPY_FROM, Db
+from projections.db import COPY_FROM, Db, packed, unpacked
 
 sqlite3.register_adapter(Decimal, str)
 sqlite3.register_adapter(date, date.isoformat)
 
-_PG_ARRAY = {"TEXT": "text[]", "NUMERIC": "numeric[]", "DATE": "date[]", "INTEGER": "integer[]", "BIGINT": "bigint[]"}
 #: Keys looked up in one statement by `Rows.prefetch` (SQLite's variables are limited).
 _PREFETCH_CHUNK = 400
 
@@ -163,23 +162,17 @@ class Rows:
         self._select = (f"SELECT {', '.join(columns)} FROM {physical} WHERE "
                         + " AND ".join(f"{k} = ?" for k in table.key))
         keys = ", ".join(table.key)
+        key_columns = {k: table.columns[k] for k in table.key}
         self._select_many = (f"SELECT {', '.join(columns)} FROM {physical} WHERE ({keys}) IN "
-                             + (f"(SELECT * FROM unnest({', '.join(f'%b::{_PG_ARRAY[table.columns[k]]}' for k in table.key)}))"
-                                if db.dialect == "postgres" else "(VALUES {})"))
+                             + (f"({unpacked(key_columns)})" if db.dialect == "postgres" else "(VALUES {})"))
         updates = ", ".join(f"{c} = excluded.{c}" for c in columns if c not in table.key) or None
         self._upsert = (f"INSERT INTO {physical} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))}) "
-                        f"ON CONFLICT ({', '.join(table.key)}) "
-                        + (f"DO UPDATE SET {updates}" if updates else "DO NOTHING"))
+                        f"ON CONFLICT ({keys}) " + (f"DO UPDATE SET {updates}" if updates else "DO NOTHING"))
         self._delete = f"DELETE FROM {physical} WHERE " + " AND ".join(f"{k} = ?" for k in table.key)
         if db.dialect == "postgres":
-            # One statement per table and batch: rows travel as arrays (in binary: no quoting) and
-            # are unnested server-side.
-            arrays = ", ".join(f"%b::{_PG_ARRAY[t]}" for t in table.columns.values())
-            self._upsert = self._upsert.replace(
-                f"VALUES ({', '.join('?' * len(columns))})", f"SELECT * FROM unnest({arrays})")
-            keys = ", ".join(f"%b::{_PG_ARRAY[table.columns[k]]}" for k in table.key)
-            self._delete = (f"DELETE FROM {physical} WHERE ({', '.join(table.key)}) IN "
-                            f"(SELECT * FROM unnest({keys}))")
+            # One statement per table and batch: the rows travel as one packed parameter.
+            self._upsert = self._upsert.replace(f"VALUES ({', '.join('?' * len(columns))})", unpacked(table.columns))
+            self._delete = f"DELETE FROM {physical} WHERE ({keys}) IN ({unpacked(key_columns)})"
 
     def get(self, *key: Any) -> Row | None:
         self.touched.add(key)
@@ -200,7 +193,7 @@ class Rows:
             for start in range(0, len(missing), _PREFETCH_CHUNK):
                 chunk = missing[start:start + _PREFETCH_CHUNK]
                 if self.db.dialect == "postgres":
-                    found = self.db.query(self._select_many, [list(column) for column in zip(*chunk)])
+                    found = self.db.query(self._select_many, [packed(chunk)])
                 else:
                     places = ", ".join(f"({', '.join('?' * len(self.table.key))})" for _ in chunk)
                     found = self.db.query(self._select_many.format(places), [v for key in chunk for v in key])
@@ -260,9 +253,9 @@ class Rows:
                 upserts.append(self._values_of(row))
         if self.db.dialect == "postgres":
             if deletes:
-                self.db.execute(self._delete, [list(column) for column in zip(*deletes)])
+                self.db.execute(self._delete, [packed(deletes)])
             if upserts:
-                self.db.execute(self._upsert, [list(column) for column in zip(*upserts)])
+                self.db.execute(self._upsert, [packed(upserts)])
         else:
             self.db.executemany(self._delete, deletes)
             self.db.executemany(self._upsert, upserts)
