@@ -21,6 +21,7 @@ import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime, timezone
+from functools import cache
 from typing import Any, Callable, Iterable, Sequence
 
 import psycopg
@@ -160,6 +161,16 @@ class LiveGeneration:
         self.unsettled = True
 
 
+#: An event class's topic, worked out once (each batch asks for every class a read model handles).
+topic_of = cache(get_topic)
+
+
+@cache
+def handled_topics(projection: type[Projection]) -> frozenset[str]:
+    """The topics of the events a read model handles."""
+    return frozenset(map(topic_of, projection.handlers))
+
+
 def _route(events: Sequence[tuple[Any, Any]], lives: Sequence[LiveGeneration]) -> dict[str, list[tuple[Any, Any]]]:
     """Each projection's share of a batch of (notification, event or None), in one pass: the events
     it handles, or with `records` every notification (its event if handled); less what one behind
@@ -171,13 +182,13 @@ def _route(events: Sequence[tuple[Any, Any]], lives: Sequence[LiveGeneration]) -
         routed[live.name] = share = []
         handled = live.cls.handlers
         if live.cls.records:
-            topics = {get_topic(cls) for cls in handled}
+            topics = handled_topics(live.cls)
             share.extend((n, e if type(e) in handled or (isinstance(e, Undecodable) and e.topic in topics) else None)
                          for n, e in events)
             continue
         for cls in handled:
             by_type.setdefault(cls, []).append(share)
-            by_topic.setdefault(get_topic(cls), []).append(share)
+            by_topic.setdefault(topic_of(cls), []).append(share)
     for pair in events:
         event = pair[1]
         for share in (by_topic.get(event.topic, ()) if isinstance(event, Undecodable) else by_type.get(type(event), ())):
@@ -334,7 +345,7 @@ class Runner:
         start = min(w.position for w in live_generations)
         notifications = self._read_after(start, batch_size or self.batch_size)
         # Positions still move over every notification, so a batch of receipts alone advances the tracking too.
-        events = self._decoded(notifications, {get_topic(cls) for live in live_generations for cls in live.cls.handlers})
+        events = self._decoded(notifications, set().union(*(handled_topics(live.cls) for live in live_generations)))
         caught_up = len(notifications) < (batch_size or self.batch_size)
         working = live_generations if events else [w for w in live_generations if w.unsettled and caught_up]
         if working:
@@ -395,7 +406,7 @@ class Runner:
         if live.halt is not None and time.monotonic() < live.next_try and not self._skip_decided(live):
             return
         notifications = self.ledger.notifications_after(live.position, limit)
-        share = _route(self._decoded(notifications, {get_topic(cls) for cls in live.cls.handlers}), [live])[live.name]
+        share = _route(self._decoded(notifications, handled_topics(live.cls)), [live])[live.name]
         for pair in share:
             if pair[0].id in live.skipping:
                 continue
