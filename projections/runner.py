@@ -20,9 +20,10 @@ import re
 import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from functools import cache
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Callable, Iterable, Iterator, Sequence
 
 import psycopg
 from eventsourcing.utils import get_topic
@@ -98,6 +99,8 @@ class LiveGeneration:
         self.backoff = RETRY_FIRST_SECONDS
         #: A batch failed: its events are applied one by one, alone, to find the one that cannot be.
         self.isolating = False
+        #: Where the batch being applied ends, and whether it reaches the head (set by `take`).
+        self.batch_end, self.batch_caught_up = self.position, False
         #: Positions an operator decided this read model goes on without (`domain.skips`).
         self.skipping: set[int] = set()
         #: Derived work left for later batches (`Projection.settle`).
@@ -111,7 +114,16 @@ class LiveGeneration:
 
     def apply(self, events: Sequence[tuple[Any, Any]], last: int, caught_up: bool) -> None:
         """Apply this projection's share of a batch (`_route`), the batch ending at position `last`
-        (none: only settle), and move the position there, with compare-and-set."""
+        (none: only settle), and move the position there, with compare-and-set: alone, each step
+        written in a round trip of its own (`Runner.step` writes every read model's together)."""
+        if self.take(events, last, caught_up):
+            flushed(self.catalog.db, [self])
+            self.settle()
+            flushed(self.catalog.db, [self])
+
+    def take(self, events: Sequence[tuple[Any, Any]], last: int, caught_up: bool) -> bool:
+        """Apply the events in memory; False if there is nothing to write nor to settle. Then `settle`
+        (after the rows are written, if `settles`), and the batch is to be written."""
         last = max(last, self.position)
         records = self.cls.records
         if self.skipping:
@@ -129,26 +141,20 @@ class LiveGeneration:
             except Exception as error:
                 what = type(event).__qualname__ if event is not None else stored.topic
                 raise ProjectionFailed(self.name, position, what, error) from error
-        if last == self.position and not (caught_up and self.unsettled):
-            return
-        self._flush()
-        try:
-            self.unsettled = self.projection.settle(caught_up)
-        except Exception as error:
-            raise ProjectionFailed(self.name, last, "settle", error) from error
-        self._flush()
-        self.pending = last  # moved with the others' by `moved`, in the same transaction
+        self.batch_end, self.batch_caught_up = last, caught_up
+        return last != self.position or (caught_up and self.unsettled)
 
-    def _flush(self) -> None:
-        """Write what the batch changed: many new rows by `COPY` first, then the rest in one round trip
-        (none if nothing changed: a pipeline's end is a round trip even when empty)."""
-        tables = [rows for rows in self.rows.values() if rows.pending]
-        for rows in tables:
-            rows.copy_many()
-        if tables:
-            with self.catalog.db.pipeline():
-                for rows in tables:
-                    rows.flush()
+    @property
+    def settles(self) -> bool:
+        """Does its settling query its tables (so they must hold the batch's rows first)?"""
+        return self.cls.settle is not Projection.settle
+
+    def settle(self) -> None:
+        try:
+            self.unsettled = self.projection.settle(self.batch_caught_up)
+        except Exception as error:
+            raise ProjectionFailed(self.name, self.batch_end, "settle", error) from error
+        self.pending = self.batch_end  # moved with the others' by `moved`, in the same transaction
 
     def committed(self) -> None:
         self.position = self.pending
@@ -159,6 +165,47 @@ class LiveGeneration:
         self.pending = self.position
         self.projection = self.cls(self.rows, self.settings)  # what it kept in memory may be undone too
         self.unsettled = True
+
+
+class Tangled(Exception):
+    """The database refused a write of several read models sent together: whose is not known yet."""
+
+
+def flushed(db: Db, lives: Sequence[LiveGeneration]) -> None:
+    """Write what these read models changed: many new rows by `COPY` first (each read model's own, since a
+    pipeline cannot carry one), then all the rest in one pipeline, one round trip (none if nothing
+    changed: a pipeline's end is a round trip even when empty). What the database refuses there, of
+    more than one read model, is `Tangled`."""
+    writing = [live for live in lives if any(rows.pending for rows in live.rows.values())]
+    for live in writing:
+        with blamed(live, live.batch_end):
+            for rows in live.rows.values():
+                if rows.pending:
+                    rows.copy_many()
+    tables = [rows for live in writing for rows in live.rows.values() if rows.pending]
+    if not tables:
+        return
+    try:
+        with db.pipeline():
+            for rows in tables:
+                rows.flush()
+    except (ProjectionFailed, LostTurn, *TRANSIENT):
+        raise
+    except Exception as error:
+        if len(writing) == 1:
+            raise ProjectionFailed(writing[0].name, writing[0].batch_end, "flush", error) from error
+        raise Tangled(error) from error
+
+
+@contextmanager
+def blamed(live: LiveGeneration, last: int) -> Iterator[None]:
+    """Any failure but a passing one (the database away) blamed on this read model, at the flush."""
+    try:
+        yield
+    except (ProjectionFailed, LostTurn, Tangled, *TRANSIENT):
+        raise
+    except Exception as error:  # a row it cannot write (e.g. a value its table refuses)
+        raise ProjectionFailed(live.name, last, "flush", error) from error
 
 
 #: An event class's topic, worked out once (each batch asks for every class a read model handles).
@@ -209,14 +256,16 @@ def moved(catalog: Catalog, lives: Sequence[LiveGeneration]) -> None:
         raise LostTurn(f"projection {', '.join(live.name for live in moving)} moved on or was retired elsewhere")
 
 
+def _took(live: LiveGeneration, events: Sequence[tuple[Any, Any]], last: int, caught_up: bool) -> bool:
+    """`live.take`, with any failure but a passing one blamed on that read model."""
+    with blamed(live, last):
+        return live.take(events, last, caught_up)
+
+
 def _applied(live: LiveGeneration, events: Sequence[tuple[Any, Any]], last: int, caught_up: bool) -> None:
     """`live.apply`, with any failure but a passing one (the database away) blamed on that read model."""
-    try:
+    with blamed(live, last):
         live.apply(events, last, caught_up)
-    except (ProjectionFailed, LostTurn, *TRANSIENT):
-        raise
-    except Exception as error:  # a row it cannot write (e.g. a value its table refuses), at the flush
-        raise ProjectionFailed(live.name, last, "flush", error) from error
 
 
 def _without_nul(stored: Any) -> Any:
@@ -247,6 +296,8 @@ class Runner:
         self._written = threading.Event()
         ledger.on_commit(self._written.set)
         self._moved_listeners: list[Callable[[], None]] = []
+        #: Writing each read model's rows in a round trip of its own (`_write`): finding whose were refused.
+        self._one_by_one = False
         self._channel = read_models_channel(self.db.schema, prefix) if self.db.dialect == "postgres" else None
         self._next_close = 0.0
         #: What keeps this runner from following the store, while it does (None: it follows).
@@ -353,8 +404,11 @@ class Runner:
                 with self.db.transaction():
                     last = notifications[-1].id if notifications else 0
                     routed = _route(events, working)
-                    for live in working:
-                        _applied(live, routed[live.name], last, caught_up)
+                    taken = [live for live in working if _took(live, routed[live.name], last, caught_up)]
+                    self._write([live for live in taken if live.settles])  # what they settle from
+                    for live in taken:
+                        live.settle()
+                    self._write(taken)
                     moved(self.catalog, working)
                     if self._channel is not None:  # readers in other processes: delivered on commit
                         self.db.execute("SELECT pg_notify(?, '')", [self._channel])
@@ -365,6 +419,15 @@ class Runner:
                 self.generations[failure.name].isolating = True
                 self._ahead = None
                 return self.step(batch_size)  # the others go on without it
+            except Tangled as tangled:
+                for live in working:
+                    live.rolled_back()
+                log.warning("the read models' writes were refused (%s); writing each alone to find whose", tangled)
+                self._one_by_one, self._ahead = True, None
+                try:
+                    return self.step(batch_size)
+                finally:
+                    self._one_by_one = False
             except LostTurn as lost:
                 return self._lost(lost)
             except BaseException:
@@ -386,6 +449,15 @@ class Runner:
                     self.catalog.swap_in(live.cls, live.generation.gen)
                 live.generation.state = "active"
         return len(events)
+
+    def _write(self, lives: Sequence[LiveGeneration]) -> None:
+        """Write what these read models changed in one round trip, or each in its own while finding whose
+        writes the database refused."""
+        if self._one_by_one:
+            for live in lives:
+                flushed(self.db, [live])
+        else:
+            flushed(self.db, lives)
 
     def _lost(self, lost: LostTurn) -> int:
         log.warning("%s; re-reading positions", lost)

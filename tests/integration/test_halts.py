@@ -282,7 +282,8 @@ def test_derived_work_that_fails_halts_that_read_model_and_the_others_go_on(ledg
 
 class WritesBadly(Projection):
     """Applies a registration in memory, but its row holds a number no integer column takes: the database
-    refuses it only when the batch is written (on PostgreSQL at the end of the read model's pipeline)."""
+    refuses it only when the batch is written (on PostgreSQL at the end of the pipeline carrying every read
+    model's writes: whose they were is found by writing each alone)."""
 
     name = "writes_badly"
     version = 1
