@@ -228,9 +228,9 @@ class Rows:
         self.touched.add(key)
 
     @property
-    def pending(self) -> bool:
-        """Is anything left to write?"""
-        return bool(self.changed)
+    def pending(self) -> int:
+        """How many rows are left to write (none: nothing)."""
+        return len(self.changed)
 
     def copy_many(self) -> int:
         """Write this batch's rows new to the table by `COPY`, if they are many (see `flush`)."""
@@ -294,9 +294,9 @@ class Appended:
         self.added.append(row)
 
     @property
-    def pending(self) -> bool:
-        """Is anything left to write?"""
-        return bool(self.added)
+    def pending(self) -> int:
+        """How many rows are left to write (none: nothing)."""
+        return len(self.added)
 
     def copy_many(self) -> int:
         """Write the rows added by `COPY`, if they are many (see `Rows.flush`)."""

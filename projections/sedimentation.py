@@ -377,26 +377,11 @@ class Sedimentation(Projection):
                 "since": s.since, "first_day": s.first, "last_day": s.last, "about": orjson.dumps(s.about).decode(),
                 "leader": s.leader, "district": district, "department": department, "grant_id": s.grant_id,
                 "factor": s.factor, "reclaimable": int(s.reclaimable), "case_id": s.case_id, "name": name,
-                "detail_code": fixed.code, "detail": kept_detail(fixed.code, fixed.params),
+                "detail_code": fixed.code,
+                "detail": orjson.dumps([fixed.params, said_around(fixed.code, fixed.params, "days")]).decode(),
                 "counted_from": counted_from(s.rule, s.about)})
         for n in range(len(stretches), before):
             self.rows["stretches"].delete(subject, n)
-
-
-def kept_detail(code: str, params: Mapping[str, Any]) -> str:
-    """A detail as a stretch keeps it: its params and the English words around its day count."""
-    key = (code, orjson.dumps(params))
-    kept = _KEPT_DETAILS.get(key)
-    if kept is None:
-        if len(_KEPT_DETAILS) >= 4096:
-            _KEPT_DETAILS.clear()
-        kept = _KEPT_DETAILS[key] = orjson.dumps([params, said_around(code, params, "days")]).decode()
-    return kept
-
-
-#: Each settle says a project's details again, mostly as before: their words are worked out once. A rule
-#: makes each param of one type, so a code and its params' JSON name one wording.
-_KEPT_DETAILS: dict[tuple[str, bytes], str] = {}
 
 
 @lru_cache(maxsize=8)
