@@ -28,8 +28,6 @@ sqlite3.register_adapter(date, date.isoformat)
 
 #: Keys looked up in one statement by `Rows.prefetch` (SQLite's variables are limited).
 _PREFETCH_CHUNK = 400
-#: Rows written in one statement on PostgreSQL (`Rows.flush`).
-PACKED_ROWS = 1000
 
 #: Rows kept per table between batches; past it, those the last batch did not touch are let go (and
 #: read back if needed), so a rebuild's memory stays flat in the size of the store. What a batch looks up
@@ -228,9 +226,9 @@ class Rows:
         self.touched.add(key)
 
     @property
-    def pending(self) -> int:
-        """How many rows are left to write (none: nothing)."""
-        return len(self.changed)
+    def pending(self) -> bool:
+        """Is anything left to write?"""
+        return bool(self.changed)
 
     def copy_many(self) -> int:
         """Write this batch's rows new to the table by `COPY`, if they are many (see `flush`)."""
@@ -254,12 +252,10 @@ class Rows:
             else:
                 upserts.append(self._values_of(row))
         if self.db.dialect == "postgres":
-            # In parts: a rebuild's batch changes thousands of rows, and their text, dumped whole, would be
-            # held three times over (JSON, the string, the bytes sent) in each process's peak memory.
-            for start in range(0, len(deletes), PACKED_ROWS):
-                self.db.execute(self._delete, [packed(deletes[start:start + PACKED_ROWS])])
-            for start in range(0, len(upserts), PACKED_ROWS):
-                self.db.execute(self._upsert, [packed(upserts[start:start + PACKED_ROWS])])
+            if deletes:
+                self.db.execute(self._delete, [packed(deletes)])
+            if upserts:
+                self.db.execute(self._upsert, [packed(upserts)])
         else:
             self.db.executemany(self._delete, deletes)
             self.db.executemany(self._upsert, upserts)
@@ -294,9 +290,9 @@ class Appended:
         self.added.append(row)
 
     @property
-    def pending(self) -> int:
-        """How many rows are left to write (none: nothing)."""
-        return len(self.added)
+    def pending(self) -> bool:
+        """Is anything left to write?"""
+        return bool(self.added)
 
     def copy_many(self) -> int:
         """Write the rows added by `COPY`, if they are many (see `Rows.flush`)."""

@@ -37,7 +37,7 @@ from infra.turns import Turns
 from projections.catalog import BY_NAME, PROJECTIONS, Catalog, Generation, Halt, status
 from projections.chain import HashChain, record_checkpoints
 from projections.db import Db
-from projections.model import PACKED_ROWS, Appended, Projection, Rows
+from projections.model import Appended, Projection, Rows
 from projections.read import read_models_channel
 from service.ledger import Ledger
 
@@ -174,31 +174,27 @@ class Tangled(Exception):
 def flushed(db: Db, lives: Sequence[LiveGeneration]) -> None:
     """Write what these read models changed: many new rows by `COPY` first (each read model's own, since a
     pipeline cannot carry one), then the rest in one pipeline, one round trip (none if nothing changed: a
-    pipeline's end is a round trip even when empty). A pipeline holds what it sends until its end, so past
-    `PACKED_ROWS` rows (a rebuild's batch) each read model's go in one of their own. What the database
-    refuses in a pipeline of more than one read model is `Tangled`."""
+    pipeline's end is a round trip even when empty). What the database refuses there, of more than one
+    read model, is `Tangled`."""
     writing = [live for live in lives if any(rows.pending for rows in live.rows.values())]
     for live in writing:
         with blamed(live, live.batch_end):
             for rows in live.rows.values():
                 if rows.pending:
                     rows.copy_many()
-    sizes = [sum(rows.pending for rows in live.rows.values()) for live in writing]
-    groups = [writing] if sum(sizes) <= PACKED_ROWS else [[live] for live in writing]
-    for group in groups:
-        tables = [rows for live in group for rows in live.rows.values() if rows.pending]
-        if not tables:
-            continue
-        try:
-            with db.pipeline():
-                for rows in tables:
-                    rows.flush()
-        except (ProjectionFailed, LostTurn, *TRANSIENT):
-            raise
-        except Exception as error:
-            if len(group) == 1:
-                raise ProjectionFailed(group[0].name, group[0].batch_end, "flush", error) from error
-            raise Tangled(error) from error
+    tables = [rows for live in writing for rows in live.rows.values() if rows.pending]
+    if not tables:
+        return
+    try:
+        with db.pipeline():
+            for rows in tables:
+                rows.flush()
+    except (ProjectionFailed, LostTurn, *TRANSIENT):
+        raise
+    except Exception as error:
+        if len(writing) == 1:
+            raise ProjectionFailed(writing[0].name, writing[0].batch_end, "flush", error) from error
+        raise Tangled(error) from error
 
 
 @contextmanager

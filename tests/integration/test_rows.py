@@ -116,12 +116,9 @@ TYPED_ROWS = st.lists(st.fixed_dictionaries({
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(first=TYPED_ROWS, second=TYPED_ROWS)
-def test_every_value_reads_back_as_written_on_postgresql(pg_db: Db, first: list[dict], second: list[dict],
-                                                         monkeypatch: pytest.MonkeyPatch) -> None:
-    """Written new (a few in the upsert, many by `COPY`), written over in parts, prefetched, deleted: each
-    value of each type reads back equal (texts of any script, or looking like JSON; decimals exactly, their
-    scale kept)."""
-    monkeypatch.setattr(model, "PACKED_ROWS", 7)
+def test_every_value_reads_back_as_written_on_postgresql(pg_db: Db, first: list[dict], second: list[dict]) -> None:
+    """Written new (a few in the upsert, many by `COPY`), written over, prefetched, deleted: each value of
+    each type reads back equal (texts of any script, or looking like JSON; decimals exactly, their scale kept)."""
     physical = f"typed_{uuid.uuid4().hex[:12]}"
     for statement in TYPED.create(physical):
         pg_db.execute(statement)
