@@ -11,7 +11,9 @@ directly, so an answer is exact at its position whatever is still to settle.
 from __future__ import annotations
 
 import dataclasses
-from collections import Counter, defaultdict
+import hashlib
+import threading
+from collections import Counter, defaultdict, deque
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
@@ -102,12 +104,13 @@ OPEN_STAYS = Table("open_stays", {"code": "TEXT", "library": "TEXT", "positions"
 #: Each also keeps what `GET /v1/alerts` says of it but for the days counted (`listed_alerts`): the project's
 #: name, its detail's code, its params and the English words around the count (`detail`: JSON, the two as
 #: a pair; the words as `infra.catalogue.said_around` gives them) and the day the count runs from
-#: (`domain.supervision.counted_from`).
+#: (`domain.supervision.counted_from`); and a digest of those (`rev`), which names its item on a day.
 STRETCHES = Table("stretches", {"subject": "TEXT", "n": "INTEGER", "code": "TEXT", "rule": "TEXT", "ref": "TEXT",
                                 "level": "TEXT", "since": "DATE", "first_day": "DATE", "last_day": "DATE",
                                 "about": "TEXT", "leader": "TEXT", "district": "TEXT", "department": "TEXT",
                                 "grant_id": "TEXT", "factor": "TEXT", "reclaimable": "INTEGER", "case_id": "TEXT",
-                                "name": "TEXT", "detail_code": "TEXT", "detail": "TEXT", "counted_from": "DATE"},
+                                "name": "TEXT", "detail_code": "TEXT", "detail": "TEXT", "counted_from": "DATE",
+                                "rev": "TEXT"},
                   key=("subject", "n"), indexes=(("first_day",),))
 #: What each project counts in each year's ranking (`domain.ranking.Standing` rows, numbered per project): the
 #: ranking on a day is a sum over the rows that cover it.
@@ -372,14 +375,15 @@ class Sedimentation(Projection):
                          stretches: list[Stretch], before: int) -> None:
         for n, s in enumerate(stretches):
             fixed = DETAILS[s.rule](s.about)
-            self.rows["stretches"].put({
+            row = {
                 "subject": subject, "n": n, "code": code, "rule": s.rule, "ref": s.ref, "level": s.level,
                 "since": s.since, "first_day": s.first, "last_day": s.last, "about": orjson.dumps(s.about).decode(),
                 "leader": s.leader, "district": district, "department": department, "grant_id": s.grant_id,
                 "factor": s.factor, "reclaimable": int(s.reclaimable), "case_id": s.case_id, "name": name,
                 "detail_code": fixed.code,
                 "detail": orjson.dumps([fixed.params, said_around(fixed.code, fixed.params, "days")]).decode(),
-                "counted_from": counted_from(s.rule, s.about)})
+                "counted_from": counted_from(s.rule, s.about)}
+            self.rows["stretches"].put({**row, "rev": rev_of(row)})
         for n in range(len(stretches), before):
             self.rows["stretches"].delete(subject, n)
 
@@ -540,11 +544,15 @@ def alerts(db: Db, t: dict[str, str], as_of: date, thresholds: Thresholds, **fil
 
 
 def covering(db: Db, t: dict[str, str], stale: Unsettled, as_of: date, filters: Mapping[str, Any],
-             columns: Sequence[str], order: Sequence[str] = ()) -> list[tuple[Any, ...]]:
+             columns: Sequence[str], order: Sequence[str] = (),
+             revs: Sequence[str] | None = None) -> list[tuple[Any, ...]]:
     """These columns of the settled stretches covering `as_of` that match `ALERTS`' filters given (in the
-    order of the stretch columns `order`, if given)."""
+    order of the stretch columns `order`, if given; of these `revs` only, if given)."""
     clauses, params = ALERTS.where(filters)  # each filter's column is a column of the stretches
     excluded, others = stale.excluded(db)
+    if revs is not None:
+        among, listed = db.among("rev", revs)
+        excluded, others = [*excluded, among], [*others, *listed]
     return db.query(f"SELECT {', '.join(columns)} FROM {t['stretches']} "
                     f"WHERE {' AND '.join([COVERING, *clauses, *excluded])}"
                     + (f" ORDER BY {db.in_order(order)}" if order else ""), [as_of, as_of, *params, *others])
@@ -643,8 +651,7 @@ def listed_alerts(tables: Tables, asked: dict[str, Any], thresholds: Thresholds)
     db, t, as_of = tables.db, tables.names, asked["as_of"]
     filters = {f.name: asked.get(f.name) for f in ALERTS.filters if f.column}  # the day is not a filter
     stale = unsettled(db, t, thresholds)
-    items = [] if stale.everything else [kept_alert(row, as_of) for row in covering(
-        db, t, stale, as_of, filters, KEPT, [STRETCH_OF_ITEM.get(key, key) for key in ALERTS.order])]
+    items = [] if stale.everything else kept_alerts(db, t, stale, as_of, filters)
     found = stale.alerts(db, t, as_of, thresholds, **filters)
     if found:
         named = names_in(tables, tables["facts"], {a.project_code for a in found if a.project_code})
@@ -665,6 +672,55 @@ STRETCH_OF_ITEM = {"project_code": "code"}
 #: The columns of a stretch `kept_alert` reads.
 KEPT = ("code", "rule", "ref", "level", "since", "detail_code", "detail", "counted_from", "district", "department",
         "leader", "grant_id", "factor", "reclaimable", "case_id", "subject", "name")
+
+
+def rev_of(row: Mapping[str, Any]) -> str:
+    """A digest of what `kept_alert` reads of a stretch: equal digests, equal items on any day, in any store."""
+    return hashlib.blake2b(orjson.dumps([row[c] for c in KEPT]), digest_size=12).hexdigest()
+
+
+#: Of the days alerts were listed on lately, the items of the latest list by their stretch's `rev`. A write
+#: changes few of a day's stretches, and each reader waiting for it asks for the list again: the stretches it
+#: lists are read whole, and made items, only when the list before had no item of their `rev`. A list replaces
+#: the one before it on its day; the oldest days go first past `LISTED_ITEMS` items (about 2 kB each). A day
+#: is kept from its second list among the last `ASKED` (clients going through many days keep nothing).
+_LISTED: dict[date, dict[str, dict[str, Any]]] = {}
+LISTED_ITEMS = 5000
+ASKED = 4
+_asked: deque[date] = deque(maxlen=ASKED)
+#: Past this many new stretches, the list reads every stretch whole rather than name so many.
+REVS_ASKED = 500
+_listing = threading.Lock()
+
+
+def kept_alerts(db: Db, t: dict[str, str], stale: Unsettled, as_of: date,
+                filters: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The items of the settled stretches covering `as_of` that match the filters, in the order lists show
+    them. The items are shared: read, never changed."""
+    order = [STRETCH_OF_ITEM.get(key, key) for key in ALERTS.order]
+    with _listing:
+        before, again = _LISTED.get(as_of), as_of in _asked
+        _asked.append(as_of)
+    if before is None and not again:
+        return [kept_alert(row, as_of) for row in covering(db, t, stale, as_of, filters, KEPT, order)]
+    listed: list[tuple[str, Any]] = []
+    if before is not None:
+        revs = [rev for (rev,) in covering(db, t, stale, as_of, filters, ("rev",), order)]
+        new = {rev for rev in revs if rev not in before}
+        made = {row[0]: kept_alert(row[1:], as_of) for row in (covering(
+            db, t, stale, as_of, filters, ("rev", *KEPT), revs=sorted(new) if len(new) <= REVS_ASKED else None)
+            if new else ()) if row[0] in new}
+        listed = [(rev, before.get(rev) or made.get(rev)) for rev in revs]
+    if before is None or any(item is None for _, item in listed):  # nothing to start from (or read outside
+        # a snapshot, and changed in between): every stretch read whole
+        listed = [(row[0], kept_alert(row[1:], as_of))
+                  for row in covering(db, t, stale, as_of, filters, ("rev", *KEPT), order)]
+    with _listing:
+        _LISTED.pop(as_of, None)
+        _LISTED[as_of] = dict(listed)
+        while sum(map(len, _LISTED.values())) > LISTED_ITEMS:
+            del _LISTED[next(iter(_LISTED))]
+    return [item for _, item in listed]
 
 
 def kept_alert(row: Sequence[Any], as_of: date) -> dict[str, Any]:

@@ -133,6 +133,36 @@ def test_while_a_backlog_is_applied_marked_projects_are_evaluated_then_settled(s
         ledger.close()
 
 
+def test_a_list_asked_again_after_writes_makes_only_what_changed_and_says_what_evaluation_does(
+        settings: Settings, monkeypatch: Any) -> None:
+    """A day's list keeps its items by stretch digest: asked again after each batch (as readers waiting for
+    their writes do), with filters in between and however many stretches changed, it is the evaluated list."""
+    ledger = build_ledger(settings)
+    runner = Runner(ledger, settings)
+    reads = ReadModels(settings)
+    asked = [date(2021, 6, 30), date(2021, 11, 15), date(2022, 3, 1)]
+    made: list[int] = []
+    kept_alert = sedimentation.kept_alert
+    monkeypatch.setattr(sedimentation, "kept_alert", lambda *args: made.append(1) or kept_alert(*args))
+    try:
+        for n, chunk in enumerate(batches(demo_messages(2021, projects=40), 250)):
+            monkeypatch.setattr(sedimentation, "REVS_ASKED", 500 if n % 3 else 3)  # named, or read whole
+            submit(ledger, *chunk)
+            runner.run_until_caught_up()
+            for day in asked:
+                assert listed(reads, day, Thresholds()) == listed_evaluated(reads, day, Thresholds()), (n, day)
+                if n % 2:
+                    assert listed(reads, day, Thresholds(), level="red") == \
+                        listed_evaluated(reads, day, Thresholds(), level="red"), (n, day)
+        made.clear()
+        again = listed(reads, asked[0], Thresholds())
+        assert again and not made, "nothing changed since: every item is the one made before"
+    finally:
+        runner.close()
+        reads.close()
+        ledger.close()
+
+
 def test_a_runner_with_other_thresholds_computes_every_timeline_again(settings: Settings) -> None:
     with demo_store(settings, projects=30) as (ledger, reads):
         other = Settings(store=settings.store, thresholds=OTHER)
