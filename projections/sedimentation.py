@@ -707,9 +707,9 @@ def kept_alerts(db: Db, t: dict[str, str], stale: Unsettled, as_of: date,
     if before is not None:
         revs = [rev for (rev,) in covering(db, t, stale, as_of, filters, ("rev",), order)]
         new = {rev for rev in revs if rev not in before}
-        made = {row[0]: kept_alert(row[1:], as_of) for row in (covering(
-            db, t, stale, as_of, filters, ("rev", *KEPT), revs=sorted(new) if len(new) <= REVS_ASKED else None)
-            if new else ()) if row[0] in new}
+        named = sorted(new) if len(new) <= REVS_ASKED else None  # None: every stretch read, the new ones made
+        rows = covering(db, t, stale, as_of, filters, ("rev", *KEPT), revs=named) if new else []
+        made = {row[0]: kept_alert(row[1:], as_of) for row in rows if row[0] in new}
         listed = [(rev, before.get(rev) or made.get(rev)) for rev in revs]
     if before is None or any(item is None for _, item in listed):  # nothing to start from (or read outside
         # a snapshot, and changed in between): every stretch read whole
