@@ -1,6 +1,6 @@
 """From a POST to its effect visible in `/v1/alerts` or `/v1/stages` (read with `min_position`), at 500
 messages/s offered: on PostgreSQL with the read models followed by a separate `yaosu projections run`,
-and on the embedded default (SQLite, the runner inside `yaosu serve`); beside each, the store's own floor:
+and on the embedded default (SQLite, `yaosu serve` and the runner it starts beside it); beside each, the store's own floor:
 a single-row commit, as durable as the service's.
 
 Open loop: batches of 10 are due every 20 ms whatever the answers; each sample is timed from when

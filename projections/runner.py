@@ -303,6 +303,11 @@ class Runner:
         #: What keeps this runner from following the store, while it does (None: it follows).
         self.trouble: str | None = None
 
+    def wake(self) -> None:
+        """Events were stored by another process (the server this one follows beside says so): step now
+        rather than at the next poll."""
+        self._written.set()
+
     def on_moved(self, listener: Callable[[], None]) -> None:
         """Call `listener` after each commit that moved the read models (readers in this process wait on it)."""
         self._moved_listeners.append(listener)

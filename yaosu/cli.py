@@ -10,7 +10,6 @@ import os
 import signal
 import socket
 import sys
-import threading
 from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -23,6 +22,7 @@ from infra.settings import Settings, is_loopback_host
 from infra.tokens import add_token
 from projections.catalog import BY_NAME
 from yaosu.demo import demo_messages, recording_times
+from yaosu.following import follow_beside_server
 from yaosu.loading import Progress, read_jsonl, submit_all
 from yaosu.rebuilding import rebuild_in_processes, split
 from yaosu.wiring import Wiring
@@ -53,9 +53,8 @@ def cmd_serve(args: argparse.Namespace, wiring: Wiring) -> int:
         print(f"yaosu serve: cannot listen on {args.host}:{args.port} ({taken}): choose another port with --port "
               f"(make run PORT={args.port + 1})", file=sys.stderr)
         return 2
-    runner = wiring.runner() if args.projections and wiring.keeps_read_models else None
-    app = wiring.app(runner)
-    following = threading.Thread(target=runner.run_forever, name="projections", daemon=True) if runner else None
+    following = wiring.following() if args.projections and wiring.keeps_read_models else None
+    app = wiring.app(following)
     if following is not None:
         following.start()
     if settings.development_tokens:
@@ -70,11 +69,8 @@ def cmd_serve(args: argparse.Namespace, wiring: Wiring) -> int:
         uvicorn.run(app, host=args.host, port=args.port, log_level="info", access_log=args.access_log,
                     http=bounded(settings.read_timeout_seconds))
     finally:
-        if runner is not None and following is not None:
-            runner.stop()
-            following.join(timeout=30)  # it stops between batches
-            if not following.is_alive():  # else its connection is still in use: the process's end closes it
-                runner.close()
+        if following is not None:
+            following.stop()  # between two steps: its connections closed before this process's
         wiring.close()  # every connection closed: SQLite folds its write-ahead log back and removes it
     return 0
 
@@ -168,6 +164,9 @@ def cmd_projections(args: argparse.Namespace, wiring: Wiring) -> int:
                   "rebuild again)", file=sys.stderr)
         return 1 if halted else 0
     signal.signal(signal.SIGTERM, lambda *_: runner.stop())
+    if args.wake_fd is not None:  # beside `yaosu serve`, which says when to stop (Ctrl-C reaches both)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        follow_beside_server(runner, args.wake_fd, args.tell_fd)
     logging.getLogger("yaosu").info("following %s (Ctrl-C or SIGTERM to stop)", wiring.settings.store_for_logs)
     settle_heap()
     try:
@@ -378,6 +377,9 @@ def parser() -> argparse.ArgumentParser:
     projections.add_argument("--workers", type=int, help="for rebuild: processes that rebuild the read models side "
                                                          "by side (default: one per core; on SQLite, one)")
     projections.add_argument("--progress-lines", action="store_true", help=argparse.SUPPRESS)
+    # Beside `yaosu serve` (yaosu.following): the pipes it is woken by and tells its commits to.
+    projections.add_argument("--wake-fd", type=int, help=argparse.SUPPRESS)
+    projections.add_argument("--tell-fd", type=int, help=argparse.SUPPRESS)
     projections.set_defaults(run=cmd_projections)
     consume = sub.add_parser("consume", help="consume portal messages from Kafka (yaosu.portal.v1)")
     consume.add_argument("source", choices=("portal",))

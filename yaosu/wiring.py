@@ -19,6 +19,7 @@ from projections.read import ReadModelBehind, ReadModels
 from projections.runner import Runner
 from service.bootstrap import build_ledger
 from service.ledger import Ledger
+from yaosu.following import FollowingProcess
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
@@ -67,8 +68,16 @@ class Wiring:
     def runner(self, batch_size: int = 1000) -> Runner:
         return Runner(self.ledger, self.settings, batch_size=batch_size)
 
-    def app(self, runner: Runner | None = None) -> FastAPI:
-        """The HTTP API; with the runner of this process, whose commits wake the readers waiting for them."""
+    def following(self) -> FollowingProcess:
+        """The read models followed by a process of their own beside the server (`yaosu serve`), woken by
+        this process's commits (start it with the server, stop it before closing this wiring)."""
+        process = FollowingProcess()
+        self.ledger.on_commit(process.wake)
+        return process
+
+    def app(self, runner: Runner | FollowingProcess | None = None) -> FastAPI:
+        """The HTTP API; with the runner that follows the store for it (in this process or beside it), whose
+        commits wake the readers waiting for them."""
         from api.app import create_app
 
         ledger = self.ledger  # first: opening the store makes its schema, where the read models live

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -17,6 +18,7 @@ import httpx
 import orjson
 import pytest
 
+from tests.integration.test_halts import eventually
 from tests.portal import CODE, admitted, energy_quota, msg
 from tools.common import free_port
 
@@ -35,13 +37,15 @@ def yaosu(*args: str, store: str, timeout: float = 300) -> subprocess.CompletedP
 
 @contextmanager
 def serving(store: str, output: list[str] | None = None, env: dict[str, str] | None = None,
-            args: tuple[str, ...] = ()) -> Iterator[str]:
+            args: tuple[str, ...] = (), started: list[subprocess.Popen[str]] | None = None) -> Iterator[str]:
     """`yaosu serve` on a free port, as a separate process; its URL once it answers (and what it
-    printed, into `output`, once it has stopped)."""
+    printed, into `output`, once it has stopped; the process, into `started`)."""
     port = free_port()
     process = subprocess.Popen([sys.executable, "-m", "yaosu", "serve", "--port", str(port), *args],
                                env=env or environment(store), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                text=True)
+    if started is not None:
+        started.append(process)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30
     while True:
@@ -242,6 +246,53 @@ def test_a_clean_stop_leaves_no_write_ahead_log(tmp_path: Path) -> None:
         assert (tmp_path / "yaosu.db-wal").exists()  # while serving, the log is there
     assert (tmp_path / "yaosu.db").exists()
     assert not (tmp_path / "yaosu.db-wal").exists()
+
+
+def runner_beside(server: int) -> int | None:
+    """The `yaosu projections run` process `yaosu serve` started beside it, if one runs."""
+    children = [c for task in Path(f"/proc/{server}/task").iterdir() for c in (task / "children").read_text().split()]
+    found = [int(c) for c in children if b"projections" in Path(f"/proc/{c}/cmdline").read_bytes()]
+    return found[0] if found else None
+
+
+def gone(pid: int) -> bool:
+    stat = Path(f"/proc/{pid}/stat")
+    return not stat.exists() or stat.read_text().rsplit(")", 1)[1].split()[0] == "Z"
+
+
+def test_the_read_models_follow_in_a_process_of_their_own_started_again_when_it_ends(tmp_path: Path) -> None:
+    """`yaosu serve` runs the read models beside it (its requests and their steps need not take turns on
+    one interpreter): woken by its writes, started again when it ends, stopped when the server goes."""
+    store = f"sqlite:///{tmp_path / 'yaosu.db'}"
+    started: list[subprocess.Popen[str]] = []
+    output: list[str] = []
+
+    def visible(messages: list[dict[str, Any]]) -> bool:
+        answer = httpx.post(f"{url}/v1/messages", json=messages, headers=ADMIN, timeout=30).json()
+        position = max(r["position"] for r in answer["results"])
+        listed = httpx.get(f"{url}/v1/libraries/municipal", params={"min_position": position, "wait_ms": 5000},
+                           headers=SUPERVISOR, timeout=30)
+        return listed.status_code == 200 and messages[0]["project_code"] in listed.text
+
+    try:
+        with serving(store, output, started=started) as url:
+            server = started[0].pid
+            first = runner_beside(server)
+            assert first is not None
+            assert visible(admitted("2021-620102-48-01-000001"))  # woken by the write: no poll to wait out
+            os.kill(first, signal.SIGKILL)
+            eventually(lambda: httpx.get(f"{url}/readyz").json().get("code") == "projections_failing",
+                       "not ready while the read models are not followed")
+            assert "ended" in httpx.get(f"{url}/readyz").json()["detail"]
+            eventually(lambda: httpx.get(f"{url}/readyz").status_code == 200, "ready again")
+            second = runner_beside(server)
+            assert second not in (None, first)
+            assert visible(admitted("2021-620102-48-01-000002"))
+            started[0].kill()  # the server dies without a word: its runner sees its pipe close, and stops
+            eventually(lambda: gone(second), "the runner stopped with its server")  # type: ignore[arg-type]
+    finally:
+        print("".join(output)[-20_000:])
+    assert "the projections process ended (exit code -9)" in "".join(output)
 
 
 def test_a_port_in_use_is_said_before_serving_is_claimed(tmp_path: Path) -> None:
