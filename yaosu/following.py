@@ -35,6 +35,8 @@ RESTART_SECONDS = (1.0, 2.0, 4.0, 8.0, 16.0, 30.0)
 STEADY_SECONDS = 60.0
 #: How often the runner process looks whether its trouble changed, to tell the server.
 TROUBLE_SECONDS = 0.5
+#: The most of a trouble's text told (a pipe writes up to 4,096 bytes at once, whole).
+TROUBLE_CHARS = 1000
 #: How long the runner process waits for its first step before it says it follows all the same.
 FIRST_STEP_SECONDS = 10.0
 
@@ -47,6 +49,7 @@ class FollowingProcess:
         self._listeners: list[Callable[[], None]] = []
         self._stopping = threading.Event()
         self._wake = -1
+        self._wake_lock = threading.Lock()  # a write never goes to a number closed, then reused, meanwhile
         self._process: subprocess.Popen[bytes] | None = None
         self._watch: threading.Thread | None = None
 
@@ -60,10 +63,11 @@ class FollowingProcess:
 
     def wake(self) -> None:
         """Events were stored: the runner steps now (nothing is lost if it is told too often or not at all)."""
-        try:
-            os.write(self._wake, b"w")
-        except OSError:  # full (it has been told), closed or not started: it polls meanwhile
-            pass
+        with self._wake_lock:
+            try:
+                os.write(self._wake, b"w")
+            except OSError:  # full (it has been told), closed or not started: it polls meanwhile
+                pass
 
     def stop(self, timeout: float = 30.0) -> None:
         """Stop the runner between two steps and wait for it (killed past `timeout`)."""
@@ -81,20 +85,23 @@ class FollowingProcess:
             self._watch.join(timeout)
 
     def _close_wake(self) -> None:
-        wake, self._wake = self._wake, -1
-        if wake >= 0:
-            os.close(wake)
+        with self._wake_lock:
+            wake, self._wake = self._wake, -1
+            if wake >= 0:
+                os.close(wake)
 
     def _keep(self) -> None:
         pause = 0
         while not self._stopping.is_set():
             started = time.monotonic()
-            code = self._run_once()
+            try:
+                ended = f"ended (exit code {self._run_once()})"
+            except OSError as error:  # it could not be started (no memory, no process left, ...)
+                ended = f"could not start ({error})"
             if self._stopping.is_set():
                 return
             pause = 0 if time.monotonic() - started > STEADY_SECONDS else min(pause + 1, len(RESTART_SECONDS) - 1)
-            self.trouble = (f"the projections process ended (exit code {code}); it starts again in "
-                            f"{RESTART_SECONDS[pause]:.0f} s")
+            self.trouble = f"the projections process {ended}; it starts again in {RESTART_SECONDS[pause]:.0f} s"
             log.error("%s", self.trouble)
             self._stopping.wait(RESTART_SECONDS[pause])
 
@@ -106,10 +113,15 @@ class FollowingProcess:
                    "--tell-fd", str(tell_write)]
         try:
             self._process = subprocess.Popen(command, pass_fds=(wake_read, tell_write))
+        except OSError:
+            os.close(wake_write)
+            os.close(tell_read)
+            raise
         finally:
             os.close(wake_read)
             os.close(tell_write)
-        self._wake = wake_write
+        with self._wake_lock:
+            self._wake = wake_write
         if self._stopping.is_set():  # stopped while it started: it sees the pipe close
             self._close_wake()
         self.trouble = "the projections process is starting"  # until it says it follows
@@ -156,7 +168,8 @@ def follow_beside_server(runner: Runner, wake_fd: int, tell_fd: int) -> None:
         told: object = report  # nothing told yet: the first look says it follows (or what is wrong)
         while True:
             trouble = runner.trouble
-            if trouble != told and tell(b"t" + (trouble or "").replace("\n", " ").encode() + b"\n"):
+            said = (trouble or "").replace("\n", " ")[:TROUBLE_CHARS].encode()  # one line, written whole
+            if trouble != told and tell(b"t" + said + b"\n"):
                 told = trouble
             if runner.stopping.wait(TROUBLE_SECONDS):
                 return
