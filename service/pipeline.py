@@ -100,18 +100,21 @@ def decide(uow: BatchUnitOfWork, prepared: list[Inbound], principal: Principal, 
            parking: Parking | None = None) -> list[Outcome]:
     """Run each message through the pipeline into `uow`, in order; nothing is stored here."""
     senders = [sender_of(principal, item.body) for item in prepared]
+    receipts = [receipt_id(sender, item.message_id, item.digest) for sender, item in zip(senders, prepared)]
     # What waits parked under these message ids is read with the batch (one query), whatever the
-    # channel: a parked message has taken its id, and another body under it is a conflict.
+    # channel: a parked message has taken its id, and another body under it is a conflict. So are the
+    # receipts, when they are looked up (an attempt after one that collided with a receipt stored):
+    # one by one, they would cost a round trip per message.
     uow.prefetch((item.body for item in prepared),
-                 [parked_id(sender, item.message_id, item.digest) for sender, item in zip(senders, prepared)])
+                 [*(parked_id(sender, item.message_id, item.digest) for sender, item in zip(senders, prepared)),
+                  *(receipts if uow.look_up_receipts else ())])
     submitted_by = f"{principal.role}:{principal.name}"
-    return [_decide_one(uow, item, sender, principal, submitted_by, channel, parking)
-            for sender, item in zip(senders, prepared)]
+    return [_decide_one(uow, item, receipt, sender, principal, submitted_by, channel, parking)
+            for receipt, sender, item in zip(receipts, senders, prepared)]
 
 
-def _decide_one(uow: BatchUnitOfWork, item: Inbound, sender: str, principal: Principal, submitted_by: str,
-                channel: str, parking: Parking | None) -> Outcome:
-    receipt = receipt_id(sender, item.message_id, item.digest)
+def _decide_one(uow: BatchUnitOfWork, item: Inbound, receipt: UUID, sender: str, principal: Principal,
+                submitted_by: str, channel: str, parking: Parking | None) -> Outcome:
     waiting = uow.find_parked(parked_id(sender, item.message_id, item.digest))
     if waiting is not None and waiting.released:
         waiting = None
