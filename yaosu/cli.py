@@ -163,10 +163,14 @@ def cmd_projections(args: argparse.Namespace, wiring: Wiring) -> int:
                   f"event: yaosu projections skip {h.name} --position {h.event_position} --reason '...', then "
                   "rebuild again)", file=sys.stderr)
         return 1 if halted else 0
-    signal.signal(signal.SIGTERM, lambda *_: runner.stop())
-    if args.wake_fd is not None:  # beside `yaosu serve`, which says when to stop (Ctrl-C reaches both)
+    if args.wake_fd is not None:
+        # Beside `yaosu serve`, which says when to stop by closing its pipe: a signal sent to the whole
+        # group (Ctrl-C, systemd stopping the service) is the server's to act on, not this process's.
         signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
         follow_beside_server(runner, args.wake_fd, args.tell_fd)
+    else:
+        signal.signal(signal.SIGTERM, lambda *_: runner.stop())
     logging.getLogger("yaosu").info("following %s (Ctrl-C or SIGTERM to stop)", wiring.settings.store_for_logs)
     settle_heap()
     try:
