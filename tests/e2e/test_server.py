@@ -295,6 +295,33 @@ def test_the_read_models_follow_in_a_process_of_their_own_started_again_when_it_
     assert "the projections process ended (exit code -9)" in "".join(output)
 
 
+def test_a_stop_sent_to_the_whole_group_stops_the_server_and_its_runner_without_a_failure(tmp_path: Path) -> None:
+    """systemd and `timeout` signal every process of the service: the runner leaves SIGTERM to its server,
+    which stops it, rather than ending first (and being reported as failed, then started again)."""
+    port = free_port()
+    server = subprocess.Popen([sys.executable, "-m", "yaosu", "serve", "--port", str(port)],
+                              env=environment(f"sqlite:///{tmp_path / 'yaosu.db'}"), stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    try:
+        eventually(lambda: _ready(f"http://127.0.0.1:{port}"), "yaosu serve ready")
+        runner = runner_beside(server.pid)
+        assert runner is not None
+        os.killpg(server.pid, signal.SIGTERM)
+        printed, _ = server.communicate(timeout=60)
+        eventually(lambda: gone(runner), "the runner stopped with its server")  # type: ignore[arg-type]
+    finally:
+        if server.poll() is None:
+            os.killpg(server.pid, signal.SIGKILL)
+    assert server.returncode == 0 and "ERROR" not in printed, printed
+
+
+def _ready(url: str) -> bool:
+    try:
+        return httpx.get(f"{url}/readyz", timeout=1).status_code == 200
+    except httpx.TransportError:
+        return False
+
+
 def test_a_port_in_use_is_said_before_serving_is_claimed(tmp_path: Path) -> None:
     store = f"sqlite:///{tmp_path / 'yaosu.db'}"
     with serving(store) as url:
