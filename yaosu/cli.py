@@ -169,9 +169,11 @@ def cmd_projections(args: argparse.Namespace, wiring: Wiring) -> int:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
         follow_beside_server(runner, args.wake_fd, args.tell_fd)
+        stopping = "it stops when the server beside it does"
     else:
         signal.signal(signal.SIGTERM, lambda *_: runner.stop())
-    logging.getLogger("yaosu").info("following %s (Ctrl-C or SIGTERM to stop)", wiring.settings.store_for_logs)
+        stopping = "Ctrl-C or SIGTERM to stop"
+    logging.getLogger("yaosu").info("following %s (%s)", wiring.settings.store_for_logs, stopping)
     settle_heap()
     try:
         runner.run_forever()
